@@ -1,0 +1,188 @@
+use crate::error::{Error, Result};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Which storage engine a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+}
+
+/// One handle over either engine. SQL is written once with `$1` placeholders,
+/// integers, text and epoch milliseconds, so it runs on both.
+///
+/// On SQLite every write transaction first takes the process's single write
+/// permit, so writers queue in the process instead of failing with "database
+/// is locked"; readers never wait (WAL).
+#[derive(Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    engine: Engine,
+    write_permit: Option<Arc<Semaphore>>,
+    url: Arc<str>,
+}
+
+/// A write transaction. Use [`Tx::conn`] as the executor; dropping it without
+/// [`Tx::commit`] rolls back.
+pub struct Tx {
+    inner: sqlx::Transaction<'static, Any>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Tx {
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.inner
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.inner.commit().await?;
+        Ok(())
+    }
+}
+
+/// The migrations one domain crate owns, for both engines, in order.
+pub struct MigrationSet {
+    pub domain: &'static str,
+    pub sqlite: &'static [(&'static str, &'static str)],
+    pub postgres: &'static [(&'static str, &'static str)],
+}
+
+impl Db {
+    /// Connect to `sqlite://path` or `postgres://…`. A SQLite file is created if missing.
+    pub async fn connect(url: &str) -> Result<Db> {
+        sqlx::any::install_default_drivers();
+        let engine = if url.starts_with("sqlite:") {
+            Engine::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Engine::Postgres
+        } else {
+            return Err(Error::field("database_url", "must start with sqlite: or postgres:"));
+        };
+        let url_full = match engine {
+            Engine::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { "&" } else { "?" })
+            }
+            _ => url.to_string(),
+        };
+        let opts = AnyConnectOptions::from_str(&url_full).map_err(Error::internal)?;
+        let pool = match engine {
+            Engine::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // synchronous=FULL: a commit returns only after fsync, so
+                            // nothing acknowledged is lost when the process is killed.
+                            conn.execute(
+                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                                 PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(opts)
+                    .await?
+            }
+            Engine::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(opts)
+                    .await?
+            }
+        };
+        let write_permit = (engine == Engine::Sqlite).then(|| Arc::new(Semaphore::new(1)));
+        Ok(Db { pool, engine, write_permit, url: url.into() })
+    }
+
+    /// SQLite file in a data directory.
+    pub async fn open_data_dir(dir: &Path) -> Result<Db> {
+        std::fs::create_dir_all(dir).map_err(Error::internal)?;
+        let path = dir.join("yizhan.db");
+        Db::connect(&format!("sqlite://{}", path.display())).await
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Begin a write transaction (see the type's note on SQLite).
+    pub async fn begin(&self) -> Result<Tx> {
+        let permit = match &self.write_permit {
+            Some(s) => Some(s.clone().acquire_owned().await.map_err(Error::internal)?),
+            None => None,
+        };
+        let inner = self.pool.begin().await?;
+        Ok(Tx { inner, _permit: permit })
+    }
+
+    /// Apply every migration of every set not applied yet, in order.
+    pub async fn migrate(&self, sets: &[&MigrationSet]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        if self.engine == Engine::Postgres {
+            // One migrator at a time across processes.
+            sqlx::query("SELECT pg_advisory_xact_lock(7243001)").execute(tx.conn()).await?;
+        }
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                domain TEXT NOT NULL, version TEXT NOT NULL, applied_at_ms BIGINT NOT NULL,
+                PRIMARY KEY (domain, version))",
+        )
+        .execute(tx.conn())
+        .await?;
+        let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+        for set in sets {
+            let list = match self.engine {
+                Engine::Sqlite => set.sqlite,
+                Engine::Postgres => set.postgres,
+            };
+            for (version, sql) in list {
+                let done: Option<(String,)> =
+                    sqlx::query_as("SELECT version FROM schema_migrations WHERE domain = $1 AND version = $2")
+                        .bind(set.domain)
+                        .bind(*version)
+                        .fetch_optional(tx.conn())
+                        .await?;
+                if done.is_some() {
+                    continue;
+                }
+                tracing::info!(domain = set.domain, version, "applying migration");
+                tx.conn().execute(*sql).await.map_err(|e| {
+                    Error::internal(anyhow::anyhow!("migration {}/{} failed: {e}", set.domain, version))
+                })?;
+                sqlx::query("INSERT INTO schema_migrations (domain, version, applied_at_ms) VALUES ($1, $2, $3)")
+                    .bind(set.domain)
+                    .bind(*version)
+                    .bind(now)
+                    .execute(tx.conn())
+                    .await?;
+            }
+        }
+        tx.commit().await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

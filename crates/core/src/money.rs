@@ -1,0 +1,93 @@
+use serde::{Deserialize, Serialize};
+
+/// An amount of CNY in fen (1 yuan = 100 fen). Always a whole, positive number
+/// of fen when it is an amount to move; balances use plain `i64` fen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Fen(pub i64);
+
+impl Fen {
+    /// The largest single amount the platform moves: 1,000,000 yuan.
+    pub const MAX_AMOUNT: i64 = 100_000_000;
+
+    /// Parse an amount to move: an integer in 1..=MAX_AMOUNT fen.
+    pub fn amount(v: i64) -> Result<Fen, &'static str> {
+        if v <= 0 {
+            Err("amount must be a positive number of fen")
+        } else if v > Self::MAX_AMOUNT {
+            Err("amount is larger than the platform's limit of 1,000,000 yuan")
+        } else {
+            Ok(Fen(v))
+        }
+    }
+
+    /// Parse a JSON value as an amount: rejects floats, strings, zero, negatives, huge numbers.
+    pub fn from_json(v: &serde_json::Value) -> Result<Fen, &'static str> {
+        match v {
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Fen::amount(i),
+                None if n.is_f64() => Err("amount must be a whole number of fen, not a fraction"),
+                None => Err("amount is larger than the platform's limit of 1,000,000 yuan"),
+            },
+            _ => Err("amount must be an integer number of fen"),
+        }
+    }
+}
+
+/// "12.34" for 1234 fen; "-0.05" for -5.
+pub fn yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let a = fen.unsigned_abs();
+    format!("{sign}{}.{:02}", a / 100, a % 100)
+}
+
+/// Parse "12.34", "12.3", "12" yuan into fen; for forms where people type yuan.
+pub fn parse_yuan(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (whole, frac) = match s.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (s, ""),
+    };
+    if whole.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !whole.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) || frac.len() > 2 {
+        return None;
+    }
+    let w: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let f: i64 = match frac.len() {
+        0 => 0,
+        1 => frac.parse::<i64>().ok()? * 10,
+        _ => frac.parse().ok()?,
+    };
+    w.checked_mul(100)?.checked_add(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_parses_yuan() {
+        assert_eq!(yuan(1234), "12.34");
+        assert_eq!(yuan(-5), "-0.05");
+        assert_eq!(parse_yuan("12.34"), Some(1234));
+        assert_eq!(parse_yuan("0.5"), Some(50));
+        assert_eq!(parse_yuan("7"), Some(700));
+        assert_eq!(parse_yuan("1.234"), None);
+        assert_eq!(parse_yuan("-1"), None);
+        assert_eq!(parse_yuan("abc"), None);
+    }
+
+    #[test]
+    fn amounts_must_be_positive_whole_and_bounded() {
+        assert!(Fen::from_json(&serde_json::json!(100)).is_ok());
+        assert!(Fen::from_json(&serde_json::json!(0)).is_err());
+        assert!(Fen::from_json(&serde_json::json!(-1)).is_err());
+        assert!(Fen::from_json(&serde_json::json!(1.5)).is_err());
+        assert!(Fen::from_json(&serde_json::json!("100")).is_err());
+        assert!(Fen::from_json(&serde_json::json!(1e300)).is_err());
+        assert!(Fen::from_json(&serde_json::json!(u64::MAX)).is_err());
+        assert!(Fen::from_json(&serde_json::json!(Fen::MAX_AMOUNT + 1)).is_err());
+    }
+}

@@ -1,0 +1,36 @@
+use yizhan_core::testing::TestDb;
+use yizhan_core::MigrationSet;
+
+static SET: MigrationSet = MigrationSet {
+    domain: "coretest",
+    sqlite: &[("0001", "CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL, b BLOB)")],
+    postgres: &[("0001", "CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL, b BYTEA)")],
+};
+
+#[tokio::test]
+async fn placeholders_types_and_migrations_work_on_the_engine() {
+    let t = TestDb::new(&[&SET]).await;
+    // Migrating twice is a no-op.
+    t.db.migrate(&[&SET]).await.unwrap();
+    let mut tx = t.db.begin().await.unwrap();
+    sqlx::query("INSERT INTO t (id, n, b) VALUES ($1, $2, $3)")
+        .bind("a")
+        .bind(5_i64)
+        .bind(vec![1u8, 2])
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (n, s): (i64, i64) = sqlx::query_as("SELECT n, CAST(SUM(n) AS BIGINT) FROM t WHERE id = $1 GROUP BY n")
+        .bind("a")
+        .fetch_one(&t.db.pool)
+        .await
+        .unwrap();
+    assert_eq!((n, s), (5, 5));
+    // A rolled-back transaction leaves nothing.
+    let mut tx = t.db.begin().await.unwrap();
+    sqlx::query("INSERT INTO t (id, n) VALUES ($1, $2)").bind("b").bind(1_i64).execute(tx.conn()).await.unwrap();
+    drop(tx);
+    let (c,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t").fetch_one(&t.db.pool).await.unwrap();
+    assert_eq!(c, 1);
+}
