@@ -167,7 +167,7 @@ fn validate(e: &NewAccess) -> Result<()> {
 }
 
 enum Attempt {
-    Done(AccessEntry),
+    Done(Box<AccessEntry>),
     /// A concurrent writer took the seq, or the engine asks to try again.
     Retry(String),
 }
@@ -183,7 +183,7 @@ impl Audit {
         let mut last_err = None;
         for _ in 0..MAX_RECORD_ATTEMPTS {
             match self.try_record(&e).await? {
-                Attempt::Done(entry) => return Ok(entry),
+                Attempt::Done(entry) => return Ok(*entry),
                 Attempt::Retry(err) => {
                     last_err = Some(err);
                     tokio::task::yield_now().await;
@@ -260,7 +260,7 @@ impl Audit {
             Err(err) => return Err(err.into()),
         }
         match tx.commit().await {
-            Ok(()) => Ok(Attempt::Done(entry)),
+            Ok(()) => Ok(Attempt::Done(Box::new(entry))),
             Err(Error { source: Some(src), .. })
                 if src.downcast_ref::<sqlx::Error>().is_some_and(|s| is_unique_violation(s) || is_retryable(s)) =>
             {
