@@ -1,0 +1,981 @@
+//! The group-commit engine: one task per [`crate::Ledger`] drains waiting
+//! commands, applies them in order against in-memory balances loaded once per
+//! batch, writes everything in one database transaction, and answers the
+//! callers only after the commit (the fsync) returned.
+
+use crate::sql::{
+    self, param_list, rows_per_statement, typed_values_list, values_list, ACCOUNT_COLS, PENDING_COLS, PENDING_NCOLS,
+    TRANSFER_COLS, TRANSFER_NCOLS,
+};
+use crate::types::{check_id, HoldState, Transfer, TransferKind, TransferSpec};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use tokio::sync::{mpsc, oneshot};
+use yizhan_core::error::{is_retryable, is_unique_violation};
+use yizhan_core::{Code, Ctx, Engine, Error, Fen, Result};
+
+/// Tuning of the batcher.
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    /// Commands one batch (one database transaction) takes at most.
+    pub max_batch: usize,
+    /// Commands that may wait for the batcher before callers are slowed down.
+    pub queue_capacity: usize,
+    /// Rows per multi-row statement at most (also bounded by the engine's
+    /// bind-parameter limit). Rounded down to a power of two so that only a
+    /// few statement shapes exist and all stay prepared.
+    pub max_rows_per_statement: usize,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig { max_batch: 8192, queue_capacity: 65_536, max_rows_per_statement: 4096 }
+    }
+}
+
+pub(crate) enum Action {
+    /// Post the given amount, or all of it.
+    Post(Option<i64>),
+    Void,
+}
+
+pub(crate) enum Cmd {
+    Transfer {
+        spec: TransferSpec,
+        reply: oneshot::Sender<Result<Transfer>>,
+    },
+    Linked {
+        specs: Vec<TransferSpec>,
+        reply: oneshot::Sender<Result<Vec<Transfer>>>,
+    },
+    Resolve {
+        pending_id: String,
+        action: Action,
+        idempotency_key: Option<String>,
+        reply: oneshot::Sender<Result<Transfer>>,
+    },
+    Expire {
+        limit: usize,
+        reply: oneshot::Sender<Result<u64>>,
+    },
+}
+
+/// A transfer a command resulted in: a row of this batch or one stored before
+/// (an idempotent replay).
+#[derive(Clone)]
+enum TRef {
+    New(usize),
+    Old(Box<Transfer>),
+}
+
+enum Outcome {
+    One(Result<TRef>),
+    Many(Result<Vec<TRef>>),
+    Count(Result<u64>),
+}
+
+/// How many times a batch is tried again after a transient failure (a
+/// deadlock or serialization failure, or another process inserting the same
+/// idempotency key first: the next attempt then finds it).
+const MAX_RETRIES: usize = 5;
+
+pub(crate) async fn run(ctx: Ctx, cfg: LedgerConfig, mut rx: mpsc::Receiver<Cmd>) {
+    let mut cmds: Vec<Cmd> = Vec::with_capacity(cfg.max_batch);
+    loop {
+        // Waits only until one command is there, then takes what else is queued:
+        // no artificial delay, and the batch grows by itself while a commit runs.
+        if rx.recv_many(&mut cmds, cfg.max_batch.max(1)).await == 0 {
+            break;
+        }
+        execute(&ctx, &cfg, &mut cmds).await;
+    }
+}
+
+async fn execute(ctx: &Ctx, cfg: &LedgerConfig, cmds: &mut Vec<Cmd>) {
+    let mut attempt = 0;
+    let result = loop {
+        match run_once(ctx, cfg, cmds).await {
+            Ok(r) => break Ok(r),
+            Err(e) if attempt < MAX_RETRIES && is_transient(&e) => {
+                attempt += 1;
+                tracing::debug!(attempt, error = %e, "ledger batch retried");
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    match result {
+        Ok((rows, outcomes)) => {
+            for (cmd, outcome) in cmds.drain(..).zip(outcomes) {
+                answer(cmd, outcome, &rows);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, commands = cmds.len(), "ledger batch failed; nothing of it was applied");
+            for cmd in cmds.drain(..) {
+                fail(cmd, &e);
+            }
+        }
+    }
+}
+
+fn is_transient(e: &Error) -> bool {
+    e.source
+        .as_ref()
+        .and_then(|s| s.downcast_ref::<sqlx::Error>())
+        .is_some_and(|s| is_retryable(s) || is_unique_violation(s))
+}
+
+fn copy_err(e: &Error) -> Error {
+    Error {
+        code: e.code,
+        detail: e.detail.clone(),
+        fields: e.fields.clone(),
+        retry_after_s: e.retry_after_s,
+        source: e.source.as_ref().map(|s| anyhow::anyhow!("{s:#}")),
+    }
+}
+
+fn materialize(r: TRef, rows: &[Transfer]) -> Result<Transfer> {
+    match r {
+        TRef::Old(t) => Ok(*t),
+        TRef::New(i) => {
+            rows.get(i).cloned().ok_or_else(|| Error::internal(anyhow::anyhow!("ledger: batch row {i} missing")))
+        }
+    }
+}
+
+// A caller that went away (dropped its future) is not an error: the send fails silently.
+fn answer(cmd: Cmd, outcome: Outcome, rows: &[Transfer]) {
+    match (cmd, outcome) {
+        (Cmd::Transfer { reply, .. }, Outcome::One(r)) | (Cmd::Resolve { reply, .. }, Outcome::One(r)) => {
+            let _ = reply.send(r.and_then(|r| materialize(r, rows)));
+        }
+        (Cmd::Linked { reply, .. }, Outcome::Many(r)) => {
+            let _ = reply.send(r.and_then(|v| v.into_iter().map(|r| materialize(r, rows)).collect()));
+        }
+        (Cmd::Expire { reply, .. }, Outcome::Count(n)) => {
+            let _ = reply.send(n);
+        }
+        (cmd, _) => fail(cmd, &Error::internal(anyhow::anyhow!("ledger: outcome does not match command"))),
+    }
+}
+
+fn fail(cmd: Cmd, e: &Error) {
+    match cmd {
+        Cmd::Transfer { reply, .. } | Cmd::Resolve { reply, .. } => {
+            let _ = reply.send(Err(copy_err(e)));
+        }
+        Cmd::Linked { reply, .. } => {
+            let _ = reply.send(Err(copy_err(e)));
+        }
+        Cmd::Expire { reply, .. } => {
+            let _ = reply.send(Err(copy_err(e)));
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Bal {
+    posted: i64,
+    pending_debit: i64,
+    pending_credit: i64,
+}
+
+struct AccMem {
+    currency: String,
+    allow_negative: bool,
+    credit_limit_fen: i64,
+    bal: Bal,
+    /// As loaded: the batch writes `bal - base` as the account's net change.
+    base: Bal,
+}
+
+#[derive(Clone)]
+struct PendMem {
+    debit: String,
+    credit: String,
+    amount_fen: i64,
+    currency: String,
+    category: String,
+    expires_at_ms: Option<i64>,
+    state: HoldState,
+    resolved_by: Option<String>,
+    resolved_at_ms: Option<i64>,
+    created_at_ms: i64,
+    /// Made in this batch: inserted, not updated.
+    is_new: bool,
+    dirty: bool,
+}
+
+enum Undo {
+    Acc(String, Bal),
+    Pend(String, Option<PendMem>),
+    Idem(String),
+    Id(String),
+}
+
+/// A batch's working state: the touched accounts and pending transfers as
+/// they stand after every command applied so far.
+struct State<'a> {
+    ctx: &'a Ctx,
+    now: i64,
+    accounts: HashMap<String, AccMem>,
+    pendings: HashMap<String, PendMem>,
+    idem: HashMap<String, TRef>,
+    /// Transfer ids known to exist: looked up (explicit ids, refers_to) or made in this batch.
+    known_ids: HashSet<String>,
+    rows: Vec<Transfer>,
+    /// While applying a linked group: how to take back what it did.
+    journal: Option<Vec<Undo>>,
+}
+
+fn overflow() -> Error {
+    Error::internal(anyhow::anyhow!("ledger: balance out of range"))
+}
+
+impl State<'_> {
+    fn get<'s>(&'s self, r: &'s TRef) -> Option<&'s Transfer> {
+        match r {
+            TRef::New(i) => self.rows.get(*i),
+            TRef::Old(t) => Some(t),
+        }
+    }
+
+    fn acc(&self, id: &str) -> Result<&AccMem> {
+        self.accounts.get(id).ok_or_else(|| Error::new(Code::NotFound, format!("account {id} not found")))
+    }
+
+    /// The balance of `id` after a change; nothing is changed yet.
+    fn plan(&self, id: &str, d_posted: i64, d_pending_debit: i64, d_pending_credit: i64) -> Result<Bal> {
+        let b = self.acc(id)?.bal;
+        Ok(Bal {
+            posted: b.posted.checked_add(d_posted).ok_or_else(overflow)?,
+            pending_debit: b.pending_debit.checked_add(d_pending_debit).ok_or_else(overflow)?,
+            pending_credit: b.pending_credit.checked_add(d_pending_credit).ok_or_else(overflow)?,
+        })
+    }
+
+    fn set_bal(&mut self, id: &str, bal: Bal) {
+        if let Some(acc) = self.accounts.get_mut(id) {
+            if let Some(j) = &mut self.journal {
+                j.push(Undo::Acc(id.to_string(), acc.bal));
+            }
+            acc.bal = bal;
+        }
+    }
+
+    fn set_pending(&mut self, id: &str, p: PendMem) {
+        let old = self.pendings.insert(id.to_string(), p);
+        if let Some(j) = &mut self.journal {
+            j.push(Undo::Pend(id.to_string(), old));
+        }
+    }
+
+    fn remember(&mut self, id: &str, key: Option<&str>, r: TRef) {
+        if let Some(k) = key {
+            self.idem.insert(k.to_string(), r);
+            if let Some(j) = &mut self.journal {
+                j.push(Undo::Idem(k.to_string()));
+            }
+        }
+        if self.known_ids.insert(id.to_string()) {
+            if let Some(j) = &mut self.journal {
+                j.push(Undo::Id(id.to_string()));
+            }
+        }
+    }
+
+    fn rollback(&mut self, rows_len: usize) {
+        for u in self.journal.take().unwrap_or_default().into_iter().rev() {
+            match u {
+                Undo::Acc(id, bal) => {
+                    if let Some(a) = self.accounts.get_mut(&id) {
+                        a.bal = bal;
+                    }
+                }
+                Undo::Pend(id, Some(p)) => {
+                    self.pendings.insert(id, p);
+                }
+                Undo::Pend(id, None) => {
+                    self.pendings.remove(&id);
+                }
+                Undo::Idem(k) => {
+                    self.idem.remove(&k);
+                }
+                Undo::Id(id) => {
+                    self.known_ids.remove(&id);
+                }
+            }
+        }
+        self.rows.truncate(rows_len);
+    }
+
+    fn apply_spec(&mut self, spec: &TransferSpec, linked_group: Option<&str>) -> Result<TRef> {
+        spec.validate()?;
+        let pending = spec.is_pending();
+        if let Some(key) = &spec.idempotency_key {
+            if let Some(r) = self.idem.get(key) {
+                let same = self.get(r).is_some_and(|t| {
+                    t.debit_account_id == spec.debit
+                        && t.credit_account_id == spec.credit
+                        && t.amount_fen == spec.amount_fen
+                        && t.category == spec.category
+                        && t.kind == if pending { TransferKind::Pending } else { TransferKind::Posted }
+                });
+                return if same {
+                    Ok(r.clone())
+                } else {
+                    Err(Error::new(
+                        Code::IdempotencyKeyReused,
+                        "this idempotency key was used for a different transfer",
+                    ))
+                };
+            }
+        }
+        if let Some(id) = &spec.id {
+            if self.known_ids.contains(id) {
+                return Err(Error::new(Code::AlreadyExists, format!("transfer {id} already exists")));
+            }
+        }
+        if let Some(r) = &spec.refers_to {
+            if !self.known_ids.contains(r) {
+                return Err(Error::new(Code::NotFound, format!("transfer {r} (refers_to) not found")));
+            }
+        }
+        let amount = spec.amount_fen;
+        let debit = self.acc(&spec.debit)?;
+        let credit = self.acc(&spec.credit)?;
+        if debit.currency != spec.currency || credit.currency != spec.currency {
+            return Err(Error::field("currency", "differs from the accounts' currency"));
+        }
+        if !debit.allow_negative {
+            let available = debit.bal.posted - debit.bal.pending_debit;
+            if available - amount < -debit.credit_limit_fen {
+                return Err(Error::new(
+                    Code::InsufficientFunds,
+                    format!("account {} has {} fen available, {} needed", spec.debit, available, amount),
+                ));
+            }
+        }
+        let (d_bal, c_bal) = if pending {
+            (self.plan(&spec.debit, 0, amount, 0)?, self.plan(&spec.credit, 0, 0, amount)?)
+        } else {
+            (self.plan(&spec.debit, -amount, 0, 0)?, self.plan(&spec.credit, amount, 0, 0)?)
+        };
+        let id = match &spec.id {
+            Some(id) => id.clone(),
+            None => self.ctx.new_id(),
+        };
+        let expires_at_ms = if pending { spec.pending_timeout_ms.map(|t| self.now.saturating_add(t)) } else { None };
+        self.set_bal(&spec.debit, d_bal);
+        self.set_bal(&spec.credit, c_bal);
+        if pending {
+            self.set_pending(
+                &id,
+                PendMem {
+                    debit: spec.debit.clone(),
+                    credit: spec.credit.clone(),
+                    amount_fen: amount,
+                    currency: spec.currency.clone(),
+                    category: spec.category.clone(),
+                    expires_at_ms,
+                    state: HoldState::Pending,
+                    resolved_by: None,
+                    resolved_at_ms: None,
+                    created_at_ms: self.now,
+                    is_new: true,
+                    dirty: true,
+                },
+            );
+        }
+        let idx = self.rows.len();
+        self.rows.push(Transfer {
+            id: id.clone(),
+            seq: 0,
+            kind: if pending { TransferKind::Pending } else { TransferKind::Posted },
+            debit_account_id: spec.debit.clone(),
+            credit_account_id: spec.credit.clone(),
+            amount_fen: amount,
+            currency: spec.currency.clone(),
+            category: spec.category.clone(),
+            memo: spec.memo.clone(),
+            pending_id: None,
+            expires_at_ms,
+            refers_to: spec.refers_to.clone(),
+            linked_group: linked_group.map(str::to_string),
+            idempotency_key: spec.idempotency_key.clone(),
+            created_at_ms: self.now,
+        });
+        self.remember(&id, spec.idempotency_key.as_deref(), TRef::New(idx));
+        Ok(TRef::New(idx))
+    }
+
+    fn apply_linked(&mut self, specs: &[TransferSpec]) -> Result<Vec<TRef>> {
+        if specs.is_empty() {
+            return Err(Error::field("transfers", "must not be empty"));
+        }
+        let group = self.ctx.new_id();
+        let rows_len = self.rows.len();
+        self.journal = Some(Vec::new());
+        let mut out = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            match self.apply_spec(spec, Some(&group)) {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    self.rollback(rows_len);
+                    return Err(Error {
+                        detail: format!(
+                            "linked transfer {} of {} failed, so none was applied: {}",
+                            i + 1,
+                            specs.len(),
+                            e.detail
+                        ),
+                        ..e
+                    });
+                }
+            }
+        }
+        self.journal = None;
+        Ok(out)
+    }
+
+    fn apply_resolve(&mut self, pending_id: &str, action: &Action, key: Option<&str>) -> Result<TRef> {
+        check_id("pending_id", pending_id)?;
+        if let Some(k) = key {
+            check_id("idempotency_key", k)?;
+        }
+        if let Action::Post(Some(a)) = action {
+            Fen::amount(*a).map_err(|m| Error::field("amount_fen", m))?;
+        }
+        let wanted_kind = match action {
+            Action::Post(_) => TransferKind::PostPending,
+            Action::Void => TransferKind::VoidPending,
+        };
+        if let Some(k) = key {
+            if let Some(r) = self.idem.get(k) {
+                let pending_amount = self.pendings.get(pending_id).map(|p| p.amount_fen);
+                let same = self.get(r).is_some_and(|t| {
+                    t.pending_id.as_deref() == Some(pending_id)
+                        && t.kind == wanted_kind
+                        && match action {
+                            Action::Post(Some(a)) => t.amount_fen == *a,
+                            Action::Post(None) => pending_amount == Some(t.amount_fen),
+                            Action::Void => true,
+                        }
+                });
+                return if same {
+                    Ok(r.clone())
+                } else {
+                    Err(Error::new(
+                        Code::IdempotencyKeyReused,
+                        "this idempotency key was used for a different transfer",
+                    ))
+                };
+            }
+        }
+        let p = self
+            .pendings
+            .get(pending_id)
+            .ok_or_else(|| Error::new(Code::NotFound, format!("pending transfer {pending_id} not found")))?;
+        match p.state {
+            HoldState::Pending => {}
+            HoldState::Expired => {
+                return Err(Error::new(Code::HoldExpired, format!("pending transfer {pending_id} expired")))
+            }
+            HoldState::Posted | HoldState::Voided => {
+                return Err(Error::new(
+                    Code::TransferAlreadyResolved,
+                    format!("pending transfer {pending_id} is already {}", p.state.as_str()),
+                ))
+            }
+        }
+        match action {
+            Action::Post(amount) => {
+                if p.expires_at_ms.is_some_and(|e| e <= self.now) {
+                    return Err(Error::new(Code::HoldExpired, format!("pending transfer {pending_id} expired")));
+                }
+                let amount = amount.unwrap_or(p.amount_fen);
+                if amount > p.amount_fen {
+                    return Err(Error::field("amount_fen", "must not exceed the pending amount"));
+                }
+                self.resolve(pending_id, TransferKind::PostPending, amount, HoldState::Posted, key)
+            }
+            Action::Void => {
+                let amount = p.amount_fen;
+                self.resolve(pending_id, TransferKind::VoidPending, amount, HoldState::Voided, key)
+            }
+        }
+    }
+
+    /// Writes the resolution row of a pending transfer whose state was checked.
+    fn resolve(
+        &mut self,
+        pending_id: &str,
+        kind: TransferKind,
+        amount_fen: i64,
+        state: HoldState,
+        key: Option<&str>,
+    ) -> Result<TRef> {
+        let p = self
+            .pendings
+            .get(pending_id)
+            .cloned()
+            .ok_or_else(|| Error::new(Code::NotFound, format!("pending transfer {pending_id} not found")))?;
+        let posted = if kind == TransferKind::PostPending { amount_fen } else { 0 };
+        let d_bal = self.plan(&p.debit, -posted, -p.amount_fen, 0)?;
+        let c_bal = self.plan(&p.credit, posted, 0, -p.amount_fen)?;
+        if d_bal.pending_debit < 0 || c_bal.pending_credit < 0 {
+            return Err(Error::internal(anyhow::anyhow!(
+                "ledger: resolving {pending_id} would make pending sums negative"
+            )));
+        }
+        let id = self.ctx.new_id();
+        self.set_bal(&p.debit, d_bal);
+        self.set_bal(&p.credit, c_bal);
+        let idx = self.rows.len();
+        self.rows.push(Transfer {
+            id: id.clone(),
+            seq: 0,
+            kind,
+            debit_account_id: p.debit.clone(),
+            credit_account_id: p.credit.clone(),
+            amount_fen,
+            currency: p.currency.clone(),
+            category: p.category.clone(),
+            memo: String::new(),
+            pending_id: Some(pending_id.to_string()),
+            expires_at_ms: None,
+            refers_to: None,
+            linked_group: None,
+            idempotency_key: key.map(str::to_string),
+            created_at_ms: self.now,
+        });
+        let mut resolved = p;
+        resolved.state = state;
+        resolved.resolved_by = Some(id.clone());
+        resolved.resolved_at_ms = Some(self.now);
+        resolved.dirty = true;
+        self.set_pending(pending_id, resolved);
+        self.remember(&id, key, TRef::New(idx));
+        Ok(TRef::New(idx))
+    }
+
+    fn apply_expire(&mut self, due: &[String]) -> Result<u64> {
+        let mut n = 0;
+        for pid in due {
+            let Some(p) = self.pendings.get(pid) else { continue };
+            if p.state != HoldState::Pending || p.expires_at_ms.is_none_or(|e| e > self.now) {
+                continue;
+            }
+            let amount = p.amount_fen;
+            self.resolve(pid, TransferKind::ExpirePending, amount, HoldState::Expired, None)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Cheap whole-batch invariants: money only moves between accounts.
+    fn assert_balanced(&self) -> Result<()> {
+        let (mut posted, mut pd, mut pc) = (0i128, 0i128, 0i128);
+        for a in self.accounts.values() {
+            posted += i128::from(a.bal.posted) - i128::from(a.base.posted);
+            pd += i128::from(a.bal.pending_debit) - i128::from(a.base.pending_debit);
+            pc += i128::from(a.bal.pending_credit) - i128::from(a.base.pending_credit);
+            if !a.allow_negative && a.bal.posted - a.bal.pending_debit < -a.credit_limit_fen && a.bal != a.base {
+                return Err(Error::internal(anyhow::anyhow!("ledger: batch would overdraw an account")));
+            }
+        }
+        if posted != 0 || pd != pc {
+            return Err(Error::internal(anyhow::anyhow!(
+                "ledger: batch does not balance (posted {posted}, pending {pd}/{pc})"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Sizes of the statements for `n` rows: as many `max` as fit, then
+/// descending powers of two, so only a few statement shapes ever exist.
+fn ladder(mut n: usize, max: usize) -> Vec<usize> {
+    let max = if max.is_power_of_two() { max } else { (max.next_power_of_two() / 2).max(1) };
+    let mut out = Vec::new();
+    while n >= max {
+        out.push(max);
+        n -= max;
+    }
+    let mut s = max / 2;
+    while n > 0 && s > 0 {
+        if n >= s {
+            out.push(s);
+            n -= s;
+        }
+        s /= 2;
+    }
+    out
+}
+
+fn chunks<'a, T>(items: &'a [T], max: usize) -> impl Iterator<Item = &'a [T]> + 'a {
+    let mut at = 0;
+    ladder(items.len(), max).into_iter().map(move |s| {
+        let c = &items[at..at + s];
+        at += s;
+        c
+    })
+}
+
+/// `SELECT … WHERE column IN (…)` over as many statements as needed.
+async fn select_in(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    head: &str,
+    tail: &str,
+    ids: &[&str],
+    cap: usize,
+) -> Result<Vec<AnyRow>> {
+    let mut out = Vec::new();
+    for chunk in chunks(ids, rows_per_statement(engine, 1, cap)) {
+        let mut sql = String::with_capacity(head.len() + tail.len() + chunk.len() * 7);
+        sql.push_str(head);
+        sql.push_str(" IN (");
+        param_list(&mut sql, chunk.len());
+        sql.push(')');
+        sql.push_str(tail);
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
+type BatchResult = (Vec<Transfer>, Vec<Outcome>);
+
+async fn run_once(ctx: &Ctx, cfg: &LedgerConfig, cmds: &[Cmd]) -> Result<BatchResult> {
+    let engine = ctx.db.engine();
+    let pg = engine == Engine::Postgres;
+    let cap = cfg.max_rows_per_statement;
+    let now = ctx.now_ms();
+
+    // Everything the batch will look at, so each table is read once.
+    let mut keys: BTreeSet<&str> = BTreeSet::new();
+    let mut ids: BTreeSet<&str> = BTreeSet::new();
+    let mut pending_ids: BTreeSet<String> = BTreeSet::new();
+    let mut account_ids: BTreeSet<String> = BTreeSet::new();
+    let mut expire_limit = 0usize;
+    for cmd in cmds {
+        match cmd {
+            Cmd::Transfer { spec, .. } => collect_spec(spec, &mut keys, &mut ids, &mut account_ids),
+            Cmd::Linked { specs, .. } => {
+                for spec in specs {
+                    collect_spec(spec, &mut keys, &mut ids, &mut account_ids);
+                }
+            }
+            Cmd::Resolve { pending_id, idempotency_key, .. } => {
+                pending_ids.insert(pending_id.clone());
+                if let Some(k) = idempotency_key {
+                    keys.insert(k);
+                }
+            }
+            Cmd::Expire { limit, .. } => expire_limit += *limit,
+        }
+    }
+
+    let mut tx = ctx.db.begin().await?;
+    let conn = tx.conn();
+
+    let mut idem: HashMap<String, TRef> = HashMap::new();
+    if !keys.is_empty() {
+        let keys: Vec<&str> = keys.into_iter().collect();
+        let head = format!("SELECT {TRANSFER_COLS} FROM ledger_transfers WHERE idempotency_key");
+        for row in select_in(conn, engine, &head, "", &keys, cap).await? {
+            let t = sql::transfer_from_row(&row)?;
+            if let Some(k) = t.idempotency_key.clone() {
+                idem.insert(k, TRef::Old(Box::new(t)));
+            }
+        }
+    }
+    let mut known_ids: HashSet<String> = HashSet::new();
+    if !ids.is_empty() {
+        let ids: Vec<&str> = ids.into_iter().collect();
+        for row in select_in(conn, engine, "SELECT id FROM ledger_transfers WHERE id", "", &ids, cap).await? {
+            known_ids.insert(row.try_get("id")?);
+        }
+    }
+    let mut due: Vec<String> = Vec::new();
+    if expire_limit > 0 {
+        let rows = sqlx::query(
+            "SELECT pending_id FROM ledger_pending WHERE state = 'pending' AND expires_at_ms <= $1 \
+             ORDER BY expires_at_ms, pending_id LIMIT $2",
+        )
+        .bind(now)
+        .bind(i64::try_from(expire_limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in rows {
+            let id: String = row.try_get("pending_id")?;
+            pending_ids.insert(id.clone());
+            due.push(id);
+        }
+    }
+
+    // Lock order across processes (PostgreSQL): pending rows, then accounts,
+    // then the sequence row, each in byte order of their ids.
+    let mut pendings: HashMap<String, PendMem> = HashMap::new();
+    if !pending_ids.is_empty() {
+        let list: Vec<&str> = pending_ids.iter().map(String::as_str).collect();
+        let head = format!("SELECT {PENDING_COLS} FROM ledger_pending WHERE pending_id");
+        let tail = if pg { " ORDER BY pending_id COLLATE \"C\" FOR UPDATE" } else { "" };
+        for row in select_in(conn, engine, &head, tail, &list, cap).await? {
+            let h = sql::hold_from_row(&row)?;
+            account_ids.insert(h.debit_account_id.clone());
+            account_ids.insert(h.credit_account_id.clone());
+            pendings.insert(
+                h.pending_id,
+                PendMem {
+                    debit: h.debit_account_id,
+                    credit: h.credit_account_id,
+                    amount_fen: h.amount_fen,
+                    currency: h.currency,
+                    category: h.category,
+                    expires_at_ms: h.expires_at_ms,
+                    state: h.state,
+                    resolved_by: h.resolved_by,
+                    resolved_at_ms: h.resolved_at_ms,
+                    created_at_ms: h.created_at_ms,
+                    is_new: false,
+                    dirty: false,
+                },
+            );
+        }
+    }
+    let mut accounts: HashMap<String, AccMem> = HashMap::with_capacity(account_ids.len());
+    if !account_ids.is_empty() {
+        let list: Vec<&str> = account_ids.iter().map(String::as_str).collect();
+        let head = format!("SELECT {ACCOUNT_COLS} FROM ledger_accounts WHERE id");
+        let tail = if pg { " ORDER BY id COLLATE \"C\" FOR UPDATE" } else { "" };
+        for row in select_in(conn, engine, &head, tail, &list, cap).await? {
+            let a = sql::account_from_row(&row)?;
+            let bal = Bal {
+                posted: a.balance.posted_fen,
+                pending_debit: a.balance.pending_debit_fen,
+                pending_credit: a.balance.pending_credit_fen,
+            };
+            accounts.insert(
+                a.id,
+                AccMem {
+                    currency: a.currency,
+                    allow_negative: a.allow_negative,
+                    credit_limit_fen: a.credit_limit_fen,
+                    bal,
+                    base: bal,
+                },
+            );
+        }
+    }
+
+    // Apply every command in order against the running balances.
+    let mut st = State { ctx, now, accounts, pendings, idem, known_ids, rows: Vec::new(), journal: None };
+    let mut outcomes = Vec::with_capacity(cmds.len());
+    for cmd in cmds {
+        outcomes.push(match cmd {
+            Cmd::Transfer { spec, .. } => Outcome::One(st.apply_spec(spec, None)),
+            Cmd::Linked { specs, .. } => Outcome::Many(st.apply_linked(specs)),
+            Cmd::Resolve { pending_id, action, idempotency_key, .. } => {
+                Outcome::One(st.apply_resolve(pending_id, action, idempotency_key.as_deref()))
+            }
+            Cmd::Expire { .. } => Outcome::Count(st.apply_expire(&due)),
+        });
+    }
+    if st.rows.is_empty() {
+        // Only refusals and replays: nothing to write.
+        drop(tx);
+        return Ok((Vec::new(), outcomes));
+    }
+    st.assert_balanced()?;
+
+    let n = i64::try_from(st.rows.len()).map_err(Error::internal)?;
+    let last: i64 =
+        sqlx::query("UPDATE ledger_meta SET value_int = value_int + $1 WHERE key = 'transfer_seq' RETURNING value_int")
+            .bind(n)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+    let first = last - n + 1;
+    for (i, row) in st.rows.iter_mut().enumerate() {
+        row.seq = first + i64::try_from(i).map_err(Error::internal)?;
+    }
+
+    insert_transfers(conn, engine, cap, &st.rows).await?;
+    write_pendings(conn, engine, cap, &st.pendings).await?;
+    write_accounts(conn, engine, cap, &st.accounts).await?;
+    tx.commit().await?;
+    Ok((st.rows, outcomes))
+}
+
+fn collect_spec<'a>(
+    s: &'a TransferSpec,
+    keys: &mut BTreeSet<&'a str>,
+    ids: &mut BTreeSet<&'a str>,
+    account_ids: &mut BTreeSet<String>,
+) {
+    if !account_ids.contains(&s.debit) {
+        account_ids.insert(s.debit.clone());
+    }
+    if !account_ids.contains(&s.credit) {
+        account_ids.insert(s.credit.clone());
+    }
+    if let Some(k) = &s.idempotency_key {
+        keys.insert(k);
+    }
+    if let Some(id) = &s.id {
+        ids.insert(id);
+    }
+    if let Some(r) = &s.refers_to {
+        ids.insert(r);
+    }
+}
+
+async fn insert_transfers(conn: &mut AnyConnection, engine: Engine, cap: usize, rows: &[Transfer]) -> Result<()> {
+    for chunk in chunks(rows, rows_per_statement(engine, TRANSFER_NCOLS, cap)) {
+        let mut sql = String::with_capacity(64 + chunk.len() * TRANSFER_NCOLS * 7);
+        sql.push_str("INSERT INTO ledger_transfers (");
+        sql.push_str(TRANSFER_COLS);
+        sql.push_str(") VALUES ");
+        values_list(&mut sql, chunk.len(), TRANSFER_NCOLS);
+        let mut q = sqlx::query(&sql);
+        for t in chunk {
+            q = q
+                .bind(t.seq)
+                .bind(t.id.as_str())
+                .bind(t.kind.as_str())
+                .bind(t.debit_account_id.as_str())
+                .bind(t.credit_account_id.as_str())
+                .bind(t.amount_fen)
+                .bind(t.currency.as_str())
+                .bind(t.category.as_str())
+                .bind(t.memo.as_str())
+                .bind(t.pending_id.as_deref())
+                .bind(t.expires_at_ms)
+                .bind(t.refers_to.as_deref())
+                .bind(t.linked_group.as_deref())
+                .bind(t.idempotency_key.as_deref())
+                .bind(t.created_at_ms);
+        }
+        let done = q.execute(&mut *conn).await?;
+        if done.rows_affected() != chunk.len() as u64 {
+            return Err(Error::internal(anyhow::anyhow!("ledger: transfer insert wrote fewer rows")));
+        }
+    }
+    Ok(())
+}
+
+async fn write_pendings(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    cap: usize,
+    pendings: &HashMap<String, PendMem>,
+) -> Result<()> {
+    let mut new: Vec<(&String, &PendMem)> = pendings.iter().filter(|(_, p)| p.is_new).collect();
+    let mut changed: Vec<(&String, &PendMem)> = pendings.iter().filter(|(_, p)| !p.is_new && p.dirty).collect();
+    new.sort_by(|a, b| a.0.cmp(b.0));
+    changed.sort_by(|a, b| a.0.cmp(b.0));
+    for chunk in chunks(&new, rows_per_statement(engine, PENDING_NCOLS, cap)) {
+        let mut sql = format!("INSERT INTO ledger_pending ({PENDING_COLS}) VALUES ");
+        values_list(&mut sql, chunk.len(), PENDING_NCOLS);
+        let mut q = sqlx::query(&sql);
+        for (id, p) in chunk {
+            q = q
+                .bind(id.as_str())
+                .bind(p.debit.as_str())
+                .bind(p.credit.as_str())
+                .bind(p.amount_fen)
+                .bind(p.currency.as_str())
+                .bind(p.category.as_str())
+                .bind(p.expires_at_ms)
+                .bind(p.state.as_str())
+                .bind(p.resolved_by.as_deref())
+                .bind(p.resolved_at_ms)
+                .bind(p.created_at_ms);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    const TYPES: [&str; 4] = ["TEXT", "TEXT", "TEXT", "BIGINT"];
+    for chunk in chunks(&changed, rows_per_statement(engine, TYPES.len(), cap)) {
+        let mut sql = String::from(
+            "UPDATE ledger_pending SET state = v.column2, resolved_by = v.column3, resolved_at_ms = v.column4 \
+             FROM (VALUES ",
+        );
+        typed_values_list(&mut sql, chunk.len(), &TYPES);
+        sql.push_str(") AS v WHERE ledger_pending.pending_id = v.column1 AND ledger_pending.state = 'pending'");
+        let mut q = sqlx::query(&sql);
+        for (id, p) in chunk {
+            q = q.bind(id.as_str()).bind(p.state.as_str()).bind(p.resolved_by.as_deref()).bind(p.resolved_at_ms);
+        }
+        let done = q.execute(&mut *conn).await?;
+        if done.rows_affected() != chunk.len() as u64 {
+            // Someone resolved one of them meanwhile: refuse the whole batch.
+            return Err(Error::internal(anyhow::anyhow!("ledger: a pending transfer changed under the batch")));
+        }
+    }
+    Ok(())
+}
+
+async fn write_accounts(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    cap: usize,
+    accounts: &HashMap<String, AccMem>,
+) -> Result<()> {
+    let mut changed: Vec<(&String, Bal)> = accounts
+        .iter()
+        .filter(|(_, a)| a.bal != a.base)
+        .map(|(id, a)| {
+            (
+                id,
+                Bal {
+                    posted: a.bal.posted - a.base.posted,
+                    pending_debit: a.bal.pending_debit - a.base.pending_debit,
+                    pending_credit: a.bal.pending_credit - a.base.pending_credit,
+                },
+            )
+        })
+        .collect();
+    changed.sort_by(|a, b| a.0.cmp(b.0));
+    const TYPES: [&str; 4] = ["TEXT", "BIGINT", "BIGINT", "BIGINT"];
+    for chunk in chunks(&changed, rows_per_statement(engine, TYPES.len(), cap)) {
+        let mut sql = String::from(
+            "UPDATE ledger_accounts SET posted_fen = posted_fen + v.column2, \
+             pending_debit_fen = pending_debit_fen + v.column3, \
+             pending_credit_fen = pending_credit_fen + v.column4 FROM (VALUES ",
+        );
+        typed_values_list(&mut sql, chunk.len(), &TYPES);
+        sql.push_str(") AS v WHERE ledger_accounts.id = v.column1");
+        let mut q = sqlx::query(&sql);
+        for (id, d) in chunk {
+            q = q.bind(id.as_str()).bind(d.posted).bind(d.pending_debit).bind(d.pending_credit);
+        }
+        let done = q.execute(&mut *conn).await?;
+        if done.rows_affected() != chunk.len() as u64 {
+            return Err(Error::internal(anyhow::anyhow!("ledger: account update wrote fewer rows")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ladder;
+
+    #[test]
+    fn ladder_covers_exactly_with_powers_of_two() {
+        for max in [1usize, 2, 7, 1024, 2184] {
+            for n in [0usize, 1, 2, 3, 100, 1023, 1024, 1025, 5000] {
+                let l = ladder(n, max);
+                assert_eq!(l.iter().sum::<usize>(), n, "n={n} max={max}");
+                assert!(l.iter().all(|s| s.is_power_of_two() && *s <= max));
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Placeholder; the benchmark is written after the engine.

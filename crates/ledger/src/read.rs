@@ -1,0 +1,290 @@
+//! Reads go straight to the pool; they never wait for the batcher.
+
+use crate::sql::{self, ACCOUNT_COLS, PENDING_COLS, TRANSFER_COLS};
+use crate::types::{Account, CategorySum, CheckReport, Direction, HistoryItem, Hold, Page, Transfer};
+use sqlx::Row;
+use std::collections::{BTreeMap, BTreeSet};
+use yizhan_core::{Code, Ctx, Engine, Error, Fen, Result};
+
+/// Most history items one page returns.
+pub const MAX_PAGE: i64 = 200;
+
+pub(crate) async fn account(ctx: &Ctx, id: &str) -> Result<Account> {
+    let row = sqlx::query(&format!("SELECT {ACCOUNT_COLS} FROM ledger_accounts WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&ctx.db.pool)
+        .await?
+        .ok_or_else(|| Error::new(Code::NotFound, format!("account {id} not found")))?;
+    sql::account_from_row(&row)
+}
+
+pub(crate) async fn transfer(ctx: &Ctx, id: &str) -> Result<Transfer> {
+    let row = sqlx::query(&format!("SELECT {TRANSFER_COLS} FROM ledger_transfers WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&ctx.db.pool)
+        .await?
+        .ok_or_else(|| Error::new(Code::NotFound, format!("transfer {id} not found")))?;
+    sql::transfer_from_row(&row)
+}
+
+pub(crate) async fn transfer_by_key(ctx: &Ctx, key: &str) -> Result<Option<Transfer>> {
+    let row = sqlx::query(&format!("SELECT {TRANSFER_COLS} FROM ledger_transfers WHERE idempotency_key = $1"))
+        .bind(key)
+        .fetch_optional(&ctx.db.pool)
+        .await?;
+    row.as_ref().map(sql::transfer_from_row).transpose()
+}
+
+pub(crate) async fn hold(ctx: &Ctx, pending_id: &str) -> Result<Hold> {
+    let row = sqlx::query(&format!("SELECT {PENDING_COLS} FROM ledger_pending WHERE pending_id = $1"))
+        .bind(pending_id)
+        .fetch_optional(&ctx.db.pool)
+        .await?
+        .ok_or_else(|| Error::new(Code::NotFound, format!("pending transfer {pending_id} not found")))?;
+    sql::hold_from_row(&row)
+}
+
+pub(crate) async fn history(ctx: &Ctx, account_id: &str, cursor: Option<i64>, limit: i64) -> Result<Page<HistoryItem>> {
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::field("limit", format!("must be between 1 and {MAX_PAGE}")));
+    }
+    let before = cursor.unwrap_or(i64::MAX);
+    // Two index range scans (debit side, credit side) merged, instead of an OR
+    // that would sort every row of a busy account.
+    let sql = format!(
+        "SELECT {TRANSFER_COLS} FROM (SELECT {TRANSFER_COLS} FROM ledger_transfers \
+            WHERE debit_account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) AS d \
+         UNION ALL \
+         SELECT {TRANSFER_COLS} FROM (SELECT {TRANSFER_COLS} FROM ledger_transfers \
+            WHERE credit_account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) AS c \
+         ORDER BY seq DESC LIMIT $3"
+    );
+    // One more than asked, to know whether another page exists.
+    let rows = sqlx::query(&sql).bind(account_id).bind(before).bind(limit + 1).fetch_all(&ctx.db.pool).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let t = sql::transfer_from_row(row)?;
+        let out = t.debit_account_id == account_id;
+        let posted_change_fen = match (t.kind.moves_money(), out) {
+            (false, _) => 0,
+            (true, true) => -t.amount_fen,
+            (true, false) => t.amount_fen,
+        };
+        items.push(HistoryItem {
+            direction: if out { Direction::Out } else { Direction::In },
+            counterparty: if out { t.credit_account_id.clone() } else { t.debit_account_id.clone() },
+            posted_change_fen,
+            transfer: t,
+        });
+    }
+    let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
+    let next_cursor = if items.len() > limit_usize {
+        items.truncate(limit_usize);
+        items.last().map(|i| i.transfer.seq)
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+pub(crate) async fn sum_by_category(ctx: &Ctx, account_id: &str, from_ms: i64, to_ms: i64) -> Result<Vec<CategorySum>> {
+    let sql = "SELECT category, CAST(COALESCE(SUM(debit_fen), 0) AS BIGINT) AS debit_fen, \
+            CAST(COALESCE(SUM(credit_fen), 0) AS BIGINT) AS credit_fen, COUNT(*) AS n FROM ( \
+            SELECT category, amount_fen AS debit_fen, CAST(0 AS BIGINT) AS credit_fen FROM ledger_transfers \
+              WHERE debit_account_id = $1 AND created_at_ms >= $2 AND created_at_ms < $3 \
+              AND kind IN ('posted', 'post_pending') \
+            UNION ALL \
+            SELECT category, CAST(0 AS BIGINT), amount_fen FROM ledger_transfers \
+              WHERE credit_account_id = $1 AND created_at_ms >= $2 AND created_at_ms < $3 \
+              AND kind IN ('posted', 'post_pending') \
+        ) AS x GROUP BY category ORDER BY category";
+    let rows = sqlx::query(sql).bind(account_id).bind(from_ms).bind(to_ms).fetch_all(&ctx.db.pool).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(CategorySum {
+                category: r.try_get("category")?,
+                debit_fen: r.try_get("debit_fen")?,
+                credit_fen: r.try_get("credit_fen")?,
+                transfers: r.try_get("n")?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Sums {
+    posted: i64,
+    pending_debit: i64,
+    pending_credit: i64,
+}
+
+/// Recomputes every balance from the transfer rows, in one snapshot.
+pub(crate) async fn check(ctx: &Ctx) -> Result<CheckReport> {
+    const SHOW: usize = 50;
+    let mut tx = ctx.db.pool.begin().await?;
+    if ctx.db.engine() == Engine::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
+    }
+    let mut report = CheckReport::default();
+    let mut m: Vec<String> = Vec::new();
+
+    let mut sums: BTreeMap<String, Sums> = BTreeMap::new();
+    for (sql, sign) in [
+        (
+            "SELECT debit_account_id AS a, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS s FROM ledger_transfers \
+             WHERE kind IN ('posted', 'post_pending') GROUP BY debit_account_id",
+            -1,
+        ),
+        (
+            "SELECT credit_account_id AS a, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS s FROM ledger_transfers \
+             WHERE kind IN ('posted', 'post_pending') GROUP BY credit_account_id",
+            1,
+        ),
+    ] {
+        for r in sqlx::query(sql).fetch_all(&mut *tx).await? {
+            let a: String = r.try_get("a")?;
+            let s: i64 = r.try_get("s")?;
+            sums.entry(a).or_default().posted += sign * s;
+        }
+    }
+    // Open pending transfers: those without a resolution row.
+    let open = "FROM ledger_transfers t WHERE t.kind = 'pending' \
+                AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = t.id)";
+    for (col, debit) in [("debit_account_id", true), ("credit_account_id", false)] {
+        let sql = format!(
+            "SELECT t.{col} AS a, CAST(COALESCE(SUM(t.amount_fen), 0) AS BIGINT) AS s, COUNT(*) AS n {open} GROUP BY t.{col}"
+        );
+        for r in sqlx::query(&sql).fetch_all(&mut *tx).await? {
+            let a: String = r.try_get("a")?;
+            let s: i64 = r.try_get("s")?;
+            let n: i64 = r.try_get("n")?;
+            let e = sums.entry(a).or_default();
+            if debit {
+                e.pending_debit += s;
+                report.open_pending += u64::try_from(n).unwrap_or(0);
+            } else {
+                e.pending_credit += s;
+            }
+        }
+    }
+
+    let mut account_ids = BTreeSet::new();
+    let mut total: i128 = 0;
+    let rows =
+        sqlx::query(&format!("SELECT {ACCOUNT_COLS} FROM ledger_accounts ORDER BY id")).fetch_all(&mut *tx).await?;
+    for r in &rows {
+        let a = sql::account_from_row(r)?;
+        report.accounts += 1;
+        total += i128::from(a.balance.posted_fen);
+        let s = sums.remove(&a.id).unwrap_or_default();
+        let b = &a.balance;
+        if b.posted_fen != s.posted {
+            m.push(format!("account {}: posted {} but its transfers sum to {}", a.id, b.posted_fen, s.posted));
+        }
+        if b.pending_debit_fen != s.pending_debit {
+            m.push(format!(
+                "account {}: pending debit {} but its open pending transfers sum to {}",
+                a.id, b.pending_debit_fen, s.pending_debit
+            ));
+        }
+        if b.pending_credit_fen != s.pending_credit {
+            m.push(format!(
+                "account {}: pending credit {} but its open pending transfers sum to {}",
+                a.id, b.pending_credit_fen, s.pending_credit
+            ));
+        }
+        if !a.allow_negative && b.available_fen < -a.credit_limit_fen {
+            m.push(format!(
+                "account {}: available {} is below its credit limit {}",
+                a.id, b.available_fen, a.credit_limit_fen
+            ));
+        }
+        account_ids.insert(a.id);
+    }
+    for (a, _) in sums {
+        m.push(format!("transfers name account {a}, which does not exist"));
+    }
+    report.sum_posted_fen = i64::try_from(total).unwrap_or(i64::MAX);
+    if total != 0 {
+        m.push(format!("posted balances sum to {total}, not 0"));
+    }
+
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM ledger_transfers").fetch_one(&mut *tx).await?.try_get(0)?;
+    report.transfers = u64::try_from(n).unwrap_or(0);
+
+    // Each row on its own: amount, sides, currency of both accounts.
+    let bad = sqlx::query(
+        "SELECT t.id AS id FROM ledger_transfers t \
+         LEFT JOIN ledger_accounts d ON d.id = t.debit_account_id \
+         LEFT JOIN ledger_accounts c ON c.id = t.credit_account_id \
+         WHERE t.amount_fen <= 0 OR t.amount_fen > $1 OR t.debit_account_id = t.credit_account_id \
+            OR d.id IS NULL OR c.id IS NULL OR t.currency <> d.currency OR t.currency <> c.currency \
+         ORDER BY t.seq LIMIT 100",
+    )
+    .bind(Fen::MAX_AMOUNT)
+    .fetch_all(&mut *tx)
+    .await?;
+    for r in bad.iter().take(SHOW) {
+        let id: String = r.try_get("id")?;
+        m.push(format!("transfer {id}: bad amount, sides or currency"));
+    }
+
+    // Every resolution row resolves a pending transfer, on its accounts, for at most its amount.
+    let bad = sqlx::query(
+        "SELECT r.id AS id FROM ledger_transfers r \
+         LEFT JOIN ledger_transfers t ON t.id = r.pending_id AND t.kind = 'pending' \
+         WHERE r.pending_id IS NOT NULL AND (t.id IS NULL \
+            OR r.debit_account_id <> t.debit_account_id OR r.credit_account_id <> t.credit_account_id \
+            OR r.amount_fen > t.amount_fen OR r.kind NOT IN ('post_pending', 'void_pending', 'expire_pending') \
+            OR (r.kind <> 'post_pending' AND r.amount_fen <> t.amount_fen)) \
+         ORDER BY r.seq LIMIT 100",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for r in bad.iter().take(SHOW) {
+        let id: String = r.try_get("id")?;
+        m.push(format!("resolution transfer {id} does not match its pending transfer"));
+    }
+
+    // The pending-state table agrees with the rows.
+    let bad = sqlx::query(
+        "SELECT t.id AS id FROM ledger_transfers t \
+         LEFT JOIN ledger_pending p ON p.pending_id = t.id \
+         LEFT JOIN ledger_transfers r ON r.pending_id = t.id \
+         WHERE t.kind = 'pending' AND (p.pending_id IS NULL OR p.amount_fen <> t.amount_fen \
+            OR (r.id IS NULL AND p.state <> 'pending') \
+            OR (r.kind = 'post_pending' AND p.state <> 'posted') \
+            OR (r.kind = 'void_pending' AND p.state <> 'voided') \
+            OR (r.kind = 'expire_pending' AND p.state <> 'expired') \
+            OR (r.id IS NOT NULL AND (p.resolved_by IS NULL OR p.resolved_by <> r.id))) \
+         ORDER BY t.seq LIMIT 100",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for r in bad.iter().take(SHOW) {
+        let id: String = r.try_get("id")?;
+        m.push(format!("pending transfer {id}: its state row disagrees with the transfer rows"));
+    }
+    let orphans: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM ledger_pending p WHERE NOT EXISTS \
+         (SELECT 1 FROM ledger_transfers t WHERE t.id = p.pending_id AND t.kind = 'pending')",
+    )
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get(0)?;
+    if orphans > 0 {
+        m.push(format!("{orphans} pending state rows have no pending transfer"));
+    }
+    let seq: i64 = sqlx::query("SELECT value_int FROM ledger_meta WHERE key = 'transfer_seq'")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+    let max_seq: Option<i64> =
+        sqlx::query("SELECT MAX(seq) FROM ledger_transfers").fetch_one(&mut *tx).await?.try_get(0)?;
+    if max_seq.unwrap_or(0) > seq {
+        m.push(format!("transfer seq {} is beyond the sequence counter {seq}", max_seq.unwrap_or(0)));
+    }
+    drop(tx);
+    report.mismatches = m;
+    Ok(report)
+}

@@ -1,0 +1,360 @@
+use serde::{Deserialize, Serialize};
+use yizhan_core::{Code, Error, Fen, Result};
+
+/// The only currency the platform moves for now.
+pub const CNY: &str = "CNY";
+
+/// Longest account id, transfer id, category or idempotency key accepted.
+pub const MAX_ID_LEN: usize = 128;
+/// Longest memo accepted (in bytes).
+pub const MAX_MEMO_LEN: usize = 512;
+
+/// What a caller asks the ledger to do: move `amount_fen` from `debit` to `credit`.
+///
+/// Build one with [`TransferSpec::new`] and the `with_*` methods, or with a
+/// struct literal and `..Default::default()` (the default currency is CNY).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferSpec {
+    /// The transfer id; the ledger makes a time-ordered one when `None`.
+    /// A caller-chosen id that already exists is refused with `Code::AlreadyExists`.
+    pub id: Option<String>,
+    /// The account money leaves (its balance goes down).
+    pub debit: String,
+    /// The account money enters (its balance goes up).
+    pub credit: String,
+    /// 1 ..= `Fen::MAX_AMOUNT`.
+    pub amount_fen: i64,
+    /// Must equal both accounts' currency; only "CNY" is accepted.
+    pub currency: String,
+    /// topup, withdrawal, p2p, qr, paycode, red_packet, bill, refund, fee, hold…
+    pub category: String,
+    pub memo: String,
+    /// Make a pending transfer (a hold): the amount is reserved on the debit
+    /// account (its available balance goes down) until the transfer is posted
+    /// ([`crate::Ledger::post_pending`]), voided, or expires.
+    pub pending: bool,
+    /// A pending transfer with a timeout expires `pending_timeout_ms` after it
+    /// was made (see [`crate::Ledger::expire_due`]). Setting it implies `pending`.
+    pub pending_timeout_ms: Option<i64>,
+    /// For a refund or correction: the id of the original transfer (must exist).
+    pub refers_to: Option<String>,
+    /// The caller scopes it (e.g. "user:<id>:<key>"). Submitting a key again
+    /// returns the first transfer if debit, credit, amount and category are the
+    /// same, and `Code::IdempotencyKeyReused` if not.
+    pub idempotency_key: Option<String>,
+}
+
+impl Default for TransferSpec {
+    fn default() -> Self {
+        TransferSpec {
+            id: None,
+            debit: String::new(),
+            credit: String::new(),
+            amount_fen: 0,
+            currency: CNY.to_string(),
+            category: String::new(),
+            memo: String::new(),
+            pending: false,
+            pending_timeout_ms: None,
+            refers_to: None,
+            idempotency_key: None,
+        }
+    }
+}
+
+impl TransferSpec {
+    /// A posted CNY transfer.
+    pub fn new(
+        debit: impl Into<String>,
+        credit: impl Into<String>,
+        amount_fen: i64,
+        category: impl Into<String>,
+    ) -> Self {
+        TransferSpec {
+            debit: debit.into(),
+            credit: credit.into(),
+            amount_fen,
+            category: category.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn with_memo(mut self, memo: impl Into<String>) -> Self {
+        self.memo = memo.into();
+        self
+    }
+
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    pub fn with_refers_to(mut self, transfer_id: impl Into<String>) -> Self {
+        self.refers_to = Some(transfer_id.into());
+        self
+    }
+
+    /// Make it a pending transfer (a hold), expiring after `timeout_ms` if given.
+    pub fn pending(mut self, timeout_ms: Option<i64>) -> Self {
+        self.pending = true;
+        self.pending_timeout_ms = timeout_ms;
+        self
+    }
+
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending || self.pending_timeout_ms.is_some()
+    }
+
+    /// The checks that need no stored state.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if let Err(m) = Fen::amount(self.amount_fen) {
+            return Err(Error::field("amount_fen", m));
+        }
+        if self.currency != CNY {
+            return Err(Error::field("currency", "only CNY is supported"));
+        }
+        check_id("debit", &self.debit)?;
+        check_id("credit", &self.credit)?;
+        if self.debit == self.credit {
+            return Err(Error::new(Code::SelfPayment, "debit and credit are the same account"));
+        }
+        check_id("category", &self.category)?;
+        if self.memo.len() > MAX_MEMO_LEN {
+            return Err(Error::field("memo", format!("must be at most {MAX_MEMO_LEN} bytes")));
+        }
+        if let Some(id) = &self.id {
+            check_id("id", id)?;
+        }
+        if let Some(r) = &self.refers_to {
+            check_id("refers_to", r)?;
+        }
+        if let Some(k) = &self.idempotency_key {
+            check_id("idempotency_key", k)?;
+        }
+        if let Some(t) = self.pending_timeout_ms {
+            if t <= 0 {
+                return Err(Error::field("pending_timeout_ms", "must be positive"));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn check_id(field: &str, v: &str) -> Result<()> {
+    if v.trim().is_empty() {
+        Err(Error::field(field, "must not be empty"))
+    } else if v.len() > MAX_ID_LEN {
+        Err(Error::field(field, format!("must be at most {MAX_ID_LEN} bytes")))
+    } else {
+        Ok(())
+    }
+}
+
+/// What a transfer row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferKind {
+    /// Moved money at once.
+    Posted,
+    /// A hold: reserved the amount; moves nothing until posted.
+    Pending,
+    /// Resolves a pending transfer (`pending_id`) by moving `amount_fen`
+    /// (≤ the pending amount; the rest is released).
+    PostPending,
+    /// Resolves a pending transfer by releasing it; `amount_fen` is the released amount.
+    VoidPending,
+    /// Resolved by the expiry sweep; `amount_fen` is the released amount.
+    ExpirePending,
+}
+
+impl TransferKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferKind::Posted => "posted",
+            TransferKind::Pending => "pending",
+            TransferKind::PostPending => "post_pending",
+            TransferKind::VoidPending => "void_pending",
+            TransferKind::ExpirePending => "expire_pending",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TransferKind> {
+        Some(match s {
+            "posted" => TransferKind::Posted,
+            "pending" => TransferKind::Pending,
+            "post_pending" => TransferKind::PostPending,
+            "void_pending" => TransferKind::VoidPending,
+            "expire_pending" => TransferKind::ExpirePending,
+            _ => return None,
+        })
+    }
+
+    /// Whether the row changes posted balances.
+    pub fn moves_money(self) -> bool {
+        matches!(self, TransferKind::Posted | TransferKind::PostPending)
+    }
+}
+
+/// One immutable transfer row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub id: String,
+    /// Grows with every committed row; the cursor of [`crate::Ledger::history`].
+    pub seq: i64,
+    pub kind: TransferKind,
+    pub debit_account_id: String,
+    pub credit_account_id: String,
+    pub amount_fen: i64,
+    pub currency: String,
+    pub category: String,
+    pub memo: String,
+    /// For resolution rows: the pending transfer resolved.
+    pub pending_id: Option<String>,
+    /// For pending transfers with a timeout.
+    pub expires_at_ms: Option<i64>,
+    pub refers_to: Option<String>,
+    /// Shared by the transfers of one [`crate::Ledger::submit_linked`] call.
+    pub linked_group: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at_ms: i64,
+}
+
+/// An account's balances, in fen. Posted balance = credits − debits of posted transfers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub posted_fen: i64,
+    /// Sum of open pending transfers debiting the account (holds on it).
+    pub pending_debit_fen: i64,
+    /// Sum of open pending transfers crediting the account.
+    pub pending_credit_fen: i64,
+    /// posted − pending_debit: what the account can still spend (plus its credit limit).
+    pub available_fen: i64,
+    pub currency: String,
+}
+
+/// An account row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub kind: String,
+    pub currency: String,
+    /// System accounts (the funding gateway) may go negative; wallets may not.
+    pub allow_negative: bool,
+    /// A non-negative account's available balance may go down to −credit_limit_fen.
+    pub credit_limit_fen: i64,
+    pub balance: Balance,
+    pub created_at_ms: i64,
+}
+
+/// Where a pending transfer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldState {
+    Pending,
+    Posted,
+    Voided,
+    Expired,
+}
+
+impl HoldState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldState::Pending => "pending",
+            HoldState::Posted => "posted",
+            HoldState::Voided => "voided",
+            HoldState::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HoldState> {
+        Some(match s {
+            "pending" => HoldState::Pending,
+            "posted" => HoldState::Posted,
+            "voided" => HoldState::Voided,
+            "expired" => HoldState::Expired,
+            _ => return None,
+        })
+    }
+}
+
+/// A pending transfer and its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub pending_id: String,
+    pub debit_account_id: String,
+    pub credit_account_id: String,
+    pub amount_fen: i64,
+    pub currency: String,
+    pub category: String,
+    pub expires_at_ms: Option<i64>,
+    pub state: HoldState,
+    /// The resolution transfer's id.
+    pub resolved_by: Option<String>,
+    pub resolved_at_ms: Option<i64>,
+    pub created_at_ms: i64,
+}
+
+/// Which side of a transfer an account is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Money left the account (it was debited).
+    Out,
+    /// Money entered the account (it was credited).
+    In,
+}
+
+/// A transfer as seen from one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub transfer: Transfer,
+    pub direction: Direction,
+    /// The account on the other side.
+    pub counterparty: String,
+    /// The change of the account's posted balance: ±amount for posted and
+    /// post_pending rows, 0 for holds and releases.
+    pub posted_change_fen: i64,
+}
+
+/// One page of history, newest first. Pass `next_cursor` to get the next page;
+/// `None` means there is no more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<i64>,
+}
+
+/// Posted money moved by one account in one category over a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategorySum {
+    pub category: String,
+    /// Money that left the account.
+    pub debit_fen: i64,
+    /// Money that entered the account.
+    pub credit_fen: i64,
+    /// Number of transfer rows counted.
+    pub transfers: i64,
+}
+
+/// What [`crate::Ledger::check`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CheckReport {
+    pub accounts: u64,
+    pub transfers: u64,
+    pub open_pending: u64,
+    /// Sum of all posted balances (must be 0).
+    pub sum_posted_fen: i64,
+    /// Every inconsistency found, in words. Empty when the ledger is sound.
+    pub mismatches: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn is_clean(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+}
