@@ -63,7 +63,7 @@
 //! | `IdempotencyKeyReused` | the key was used for a different transfer (debit, credit, amount, category, or pending-ness differ) |
 //! | `AlreadyExists` | a caller-chosen transfer id exists |
 //! | `TransferAlreadyResolved` | posting or voiding a pending transfer already posted or voided |
-//! | `HoldExpired` | posting (or voiding) a pending transfer past its expiry |
+//! | `HoldExpired` | posting a pending transfer past its expiry, or voiding one the sweep expired |
 //! | `Internal` | the database failed; then nothing of the batch was applied |
 //!
 //! # Durability and speed
@@ -233,10 +233,13 @@ impl Ledger {
         self.call(|reply| Cmd::Resolve { pending_id, action: Action::Post(amount_fen), idempotency_key, reply }).await
     }
 
-    /// Release a pending transfer. Returns the resolution transfer (`kind = VoidPending`).
-    pub async fn void_pending(&self, pending_id: &str) -> Result<Transfer> {
+    /// Release a pending transfer. Returns the resolution transfer (`kind =
+    /// VoidPending`). `TransferAlreadyResolved` if it was posted or voided (or,
+    /// with the same idempotency key, the first void again), `HoldExpired` if
+    /// the expiry sweep released it.
+    pub async fn void_pending(&self, pending_id: &str, idempotency_key: Option<String>) -> Result<Transfer> {
         let pending_id = pending_id.to_string();
-        self.call(|reply| Cmd::Resolve { pending_id, action: Action::Void, idempotency_key: None, reply }).await
+        self.call(|reply| Cmd::Resolve { pending_id, action: Action::Void, idempotency_key, reply }).await
     }
 
     /// Expire every pending transfer whose `expires_at_ms` ≤ now (the clock of
