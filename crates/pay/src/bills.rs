@@ -1,0 +1,377 @@
+//! Bills and fines: an organisation's staff issue them to a person (found by
+//! identity number, or by a registered car plate); the person pays once from
+//! the wallet. Paid and due times are kept, so payment history (on time or
+//! late) can feed the credit score.
+
+use crate::{
+    category, check_amount, check_idempotency_key, org_account, yuan, Bill, BillKind, BillReceipt, BillSpec,
+    BillStatus, BillTo, Pay,
+};
+use std::collections::HashMap;
+use yizhan_audit::NewAccess;
+use yizhan_core::error::is_unique_violation;
+use yizhan_core::{Code, Error, Result};
+use yizhan_identity::{OrgKind, Principal, Role};
+use yizhan_ledger::TransferSpec;
+use yizhan_notify::Message;
+
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// Province abbreviations that begin a mainland plate.
+const PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
+
+fn plate_char_ok(c: char) -> bool {
+    (c.is_ascii_uppercase() && c != 'I' && c != 'O') || c.is_ascii_digit()
+}
+
+/// Normalise and check a mainland car plate: province character, issuing-office
+/// letter, then 5 characters (6 for new-energy vehicles, with D or F first or
+/// last), letters I and O never used. "浙a·12345" becomes "浙A12345".
+pub fn normalize_plate(s: &str) -> Result<String> {
+    let p: String =
+        s.chars().filter(|c| !matches!(c, ' ' | '·' | '•' | '-' | '\u{3000}')).collect::<String>().to_uppercase();
+    let chars: Vec<char> = p.chars().collect();
+    let bad = || Error::field("plate", "must look like 浙A12345 (or 浙AD12345 for a new-energy vehicle)");
+    if chars.len() != 7 && chars.len() != 8 {
+        return Err(bad());
+    }
+    if !PROVINCES.contains(chars[0]) || !chars[1].is_ascii_uppercase() || matches!(chars[1], 'I' | 'O') {
+        return Err(bad());
+    }
+    let serial = &chars[2..];
+    if !serial.iter().all(|c| plate_char_ok(*c)) {
+        return Err(bad());
+    }
+    if serial.len() == 6 {
+        let first = serial[0];
+        let last = serial[5];
+        if !matches!(first, 'D' | 'F') && !matches!(last, 'D' | 'F') {
+            return Err(bad());
+        }
+    }
+    Ok(p)
+}
+
+type BillRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+const BILL_COLS: &str = "id, org_id, user_id, kind, amount_fen, description, plate, due_at_ms, issued_at_ms, \
+                         status, paid_at_ms, transfer_id, paid_idempotency_key";
+
+fn is_late(due_at_ms: i64, paid_at_ms: Option<i64>, now_ms: i64) -> bool {
+    match paid_at_ms {
+        Some(p) => p > due_at_ms,
+        None => now_ms > due_at_ms,
+    }
+}
+
+impl Pay {
+    /// Record that a car plate belongs to a person, so fines can be issued by plate.
+    pub async fn register_vehicle(&self, user_id: &str, plate: &str) -> Result<String> {
+        let plate = normalize_plate(plate)?;
+        self.live_user_name(user_id).await?;
+        let mut tx = self.ctx().db.begin().await?;
+        let r = sqlx::query("INSERT INTO vehicles (plate, user_id, registered_at_ms) VALUES ($1, $2, $3)")
+            .bind(&plate)
+            .bind(user_id)
+            .bind(self.ctx().now_ms())
+            .execute(tx.conn())
+            .await;
+        match r {
+            Ok(_) => {
+                tx.commit().await?;
+                Ok(plate)
+            }
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                let owner: Option<(String,)> = sqlx::query_as("SELECT user_id FROM vehicles WHERE plate = $1")
+                    .bind(&plate)
+                    .fetch_optional(&self.ctx().db.pool)
+                    .await?;
+                match owner {
+                    Some((o,)) if o == user_id => Ok(plate),
+                    _ => Err(Error::new(Code::AlreadyExists, "this plate is registered to someone else")),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The plates registered to a person.
+    pub async fn vehicles(&self, user_id: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT plate FROM vehicles WHERE user_id = $1 ORDER BY plate")
+            .bind(user_id)
+            .fetch_all(&self.ctx().db.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Staff of an organisation bill a person. Fines only come from city departments and courts.
+    pub async fn issue_bill(&self, actor: &Principal, org_id: &str, spec: BillSpec) -> Result<Bill> {
+        self.identity().require_staff(actor, org_id, Role::Operator).await?;
+        let org = self.identity().org(org_id).await?;
+        if spec.kind == BillKind::Fine && !matches!(org.kind, OrgKind::CityDepartment | OrgKind::Court) {
+            return Err(Error::forbidden("only a city department or a court may issue fines"));
+        }
+        let amount_fen = check_amount(spec.amount_fen)?;
+        let now = self.ctx().now_ms();
+        if spec.due_at_ms <= now {
+            return Err(Error::field("due_at_ms", "must be in the future"));
+        }
+        let description = spec.description.trim().to_string();
+        if description.is_empty() || description.chars().count() > MAX_DESCRIPTION_CHARS {
+            return Err(Error::field("description", format!("must be 1 to {MAX_DESCRIPTION_CHARS} characters")));
+        }
+        if description.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(Error::field("description", "must not contain control characters"));
+        }
+        let (user_id, plate) = match &spec.to {
+            BillTo::IdNumber(n) => {
+                let u = self
+                    .identity()
+                    .find_by_id_number(n)
+                    .await?
+                    .ok_or_else(|| Error::new(Code::NotFound, "no verified person has this identity number"))?;
+                (u.user_id, None)
+            }
+            BillTo::Plate(p) => {
+                let plate = normalize_plate(p)?;
+                let owner: Option<(String,)> = sqlx::query_as("SELECT user_id FROM vehicles WHERE plate = $1")
+                    .bind(&plate)
+                    .fetch_optional(&self.ctx().db.pool)
+                    .await?;
+                let (user_id,) =
+                    owner.ok_or_else(|| Error::new(Code::NotFound, "no vehicle is registered with this plate"))?;
+                (user_id, Some(plate))
+            }
+        };
+        let id = self.ctx().new_id();
+        let mut tx = self.ctx().db.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO bills ({BILL_COLS}, issued_by_user_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'unpaid', NULL, NULL, NULL, $10)"
+        ))
+        .bind(&id)
+        .bind(org_id)
+        .bind(&user_id)
+        .bind(spec.kind.as_str())
+        .bind(amount_fen)
+        .bind(&description)
+        .bind(&plate)
+        .bind(spec.due_at_ms)
+        .bind(now)
+        .bind(&actor.user_id)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        let (en, zh) = spec.kind.words();
+        let due = yizhan_core::time::fmt_cst(spec.due_at_ms);
+        self.tell(
+            &user_id,
+            Message {
+                kind: "pay.bill".into(),
+                title_en: format!("New {en} from {}: {} yuan", org.name, yuan(amount_fen)),
+                title_zh: format!("{}向你开具{}：{} 元", org.name, zh, yuan(amount_fen)),
+                body_en: format!("{description}\nDue {due} (China time)."),
+                body_zh: format!("{description}\n请于 {due} 前缴纳。"),
+                link: Some(format!("/bills/{id}")),
+            },
+        )
+        .await;
+        self.bill(&user_id, &id).await
+    }
+
+    fn bill_from_row(&self, r: BillRow, org_names: &HashMap<String, String>, now: i64) -> Result<Bill> {
+        let status = match r.9.as_str() {
+            "paid" => BillStatus::Paid,
+            _ => BillStatus::Unpaid,
+        };
+        Ok(Bill {
+            org_name: org_names.get(&r.1).cloned().unwrap_or_default(),
+            late: is_late(r.7, r.10, now),
+            id: r.0,
+            org_id: r.1,
+            user_id: r.2,
+            kind: BillKind::parse(&r.3)?,
+            amount_fen: r.4,
+            description: r.5,
+            plate: r.6,
+            due_at_ms: r.7,
+            issued_at_ms: r.8,
+            status,
+            paid_at_ms: r.10,
+            transfer_id: r.11,
+        })
+    }
+
+    async fn bills_where(&self, sql_where: &str, binds: &[&str]) -> Result<Vec<Bill>> {
+        let sql = format!("SELECT {BILL_COLS} FROM bills WHERE {sql_where} ORDER BY issued_at_ms DESC, id DESC");
+        let mut q = sqlx::query_as::<_, BillRow>(&sql);
+        for b in binds {
+            q = q.bind(*b);
+        }
+        let rows = q.fetch_all(&self.ctx().db.pool).await?;
+        let mut names = HashMap::new();
+        for r in &rows {
+            if !names.contains_key(&r.1) {
+                let name = self.identity().org(&r.1).await.map(|o| o.name).unwrap_or_default();
+                names.insert(r.1.clone(), name);
+            }
+        }
+        let now = self.ctx().now_ms();
+        rows.into_iter().map(|r| self.bill_from_row(r, &names, now)).collect()
+    }
+
+    /// A person's bills, newest first, paid and unpaid.
+    pub async fn bills(&self, user_id: &str) -> Result<Vec<Bill>> {
+        self.bills_where("user_id = $1", &[user_id]).await
+    }
+
+    /// One of the person's bills (someone else's is not found).
+    pub async fn bill(&self, user_id: &str, bill_id: &str) -> Result<Bill> {
+        self.bills_where("user_id = $1 AND id = $2", &[user_id, bill_id])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::not_found("bill"))
+    }
+
+    /// Pay a bill from the wallet. The ledger key is the bill's own, so of two
+    /// payments at once (whatever their keys) one moves money; a retry with the
+    /// same key gets the receipt, another key gets `AlreadyPaid`.
+    pub async fn pay_bill(&self, user_id: &str, bill_id: &str, idempotency_key: &str) -> Result<BillReceipt> {
+        let idem = check_idempotency_key(idempotency_key)?.to_string();
+        let bill = self.bill(user_id, bill_id).await?;
+        if bill.status == BillStatus::Paid {
+            return self.paid_receipt(&bill, &idem).await;
+        }
+        let from = self.ensure_wallet(user_id).await?;
+        let to = self.ensure_org(&bill.org_id).await?;
+        debug_assert_eq!(to, org_account(&bill.org_id));
+        let t = self
+            .transfer(
+                TransferSpec::new(from, to, bill.amount_fen, category::BILL)
+                    .with_memo(format!("{} {}", bill.kind.as_str(), bill.id))
+                    .with_idempotency_key(format!("bill:{}:pay", bill.id)),
+            )
+            .await?;
+        let mut tx = self.ctx().db.begin().await?;
+        let n = sqlx::query(
+            "UPDATE bills SET status = 'paid', paid_at_ms = $1, transfer_id = $2, paid_idempotency_key = $3
+             WHERE id = $4 AND status = 'unpaid'",
+        )
+        .bind(t.created_at_ms)
+        .bind(&t.id)
+        .bind(&idem)
+        .bind(&bill.id)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        let bill = self.bill(user_id, bill_id).await?;
+        if n == 0 {
+            // A concurrent payment recorded it first (the money moved once).
+            return self.paid_receipt(&bill, &idem).await;
+        }
+        let paid_at_ms = bill.paid_at_ms.unwrap_or(t.created_at_ms);
+        Ok(BillReceipt {
+            bill_id: bill.id,
+            transfer_id: t.id,
+            amount_fen: bill.amount_fen,
+            paid_at_ms,
+            payee_org_id: bill.org_id,
+            payee_org_name: bill.org_name,
+            late: bill.late,
+        })
+    }
+
+    async fn paid_receipt(&self, bill: &Bill, idem: &str) -> Result<BillReceipt> {
+        let (key,): (Option<String>,) = sqlx::query_as("SELECT paid_idempotency_key FROM bills WHERE id = $1")
+            .bind(&bill.id)
+            .fetch_one(&self.ctx().db.pool)
+            .await?;
+        if key.as_deref() != Some(idem) {
+            return Err(Error::new(Code::AlreadyPaid, "this bill is already paid"));
+        }
+        Ok(BillReceipt {
+            bill_id: bill.id.clone(),
+            transfer_id: bill.transfer_id.clone().unwrap_or_default(),
+            amount_fen: bill.amount_fen,
+            paid_at_ms: bill.paid_at_ms.unwrap_or_default(),
+            payee_org_id: bill.org_id.clone(),
+            payee_org_name: bill.org_name.clone(),
+            late: bill.late,
+        })
+    }
+
+    /// Staff read a person's bills from their organisation, with a stated
+    /// reason; the read is written to the person's access log first.
+    pub async fn staff_list_bills(
+        &self,
+        actor: &Principal,
+        org_id: &str,
+        subject_user_id: &str,
+        reason: &str,
+    ) -> Result<Vec<Bill>> {
+        let member = self.identity().require_staff(actor, org_id, Role::Operator).await?;
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+            return Err(Error::field(
+                "reason",
+                format!("state why you need this (1 to {MAX_REASON_CHARS} characters)"),
+            ));
+        }
+        self.identity().user_ref(subject_user_id).await?;
+        let org = self.identity().org(org_id).await?;
+        self.audit()
+            .record(NewAccess {
+                subject_user_id: subject_user_id.to_string(),
+                actor_user_id: actor.user_id.clone(),
+                actor_label: member.user_name,
+                org_id: Some(org.id.clone()),
+                org_label: Some(org.name),
+                what: "bills".into(),
+                why: reason.to_string(),
+            })
+            .await?;
+        self.bills_where("user_id = $1 AND org_id = $2", &[subject_user_id, org_id]).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plates_normalise_and_check() {
+        assert_eq!(normalize_plate("浙A12345").unwrap(), "浙A12345");
+        assert_eq!(normalize_plate(" 浙a·1234x ").unwrap(), "浙A1234X");
+        assert_eq!(normalize_plate("京AD12345").unwrap(), "京AD12345");
+        assert_eq!(normalize_plate("粤B12345F").unwrap(), "粤B12345F");
+        for bad in ["浙A1234", "浙A123456", "A12345", "浙I12345", "浙A1234O", "美A12345", "浙112345", "", "浙A12345678"]
+        {
+            assert_eq!(normalize_plate(bad).unwrap_err().code, Code::ValidationFailed, "{bad}");
+        }
+    }
+
+    #[test]
+    fn lateness() {
+        assert!(!is_late(100, None, 50));
+        assert!(is_late(100, None, 101));
+        assert!(!is_late(100, Some(100), 500));
+        assert!(is_late(100, Some(101), 500));
+    }
+}

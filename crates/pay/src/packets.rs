@@ -1,0 +1,450 @@
+//! Red packets: the sender's money goes to escrow at once, split into shares
+//! drawn when the packet is made; each claimer takes the next share with one
+//! conditional UPDATE (so every share goes to one person and every person gets
+//! one share), and after 24 hours what is left returns to the sender.
+
+use crate::redpacket::{self, SplitMode};
+use crate::{
+    category, check_idempotency_key, scoped_key, yuan, ClaimResult, Pay, RedPacket, RedPacketClaim, RedPacketSpec,
+    RefundReport, ESCROW_ACCOUNT,
+};
+use yizhan_core::error::{is_retryable, is_unique_violation};
+use yizhan_core::time::HOUR_MS;
+use yizhan_core::{Code, Error, Result};
+use yizhan_ledger::{Transfer, TransferSpec};
+use yizhan_notify::Message;
+
+/// How long a packet can be opened; then the rest goes back to the sender.
+pub const PACKET_TTL_MS: i64 = 24 * HOUR_MS;
+pub const MAX_GREETING_CHARS: usize = 100;
+/// Packets one sweep handles at most.
+const SWEEP_LIMIT: i64 = 500;
+
+type PacketRow = (String, String, Option<String>, String, i64, i64, String, String, i64, i64, i64);
+const PACKET_COLS: &str = "id, sender_user_id, to_user_id, mode, share_count, total_fen, greeting, status, \
+                           refunded_fen, created_at_ms, expires_at_ms";
+
+fn share_key(packet_id: &str, seq: i64) -> String {
+    format!("redpacket:{packet_id}:share:{seq}")
+}
+
+fn refund_key(packet_id: &str) -> String {
+    format!("redpacket:{packet_id}:refund")
+}
+
+impl Pay {
+    /// Make a red packet; the total leaves the sender's wallet for escrow at once.
+    pub async fn create_red_packet(
+        &self,
+        sender_user_id: &str,
+        spec: RedPacketSpec,
+        idempotency_key: &str,
+    ) -> Result<RedPacket> {
+        let idem = check_idempotency_key(idempotency_key)?.to_string();
+        let greeting = spec.greeting.trim().to_string();
+        if greeting.chars().count() > MAX_GREETING_CHARS || greeting.chars().any(char::is_control) {
+            return Err(Error::field("greeting", format!("must be at most {MAX_GREETING_CHARS} characters")));
+        }
+        let sender_name = self.live_user_name(sender_user_id).await?;
+        let to_user = match spec.to_user.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(to) => {
+                if spec.count != 1 {
+                    return Err(Error::field("count", "a packet for one person has 1 share"));
+                }
+                let found = match self.identity().find_by_login(to).await {
+                    Ok(Some(u)) => Some(u.user_id),
+                    // Not a login: maybe a user id.
+                    Ok(None) | Err(_) => match self.live_user_name(to).await {
+                        Ok(_) => Some(to.to_string()),
+                        Err(_) => None,
+                    },
+                };
+                let id = found.ok_or_else(|| Error::new(Code::NotFound, "nobody has this login"))?;
+                if id == sender_user_id {
+                    return Err(Error::new(Code::SelfPayment, "you cannot send a red packet to yourself"));
+                }
+                Some(id)
+            }
+        };
+        let shares = redpacket::split(spec.mode, spec.total_fen, spec.count, &*self.ctx().rng)?;
+
+        // A retry with the same key finds the packet it made.
+        if let Some(p) = self.packet_by_key(sender_user_id, &idem).await? {
+            if p.total_fen != spec.total_fen || p.count != spec.count || p.mode != spec.mode || p.to_user_id != to_user
+            {
+                return Err(Error::new(Code::IdempotencyKeyReused, "this key was used for another red packet"));
+            }
+            return self.fund_packet(p).await;
+        }
+
+        let now = self.ctx().now_ms();
+        let id = self.ctx().new_id();
+        let mut tx = self.ctx().db.begin().await?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO red_packets ({PACKET_COLS}, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, 'funding', 0, $8, $9, $10)"
+        ))
+        .bind(&id)
+        .bind(sender_user_id)
+        .bind(&to_user)
+        .bind(spec.mode.as_str())
+        .bind(spec.count)
+        .bind(spec.total_fen)
+        .bind(&greeting)
+        .bind(now)
+        .bind(now + PACKET_TTL_MS)
+        .bind(&idem)
+        .execute(tx.conn())
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                let p =
+                    self.packet_by_key(sender_user_id, &idem).await?.ok_or_else(|| Error::not_found("red packet"))?;
+                return self.fund_packet(p).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        for (i, amount) in shares.iter().enumerate() {
+            sqlx::query("INSERT INTO red_packet_shares (packet_id, seq, amount_fen) VALUES ($1, $2, $3)")
+                .bind(&id)
+                .bind(i64::try_from(i).map_err(Error::internal)? + 1)
+                .bind(*amount)
+                .execute(tx.conn())
+                .await?;
+        }
+        tx.commit().await?;
+        let packet = self.red_packet(&id).await?;
+        let packet = self.fund_packet(packet).await?;
+        if let Some(to) = &packet.to_user_id {
+            self.tell(
+                to,
+                Message {
+                    kind: "pay.red_packet".into(),
+                    title_en: format!("{sender_name} sent you a red packet"),
+                    title_zh: format!("{sender_name} 给你发了一个红包"),
+                    body_en: if greeting.is_empty() { "Open it within 24 hours.".into() } else { greeting.clone() },
+                    body_zh: if greeting.is_empty() { "请在 24 小时内领取。".into() } else { greeting.clone() },
+                    link: Some(format!("/red-packets/{}", packet.id)),
+                },
+            )
+            .await;
+        }
+        Ok(packet)
+    }
+
+    async fn packet_by_key(&self, sender_user_id: &str, idem: &str) -> Result<Option<RedPacket>> {
+        let id: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM red_packets WHERE sender_user_id = $1 AND idempotency_key = $2")
+                .bind(sender_user_id)
+                .bind(idem)
+                .fetch_optional(&self.ctx().db.pool)
+                .await?;
+        match id {
+            Some((id,)) => Ok(Some(self.red_packet(&id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Move a packet's total into escrow (once: the ledger key is the packet's) and open it.
+    async fn fund_packet(&self, packet: RedPacket) -> Result<RedPacket> {
+        match packet.status.as_str() {
+            "funding" => {}
+            "failed" => {
+                return Err(Error::new(Code::Conflict, "this red packet could not be paid for; use a new key"));
+            }
+            _ => return Ok(packet),
+        }
+        let from = self.ensure_wallet(&packet.sender_user_id).await?;
+        self.ensure_escrow().await?;
+        let key =
+            scoped_key("user", &packet.sender_user_id, "redpacket", &packet_idem(&self.ctx().db, &packet.id).await?);
+        let funded = self
+            .transfer(
+                TransferSpec::new(from, ESCROW_ACCOUNT, packet.total_fen, category::RED_PACKET)
+                    .with_memo(format!("red packet {}", packet.id))
+                    .with_idempotency_key(key),
+            )
+            .await;
+        let mut tx = self.ctx().db.begin().await?;
+        match funded {
+            Ok(t) => {
+                sqlx::query(
+                    "UPDATE red_packets SET status = 'open', funding_transfer_id = $1 WHERE id = $2 AND status = 'funding'",
+                )
+                .bind(&t.id)
+                .bind(&packet.id)
+                .execute(tx.conn())
+                .await?;
+                tx.commit().await?;
+                self.red_packet(&packet.id).await
+            }
+            Err(e) if e.code != Code::Internal => {
+                sqlx::query("UPDATE red_packets SET status = 'failed' WHERE id = $1 AND status = 'funding'")
+                    .bind(&packet.id)
+                    .execute(tx.conn())
+                    .await?;
+                tx.commit().await?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A packet with its claims so far.
+    pub async fn red_packet(&self, packet_id: &str) -> Result<RedPacket> {
+        let row: Option<PacketRow> = sqlx::query_as(&format!("SELECT {PACKET_COLS} FROM red_packets WHERE id = $1"))
+            .bind(packet_id)
+            .fetch_optional(&self.ctx().db.pool)
+            .await?;
+        let r = row.ok_or_else(|| Error::not_found("red packet"))?;
+        let claims: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT claimed_by, amount_fen, claimed_at_ms FROM red_packet_shares
+             WHERE packet_id = $1 AND claimed_by IS NOT NULL ORDER BY claimed_at_ms, seq",
+        )
+        .bind(packet_id)
+        .fetch_all(&self.ctx().db.pool)
+        .await?;
+        let claims: Vec<RedPacketClaim> = claims
+            .into_iter()
+            .map(|(user_id, amount_fen, claimed_at_ms)| RedPacketClaim { user_id, amount_fen, claimed_at_ms })
+            .collect();
+        Ok(RedPacket {
+            id: r.0,
+            sender_user_id: r.1,
+            to_user_id: r.2,
+            mode: SplitMode::parse(&r.3)?,
+            count: r.4,
+            total_fen: r.5,
+            greeting: r.6,
+            status: r.7,
+            refunded_fen: r.8,
+            created_at_ms: r.9,
+            expires_at_ms: r.10,
+            claimed_count: i64::try_from(claims.len()).unwrap_or(i64::MAX),
+            claimed_fen: claims.iter().map(|c| c.amount_fen).sum(),
+            claims,
+        })
+    }
+
+    /// Open a packet: each person once; a one-person packet only by that person.
+    pub async fn claim(&self, packet_id: &str, user_id: &str) -> Result<ClaimResult> {
+        let packet = self.red_packet(packet_id).await?;
+        match packet.status.as_str() {
+            "open" => {}
+            "refunded" => {
+                return Err(Error::new(Code::PacketEmpty, "this red packet expired; the rest went back to the sender"))
+            }
+            _ => return Err(Error::not_found("red packet")),
+        }
+        if let Some(to) = &packet.to_user_id {
+            if to != user_id {
+                return Err(Error::forbidden("this red packet is for someone else"));
+            }
+        }
+        self.live_user_name(user_id).await?;
+        // Taken before: finish the payout if a crash interrupted it, else refuse.
+        if let Some((seq, amount_fen, transfer_id)) = self.share_of(packet_id, user_id).await? {
+            if transfer_id.is_some() {
+                return Err(Error::new(Code::AlreadyClaimed, "you already opened this red packet"));
+            }
+            let t = self.pay_share(packet_id, seq, amount_fen, user_id).await?;
+            return Ok(ClaimResult { packet_id: packet_id.to_string(), amount_fen, transfer_id: t.id });
+        }
+        let now = self.ctx().now_ms();
+        if now >= packet.expires_at_ms {
+            return Err(Error::new(Code::PacketEmpty, "this red packet expired"));
+        }
+        // Each round either takes a share or loses one to a concurrent claimer,
+        // so this ends within count + a few rounds.
+        for _ in 0..(packet.count + 8) {
+            let mut tx = self.ctx().db.begin().await?;
+            let taken: std::result::Result<Option<(i64, i64)>, sqlx::Error> = sqlx::query_as(
+                "UPDATE red_packet_shares SET claimed_by = $1, claimed_at_ms = $2
+                 WHERE packet_id = $3 AND claimed_by IS NULL AND refunded = 0
+                   AND seq = (SELECT MIN(seq) FROM red_packet_shares
+                              WHERE packet_id = $3 AND claimed_by IS NULL AND refunded = 0)
+                   AND EXISTS (SELECT 1 FROM red_packets WHERE id = $3 AND status = 'open' AND expires_at_ms > $2)
+                 RETURNING seq, amount_fen",
+            )
+            .bind(user_id)
+            .bind(now)
+            .bind(packet_id)
+            .fetch_optional(tx.conn())
+            .await;
+            match taken {
+                Ok(Some((seq, amount_fen))) => {
+                    tx.commit().await?;
+                    let t = self.pay_share(packet_id, seq, amount_fen, user_id).await?;
+                    return Ok(ClaimResult { packet_id: packet_id.to_string(), amount_fen, transfer_id: t.id });
+                }
+                Ok(None) => {
+                    drop(tx);
+                    let left: (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM red_packet_shares WHERE packet_id = $1 AND claimed_by IS NULL AND refunded = 0",
+                    )
+                    .bind(packet_id)
+                    .fetch_one(&self.ctx().db.pool)
+                    .await?;
+                    if left.0 == 0 {
+                        return Err(Error::new(Code::PacketEmpty, "all shares of this red packet were taken"));
+                    }
+                    // Someone took the share this round aimed at; try the next.
+                    tokio::task::yield_now().await;
+                }
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(Error::new(Code::AlreadyClaimed, "you already opened this red packet"))
+                }
+                Err(e) if is_retryable(&e) => tokio::task::yield_now().await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::new(Code::Conflict, "too many people are opening this red packet; try again"))
+    }
+
+    async fn share_of(&self, packet_id: &str, user_id: &str) -> Result<Option<(i64, i64, Option<String>)>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, amount_fen, transfer_id FROM red_packet_shares WHERE packet_id = $1 AND claimed_by = $2",
+        )
+        .bind(packet_id)
+        .bind(user_id)
+        .fetch_optional(&self.ctx().db.pool)
+        .await?)
+    }
+
+    /// Escrow → claimer, once per share (the ledger key is the share's).
+    async fn pay_share(&self, packet_id: &str, seq: i64, amount_fen: i64, user_id: &str) -> Result<Transfer> {
+        let to = self.ensure_wallet(user_id).await?;
+        self.ensure_escrow().await?;
+        let t = self
+            .transfer(
+                TransferSpec::new(ESCROW_ACCOUNT, to, amount_fen, category::RED_PACKET)
+                    .with_memo(format!("red packet {packet_id}"))
+                    .with_idempotency_key(share_key(packet_id, seq)),
+            )
+            .await?;
+        let mut tx = self.ctx().db.begin().await?;
+        sqlx::query("UPDATE red_packet_shares SET transfer_id = $1 WHERE packet_id = $2 AND seq = $3")
+            .bind(&t.id)
+            .bind(packet_id)
+            .bind(seq)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    /// Return what is left of packets older than 24 hours to their senders, and
+    /// finish payouts a crash interrupted. Run it periodically.
+    pub async fn refund_expired(&self) -> Result<RefundReport> {
+        let now = self.ctx().now_ms();
+        let mut report = RefundReport::default();
+        let due: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM red_packets WHERE status = 'open' AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2",
+        )
+        .bind(now)
+        .bind(SWEEP_LIMIT)
+        .fetch_all(&self.ctx().db.pool)
+        .await?;
+        for (id,) in due {
+            let mut tx = self.ctx().db.begin().await?;
+            let amounts: Vec<(i64,)> = sqlx::query_as(
+                "UPDATE red_packet_shares SET refunded = 1
+                 WHERE packet_id = $1 AND claimed_by IS NULL AND refunded = 0 RETURNING amount_fen",
+            )
+            .bind(&id)
+            .fetch_all(tx.conn())
+            .await?;
+            let sum: i64 = amounts.iter().map(|a| a.0).sum();
+            let n = sqlx::query(
+                "UPDATE red_packets SET status = 'refunded', refunded_fen = $1 WHERE id = $2 AND status = 'open'",
+            )
+            .bind(sum)
+            .bind(&id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+            if n == 0 {
+                continue; // another sweep got it; dropping the transaction undoes ours
+            }
+            tx.commit().await?;
+            report.packets += 1;
+            report.refunded_fen += sum;
+        }
+        // Refunds and claims whose ledger transfer has not happened yet (new ones, or a crash).
+        let unpaid_refunds: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT id, sender_user_id, refunded_fen FROM red_packets
+             WHERE status = 'refunded' AND refunded_fen > 0 AND refund_transfer_id IS NULL LIMIT $1",
+        )
+        .bind(SWEEP_LIMIT)
+        .fetch_all(&self.ctx().db.pool)
+        .await?;
+        for (id, sender, amount_fen) in unpaid_refunds {
+            let to = self.ensure_wallet(&sender).await?;
+            self.ensure_escrow().await?;
+            let t = self
+                .transfer(
+                    TransferSpec::new(ESCROW_ACCOUNT, to, amount_fen, category::RED_PACKET_REFUND)
+                        .with_memo(format!("unclaimed red packet {id}"))
+                        .with_idempotency_key(refund_key(&id)),
+                )
+                .await?;
+            let mut tx = self.ctx().db.begin().await?;
+            sqlx::query("UPDATE red_packets SET refund_transfer_id = $1 WHERE id = $2")
+                .bind(&t.id)
+                .bind(&id)
+                .execute(tx.conn())
+                .await?;
+            tx.commit().await?;
+            self.tell(
+                &sender,
+                Message {
+                    kind: "pay.red_packet_refund".into(),
+                    title_en: format!("{} yuan of your red packet came back", yuan(amount_fen)),
+                    title_zh: format!("红包未领取的 {} 元已退回", yuan(amount_fen)),
+                    body_en: "Nobody opened the rest within 24 hours, so it went back to your wallet.".into(),
+                    body_zh: "红包 24 小时内未被领完，剩余金额已退回你的钱包。".into(),
+                    link: Some(format!("/red-packets/{id}")),
+                },
+            )
+            .await;
+        }
+        let unpaid_shares: Vec<(String, i64, i64, String)> = sqlx::query_as(
+            "SELECT packet_id, seq, amount_fen, claimed_by FROM red_packet_shares
+             WHERE claimed_by IS NOT NULL AND transfer_id IS NULL AND claimed_at_ms < $1 LIMIT $2",
+        )
+        .bind(now - 60_000)
+        .bind(SWEEP_LIMIT)
+        .fetch_all(&self.ctx().db.pool)
+        .await?;
+        for (packet_id, seq, amount_fen, user_id) in unpaid_shares {
+            self.pay_share(&packet_id, seq, amount_fen, &user_id).await?;
+        }
+        Ok(report)
+    }
+
+    /// Escrow must hold exactly the shares not yet paid out or refunded.
+    /// Returns (escrow balance, what the open shares add up to).
+    pub async fn escrow_check(&self) -> Result<(i64, i64)> {
+        self.ensure_escrow().await?;
+        let balance = self.ledger().balance(ESCROW_ACCOUNT).await?.posted_fen;
+        let owed: (i64,) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(s.amount_fen), 0) AS BIGINT) FROM red_packet_shares s
+             JOIN red_packets p ON p.id = s.packet_id
+             WHERE p.status IN ('open', 'refunded') AND s.transfer_id IS NULL
+               AND (s.claimed_by IS NOT NULL OR s.refunded = 0 OR p.refund_transfer_id IS NULL)",
+        )
+        .fetch_one(&self.ctx().db.pool)
+        .await?;
+        Ok((balance, owed.0))
+    }
+}
+
+async fn packet_idem(db: &yizhan_core::Db, packet_id: &str) -> Result<String> {
+    let (k,): (String,) = sqlx::query_as("SELECT idempotency_key FROM red_packets WHERE id = $1")
+        .bind(packet_id)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(k)
+}

@@ -1,0 +1,307 @@
+//! QR payments: static codes people and organisations show (EMVCo payloads
+//! whose payee reference is signed with the vault key), and the one-time
+//! numeric pay codes customers show to a merchant's scanner.
+
+use crate::emvco::{self, MerchantAccount, MerchantQr, YIZHAN_GUID};
+use crate::{category, check_amount, check_idempotency_key, scoped_key, yuan, Pay, PayCode, Payee, QrPreview, Receipt};
+use yizhan_core::error::is_unique_violation;
+use yizhan_core::{Code, Error, Result};
+use yizhan_identity::{OrgKind, Principal, Role};
+use yizhan_ledger::TransferSpec;
+use yizhan_notify::Message;
+
+/// Template tag of our merchant account information.
+const TEMPLATE_TAG: u8 = 26;
+const SUB_KIND: u8 = 1;
+const SUB_ID: u8 = 2;
+const SUB_SIG: u8 = 3;
+/// Bytes of the MAC kept in the code (96 bits).
+const SIG_BYTES: usize = 12;
+const MAC_DOMAIN: &str = "pay.qr.v1";
+
+/// How long a customer's pay code may be used.
+pub const PAYCODE_TTL_MS: i64 = 60_000;
+/// Pay codes start with these digits, so scanners can tell them from other networks'.
+pub const PAYCODE_PREFIX: &str = "88";
+pub const PAYCODE_DIGITS: usize = 18;
+
+fn mcc_for(kind: OrgKind) -> &'static str {
+    match kind {
+        OrgKind::Merchant => "5999",
+        OrgKind::Hospital => "8062",
+        OrgKind::CityDepartment => "9399",
+        OrgKind::MobilityOperator => "4121",
+        OrgKind::Court => "9211",
+    }
+}
+
+fn cut(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+impl Pay {
+    fn sign_payee(&self, payee: &Payee, amount_fen: Option<i64>) -> String {
+        let amount = amount_fen.map(|a| a.to_string()).unwrap_or_default();
+        let msg = format!("{}:{}:{}", payee.kind_str(), payee.id(), amount);
+        let mac = self.ctx().vault.mac(MAC_DOMAIN, msg.as_bytes());
+        hex::encode(&mac[..SIG_BYTES])
+    }
+
+    fn payload_for(&self, payee: &Payee, amount_fen: Option<i64>, name: &str, city: &str, mcc: &str) -> Result<String> {
+        let qr = MerchantQr {
+            account: MerchantAccount {
+                tag: TEMPLATE_TAG,
+                guid: YIZHAN_GUID.into(),
+                fields: vec![
+                    (SUB_KIND, payee.kind_str().into()),
+                    (SUB_ID, payee.id().into()),
+                    (SUB_SIG, self.sign_payee(payee, amount_fen)),
+                ],
+            },
+            mcc: mcc.into(),
+            amount_fen,
+            merchant_name: cut(name, emvco::MAX_NAME_CHARS),
+            merchant_city: cut(city, emvco::MAX_CITY_CHARS),
+            other: vec![],
+        };
+        qr.validate()?;
+        Ok(emvco::encode(&qr))
+    }
+
+    /// The person's static code to receive money (the payer types the amount).
+    pub async fn my_qr(&self, user_id: &str) -> Result<String> {
+        let profile = self.identity().profile(user_id).await?;
+        let city = profile.home_city_name.unwrap_or_else(|| "China".into());
+        self.payload_for(&Payee::User(profile.user_id), None, &profile.name, &city, "0000")
+    }
+
+    /// An organisation's code; with an amount it is a fixed-amount code. Anyone may
+    /// ask for it (it is printed at the counter); it pays only the organisation.
+    pub async fn org_qr(&self, org_id: &str, amount_fen: Option<i64>) -> Result<String> {
+        if let Some(a) = amount_fen {
+            check_amount(a)?;
+        }
+        let org = self.identity().org(org_id).await?;
+        let city = self.identity().city(&org.city_id).await.map(|c| c.name).unwrap_or_else(|_| "China".into());
+        self.payload_for(&Payee::Org(org.id), amount_fen, &org.name, &city, mcc_for(org.kind))
+    }
+
+    /// Read and check one of our codes: CRC, shape, our template, and our signature.
+    pub fn decode_qr(&self, payload: &str) -> Result<(Payee, Option<i64>)> {
+        let qr = emvco::parse(payload)?;
+        if qr.account.guid != YIZHAN_GUID {
+            return Err(Error::new(Code::QrInvalid, "this is not a yizhan payment code"));
+        }
+        let bad = |d: &str| Error::new(Code::QrInvalid, d.to_string());
+        let id = qr.account.field(SUB_ID).ok_or_else(|| bad("the code names no payee"))?.to_string();
+        let payee = match qr.account.field(SUB_KIND) {
+            Some("user") => Payee::User(id),
+            Some("org") => Payee::Org(id),
+            _ => return Err(bad("the code names an unknown kind of payee")),
+        };
+        let sig = qr.account.field(SUB_SIG).ok_or_else(|| bad("the code is not signed"))?;
+        let expected = self.sign_payee(&payee, qr.amount_fen);
+        // Compare MACs without an early exit.
+        let same = sig.len() == expected.len()
+            && sig.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if !same {
+            return Err(bad(
+                "the code's payee signature does not match: it was not issued by this platform or was altered",
+            ));
+        }
+        Ok((payee, qr.amount_fen))
+    }
+
+    /// What the payer sees after scanning: who is paid (from our records) and the fixed amount, if any.
+    pub async fn qr_preview(&self, payload: &str) -> Result<QrPreview> {
+        let (payee, amount_fen) = self.decode_qr(payload)?;
+        let payee_name = match &payee {
+            Payee::User(id) => {
+                self.live_user_name(id).await.map_err(|_| Error::new(Code::NotFound, "the payee no longer exists"))?
+            }
+            Payee::Org(id) => {
+                self.identity()
+                    .org(id)
+                    .await
+                    .map_err(|_| Error::new(Code::NotFound, "the payee no longer exists"))?
+                    .name
+            }
+        };
+        Ok(QrPreview { payee, payee_name, amount_fen })
+    }
+
+    /// Pay a scanned static code. A fixed-amount code must be paid with exactly its amount.
+    pub async fn qr_pay(
+        &self,
+        payer_user_id: &str,
+        payload: &str,
+        amount_fen: i64,
+        idempotency_key: &str,
+    ) -> Result<Receipt> {
+        check_amount(amount_fen)?;
+        check_idempotency_key(idempotency_key)?;
+        let preview = self.qr_preview(payload).await?;
+        self.pay_payee(payer_user_id, &preview, amount_fen, "", idempotency_key, category::QR).await
+    }
+
+    // ---- customer-presented pay codes ----
+
+    fn paycode_hash(&self, code: &str) -> String {
+        self.ctx().vault.blind_index("paycode", code)
+    }
+
+    /// A fresh one-time code (18 digits) valid for 60 seconds. Only its keyed hash is stored.
+    pub async fn create_paycode(&self, user_id: &str) -> Result<PayCode> {
+        self.live_user_name(user_id).await?;
+        self.ensure_wallet(user_id).await?;
+        let now = self.ctx().now_ms();
+        let expires_at_ms = now + PAYCODE_TTL_MS;
+        for _ in 0..5 {
+            let random = self.ctx().rng.below(10u64.pow(16));
+            let code = format!("{PAYCODE_PREFIX}{random:016}");
+            let mut tx = self.ctx().db.begin().await?;
+            // Old codes nobody used are of no further use.
+            sqlx::query("DELETE FROM pay_codes WHERE user_id = $1 AND used_at_ms IS NULL AND expires_at_ms < $2")
+                .bind(user_id)
+                .bind(now - yizhan_core::time::DAY_MS)
+                .execute(tx.conn())
+                .await?;
+            let r = sqlx::query(
+                "INSERT INTO pay_codes (code_hash, user_id, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(self.paycode_hash(&code))
+            .bind(user_id)
+            .bind(now)
+            .bind(expires_at_ms)
+            .execute(tx.conn())
+            .await;
+            match r {
+                Ok(_) => {
+                    tx.commit().await?;
+                    return Ok(PayCode { code, expires_at_ms });
+                }
+                Err(e) if is_unique_violation(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::internal(anyhow::anyhow!("could not draw a unique pay code")))
+    }
+
+    /// A merchant's staff charges a customer's pay code. The code is taken by one
+    /// conditional UPDATE, so of two charges at once exactly one gets it.
+    pub async fn merchant_charge(
+        &self,
+        actor: &Principal,
+        org_id: &str,
+        code: &str,
+        amount_fen: i64,
+        idempotency_key: &str,
+    ) -> Result<Receipt> {
+        let amount_fen = check_amount(amount_fen)?;
+        let idem = check_idempotency_key(idempotency_key)?;
+        self.identity().require_staff(actor, org_id, Role::Operator).await?;
+        let code = code.trim();
+        if code.len() != PAYCODE_DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::field("code", format!("must be {PAYCODE_DIGITS} digits")));
+        }
+        let org = self.identity().org(org_id).await?;
+        let hash = self.paycode_hash(code);
+        let key = scoped_key("org", org_id, "paycode", idem);
+        let now = self.ctx().now_ms();
+
+        let mut tx = self.ctx().db.begin().await?;
+        let taken: Option<(String,)> = sqlx::query_as(
+            "UPDATE pay_codes SET used_at_ms = $1, used_by_org_id = $2, charge_key = $3, amount_fen = $4
+             WHERE code_hash = $5 AND used_at_ms IS NULL AND expires_at_ms > $1
+             RETURNING user_id",
+        )
+        .bind(now)
+        .bind(org_id)
+        .bind(&key)
+        .bind(amount_fen)
+        .bind(&hash)
+        .fetch_optional(tx.conn())
+        .await?;
+        tx.commit().await?;
+
+        let customer = match taken {
+            Some((user_id,)) => user_id,
+            None => {
+                let row: Option<(String, i64, Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
+                    "SELECT user_id, expires_at_ms, used_at_ms, charge_key, amount_fen FROM pay_codes WHERE code_hash = $1",
+                )
+                .bind(&hash)
+                .fetch_optional(&self.ctx().db.pool)
+                .await?;
+                match row {
+                    None => return Err(Error::not_found("pay code")),
+                    // The same charge again (a retry): finish it or return its receipt.
+                    Some((user_id, _, Some(_), Some(k), Some(a))) if k == key && a == amount_fen => user_id,
+                    Some((_, _, Some(_), Some(k), _)) if k == key => {
+                        return Err(Error::new(Code::IdempotencyKeyReused, "this key was used for another amount"))
+                    }
+                    Some((_, _, Some(_), _, _)) => {
+                        return Err(Error::new(Code::CodeUsed, "this pay code was already used; ask for a new one"))
+                    }
+                    Some(_) => return Err(Error::new(Code::CodeExpired, "this pay code expired; ask for a new one")),
+                }
+            }
+        };
+
+        let from = self.ensure_wallet(&customer).await?;
+        let to = self.ensure_org(org_id).await?;
+        let t = match self
+            .transfer(
+                TransferSpec::new(from, to, amount_fen, category::PAYCODE)
+                    .with_memo(format!("pay code at {}", org.name))
+                    .with_idempotency_key(key.clone()),
+            )
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                if e.code != Code::Internal {
+                    // Refused for good (e.g. not enough money): the customer may use the code again.
+                    let mut tx = self.ctx().db.begin().await?;
+                    sqlx::query(
+                        "UPDATE pay_codes SET used_at_ms = NULL, used_by_org_id = NULL, charge_key = NULL, amount_fen = NULL
+                         WHERE code_hash = $1 AND charge_key = $2 AND transfer_id IS NULL",
+                    )
+                    .bind(&hash)
+                    .bind(&key)
+                    .execute(tx.conn())
+                    .await?;
+                    tx.commit().await?;
+                }
+                return Err(e);
+            }
+        };
+        let mut tx = self.ctx().db.begin().await?;
+        sqlx::query("UPDATE pay_codes SET transfer_id = $1 WHERE code_hash = $2")
+            .bind(&t.id)
+            .bind(&hash)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        self.tell(
+            &customer,
+            Message {
+                kind: "pay.paycode_charged".into(),
+                title_en: format!("You paid {} yuan to {}", yuan(amount_fen), org.name),
+                title_zh: format!("你向 {} 支付了 {} 元", org.name, yuan(amount_fen)),
+                body_en: format!("{} charged your pay code {} yuan.", org.name, yuan(amount_fen)),
+                body_zh: format!("{} 通过付款码收取了 {} 元。", org.name, yuan(amount_fen)),
+                link: Some(format!("/wallet/transfers/{}", t.id)),
+            },
+        )
+        .await;
+        Ok(Receipt {
+            transfer_id: t.id,
+            amount_fen,
+            category: category::PAYCODE.into(),
+            payee: Payee::Org(org.id),
+            payee_name: org.name,
+            at_ms: t.created_at_ms,
+        })
+    }
+}
