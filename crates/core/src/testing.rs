@@ -82,12 +82,13 @@ pub fn replace_db_name(url: &str, name: &str) -> String {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let Some((admin_url, name)) = self.pg.take() else { return };
-        let pool = self.db.pool.clone();
-        // Drop runs inside a test's runtime; use a thread with its own.
+        // Drop runs inside a test's runtime; use a thread with its own. The
+        // test's pool is not closed from there: its connections belong to the
+        // test's runtime, which is blocked in this drop, so a graceful close
+        // can wait forever. WITH (FORCE) ends those connections server-side.
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             rt.block_on(async move {
-                pool.close().await;
                 if let Ok(admin) = Db::connect(&admin_url).await {
                     let _ =
                         sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin.pool).await;
