@@ -1,3 +1,6 @@
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use yizhan_audit::{entry_hash, Audit, NewAccess, GENESIS_HASH, MIGRATIONS};
 use yizhan_core::testing::{TestDb, T0_MS};
 use yizhan_core::{Code, Engine};

@@ -1,0 +1,339 @@
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use yizhan_core::testing::{TestDb, T0_MS};
+use yizhan_core::{Code, Error};
+use yizhan_notify::mail::{dot_stuff, format_message};
+use yizhan_notify::{Mailer, Message, Notify, SandboxMailer, SmtpMailer, MIGRATIONS};
+
+fn msg(kind: &str, n: u32) -> Message {
+    Message {
+        kind: kind.into(),
+        title_en: format!("Payment received {n}"),
+        title_zh: format!("收到付款 {n}"),
+        body_en: "Li Wei sent you 12.00 yuan.".into(),
+        body_zh: "李伟向你转账 12.00 元。".into(),
+        link: Some("/wallet".into()),
+    }
+}
+
+#[tokio::test]
+async fn inbox_lists_newest_first_and_marks_read() {
+    let t = TestDb::new(&[&MIGRATIONS]).await;
+    let (ctx, clock) = t.ctx();
+    let notify = Notify::new(ctx, None);
+    assert_eq!(notify.mailer_name(), None);
+
+    let first = notify.send("alice", Some("alice@example.com"), msg("pay.received", 1)).await.unwrap();
+    clock.advance_ms(1000);
+    let second = notify.send("alice", None, msg("pay.received", 2)).await.unwrap();
+    clock.advance_ms(1000);
+    let third = notify.send("alice", None, Message { link: None, ..msg("city.permit", 3) }).await.unwrap();
+    let bobs = notify.send("bob", None, msg("pay.received", 4)).await.unwrap();
+
+    let inbox = notify.inbox("alice", 50).await.unwrap();
+    assert_eq!(inbox.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), vec![&third, &second, &first]);
+    assert_eq!(inbox[2].created_at_ms, T0_MS);
+    assert_eq!(inbox[2].title_zh, "收到付款 1");
+    assert_eq!(inbox[2].link.as_deref(), Some("/wallet"));
+    assert_eq!(inbox[0].link, None);
+    assert_eq!(inbox[0].kind, "city.permit");
+    assert!(inbox.iter().all(|n| n.read_at_ms.is_none() && n.user_id == "alice"));
+    assert_eq!(notify.inbox("alice", 2).await.unwrap().len(), 2);
+    assert_eq!(notify.unread_count("alice").await.unwrap(), 3);
+
+    // One of one's own.
+    clock.advance_ms(5000);
+    assert_eq!(notify.mark_read("alice", Some(&second)).await.unwrap(), 1);
+    assert_eq!(notify.mark_read("alice", Some(&second)).await.unwrap(), 0, "already read");
+    assert_eq!(notify.unread_count("alice").await.unwrap(), 2);
+    let read = notify.inbox("alice", 50).await.unwrap().into_iter().find(|n| n.id == second).unwrap();
+    assert_eq!(read.read_at_ms, Some(T0_MS + 7000));
+
+    // Not someone else's.
+    let e = notify.mark_read("alice", Some(&bobs)).await.unwrap_err();
+    assert_eq!(e.code, Code::NotFound);
+    assert_eq!(notify.unread_count("bob").await.unwrap(), 1);
+    assert_eq!(notify.mark_read("alice", Some("no-such-id")).await.unwrap_err().code, Code::NotFound);
+
+    // All of one's own.
+    assert_eq!(notify.mark_read("alice", None).await.unwrap(), 2);
+    assert_eq!(notify.unread_count("alice").await.unwrap(), 0);
+    assert_eq!(notify.unread_count("bob").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn export_and_delete_all_touch_only_the_person() {
+    let t = TestDb::new(&[&MIGRATIONS]).await;
+    let (ctx, clock) = t.ctx();
+    let notify = Notify::new(ctx, None);
+    for n in 0..3 {
+        notify.send("alice", None, msg("pay.received", n)).await.unwrap();
+        clock.advance_ms(10);
+    }
+    notify.send("bob", None, msg("pay.received", 9)).await.unwrap();
+    let export = notify.export("alice").await.unwrap();
+    let list = export["notifications"].as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    assert_eq!(list[0]["title_en"], "Payment received 0", "export is oldest first");
+    assert_eq!(list[0]["body_zh"], "李伟向你转账 12.00 元。");
+    assert!(list[0]["read_at_ms"].is_null());
+
+    assert_eq!(notify.delete_all("alice").await.unwrap(), 3);
+    assert!(notify.inbox("alice", 50).await.unwrap().is_empty());
+    assert_eq!(notify.delete_all("alice").await.unwrap(), 0);
+    assert_eq!(notify.inbox("bob", 50).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn messages_are_validated() {
+    let t = TestDb::new(&[&MIGRATIONS]).await;
+    let (ctx, _) = t.ctx();
+    let notify = Notify::new(ctx, None);
+    let e =
+        notify.send("alice", None, Message { kind: "".into(), title_en: " ".into(), ..msg("x", 1) }).await.unwrap_err();
+    assert_eq!(e.code, Code::ValidationFailed);
+    let fields: Vec<&str> = e.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, vec!["kind", "title_en"]);
+    let e = notify.send("alice", None, Message { body_en: "x".repeat(5001), ..msg("x", 1) }).await.unwrap_err();
+    assert_eq!(e.fields[0].field, "body_en");
+    assert!(notify.inbox("alice", 10).await.unwrap().is_empty());
+}
+
+async fn wait_for_files(dir: &std::path::Path, n: usize) -> Vec<std::path::PathBuf> {
+    for _ in 0..500 {
+        let mut files: Vec<_> =
+            std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+        if files.len() >= n {
+            files.sort();
+            return files;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("expected {n} mails in {}", dir.display());
+}
+
+fn decoded_body(eml: &str) -> String {
+    let (_, body) = eml.split_once("\r\n\r\n").unwrap();
+    let b64: String = body.split("\r\n").collect();
+    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_sandbox_mailer_writes_eml_files_when_an_address_is_given() {
+    let t = TestDb::new(&[&MIGRATIONS]).await;
+    let (ctx, _) = t.ctx();
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox");
+    let notify = Notify::new(ctx, Some(Arc::new(SandboxMailer::new(&outbox))));
+    assert_eq!(notify.mailer_name(), Some("sandbox"));
+
+    notify.send("alice", None, msg("pay.received", 1)).await.unwrap();
+    notify.send("alice", Some("alice@example.com"), msg("pay.received", 2)).await.unwrap();
+    let files = wait_for_files(&outbox, 1).await;
+    assert_eq!(files.len(), 1, "no address, no mail");
+    assert_eq!(files[0].extension().unwrap(), "eml");
+    let eml = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(eml.contains("To: alice@example.com\r\n"), "{eml}");
+    assert!(eml.contains("X-Yizhan-Sandbox: not delivered"), "{eml}");
+    let subject = format!(
+        "Subject: =?UTF-8?B?{}?=\r\n",
+        base64::engine::general_purpose::STANDARD.encode("收到付款 2 / Payment received 2")
+    );
+    assert!(eml.contains(&subject), "{eml}");
+    let body = decoded_body(&eml);
+    assert!(
+        body.contains("李伟向你转账 12.00 元。")
+            && body.contains("Li Wei sent you 12.00 yuan.")
+            && body.contains("/wallet")
+    );
+    // Both stored in the inbox regardless.
+    assert_eq!(notify.inbox("alice", 10).await.unwrap().len(), 2);
+
+    // A second mailer on the same directory does not overwrite the first's files.
+    let again = SandboxMailer::new(&outbox);
+    again.send("bob@example.com", "hi", "there").await.unwrap();
+    assert_eq!(wait_for_files(&outbox, 2).await.len(), 2);
+}
+
+struct FailingMailer;
+
+#[async_trait]
+impl Mailer for FailingMailer {
+    fn name(&self) -> &'static str {
+        "failing"
+    }
+    async fn send(&self, _to: &str, _subject: &str, _body: &str) -> yizhan_core::Result<()> {
+        Err(Error::new(Code::GatewayTimeout, "relay down"))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_mailer_does_not_fail_the_notification() {
+    let t = TestDb::new(&[&MIGRATIONS]).await;
+    let (ctx, _) = t.ctx();
+    let notify = Notify::new(ctx, Some(Arc::new(FailingMailer)));
+    notify.send("alice", Some("alice@example.com"), msg("pay.received", 1)).await.unwrap();
+    assert_eq!(notify.unread_count("alice").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn addresses_that_could_inject_headers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = SandboxMailer::new(dir.path());
+    for bad in ["a@b.cn\r\nBcc: x@y.cn", "a b@c.cn", "<a@b.cn>", "nobody", "a@b@c"] {
+        assert_eq!(m.send(bad, "s", "b").await.unwrap_err().code, Code::ValidationFailed, "{bad:?}");
+    }
+    // A subject cannot add headers either.
+    let eml = format_message("f@x.cn", "t@x.cn", "hi\r\nBcc: evil@x.cn", "b", &[]);
+    assert!(!eml.contains("\r\nBcc:"), "{eml}");
+}
+
+#[test]
+fn dot_stuffing_doubles_leading_dots_and_uses_crlf() {
+    assert_eq!(dot_stuff("a\n.b\r\n..c\n."), "a\r\n..b\r\n...c\r\n..\r\n");
+    assert_eq!(dot_stuff("plain"), "plain\r\n");
+}
+
+/// How the fake SMTP server behaves.
+#[derive(Clone, Copy)]
+struct Script {
+    ehlo_code: u16,
+    rcpt_code: u16,
+    silent_after_greeting: bool,
+}
+
+const GOOD: Script = Script { ehlo_code: 250, rcpt_code: 250, silent_after_greeting: false };
+
+/// A one-connection SMTP server on 127.0.0.1:0; returns its port and, when
+/// the session ends, the command lines it read and the DATA it received.
+async fn fake_smtp(script: Script) -> (u16, tokio::task::JoinHandle<(Vec<String>, String)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let (r, mut w) = sock.into_split();
+        let mut r = BufReader::new(r);
+        let mut commands = Vec::new();
+        let mut data = String::new();
+        w.write_all(b"220 fake.example ESMTP ready\r\n").await.unwrap();
+        if script.silent_after_greeting {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            return (commands, data);
+        }
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).await.unwrap() == 0 {
+                break;
+            }
+            let cmd = line.trim_end().to_string();
+            commands.push(cmd.clone());
+            let upper = cmd.to_ascii_uppercase();
+            let reply: String = if upper.starts_with("EHLO") {
+                if script.ehlo_code == 250 {
+                    "250-fake.example\r\n250-SIZE 1000000\r\n250 HELP\r\n".into()
+                } else {
+                    format!("{} not supported\r\n", script.ehlo_code)
+                }
+            } else if upper.starts_with("HELO") || upper.starts_with("MAIL FROM") {
+                "250 ok\r\n".into()
+            } else if upper.starts_with("RCPT TO") {
+                format!("{} rcpt\r\n", script.rcpt_code)
+            } else if upper == "DATA" {
+                w.write_all(b"354 go ahead\r\n").await.unwrap();
+                loop {
+                    let mut l = String::new();
+                    r.read_line(&mut l).await.unwrap();
+                    if l == ".\r\n" {
+                        break;
+                    }
+                    // Undo dot-stuffing as a real server would.
+                    data.push_str(l.strip_prefix('.').unwrap_or(&l));
+                }
+                "250 queued\r\n".into()
+            } else if upper == "QUIT" {
+                w.write_all(b"221 bye\r\n").await.unwrap();
+                break;
+            } else {
+                "500 what\r\n".into()
+            };
+            w.write_all(reply.as_bytes()).await.unwrap();
+        }
+        (commands, data)
+    });
+    (port, handle)
+}
+
+#[tokio::test]
+async fn the_smtp_mailer_speaks_smtp() {
+    let (port, server) = fake_smtp(GOOD).await;
+    let mailer = SmtpMailer::new("127.0.0.1", port, "noreply@yizhan.example").with_helo_name("yizhan.example");
+    assert_eq!(mailer.name(), "smtp");
+    mailer.send("alice@example.com", "收到付款 / Payment", "line one\n.hidden dot line\nend").await.unwrap();
+    let (commands, data) = server.await.unwrap();
+    assert_eq!(
+        commands,
+        vec![
+            "EHLO yizhan.example",
+            "MAIL FROM:<noreply@yizhan.example>",
+            "RCPT TO:<alice@example.com>",
+            "DATA",
+            "QUIT"
+        ]
+    );
+    assert!(data.contains("From: noreply@yizhan.example\r\n"), "{data}");
+    assert!(data.contains("To: alice@example.com\r\n"), "{data}");
+    assert_eq!(decoded_body(&data), "line one\n.hidden dot line\nend");
+}
+
+#[tokio::test]
+async fn the_smtp_mailer_falls_back_to_helo() {
+    let (port, server) = fake_smtp(Script { ehlo_code: 502, ..GOOD }).await;
+    SmtpMailer::new("127.0.0.1", port, "noreply@yizhan.example").send("a@example.com", "s", "b").await.unwrap();
+    let (commands, _) = server.await.unwrap();
+    assert_eq!(commands[0], "EHLO localhost");
+    assert_eq!(commands[1], "HELO localhost");
+}
+
+#[tokio::test]
+async fn the_smtp_mailer_reports_refusals_without_the_address() {
+    let (port, server) = fake_smtp(Script { rcpt_code: 550, ..GOOD }).await;
+    let e = SmtpMailer::new("127.0.0.1", port, "noreply@yizhan.example")
+        .send("secret.person@example.com", "s", "b")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::Internal);
+    let shown = format!("{e} {e:?}");
+    assert!(shown.contains("550"), "{shown}");
+    assert!(!shown.contains("secret.person"), "{shown}");
+    drop(server);
+}
+
+#[tokio::test]
+async fn the_smtp_mailer_times_out() {
+    let (port, _server) = fake_smtp(Script { silent_after_greeting: true, ..GOOD }).await;
+    let started = std::time::Instant::now();
+    let e = SmtpMailer::new("127.0.0.1", port, "noreply@yizhan.example")
+        .with_step_timeout_ms(200)
+        .send("a@example.com", "s", "b")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, Code::GatewayTimeout);
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn the_smtp_mailer_reports_a_closed_port() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let e =
+        SmtpMailer::new("127.0.0.1", port, "noreply@yizhan.example").send("a@example.com", "s", "b").await.unwrap_err();
+    assert!(matches!(e.code, Code::Internal | Code::GatewayTimeout));
+}
