@@ -441,10 +441,12 @@ impl Pay {
         let from = self.ensure_wallet(payer_user_id).await?;
         let to = self.ensure_payee(&preview.payee).await?;
         let key = scoped_key("user", payer_user_id, category, idem);
+        // A retry of a payment already made is answered without telling the payee again.
+        let replay = self.ledger().transfer_by_idempotency_key(&key).await?.is_some();
         let t = self
             .transfer(TransferSpec::new(from, to, amount_fen, category).with_memo(memo).with_idempotency_key(key))
             .await?;
-        if let Payee::User(to_user) = &preview.payee {
+        if let (Payee::User(to_user), false) = (&preview.payee, replay) {
             let note_en = if memo.is_empty() { String::new() } else { format!(" \u{201c}{memo}\u{201d}") };
             let note_zh = if memo.is_empty() { String::new() } else { format!("，附言：{memo}") };
             self.tell(

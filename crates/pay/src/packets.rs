@@ -244,13 +244,10 @@ impl Pay {
             }
         }
         self.live_user_name(user_id).await?;
-        // Taken before: finish the payout if a crash interrupted it, else refuse.
-        if let Some((seq, amount_fen, transfer_id)) = self.share_of(packet_id, user_id).await? {
-            if transfer_id.is_some() {
-                return Err(Error::new(Code::AlreadyClaimed, "you already opened this red packet"));
-            }
-            let t = self.pay_share(packet_id, seq, amount_fen, user_id).await?;
-            return Ok(ClaimResult { packet_id: packet_id.to_string(), amount_fen, transfer_id: t.id });
+        // Taken before. A payout a crash interrupted is finished by the sweep
+        // (`refund_expired`), not here, so a double tap never reports two wins.
+        if self.share_of(packet_id, user_id).await?.is_some() {
+            return Err(Error::new(Code::AlreadyClaimed, "you already opened this red packet"));
         }
         let now = self.ctx().now_ms();
         if now >= packet.expires_at_ms {
@@ -303,14 +300,12 @@ impl Pay {
         Err(Error::new(Code::Conflict, "too many people are opening this red packet; try again"))
     }
 
-    async fn share_of(&self, packet_id: &str, user_id: &str) -> Result<Option<(i64, i64, Option<String>)>> {
-        Ok(sqlx::query_as(
-            "SELECT seq, amount_fen, transfer_id FROM red_packet_shares WHERE packet_id = $1 AND claimed_by = $2",
-        )
-        .bind(packet_id)
-        .bind(user_id)
-        .fetch_optional(&self.ctx().db.pool)
-        .await?)
+    async fn share_of(&self, packet_id: &str, user_id: &str) -> Result<Option<(i64,)>> {
+        Ok(sqlx::query_as("SELECT seq FROM red_packet_shares WHERE packet_id = $1 AND claimed_by = $2")
+            .bind(packet_id)
+            .bind(user_id)
+            .fetch_optional(&self.ctx().db.pool)
+            .await?)
     }
 
     /// Escrow → claimer, once per share (the ledger key is the share's).

@@ -25,6 +25,9 @@ pub const PAYCODE_TTL_MS: i64 = 60_000;
 pub const PAYCODE_PREFIX: &str = "88";
 pub const PAYCODE_DIGITS: usize = 18;
 
+/// (user_id, expires_at_ms, used_at_ms, charge_key, amount_fen) of a pay code.
+type UsedCodeRow = (String, i64, Option<i64>, Option<String>, Option<i64>);
+
 fn mcc_for(kind: OrgKind) -> &'static str {
     match kind {
         OrgKind::Merchant => "5999",
@@ -224,10 +227,10 @@ impl Pay {
         .await?;
         tx.commit().await?;
 
-        let customer = match taken {
-            Some((user_id,)) => user_id,
+        let (customer, replay) = match taken {
+            Some((user_id,)) => (user_id, false),
             None => {
-                let row: Option<(String, i64, Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
+                let row: Option<UsedCodeRow> = sqlx::query_as(
                     "SELECT user_id, expires_at_ms, used_at_ms, charge_key, amount_fen FROM pay_codes WHERE code_hash = $1",
                 )
                 .bind(&hash)
@@ -236,7 +239,7 @@ impl Pay {
                 match row {
                     None => return Err(Error::not_found("pay code")),
                     // The same charge again (a retry): finish it or return its receipt.
-                    Some((user_id, _, Some(_), Some(k), Some(a))) if k == key && a == amount_fen => user_id,
+                    Some((user_id, _, Some(_), Some(k), Some(a))) if k == key && a == amount_fen => (user_id, true),
                     Some((_, _, Some(_), Some(k), _)) if k == key => {
                         return Err(Error::new(Code::IdempotencyKeyReused, "this key was used for another amount"))
                     }
@@ -283,18 +286,20 @@ impl Pay {
             .execute(tx.conn())
             .await?;
         tx.commit().await?;
-        self.tell(
-            &customer,
-            Message {
-                kind: "pay.paycode_charged".into(),
-                title_en: format!("You paid {} yuan to {}", yuan(amount_fen), org.name),
-                title_zh: format!("你向 {} 支付了 {} 元", org.name, yuan(amount_fen)),
-                body_en: format!("{} charged your pay code {} yuan.", org.name, yuan(amount_fen)),
-                body_zh: format!("{} 通过付款码收取了 {} 元。", org.name, yuan(amount_fen)),
-                link: Some(format!("/wallet/transfers/{}", t.id)),
-            },
-        )
-        .await;
+        if !replay {
+            self.tell(
+                &customer,
+                Message {
+                    kind: "pay.paycode_charged".into(),
+                    title_en: format!("You paid {} yuan to {}", yuan(amount_fen), org.name),
+                    title_zh: format!("你向 {} 支付了 {} 元", org.name, yuan(amount_fen)),
+                    body_en: format!("{} charged your pay code {} yuan.", org.name, yuan(amount_fen)),
+                    body_zh: format!("{} 通过付款码收取了 {} 元。", org.name, yuan(amount_fen)),
+                    link: Some(format!("/wallet/transfers/{}", t.id)),
+                },
+            )
+            .await;
+        }
         Ok(Receipt {
             transfer_id: t.id,
             amount_fen,

@@ -1,0 +1,9 @@
+//! The payment services against a real database (SQLite by default,
+//! PostgreSQL with YIZHAN_TEST_DATABASE_URL), with the sandbox gateway.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bills;
+mod common;
+mod packets;
+mod qr;
+mod wallet;
