@@ -1,0 +1,261 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{world, world_with, PASSWORD};
+use yizhan_core::time::{DAY_MS, MINUTE_MS};
+use yizhan_core::Code;
+use yizhan_identity::{IdentityConfig, DEFAULT_SESSION_TTL_MS};
+
+#[tokio::test]
+async fn registration_reports_every_bad_field_at_once() {
+    let w = world().await;
+    let e = w.id.register("12345", "short", "  ").await.unwrap_err();
+    assert_eq!(e.code, Code::ValidationFailed);
+    let fields: Vec<&str> = e.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, vec!["login", "password", "name"]);
+
+    let e = w.id.register("13812345678", PASSWORD, "名\u{0}").await.unwrap_err();
+    assert_eq!(e.fields.len(), 1);
+    assert_eq!(e.fields[0].field, "name");
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&w.t.db.pool).await.unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn a_login_is_taken_however_it_is_spelled() {
+    let w = world().await;
+    let phone = w.id.register("138 1234 5678", PASSWORD, "王小明").await.unwrap();
+    let email = w.id.register("Li.Wei@Example.com", PASSWORD, "Li Wei").await.unwrap();
+    assert_ne!(phone, email);
+    for taken in ["13812345678", "+86 138-1234-5678", "8613812345678"] {
+        let e = w.id.register(taken, PASSWORD, "Someone").await.unwrap_err();
+        assert_eq!(e.code, Code::AlreadyExists, "{taken}");
+    }
+    let e = w.id.register("li.wei@example.COM", PASSWORD, "Someone").await.unwrap_err();
+    assert_eq!(e.code, Code::AlreadyExists);
+
+    // Signing in works with any spelling too.
+    assert_eq!(w.id.login("+86 13812345678", PASSWORD, "1.1.1.1").await.unwrap().user_id, phone);
+    assert_eq!(w.id.login("LI.WEI@example.com", PASSWORD, "1.1.1.1").await.unwrap().user_id, email);
+    let p = w.id.profile(&phone).await.unwrap();
+    assert_eq!((p.login.as_str(), p.name.as_str(), p.verification_level), ("13812345678", "王小明", 0));
+    assert!(!p.is_admin);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_registrations_of_one_login_make_one_account() {
+    let w = world().await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let id = w.id.clone();
+        tasks.push(tokio::spawn(async move { id.register("13900000000", PASSWORD, &format!("Racer {i}")).await }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(e.code, Code::AlreadyExists),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn passwords_are_stored_as_argon2id_hashes() {
+    let w = world().await;
+    let user = w.id.register("a@example.com", PASSWORD, "A").await.unwrap();
+    let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
+        .bind(&user)
+        .fetch_one(&w.t.db.pool)
+        .await
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    assert!(!hash.contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn login_checks_the_password_and_says_the_same_for_unknown_logins() {
+    let w = world().await;
+    let user = w.id.register("a@example.com", PASSWORD, "A").await.unwrap();
+    let s = w.id.login("a@example.com", PASSWORD, "1.1.1.1").await.unwrap();
+    assert_eq!(s.user_id, user);
+    assert_eq!(s.expires_at_ms, w.ctx.now_ms() + DEFAULT_SESSION_TTL_MS);
+    assert_eq!(s.token.len(), 43, "32 bytes, base64url without padding");
+    assert!(s.token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+
+    let wrong = w.id.login("a@example.com", "not the password", "1.1.1.1").await.unwrap_err();
+    let unknown = w.id.login("b@example.com", PASSWORD, "1.1.1.1").await.unwrap_err();
+    let malformed = w.id.login("not a login", PASSWORD, "1.1.1.1").await.unwrap_err();
+    for e in [&wrong, &unknown, &malformed] {
+        assert_eq!(e.code, Code::InvalidCredentials);
+        assert_eq!(e.detail, wrong.detail);
+    }
+    // A huge password is just wrong, not hashed.
+    let e = w.id.login("a@example.com", &"x".repeat(100_000), "1.1.1.1").await.unwrap_err();
+    assert_eq!(e.code, Code::InvalidCredentials);
+}
+
+#[tokio::test]
+async fn five_failures_lock_a_login_for_fifteen_minutes_even_with_the_right_password() {
+    let w = world().await;
+    let user = w.id.register("13812345678", PASSWORD, "A").await.unwrap();
+    for i in 0..5 {
+        w.clock.advance_ms(1000);
+        let e = w.id.login("13812345678", "wrong password", &format!("10.0.0.{i}")).await.unwrap_err();
+        assert_eq!(e.code, Code::InvalidCredentials, "attempt {i}");
+    }
+    // The sixth attempt, right password, other address, other spelling.
+    let e = w.id.login("+86 138 1234 5678", PASSWORD, "10.9.9.9").await.unwrap_err();
+    assert_eq!(e.code, Code::TooManyAttempts);
+    // The first failure was 4 s before the last; it leaves the window 15 min after it happened.
+    assert_eq!(e.retry_after_s, Some(15 * 60 - 4));
+
+    w.clock.advance_ms(15 * MINUTE_MS - 4_000 - 1);
+    let e = w.id.login("13812345678", PASSWORD, "10.9.9.9").await.unwrap_err();
+    assert_eq!(e.code, Code::TooManyAttempts);
+    assert_eq!(e.retry_after_s, Some(1));
+
+    w.clock.advance_ms(1);
+    assert_eq!(w.id.login("13812345678", PASSWORD, "10.9.9.9").await.unwrap().user_id, user);
+}
+
+#[tokio::test]
+async fn a_successful_login_clears_the_logins_failures() {
+    let w = world().await;
+    w.id.register("a@example.com", PASSWORD, "A").await.unwrap();
+    for _ in 0..4 {
+        w.id.login("a@example.com", "wrong password", "1.1.1.1").await.unwrap_err();
+    }
+    w.id.login("a@example.com", PASSWORD, "1.1.1.1").await.unwrap();
+    for i in 0..5 {
+        let e = w.id.login("a@example.com", "wrong password", "1.1.1.1").await.unwrap_err();
+        assert_eq!(e.code, Code::InvalidCredentials, "attempt {i}");
+    }
+    assert_eq!(w.id.login("a@example.com", PASSWORD, "1.1.1.1").await.unwrap_err().code, Code::TooManyAttempts);
+}
+
+#[tokio::test]
+async fn thirty_failures_from_one_address_lock_that_address() {
+    let w = world().await;
+    let user = w.id.register("victim@example.com", PASSWORD, "V").await.unwrap();
+    // Spread over many logins so no single login reaches its own limit.
+    for i in 0..30 {
+        let e = w.id.login(&format!("guess{}@example.com", i % 10), "x", "203.0.113.7").await.unwrap_err();
+        assert_eq!(e.code, Code::InvalidCredentials, "attempt {i}");
+    }
+    let e = w.id.login("victim@example.com", PASSWORD, "203.0.113.7").await.unwrap_err();
+    assert_eq!(e.code, Code::TooManyAttempts);
+    assert!(e.retry_after_s.unwrap() > 0);
+    // Another address is not affected.
+    assert_eq!(w.id.login("victim@example.com", PASSWORD, "198.51.100.1").await.unwrap().user_id, user);
+    w.clock.advance_ms(15 * MINUTE_MS);
+    assert_eq!(w.id.login("victim@example.com", PASSWORD, "203.0.113.7").await.unwrap().user_id, user);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_guesses_get_five_tries_in_all() {
+    let w = world().await;
+    w.id.register("a@example.com", PASSWORD, "A").await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let id = w.id.clone();
+        tasks.push(tokio::spawn(async move { id.login("a@example.com", "wrong", &format!("10.1.0.{i}")).await }));
+    }
+    let (mut wrong, mut limited) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap().unwrap_err().code {
+            Code::InvalidCredentials => wrong += 1,
+            Code::TooManyAttempts => limited += 1,
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!((wrong, limited), (5, 15));
+}
+
+#[tokio::test]
+async fn sessions_expire_by_the_clock() {
+    let w = world().await;
+    let user = w.id.register("a@example.com", PASSWORD, "Ann").await.unwrap();
+    let s = w.id.login("a@example.com", PASSWORD, "1.1.1.1").await.unwrap();
+    let p = w.id.authenticate(&s.token).await.unwrap();
+    assert_eq!((p.user_id.as_str(), p.name.as_str(), p.is_admin), (user.as_str(), "Ann", false));
+    w.clock.advance_ms(7 * DAY_MS - 1);
+    w.id.authenticate(&s.token).await.unwrap();
+    w.clock.advance_ms(1);
+    assert_eq!(w.id.authenticate(&s.token).await.unwrap_err().code, Code::Unauthorized);
+
+    // A configured lifetime.
+    let w = world_with(IdentityConfig { session_ttl_ms: 60_000, fast_hashing_for_tests: true }).await;
+    w.id.register("a@example.com", PASSWORD, "Ann").await.unwrap();
+    let s = w.id.login("a@example.com", PASSWORD, "1.1.1.1").await.unwrap();
+    assert_eq!(s.expires_at_ms, w.ctx.now_ms() + 60_000);
+    w.clock.advance_ms(60_000);
+    assert_eq!(w.id.authenticate(&s.token).await.unwrap_err().code, Code::Unauthorized);
+}
+
+#[tokio::test]
+async fn logout_ends_only_that_session_and_only_hashes_are_stored() {
+    let w = world().await;
+    w.id.register("a@example.com", PASSWORD, "Ann").await.unwrap();
+    let phone = w.id.login("a@example.com", PASSWORD, "1.1.1.1").await.unwrap();
+    let laptop = w.id.login("a@example.com", PASSWORD, "1.1.1.1").await.unwrap();
+    assert_ne!(phone.token, laptop.token);
+
+    let stored: Vec<(String,)> =
+        sqlx::query_as("SELECT token_hash FROM sessions").fetch_all(&w.t.db.pool).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    for (h,) in &stored {
+        assert_eq!(h.len(), 64);
+        assert!(*h != phone.token && *h != laptop.token);
+    }
+
+    w.id.logout(&phone.token).await.unwrap();
+    assert_eq!(w.id.authenticate(&phone.token).await.unwrap_err().code, Code::Unauthorized);
+    w.id.authenticate(&laptop.token).await.unwrap();
+    w.id.logout(&phone.token).await.unwrap(); // twice is fine
+    w.id.logout("never-issued").await.unwrap();
+
+    assert_eq!(w.id.logout_all(&laptop.user_id).await.unwrap(), 1);
+    assert_eq!(w.id.authenticate(&laptop.token).await.unwrap_err().code, Code::Unauthorized);
+
+    for junk in ["", "x", &"a".repeat(10_000)] {
+        assert_eq!(w.id.authenticate(junk).await.unwrap_err().code, Code::Unauthorized);
+    }
+}
+
+#[tokio::test]
+async fn ensure_admin_creates_or_promotes_and_is_idempotent() {
+    let w = world().await;
+    let a = w.id.ensure_admin("root@yizhan.example", PASSWORD, "Root").await.unwrap();
+    let again = w.id.ensure_admin("ROOT@yizhan.example", "another password", "Other").await.unwrap();
+    assert_eq!(a, again);
+    // The password given later does not replace the first.
+    w.id.login("root@yizhan.example", PASSWORD, "1.1.1.1").await.unwrap();
+    assert!(w.id.profile(&a).await.unwrap().is_admin);
+
+    let b = w.id.register("13700000000", PASSWORD, "Later Admin").await.unwrap();
+    let s = w.id.login("13700000000", PASSWORD, "1.1.1.1").await.unwrap();
+    assert!(!w.id.authenticate(&s.token).await.unwrap().is_admin);
+    assert_eq!(w.id.ensure_admin("13700000000", PASSWORD, "x").await.unwrap(), b);
+    assert!(w.id.authenticate(&s.token).await.unwrap().is_admin, "takes effect on the next request");
+    assert_eq!(w.id.profile(&b).await.unwrap().name, "Later Admin");
+
+    let e = w.id.ensure_admin("not-a-login", PASSWORD, "x").await.unwrap_err();
+    assert_eq!(e.fields[0].field, "login");
+}
+
+#[tokio::test]
+async fn finding_people() {
+    let w = world().await;
+    let ann = w.id.register("13812345678", PASSWORD, "Ann").await.unwrap();
+    let bob = w.id.register("Bob@Example.com", PASSWORD, "Bob").await.unwrap();
+    let r = w.id.find_by_login("+86 13812345678").await.unwrap().unwrap();
+    assert_eq!((r.user_id.as_str(), r.name.as_str(), r.login_masked.as_str()), (ann.as_str(), "Ann", "138****5678"));
+    let r = w.id.find_by_login("bob@example.com").await.unwrap().unwrap();
+    assert_eq!((r.user_id.as_str(), r.login_masked.as_str()), (bob.as_str(), "b***@example.com"));
+    assert_eq!(w.id.find_by_login("13900000000").await.unwrap(), None);
+    assert_eq!(w.id.find_by_login("nonsense").await.unwrap_err().code, Code::ValidationFailed);
+    assert_eq!(w.id.user_ref(&ann).await.unwrap().name, "Ann");
+    assert_eq!(w.id.user_ref("nobody").await.unwrap_err().code, Code::NotFound);
+}
