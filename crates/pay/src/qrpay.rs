@@ -227,8 +227,8 @@ impl Pay {
         .await?;
         tx.commit().await?;
 
-        let (customer, replay) = match taken {
-            Some((user_id,)) => (user_id, false),
+        let customer = match taken {
+            Some((user_id,)) => user_id,
             None => {
                 let row: Option<UsedCodeRow> = sqlx::query_as(
                     "SELECT user_id, expires_at_ms, used_at_ms, charge_key, amount_fen FROM pay_codes WHERE code_hash = $1",
@@ -239,7 +239,7 @@ impl Pay {
                 match row {
                     None => return Err(Error::not_found("pay code")),
                     // The same charge again (a retry): finish it or return its receipt.
-                    Some((user_id, _, Some(_), Some(k), Some(a))) if k == key && a == amount_fen => (user_id, true),
+                    Some((user_id, _, Some(_), Some(k), Some(a))) if k == key && a == amount_fen => user_id,
                     Some((_, _, Some(_), Some(k), _)) if k == key => {
                         return Err(Error::new(Code::IdempotencyKeyReused, "this key was used for another amount"))
                     }
@@ -253,6 +253,8 @@ impl Pay {
 
         let from = self.ensure_wallet(&customer).await?;
         let to = self.ensure_org(org_id).await?;
+        // The customer is told once, by the request that moved the money.
+        let replay = self.ledger().transfer_by_idempotency_key(&key).await?.is_some();
         let t = match self
             .transfer(
                 TransferSpec::new(from, to, amount_fen, category::PAYCODE)

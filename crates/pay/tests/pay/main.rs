@@ -6,4 +6,5 @@ mod bills;
 mod common;
 mod packets;
 mod qr;
+mod recovery;
 mod wallet;
