@@ -284,7 +284,7 @@ pub(crate) async fn check(ctx: &Ctx) -> Result<CheckReport> {
     if max_seq.unwrap_or(0) > seq {
         m.push(format!("transfer seq {} is beyond the sequence counter {seq}", max_seq.unwrap_or(0)));
     }
-    drop(tx);
+    tx.rollback().await?;
     report.mismatches = m;
     Ok(report)
 }
