@@ -847,12 +847,14 @@ impl Identity {
         tx.commit().await
     }
 
+    /// The organisation's staff, admins first, then by name.
     pub async fn list_members(&self, actor: &Principal, org_id: &str) -> Result<Vec<Member>> {
         self.require_staff(actor, org_id, Role::Operator).await?;
         let rows: Vec<MemberRow> = sqlx::query_as(
             "SELECT m.org_id, m.user_id, u.name, m.role, m.created_at_ms
              FROM org_members m JOIN users u ON u.id = m.user_id
-             WHERE m.org_id = $1 ORDER BY m.created_at_ms, m.user_id",
+             WHERE m.org_id = $1
+             ORDER BY CASE m.role WHEN 'admin' THEN 0 ELSE 1 END, u.name, m.user_id",
         )
         .bind(org_id)
         .fetch_all(&self.ctx().db.pool)
