@@ -17,6 +17,8 @@ use yizhan_notify::Message;
 /// How long a packet can be opened; then the rest goes back to the sender.
 pub const PACKET_TTL_MS: i64 = 24 * HOUR_MS;
 pub const MAX_GREETING_CHARS: usize = 100;
+/// A request older than this that left its work half done is finished by the sweep.
+const STALE_MS: i64 = 60_000;
 /// Packets one sweep handles at most.
 const SWEEP_LIMIT: i64 = 500;
 
@@ -170,8 +172,10 @@ impl Pay {
         let mut tx = self.ctx().db.begin().await?;
         match funded {
             Ok(t) => {
+                // 'failed' too: the sweep may have given up on a request that then went through.
                 sqlx::query(
-                    "UPDATE red_packets SET status = 'open', funding_transfer_id = $1 WHERE id = $2 AND status = 'funding'",
+                    "UPDATE red_packets SET status = 'open', funding_transfer_id = $1
+                     WHERE id = $2 AND status IN ('funding', 'failed')",
                 )
                 .bind(&t.id)
                 .bind(&packet.id)
@@ -367,6 +371,39 @@ impl Pay {
             report.packets += 1;
             report.refunded_fen += sum;
         }
+        // Packets whose funding request stopped between its row and its transfer:
+        // open them if the money reached escrow, otherwise they never will be.
+        let stale: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, sender_user_id, idempotency_key FROM red_packets
+             WHERE status = 'funding' AND created_at_ms < $1 LIMIT $2",
+        )
+        .bind(now - STALE_MS)
+        .bind(SWEEP_LIMIT)
+        .fetch_all(&self.ctx().db.pool)
+        .await?;
+        for (id, sender, idem) in stale {
+            let key = scoped_key("user", &sender, "redpacket", &idem);
+            let funded = self.ledger().transfer_by_idempotency_key(&key).await?;
+            let mut tx = self.ctx().db.begin().await?;
+            match funded {
+                Some(t) => {
+                    sqlx::query(
+                        "UPDATE red_packets SET status = 'open', funding_transfer_id = $1 WHERE id = $2 AND status = 'funding'",
+                    )
+                    .bind(&t.id)
+                    .bind(&id)
+                    .execute(tx.conn())
+                    .await?
+                }
+                None => {
+                    sqlx::query("UPDATE red_packets SET status = 'failed' WHERE id = $1 AND status = 'funding'")
+                        .bind(&id)
+                        .execute(tx.conn())
+                        .await?
+                }
+            };
+            tx.commit().await?;
+        }
         // Refunds and claims whose ledger transfer has not happened yet (new ones, or a crash).
         let unpaid_refunds: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT id, sender_user_id, refunded_fen FROM red_packets
@@ -409,7 +446,7 @@ impl Pay {
             "SELECT packet_id, seq, amount_fen, claimed_by FROM red_packet_shares
              WHERE claimed_by IS NOT NULL AND transfer_id IS NULL AND claimed_at_ms < $1 LIMIT $2",
         )
-        .bind(now - 60_000)
+        .bind(now - STALE_MS)
         .bind(SWEEP_LIMIT)
         .fetch_all(&self.ctx().db.pool)
         .await?;

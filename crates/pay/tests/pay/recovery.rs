@@ -121,3 +121,37 @@ async fn a_share_taken_but_not_paid_is_paid_by_the_sweep() {
     assert_eq!(e.balance(&u).await, 500);
     e.assert_clean().await;
 }
+
+#[tokio::test]
+async fn a_packet_left_funding_is_opened_or_failed_by_the_sweep() {
+    let e = env().await;
+    let sender = e.funded_user("13500000041", "Sender", 5_000).await;
+    let spec =
+        RedPacketSpec { to_user: None, count: 2, total_fen: 1_000, mode: SplitMode::Fixed, greeting: String::new() };
+    // The money reached escrow but the packet was not marked open.
+    let paid = e.pay.create_red_packet(&sender, spec.clone(), "paid").await.unwrap();
+    // The row was written but the request stopped before the transfer (simulated by
+    // renaming its key, so the ledger knows no transfer for it; escrow is not checked here).
+    let unpaid = e.pay.create_red_packet(&sender, spec, "unpaid").await.unwrap();
+    let mut tx = e.t.db.begin().await.unwrap();
+    sqlx::query("UPDATE red_packets SET status = 'funding' WHERE id IN ($1, $2)")
+        .bind(&paid.id)
+        .bind(&unpaid.id)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE red_packets SET idempotency_key = 'never-sent' WHERE id = $1")
+        .bind(&unpaid.id)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let u = e.user("13500000042", "Claimer").await;
+    assert_eq!(code_of(e.pay.claim(&paid.id, &u).await), Code::NotFound);
+    e.clock.advance_ms(61_000);
+    e.pay.refund_expired().await.unwrap();
+    assert_eq!(e.pay.red_packet(&paid.id).await.unwrap().status, "open");
+    assert_eq!(e.pay.red_packet(&unpaid.id).await.unwrap().status, "failed");
+    assert_eq!(e.pay.claim(&paid.id, &u).await.unwrap().amount_fen, 500);
+    assert_eq!(code_of(e.pay.claim(&unpaid.id, &u).await), Code::NotFound);
+}
