@@ -164,13 +164,13 @@ impl Pay {
             let code = format!("{PAYCODE_PREFIX}{random:016}");
             let mut tx = self.ctx().db.begin().await?;
             // Old codes nobody used are of no further use.
-            sqlx::query("DELETE FROM pay_codes WHERE user_id = $1 AND used_at_ms IS NULL AND expires_at_ms < $2")
+            sqlx::query("DELETE FROM paycodes WHERE user_id = $1 AND used_at_ms IS NULL AND expires_at_ms < $2")
                 .bind(user_id)
                 .bind(now - yizhan_core::time::DAY_MS)
                 .execute(tx.conn())
                 .await?;
             let r = sqlx::query(
-                "INSERT INTO pay_codes (code_hash, user_id, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO paycodes (code_hash, user_id, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)",
             )
             .bind(self.paycode_hash(&code))
             .bind(user_id)
@@ -214,7 +214,7 @@ impl Pay {
 
         let mut tx = self.ctx().db.begin().await?;
         let taken: Option<(String,)> = sqlx::query_as(
-            "UPDATE pay_codes SET used_at_ms = $1, used_by_org_id = $2, charge_key = $3, amount_fen = $4
+            "UPDATE paycodes SET used_at_ms = $1, used_by_org_id = $2, charge_key = $3, amount_fen = $4
              WHERE code_hash = $5 AND used_at_ms IS NULL AND expires_at_ms > $1
              RETURNING user_id",
         )
@@ -231,7 +231,7 @@ impl Pay {
             Some((user_id,)) => user_id,
             None => {
                 let row: Option<UsedCodeRow> = sqlx::query_as(
-                    "SELECT user_id, expires_at_ms, used_at_ms, charge_key, amount_fen FROM pay_codes WHERE code_hash = $1",
+                    "SELECT user_id, expires_at_ms, used_at_ms, charge_key, amount_fen FROM paycodes WHERE code_hash = $1",
                 )
                 .bind(&hash)
                 .fetch_optional(&self.ctx().db.pool)
@@ -269,7 +269,7 @@ impl Pay {
                     // Refused for good (e.g. not enough money): the customer may use the code again.
                     let mut tx = self.ctx().db.begin().await?;
                     sqlx::query(
-                        "UPDATE pay_codes SET used_at_ms = NULL, used_by_org_id = NULL, charge_key = NULL, amount_fen = NULL
+                        "UPDATE paycodes SET used_at_ms = NULL, used_by_org_id = NULL, charge_key = NULL, amount_fen = NULL
                          WHERE code_hash = $1 AND charge_key = $2 AND transfer_id IS NULL",
                     )
                     .bind(&hash)
@@ -282,7 +282,7 @@ impl Pay {
             }
         };
         let mut tx = self.ctx().db.begin().await?;
-        sqlx::query("UPDATE pay_codes SET transfer_id = $1 WHERE code_hash = $2")
+        sqlx::query("UPDATE paycodes SET transfer_id = $1 WHERE code_hash = $2")
             .bind(&t.id)
             .bind(&hash)
             .execute(tx.conn())

@@ -2,7 +2,7 @@
 -- tables hold what the ledger does not know: codes, packets, bills, plates.
 
 -- Customer-presented one-time pay codes. Only a keyed hash of the code is kept.
-CREATE TABLE pay_codes (
+CREATE TABLE paycodes (
     code_hash        TEXT PRIMARY KEY NOT NULL,
     user_id          TEXT NOT NULL,
     created_at_ms    BIGINT NOT NULL,
@@ -15,7 +15,7 @@ CREATE TABLE pay_codes (
     amount_fen       BIGINT,
     transfer_id      TEXT
 );
-CREATE INDEX pay_codes_user ON pay_codes (user_id, created_at_ms);
+CREATE INDEX paycodes_user ON paycodes (user_id, created_at_ms);
 
 CREATE TABLE red_packets (
     id                  TEXT PRIMARY KEY NOT NULL,

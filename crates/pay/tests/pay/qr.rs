@@ -131,7 +131,7 @@ async fn tampered_and_forged_codes_are_refused_and_nothing_moves() {
 }
 
 #[tokio::test]
-async fn pay_codes_charge_once_and_expire() {
+async fn paycodes_charge_once_and_expire() {
     let e = env().await;
     let customer = e.funded_user("13900000005", "Kong Yi", 10_000).await;
     let shop = e.org(OrgKind::Merchant, "Corner Shop").await;
@@ -145,7 +145,7 @@ async fn pay_codes_charge_once_and_expire() {
     assert_eq!(pc.expires_at_ms, e.ctx.now_ms() + 60_000);
     // Only a keyed hash is stored.
     let stored: Vec<(String,)> =
-        sqlx::query_as("SELECT code_hash FROM pay_codes").fetch_all(&e.t.db.pool).await.unwrap();
+        sqlx::query_as("SELECT code_hash FROM paycodes").fetch_all(&e.t.db.pool).await.unwrap();
     assert!(stored.iter().all(|(h,)| !h.contains(&pc.code) && h.len() == 64));
 
     let r = e.pay.merchant_charge(&cashier, &shop, &pc.code, 1_500, "m1").await.unwrap();

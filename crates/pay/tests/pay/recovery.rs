@@ -16,7 +16,7 @@ async fn a_pay_code_taken_but_not_charged_is_finished_by_the_merchants_retry() {
     let cashier = e.staff(&shop, "13500000002", "Cashier").await;
     let pc = e.pay.create_paycode(&customer).await.unwrap();
     let mut tx = e.t.db.begin().await.unwrap();
-    sqlx::query("UPDATE pay_codes SET used_at_ms = $1, used_by_org_id = $2, charge_key = $3, amount_fen = 700")
+    sqlx::query("UPDATE paycodes SET used_at_ms = $1, used_by_org_id = $2, charge_key = $3, amount_fen = 700")
         .bind(e.ctx.now_ms())
         .bind(&shop)
         .bind(format!("org:{shop}:paycode:m1"))
