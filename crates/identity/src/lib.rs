@@ -439,8 +439,14 @@ impl Identity {
                 id
             }
             None => {
+                // Spend what checking a real hash costs, so the answer does not
+                // tell whether the login exists. Making the dummy hash the first
+                // time costs about the same as checking it.
+                let dummy_was_ready = self.inner.dummy_hash.initialized();
                 let dummy = self.dummy_hash().await?;
-                let _ = self.inner.hasher.verify(password.to_string(), dummy).await?;
+                if dummy_was_ready {
+                    let _ = self.inner.hasher.verify(password.to_string(), dummy).await?;
+                }
                 return Err(invalid_credentials());
             }
         };

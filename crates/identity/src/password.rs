@@ -55,3 +55,31 @@ impl Hasher {
         .map_err(Error::internal)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_carry_their_cost() {
+        let fast = Hasher::new(true);
+        let h = fast.hash("correct horse".into(), [7; 16]).await.unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{h}");
+        assert!(fast.verify("correct horse".into(), h.clone()).await.unwrap());
+        assert!(!fast.verify("wrong horse".into(), h.clone()).await.unwrap());
+        // A hasher at another cost still checks it: the cost is read from the hash.
+        let default = Hasher::new(false);
+        assert!(default.verify("correct horse".into(), h).await.unwrap());
+        // Erased or garbage hashes match nothing.
+        assert!(!fast.verify("".into(), "".into()).await.unwrap());
+        assert!(!fast.verify("x".into(), "$argon2id$garbage".into()).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_default_cost_is_argon2id_at_owasp_parameters() {
+        let started = std::time::Instant::now();
+        let h = Hasher::new(false).hash("correct horse".into(), [1; 16]).await.unwrap();
+        eprintln!("default-cost hash took {:?}", started.elapsed());
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+    }
+}

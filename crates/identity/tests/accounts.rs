@@ -259,3 +259,26 @@ async fn finding_people() {
     assert_eq!(w.id.user_ref(&ann).await.unwrap().name, "Ann");
     assert_eq!(w.id.user_ref("nobody").await.unwrap_err().code, Code::NotFound);
 }
+
+/// With production hashing cost, an unknown login takes about as long as a
+/// wrong password, so timing does not tell whether an account exists.
+#[tokio::test]
+async fn unknown_logins_cost_as_much_as_wrong_passwords() {
+    let w = world_with(IdentityConfig::default()).await;
+    w.id.register("a@example.com", PASSWORD, "A").await.unwrap();
+    let timed = |login: &'static str| {
+        let id = w.id.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let e = id.login(login, "wrong password", "1.1.1.1").await.unwrap_err();
+            assert_eq!(e.code, Code::InvalidCredentials);
+            started.elapsed()
+        }
+    };
+    let first_unknown = timed("nobody@example.com").await;
+    let known = timed("a@example.com").await;
+    let unknown = timed("nobody2@example.com").await;
+    // Loose bounds: the machine is shared; a leak would be an order of magnitude.
+    assert!(unknown * 3 > known, "unknown {unknown:?} vs known {known:?}");
+    assert!(first_unknown * 3 > known, "first unknown {first_unknown:?} vs known {known:?}");
+}
