@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Behaviour of the ledger, one rule at a time, on SQLite or PostgreSQL
 //! (YIZHAN_TEST_DATABASE_URL).
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Random sequences of payments, holds, posts, voids, linked groups and
 //! expiries, submitted in concurrent groups (so they share batches), agree
 //! with a plain sequential model and keep every invariant.
@@ -257,8 +258,8 @@ async fn run_case(ops: Vec<Op>) {
         l.open_account(a, "wallet", false).await.unwrap();
     }
     let mut m = Model { bal: [(0, 0, 0); OPENED], holds: Vec::new(), now: ctx.now_ms() };
-    for w in 1..=3 {
-        l.transfer(TransferSpec::new(ACCOUNTS[0], ACCOUNTS[w], START_FEN, "topup")).await.unwrap();
+    for (w, wallet) in ACCOUNTS.iter().enumerate().take(4).skip(1) {
+        l.transfer(TransferSpec::new(ACCOUNTS[0], *wallet, START_FEN, "topup")).await.unwrap();
         m.spend(0, w, START_FEN, false).unwrap();
     }
     let mut hold_ids: Vec<String> = Vec::new();

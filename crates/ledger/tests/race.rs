@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Many callers at once: no lost update, no overdraft, every acknowledged
 //! payment lands, also with two batchers ("two processes") on one database.
 

@@ -1,4 +1,4 @@
-#![allow(dead_code)]
+#![allow(clippy::unwrap_used, dead_code)]
 
 use std::sync::Arc;
 use yizhan_core::testing::TestDb;
