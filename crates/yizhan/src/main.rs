@@ -1,1 +1,107 @@
-fn main() {}
+//! The `yizhan` binary: parses the command line and hands over to the
+//! library crates. Nothing here holds a business rule.
+
+mod app;
+mod demo;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "yizhan",
+    version,
+    about = "yizhan (一站): an open, self-hostable super app — one account, one wallet, every service of a city."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the data lives; every command that touches data takes these.
+#[derive(Args, Clone, Debug)]
+pub struct DataOpts {
+    /// Data directory: the embedded SQLite database and the secret key live here.
+    #[arg(long, env = "YIZHAN_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+    /// Use this database instead of the embedded SQLite file (postgres://… or sqlite://…).
+    #[arg(long, env = "YIZHAN_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server (pages, JSON API, OpenAPI document, health and metrics).
+    Serve {
+        #[command(flatten)]
+        data: DataOpts,
+        /// Address to listen on.
+        #[arg(long, env = "YIZHAN_ADDR", default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Mark cookies Secure (when served behind HTTPS).
+        #[arg(long, env = "YIZHAN_SECURE_COOKIES", default_value_t = false)]
+        secure_cookies: bool,
+    },
+    /// Apply the database migrations and exit (serve also does this at start).
+    Migrate {
+        #[command(flatten)]
+        data: DataOpts,
+    },
+    /// Seed a demo city with organisations and users, and print their logins.
+    Demo {
+        #[command(flatten)]
+        data: DataOpts,
+    },
+    /// Administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a platform administrator (or promote an existing login).
+    Create {
+        #[command(flatten)]
+        data: DataOpts,
+        #[arg(long)]
+        login: String,
+        /// The password; read from YIZHAN_ADMIN_PASSWORD when not given.
+        #[arg(long, env = "YIZHAN_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("YIZHAN_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    if std::env::var("YIZHAN_LOG_FORMAT").as_deref() == Ok("json") {
+        tracing_subscriber::fmt().with_env_filter(filter).json().with_writer(std::io::stderr).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_tracing();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { data, addr, secure_cookies } => app::serve(&data, &addr, secure_cookies).await,
+        Command::Migrate { data } => {
+            let built = app::build(&data, false).await?;
+            println!("migrations applied ({})", built.state.ctx.db.engine().name());
+            Ok(())
+        }
+        Command::Demo { data } => demo::run(&data).await,
+        Command::Admin { command: AdminCommand::Create { data, login, password, name } } => {
+            let built = app::build(&data, false).await?;
+            let id = built.state.identity.ensure_admin(&login, &password, &name).await?;
+            println!("platform administrator {login} ({id})");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Operations on a whole account that span several domains: registration
+//! with its welcome message, the export of everything held about a person,
+//! and deletion. Each domain exports and erases its own part.
+
+use crate::state::AppState;
+use serde_json::json;
+use yizhan_core::Result;
+use yizhan_notify::Message;
+
+pub async fn register(s: &AppState, login: &str, password: &str, name: &str) -> Result<String> {
+    let user_id = s.identity.register(login, password, name).await?;
+    let email = login.contains('@').then_some(login);
+    let lang = crate::i18n::Lang::En;
+    let zh = crate::i18n::Lang::Zh;
+    s.notify
+        .send(
+            &user_id,
+            email,
+            Message {
+                kind: "welcome".into(),
+                title_en: lang.t("notify.welcome_title").into(),
+                title_zh: zh.t("notify.welcome_title").into(),
+                body_en: lang.t("notify.welcome_body").into(),
+                body_zh: zh.t("notify.welcome_body").into(),
+                link: Some("/profile".into()),
+            },
+        )
+        .await?;
+    Ok(user_id)
+}
+
+pub async fn export(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
+    let now = s.ctx.now_ms();
+    Ok(json!({
+        "exported_at_ms": now,
+        "user_id": user_id,
+        "sections": {
+            "profile": {
+                "retained_after_deletion": false,
+                "data": s.identity.export(user_id).await?,
+            },
+            "notifications": {
+                "retained_after_deletion": false,
+                "data": s.notify.export(user_id).await?,
+            },
+            "access_log": {
+                "retained_after_deletion": true,
+                "why_retained": "the record of who read personal data is kept as the law requires, and cannot be deleted",
+                "data": s.audit.export(user_id).await?,
+            },
+        }
+    }))
+}
+
+pub async fn delete(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
+    let removed_notifications = s.notify.delete_all(user_id).await?;
+    s.identity.delete_account(user_id).await?;
+    Ok(json!({
+        "deleted": true,
+        "erased": ["profile", "login", "password", "real_name", "identity_number", "sessions", "memberships", "notifications"],
+        "notifications_removed": removed_notifications,
+        "kept": {
+            "access_log": "kept: the law requires a record of who read personal data",
+        }
+    }))
+}

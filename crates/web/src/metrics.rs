@@ -1,0 +1,79 @@
+//! Prometheus text metrics: requests by route and status class, latency histogram.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+const BUCKETS_MS: [u64; 10] = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000];
+
+#[derive(Default)]
+struct Inner {
+    requests: BTreeMap<(String, String, u16), u64>,
+    buckets: [u64; BUCKETS_MS.len()],
+    count: u64,
+    sum_ms: f64,
+}
+
+#[derive(Clone, Default)]
+pub struct Metrics(Arc<Mutex<Inner>>);
+
+impl Metrics {
+    pub fn observe(&self, method: &str, route: &str, status: u16, elapsed_ms: f64) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *m.requests.entry((method.to_string(), route.to_string(), status)).or_default() += 1;
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            if elapsed_ms <= *b as f64 {
+                m.buckets[i] += 1;
+            }
+        }
+        m.count += 1;
+        m.sum_ms += elapsed_ms;
+    }
+
+    pub fn render(&self, extra: &[(&str, &str, f64)]) -> String {
+        use std::fmt::Write;
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        out.push_str("# HELP yizhan_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str("# TYPE yizhan_http_requests_total counter\n");
+        for ((method, route, status), n) in &m.requests {
+            let _ = writeln!(
+                out,
+                "yizhan_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP yizhan_http_request_duration_seconds Time to answer a request.\n");
+        out.push_str("# TYPE yizhan_http_request_duration_seconds histogram\n");
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "yizhan_http_request_duration_seconds_bucket{{le=\"{}\"}} {}",
+                *b as f64 / 1000.0,
+                m.buckets[i]
+            );
+        }
+        let _ = writeln!(out, "yizhan_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {}", m.count);
+        let _ = writeln!(out, "yizhan_http_request_duration_seconds_sum {}", m.sum_ms / 1000.0);
+        let _ = writeln!(out, "yizhan_http_request_duration_seconds_count {}", m.count);
+        for (name, help, v) in extra {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        out
+    }
+}
+
+pub async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    metrics.observe(&method, &route, resp.status().as_u16(), start.elapsed().as_secs_f64() * 1000.0);
+    resp
+}

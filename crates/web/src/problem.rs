@@ -1,0 +1,156 @@
+//! Errors as RFC 9457 `application/problem+json`. The one table that maps the
+//! platform's public error codes to HTTP statuses lives here.
+
+use crate::i18n::Lang;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use yizhan_core::{Code, Error, FieldError};
+
+/// The one mapping from public error code to HTTP status.
+pub fn status_of(code: Code) -> StatusCode {
+    match code {
+        Code::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+        Code::MalformedJson => StatusCode::BAD_REQUEST,
+        Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Code::CsrfFailed => StatusCode::FORBIDDEN,
+        Code::Unauthorized | Code::InvalidCredentials => StatusCode::UNAUTHORIZED,
+        Code::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+        Code::Forbidden => StatusCode::FORBIDDEN,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Conflict => StatusCode::CONFLICT,
+        Code::InsufficientFunds => StatusCode::UNPROCESSABLE_ENTITY,
+        Code::IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
+        Code::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        Code::IdempotencyInProgress => StatusCode::CONFLICT,
+        Code::TransferAlreadyResolved | Code::AlreadyClaimed | Code::AlreadyPaid | Code::CodeUsed => {
+            StatusCode::CONFLICT
+        }
+        Code::HoldExpired | Code::CodeExpired | Code::PacketEmpty => StatusCode::GONE,
+        Code::SelfPayment | Code::QrInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+        Code::PaymentDeclined => StatusCode::PAYMENT_REQUIRED,
+        Code::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+        Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The body of a problem response.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `urn:yizhan:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Short, translated summary of the problem type.
+    pub title: String,
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+    /// Stable machine-readable code.
+    pub code: String,
+    /// For validation problems: the offending fields.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub fields: Vec<FieldErrorDoc>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FieldErrorDoc {
+    pub field: String,
+    pub message: String,
+}
+
+impl From<&FieldError> for FieldErrorDoc {
+    fn from(f: &FieldError) -> Self {
+        FieldErrorDoc { field: f.field.clone(), message: f.message.clone() }
+    }
+}
+
+/// A domain error on its way out as HTTP.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Carried in the response extensions so the language middleware can fill the title.
+#[derive(Clone, Debug)]
+pub struct ProblemMarker(pub Problem, pub Option<u64>);
+
+impl ApiError {
+    pub fn problem(&self, lang: Lang) -> Problem {
+        let code = self.0.code;
+        Problem {
+            type_uri: format!("urn:yizhan:problem:{}", code.as_str()),
+            title: lang.t(&format!("error.{}", code.as_str())).to_string(),
+            status: status_of(code).as_u16(),
+            detail: self.0.detail.clone(),
+            code: code.as_str().to_string(),
+            fields: self.0.fields.iter().map(FieldErrorDoc::from).collect(),
+        }
+    }
+}
+
+pub fn problem_response(p: Problem, retry_after_s: Option<u64>) -> Response {
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(&p).unwrap_or_default();
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    if let Some(s) = retry_after_s {
+        if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    resp.extensions_mut().insert(ProblemMarker(p, retry_after_s));
+    resp
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.0.code == Code::Internal {
+            // The full chain goes to the log, never to the client.
+            tracing::error!(error = %self.0, "internal error");
+        }
+        problem_response(self.problem(Lang::En), self.0.retry_after_s)
+    }
+}
+
+/// Middleware: re-render problem titles in the request's language.
+pub async fn localize(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let lang = Lang::from_headers(req.headers());
+    let resp = next.run(req).await;
+    if lang == Lang::En {
+        return resp;
+    }
+    match resp.extensions().get::<ProblemMarker>().cloned() {
+        Some(ProblemMarker(mut p, retry)) => {
+            p.title = lang.t(&format!("error.{}", p.code)).to_string();
+            let mut new = problem_response(p, retry);
+            for (k, v) in resp.headers() {
+                if k != header::CONTENT_LENGTH && !new.headers().contains_key(k) {
+                    new.headers_mut().insert(k.clone(), v.clone());
+                }
+            }
+            new
+        }
+        None => resp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_maps_to_an_error_status() {
+        for c in Code::ALL {
+            let s = status_of(*c);
+            assert!(s.is_client_error() || s.is_server_error(), "{c} → {s}");
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! `spawn_app()`: the real application on a fresh test database (SQLite, or
+//! PostgreSQL when YIZHAN_TEST_DATABASE_URL is set), driven in-process.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use tower::ServiceExt;
+use yizhan_core::testing::TestDb;
+use yizhan_core::ManualClock;
+use yizhan_web::{AppState, Services, WebConfig};
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub _db: TestDb,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let t = TestDb::new(&yizhan_web::all_migrations()).await;
+    let (ctx, clock) = t.ctx();
+    let audit = yizhan_audit::Audit::new(ctx.clone());
+    let notify = yizhan_notify::Notify::new(ctx.clone(), None);
+    let identity = yizhan_identity::Identity::new(
+        ctx.clone(),
+        audit.clone(),
+        yizhan_identity::IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
+    );
+    let state = AppState::new(Services {
+        ctx,
+        identity,
+        audit,
+        notify,
+        config: WebConfig::default(),
+        metrics: Default::default(),
+    });
+    let router = yizhan_web::app(state.clone(), Arc::new(AtomicBool::new(true)));
+    TestApp { router, state, clock, _db: t }
+}
+
+impl TestApp {
+    pub async fn request(&self, req: Request<Body>) -> Resp {
+        let resp = self.router.clone().oneshot(req).await.expect("router");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp { status, headers, body, text }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(v) => b.header("content-type", "application/json").body(Body::from(v.to_string())),
+            None => b.body(Body::empty()),
+        }
+        .expect("request");
+        self.request(req).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Register and log in; returns (user_id, token).
+    pub async fn user(&self, login: &str, name: &str) -> (String, String) {
+        let r = self
+            .post("/api/v1/auth/register", None, json!({"login": login, "password": "correct horse", "name": name}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let user_id = r.body["user_id"].as_str().expect("user_id").to_string();
+        let token = self.login(login).await;
+        (user_id, token)
+    }
+
+    pub async fn login(&self, login: &str) -> String {
+        let r = self.post("/api/v1/auth/login", None, json!({"login": login, "password": "correct horse"})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.body["token"].as_str().expect("token").to_string()
+    }
+
+    /// A platform administrator's token.
+    pub async fn admin(&self) -> (String, String) {
+        let id = self.state.identity.ensure_admin("root@example.org", "correct horse", "Root").await.expect("admin");
+        (id, self.login("root@example.org").await)
+    }
+
+    /// A city with one organisation of `kind`; returns (city_id, org_id).
+    pub async fn city_and_org(&self, admin: &str, city: &str, org: &str, kind: &str) -> (String, String) {
+        let r = self.post("/api/v1/cities", Some(admin), json!({"name": city, "services": ["wallet"]})).await;
+        let city_id = if r.status == StatusCode::CREATED {
+            r.body["id"].as_str().expect("city id").to_string()
+        } else {
+            let all = self.get("/api/v1/cities", Some(admin)).await;
+            all.body.as_array().expect("cities").iter().find(|c| c["name"] == city).expect("city")["id"]
+                .as_str()
+                .expect("id")
+                .to_string()
+        };
+        let r = self.post("/api/v1/orgs", Some(admin), json!({"city_id": city_id, "kind": kind, "name": org})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        (city_id, r.body["id"].as_str().expect("org id").to_string())
+    }
+
+    pub async fn add_staff(&self, admin: &str, org_id: &str, user_id: &str, role: &str) {
+        let r = self
+            .post(&format!("/api/v1/orgs/{org_id}/members"), Some(admin), json!({"user_id": user_id, "role": role}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+}
+
+/// Assert a problem+json response with this status and code.
+pub fn assert_problem(r: &Resp, status: StatusCode, code: &str) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(
+        r.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["code"], code, "{}", r.text);
+    assert_eq!(r.body["status"], status.as_u16());
+    assert!(r.body["title"].as_str().is_some_and(|t| !t.is_empty()));
+}
+
+/// A valid GB 11643 identity number from 17 digits.
+pub fn id_number(first17: &str) -> String {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = first17.chars().zip(W).map(|(c, w)| c.to_digit(10).expect("digit") * w).sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{first17}{check}")
+}

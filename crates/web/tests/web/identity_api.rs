@@ -1,0 +1,176 @@
+use crate::common::*;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn register_login_me_logout() {
+    let app = spawn_app().await;
+    let (user_id, token) = app.user("13912345678", "Li Hua").await;
+    let me = app.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["user_id"], user_id.as_str());
+    assert_eq!(me.body["name"], "Li Hua");
+    assert_eq!(me.body["verification_level"], 0);
+
+    let r = app.call(Method::POST, "/api/v1/auth/logout", Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_problem(&app.get("/api/v1/me", Some(&token)).await, StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+#[tokio::test]
+async fn tokens_expire() {
+    let app = spawn_app().await;
+    let (_, token) = app.user("a@example.org", "A").await;
+    assert_eq!(app.get("/api/v1/me", Some(&token)).await.status, StatusCode::OK);
+    app.clock.advance_ms(8 * 24 * 3600 * 1000);
+    assert_problem(&app.get("/api/v1/me", Some(&token)).await, StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+#[tokio::test]
+async fn registration_validates_every_field_and_refuses_duplicates() {
+    let app = spawn_app().await;
+    let r = app.post("/api/v1/auth/register", None, json!({"login": "nope", "password": "short", "name": ""})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let fields: Vec<&str> = r.body["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"login") && fields.contains(&"password") && fields.contains(&"name"), "{fields:?}");
+    app.user("b@example.org", "B").await;
+    let r = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"login": "B@Example.org", "password": "correct horse", "name": "B2"}),
+        )
+        .await;
+    assert_problem(&r, StatusCode::CONFLICT, "already_exists");
+}
+
+#[tokio::test]
+async fn bad_requests_are_problems_and_change_nothing() {
+    let app = spawn_app().await;
+    // Malformed JSON.
+    let req = Request::post("/api/v1/auth/register")
+        .header("content-type", "application/json")
+        .body(Body::from("{\"login\": "))
+        .unwrap();
+    assert_problem(&app.request(req).await, StatusCode::BAD_REQUEST, "malformed_json");
+    // Wrong type names the field.
+    let r =
+        app.post("/api/v1/auth/register", None, json!({"login": 5, "password": "correct horse", "name": "x"})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["fields"][0]["field"], "login");
+    // Unknown field.
+    let r = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"login": "c@example.org", "password": "correct horse", "name": "x", "is_admin": true}),
+        )
+        .await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    // Not JSON at all.
+    let req =
+        Request::post("/api/v1/auth/register").header("content-type", "text/plain").body(Body::from("hi")).unwrap();
+    assert_problem(&app.request(req).await, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    // Oversize body.
+    let big = "x".repeat(200 * 1024);
+    let r = app.post("/api/v1/auth/register", None, json!({"login": big, "password": "p", "name": "n"})).await;
+    assert_problem(&r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    // None of these created an account.
+    let r = app.post("/api/v1/auth/login", None, json!({"login": "c@example.org", "password": "correct horse"})).await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "invalid_credentials");
+    // Missing and bad tokens.
+    assert_problem(&app.get("/api/v1/me", None).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_problem(&app.get("/api/v1/me", Some("forged")).await, StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+#[tokio::test]
+async fn repeated_login_failures_are_rate_limited_with_a_clear_error() {
+    let app = spawn_app().await;
+    app.user("d@example.org", "D").await;
+    let mut last = None;
+    for _ in 0..8 {
+        last = Some(
+            app.post("/api/v1/auth/login", None, json!({"login": "d@example.org", "password": "wrong pass"})).await,
+        );
+    }
+    let r = last.unwrap();
+    assert_problem(&r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
+    assert!(r.headers.get("retry-after").is_some());
+    // Even the right password waits.
+    let r = app.post("/api/v1/auth/login", None, json!({"login": "d@example.org", "password": "correct horse"})).await;
+    assert_problem(&r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
+    app.clock.advance_ms(16 * 60 * 1000);
+    app.login("d@example.org").await;
+}
+
+#[tokio::test]
+async fn real_name_is_masked_encrypted_and_staff_reads_are_logged() {
+    let app = spawn_app().await;
+    let (user_id, token) = app.user("13700000000", "Zhao Lei").await;
+    let number = id_number("33010619900307123");
+    let bad = format!("{}{}", &number[..17], if number.ends_with('0') { '1' } else { '0' });
+    let r = app.post("/api/v1/me/real-name", Some(&token), json!({"name": "Zhao Lei", "id_number": bad})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["fields"][0]["field"], "id_number");
+    let r = app.post("/api/v1/me/real-name", Some(&token), json!({"name": "Zhao Lei", "id_number": number})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["verification_level"], 1);
+    let masked = r.body["id_number_masked"].as_str().unwrap();
+    assert_eq!(masked, format!("3301**********{}", &number[14..]));
+    assert!(!r.text.contains(&number));
+
+    // Staff of a hospital reads the person, with a reason; the person sees it.
+    let (_, admin) = app.admin().await;
+    let (_, org) = app.city_and_org(&admin, "Hangzhou", "First Hospital", "hospital").await;
+    let (staff_id, staff) = app.user("doc@example.org", "Dr Chen").await;
+    app.add_staff(&admin, &org, &staff_id, "operator").await;
+    let path = format!("/api/v1/orgs/{org}/residents/{user_id}?reason=registration&include_id_number=true");
+    let r = app.get(&path, Some(&staff)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["resident"]["id_number"], number.as_str());
+    // Without a reason: refused, nothing logged.
+    let r = app.get(&format!("/api/v1/orgs/{org}/residents/{user_id}"), Some(&staff)).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+
+    let log = app.get("/api/v1/me/access-log", Some(&token)).await;
+    assert_eq!(log.status, StatusCode::OK);
+    let entries = log.body["entries"].as_array().unwrap();
+    assert!(!entries.is_empty());
+    assert!(entries.iter().all(|e| e["why"] == "registration" && e["actor_user_id"] == staff_id.as_str()));
+    assert!(entries.iter().any(|e| e["what"] == "identity_number"));
+    assert_eq!(log.body["chain_ok"], true);
+}
+
+#[tokio::test]
+async fn export_says_what_is_kept_and_delete_erases_the_rest() {
+    let app = spawn_app().await;
+    let (_, token) = app.user("e@example.org", "Erin").await;
+    let r = app.get("/api/v1/me/export", Some(&token)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let sections = &r.body["sections"];
+    assert_eq!(sections["profile"]["retained_after_deletion"], false);
+    assert_eq!(sections["access_log"]["retained_after_deletion"], true);
+    assert_eq!(sections["profile"]["data"]["profile"]["name"], "Erin");
+    assert_eq!(sections["notifications"]["data"]["notifications"][0]["kind"], "welcome");
+
+    let r = app.call(Method::DELETE, "/api/v1/me", Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_problem(&app.get("/api/v1/me", Some(&token)).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    let r = app.post("/api/v1/auth/login", None, json!({"login": "e@example.org", "password": "correct horse"})).await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "invalid_credentials");
+    // The login is free again.
+    app.user("e@example.org", "Erin again").await;
+}
+
+#[tokio::test]
+async fn notifications_inbox_and_unread_count() {
+    let app = spawn_app().await;
+    let (_, token) = app.user("f@example.org", "F").await;
+    let r = app.get("/api/v1/me/notifications", Some(&token)).await;
+    assert_eq!(r.body["unread"], 1);
+    assert_eq!(r.body["items"][0]["kind"], "welcome");
+    let r = app.post("/api/v1/me/notifications/read", Some(&token), json!({})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/v1/me/notifications", Some(&token)).await.body["unread"], 0);
+}

@@ -1,0 +1,103 @@
+//! The pages, as a browser without JavaScript would use them.
+
+use crate::common::*;
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+
+fn cookie_of(r: &Resp, name: &str) -> Option<String> {
+    r.headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap().split_once('=').unwrap().1.to_string())
+}
+
+fn set_cookie_line(r: &Resp, name: &str) -> String {
+    r.headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn form(app: &TestApp, path: &str, cookies: &str, body: &str) -> Resp {
+    let req = Request::post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", cookies)
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    app.request(req).await
+}
+
+async fn page(app: &TestApp, path: &str, cookies: &str, lang: &str) -> Resp {
+    let req = Request::get(path).header("cookie", cookies).header("accept-language", lang).body(Body::empty()).unwrap();
+    app.request(req).await
+}
+
+#[tokio::test]
+async fn register_on_the_page_then_see_home_and_access_log_in_both_languages() {
+    let app = spawn_app().await;
+    let first = page(&app, "/register", "", "en").await;
+    assert_eq!(first.status, StatusCode::OK);
+    let csrf = cookie_of(&first, "yz_csrf").expect("csrf cookie");
+    assert!(set_cookie_line(&first, "yz_csrf").contains("HttpOnly"));
+    assert!(first.text.contains(&format!("value=\"{csrf}\"")), "the form carries the token");
+
+    let r = form(
+        &app,
+        "/register",
+        &format!("yz_csrf={csrf}"),
+        &format!("csrf={csrf}&name=Mei&login=mei%40example.org&password=correct+horse"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let session_line = set_cookie_line(&r, "yz_session");
+    assert!(session_line.contains("HttpOnly") && session_line.contains("SameSite=Lax"), "{session_line}");
+    let session = cookie_of(&r, "yz_session").unwrap();
+    let cookies = format!("yz_csrf={csrf}; yz_session={session}");
+
+    let home = page(&app, "/home", &cookies, "en").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.text.contains("Hello, Mei"));
+    assert!(home.text.contains("Access log"));
+    let home_zh = page(&app, "/home", &cookies, "zh-CN").await;
+    assert!(home_zh.text.contains("你好, Mei"), "{}", home_zh.text);
+
+    let log = page(&app, "/access-log", &cookies, "en").await;
+    assert_eq!(log.status, StatusCode::OK);
+    assert!(log.text.contains("Who accessed my data"));
+    assert!(log.text.contains("Nobody has read your data yet."));
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_change_nothing() {
+    let app = spawn_app().await;
+    let r =
+        form(&app, "/register", "yz_csrf=aaaa", "csrf=bbbb&name=X&login=x%40example.org&password=correct+horse").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = form(&app, "/register", "", "name=X&login=x%40example.org&password=correct+horse").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .post("/api/v1/auth/login", None, serde_json::json!({"login": "x@example.org", "password": "correct horse"}))
+        .await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_the_language_switch_sticks() {
+    let app = spawn_app().await;
+    let r = page(&app, "/home", "", "en").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers.get("location").unwrap(), "/login");
+    let r = page(&app, "/lang?to=zh&back=/login", "", "en").await;
+    assert_eq!(r.headers.get("location").unwrap(), "/login");
+    let lang = cookie_of(&r, "lang").unwrap();
+    let r = page(&app, "/login", &format!("lang={lang}"), "en").await;
+    assert!(r.text.contains("登录"), "{}", r.text);
+    // No open redirect.
+    let r = page(&app, "/lang?to=en&back=//evil.example", "", "en").await;
+    assert_eq!(r.headers.get("location").unwrap(), "/");
+}

@@ -1,0 +1,44 @@
+use crate::common::*;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+
+#[tokio::test]
+async fn health_metrics_and_openapi() {
+    let app = spawn_app().await;
+    let r = app.get("/healthz", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "ok");
+    let r = app.get("/metrics", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("# TYPE yizhan_http_requests_total counter"), "{}", r.text);
+    assert!(r.text.contains("route=\"/healthz\""), "{}", r.text);
+    let r = app.get("/api/openapi.json", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["paths"]["/api/v1/auth/register"]["post"].is_object());
+    assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers_and_a_request_id() {
+    let app = spawn_app().await;
+    for path in ["/", "/login", "/api/v1/me", "/healthz"] {
+        let r = app.get(path, None).await;
+        let h = &r.headers;
+        assert!(h.get("content-security-policy").unwrap().to_str().unwrap().contains("default-src 'self'"), "{path}");
+        assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff");
+        assert_eq!(h.get("x-frame-options").unwrap(), "DENY");
+        assert!(h.get("referrer-policy").is_some());
+        assert!(h.get("x-request-id").is_some(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_api_routes_are_problems_in_the_callers_language() {
+    let app = spawn_app().await;
+    let r = app.get("/api/v1/nothing-here", None).await;
+    assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
+    let req = Request::get("/api/v1/me").header("accept-language", "zh-CN,zh;q=0.9").body(Body::empty()).unwrap();
+    let r = app.request(req).await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(r.body["title"], "请先登录");
+}

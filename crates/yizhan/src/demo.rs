@@ -1,0 +1,124 @@
+//! `yizhan demo`: a demo city with organisations and people, to try the app.
+//! Running it twice changes nothing the second time.
+
+use crate::app;
+use crate::DataOpts;
+use indicatif::{ProgressBar, ProgressStyle};
+use yizhan_identity::{OrgKind, Principal, Role};
+
+pub const DEMO_PASSWORD: &str = "demo-pass-2026";
+
+struct Person {
+    login: &'static str,
+    name: &'static str,
+    /// A valid demo identity number (GB 11643 checksum) or none.
+    id_number: Option<&'static str>,
+    staff_of: Option<(&'static str, Role)>,
+}
+
+const ORGS: &[(&str, OrgKind)] = &[
+    ("Hangzhou Traffic Police 杭州市公安局交警支队", OrgKind::CityDepartment),
+    ("Hangzhou Water 杭州水务", OrgKind::CityDepartment),
+    ("Hangzhou First People's Hospital 杭州市第一人民医院", OrgKind::Hospital),
+    ("West Lake Tea House 西湖茶馆", OrgKind::Merchant),
+    ("Hangzhou Public Bikes 杭州公共自行车", OrgKind::MobilityOperator),
+    ("Hangzhou Intermediate People's Court 杭州市中级人民法院", OrgKind::Court),
+];
+
+const PEOPLE: &[Person] = &[
+    Person { login: "13800000001", name: "Li Hua 李华", id_number: Some("11010519491231002X"), staff_of: None },
+    Person { login: "13800000002", name: "Wang Fang 王芳", id_number: None, staff_of: None },
+    Person {
+        login: "police@demo.yizhan.local",
+        name: "Officer Zhang 张警官",
+        id_number: None,
+        staff_of: Some(("Hangzhou Traffic Police 杭州市公安局交警支队", Role::Operator)),
+    },
+    Person {
+        login: "clinic@demo.yizhan.local",
+        name: "Dr. Chen 陈医生",
+        id_number: None,
+        staff_of: Some(("Hangzhou First People's Hospital 杭州市第一人民医院", Role::Operator)),
+    },
+    Person {
+        login: "teahouse@demo.yizhan.local",
+        name: "Tea House Cashier 茶馆收银",
+        id_number: None,
+        staff_of: Some(("West Lake Tea House 西湖茶馆", Role::Admin)),
+    },
+];
+
+pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
+    let built = app::build(data, false).await?;
+    let s = &built.state;
+    let err = |e: yizhan_core::Error| anyhow::anyhow!("{e}");
+    let steps = 2 + ORGS.len() + PEOPLE.len();
+    let bar = ProgressBar::new(steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+
+    bar.set_message("administrator");
+    let admin_login = "admin@demo.yizhan.local";
+    let admin_id = s.identity.ensure_admin(admin_login, DEMO_PASSWORD, "Demo Administrator").await.map_err(err)?;
+    let admin = Principal { user_id: admin_id, name: "Demo Administrator".into(), is_admin: true };
+    bar.inc(1);
+
+    bar.set_message("city");
+    let services = ["wallet", "city", "health", "shopping", "live", "mobility", "credit"].map(String::from).to_vec();
+    let city = match s.identity.list_cities().await.map_err(err)?.into_iter().find(|c| c.name == "Hangzhou 杭州") {
+        Some(c) => c,
+        None => s.identity.create_city(&admin, "Hangzhou 杭州", services).await.map_err(err)?,
+    };
+    bar.inc(1);
+
+    let mut org_ids = Vec::new();
+    for (name, kind) in ORGS {
+        bar.set_message(*name);
+        let existing = s.identity.list_orgs(Some(&city.id)).await.map_err(err)?.into_iter().find(|o| o.name == *name);
+        let org = match existing {
+            Some(o) => o,
+            None => s.identity.create_org(&admin, &city.id, *kind, name).await.map_err(err)?,
+        };
+        org_ids.push((*name, org.id));
+        bar.inc(1);
+    }
+
+    for p in PEOPLE {
+        bar.set_message(p.login);
+        let user_id = match s.identity.find_by_login(p.login).await.map_err(err)? {
+            Some(u) => u.user_id,
+            None => yizhan_web::account::register(s, p.login, DEMO_PASSWORD, p.name).await.map_err(err)?,
+        };
+        s.identity.set_home_city(&user_id, &city.id).await.map_err(err)?;
+        if let Some(number) = p.id_number {
+            let profile = s.identity.profile(&user_id).await.map_err(err)?;
+            if profile.verification_level == 0 {
+                s.identity.verify_real_name(&user_id, p.name, number).await.map_err(err)?;
+            }
+        }
+        if let Some((org_name, role)) = p.staff_of {
+            if let Some((_, org_id)) = org_ids.iter().find(|(n, _)| *n == org_name) {
+                let members = s.identity.list_members(&admin, org_id).await.map_err(err)?;
+                if !members.iter().any(|m| m.user_id == user_id) {
+                    s.identity.add_member(&admin, org_id, &user_id, role).await.map_err(err)?;
+                }
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_with_message("done");
+
+    println!("\nDemo city: {} ({})", city.name, city.id);
+    println!("Every demo login has the password: {DEMO_PASSWORD}\n");
+    println!("  {admin_login:<32} platform administrator");
+    for p in PEOPLE {
+        let role = match p.staff_of {
+            Some((org, Role::Admin)) => format!("admin of {org}"),
+            Some((org, Role::Operator)) => format!("staff of {org}"),
+            None => "resident".to_string(),
+        };
+        println!("  {:<32} {} — {}", p.login, p.name, role);
+    }
+    Ok(())
+}
