@@ -1,0 +1,200 @@
+//! yizhan-idempotency: the answers to requests that carried an idempotency
+//! key, so that a client retrying a request (a lost answer, a double tap)
+//! gets the first answer back instead of running the request again.
+//!
+//! Per (scope, key) — the scope is the caller, e.g. a user id — one row holds
+//! a hash of the request, its state (`in_progress` or `done`) and, once done,
+//! the stored answer (a status code and a body). The row is claimed with one
+//! `INSERT … ON CONFLICT DO NOTHING` on the primary key, so of two requests
+//! with the same key at once exactly one is [`Begin::Fresh`] and the other
+//! sees [`Begin::InProgress`].
+//!
+//! This store knows nothing of HTTP: the status code is just a number it
+//! keeps. It is a convenience in front of the domain's own guarantees (the
+//! ledger's idempotency keys), not a replacement for them: if an answer is
+//! lost or released, the domain still moves money once.
+
+use sha2::{Digest, Sha256};
+use yizhan_core::{Ctx, Error, MigrationSet, Result};
+
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    domain: "idempotency",
+    sqlite: &[("0001", include_str!("../../../migrations/sqlite/idempotency/0001_idempotency.sql"))],
+    postgres: &[("0001", include_str!("../../../migrations/postgres/idempotency/0001_idempotency.sql"))],
+};
+
+/// Keys are kept at least this long; [`Idempotency::purge_older_than`] never removes younger ones.
+pub const MIN_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+/// An `in_progress` row this old belongs to a request that died with its process;
+/// a retry may take it over (the domain below is idempotent on the same key).
+pub const STALE_IN_PROGRESS_MS: i64 = 5 * 60 * 1000;
+/// Longest key accepted.
+pub const MAX_KEY_CHARS: usize = 200;
+
+/// What [`Idempotency::begin`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    /// First time for this key: run the request, then `complete` or `release`.
+    Fresh,
+    /// Done before with the same request: here is the stored answer.
+    Replay { status: u16, body: String },
+    /// The same key is being run right now by another request.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+/// The hash that tells one request from another: method, path and body.
+pub fn request_hash(method: &str, path: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update([0]);
+    h.update(path.as_bytes());
+    h.update([0]);
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
+/// The store. Cheap to clone.
+#[derive(Clone)]
+pub struct Idempotency {
+    ctx: Ctx,
+}
+
+type Row = (String, String, Option<i64>, Option<String>, i64);
+
+fn check(scope: &str, key: &str) -> Result<()> {
+    if scope.is_empty() || scope.len() > MAX_KEY_CHARS {
+        return Err(Error::field("scope", format!("must be 1 to {MAX_KEY_CHARS} characters")));
+    }
+    if key.is_empty() || key.chars().count() > MAX_KEY_CHARS || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::field(
+            "idempotency_key",
+            format!("must be 1 to {MAX_KEY_CHARS} printable ASCII characters without spaces"),
+        ));
+    }
+    Ok(())
+}
+
+impl Idempotency {
+    pub fn new(ctx: Ctx) -> Idempotency {
+        Idempotency { ctx }
+    }
+
+    /// Claim `key` for a request, or learn what became of it.
+    pub async fn begin(&self, scope: &str, key: &str, request_hash: &str) -> Result<Begin> {
+        check(scope, key)?;
+        // A row released between our INSERT and SELECT sends us round again;
+        // that needs a release in each round, so a few rounds are plenty.
+        for _ in 0..5 {
+            let now = self.ctx.now_ms();
+            let mut tx = self.ctx.db.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (scope, idem_key, request_hash, state, status_code, body, created_at_ms, locked_at_ms)
+                 VALUES ($1, $2, $3, 'in_progress', NULL, NULL, $4, $4)
+                 ON CONFLICT (scope, idem_key) DO NOTHING",
+            )
+            .bind(scope)
+            .bind(key)
+            .bind(request_hash)
+            .bind(now)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            if inserted == 1 {
+                return Ok(Begin::Fresh);
+            }
+            let row: Option<Row> = sqlx::query_as(
+                "SELECT request_hash, state, status_code, body, locked_at_ms FROM idempotency_keys
+                 WHERE scope = $1 AND idem_key = $2",
+            )
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(&self.ctx.db.pool)
+            .await?;
+            let Some((hash, state, status, body, locked_at_ms)) = row else {
+                continue;
+            };
+            if hash != request_hash {
+                return Ok(Begin::Mismatch);
+            }
+            if state == "done" {
+                let status = status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500);
+                return Ok(Begin::Replay { status, body: body.unwrap_or_default() });
+            }
+            if locked_at_ms > now - STALE_IN_PROGRESS_MS {
+                return Ok(Begin::InProgress);
+            }
+            // The request that held it died; take it over (once: the lock time must still be the one we saw).
+            let mut tx = self.ctx.db.begin().await?;
+            let taken = sqlx::query(
+                "UPDATE idempotency_keys SET locked_at_ms = $1
+                 WHERE scope = $2 AND idem_key = $3 AND state = 'in_progress' AND locked_at_ms = $4",
+            )
+            .bind(now)
+            .bind(scope)
+            .bind(key)
+            .bind(locked_at_ms)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            if taken == 1 {
+                tracing::warn!(scope, "took over a stale idempotency key");
+                return Ok(Begin::Fresh);
+            }
+            return Ok(Begin::InProgress);
+        }
+        Ok(Begin::InProgress)
+    }
+
+    /// Store the answer of a request that began [`Begin::Fresh`].
+    pub async fn complete(&self, scope: &str, key: &str, status: u16, body: &str) -> Result<()> {
+        check(scope, key)?;
+        let mut tx = self.ctx.db.begin().await?;
+        sqlx::query(
+            "UPDATE idempotency_keys SET state = 'done', status_code = $1, body = $2
+             WHERE scope = $3 AND idem_key = $4 AND state = 'in_progress'",
+        )
+        .bind(i64::from(status))
+        .bind(body)
+        .bind(scope)
+        .bind(key)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await
+    }
+
+    /// Forget a request that began [`Begin::Fresh`] but had no answer worth
+    /// keeping (a server error), so a retry runs it again.
+    pub async fn release(&self, scope: &str, key: &str) -> Result<()> {
+        check(scope, key)?;
+        let mut tx = self.ctx.db.begin().await?;
+        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2 AND state = 'in_progress'")
+            .bind(scope)
+            .bind(key)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await
+    }
+
+    /// Remove keys created more than `age_ms` ago — but never younger than
+    /// [`MIN_RETENTION_MS`], whatever `age_ms` says — and never a request
+    /// still running. Returns how many were removed.
+    pub async fn purge_older_than(&self, age_ms: i64) -> Result<u64> {
+        let now = self.ctx.now_ms();
+        let cutoff = now - age_ms.max(MIN_RETENTION_MS);
+        let mut tx = self.ctx.db.begin().await?;
+        let n = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE created_at_ms < $1 AND (state = 'done' OR locked_at_ms < $2)",
+        )
+        .bind(cutoff)
+        .bind(now - STALE_IN_PROGRESS_MS)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,132 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The idempotency store on a real database (SQLite by default, PostgreSQL
+//! with YIZHAN_TEST_DATABASE_URL).
+
+use yizhan_core::testing::TestDb;
+use yizhan_core::Code;
+use yizhan_idempotency::{request_hash, Begin, Idempotency, MIGRATIONS, MIN_RETENTION_MS, STALE_IN_PROGRESS_MS};
+
+async fn store() -> (Idempotency, std::sync::Arc<yizhan_core::ManualClock>, TestDb) {
+    let t = TestDb::new(&[&MIGRATIONS]).await;
+    let (ctx, clock) = t.ctx();
+    (Idempotency::new(ctx), clock, t)
+}
+
+#[tokio::test]
+async fn first_answer_is_replayed_and_another_request_is_a_mismatch() {
+    let (s, _clock, _t) = store().await;
+    let h = request_hash("POST", "/api/v1/wallet/topup", br#"{"amount":100}"#);
+    assert_eq!(s.begin("u1", "k1", &h).await.unwrap(), Begin::Fresh);
+    // Still running.
+    assert_eq!(s.begin("u1", "k1", &h).await.unwrap(), Begin::InProgress);
+    s.complete("u1", "k1", 201, r#"{"ok":true}"#).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            s.begin("u1", "k1", &h).await.unwrap(),
+            Begin::Replay { status: 201, body: r#"{"ok":true}"#.into() }
+        );
+    }
+    let other = request_hash("POST", "/api/v1/wallet/topup", br#"{"amount":200}"#);
+    assert_eq!(s.begin("u1", "k1", &other).await.unwrap(), Begin::Mismatch);
+    let other_path = request_hash("POST", "/api/v1/wallet/withdraw", br#"{"amount":100}"#);
+    assert_eq!(s.begin("u1", "k1", &other_path).await.unwrap(), Begin::Mismatch);
+    // The same key of someone else is theirs.
+    assert_eq!(s.begin("u2", "k1", &other).await.unwrap(), Begin::Fresh);
+}
+
+#[tokio::test]
+async fn a_released_key_runs_again() {
+    let (s, _clock, _t) = store().await;
+    let h = request_hash("POST", "/p", b"{}");
+    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Fresh);
+    s.release("u", "k").await.unwrap();
+    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Fresh);
+    s.complete("u", "k", 200, "done").await.unwrap();
+    // A done answer is never released.
+    s.release("u", "k").await.unwrap();
+    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Replay { status: 200, body: "done".into() });
+}
+
+#[tokio::test]
+async fn bad_keys_are_refused() {
+    let (s, _clock, _t) = store().await;
+    for key in ["", "has space", &"x".repeat(201), "naïve"] {
+        let e = s.begin("u", key, "h").await.unwrap_err();
+        assert_eq!(e.code, Code::ValidationFailed, "{key:?}");
+        assert_eq!(e.fields[0].field, "idempotency_key");
+    }
+    assert_eq!(s.begin("", "k", "h").await.unwrap_err().code, Code::ValidationFailed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_many_at_once_exactly_one_is_fresh() {
+    let (s, _clock, _t) = store().await;
+    for round in 0..5 {
+        let key = format!("race-{round}");
+        let h = request_hash("POST", "/pay", b"{}");
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (s, key, h) = (s.clone(), key.clone(), h.clone());
+                tokio::spawn(async move { s.begin("racer", &key, &h).await.unwrap() })
+            })
+            .collect();
+        let results: Vec<Begin> = futures::future::join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
+        let fresh = results.iter().filter(|r| **r == Begin::Fresh).count();
+        assert_eq!(fresh, 1, "{results:?}");
+        assert!(results.iter().all(|r| matches!(r, Begin::Fresh | Begin::InProgress)), "{results:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_a_release_never_gives_two_runners() {
+    let (s, _clock, _t) = store().await;
+    let h = request_hash("POST", "/pay", b"{}");
+    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Fresh);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (s, h) = (s.clone(), h.clone());
+            tokio::spawn(async move { s.begin("u", "k", &h).await.unwrap() })
+        })
+        .collect();
+    s.release("u", "k").await.unwrap();
+    let results: Vec<Begin> = futures::future::join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
+    // After the release at most one new runner.
+    assert!(results.iter().filter(|r| **r == Begin::Fresh).count() <= 1, "{results:?}");
+}
+
+#[tokio::test]
+async fn a_request_that_died_can_be_taken_over_after_a_while() {
+    let (s, clock, _t) = store().await;
+    let h = request_hash("POST", "/p", b"{}");
+    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Fresh);
+    clock.advance_ms(STALE_IN_PROGRESS_MS - 1000);
+    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::InProgress);
+    clock.advance_ms(2000);
+    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Fresh);
+    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::InProgress);
+    // A different request is still a mismatch, stale or not.
+    clock.advance_ms(STALE_IN_PROGRESS_MS + 1);
+    assert_eq!(s.begin("u", "k", "other").await.unwrap(), Begin::Mismatch);
+}
+
+#[tokio::test]
+async fn keys_live_at_least_a_day() {
+    let (s, clock, _t) = store().await;
+    let h = request_hash("POST", "/p", b"{}");
+    assert_eq!(s.begin("u", "old", &h).await.unwrap(), Begin::Fresh);
+    s.complete("u", "old", 200, "a").await.unwrap();
+    clock.advance_ms(MIN_RETENTION_MS - 1000);
+    assert_eq!(s.begin("u", "young", &h).await.unwrap(), Begin::Fresh);
+    s.complete("u", "young", 200, "b").await.unwrap();
+    // Asking for less than a day still keeps a day.
+    assert_eq!(s.purge_older_than(0).await.unwrap(), 0);
+    assert_eq!(s.begin("u", "old", &h).await.unwrap(), Begin::Replay { status: 200, body: "a".into() });
+    clock.advance_ms(2000);
+    assert_eq!(s.purge_older_than(60_000).await.unwrap(), 1);
+    assert_eq!(s.begin("u", "young", &h).await.unwrap(), Begin::Replay { status: 200, body: "b".into() });
+    // The purged key is free again.
+    assert_eq!(s.begin("u", "old", &h).await.unwrap(), Begin::Fresh);
+    // A longer age keeps more.
+    clock.advance_ms(MIN_RETENTION_MS);
+    assert_eq!(s.purge_older_than(10 * MIN_RETENTION_MS).await.unwrap(), 0);
+}
