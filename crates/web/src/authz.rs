@@ -46,4 +46,28 @@ pub static ROUTES: &[RouteRule] = &[
     r("POST", "/api/v1/orgs/{id}/members", Access::OrgAdmin),
     r("GET", "/api/v1/orgs/{id}/members", Access::OrgStaff),
     r("GET", "/api/v1/orgs/{id}/residents/{user_id}", Access::OrgStaff),
+    // the wallet
+    r("GET", "/api/v1/wallet", Access::Resident),
+    r("POST", "/api/v1/wallet/topup", Access::Resident),
+    r("POST", "/api/v1/wallet/withdraw", Access::Resident),
+    r("POST", "/api/v1/transfers", Access::Resident),
+    r("GET", "/api/v1/wallet/transactions", Access::Resident),
+    r("GET", "/api/v1/wallet/statement", Access::Resident),
+    r("POST", "/api/v1/paycodes", Access::Resident),
+    // The organisation is named in the body; Pay checks the caller is its staff.
+    r("POST", "/api/v1/merchant/charge", Access::OrgStaff),
+    r("GET", "/api/v1/qr/me", Access::Resident),
+    r("GET", "/api/v1/orgs/{id}/qr", Access::OrgStaff),
+    r("POST", "/api/v1/qr/preview", Access::Resident),
+    r("POST", "/api/v1/qr/pay", Access::Resident),
+    r("POST", "/api/v1/red-packets", Access::Resident),
+    r("GET", "/api/v1/red-packets/{id}", Access::Resident),
+    r("POST", "/api/v1/red-packets/{id}/claim", Access::Resident),
+    r("GET", "/api/v1/bills", Access::Resident),
+    r("POST", "/api/v1/bills/{id}/pay", Access::Resident),
+    r("POST", "/api/v1/orgs/{id}/bills", Access::OrgStaff),
+    r("GET", "/api/v1/orgs/{id}/residents/{user_id}/bills", Access::OrgStaff),
+    r("POST", "/api/v1/me/vehicles", Access::Resident),
+    // No token: the gateway signs the body instead.
+    r("POST", "/api/v1/gateway/sandbox/notify", Access::Public),
 ];

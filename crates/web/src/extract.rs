@@ -48,27 +48,37 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|ct| {
-                let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-                ct == "application/json" || ct.ends_with("+json")
-            })
-            .unwrap_or(false);
-        if !is_json {
-            return Err(ApiError(Error::new(Code::UnsupportedMediaType, "expected Content-Type: application/json")));
-        }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rej| {
-            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError(Error::new(Code::PayloadTooLarge, "the request body is larger than the limit"))
-            } else {
-                ApiError(Error::new(Code::MalformedJson, "could not read the request body"))
-            }
-        })?;
+        let bytes = json_bytes(req, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// The body of a JSON request: checks the content type and the size limit.
+pub async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            ct == "application/json" || ct.ends_with("+json")
+        })
+        .unwrap_or(false);
+    if !is_json {
+        return Err(ApiError(Error::new(Code::UnsupportedMediaType, "expected Content-Type: application/json")));
+    }
+    any_bytes(req, state).await
+}
+
+/// The body of a request, whatever its type, within the size limit.
+pub async fn any_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::Bytes::from_request(req, state).await.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError(Error::new(Code::PayloadTooLarge, "the request body is larger than the limit"))
+        } else {
+            ApiError(Error::new(Code::MalformedJson, "could not read the request body"))
+        }
+    })
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -221,8 +231,13 @@ impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
         if v.is_empty() {
             return Err(ApiError(Error::new(Code::IdempotencyKeyRequired, "send an Idempotency-Key header")));
         }
-        if v.len() > 200 || !v.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError(Error::field("Idempotency-Key", "at most 200 printable ASCII characters")));
+        // Pay takes keys up to this length (it scopes them for the ledger).
+        let max = yizhan_pay::MAX_IDEMPOTENCY_KEY_CHARS;
+        if v.len() > max || !v.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError(Error::field(
+                "Idempotency-Key",
+                format!("at most {max} printable ASCII characters without spaces"),
+            )));
         }
         Ok(IdemKey(v.to_string()))
     }

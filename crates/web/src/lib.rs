@@ -8,6 +8,7 @@ pub mod api;
 pub mod authz;
 pub mod extract;
 pub mod i18n;
+pub mod idem;
 pub mod metrics;
 pub mod pages;
 pub mod problem;
@@ -29,7 +30,14 @@ pub use state::{AppState, Services, WebConfig};
 
 /// Every domain's migrations, in dependency order.
 pub fn all_migrations() -> Vec<&'static MigrationSet> {
-    vec![&yizhan_identity::MIGRATIONS, &yizhan_audit::MIGRATIONS, &yizhan_notify::MIGRATIONS]
+    vec![
+        &yizhan_identity::MIGRATIONS,
+        &yizhan_audit::MIGRATIONS,
+        &yizhan_notify::MIGRATIONS,
+        &yizhan_ledger::MIGRATIONS,
+        &yizhan_pay::MIGRATIONS,
+        &yizhan_idempotency::MIGRATIONS,
+    ]
 }
 
 /// The whole application: API, OpenAPI document, pages, health, metrics.

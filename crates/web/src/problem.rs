@@ -4,7 +4,7 @@
 use crate::i18n::Lang;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use yizhan_core::{Code, Error, FieldError};
 
 /// The one mapping from public error code to HTTP status.
@@ -36,7 +36,7 @@ pub fn status_of(code: Code) -> StatusCode {
 }
 
 /// The body of a problem response.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI naming the problem type: `urn:yizhan:problem:<code>`.
     #[serde(rename = "type")]
@@ -49,12 +49,12 @@ pub struct Problem {
     /// Stable machine-readable code.
     pub code: String,
     /// For validation problems: the offending fields.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]
     pub fields: Vec<FieldErrorDoc>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldErrorDoc {
     pub field: String,
     pub message: String,

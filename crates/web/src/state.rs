@@ -3,8 +3,11 @@ use std::ops::Deref;
 use std::sync::Arc;
 use yizhan_audit::Audit;
 use yizhan_core::Ctx;
+use yizhan_idempotency::Idempotency;
 use yizhan_identity::Identity;
+use yizhan_ledger::Ledger;
 use yizhan_notify::Notify;
+use yizhan_pay::Pay;
 
 /// Settings of the web adapter.
 #[derive(Clone, Debug)]
@@ -30,6 +33,11 @@ pub struct Services {
     pub identity: Identity,
     pub audit: Audit,
     pub notify: Notify,
+    /// The ledger's handle (its batcher runs once per process); money moves through `pay`.
+    pub ledger: Ledger,
+    pub pay: Pay,
+    /// Answers to requests that carried an Idempotency-Key.
+    pub idempotency: Idempotency,
     pub config: WebConfig,
     pub metrics: Metrics,
 }

@@ -11,6 +11,11 @@ pub struct Built {
     pub state: AppState,
 }
 
+/// How often the background sweep runs.
+const SWEEP_EVERY_MS: u64 = 5_000;
+/// How long answers to requests with an Idempotency-Key are kept (at least a day; see yizhan-idempotency).
+const IDEMPOTENCY_KEEP_MS: i64 = yizhan_idempotency::MIN_RETENTION_MS;
+
 pub async fn open_db(data: &DataOpts) -> anyhow::Result<Db> {
     let db = match &data.database_url {
         Some(url) => Db::connect(url).await,
@@ -44,11 +49,23 @@ pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Buil
     let audit = yizhan_audit::Audit::new(ctx.clone());
     let notify = yizhan_notify::Notify::new(ctx.clone(), mailer(data));
     let identity = yizhan_identity::Identity::new(ctx.clone(), audit.clone(), Default::default());
+    let ledger = yizhan_ledger::Ledger::start(ctx.clone());
+    // The sandbox signs its notifications with a key derived from the vault, so it
+    // survives restarts and never sits in the database.
+    let gateway_secret = hex::encode(ctx.vault.mac("gateway", b"sandbox"));
+    let gateway = Arc::new(yizhan_pay::SandboxGateway::new(gateway_secret.into_bytes()));
+    let pay =
+        yizhan_pay::Pay::new(ctx.clone(), ledger.clone(), identity.clone(), audit.clone(), notify.clone(), gateway);
+    pay.open_system_accounts().await.map_err(|e| anyhow::anyhow!("{e}")).context("opening the system accounts")?;
+    let idempotency = yizhan_idempotency::Idempotency::new(ctx.clone());
     let state = AppState::new(Services {
         ctx,
         identity,
         audit,
         notify,
+        ledger,
+        pay,
+        idempotency,
         config: WebConfig { secure_cookies, ..Default::default() },
         metrics: Default::default(),
     });
@@ -68,6 +85,8 @@ pub async fn serve(data: &DataOpts, addr: &str, secure_cookies: bool) -> anyhow:
     let built = build(data, secure_cookies).await?;
     let engine = built.state.ctx.db.engine().name();
     let db = built.state.ctx.db.clone();
+    let (stop_sweep, stopped) = tokio::sync::watch::channel(false);
+    let sweeper = tokio::spawn(sweep(built.state.clone(), stopped));
     let app = yizhan_web::app(built.state, ready.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
@@ -77,9 +96,47 @@ pub async fn serve(data: &DataOpts, addr: &str, secure_cookies: bool) -> anyhow:
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    let _ = stop_sweep.send(true);
+    if let Err(e) = sweeper.await {
+        tracing::warn!(error = %e, "the sweeper ended badly");
+    }
     tracing::info!("shut down; closing the database");
     db.close().await;
     Ok(())
+}
+
+/// Every few seconds: expire holds past their time, return what is left of
+/// red packets after 24 hours (and finish payouts a crash interrupted), and
+/// forget old idempotency answers. Ends when `stop` turns true.
+async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_millis(SWEEP_EVERY_MS));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        match state.ledger.expire_due().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(holds = n, "expired holds"),
+            Err(e) => tracing::warn!(code = %e.code, error = %e.detail, "expiring holds failed"),
+        }
+        match state.pay.refund_expired().await {
+            Ok(r) if r.packets > 0 => {
+                tracing::info!(packets = r.packets, refunded_fen = r.refunded_fen, "red packets refunded")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(code = %e.code, error = %e.detail, "red packet sweep failed"),
+        }
+        match state.idempotency.purge_older_than(IDEMPOTENCY_KEEP_MS).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(keys = n, "idempotency keys purged"),
+            Err(e) => tracing::warn!(code = %e.code, error = %e.detail, "purging idempotency keys failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -4,6 +4,7 @@
 
 pub mod identity;
 pub mod tenancy;
+pub mod wallet;
 
 use crate::state::AppState;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -30,5 +31,8 @@ impl Modify for BearerAuth {
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(identity::router()).merge(tenancy::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(identity::router())
+        .merge(tenancy::router())
+        .merge(wallet::router())
 }

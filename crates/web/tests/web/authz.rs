@@ -3,6 +3,7 @@
 use crate::common::*;
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
+use yizhan_core::Clock;
 use yizhan_web::authz::{Access, ROUTES};
 
 struct World {
@@ -51,6 +52,22 @@ impl World {
                 let (uid, _) = self.fresh("member").await;
                 json!({"user_id": uid, "role": "operator"})
             }
+            "/api/v1/wallet/topup" | "/api/v1/wallet/withdraw" => json!({"amount": 100}),
+            "/api/v1/transfers" => json!({"to": "subject@example.org", "amount": 100, "memo": "authz"}),
+            "/api/v1/merchant/charge" => {
+                json!({"org_id": self.org_a, "code": "880000000000000000", "amount": 100})
+            }
+            "/api/v1/qr/preview" => json!({"payload": "000201"}),
+            "/api/v1/qr/pay" => json!({"payload": "000201", "amount": 100}),
+            "/api/v1/red-packets" => json!({"count": 2, "amount": 200, "mode": "lucky"}),
+            "/api/v1/orgs/{id}/bills" => json!({
+                "plate": "浙A00000", "kind": "fee", "amount": 100,
+                "due_at": self.app.clock.now_ms() + 86_400_000, "description": "authz"
+            }),
+            "/api/v1/me/vehicles" => json!({"plate": format!("浙B{:05}", n % 100_000)}),
+            "/api/v1/gateway/sandbox/notify" => json!({
+                "id": format!("authz-{n}"), "kind": "charge.failed", "reference": "r", "amount_fen": 1
+            }),
             _ => json!({}),
         })
     }
@@ -59,7 +76,12 @@ impl World {
     async fn call(&self, method: &str, path: &str, token: Option<&str>) -> StatusCode {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         let body = self.body(method, path).await;
-        let r = self.app.call(m, &self.path(path), token, body).await;
+        // Every call carries a fresh Idempotency-Key (money routes require one), and the
+        // gateway's notification is signed as the gateway would sign it.
+        let key = format!("authz-{}", self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let sig = body.as_ref().map(|b| self.app.gateway.sign(b.to_string().as_bytes())).unwrap_or_default();
+        let headers = [("idempotency-key", key.as_str()), ("x-sandbox-signature", sig.as_str())];
+        let r = self.app.call_with(m, &self.path(path), token, body, &headers).await;
         assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
         assert_ne!(r.body["detail"], "route not found", "{method} {path} is not routed");
         if r.status == StatusCode::UNAUTHORIZED && r.body["code"] != "unauthorized" {

@@ -17,6 +17,8 @@ use yizhan_web::{AppState, Services, WebConfig};
 pub struct TestApp {
     pub router: Router,
     pub state: AppState,
+    /// The funding gateway behind Pay (signs notifications in tests).
+    pub gateway: Arc<yizhan_pay::SandboxGateway>,
     pub clock: Arc<ManualClock>,
     pub _db: TestDb,
 }
@@ -38,16 +40,31 @@ pub async fn spawn_app() -> TestApp {
         audit.clone(),
         yizhan_identity::IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
     );
+    let ledger = yizhan_ledger::Ledger::start(ctx.clone());
+    let gateway = Arc::new(yizhan_pay::SandboxGateway::new(b"web-test-gateway-secret".to_vec()));
+    let pay = yizhan_pay::Pay::new(
+        ctx.clone(),
+        ledger.clone(),
+        identity.clone(),
+        audit.clone(),
+        notify.clone(),
+        gateway.clone(),
+    );
+    pay.open_system_accounts().await.expect("system accounts");
+    let idempotency = yizhan_idempotency::Idempotency::new(ctx.clone());
     let state = AppState::new(Services {
         ctx,
         identity,
         audit,
         notify,
+        ledger,
+        pay,
+        idempotency,
         config: WebConfig::default(),
         metrics: Default::default(),
     });
     let router = yizhan_web::app(state.clone(), Arc::new(AtomicBool::new(true)));
-    TestApp { router, state, clock, _db: t }
+    TestApp { router, state, gateway, clock, _db: t }
 }
 
 impl TestApp {
@@ -62,7 +79,22 @@ impl TestApp {
     }
 
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// `call` with extra request headers.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let mut b = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
         if let Some(t) = token {
             b = b.header("authorization", format!("Bearer {t}"));
         }
@@ -80,6 +112,11 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
         self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// A POST that moves money, with this Idempotency-Key.
+    pub async fn pay(&self, path: &str, token: &str, key: &str, body: Value) -> Resp {
+        self.call_with(Method::POST, path, Some(token), Some(body), &[("idempotency-key", key)]).await
     }
 
     /// Register and log in; returns (user_id, token).
