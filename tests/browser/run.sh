@@ -30,5 +30,5 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$log"; exit 1; }
-"$bin" demo --data-dir "$data" >/dev/null
+"$bin" demo --data-dir "$data" >"$data/demo.log" 2>&1 || { cat "$data/demo.log"; exit 1; }
 YIZHAN_URL="http://127.0.0.1:$port" SCREENSHOT_DIR="${SCREENSHOT_DIR:-$data}" node "$here/test.mjs" || { echo "--- server log"; tail -50 "$log"; exit 1; }

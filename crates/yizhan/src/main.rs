@@ -3,6 +3,7 @@
 
 mod app;
 mod demo;
+mod ledger_cmd;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -57,6 +58,63 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// Benchmarks (measure speed here, never in tests).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Prove the books balance: the sum of all balances is zero and every
+    /// balance equals the sum of its transfers. Exits 1 on any mismatch.
+    Check {
+        #[command(flatten)]
+        data: DataOpts,
+    },
+    /// Make payments until killed, printing each acknowledged transfer (used by the crash test).
+    #[command(hide = true)]
+    Load {
+        #[command(flatten)]
+        data: DataOpts,
+        #[arg(long, default_value_t = 50)]
+        accounts: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Mixed payment load on the ledger: transfers between random wallets, a
+    /// share of them into one hot merchant account. Prints durable transfers
+    /// per second and p50/p99 latency for each run, then the median and spread.
+    /// Without --data-dir or --database-url it measures a fresh SQLite file.
+    Ledger {
+        #[command(flatten)]
+        data: DataOpts,
+        #[arg(long, default_value_t = 10_000)]
+        accounts: usize,
+        #[arg(long, default_value_t = 200_000)]
+        transfers: usize,
+        /// Payers waiting for their answer at once.
+        #[arg(long, default_value_t = 8_192)]
+        concurrency: usize,
+        /// Percent of payments into the one hot merchant account.
+        #[arg(long, default_value_t = 20)]
+        hot_share: u32,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Give every payment an idempotency key (checked in the same batch).
+        #[arg(long, default_value_t = false)]
+        idempotency_keys: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +160,31 @@ async fn main() -> anyhow::Result<()> {
             let id = built.state.identity.ensure_admin(&login, &password, &name).await?;
             println!("platform administrator {login} ({id})");
             Ok(())
+        }
+        Command::Ledger { command: LedgerCommand::Check { data } } => {
+            if ledger_cmd::check(&data).await? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
+        Command::Ledger { command: LedgerCommand::Load { data, accounts, concurrency } } => {
+            ledger_cmd::load(&data, accounts, concurrency).await
+        }
+        Command::Bench {
+            command: BenchCommand::Ledger { data, accounts, transfers, concurrency, hot_share, runs, idempotency_keys },
+        } => {
+            let explicit_dir = std::env::args().any(|a| a == "--data-dir" || a.starts_with("--data-dir="))
+                || std::env::var_os("YIZHAN_DATA_DIR").is_some();
+            let args = ledger_cmd::BenchArgs {
+                accounts,
+                transfers,
+                concurrency,
+                hot_share_pct: hot_share,
+                runs: runs.max(1),
+                idempotency_keys,
+            };
+            ledger_cmd::bench(&data, explicit_dir, args).await
         }
     }
 }
