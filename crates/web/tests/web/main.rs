@@ -7,3 +7,4 @@ mod common;
 mod identity_api;
 mod pages;
 mod platform;
+mod wallet;
