@@ -14,10 +14,17 @@ use axum::Router;
 use serde::Deserialize;
 use yizhan_core::Error;
 
+pub mod wallet;
+
 pub mod filters {
     /// Epoch milliseconds as China Standard Time.
     pub fn cst(ms: &i64) -> askama::Result<String> {
         Ok(yizhan_core::time::fmt_cst(*ms))
+    }
+
+    /// Fen as yuan: 1234 → "12.34".
+    pub fn yuan(fen: &i64) -> askama::Result<String> {
+        Ok(yizhan_core::money::yuan(*fen))
     }
 }
 
@@ -39,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/lang", get(switch_lang))
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
+        .merge(wallet::router())
 }
 
 /// What every page's frame needs.
@@ -233,6 +241,7 @@ pub struct Tile {
 }
 
 pub static TILES: &[Tile] = &[
+    Tile { key: "wallet", href: "/wallet", icon: "¥", label_key: "service.wallet", everywhere: false },
     Tile { key: "inbox", href: "/inbox", icon: "✉", label_key: "service.inbox", everywhere: true },
     Tile { key: "access", href: "/access-log", icon: "👁", label_key: "service.access", everywhere: true },
 ];

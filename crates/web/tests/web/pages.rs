@@ -4,7 +4,7 @@ use crate::common::*;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 
-fn cookie_of(r: &Resp, name: &str) -> Option<String> {
+pub fn cookie_of(r: &Resp, name: &str) -> Option<String> {
     r.headers
         .get_all(header::SET_COOKIE)
         .iter()
@@ -13,7 +13,7 @@ fn cookie_of(r: &Resp, name: &str) -> Option<String> {
         .map(|v| v.split(';').next().unwrap().split_once('=').unwrap().1.to_string())
 }
 
-fn set_cookie_line(r: &Resp, name: &str) -> String {
+pub fn set_cookie_line(r: &Resp, name: &str) -> String {
     r.headers
         .get_all(header::SET_COOKIE)
         .iter()
@@ -23,7 +23,7 @@ fn set_cookie_line(r: &Resp, name: &str) -> String {
         .to_string()
 }
 
-async fn form(app: &TestApp, path: &str, cookies: &str, body: &str) -> Resp {
+pub async fn form(app: &TestApp, path: &str, cookies: &str, body: &str) -> Resp {
     let req = Request::post(path)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("cookie", cookies)
@@ -32,7 +32,7 @@ async fn form(app: &TestApp, path: &str, cookies: &str, body: &str) -> Resp {
     app.request(req).await
 }
 
-async fn page(app: &TestApp, path: &str, cookies: &str, lang: &str) -> Resp {
+pub async fn page(app: &TestApp, path: &str, cookies: &str, lang: &str) -> Resp {
     let req = Request::get(path).header("cookie", cookies).header("accept-language", lang).body(Body::empty()).unwrap();
     app.request(req).await
 }

@@ -688,3 +688,251 @@ async fn the_gateway_webhook_is_signed_and_credits_a_lost_top_up_once() {
     assert_eq!(balance(&app, &t).await, 4_200);
     transfers(&app).await;
 }
+
+// ---- the pages ----
+
+mod pages {
+    use super::*;
+    use crate::pages::{cookie_of, form, page};
+
+    /// A browser logged in as `login`: its cookie header and CSRF token.
+    async fn browser(app: &TestApp, login: &str) -> (String, String) {
+        let first = page(app, "/login", "", "en").await;
+        let csrf = cookie_of(&first, "yz_csrf").unwrap();
+        let body = format!("csrf={csrf}&login={}&password=correct+horse", urlencode(login));
+        let r = form(app, "/login", &format!("yz_csrf={csrf}"), &body).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+        let session = cookie_of(&r, "yz_session").unwrap();
+        (format!("yz_csrf={csrf}; yz_session={session}"), csrf)
+    }
+
+    fn urlencode(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+
+    /// The value of the first hidden `name` field in a page.
+    fn hidden(html: &str, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
+        html[start..start + html[start..].find('"').unwrap()].to_string()
+    }
+
+    fn assert_no_inline_code(html: &str) {
+        assert!(!html.contains("style="), "inline style");
+        assert!(!html.contains("<style"), "inline style");
+        assert_eq!(html.matches("<script").count(), html.matches("<script src=").count(), "inline script");
+    }
+
+    #[tokio::test]
+    async fn the_wallet_page_tops_up_once_per_form_and_shows_the_qr_code() {
+        let app = spawn_app().await;
+        let (_, t) = app.user("page-w@example.org", "Page W").await;
+        let (cookies, csrf) = browser(&app, "page-w@example.org").await;
+
+        let w = page(&app, "/wallet", &cookies, "en").await;
+        assert_eq!(w.status, StatusCode::OK, "{}", w.text);
+        assert!(w.text.contains("id=\"balance\">¥0.00"), "{}", w.text);
+        assert!(w.text.contains("id=\"my-qr\"") && w.text.contains("<svg"), "the QR code is inline");
+        assert!(!w.text.contains("<?xml"));
+        assert_no_inline_code(&w.text);
+        let key = hidden(&w.text, "idem");
+        assert!(key.starts_with("web-"));
+
+        let body = format!("csrf={csrf}&idem={key}&amount=12.50&card=");
+        let r = form(&app, "/wallet/topup", &cookies, &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(r.text.contains("Topped up ¥12.50"), "{}", r.text);
+        assert!(r.text.contains("id=\"balance\">¥12.50"));
+        assert_ne!(hidden(&r.text, "idem"), key, "the next form has a new key");
+        // The same form sent twice (a double tap, a reload): once.
+        let r = form(&app, "/wallet/topup", &cookies, &body).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(balance(&app, &t).await, 1_250);
+
+        // Bad amounts name the problem and move nothing.
+        for bad in ["0", "-5", "abc", "1.234", ""] {
+            let body = format!("csrf={csrf}&idem={}&amount={}", key.replace("web-", "web-x"), urlencode(bad));
+            let r = form(&app, "/wallet/topup", &cookies, &body).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", r.text);
+            assert!(r.text.contains("class=\"flash error\""), "{bad}");
+        }
+        assert_eq!(balance(&app, &t).await, 1_250);
+
+        // Withdraw, declined card: shown, nothing moves.
+        let w = page(&app, "/wallet", &cookies, "en").await;
+        let wkey = hidden(&w.text[w.text.find("/wallet/withdraw").unwrap()..], "idem");
+        let body = format!("csrf={csrf}&idem={wkey}&amount=2&card=4000000000000069");
+        let r = form(&app, "/wallet/withdraw", &cookies, &body).await;
+        assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.text);
+        assert!(r.text.contains("The payment was declined"));
+        let body = format!("csrf={csrf}&idem={wkey}-2&amount=2.50");
+        let r = form(&app, "/wallet/withdraw", &cookies, &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(balance(&app, &t).await, 1_000);
+
+        // In Chinese.
+        let w = page(&app, "/wallet", &cookies, "zh-CN").await;
+        assert!(w.text.contains("钱包") && w.text.contains("我的收款码"), "{}", w.text);
+    }
+
+    #[tokio::test]
+    async fn wallet_forms_without_the_csrf_token_move_nothing() {
+        let app = spawn_app().await;
+        let (_, t) = funded(&app, "csrf-w@example.org", "Csrf", 5_000).await;
+        app.user("csrf-b@example.org", "B").await;
+        let (cookies, _) = browser(&app, "csrf-w@example.org").await;
+        let session_only: String = cookies.split("; ").filter(|c| c.starts_with("yz_session")).collect();
+        for (path, body) in [
+            ("/wallet/topup", "idem=web-1&amount=10"),
+            ("/wallet/withdraw", "idem=web-2&amount=10"),
+            ("/wallet/send", "idem=web-3&to=csrf-b%40example.org&amount=10"),
+            ("/wallet/pay", "idem=web-4&payload=x&amount=10"),
+            ("/red-packets", "idem=web-5&amount=10&count=1"),
+        ] {
+            let r = form(&app, path, &cookies, body).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path} without the token");
+            let r = form(&app, path, &cookies, &format!("csrf=wrong&{body}")).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path} with a wrong token");
+            let r = form(&app, path, &session_only, &format!("csrf=x&{body}")).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path} without the cookie");
+        }
+        assert_eq!(balance(&app, &t).await, 5_000);
+        assert_eq!(transfers(&app).await, 1);
+    }
+
+    #[tokio::test]
+    async fn send_pay_by_code_history_and_statement_pages() {
+        let app = spawn_app().await;
+        let (_, a) = funded(&app, "page-a@example.org", "Page A", 10_000).await;
+        let (_, b) = app.user("page-b@example.org", "Page B").await;
+        let (cookies, csrf) = browser(&app, "page-a@example.org").await;
+
+        let s = page(&app, "/wallet/send", &cookies, "en").await;
+        let key = hidden(&s.text, "idem");
+        let body = format!("csrf={csrf}&idem={key}&to=page-b%40example.org&amount=3.21&memo=tea");
+        let r = form(&app, "/wallet/send", &cookies, &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(r.text.contains("id=\"receipt\"") && r.text.contains("Page B"));
+        form(&app, "/wallet/send", &cookies, &body).await;
+        assert_eq!(balance(&app, &b).await, 321);
+        let r = form(
+            &app,
+            "/wallet/send",
+            &cookies,
+            &format!("csrf={csrf}&idem=web-self&to=page-a%40example.org&amount=1"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.text.contains("You cannot pay yourself"), "{}", r.text);
+
+        // Pay B by B's code: preview shows B's name, then pay.
+        let payload = app.get("/api/v1/qr/me", Some(&b)).await.body["payload"].as_str().unwrap().to_string();
+        let r =
+            form(&app, "/wallet/pay/preview", &cookies, &format!("csrf={csrf}&payload={}", urlencode(&payload))).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(r.text.contains("id=\"payee-name\">Page B"), "{}", r.text);
+        let key = hidden(&r.text, "idem");
+        let body = format!("csrf={csrf}&idem={key}&payload={}&amount=1", urlencode(&payload));
+        let r = form(&app, "/wallet/pay", &cookies, &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(r.text.contains("id=\"receipt-payee\">Page B"));
+        form(&app, "/wallet/pay", &cookies, &body).await;
+        assert_eq!(balance(&app, &b).await, 421);
+        let r = form(&app, "/wallet/pay/preview", &cookies, &format!("csrf={csrf}&payload=000201garbage")).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.text.contains("The QR code is not valid"));
+        let p = page(&app, "/wallet/pay", &cookies, "en").await;
+        assert!(p.text.contains("id=\"scan\" hidden"), "the camera button waits for JavaScript");
+
+        let h = page(&app, "/wallet/history", &cookies, "en").await;
+        assert_eq!(h.status, StatusCode::OK);
+        assert!(h.text.contains("Page B") && h.text.contains("-3.21") && h.text.contains("+100.00"), "{}", h.text);
+        let st = page(&app, "/wallet/statement", &cookies, "en").await;
+        assert_eq!(st.status, StatusCode::OK, "{}", st.text);
+        assert!(st.text.contains("id=\"statement-chart\"") && st.text.contains("class=\"bar-in\""), "{}", st.text);
+        assert!(st.text.contains("Top-ups") && st.text.contains("QR payments"), "{}", st.text);
+        assert_no_inline_code(&st.text);
+        let st = page(&app, "/wallet/statement?year=2001&month=1", &cookies, "zh-CN").await;
+        assert!(st.text.contains("本月没有收支"), "{}", st.text);
+
+        let pc = page(&app, "/wallet/paycode", &cookies, "en").await;
+        assert_eq!(pc.status, StatusCode::OK, "{}", pc.text);
+        let start = pc.text.find("id=\"paycode-digits\">").unwrap() + "id=\"paycode-digits\">".len();
+        let digits = &pc.text[start..start + 18];
+        assert!(digits.bytes().all(|c| c.is_ascii_digit()), "{digits}");
+        assert!(pc.text.contains("paycode-barcode") && pc.text.contains("data-expires-in=\"60\""));
+        let _ = a;
+    }
+
+    #[tokio::test]
+    async fn red_packet_and_bill_pages() {
+        let app = spawn_app().await;
+        let (_, admin) = app.admin().await;
+        let (city, water) = app.city_and_org(&admin, "Page City", "Page Water", "city_department").await;
+        let (_, a) = funded(&app, "packet-a@example.org", "Packet A", 10_000).await;
+        let (_, b) = app.user("packet-b@example.org", "Packet B").await;
+        let (ca, csrf_a) = browser(&app, "packet-a@example.org").await;
+        let (cb, csrf_b) = browser(&app, "packet-b@example.org").await;
+
+        let r = form(
+            &app,
+            "/red-packets",
+            &ca,
+            &format!("csrf={csrf_a}&idem=web-rp1&to=&count=2&mode=fixed&amount=2&greeting=Hi"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+        let link = r.headers.get("location").unwrap().to_str().unwrap().to_string();
+        let again = form(
+            &app,
+            "/red-packets",
+            &ca,
+            &format!("csrf={csrf_a}&idem=web-rp1&to=&count=2&mode=fixed&amount=2&greeting=Hi"),
+        )
+        .await;
+        assert_eq!(again.headers.get("location").unwrap().to_str().unwrap(), link, "a double submit makes one packet");
+        assert_eq!(balance(&app, &a).await, 9_800);
+        let id = link.rsplit('/').next().unwrap();
+        let opened =
+            page(&app, &format!("/red-packets/open?id=http%3A%2F%2Fhost{}", urlencode(&link)), &cb, "en").await;
+        assert_eq!(opened.headers.get("location").unwrap().to_str().unwrap(), link);
+        let p = page(&app, &link, &cb, "en").await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.text);
+        assert!(p.text.contains("id=\"claim\""));
+        let r = form(&app, &format!("/red-packets/{id}/claim"), &cb, &format!("csrf={csrf_b}&idem=web-c1")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(r.text.contains("You got ¥1.00") && r.text.contains("id=\"my-share\""), "{}", r.text);
+        assert!(!r.text.contains("id=\"claim\""));
+        let r = form(&app, &format!("/red-packets/{id}/claim"), &cb, &format!("csrf={csrf_b}&idem=web-c1")).await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert_eq!(balance(&app, &b).await, 100);
+
+        // A bill, late, paid once from the page.
+        let r = app.call(Method::PUT, "/api/v1/me/city", Some(&b), Some(json!({"city_id": city}))).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+        let home = page(&app, "/home", &cb, "en").await;
+        assert!(home.text.contains("data-service=\"wallet\""), "the city offers the wallet");
+        let bill = issue_bill_to(&app, &admin, &water, &b, 50).await;
+        app.clock.advance_ms(8 * 86_400_000);
+        // Sessions last a week: log in again.
+        let b = app.login("packet-b@example.org").await;
+        let (cb, csrf_b) = browser(&app, "packet-b@example.org").await;
+        let page_b = page(&app, "/bills", &cb, "en").await;
+        assert!(page_b.text.contains("is-late") && page_b.text.contains("Late"), "{}", page_b.text);
+        let key = hidden(&page_b.text, "idem");
+        let body = format!("csrf={csrf_b}&idem={key}");
+        let r = form(&app, &format!("/bills/{bill}/pay"), &cb, &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(r.text.contains("id=\"receipt\"") && r.text.contains("Page Water"), "{}", r.text);
+        let r = form(&app, &format!("/bills/{bill}/pay"), &cb, &body).await;
+        assert_eq!(r.status, StatusCode::OK, "the same form again shows the same receipt");
+        assert_eq!(balance(&app, &b).await, 50);
+        let zh = page(&app, "/bills", &cb, "zh-CN").await;
+        assert!(zh.text.contains("账单与罚款") && zh.text.contains("已缴纳"), "{}", zh.text);
+    }
+}
