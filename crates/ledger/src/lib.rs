@@ -85,14 +85,15 @@ mod read;
 mod sql;
 mod types;
 
-pub use batcher::LedgerConfig;
+pub use batcher::{LedgerConfig, LedgerStats};
 pub use read::MAX_PAGE;
 pub use types::{
     Account, Balance, CategorySum, CheckReport, Direction, HistoryItem, Hold, HoldState, Page, Transfer, TransferKind,
     TransferSpec, CNY, MAX_ID_LEN, MAX_MEMO_LEN,
 };
 
-use batcher::{Action, Cmd};
+use batcher::{Action, Cmd, Stats};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use types::check_id;
 use yizhan_core::{Code, Ctx, Error, MigrationSet, Result};
@@ -100,8 +101,14 @@ use yizhan_core::{Code, Ctx, Error, MigrationSet, Result};
 /// The ledger's tables (`ledger_accounts`, `ledger_transfers`, `ledger_pending`, `ledger_meta`).
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "ledger",
-    sqlite: &[("0001_ledger", include_str!("../../../migrations/sqlite/ledger/0001_ledger.sql"))],
-    postgres: &[("0001_ledger", include_str!("../../../migrations/postgres/ledger/0001_ledger.sql"))],
+    sqlite: &[
+        ("0001_ledger", include_str!("../../../migrations/sqlite/ledger/0001_ledger.sql")),
+        ("0002_history_blocks", include_str!("../../../migrations/sqlite/ledger/0002_history_blocks.sql")),
+    ],
+    postgres: &[
+        ("0001_ledger", include_str!("../../../migrations/postgres/ledger/0001_ledger.sql")),
+        ("0002_history_blocks", include_str!("../../../migrations/postgres/ledger/0002_history_blocks.sql")),
+    ],
 };
 
 /// The handle to the ledger. Cheap to clone; all clones share one batcher.
@@ -110,6 +117,7 @@ pub struct Ledger {
     ctx: Ctx,
     max_batch: usize,
     cmds: mpsc::Sender<Cmd>,
+    stats: Arc<Stats>,
 }
 
 fn stopped() -> Error {
@@ -127,12 +135,18 @@ impl Ledger {
     pub fn start_with(ctx: Ctx, cfg: LedgerConfig) -> Ledger {
         let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
         let max_batch = cfg.max_batch.max(1);
-        tokio::spawn(batcher::run(ctx.clone(), cfg, rx));
-        Ledger { ctx, max_batch, cmds: tx }
+        let stats = Arc::new(Stats::default());
+        tokio::spawn(batcher::run(ctx.clone(), cfg, stats.clone(), rx));
+        Ledger { ctx, max_batch, cmds: tx, stats }
     }
 
     pub fn ctx(&self) -> &Ctx {
         &self.ctx
+    }
+
+    /// What this handle's batcher did so far.
+    pub fn stats(&self) -> LedgerStats {
+        self.stats.snapshot()
     }
 
     async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Cmd) -> Result<T> {
@@ -179,6 +193,29 @@ impl Ledger {
             }
         }
         Ok(())
+    }
+
+    /// Open many CNY accounts in one transaction (`(id, kind, allow_negative)`).
+    /// Accounts that exist already are left as they are, whatever their shape.
+    pub async fn open_accounts(&self, accounts: &[(&str, &str, bool)]) -> Result<()> {
+        for (id, kind, _) in accounts {
+            check_id("id", id)?;
+            check_id("kind", kind)?;
+        }
+        let now = self.ctx.now_ms();
+        let mut tx = self.ctx.db.begin().await?;
+        for chunk in accounts.chunks(1000) {
+            let mut sql =
+                String::from("INSERT INTO ledger_accounts (id, kind, currency, allow_negative, created_at_ms) VALUES ");
+            sql::values_list(&mut sql, self.ctx.db.engine(), chunk.len(), 5);
+            sql.push_str(" ON CONFLICT (id) DO NOTHING");
+            let mut q = sqlx::query(&sql);
+            for (id, kind, allow_negative) in chunk {
+                q = q.bind(*id).bind(*kind).bind(CNY).bind(i64::from(*allow_negative)).bind(now);
+            }
+            q.execute(tx.conn()).await?;
+        }
+        tx.commit().await
     }
 
     /// Let a non-negative account's available balance go down to −`credit_limit_fen`.

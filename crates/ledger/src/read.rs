@@ -1,6 +1,6 @@
 //! Reads go straight to the pool; they never wait for the batcher.
 
-use crate::sql::{self, ACCOUNT_COLS, PENDING_COLS, TRANSFER_COLS};
+use crate::sql::{self, ACCOUNT_COLS, PENDING_COLS, SEQ_BLOCK_SHIFT, TRANSFER_COLS};
 use crate::types::{Account, CategorySum, CheckReport, Direction, HistoryItem, Hold, Page, Transfer};
 use sqlx::Row;
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,26 +44,64 @@ pub(crate) async fn hold(ctx: &Ctx, pending_id: &str) -> Result<Hold> {
     sql::hold_from_row(&row)
 }
 
+/// `$first,$first+1,…` for `n` parameters.
+fn params_from(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+}
+
+/// The newest seq handed out so far.
+async fn last_seq(ctx: &Ctx) -> Result<i64> {
+    Ok(sqlx::query("SELECT value_int FROM ledger_meta WHERE key = 'transfer_seq'")
+        .fetch_one(&ctx.db.pool)
+        .await?
+        .try_get(0)?)
+}
+
+/// Widest window of history blocks one query looks at.
+const MAX_BLOCKS_PER_QUERY: i64 = 64;
+
 pub(crate) async fn history(ctx: &Ctx, account_id: &str, cursor: Option<i64>, limit: i64) -> Result<Page<HistoryItem>> {
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(Error::field("limit", format!("must be between 1 and {MAX_PAGE}")));
     }
-    let before = cursor.unwrap_or(i64::MAX);
-    // Two index range scans (debit side, credit side) merged, instead of an OR
-    // that would sort every row of a busy account.
-    let sql = format!(
-        "SELECT {TRANSFER_COLS} FROM (SELECT {TRANSFER_COLS} FROM ledger_transfers \
-            WHERE debit_account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) AS d \
-         UNION ALL \
-         SELECT {TRANSFER_COLS} FROM (SELECT {TRANSFER_COLS} FROM ledger_transfers \
-            WHERE credit_account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) AS c \
-         ORDER BY seq DESC LIMIT $3"
-    );
+    let before = match cursor {
+        Some(c) => c,
+        None => last_seq(ctx).await?.saturating_add(1),
+    };
     // One more than asked, to know whether another page exists.
-    let rows = sqlx::query(&sql).bind(account_id).bind(before).bind(limit + 1).fetch_all(&ctx.db.pool).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let t = sql::transfer_from_row(row)?;
+    let want = usize::try_from(limit + 1).unwrap_or(usize::MAX);
+    let mut found: Vec<Transfer> = Vec::with_capacity(want);
+    // The account's rows are found block by block, newest first, in windows
+    // that widen (1, 2, 4 … blocks) so a busy account needs one query and a
+    // quiet one few. Within the windows: two index range scans (debit side,
+    // credit side) merged, instead of an OR that would sort every row.
+    let mut hi = (before - 1) >> SEQ_BLOCK_SHIFT;
+    let mut width = 1;
+    while hi >= 0 && found.len() < want {
+        let lo = (hi - width + 1).max(0);
+        let n = usize::try_from(hi - lo + 1).unwrap_or(1);
+        let blocks = params_from(4, n);
+        let sql = format!(
+            "SELECT {TRANSFER_COLS} FROM (SELECT {TRANSFER_COLS} FROM ledger_transfers \
+                WHERE seq_block IN ({blocks}) AND debit_account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) AS d \
+             UNION ALL \
+             SELECT {TRANSFER_COLS} FROM (SELECT {TRANSFER_COLS} FROM ledger_transfers \
+                WHERE seq_block IN ({blocks}) AND credit_account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) AS c \
+             ORDER BY seq DESC LIMIT $3"
+        );
+        let remaining = i64::try_from(want - found.len()).unwrap_or(i64::MAX);
+        let mut q = sqlx::query(&sql).bind(account_id).bind(before).bind(remaining);
+        for b in lo..=hi {
+            q = q.bind(b);
+        }
+        for row in q.fetch_all(&ctx.db.pool).await? {
+            found.push(sql::transfer_from_row(&row)?);
+        }
+        hi = lo - 1;
+        width = (width * 2).min(MAX_BLOCKS_PER_QUERY);
+    }
+    let mut items = Vec::with_capacity(found.len());
+    for t in found {
         let out = t.debit_account_id == account_id;
         let posted_change_fen = match (t.kind.moves_money(), out) {
             (false, _) => 0,
@@ -77,7 +115,7 @@ pub(crate) async fn history(ctx: &Ctx, account_id: &str, cursor: Option<i64>, li
             transfer: t,
         });
     }
-    let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
+    let limit_usize = want - 1;
     let next_cursor = if items.len() > limit_usize {
         items.truncate(limit_usize);
         items.last().map(|i| i.transfer.seq)
@@ -87,28 +125,67 @@ pub(crate) async fn history(ctx: &Ctx, account_id: &str, cursor: Option<i64>, li
     Ok(Page { items, next_cursor })
 }
 
+/// Blocks a time range may touch. Rows arrive in time order, but batches of
+/// different processes may interleave by a little, hence the margin.
+async fn blocks_between(ctx: &Ctx, from_ms: i64, to_ms: i64) -> Result<Option<(i64, i64)>> {
+    let first: Option<i64> =
+        sqlx::query("SELECT seq FROM ledger_transfers WHERE created_at_ms >= $1 ORDER BY created_at_ms LIMIT 1")
+            .bind(from_ms)
+            .fetch_optional(&ctx.db.pool)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+    let last: Option<i64> =
+        sqlx::query("SELECT seq FROM ledger_transfers WHERE created_at_ms < $1 ORDER BY created_at_ms DESC LIMIT 1")
+            .bind(to_ms)
+            .fetch_optional(&ctx.db.pool)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+    Ok(match (first, last) {
+        (Some(f), Some(l)) => Some((((f.min(l) >> SEQ_BLOCK_SHIFT) - 2).max(0), (f.max(l) >> SEQ_BLOCK_SHIFT) + 2)),
+        _ => None,
+    })
+}
+
 pub(crate) async fn sum_by_category(ctx: &Ctx, account_id: &str, from_ms: i64, to_ms: i64) -> Result<Vec<CategorySum>> {
-    let sql = "SELECT category, CAST(COALESCE(SUM(debit_fen), 0) AS BIGINT) AS debit_fen, \
-            CAST(COALESCE(SUM(credit_fen), 0) AS BIGINT) AS credit_fen, COUNT(*) AS n FROM ( \
-            SELECT category, amount_fen AS debit_fen, CAST(0 AS BIGINT) AS credit_fen FROM ledger_transfers \
-              WHERE debit_account_id = $1 AND created_at_ms >= $2 AND created_at_ms < $3 \
-              AND kind IN ('posted', 'post_pending') \
-            UNION ALL \
-            SELECT category, CAST(0 AS BIGINT), amount_fen FROM ledger_transfers \
-              WHERE credit_account_id = $1 AND created_at_ms >= $2 AND created_at_ms < $3 \
-              AND kind IN ('posted', 'post_pending') \
-        ) AS x GROUP BY category ORDER BY category";
-    let rows = sqlx::query(sql).bind(account_id).bind(from_ms).bind(to_ms).fetch_all(&ctx.db.pool).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(CategorySum {
-                category: r.try_get("category")?,
-                debit_fen: r.try_get("debit_fen")?,
-                credit_fen: r.try_get("credit_fen")?,
-                transfers: r.try_get("n")?,
-            })
-        })
-        .collect()
+    let mut sums: BTreeMap<String, CategorySum> = BTreeMap::new();
+    let Some((first, last)) = blocks_between(ctx, from_ms, to_ms).await? else { return Ok(Vec::new()) };
+    let mut lo = first;
+    while lo <= last {
+        let hi = (lo + MAX_BLOCKS_PER_QUERY - 1).min(last);
+        let blocks = params_from(4, usize::try_from(hi - lo + 1).unwrap_or(1));
+        let sql = format!(
+            "SELECT category, CAST(COALESCE(SUM(debit_fen), 0) AS BIGINT) AS debit_fen, \
+                CAST(COALESCE(SUM(credit_fen), 0) AS BIGINT) AS credit_fen, COUNT(*) AS n FROM ( \
+                SELECT category, amount_fen AS debit_fen, CAST(0 AS BIGINT) AS credit_fen FROM ledger_transfers \
+                  WHERE seq_block IN ({blocks}) AND debit_account_id = $1 AND created_at_ms >= $2 \
+                  AND created_at_ms < $3 AND kind IN ('posted', 'post_pending') \
+                UNION ALL \
+                SELECT category, CAST(0 AS BIGINT), amount_fen FROM ledger_transfers \
+                  WHERE seq_block IN ({blocks}) AND credit_account_id = $1 AND created_at_ms >= $2 \
+                  AND created_at_ms < $3 AND kind IN ('posted', 'post_pending') \
+            ) AS x GROUP BY category"
+        );
+        let mut q = sqlx::query(&sql).bind(account_id).bind(from_ms).bind(to_ms);
+        for b in lo..=hi {
+            q = q.bind(b);
+        }
+        for r in q.fetch_all(&ctx.db.pool).await? {
+            let category: String = r.try_get("category")?;
+            let e = sums.entry(category.clone()).or_insert(CategorySum {
+                category,
+                debit_fen: 0,
+                credit_fen: 0,
+                transfers: 0,
+            });
+            e.debit_fen += r.try_get::<i64, _>("debit_fen")?;
+            e.credit_fen += r.try_get::<i64, _>("credit_fen")?;
+            e.transfers += r.try_get::<i64, _>("n")?;
+        }
+        lo = hi + 1;
+    }
+    Ok(sums.into_values().collect())
 }
 
 #[derive(Default)]
@@ -219,6 +296,7 @@ pub(crate) async fn check(ctx: &Ctx) -> Result<CheckReport> {
          LEFT JOIN ledger_accounts c ON c.id = t.credit_account_id \
          WHERE t.amount_fen <= 0 OR t.amount_fen > $1 OR t.debit_account_id = t.credit_account_id \
             OR d.id IS NULL OR c.id IS NULL OR t.currency <> d.currency OR t.currency <> c.currency \
+            OR t.seq_block <> t.seq / 16384 \
          ORDER BY t.seq LIMIT 100",
     )
     .bind(Fen::MAX_AMOUNT)

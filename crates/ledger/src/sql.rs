@@ -8,7 +8,13 @@ use yizhan_core::{Engine, Error, Result};
 
 pub(crate) const TRANSFER_COLS: &str = "seq, id, kind, debit_account_id, credit_account_id, amount_fen, currency, \
      category, memo, pending_id, expires_at_ms, refers_to, linked_group, idempotency_key, created_at_ms";
-pub(crate) const TRANSFER_NCOLS: usize = 15;
+/// Columns written: the transfer's plus `seq_block`.
+pub(crate) const INSERT_COLS: &str = "seq, id, kind, debit_account_id, credit_account_id, amount_fen, currency, \
+     category, memo, pending_id, expires_at_ms, refers_to, linked_group, idempotency_key, created_at_ms, seq_block";
+pub(crate) const INSERT_NCOLS: usize = 16;
+
+/// Transfers per history block (`seq_block = seq >> SEQ_BLOCK_SHIFT`; migration 0002 uses 14 too).
+pub(crate) const SEQ_BLOCK_SHIFT: u32 = 14;
 
 pub(crate) const ACCOUNT_COLS: &str = "id, kind, currency, allow_negative, credit_limit_fen, posted_fen, \
      pending_debit_fen, pending_credit_fen, created_at_ms";
@@ -30,8 +36,20 @@ pub(crate) fn rows_per_statement(engine: Engine, ncols: usize, cap: usize) -> us
     (max_binds(engine) / ncols).clamp(1, cap.max(1))
 }
 
-/// `($1,$2,$3),($4,$5,$6)` for `rows` rows of `ncols` parameters.
-pub(crate) fn values_list(out: &mut String, rows: usize, ncols: usize) {
+/// One placeholder. On SQLite `$n` is a *named* parameter, and SQLite finds
+/// each name by a linear search of the names before it: a statement with
+/// 30,000 of them takes seconds to prepare. Anonymous `?` costs nothing.
+fn placeholder(out: &mut String, engine: Engine, n: usize) {
+    match engine {
+        Engine::Sqlite => out.push('?'),
+        Engine::Postgres => {
+            let _ = write!(out, "${n}");
+        }
+    }
+}
+
+/// `($1,$2,$3),($4,$5,$6)` for `rows` rows of `ncols` parameters (`?` on SQLite).
+pub(crate) fn values_list(out: &mut String, engine: Engine, rows: usize, ncols: usize) {
     let mut n = 1;
     for r in 0..rows {
         if r > 0 {
@@ -42,7 +60,7 @@ pub(crate) fn values_list(out: &mut String, rows: usize, ncols: usize) {
             if c > 0 {
                 out.push(',');
             }
-            let _ = write!(out, "${n}");
+            placeholder(out, engine, n);
             n += 1;
         }
         out.push(')');
@@ -51,7 +69,7 @@ pub(crate) fn values_list(out: &mut String, rows: usize, ncols: usize) {
 
 /// Like [`values_list`] but each parameter wrapped in `CAST($n AS type)`, for
 /// `UPDATE … FROM (VALUES …)` where PostgreSQL has no column to infer types from.
-pub(crate) fn typed_values_list(out: &mut String, rows: usize, types: &[&str]) {
+pub(crate) fn typed_values_list(out: &mut String, engine: Engine, rows: usize, types: &[&str]) {
     let mut n = 1;
     for r in 0..rows {
         if r > 0 {
@@ -62,20 +80,22 @@ pub(crate) fn typed_values_list(out: &mut String, rows: usize, types: &[&str]) {
             if c > 0 {
                 out.push(',');
             }
-            let _ = write!(out, "CAST(${n} AS {ty})");
+            out.push_str("CAST(");
+            placeholder(out, engine, n);
+            let _ = write!(out, " AS {ty})");
             n += 1;
         }
         out.push(')');
     }
 }
 
-/// `$1,$2,…,$n`
-pub(crate) fn param_list(out: &mut String, n: usize) {
+/// `$1,$2,…,$n` (`?` on SQLite)
+pub(crate) fn param_list(out: &mut String, engine: Engine, n: usize) {
     for i in 1..=n {
         if i > 1 {
             out.push(',');
         }
-        let _ = write!(out, "${i}");
+        placeholder(out, engine, i);
     }
 }
 

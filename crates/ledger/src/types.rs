@@ -148,6 +148,9 @@ impl TransferSpec {
 pub(crate) fn check_id(field: &str, v: &str) -> Result<()> {
     if v.trim().is_empty() {
         Err(Error::field(field, "must not be empty"))
+    } else if v.chars().any(char::is_control) {
+        // Also keeps the batcher's packed reads (control characters as separators) unambiguous.
+        Err(Error::field(field, "must not contain control characters"))
     } else if v.len() > MAX_ID_LEN {
         Err(Error::field(field, format!("must be at most {MAX_ID_LEN} bytes")))
     } else {

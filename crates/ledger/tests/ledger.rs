@@ -506,3 +506,57 @@ async fn acknowledged_transfers_survive_a_restart() {
     assert_eq!(again.balance("wallet:b").await.unwrap().posted_fen, 150);
     assert!(again.check().await.unwrap().is_clean());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_and_statements_walk_across_history_blocks() {
+    let e = env().await;
+    e.wallet("wallet:a", 100_000).await;
+    e.wallet("wallet:b", 0).await;
+    e.ledger.open_account("org:other", "merchant", false).await.unwrap();
+    let pool = e.t.db.pool.clone();
+    let jump = |blocks: i64| {
+        let pool = pool.clone();
+        async move {
+            // Skip seqs as if other accounts had made that many transfers.
+            sqlx::query("UPDATE ledger_meta SET value_int = value_int + $1 WHERE key = 'transfer_seq'")
+                .bind(blocks * 16_384 + 17)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    let start = e.ledger.ctx().now_ms();
+    let mut made = Vec::new();
+    for round in 0..4 {
+        for i in 0..3 {
+            let to = if i == 2 { "org:other" } else { "wallet:b" };
+            made.push(e.ledger.transfer(TransferSpec::new("wallet:a", to, 100 + i, "p2p")).await.unwrap().seq);
+        }
+        e.clock.advance_ms(1_000);
+        jump([1, 7, 150, 0][round]).await;
+    }
+    // Only wallet:b's rows, newest first, in pages of 2.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = e.ledger.history("wallet:b", cursor, 2).await.unwrap();
+        seen.extend(page.items.iter().map(|i| i.transfer.seq));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let mut want: Vec<i64> = made.iter().enumerate().filter(|(i, _)| i % 3 != 2).map(|(_, s)| *s).collect();
+    want.reverse();
+    assert_eq!(seen, want);
+    assert!(want[0] >> 14 > 150, "the rows span many blocks: {want:?}");
+    let all = e.ledger.history("wallet:a", None, 200).await.unwrap();
+    assert_eq!(all.items.len(), 13);
+    assert_eq!(all.next_cursor, None);
+    let sums = e.ledger.sum_by_category("wallet:b", start, e.ledger.ctx().now_ms()).await.unwrap();
+    assert_eq!((sums[0].category.as_str(), sums[0].credit_fen, sums[0].transfers), ("p2p", 4 * 201, 8));
+    // Only the third round (after the clock moved twice).
+    let third = e.ledger.sum_by_category("wallet:b", start + 2_000, start + 3_000).await.unwrap();
+    assert_eq!((third[0].credit_fen, third[0].transfers), (201, 2));
+    e.assert_clean().await;
+}
