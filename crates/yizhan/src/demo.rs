@@ -4,9 +4,30 @@
 use crate::app;
 use crate::DataOpts;
 use indicatif::{ProgressBar, ProgressStyle};
+use yizhan_core::time::DAY_MS;
 use yizhan_identity::{OrgKind, Principal, Role};
+use yizhan_pay::{BillKind, BillSpec, BillTo};
 
 pub const DEMO_PASSWORD: &str = "demo-pass-2026";
+
+/// What each demo resident finds in the wallet (fen). Topped up with a fixed
+/// idempotency key, so a second run of the demo credits nothing.
+const DEMO_TOPUP_FEN: i64 = 50_000;
+const DEMO_TOPUP_KEY: &str = "demo-seed-topup-1";
+const DEMO_PLATE: &str = "浙A12345";
+
+/// A demo bill: (organisation, kind, fen, description, days until due, to the plate rather than the identity number).
+const BILLS: &[(&str, BillKind, i64, &str, i64, bool)] = &[
+    ("Hangzhou Water 杭州水务", BillKind::Water, 4_680, "Water, last month 上月水费", 14, false),
+    (
+        "Hangzhou Traffic Police 杭州市公安局交警支队",
+        BillKind::Fine,
+        20_000,
+        "Speeding on Tianmushan Road 天目山路超速",
+        15,
+        true,
+    ),
+];
 
 struct Person {
     login: &'static str,
@@ -52,7 +73,7 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
     let built = app::build(data, false).await?;
     let s = &built.state;
     let err = |e: yizhan_core::Error| anyhow::anyhow!("{e}");
-    let steps = 2 + ORGS.len() + PEOPLE.len();
+    let steps = 3 + ORGS.len() + PEOPLE.len();
     let bar = ProgressBar::new(steps as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -107,6 +128,38 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
         }
         bar.inc(1);
     }
+
+    bar.set_message("wallets and bills");
+    let mut residents = Vec::new();
+    for p in PEOPLE.iter().filter(|p| p.staff_of.is_none()) {
+        let Some(u) = s.identity.find_by_login(p.login).await.map_err(err)? else { continue };
+        s.pay.topup(&u.user_id, DEMO_TOPUP_FEN, None, DEMO_TOPUP_KEY).await.map_err(err)?;
+        residents.push((p, u.user_id));
+    }
+    // Bills go to the verified resident (by identity number, or by the plate of the car registered to them).
+    if let Some((person, user_id)) = residents.iter().find(|(p, _)| p.id_number.is_some()) {
+        s.pay.register_vehicle(user_id, DEMO_PLATE).await.map_err(err)?;
+        let existing = s.pay.bills(user_id).await.map_err(err)?;
+        for (org_name, kind, fen, description, due_days, by_plate) in BILLS {
+            let Some((_, org_id)) = org_ids.iter().find(|(n, _)| n == org_name) else { continue };
+            if existing.iter().any(|b| &b.org_id == org_id && b.description == *description) {
+                continue;
+            }
+            let to = match (by_plate, person.id_number) {
+                (true, _) | (false, None) => BillTo::Plate(DEMO_PLATE.into()),
+                (false, Some(n)) => BillTo::IdNumber(n.into()),
+            };
+            let spec = BillSpec {
+                to,
+                kind: *kind,
+                amount_fen: *fen,
+                due_at_ms: s.ctx.now_ms() + due_days * DAY_MS,
+                description: description.to_string(),
+            };
+            s.pay.issue_bill(&admin, org_id, spec).await.map_err(err)?;
+        }
+    }
+    bar.inc(1);
     bar.finish_with_message("done");
 
     println!("\nDemo city: {} ({})", city.name, city.id);
@@ -120,5 +173,6 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
         };
         println!("  {:<32} {} — {}", p.login, p.name, role);
     }
+    println!("\nResidents' wallets hold {} yuan each (sandbox money).", yizhan_core::money::yuan(DEMO_TOPUP_FEN));
     Ok(())
 }
