@@ -1,6 +1,8 @@
 // Browser test: a person registers, logs in, sees the home screen and the
-// access log (including a staff read made through the API), and switches
-// the language. Debian's Chromium through playwright-core; no browser download.
+// access log (including a staff read made through the API), uses the wallet
+// (top-up with the sandbox's default card, the QR code, paying another person
+// by login and by their code, the history), a demo resident pays a bill, and
+// the language switches. Debian's Chromium through playwright-core; no browser download.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 
@@ -85,6 +87,90 @@ await step("a staff read shows in the resident's access log", async () => {
   assert.match(await p2.textContent("#chain"), /Chain verified/);
   await p2.screenshot({ path: `${shots}/access-log.png`, fullPage: true });
   await p2.close();
+});
+
+async function loginAs(p, who, password) {
+  await p.goto(base + "/login");
+  await p.fill("#login", who);
+  await p.fill("#password", password);
+  await p.click("#submit");
+  await p.waitForURL(base + "/home");
+}
+
+await step("top up the wallet with the sandbox default card and see the balance and my QR code", async () => {
+  // The pages share cookies: the staff-read step left the demo resident logged in.
+  await loginAs(page, login, "correct horse battery");
+  await page.goto(base + "/wallet");
+  assert.match(await page.textContent("#balance"), /¥0\.00/);
+  assert.ok(await page.isVisible("#my-qr svg"), "my QR code is on the wallet page");
+  const box = await page.$eval("#my-qr svg", (s) => { const r = s.getBoundingClientRect(); return [r.width, r.height]; });
+  assert.ok(box[0] > 100 && box[1] > 100, `QR code size ${box}`);
+  await page.fill("#topup-amount", "100");
+  await page.click("#topup-submit");
+  await page.waitForSelector("#receipt");
+  assert.match(await page.textContent("#balance"), /¥100\.00/);
+  assert.match(await page.textContent(".flash.ok"), /Topped up ¥100\.00/);
+  await page.screenshot({ path: `${shots}/wallet.png`, fullPage: true });
+});
+
+await step("pay another person by login, then by their payment code", async () => {
+  await page.goto(base + "/wallet/send");
+  await page.fill("#send-to", "13800000002");
+  await page.fill("#send-amount", "12.34");
+  await page.fill("#send-memo", "dumplings");
+  await page.click("#send-submit");
+  await page.waitForSelector("#receipt");
+  assert.match(await page.textContent("#receipt-payee"), /Wang Fang/);
+
+  const wang = await api("POST", "/api/v1/auth/login", null, { login: "13800000002", password: DEMO_PASSWORD });
+  assert.equal(wang.status, 200);
+  const qr = await api("GET", "/api/v1/qr/me", wang.body.token);
+  assert.equal(qr.status, 200);
+  await page.goto(base + "/wallet/pay");
+  await page.fill("#payload", qr.body.payload);
+  await page.click("#preview-submit");
+  await page.waitForSelector("#payee-name");
+  assert.match(await page.textContent("#payee-name"), /Wang Fang/);
+  await page.fill("#pay-amount", "1");
+  await page.click("#pay-confirm");
+  await page.waitForSelector("#receipt");
+  assert.match(await page.textContent("#receipt-payee"), /Wang Fang/);
+  const w = await api("GET", "/api/v1/wallet", wang.body.token);
+  assert.equal(w.body.balance, 50000 + 1234 + 100);
+  await page.goto(base + "/wallet");
+  assert.match(await page.textContent("#balance"), /¥86\.66/);
+});
+
+await step("the history shows every payment", async () => {
+  await page.goto(base + "/wallet/history");
+  const text = await page.textContent("#history");
+  assert.match(text, /Wang Fang/);
+  assert.match(text, /-12\.34/);
+  assert.match(text, /dumplings/);
+  assert.match(text, /\+100\.00/);
+  await page.screenshot({ path: `${shots}/history.png`, fullPage: true });
+  await page.goto(base + "/wallet/statement");
+  assert.ok(await page.isVisible("#statement-chart"));
+  assert.match(await page.textContent("#total-out"), /13\.34/);
+});
+
+await step("a demo resident pays a bill from the bills page", async () => {
+  const p3 = await context.newPage();
+  await loginAs(p3, "13800000001", DEMO_PASSWORD);
+  const services = await p3.$$eval("#services a", (as) => as.map((a) => a.dataset.service));
+  assert.ok(services.includes("wallet"), services.join(","));
+  await p3.click("#services a[data-service=wallet]");
+  await p3.waitForURL(base + "/wallet");
+  await p3.click("#go-bills");
+  await p3.waitForURL(base + "/bills");
+  assert.equal(await p3.$$eval("#bills li", (li) => li.length), 2);
+  await p3.click("#bills li:has-text('Hangzhou Water') button.pay-bill");
+  await p3.waitForSelector("#receipt");
+  assert.match(await p3.textContent("#receipt"), /46\.80/);
+  assert.match(await p3.textContent("#bills"), /Paid/);
+  await p3.screenshot({ path: `${shots}/bills.png`, fullPage: true });
+  await p3.close();
+  await loginAs(page, login, "correct horse battery");
 });
 
 await step("switch to Chinese", async () => {
