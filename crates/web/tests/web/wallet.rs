@@ -936,3 +936,33 @@ mod pages {
         assert!(zh.text.contains("账单与罚款") && zh.text.contains("已缴纳"), "{}", zh.text);
     }
 }
+
+#[tokio::test]
+async fn a_server_error_or_a_panic_is_not_stored_so_a_retry_runs_again() {
+    use axum::response::IntoResponse;
+    use yizhan_idempotency::Begin;
+    let app = spawn_app().await;
+    let s = &app.state;
+    let r =
+        yizhan_web::idem::run(s, "u1", "k500", "h", async { (StatusCode::BAD_GATEWAY, "upstream").into_response() })
+            .await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(s.idempotency.begin("u1", "k500", "h").await.unwrap(), Begin::Fresh, "released");
+
+    let r = yizhan_web::idem::run(s, "u1", "kpanic", "h", async {
+        if KEYS.load(Ordering::SeqCst) < usize::MAX {
+            panic!("handler bug");
+        }
+        StatusCode::OK
+    })
+    .await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(s.idempotency.begin("u1", "kpanic", "h").await.unwrap(), Begin::Fresh, "released");
+
+    // A 4xx is an answer: stored and replayed.
+    let r = yizhan_web::idem::run(s, "u1", "k409", "h", async { StatusCode::CONFLICT }).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let again = yizhan_web::idem::run(s, "u1", "k409", "h", async { StatusCode::OK }).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(again.headers().get("idempotent-replayed").unwrap(), "true");
+}
