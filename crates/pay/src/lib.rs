@@ -507,6 +507,37 @@ impl Pay {
     }
 
     /// The wallet's transfers, newest first, with the other side named.
+    /// Platform support staff read a person's wallet history, with a stated
+    /// reason; the read is written to the person's access log first.
+    pub async fn staff_read_history(
+        &self,
+        actor: &yizhan_identity::Principal,
+        subject_user_id: &str,
+        reason: &str,
+        cursor: Option<i64>,
+    ) -> Result<HistoryPage> {
+        if !actor.is_admin {
+            return Err(Error::forbidden("only platform support staff may read a person's transactions"));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(Error::field("reason", "state why you need this (1 to 500 characters)"));
+        }
+        self.identity().user_ref(subject_user_id).await?;
+        self.audit()
+            .record(yizhan_audit::NewAccess {
+                subject_user_id: subject_user_id.to_string(),
+                actor_user_id: actor.user_id.clone(),
+                actor_label: actor.name.clone(),
+                org_id: None,
+                org_label: Some("yizhan platform support".to_string()),
+                what: "transactions".into(),
+                why: reason.to_string(),
+            })
+            .await?;
+        self.history(subject_user_id, cursor).await
+    }
+
     pub async fn history(&self, user_id: &str, cursor: Option<i64>) -> Result<HistoryPage> {
         let account = self.ensure_wallet(user_id).await?;
         let page = self.ledger().history(&account, cursor, HISTORY_PAGE).await?;

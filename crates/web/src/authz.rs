@@ -67,6 +67,7 @@ pub static ROUTES: &[RouteRule] = &[
     r("POST", "/api/v1/bills/{id}/pay", Access::Resident),
     r("POST", "/api/v1/orgs/{id}/bills", Access::OrgStaff),
     r("GET", "/api/v1/orgs/{id}/residents/{user_id}/bills", Access::OrgStaff),
+    r("GET", "/api/v1/admin/users/{user_id}/transactions", Access::PlatformAdmin),
     r("POST", "/api/v1/me/vehicles", Access::Resident),
     // No token: the gateway signs the body instead.
     r("POST", "/api/v1/gateway/sandbox/notify", Access::Public),

@@ -41,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(pay_bill))
         .routes(routes!(issue_bill))
         .routes(routes!(resident_bills))
+        .routes(routes!(resident_transactions))
         .routes(routes!(add_vehicle))
         .routes(routes!(sandbox_notify))
 }
@@ -909,6 +910,28 @@ async fn resident_bills(
     let reason = q.reason.unwrap_or_default();
     let list = s.pay.staff_list_bills(&p, &id, &user_id, &reason).await.map_err(pay_err)?;
     Ok(Json(list.into_iter().map(BillDoc::from).collect()))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct SupportReadQuery {
+    /// Why support reads this person's transactions; shown to the person in their access log.
+    pub reason: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// Platform support reads a person's wallet transactions; the read is written to the person's access log.
+#[utoipa::path(get, path = "/api/v1/admin/users/{user_id}/transactions", tag = "wallet",
+    params(("user_id" = String, Path), SupportReadQuery),
+    responses((status = 200, body = HistoryResp), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn resident_transactions(
+    State(s): State<AppState>,
+    ApiUser(p): ApiUser,
+    Path(user_id): Path<String>,
+    Query(q): Query<SupportReadQuery>,
+) -> ApiResult<Json<HistoryResp>> {
+    let cursor = int_param("cursor", q.cursor.as_deref())?;
+    let reason = q.reason.unwrap_or_default();
+    Ok(Json(s.pay.staff_read_history(&p, &user_id, &reason, cursor).await.map_err(pay_err)?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]

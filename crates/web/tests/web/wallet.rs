@@ -966,3 +966,27 @@ async fn a_server_error_or_a_panic_is_not_stored_so_a_retry_runs_again() {
     assert_eq!(again.status(), StatusCode::CONFLICT);
     assert_eq!(again.headers().get("idempotent-replayed").unwrap(), "true");
 }
+
+#[tokio::test]
+async fn support_reads_of_transactions_need_a_reason_and_are_logged() {
+    let app = spawn_app().await;
+    let (person_id, person) = funded(&app, "support-subject@example.org", "Subject", 5_000).await;
+    let (_, admin) = app.admin().await;
+    let path = format!("/api/v1/admin/users/{person_id}/transactions");
+    // A resident, even the person, is not support.
+    assert_problem(&app.get(&format!("{path}?reason=x"), Some(&person)).await, StatusCode::FORBIDDEN, "forbidden");
+    let r = app.get(&path, Some(&admin)).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["fields"][0]["field"], "reason");
+    let before = app.get("/api/v1/me/access-log", Some(&person)).await.body["entries"].as_array().unwrap().len();
+    assert_eq!(before, 0);
+    let r = app.get(&format!("{path}?reason=disputed%20top-up"), Some(&admin)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(!r.body["items"].as_array().unwrap().is_empty());
+    let log = app.get("/api/v1/me/access-log", Some(&person)).await;
+    let entries = log.body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["what"], "transactions");
+    assert_eq!(entries[0]["why"], "disputed top-up");
+    assert_eq!(log.body["chain_ok"], true);
+}
