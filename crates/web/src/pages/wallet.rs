@@ -123,22 +123,7 @@ async fn wallet_page(State(s): State<AppState>, lang: Lang, csrf: Csrf, PageUser
 }
 
 async fn topup(State(s): State<AppState>, lang: Lang, csrf: Csrf, PageUser(p): PageUser, form: CsrfForm) -> Response {
-    let l = Layout::user(&s, lang, &csrf, "/wallet", &p).await;
-    let r = async {
-        let amount = yuan_field(form.get("amount"), "amount")?;
-        s.pay.topup(&p.user_id, amount, non_empty(form.get("card")), form.get("idem")).await
-    }
-    .await;
-    match r {
-        Ok(rc) => {
-            let msg = format!("{} ¥{}", lang.t("wallet.topup_done"), yuan(rc.amount_fen));
-            wallet_render(&s, l.ok(&msg), &p, StatusCode::OK, Some(rc)).await
-        }
-        Err(e) => {
-            let (l, status) = failed(l, e);
-            wallet_render(&s, l, &p, status, None).await
-        }
-    }
+    funding(&s, lang, &csrf, &p, &form, Funding::TopUp).await
 }
 
 async fn withdraw(
@@ -148,20 +133,39 @@ async fn withdraw(
     PageUser(p): PageUser,
     form: CsrfForm,
 ) -> Response {
-    let l = Layout::user(&s, lang, &csrf, "/wallet", &p).await;
+    funding(&s, lang, &csrf, &p, &form, Funding::Withdraw).await
+}
+
+/// Money in from a card, or out to one: the two wallet forms differ only here.
+#[derive(Clone, Copy)]
+enum Funding {
+    TopUp,
+    Withdraw,
+}
+
+async fn funding(s: &AppState, lang: Lang, csrf: &Csrf, p: &Principal, form: &CsrfForm, way: Funding) -> Response {
+    let l = Layout::user(s, lang, csrf, "/wallet", p).await;
     let r = async {
         let amount = yuan_field(form.get("amount"), "amount")?;
-        s.pay.withdraw(&p.user_id, amount, non_empty(form.get("card")), form.get("idem")).await
+        let (card, idem) = (non_empty(form.get("card")), form.get("idem"));
+        match way {
+            Funding::TopUp => s.pay.topup(&p.user_id, amount, card, idem).await,
+            Funding::Withdraw => s.pay.withdraw(&p.user_id, amount, card, idem).await,
+        }
     }
     .await;
     match r {
         Ok(rc) => {
-            let msg = format!("{} ¥{}", lang.t("wallet.withdraw_done"), yuan(rc.amount_fen));
-            wallet_render(&s, l.ok(&msg), &p, StatusCode::OK, Some(rc)).await
+            let done = match way {
+                Funding::TopUp => "wallet.topup_done",
+                Funding::Withdraw => "wallet.withdraw_done",
+            };
+            let msg = format!("{} ¥{}", lang.t(done), yuan(rc.amount_fen));
+            wallet_render(s, l.ok(&msg), p, StatusCode::OK, Some(rc)).await
         }
         Err(e) => {
             let (l, status) = failed(l, e);
-            wallet_render(&s, l, &p, status, None).await
+            wallet_render(s, l, p, status, None).await
         }
     }
 }
