@@ -28,11 +28,15 @@ pub struct LedgerConfig {
     /// bind-parameter limit). Rounded down to a power of two so that only a
     /// few statement shapes exist and all stay prepared.
     pub max_rows_per_statement: usize,
+    /// On SQLite, read and apply the next batch while the previous one is
+    /// written (see the batcher's notes). PostgreSQL always runs one batch at
+    /// a time per process, each locking its rows.
+    pub pipeline: bool,
 }
 
 impl Default for LedgerConfig {
     fn default() -> Self {
-        LedgerConfig { max_batch: 8192, queue_capacity: 65_536, max_rows_per_statement: 4096 }
+        LedgerConfig { max_batch: 8192, queue_capacity: 65_536, max_rows_per_statement: 4096, pipeline: true }
     }
 }
 
@@ -119,7 +123,15 @@ enum Outcome {
 /// idempotency key first: the next attempt then finds it).
 const MAX_RETRIES: usize = 5;
 
-pub(crate) async fn run(ctx: Ctx, cfg: LedgerConfig, stats: Arc<Stats>, mut rx: mpsc::Receiver<Cmd>) {
+pub(crate) async fn run(ctx: Ctx, cfg: LedgerConfig, stats: Arc<Stats>, rx: mpsc::Receiver<Cmd>) {
+    match ctx.db.engine() {
+        Engine::Sqlite if cfg.pipeline => run_pipelined(ctx, cfg, stats, rx).await,
+        _ => run_plain(ctx, cfg, stats, rx).await,
+    }
+}
+
+/// One batch at a time, each read, locked, applied and written in one transaction.
+async fn run_plain(ctx: Ctx, cfg: LedgerConfig, stats: Arc<Stats>, mut rx: mpsc::Receiver<Cmd>) {
     let mut cmds: Vec<Cmd> = Vec::with_capacity(cfg.max_batch);
     loop {
         // Waits only until one command is there, then takes what else is queued:
@@ -226,6 +238,7 @@ struct Bal {
     pending_credit: i64,
 }
 
+#[derive(Clone)]
 struct AccMem {
     currency: String,
     allow_negative: bool,
@@ -715,6 +728,7 @@ async fn load_accounts(
     engine: Engine,
     ids: &[&str],
     cap: usize,
+    lock: bool,
 ) -> Result<HashMap<String, AccMem>> {
     let mut out = HashMap::with_capacity(ids.len());
     if ids.is_empty() {
@@ -732,7 +746,7 @@ async fn load_accounts(
              CAST(credit_limit_fen AS TEXT) || chr(31) || CAST(posted_fen AS TEXT) || chr(31) || \
              CAST(pending_debit_fen AS TEXT) || chr(31) || CAST(pending_credit_fen AS TEXT), chr(30)) \
              FROM (SELECT * FROM ledger_accounts WHERE id",
-            " ORDER BY id COLLATE \"C\" FOR UPDATE) AS a",
+            if lock { " ORDER BY id COLLATE \"C\" FOR UPDATE) AS a" } else { ") AS a" },
         ),
     };
     let bad = || Error::internal(anyhow::anyhow!("ledger: packed account row does not parse"));
@@ -755,43 +769,131 @@ async fn load_accounts(
 
 type BatchResult = (Vec<Transfer>, Vec<Outcome>);
 
-async fn run_once(ctx: &Ctx, cfg: &LedgerConfig, cmds: &[Cmd]) -> Result<BatchResult> {
-    let engine = ctx.db.engine();
-    let pg = engine == Engine::Postgres;
-    let cap = cfg.max_rows_per_statement;
-    let now = ctx.now_ms();
+/// What a batch reads before applying its commands.
+struct Wanted<'a> {
+    keys: BTreeSet<&'a str>,
+    ids: BTreeSet<&'a str>,
+    pending_ids: BTreeSet<String>,
+    account_ids: BTreeSet<String>,
+    expire_limit: usize,
+}
 
-    // Everything the batch will look at, so each table is read once.
-    let mut keys: BTreeSet<&str> = BTreeSet::new();
-    let mut ids: BTreeSet<&str> = BTreeSet::new();
-    let mut pending_ids: BTreeSet<String> = BTreeSet::new();
-    let mut account_ids: BTreeSet<String> = BTreeSet::new();
-    let mut expire_limit = 0usize;
+fn wanted(cmds: &[Cmd]) -> Wanted<'_> {
+    let mut w = Wanted {
+        keys: BTreeSet::new(),
+        ids: BTreeSet::new(),
+        pending_ids: BTreeSet::new(),
+        account_ids: BTreeSet::new(),
+        expire_limit: 0,
+    };
     for cmd in cmds {
         match cmd {
-            Cmd::Transfer { spec, .. } => collect_spec(spec, &mut keys, &mut ids, &mut account_ids),
+            Cmd::Transfer { spec, .. } => collect_spec(spec, &mut w.keys, &mut w.ids, &mut w.account_ids),
             Cmd::Linked { specs, .. } => {
                 for spec in specs {
-                    collect_spec(spec, &mut keys, &mut ids, &mut account_ids);
+                    collect_spec(spec, &mut w.keys, &mut w.ids, &mut w.account_ids);
                 }
             }
             Cmd::Resolve { pending_id, idempotency_key, .. } => {
-                pending_ids.insert(pending_id.clone());
+                w.pending_ids.insert(pending_id.clone());
                 if let Some(k) = idempotency_key {
-                    keys.insert(k);
+                    w.keys.insert(k);
                 }
             }
-            Cmd::Expire { limit, .. } => expire_limit += *limit,
+            Cmd::Expire { limit, .. } => w.expire_limit += *limit,
         }
     }
+    w
+}
 
-    let t0 = std::time::Instant::now();
-    let mut tx = ctx.db.begin().await?;
-    let conn = tx.conn();
+/// The final state of a batch being written, for the next batch to build on
+/// before the first is committed (the SQLite pipeline).
+struct Carry {
+    /// Changed accounts as they will be after the commit.
+    accounts: HashMap<String, AccMem>,
+    /// Pending transfers made or resolved, as they will be.
+    pendings: HashMap<String, PendMem>,
+    /// New rows by idempotency key.
+    idem: HashMap<String, Transfer>,
+    ids: HashSet<String>,
+    /// The seq counter before and after the commit.
+    prev_seq: i64,
+    last_seq: i64,
+}
 
+impl Carry {
+    fn of(st: &State, prev_seq: i64, last_seq: i64) -> Carry {
+        Carry {
+            accounts: st
+                .accounts
+                .iter()
+                .filter(|(_, a)| a.bal != a.base)
+                .map(|(id, a)| (id.clone(), AccMem { base: a.bal, ..a.clone() }))
+                .collect(),
+            pendings: st
+                .pendings
+                .iter()
+                .filter(|(_, p)| p.is_new || p.dirty)
+                .map(|(id, p)| (id.clone(), PendMem { is_new: false, dirty: false, ..p.clone() }))
+                .collect(),
+            idem: st.rows.iter().filter_map(|t| t.idempotency_key.clone().map(|k| (k, t.clone()))).collect(),
+            ids: st.rows.iter().map(|t| t.id.clone()).collect(),
+            prev_seq,
+            last_seq,
+        }
+    }
+}
+
+fn pend_from(h: crate::types::Hold) -> (String, PendMem) {
+    (
+        h.pending_id,
+        PendMem {
+            debit: h.debit_account_id,
+            credit: h.credit_account_id,
+            amount_fen: h.amount_fen,
+            currency: h.currency,
+            category: h.category,
+            expires_at_ms: h.expires_at_ms,
+            state: h.state,
+            resolved_by: h.resolved_by,
+            resolved_at_ms: h.resolved_at_ms,
+            created_at_ms: h.created_at_ms,
+            is_new: false,
+            dirty: false,
+        },
+    )
+}
+
+/// What the pipeline already knows better than the database.
+#[derive(Default, Clone, Copy)]
+struct Known<'a> {
+    /// The batch in flight.
+    carry: Option<&'a Carry>,
+    /// Accounts as the batches left them.
+    accounts: Option<&'a HashMap<String, AccMem>>,
+}
+
+/// Reads everything the batch needs, each table once, and returns the
+/// working state and the pending transfers due to expire. With `lock`
+/// (PostgreSQL, inside the write transaction) the rows are locked in a fixed
+/// order: pending rows, then accounts (then the seq row when writing), each
+/// by id in byte order, so batchers of several processes cannot deadlock.
+/// With `prior`, what the batch still being written will have made wins
+/// over what the database shows.
+async fn load(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    cap: usize,
+    now: i64,
+    mut w: Wanted<'_>,
+    lock: bool,
+    known: Known<'_>,
+) -> Result<(State, Vec<String>)> {
+    let Known { carry: prior, accounts: cache } = known;
+    let engine = ctx.db.engine();
     let mut idem: HashMap<String, TRef> = HashMap::new();
-    if !keys.is_empty() {
-        let keys: Vec<&str> = keys.into_iter().collect();
+    if !w.keys.is_empty() {
+        let keys: Vec<&str> = w.keys.iter().copied().collect();
         let head = format!("SELECT {TRANSFER_COLS} FROM ledger_transfers WHERE idempotency_key");
         for row in select_in(conn, engine, &head, "", &keys, cap).await? {
             let t = sql::transfer_from_row(&row)?;
@@ -799,66 +901,87 @@ async fn run_once(ctx: &Ctx, cfg: &LedgerConfig, cmds: &[Cmd]) -> Result<BatchRe
                 idem.insert(k, TRef::Old(Box::new(t)));
             }
         }
+        if let Some(c) = prior {
+            for k in keys {
+                if let Some(t) = c.idem.get(k) {
+                    idem.insert(k.to_string(), TRef::Old(Box::new(t.clone())));
+                }
+            }
+        }
     }
     let mut known_ids: HashSet<String> = HashSet::new();
-    if !ids.is_empty() {
-        let ids: Vec<&str> = ids.into_iter().collect();
+    if !w.ids.is_empty() {
+        let ids: Vec<&str> = w.ids.iter().copied().collect();
         for row in select_in(conn, engine, "SELECT id FROM ledger_transfers WHERE id", "", &ids, cap).await? {
             known_ids.insert(row.try_get("id")?);
         }
+        if let Some(c) = prior {
+            known_ids.extend(ids.iter().filter(|id| c.ids.contains(**id)).map(|id| id.to_string()));
+        }
     }
     let mut due: Vec<String> = Vec::new();
-    if expire_limit > 0 {
+    if w.expire_limit > 0 {
         let rows = sqlx::query(
             "SELECT pending_id FROM ledger_pending WHERE state = 'pending' AND expires_at_ms <= $1 \
              ORDER BY expires_at_ms, pending_id LIMIT $2",
         )
         .bind(now)
-        .bind(i64::try_from(expire_limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(w.expire_limit).unwrap_or(i64::MAX))
         .fetch_all(&mut *conn)
         .await?;
         for row in rows {
-            let id: String = row.try_get("pending_id")?;
-            pending_ids.insert(id.clone());
-            due.push(id);
+            due.push(row.try_get("pending_id")?);
         }
+        if let Some(c) = prior {
+            for (id, p) in &c.pendings {
+                if p.state == HoldState::Pending && p.expires_at_ms.is_some_and(|e| e <= now) && !due.contains(id) {
+                    due.push(id.clone());
+                }
+            }
+        }
+        w.pending_ids.extend(due.iter().cloned());
     }
 
-    // Lock order across processes (PostgreSQL): pending rows, then accounts,
-    // then the sequence row, each in byte order of their ids.
     let mut pendings: HashMap<String, PendMem> = HashMap::new();
-    if !pending_ids.is_empty() {
-        let list: Vec<&str> = pending_ids.iter().map(String::as_str).collect();
+    if !w.pending_ids.is_empty() {
+        let list: Vec<&str> = w.pending_ids.iter().map(String::as_str).collect();
         let head = format!("SELECT {PENDING_COLS} FROM ledger_pending WHERE pending_id");
-        let tail = if pg { " ORDER BY pending_id COLLATE \"C\" FOR UPDATE" } else { "" };
+        let tail = if lock { " ORDER BY pending_id COLLATE \"C\" FOR UPDATE" } else { "" };
         for row in select_in(conn, engine, &head, tail, &list, cap).await? {
-            let h = sql::hold_from_row(&row)?;
-            account_ids.insert(h.debit_account_id.clone());
-            account_ids.insert(h.credit_account_id.clone());
-            pendings.insert(
-                h.pending_id,
-                PendMem {
-                    debit: h.debit_account_id,
-                    credit: h.credit_account_id,
-                    amount_fen: h.amount_fen,
-                    currency: h.currency,
-                    category: h.category,
-                    expires_at_ms: h.expires_at_ms,
-                    state: h.state,
-                    resolved_by: h.resolved_by,
-                    resolved_at_ms: h.resolved_at_ms,
-                    created_at_ms: h.created_at_ms,
-                    is_new: false,
-                    dirty: false,
-                },
-            );
+            let (id, p) = pend_from(sql::hold_from_row(&row)?);
+            pendings.insert(id, p);
+        }
+        if let Some(c) = prior {
+            for id in list {
+                if let Some(p) = c.pendings.get(id) {
+                    pendings.insert(id.to_string(), p.clone());
+                }
+            }
+        }
+        for p in pendings.values() {
+            w.account_ids.insert(p.debit.clone());
+            w.account_ids.insert(p.credit.clone());
         }
     }
-    let list: Vec<&str> = account_ids.iter().map(String::as_str).collect();
-    let accounts = load_accounts(conn, engine, &list, cap).await?;
-    let t_load = t0.elapsed();
-    // Apply every command in order against the running balances.
-    let mut st = State {
+    let mut accounts: HashMap<String, AccMem> = HashMap::with_capacity(w.account_ids.len());
+    let mut list: Vec<&str> = Vec::with_capacity(w.account_ids.len());
+    for id in &w.account_ids {
+        match cache.and_then(|c| c.get(id)) {
+            Some(a) => {
+                accounts.insert(id.clone(), a.clone());
+            }
+            None => list.push(id),
+        }
+    }
+    accounts.extend(load_accounts(conn, engine, &list, cap, lock).await?);
+    if let Some(c) = prior {
+        for id in list {
+            if let Some(a) = c.accounts.get(id) {
+                accounts.insert(id.to_string(), a.clone());
+            }
+        }
+    }
+    let st = State {
         now,
         accounts,
         pendings,
@@ -869,6 +992,11 @@ async fn run_once(ctx: &Ctx, cfg: &LedgerConfig, cmds: &[Cmd]) -> Result<BatchRe
         id_base: ctx.rng.next_u64(),
         ids_made: 0,
     };
+    Ok((st, due))
+}
+
+/// Applies every command in order against the running balances.
+fn apply_all(st: &mut State, cmds: &[Cmd], due: &[String]) -> Vec<Outcome> {
     let mut outcomes = Vec::with_capacity(cmds.len());
     for cmd in cmds {
         outcomes.push(match cmd {
@@ -877,16 +1005,45 @@ async fn run_once(ctx: &Ctx, cfg: &LedgerConfig, cmds: &[Cmd]) -> Result<BatchRe
             Cmd::Resolve { pending_id, action, idempotency_key, .. } => {
                 Outcome::One(st.apply_resolve(pending_id, action, idempotency_key.as_deref()))
             }
-            Cmd::Expire { .. } => Outcome::Count(st.apply_expire(&due)),
+            Cmd::Expire { .. } => Outcome::Count(st.apply_expire(due)),
         });
     }
+    outcomes
+}
+
+fn assign_seqs(rows: &mut [Transfer], first: i64) -> Result<()> {
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.seq = first + i64::try_from(i).map_err(Error::internal)?;
+    }
+    Ok(())
+}
+
+/// Writes the batch's rows, pending states and account changes.
+async fn write_rows(conn: &mut AnyConnection, engine: Engine, cap: usize, st: &State) -> Result<()> {
+    insert_transfers(conn, engine, cap, &st.rows).await?;
+    write_pendings(conn, engine, cap, &st.pendings).await?;
+    write_accounts(conn, engine, cap, &st.accounts).await
+}
+
+/// One batch in one transaction that reads (and on PostgreSQL locks) what it
+/// touches, applies, writes and commits.
+async fn run_once(ctx: &Ctx, cfg: &LedgerConfig, cmds: &[Cmd]) -> Result<BatchResult> {
+    let engine = ctx.db.engine();
+    let cap = cfg.max_rows_per_statement;
+    let now = ctx.now_ms();
+    let w = wanted(cmds);
+    let t0 = std::time::Instant::now();
+    let mut tx = ctx.db.begin().await?;
+    let conn = tx.conn();
+    let (mut st, due) = load(conn, ctx, cap, now, w, engine == Engine::Postgres, Known::default()).await?;
+    let t_load = t0.elapsed();
+    let outcomes = apply_all(&mut st, cmds, &due);
     if st.rows.is_empty() {
         // Only refusals and replays: nothing to write.
         drop(tx);
         return Ok((Vec::new(), outcomes));
     }
     st.assert_balanced()?;
-
     let n = i64::try_from(st.rows.len()).map_err(Error::internal)?;
     let last: i64 =
         sqlx::query("UPDATE ledger_meta SET value_int = value_int + $1 WHERE key = 'transfer_seq' RETURNING value_int")
@@ -894,17 +1051,10 @@ async fn run_once(ctx: &Ctx, cfg: &LedgerConfig, cmds: &[Cmd]) -> Result<BatchRe
             .fetch_one(&mut *conn)
             .await?
             .try_get(0)?;
-    let first = last - n + 1;
-    for (i, row) in st.rows.iter_mut().enumerate() {
-        row.seq = first + i64::try_from(i).map_err(Error::internal)?;
-    }
-
+    assign_seqs(&mut st.rows, last - n + 1)?;
     let t_apply = t0.elapsed();
-    insert_transfers(conn, engine, cap, &st.rows).await?;
-    let t_ins = t0.elapsed();
-    write_pendings(conn, engine, cap, &st.pendings).await?;
-    write_accounts(conn, engine, cap, &st.accounts).await?;
-    let t_acc = t0.elapsed();
+    write_rows(conn, engine, cap, &st).await?;
+    let t_write = t0.elapsed();
     tx.commit().await?;
     tracing::debug!(
         commands = cmds.len(),
@@ -912,12 +1062,269 @@ async fn run_once(ctx: &Ctx, cfg: &LedgerConfig, cmds: &[Cmd]) -> Result<BatchRe
         accounts = st.accounts.len(),
         read_ms = t_load.as_secs_f64() * 1e3,
         apply_ms = (t_apply - t_load).as_secs_f64() * 1e3,
-        insert_ms = (t_ins - t_apply).as_secs_f64() * 1e3,
-        accounts_ms = (t_acc - t_ins).as_secs_f64() * 1e3,
-        commit_ms = (t0.elapsed() - t_acc).as_secs_f64() * 1e3,
+        write_ms = (t_write - t_apply).as_secs_f64() * 1e3,
+        commit_ms = (t0.elapsed() - t_write).as_secs_f64() * 1e3,
         "ledger batch committed"
     );
     Ok((st.rows, outcomes))
+}
+
+// ---------------------------------------------------------------------------
+// The SQLite pipeline. SQLite has one writer; while it writes and commits
+// batch k, batch k+1 is read on another connection and applied on top of
+// k's final state (its Carry). k+1 is written only if k committed exactly as
+// prepared, and its write checks that nobody else wrote in between (the seq
+// counter must be where k left it); every rule the batch relied on is also
+// a constraint (CHECK on balances, UNIQUE keys, the pending state), so a
+// stale read makes the write fail instead of breaking an invariant. Any
+// failure before the commit falls back to `run_once`.
+
+/// A batch applied in memory, waiting for its turn to write.
+struct Prepared {
+    st: State,
+    outcomes: Vec<Outcome>,
+    /// The seq counter as the batch expects to find it.
+    prev_seq: i64,
+    carry: Arc<Carry>,
+    read: std::time::Duration,
+}
+
+/// Accounts as the pipeline's batches left them, so a batch reads only the
+/// accounts it has not seen. Valid while nobody else changes accounts: every
+/// balance change moves the seq counter and every other change to an
+/// existing account moves `accounts_version`; either moving unexpectedly
+/// drops the cache.
+struct AccountCache {
+    accounts: HashMap<String, AccMem>,
+    /// The seq counter the accounts reflect (with the batch in flight committed).
+    seq: i64,
+    version: i64,
+}
+
+/// Accounts kept in memory at most; beyond that the cache starts again.
+const MAX_CACHED_ACCOUNTS: usize = 1_000_000;
+
+async fn read_counters(conn: &mut AnyConnection) -> Result<(i64, i64)> {
+    let rows = sqlx::query("SELECT key, value_int FROM ledger_meta WHERE key IN ('transfer_seq', 'accounts_version')")
+        .fetch_all(&mut *conn)
+        .await?;
+    let (mut seq, mut version) = (None, None);
+    for r in rows {
+        let key: String = r.try_get(0)?;
+        let v: i64 = r.try_get(1)?;
+        match key.as_str() {
+            "transfer_seq" => seq = Some(v),
+            "accounts_version" => version = Some(v),
+            _ => {}
+        }
+    }
+    match (seq, version) {
+        (Some(s), Some(v)) => Ok((s, v)),
+        _ => Err(Error::internal(anyhow::anyhow!("ledger: ledger_meta counters missing"))),
+    }
+}
+
+async fn prepare(
+    ctx: &Ctx,
+    cfg: &LedgerConfig,
+    cmds: &[Cmd],
+    prior: Option<Arc<Carry>>,
+    cache: &mut Option<AccountCache>,
+) -> Result<Prepared> {
+    let t0 = std::time::Instant::now();
+    let now = ctx.now_ms();
+    let mut conn = ctx.db.pool.acquire().await?;
+    let (seq_before, version) = read_counters(&mut conn).await?;
+    // The counter may only be where the batch in flight found it or will leave it.
+    let expected = |seq: i64| match &prior {
+        Some(c) => seq == c.prev_seq || seq == c.last_seq,
+        None => true,
+    };
+    if !expected(seq_before) {
+        *cache = None;
+        return Err(Error::internal(anyhow::anyhow!("ledger: another writer committed meanwhile")));
+    }
+    let prev_seq = prior.as_ref().map_or(seq_before, |c| c.last_seq);
+    if cache.as_ref().is_some_and(|c| c.version != version || c.seq != prev_seq) {
+        *cache = None;
+    }
+    let w = wanted(cmds);
+    let cached = cache.as_ref().map(|c| &c.accounts);
+    let known = Known { carry: prior.as_deref(), accounts: cached };
+    let (mut st, due) = load(&mut conn, ctx, cfg.max_rows_per_statement, now, w, false, known).await?;
+    // The reads above are separate statements. Every change to balances,
+    // holds or keys comes with transfer rows, so if the counters did not move
+    // (but for the batch in flight, which the carry covers) they saw one state.
+    let (seq_after, version_after) = read_counters(&mut conn).await?;
+    drop(conn);
+    let consistent = version_after == version
+        && match &prior {
+            Some(_) => expected(seq_after),
+            None => seq_after == seq_before,
+        };
+    if !consistent {
+        *cache = None;
+        return Err(Error::internal(anyhow::anyhow!("ledger: another writer committed during the batch's reads")));
+    }
+    let read = t0.elapsed();
+    let outcomes = apply_all(&mut st, cmds, &due);
+    st.assert_balanced()?;
+    assign_seqs(&mut st.rows, prev_seq + 1)?;
+    let last_seq = prev_seq + i64::try_from(st.rows.len()).map_err(Error::internal)?;
+    let carry = Arc::new(Carry::of(&st, prev_seq, last_seq));
+    let c = cache.get_or_insert_with(|| AccountCache { accounts: HashMap::new(), seq: last_seq, version });
+    if c.accounts.len() > MAX_CACHED_ACCOUNTS {
+        c.accounts.clear();
+    }
+    c.seq = last_seq;
+    for (id, a) in &st.accounts {
+        c.accounts.insert(id.clone(), AccMem { base: a.bal, ..a.clone() });
+    }
+    Ok(Prepared { st, outcomes, prev_seq, carry, read })
+}
+
+enum WriteError {
+    /// Nothing was committed: the batch can be run again.
+    BeforeCommit(Error),
+    /// The commit itself failed; whether it took effect is not known.
+    AtCommit(Error),
+}
+
+async fn write_prepared(ctx: &Ctx, cfg: &LedgerConfig, p: &Prepared) -> Result<(), WriteError> {
+    let t0 = std::time::Instant::now();
+    let engine = ctx.db.engine();
+    let before = |e: Error| WriteError::BeforeCommit(e);
+    if p.st.rows.is_empty() {
+        return Ok(());
+    }
+    let mut tx = ctx.db.begin().await.map_err(before)?;
+    let conn = tx.conn();
+    let n = i64::try_from(p.st.rows.len()).map_err(|e| before(Error::internal(e)))?;
+    let moved = sqlx::query("UPDATE ledger_meta SET value_int = $1 WHERE key = 'transfer_seq' AND value_int = $2")
+        .bind(p.prev_seq + n)
+        .bind(p.prev_seq)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| before(e.into()))?;
+    if moved.rows_affected() != 1 {
+        return Err(before(Error::internal(anyhow::anyhow!("ledger: someone else wrote since the batch was read"))));
+    }
+    write_rows(conn, engine, cfg.max_rows_per_statement, &p.st).await.map_err(before)?;
+    let t_write = t0.elapsed();
+    tx.commit().await.map_err(WriteError::AtCommit)?;
+    tracing::debug!(
+        rows = p.st.rows.len(),
+        accounts = p.st.accounts.len(),
+        read_ms = p.read.as_secs_f64() * 1e3,
+        write_ms = t_write.as_secs_f64() * 1e3,
+        commit_ms = (t0.elapsed() - t_write).as_secs_f64() * 1e3,
+        "ledger batch committed (pipelined)"
+    );
+    Ok(())
+}
+
+/// Writes a batch (prepared, or else the plain way) and answers its callers.
+/// True when it committed exactly as prepared, so a batch built on its carry stands.
+async fn write_task(
+    ctx: Ctx,
+    cfg: LedgerConfig,
+    stats: Arc<Stats>,
+    mut cmds: Vec<Cmd>,
+    prepared: Option<Prepared>,
+) -> bool {
+    if let Some(p) = prepared {
+        match write_prepared(&ctx, &cfg, &p).await {
+            Ok(()) => {
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                stats.commands.fetch_add(cmds.len() as u64, Ordering::Relaxed);
+                stats.rows.fetch_add(p.st.rows.len() as u64, Ordering::Relaxed);
+                for (cmd, outcome) in cmds.drain(..).zip(p.outcomes) {
+                    answer(cmd, outcome, &p.st.rows);
+                }
+                return true;
+            }
+            Err(WriteError::AtCommit(e)) => {
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "ledger batch commit failed");
+                for cmd in cmds.drain(..) {
+                    fail(cmd, &e);
+                }
+                return false;
+            }
+            Err(WriteError::BeforeCommit(e)) => {
+                stats.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "pipelined ledger batch runs again the plain way");
+            }
+        }
+    }
+    execute(&ctx, &cfg, &stats, &mut cmds).await;
+    false
+}
+
+struct InFlight {
+    handle: tokio::task::JoinHandle<bool>,
+    /// Set when the batch was prepared: the next one may build on it.
+    carry: Option<Arc<Carry>>,
+}
+
+async fn run_pipelined(ctx: Ctx, cfg: LedgerConfig, stats: Arc<Stats>, mut rx: mpsc::Receiver<Cmd>) {
+    let max = cfg.max_batch.max(1);
+    let mut inflight: Option<InFlight> = None;
+    let mut cache: Option<AccountCache> = None;
+    loop {
+        let mut cmds: Vec<Cmd> = Vec::with_capacity(max);
+        let got = match inflight.as_mut() {
+            Some(f) => tokio::select! {
+                n = rx.recv_many(&mut cmds, max) => Ok(n),
+                done = &mut f.handle => Err(done.unwrap_or(false)),
+            },
+            None => Ok(rx.recv_many(&mut cmds, max).await),
+        };
+        let n = match got {
+            Ok(n) => n,
+            Err(as_prepared) => {
+                // The batch in flight is done and nothing is waiting.
+                inflight = None;
+                if !as_prepared {
+                    cache = None;
+                }
+                continue;
+            }
+        };
+        if n == 0 {
+            if let Some(f) = inflight.take() {
+                let _ = f.handle.await;
+            }
+            break;
+        }
+        // Read and apply while the previous batch writes, if it left a carry.
+        let mut prepared = match &inflight {
+            Some(InFlight { carry: Some(c), .. }) => prepare(&ctx, &cfg, &cmds, Some(c.clone()), &mut cache).await.ok(),
+            Some(InFlight { carry: None, .. }) => None,
+            None => prepare(&ctx, &cfg, &cmds, None, &mut cache).await.ok(),
+        };
+        if let Some(f) = inflight.take() {
+            let built_on_it = f.carry.is_some();
+            let as_prepared = f.handle.await.unwrap_or(false);
+            if !as_prepared {
+                // What the cache holds was not committed (or not as prepared).
+                cache = None;
+            }
+            if built_on_it && !as_prepared {
+                prepared = None;
+            } else if !built_on_it {
+                // It was written the plain way; now the database is current.
+                prepared = prepare(&ctx, &cfg, &cmds, None, &mut cache).await.ok();
+            }
+        }
+        if prepared.is_none() {
+            cache = None;
+        }
+        let carry = prepared.as_ref().map(|p| p.carry.clone());
+        let handle = tokio::spawn(write_task(ctx.clone(), cfg.clone(), stats.clone(), cmds, prepared));
+        inflight = Some(InFlight { handle, carry });
+    }
 }
 
 fn collect_spec<'a>(

@@ -32,7 +32,7 @@ impl Default for BenchOpts {
         BenchOpts {
             accounts: 10_000,
             transfers: 200_000,
-            concurrency: 8_192,
+            concurrency: 16_384,
             hot_share_pct: 20,
             idempotency_keys: false,
             config: LedgerConfig::default(),

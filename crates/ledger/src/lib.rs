@@ -104,10 +104,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
     sqlite: &[
         ("0001_ledger", include_str!("../../../migrations/sqlite/ledger/0001_ledger.sql")),
         ("0002_history_blocks", include_str!("../../../migrations/sqlite/ledger/0002_history_blocks.sql")),
+        ("0003_accounts_version", include_str!("../../../migrations/sqlite/ledger/0003_accounts_version.sql")),
     ],
     postgres: &[
         ("0001_ledger", include_str!("../../../migrations/postgres/ledger/0001_ledger.sql")),
         ("0002_history_blocks", include_str!("../../../migrations/postgres/ledger/0002_history_blocks.sql")),
+        ("0003_accounts_version", include_str!("../../../migrations/postgres/ledger/0003_accounts_version.sql")),
     ],
 };
 
@@ -233,6 +235,12 @@ impl Ledger {
         .bind(credit_limit_fen)
         .execute(tx.conn())
         .await?;
+        if done.rows_affected() > 0 {
+            // Batchers that keep accounts in memory re-read them.
+            sqlx::query("UPDATE ledger_meta SET value_int = value_int + 1 WHERE key = 'accounts_version'")
+                .execute(tx.conn())
+                .await?;
+        }
         tx.commit().await?;
         if done.rows_affected() == 0 {
             read::account(&self.ctx, account_id).await?;

@@ -15,10 +15,12 @@ fn env_num(name: &str, default: usize) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn bench() {
+    // RUST_LOG=yizhan_ledger=debug shows each batch's timings.
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
     let mut opts = BenchOpts {
         accounts: env_num("BENCH_ACCOUNTS", 10_000),
         transfers: env_num("BENCH_TRANSFERS", 200_000),
-        concurrency: env_num("BENCH_CONCURRENCY", 8_192),
+        concurrency: env_num("BENCH_CONCURRENCY", 16_384),
         hot_share_pct: u32::try_from(env_num("BENCH_HOT_PCT", 20)).unwrap(),
         idempotency_keys: env_num("BENCH_KEYS", 0) == 1,
         ..BenchOpts::default()

@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use yizhan_core::testing::TestDb;
 use yizhan_core::{Code, Fen};
-use yizhan_ledger::{Ledger, Transfer, TransferSpec, MIGRATIONS};
+use yizhan_ledger::{Ledger, LedgerConfig, Transfer, TransferSpec, MIGRATIONS};
 
 /// 0 may go negative; 1..=3 wallets; 4 a merchant; 5 was never opened.
 const ACCOUNTS: [&str; 6] = ["gateway", "wallet:1", "wallet:2", "wallet:3", "org:m", "wallet:ghost"];
@@ -249,10 +249,10 @@ async fn submit(l: &Ledger, op: &Op, hold_id: Option<&str>) -> (Res, Option<Tran
     }
 }
 
-async fn run_case(ops: Vec<Op>) {
+async fn run_case(ops: Vec<Op>, pipeline: bool) {
     let t = TestDb::new(&[&MIGRATIONS]).await;
     let (ctx, clock) = t.ctx();
-    let l = Ledger::start(ctx.clone());
+    let l = Ledger::start_with(ctx.clone(), LedgerConfig { pipeline, ..LedgerConfig::default() });
     l.open_account(ACCOUNTS[0], "gateway", true).await.unwrap();
     for a in &ACCOUNTS[1..OPENED] {
         l.open_account(a, "wallet", false).await.unwrap();
@@ -325,9 +325,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_operations_keep_every_invariant(ops in prop::collection::vec(op(), 40)) {
+    fn random_operations_keep_every_invariant(ops in prop::collection::vec(op(), 40), pipeline in any::<bool>()) {
         // Multi-thread: see tests/common on TestDb's drop under PostgreSQL.
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(run_case(ops));
+        rt.block_on(run_case(ops, pipeline));
     }
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use yizhan_core::{Code, Engine};
-use yizhan_ledger::{Ledger, TransferSpec};
+use yizhan_ledger::{Ledger, LedgerConfig, TransferSpec};
 
 type Moves = Vec<(String, String, i64)>;
 
@@ -156,7 +156,8 @@ async fn two_batchers_on_one_database_stay_correct() {
     ctx2.clock = e.ledger.ctx().clock.clone();
     // t.ctx() seeds every random source alike; two processes do not share one.
     ctx2.rng = yizhan_core::SeededRandom::new(8);
-    let other = Ledger::start(ctx2);
+    // On SQLite the first one pipelines, this one runs one batch at a time.
+    let other = Ledger::start_with(ctx2, LedgerConfig { pipeline: false, ..LedgerConfig::default() });
     let ledgers = [e.ledger.clone(), other.clone()];
 
     let mut tasks = Vec::new();
@@ -185,10 +186,10 @@ async fn two_batchers_on_one_database_stay_correct() {
                         tokio::join!(ledger.post_pending(&h.id, None, None), peer.void_pending(&h.id, None));
                     match (post, void) {
                         (Ok(p), Err(v)) => {
-                            assert_eq!(v.code, Code::TransferAlreadyResolved);
+                            assert_eq!(v.code, Code::TransferAlreadyResolved, "{v}");
                             moves.push((from.to_string(), to.to_string(), p.amount_fen));
                         }
-                        (Err(p), Ok(_)) => assert_eq!(p.code, Code::TransferAlreadyResolved),
+                        (Err(p), Ok(_)) => assert_eq!(p.code, Code::TransferAlreadyResolved, "{p}"),
                         (p, v) => panic!("one hold resolved twice or never: {p:?} {v:?}"),
                     }
                     resolved += 1;
