@@ -71,13 +71,31 @@
 //! Every write ([`Ledger::transfer`], [`Ledger::submit_linked`],
 //! [`Ledger::post_pending`], [`Ledger::void_pending`], [`Ledger::expire_due`])
 //! goes to one batcher task per [`Ledger::start`], which takes everything
-//! waiting (up to [`LedgerConfig::max_batch`] commands), checks each command
-//! in order against the running balances (so a transfer that would overdraw
-//! fails alone), writes all rows and each touched account once with its net
-//! change in ONE transaction, and answers only after the commit is durable.
-//! A crash loses nothing that was acknowledged. On PostgreSQL the batch locks
-//! the rows it touches (`FOR UPDATE`), so several server processes may each run
-//! a batcher on the same database. Reads go straight to the pool.
+//! waiting (up to [`LedgerConfig::max_batch`] commands, no artificial delay),
+//! checks each command in order against the running balances (so a transfer
+//! that would overdraw fails alone), writes all rows with multi-row
+//! statements and each touched account once with its net change, in ONE
+//! transaction, and answers only after the commit is durable (SQLite WAL
+//! with `synchronous=FULL`, PostgreSQL `synchronous_commit=on`). A crash
+//! loses nothing that was acknowledged. If a batch's transaction fails,
+//! every command in it gets the error and nothing of it is applied.
+//!
+//! * PostgreSQL: each batch locks the pending rows and accounts it touches
+//!   (`FOR UPDATE`, in id order), so several server processes may each run a
+//!   batcher on one database.
+//! * SQLite (one writer per process): while batch k is written, batch k+1 is
+//!   read on another connection and applied on top of k's result, and the
+//!   batcher keeps the accounts it has seen in memory. Both are checked
+//!   against counters every change moves (`ledger_meta`), and every rule is
+//!   also a database constraint, so anything unexpected (another writer)
+//!   makes the batch run again the plain way. Turn it off with
+//!   [`LedgerConfig::pipeline`].
+//!
+//! Reads ([`Ledger::balance`], [`Ledger::history`], …) go straight to the
+//! pool. [`check`] recomputes everything from the transfer rows; the
+//! benchmark is [`bench::run`].
+//!
+//! Apply [`MIGRATIONS`] before [`Ledger::start`] (`ctx.db.migrate(&[&MIGRATIONS, …])`).
 
 mod batcher;
 pub mod bench;

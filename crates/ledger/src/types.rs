@@ -38,7 +38,7 @@ pub struct TransferSpec {
     pub pending_timeout_ms: Option<i64>,
     /// For a refund or correction: the id of the original transfer (must exist).
     pub refers_to: Option<String>,
-    /// The caller scopes it (e.g. "user:<id>:<key>"). Submitting a key again
+    /// The caller scopes it (e.g. `"user:<id>:<key>"`). Submitting a key again
     /// returns the first transfer if debit, credit, amount and category are the
     /// same, and `Code::IdempotencyKeyReused` if not.
     pub idempotency_key: Option<String>,
