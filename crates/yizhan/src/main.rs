@@ -104,7 +104,7 @@ enum BenchCommand {
         #[arg(long, default_value_t = 200_000)]
         transfers: usize,
         /// Payers waiting for their answer at once.
-        #[arg(long, default_value_t = 8_192)]
+        #[arg(long, default_value_t = 16_384)]
         concurrency: usize,
         /// Percent of payments into the one hot merchant account.
         #[arg(long, default_value_t = 20)]
