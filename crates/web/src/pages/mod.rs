@@ -185,10 +185,14 @@ struct RegisterPage {
     l: Layout,
     login: String,
     name: String,
+    cities: Vec<yizhan_identity::City>,
+    city_id: String,
 }
 
-async fn register_form(lang: Lang, csrf: Csrf) -> Response {
-    render(&RegisterPage { l: Layout::anon(lang, &csrf, "/register"), login: String::new(), name: String::new() })
+async fn register_form(State(s): State<AppState>, lang: Lang, csrf: Csrf) -> Response {
+    let cities = s.identity.list_cities().await.unwrap_or_default();
+    let l = Layout::anon(lang, &csrf, "/register");
+    render(&RegisterPage { l, login: String::new(), name: String::new(), cities, city_id: String::new() })
 }
 
 async fn register_submit(
@@ -199,7 +203,15 @@ async fn register_submit(
     form: CsrfForm,
 ) -> Response {
     let result = async {
-        account::register(&s, form.get("login"), form.get("password"), form.get("name")).await?;
+        let city_id = form.get("city_id");
+        if !city_id.is_empty() {
+            // Checked before the account exists, so a bad choice leaves nothing half done.
+            s.identity.city(city_id).await?;
+        }
+        let user_id = account::register(&s, form.get("login"), form.get("password"), form.get("name")).await?;
+        if !city_id.is_empty() {
+            s.identity.set_home_city(&user_id, form.get("city_id")).await?;
+        }
         s.identity.login(form.get("login"), form.get("password"), &addr).await
     }
     .await;
@@ -213,10 +225,15 @@ async fn register_submit(
         Err(e) => {
             let status = crate::problem::status_of(e.code);
             let l = Layout::anon(lang, &csrf, "/register").error(&e);
-            render_status(
-                status,
-                &RegisterPage { l, login: form.get("login").to_string(), name: form.get("name").to_string() },
-            )
+            let cities = s.identity.list_cities().await.unwrap_or_default();
+            let page = RegisterPage {
+                l,
+                login: form.get("login").to_string(),
+                name: form.get("name").to_string(),
+                cities,
+                city_id: form.get("city_id").to_string(),
+            };
+            render_status(status, &page)
         }
     }
 }
@@ -264,7 +281,9 @@ async fn home(State(s): State<AppState>, lang: Lang, csrf: Csrf, PageUser(p): Pa
         Some(id) => s.identity.city(id).await.map(|c| c.services).unwrap_or_default(),
         None => Vec::new(),
     };
-    let tiles = TILES.iter().filter(|t| t.everywhere || city_services.iter().any(|k| k == t.key)).collect();
+    // Without a home city, every capability of the platform shows; a city shows what it offers.
+    let no_city = profile.home_city_id.is_none();
+    let tiles = TILES.iter().filter(|t| t.everywhere || no_city || city_services.iter().any(|k| k == t.key)).collect();
     let l = Layout::user(&s, lang, &csrf, "/home", &p).await;
     render(&HomePage { l, name: profile.name, city_name: profile.home_city_name, tiles })
 }

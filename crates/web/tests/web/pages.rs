@@ -101,3 +101,34 @@ async fn pages_need_a_session_and_the_language_switch_sticks() {
     let r = page(&app, "/lang?to=en&back=//evil.example", "", "en").await;
     assert_eq!(r.headers.get("location").unwrap(), "/");
 }
+
+#[tokio::test]
+async fn choosing_a_city_at_registration_shows_its_services() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let (city_id, _) = app.city_and_org(&admin, "Suzhou 苏州", "Suzhou Water", "city_department").await;
+    let first = page(&app, "/register", "", "en").await;
+    assert!(first.text.contains("Suzhou 苏州"), "the form offers the cities");
+    let csrf = cookie_of(&first, "yz_csrf").unwrap();
+    // An unknown city creates no account.
+    let r = form(
+        &app,
+        "/register",
+        &format!("yz_csrf={csrf}"),
+        &format!("csrf={csrf}&name=Su&login=su%40example.org&password=correct+horse&city_id=nowhere"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = form(
+        &app,
+        "/register",
+        &format!("yz_csrf={csrf}"),
+        &format!("csrf={csrf}&name=Su&login=su%40example.org&password=correct+horse&city_id={city_id}"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let session = cookie_of(&r, "yz_session").unwrap();
+    let home = page(&app, "/home", &format!("yz_csrf={csrf}; yz_session={session}"), "en").await;
+    assert!(home.text.contains("Suzhou 苏州"));
+    assert!(home.text.contains("data-service=\"wallet\""), "the city offers the wallet");
+}
