@@ -173,6 +173,33 @@ await step("a demo resident pays a bill from the bills page", async () => {
   await loginAs(page, login, "correct horse battery");
 });
 
+await step("send a lucky red packet to a group; another person opens it", async () => {
+  await page.goto(base + "/red-packets");
+  await page.fill("#packet-count", "2");
+  await page.selectOption("#packet-mode", "lucky");
+  await page.fill("#packet-amount", "10");
+  await page.fill("#packet-greeting", "Happy new year");
+  await page.click("#packet-submit");
+  await page.waitForURL(/\/red-packets\/[0-9a-f]+$/);
+  const link = (await page.textContent("#packet-link")).trim();
+  assert.match(link, /^\/red-packets\/[0-9a-f]+$/);
+  await page.goto(base + "/wallet");
+  assert.match(await page.textContent("#balance"), /¥76\.66/);
+
+  const p4 = await context.newPage();
+  await loginAs(p4, "13800000002", DEMO_PASSWORD);
+  await p4.goto(base + link);
+  assert.match(await p4.textContent("#packet-greeting"), /Happy new year/);
+  await p4.click("#claim");
+  await p4.waitForSelector("#my-share");
+  const share = Number((await p4.textContent("#my-share")).replace(/[^0-9.]/g, ""));
+  assert.ok(share >= 0.01 && share <= 9.99, `share ${share}`);
+  assert.match(await p4.textContent("#packet-claims"), /Wang Fang/);
+  await p4.screenshot({ path: `${shots}/red-packet.png`, fullPage: true });
+  await p4.close();
+  await loginAs(page, login, "correct horse battery");
+});
+
 await step("switch to Chinese", async () => {
   await page.goto(base + "/home");
   await page.click("#lang-switch");
