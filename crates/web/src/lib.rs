@@ -87,9 +87,25 @@ async fn healthz(ready: Arc<AtomicBool>) -> impl IntoResponse {
 async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
     let size = s.ctx.db.pool.size() as f64;
     let idle = s.ctx.db.pool.num_idle() as f64;
+    let l = s.ledger.stats();
     let body = s.metrics.render(&[
-        ("yizhan_db_pool_connections", "Open database connections.", size),
-        ("yizhan_db_pool_idle", "Idle database connections.", idle),
+        ("yizhan_db_pool_connections", "gauge", "Open database connections.", size),
+        ("yizhan_db_pool_idle", "gauge", "Idle database connections.", idle),
+        ("yizhan_ledger_batches_total", "counter", "Ledger group commits (database transactions).", l.batches as f64),
+        ("yizhan_ledger_commands_total", "counter", "Ledger commands answered.", l.commands as f64),
+        ("yizhan_ledger_transfer_rows_total", "counter", "Transfer rows written.", l.rows as f64),
+        (
+            "yizhan_ledger_batch_retries_total",
+            "counter",
+            "Batches tried again after a transient failure.",
+            l.retries as f64,
+        ),
+        (
+            "yizhan_ledger_failed_batches_total",
+            "counter",
+            "Batches whose every command got the error.",
+            l.failed_batches as f64,
+        ),
     ]);
     ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], body)
 }

@@ -33,7 +33,8 @@ impl Metrics {
         m.sum_ms += elapsed_ms;
     }
 
-    pub fn render(&self, extra: &[(&str, &str, f64)]) -> String {
+    /// The request metrics, then `extra` samples given as (name, type, help, value).
+    pub fn render(&self, extra: &[(&str, &str, &str, f64)]) -> String {
         use std::fmt::Write;
         let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
@@ -58,8 +59,8 @@ impl Metrics {
         let _ = writeln!(out, "yizhan_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {}", m.count);
         let _ = writeln!(out, "yizhan_http_request_duration_seconds_sum {}", m.sum_ms / 1000.0);
         let _ = writeln!(out, "yizhan_http_request_duration_seconds_count {}", m.count);
-        for (name, help, v) in extra {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        for (name, kind, help, v) in extra {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
         }
         out
     }

@@ -12,6 +12,7 @@ async fn health_metrics_and_openapi() {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text.contains("# TYPE yizhan_http_requests_total counter"), "{}", r.text);
     assert!(r.text.contains("route=\"/healthz\""), "{}", r.text);
+    assert!(r.text.contains("# TYPE yizhan_ledger_batches_total counter"), "{}", r.text);
     let r = app.get("/api/openapi.json", None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body["paths"]["/api/v1/auth/register"]["post"].is_object());
