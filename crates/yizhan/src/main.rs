@@ -53,12 +53,12 @@ enum Command {
         #[command(flatten)]
         data: DataOpts,
     },
-    /// Administration.
+    /// Administration: create platform administrators.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// The ledger.
+    /// The ledger: check that the books balance.
     Ledger {
         #[command(subcommand)]
         command: LedgerCommand,
@@ -99,8 +99,10 @@ enum BenchCommand {
     Ledger {
         #[command(flatten)]
         data: DataOpts,
+        /// Wallets paying each other.
         #[arg(long, default_value_t = 10_000)]
         accounts: usize,
+        /// Payments per run.
         #[arg(long, default_value_t = 200_000)]
         transfers: usize,
         /// Payers waiting for their answer at once.
@@ -109,6 +111,7 @@ enum BenchCommand {
         /// Percent of payments into the one hot merchant account.
         #[arg(long, default_value_t = 20)]
         hot_share: u32,
+        /// Runs; the median and the spread are printed at the end.
         #[arg(long, default_value_t = 3)]
         runs: usize,
         /// Give every payment an idempotency key (checked in the same batch).
