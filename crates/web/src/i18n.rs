@@ -65,6 +65,11 @@ impl Lang {
         lookup(self, key)
     }
 
+    /// A key built from a prefix and a value, e.g. ("kind", "hospital") → "kind.hospital".
+    pub fn tk(self, prefix: &str, key: &str) -> &'static str {
+        lookup(self, &format!("{prefix}.{key}"))
+    }
+
     /// Pick between two texts given in both languages (e.g. a stored notification).
     pub fn pick<'a>(self, en: &'a str, zh: &'a str) -> &'a str {
         match self {
@@ -99,6 +104,21 @@ pub static CATALOG: &[(&str, &str, &str)] = &[
     ("access.when", "When", "时间"),
     ("access.who", "Who", "查看人"),
     ("access.why", "Why", "原因"),
+    ("admin.add", "Add", "添加"),
+    ("admin.add_staff", "Add staff to an organisation", "为机构添加工作人员"),
+    ("admin.cities", "Cities and organisations", "城市与机构"),
+    ("admin.city_name", "City name", "城市名称"),
+    ("admin.create", "Create", "创建"),
+    ("admin.done", "Done.", "已完成。"),
+    ("admin.new_city", "New city", "新建城市"),
+    ("admin.new_org", "New organisation", "新建机构"),
+    ("admin.no_cities", "No city yet: create the first one.", "还没有城市：创建第一个吧。"),
+    ("admin.org_kind", "Kind", "类型"),
+    ("admin.org_name", "Organisation name", "机构名称"),
+    ("admin.person_login", "Their login (phone or e-mail)", "对方的登录名（手机号或邮箱）"),
+    ("admin.role", "Role", "角色"),
+    ("admin.services", "Services the city offers", "城市提供的服务"),
+    ("admin.title", "Administration", "平台管理"),
     ("app.name", "yizhan", "一站"),
     ("app.tagline", "One account, one wallet, every service of your city — and you see who reads your data.", "一个账号，一个钱包，城市服务一站办——谁看了你的数据，你都知道。"),
     ("bills.due", "Due", "截止"),
@@ -173,12 +193,18 @@ pub static CATALOG: &[(&str, &str, &str)] = &[
     ("home.no_city", "Choose your city to see its services.", "选择你的城市以查看本地服务。"),
     ("home.services", "Services", "服务"),
     ("home.title", "Home", "首页"),
+    ("kind.city_department", "City department", "政府部门"),
+    ("kind.court", "Court", "法院"),
+    ("kind.hospital", "Hospital", "医院"),
+    ("kind.merchant", "Merchant", "商户"),
+    ("kind.mobility_operator", "Mobility operator", "出行运营商"),
     ("lang.switch", "中文", "English"),
     ("login.button", "Log in", "登录"),
     ("login.no_account", "No account yet?", "还没有账号？"),
     ("login.title", "Log in", "登录"),
     ("logout.button", "Log out", "退出登录"),
     ("nav.access", "Access log", "访问记录"),
+    ("nav.admin", "Administration", "平台管理"),
     ("nav.home", "Home", "首页"),
     ("nav.inbox", "Inbox", "消息"),
     ("nav.profile", "Me", "我的"),
@@ -241,6 +267,8 @@ pub static CATALOG: &[(&str, &str, &str)] = &[
     ("register.button", "Create account", "注册"),
     ("register.have_account", "Already registered?", "已有账号？"),
     ("register.title", "Create your account", "注册账号"),
+    ("role.admin", "Admin", "管理员"),
+    ("role.operator", "Operator", "操作员"),
     ("send.button", "Send", "转账"),
     ("send.done", "Sent", "转账成功"),
     ("send.memo", "Note (optional)", "备注（可选）"),
@@ -317,6 +345,16 @@ mod tests {
             }
         }
         assert!(seen > 10, "templates were not scanned");
+    }
+
+    #[test]
+    fn keys_built_from_values_exist() {
+        for k in yizhan_identity::OrgKind::ALL {
+            assert_ne!(Lang::Zh.tk("kind", k.as_str()), "??", "kind.{k}");
+        }
+        for k in crate::pages::admin::CITY_SERVICES {
+            assert_ne!(Lang::Zh.tk("service", k), "??", "service.{k}");
+        }
     }
 
     #[test]

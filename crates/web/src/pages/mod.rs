@@ -14,6 +14,7 @@ use axum::Router;
 use serde::Deserialize;
 use yizhan_core::Error;
 
+pub mod admin;
 pub mod wallet;
 
 pub mod filters {
@@ -47,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
         .merge(wallet::router())
+        .merge(admin::router())
 }
 
 /// What every page's frame needs.

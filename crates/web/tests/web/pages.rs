@@ -132,3 +132,71 @@ async fn choosing_a_city_at_registration_shows_its_services() {
     assert!(home.text.contains("Suzhou 苏州"));
     assert!(home.text.contains("data-service=\"wallet\""), "the city offers the wallet");
 }
+
+/// Log in on the page; returns the cookie header.
+async fn page_login(app: &TestApp, login: &str) -> String {
+    let first = page(app, "/login", "", "en").await;
+    let csrf = cookie_of(&first, "yz_csrf").unwrap();
+    let r = form(
+        app,
+        "/login",
+        &format!("yz_csrf={csrf}"),
+        &format!("csrf={csrf}&login={}&password=correct+horse", login.replace('@', "%40")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    format!("yz_csrf={csrf}; yz_session={}", cookie_of(&r, "yz_session").unwrap())
+}
+
+#[tokio::test]
+async fn the_platform_admin_page_creates_cities_orgs_and_staff() {
+    let app = spawn_app().await;
+    app.admin().await;
+    let (staff_id, _) = app.user("clerk@example.org", "Clerk").await;
+    let cookies = page_login(&app, "root@example.org").await;
+    let csrf = cookies.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
+
+    let r = page(&app, "/admin", &cookies, "en").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("No city yet"));
+    let r =
+        form(&app, "/admin/cities", &cookies, &format!("csrf={csrf}&name=Ningbo&svc_wallet=on&svc_health=on")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let cities = app.state.identity.list_cities().await.unwrap();
+    assert_eq!(cities.len(), 1);
+    assert_eq!(cities[0].services, vec!["wallet".to_string(), "health".to_string()]);
+    let city_id = &cities[0].id;
+    let r =
+        form(&app, "/admin/orgs", &cookies, &format!("csrf={csrf}&city_id={city_id}&kind=hospital&name=Ningbo+No.2"))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Ningbo No.2"));
+    let org = app.state.identity.list_orgs(Some(city_id)).await.unwrap().remove(0);
+    let r = form(
+        &app,
+        "/admin/staff",
+        &cookies,
+        &format!("csrf={csrf}&org_id={}&login=clerk%40example.org&role=operator", org.id),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let memberships = app.state.identity.memberships(&staff_id).await.unwrap();
+    assert_eq!(memberships.len(), 1);
+    // Bad input is shown, and changes nothing.
+    let r = form(&app, "/admin/orgs", &cookies, &format!("csrf={csrf}&city_id={city_id}&kind=bank&name=X")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.state.identity.list_orgs(Some(city_id)).await.unwrap().len(), 1);
+    // In Chinese too.
+    let r = page(&app, "/admin", &cookies, "zh-CN").await;
+    assert!(r.text.contains("平台管理") && r.text.contains("医院"));
+
+    // Someone else: no page, no effect, and forms need the CSRF token.
+    let clerk = page_login(&app, "clerk@example.org").await;
+    assert_eq!(page(&app, "/admin", &clerk, "en").await.status, StatusCode::FORBIDDEN);
+    let clerk_csrf = clerk.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
+    let r = form(&app, "/admin/cities", &clerk, &format!("csrf={clerk_csrf}&name=Rogue")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = form(&app, "/admin/cities", &cookies, "csrf=wrong&name=Rogue").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.state.identity.list_cities().await.unwrap().len(), 1);
+}
