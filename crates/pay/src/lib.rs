@@ -10,6 +10,7 @@
 //! UPDATE and the ledger transfer uses a key derived from that row; a crash
 //! between the two is finished by the next retry with the same key.
 
+pub mod account;
 pub mod bills;
 pub mod emvco;
 pub mod gateway;

@@ -43,6 +43,11 @@ pub async fn export(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
                 "retained_after_deletion": false,
                 "data": s.notify.export(user_id).await?,
             },
+            "payments": {
+                "retained_after_deletion": true,
+                "why_retained": "payment records (wallet transactions, bills, red packets) are kept as the law requires; car plates are erased",
+                "data": s.pay.export(user_id).await?,
+            },
             "access_log": {
                 "retained_after_deletion": true,
                 "why_retained": "the record of who read personal data is kept as the law requires, and cannot be deleted",
@@ -53,14 +58,19 @@ pub async fn export(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
 }
 
 pub async fn delete(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
+    // Refused before anything is erased while money is still in the wallet.
+    s.pay.ensure_can_close(user_id).await?;
     let removed_notifications = s.notify.delete_all(user_id).await?;
+    let removed_plates = s.pay.erase_personal(user_id).await?;
     s.identity.delete_account(user_id).await?;
     Ok(json!({
         "deleted": true,
-        "erased": ["profile", "login", "password", "real_name", "identity_number", "sessions", "memberships", "notifications"],
+        "erased": ["profile", "login", "password", "real_name", "identity_number", "sessions", "memberships", "notifications", "vehicles"],
         "notifications_removed": removed_notifications,
+        "vehicles_removed": removed_plates,
         "kept": {
             "access_log": "kept: the law requires a record of who read personal data",
+            "payments": "kept: payment records (transactions, bills, red packets) are kept as the law requires",
         }
     }))
 }

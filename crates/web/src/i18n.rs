@@ -147,7 +147,7 @@ pub static CATALOG: &[(&str, &str, &str)] = &[
     ("delete.button", "Delete my account", "注销我的账号"),
     ("delete.confirm", "Type DELETE to confirm", "输入 DELETE 确认"),
     ("delete.done", "Your account has been deleted.", "你的账号已注销。"),
-    ("delete.intro", "Deleting your account erases your name, login, password, identity number and messages. What the law or money requires is kept: your access log and your payment records.", "注销账号会清除你的姓名、登录名、密码、身份证号和消息。法律或资金要求保留的内容会被保留：访问记录和支付记录。"),
+    ("delete.intro", "Deleting your account erases your name, login, password, identity number, messages and car plates. What the law or money requires is kept: your access log and your payment records. Withdraw the money in your wallet first.", "注销账号会清除你的姓名、登录名、密码、身份证号、消息和车牌。法律或资金要求保留的内容会被保留：访问记录和支付记录。请先提现钱包里的余额。"),
     ("delete.title", "Delete account", "注销账号"),
     ("error.already_claimed", "You have already claimed this", "你已经领取过了"),
     ("error.already_exists", "Already exists", "已存在"),

@@ -990,3 +990,34 @@ async fn support_reads_of_transactions_need_a_reason_and_are_logged() {
     assert_eq!(entries[0]["why"], "disputed top-up");
     assert_eq!(log.body["chain_ok"], true);
 }
+
+#[tokio::test]
+async fn export_holds_the_money_records_and_deletion_waits_for_an_empty_wallet() {
+    let app = spawn_app().await;
+    let (user_id, t) = funded(&app, "leaver@example.org", "Leaver", 3_000).await;
+    let r = app.post("/api/v1/me/vehicles", Some(&t), json!({"plate": "浙A12345"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    let export = app.get("/api/v1/me/export", Some(&t)).await;
+    let payments = &export.body["sections"]["payments"];
+    assert_eq!(payments["retained_after_deletion"], true);
+    assert_eq!(payments["data"]["wallet"]["balance_fen"], 3_000);
+    assert_eq!(payments["data"]["transactions"].as_array().unwrap().len(), 1);
+    assert_eq!(payments["data"]["vehicles"][0], "浙A12345");
+
+    // Money in the wallet: refused, and nothing is erased.
+    let r = app.call(Method::DELETE, "/api/v1/me", Some(&t), None).await;
+    assert_problem(&r, StatusCode::CONFLICT, "conflict");
+    assert_eq!(app.get("/api/v1/me", Some(&t)).await.status, StatusCode::OK);
+
+    let r = app.pay("/api/v1/wallet/withdraw", &t, &key(), json!({"amount": 3_000})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = app.call(Method::DELETE, "/api/v1/me", Some(&t), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["vehicles_removed"], 1);
+    // The money records stay, and the books still balance.
+    let kept = app.state.pay.history(&user_id, None).await.unwrap().items;
+    assert!(kept.iter().any(|l| l.category == "topup") && kept.iter().any(|l| l.category == "withdrawal"), "{kept:?}");
+    assert!(app.state.pay.vehicles(&user_id).await.unwrap().is_empty());
+    transfers(&app).await;
+}

@@ -1,0 +1,80 @@
+//! A person's part of the platform's money records, for their data export and
+//! for account deletion. Money records are kept (the law requires payment
+//! records); what is only personal (car plates) is erased.
+
+use crate::Pay;
+use serde_json::json;
+use yizhan_core::{Code, Error, Result};
+
+/// History pages the export reads at most (a bound on every loop).
+const EXPORT_PAGES_MAX: usize = 10_000;
+
+impl Pay {
+    /// Everything the payments domain holds about a person, as JSON.
+    pub async fn export(&self, user_id: &str) -> Result<serde_json::Value> {
+        let wallet = self.wallet(user_id).await?;
+        let mut transactions = Vec::new();
+        let mut cursor = None;
+        for _ in 0..EXPORT_PAGES_MAX {
+            let page = self.history(user_id, cursor).await?;
+            transactions.extend(page.items);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let packets_sent: Vec<(String, i64, i64, String, String, i64)> = sqlx::query_as(
+            "SELECT id, total_fen, share_count, mode, status, created_at_ms FROM red_packets \
+             WHERE sender_user_id = $1 ORDER BY created_at_ms",
+        )
+        .bind(user_id)
+        .fetch_all(&self.ctx().db.pool)
+        .await?;
+        let shares_claimed: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT packet_id, amount_fen, claimed_at_ms FROM red_packet_shares \
+             WHERE claimed_by = $1 ORDER BY claimed_at_ms",
+        )
+        .bind(user_id)
+        .fetch_all(&self.ctx().db.pool)
+        .await?;
+        Ok(json!({
+            "wallet": wallet,
+            "transactions": transactions,
+            "bills": self.bills(user_id).await?,
+            "vehicles": self.vehicles(user_id).await?,
+            "red_packets_sent": packets_sent.into_iter().map(|(id, total, n, mode, status, at)| json!({
+                "id": id, "total_fen": total, "shares": n, "mode": mode, "status": status, "created_at_ms": at,
+            })).collect::<Vec<_>>(),
+            "red_packet_shares_claimed": shares_claimed.into_iter().map(|(id, amount, at)| json!({
+                "packet_id": id, "amount_fen": amount, "claimed_at_ms": at,
+            })).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// Refuse deletion while the person still has money or money on hold in
+    /// their wallet: it must be withdrawn (or the hold resolved) first, or it
+    /// would be stranded in an account nobody can reach.
+    pub async fn ensure_can_close(&self, user_id: &str) -> Result<()> {
+        let w = self.wallet(user_id).await?;
+        if w.balance_fen != 0 || w.pending_fen != 0 {
+            return Err(Error::new(
+                Code::Conflict,
+                format!(
+                    "the wallet still holds {} yuan ({} on hold): withdraw it before deleting the account",
+                    yizhan_core::money::yuan(w.balance_fen),
+                    yizhan_core::money::yuan(w.pending_fen)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Erase what is only personal; keep the money records. Returns how many
+    /// car plates were removed.
+    pub async fn erase_personal(&self, user_id: &str) -> Result<u64> {
+        let mut tx = self.ctx().db.begin().await?;
+        let n = sqlx::query("DELETE FROM vehicles WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+        tx.commit().await?;
+        Ok(n.rows_affected())
+    }
+}
