@@ -200,6 +200,32 @@ await step("send a lucky red packet to a group; another person opens it", async 
   await loginAs(page, login, "correct horse battery");
 });
 
+await step("the platform administrator adds an organisation and its staff on the admin page", async () => {
+  const p5 = await context.newPage();
+  await loginAs(p5, "admin@demo.yizhan.local", DEMO_PASSWORD);
+  await p5.goto(base + "/profile");
+  await p5.click("#admin-link");
+  await p5.waitForURL(base + "/admin");
+  assert.match(await p5.textContent("#admin-cities"), /Hangzhou/);
+  await p5.selectOption("#org-kind", "merchant");
+  await p5.fill("#org-name", "Browser Noodle Bar");
+  await p5.click("#org-submit");
+  await p5.waitForSelector(".flash.ok");
+  assert.match(await p5.textContent("#admin-cities"), /Browser Noodle Bar/);
+  const org = await p5.$eval("#staff-org", (sel) => [...sel.options].find((o) => o.text === "Browser Noodle Bar").value);
+  await p5.selectOption("#staff-org", org);
+  await p5.fill("#staff-login", login);
+  await p5.selectOption("#staff-role", "admin");
+  await p5.click("#staff-submit");
+  await p5.waitForSelector(".flash.ok");
+  await p5.screenshot({ path: `${shots}/admin.png`, fullPage: true });
+  await p5.close();
+  const me = await api("POST", "/api/v1/auth/login", null, { login, password: "correct horse battery" });
+  const profile = await api("GET", "/api/v1/me", me.body.token);
+  assert.ok(profile.body.memberships.some((m) => m.org_name === "Browser Noodle Bar" && m.role === "admin"), JSON.stringify(profile.body));
+  await loginAs(page, login, "correct horse battery");
+});
+
 await step("switch to Chinese", async () => {
   await page.goto(base + "/home");
   await page.click("#lang-switch");

@@ -107,6 +107,7 @@ pub static CATALOG: &[(&str, &str, &str)] = &[
     ("admin.add", "Add", "添加"),
     ("admin.add_staff", "Add staff to an organisation", "为机构添加工作人员"),
     ("admin.cities", "Cities and organisations", "城市与机构"),
+    ("admin.city", "City", "城市"),
     ("admin.city_name", "City name", "城市名称"),
     ("admin.create", "Create", "创建"),
     ("admin.done", "Done.", "已完成。"),
