@@ -625,6 +625,15 @@ impl Identity {
             return Err(Error::field("reason", "state why you read this person's data"));
         }
         let org = self.org(org_id).await?;
+        // Identity numbers are for the organisations whose work needs them
+        // (registering a patient, a court case, a permit); a shop never gets one.
+        let may_read_id = matches!(org.kind, OrgKind::CityDepartment | OrgKind::Hospital | OrgKind::Court);
+        if include_id_number && !may_read_id && !actor.is_admin {
+            return Err(Error::forbidden(format!(
+                "staff of a {} may not read identity numbers",
+                org.kind.as_str().replace('_', " ")
+            )));
+        }
         let subject = self.live_user(subject_user_id).await?;
         let id_number = match (&subject.id_cipher, include_id_number) {
             (Some(sealed), true) => Some(self.open_id_number(subject_user_id, sealed).await?),

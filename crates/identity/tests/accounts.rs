@@ -263,6 +263,7 @@ async fn finding_people() {
 /// With production hashing cost, an unknown login takes about as long as a
 /// wrong password, so timing does not tell whether an account exists.
 #[tokio::test]
+#[ignore = "a timing measurement: run by hand on a quiet machine (cargo test -- --ignored); speed is never asserted in the suite"]
 async fn unknown_logins_cost_as_much_as_wrong_passwords() {
     let w = world_with(IdentityConfig::default()).await;
     w.id.register("a@example.com", PASSWORD, "A").await.unwrap();

@@ -66,6 +66,18 @@ impl Pay {
                 ),
             ));
         }
+        let (open_packets,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM red_packets WHERE sender_user_id = $1 AND status IN ('funding', 'open')",
+        )
+        .bind(user_id)
+        .fetch_one(&self.ctx().db.pool)
+        .await?;
+        if open_packets > 0 {
+            return Err(Error::new(
+                Code::Conflict,
+                "red packets you sent are still open; what is unclaimed returns to your wallet after 24 hours",
+            ));
+        }
         Ok(())
     }
 

@@ -352,6 +352,14 @@ impl Pay {
                     at_ms: posted.created_at_ms,
                 })
             }
+            // Only a definite refusal releases the money (the sandbox promises that a
+            // timed-out payout moved nothing). Anything else, e.g. the gateway saying
+            // this reference was already paid out, leaves the hold in place: the
+            // money stays reserved until the payout is reconciled, never paid twice.
+            Err(e) if !matches!(e.code, Code::PaymentDeclined | Code::ValidationFailed | Code::GatewayTimeout) => {
+                tracing::warn!(hold = %hold.id, code = %e.code, "withdrawal outcome unknown; hold kept");
+                Err(e)
+            }
             Err(e) => {
                 match self.ledger().void_pending(&hold.id, Some(format!("{key}:void"))).await {
                     Ok(_) => {}

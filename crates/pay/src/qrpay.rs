@@ -254,12 +254,15 @@ impl Pay {
         let from = self.ensure_wallet(&customer).await?;
         let to = self.ensure_org(org_id).await?;
         // The customer is told once, by the request that moved the money.
-        let replay = self.ledger().transfer_by_idempotency_key(&key).await?.is_some();
+        // The ledger's key names the code itself: a code moves money at most once,
+        // whatever keys the merchant's tills send.
+        let ledger_key = format!("paycode:{hash}");
+        let replay = self.ledger().transfer_by_idempotency_key(&ledger_key).await?.is_some();
         let t = match self
             .transfer(
                 TransferSpec::new(from, to, amount_fen, category::PAYCODE)
                     .with_memo(format!("pay code at {}", org.name))
-                    .with_idempotency_key(key.clone()),
+                    .with_idempotency_key(ledger_key),
             )
             .await
         {

@@ -115,7 +115,11 @@ where
                     return ApiError(Error::internal(anyhow::anyhow!("answer not readable: {e}"))).into_response();
                 }
             };
-            if parts.status.is_server_error() {
+            // A server error, or an answer that says "try again" (409 conflict, 429),
+            // is not stored: the retry runs again.
+            let transient = parts.status == axum::http::StatusCode::CONFLICT
+                || parts.status == axum::http::StatusCode::TOO_MANY_REQUESTS;
+            if parts.status.is_server_error() || transient {
                 forget(s, scope, key).await;
             } else if let Err(e) =
                 s.idempotency.complete(scope, key, parts.status.as_u16(), &String::from_utf8_lossy(&bytes)).await

@@ -73,6 +73,18 @@ fn category_label(lang: Lang, category: &str) -> String {
 }
 
 /// A domain error on a page: the flash message and the status.
+/// The idempotency key the form carries after a failure: the same one when the
+/// outcome is unknown (a server error, a gateway timeout), so a resubmit cannot
+/// move money a second time; a fresh one when the request was refused for good.
+fn key_after(e: &Error, form: &CsrfForm) -> String {
+    match e.code {
+        yizhan_core::Code::Internal | yizhan_core::Code::GatewayTimeout if !form.get("idem").is_empty() => {
+            form.get("idem").to_string()
+        }
+        _ => form_key(),
+    }
+}
+
 fn failed(l: Layout, e: Error) -> (Layout, StatusCode) {
     let e = pay_err(e).0;
     let status = status_of(e.code);
@@ -105,6 +117,7 @@ async fn wallet_render(
     p: &Principal,
     status: StatusCode,
     receipt: Option<yizhan_pay::GatewayReceipt>,
+    kept: Option<(Funding, String)>,
 ) -> Response {
     let w = match s.pay.wallet(&p.user_id).await {
         Ok(w) => w,
@@ -114,12 +127,17 @@ async fn wallet_render(
         Ok(svg) => strip_xml_declaration(svg),
         Err(e) => return error_page(l.lang, StatusCode::INTERNAL_SERVER_ERROR, &e.detail),
     };
-    render_status(status, &WalletPage { l, w, qr_svg, topup_key: form_key(), withdraw_key: form_key(), receipt })
+    let (topup_key, withdraw_key) = match kept {
+        Some((Funding::TopUp, k)) => (k, form_key()),
+        Some((Funding::Withdraw, k)) => (form_key(), k),
+        None => (form_key(), form_key()),
+    };
+    render_status(status, &WalletPage { l, w, qr_svg, topup_key, withdraw_key, receipt })
 }
 
 async fn wallet_page(State(s): State<AppState>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
     let l = Layout::user(&s, lang, &csrf, "/wallet", &p).await;
-    wallet_render(&s, l, &p, StatusCode::OK, None).await
+    wallet_render(&s, l, &p, StatusCode::OK, None, None).await
 }
 
 async fn topup(State(s): State<AppState>, lang: Lang, csrf: Csrf, PageUser(p): PageUser, form: CsrfForm) -> Response {
@@ -161,11 +179,12 @@ async fn funding(s: &AppState, lang: Lang, csrf: &Csrf, p: &Principal, form: &Cs
                 Funding::Withdraw => "wallet.withdraw_done",
             };
             let msg = format!("{} ¥{}", lang.t(done), yuan(rc.amount_fen));
-            wallet_render(s, l.ok(&msg), p, StatusCode::OK, Some(rc)).await
+            wallet_render(s, l.ok(&msg), p, StatusCode::OK, Some(rc), None).await
         }
         Err(e) => {
+            let key = key_after(&e, form);
             let (l, status) = failed(l, e);
-            wallet_render(s, l, p, status, None).await
+            wallet_render(s, l, p, status, None, Some((way, key))).await
         }
     }
 }
@@ -183,14 +202,20 @@ struct PayPage {
     receipt: Option<yizhan_pay::Receipt>,
 }
 
-fn pay_page(l: Layout, status: StatusCode, payload: String, preview: Option<yizhan_pay::QrPreview>) -> Response {
+fn pay_page(
+    l: Layout,
+    status: StatusCode,
+    payload: String,
+    preview: Option<yizhan_pay::QrPreview>,
+    key: String,
+) -> Response {
     let amount = preview.as_ref().and_then(|p| p.amount_fen).map(yuan).unwrap_or_default();
-    render_status(status, &PayPage { l, payload, preview, amount, key: form_key(), receipt: None })
+    render_status(status, &PayPage { l, payload, preview, amount, key, receipt: None })
 }
 
 async fn pay_form(State(s): State<AppState>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
     let l = Layout::user(&s, lang, &csrf, "/wallet/pay", &p).await;
-    pay_page(l, StatusCode::OK, String::new(), None)
+    pay_page(l, StatusCode::OK, String::new(), None, form_key())
 }
 
 async fn pay_preview(
@@ -203,10 +228,10 @@ async fn pay_preview(
     let l = Layout::user(&s, lang, &csrf, "/wallet/pay", &p).await;
     let payload = form.get("payload").trim().to_string();
     match s.pay.qr_preview(&payload).await {
-        Ok(preview) => pay_page(l, StatusCode::OK, payload, Some(preview)),
+        Ok(preview) => pay_page(l, StatusCode::OK, payload, Some(preview), form_key()),
         Err(e) => {
             let (l, status) = failed(l, e);
-            pay_page(l, status, payload, None)
+            pay_page(l, status, payload, None, form_key())
         }
     }
 }
@@ -240,8 +265,9 @@ async fn pay_submit(
         }
         Err(e) => {
             let preview = s.pay.qr_preview(&payload).await.ok();
+            let key = key_after(&e, &form);
             let (l, status) = failed(l, e);
-            pay_page(l, status, payload, preview)
+            pay_page(l, status, payload, preview, key)
         }
     }
 }
@@ -331,14 +357,15 @@ async fn send_submit(
             })
         }
         Err(e) => {
+            // The same key again when the outcome is unknown: a resubmit cannot pay twice.
+            let key = key_after(&e, &form);
             let (l, status) = failed(l, e);
-            // The same key again: if the first try did move money, a resubmit shows its receipt.
             let page = SendPage {
                 l,
                 to: form.get("to").to_string(),
                 amount: form.get("amount").to_string(),
                 memo: form.get("memo").to_string(),
-                key: form_key(),
+                key,
                 receipt: None,
             };
             render_status(status, &page)
@@ -517,8 +544,9 @@ async fn packet_create(
         Ok(rp) => Redirect::to(&format!("/red-packets/{}", rp.id)).into_response(),
         Err(e) => {
             let l = Layout::user(&s, lang, &csrf, "/red-packets", &p).await;
+            let key = key_after(&e, &form);
             let (l, status) = failed(l, e);
-            render_status(status, &PacketsPage { l, key: form_key() })
+            render_status(status, &PacketsPage { l, key })
         }
     }
 }

@@ -174,3 +174,29 @@ async fn notifications_inbox_and_unread_count() {
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get("/api/v1/me/notifications", Some(&token)).await.body["unread"], 0);
 }
+
+#[tokio::test]
+async fn a_shop_cannot_read_identity_numbers() {
+    let app = spawn_app().await;
+    let (user_id, token) = app.user("13600000000", "Qian").await;
+    let number = id_number("44030519851212345");
+    let r = app.post("/api/v1/me/real-name", Some(&token), json!({"name": "Qian", "id_number": number})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let (_, admin) = app.admin().await;
+    let (_, shop) = app.city_and_org(&admin, "Shenzhen", "Corner Shop", "merchant").await;
+    let (cashier_id, cashier) = app.user("cashier@example.org", "Cashier").await;
+    app.add_staff(&admin, &shop, &cashier_id, "admin").await;
+    let base = format!("/api/v1/orgs/{shop}/residents/{user_id}?reason=loyalty%20card");
+    let r = app.get(&format!("{base}&include_id_number=true"), Some(&cashier)).await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+    assert!(!r.text.contains(&number));
+    // Nothing was read, so nothing was logged.
+    let log = app.get("/api/v1/me/access-log", Some(&token)).await;
+    assert!(log.body["entries"].as_array().unwrap().is_empty());
+    // The profile (masked number) is still readable, and logged.
+    let r = app.get(&base, Some(&cashier)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.body["resident"]["id_number"].is_null());
+    let log = app.get("/api/v1/me/access-log", Some(&token)).await;
+    assert_eq!(log.body["entries"][0]["what"], "profile");
+}

@@ -959,11 +959,17 @@ async fn a_server_error_or_a_panic_is_not_stored_so_a_retry_runs_again() {
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(s.idempotency.begin("u1", "kpanic", "h").await.unwrap(), Begin::Fresh, "released");
 
-    // A 4xx is an answer: stored and replayed.
+    // "Try again" answers (409, 429) are not stored either: the retry runs.
     let r = yizhan_web::idem::run(s, "u1", "k409", "h", async { StatusCode::CONFLICT }).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let again = yizhan_web::idem::run(s, "u1", "k409", "h", async { StatusCode::OK }).await;
-    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(again.status(), StatusCode::OK);
+
+    // Any other 4xx is an answer: stored and replayed.
+    let r = yizhan_web::idem::run(s, "u1", "k422", "h", async { StatusCode::UNPROCESSABLE_ENTITY }).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let again = yizhan_web::idem::run(s, "u1", "k422", "h", async { StatusCode::OK }).await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(again.headers().get("idempotent-replayed").unwrap(), "true");
 }
 
@@ -1019,5 +1025,29 @@ async fn export_holds_the_money_records_and_deletion_waits_for_an_empty_wallet()
     let kept = app.state.pay.history(&user_id, None).await.unwrap().items;
     assert!(kept.iter().any(|l| l.category == "topup") && kept.iter().any(|l| l.category == "withdrawal"), "{kept:?}");
     assert!(app.state.pay.vehicles(&user_id).await.unwrap().is_empty());
+    transfers(&app).await;
+}
+
+#[tokio::test]
+async fn two_tills_sending_the_same_key_for_two_codes_charge_both() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let (_, shop) = app.city_and_org(&admin, "Till City", "Noodles", "merchant").await;
+    let mut tills = Vec::new();
+    for i in 0..2 {
+        let (id, token) = app.user(&format!("till{i}@example.org"), &format!("Till {i}")).await;
+        app.add_staff(&admin, &shop, &id, "operator").await;
+        tills.push(token);
+    }
+    let (_, customer) = funded(&app, "noodle-eater@example.org", "Eater", 5_000).await;
+    for till in &tills {
+        let pc = app.call(Method::POST, "/api/v1/paycodes", Some(&customer), None).await;
+        let code = pc.body["code"].as_str().unwrap().to_string();
+        // Each till counts its own keys from 1: the same key, another code.
+        let r =
+            app.pay("/api/v1/merchant/charge", till, "1", json!({"org_id": shop, "code": code, "amount": 800})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    assert_eq!(balance(&app, &customer).await, 5_000 - 2 * 800, "both codes moved money");
     transfers(&app).await;
 }
