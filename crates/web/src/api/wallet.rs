@@ -870,25 +870,33 @@ pub struct IssueBillReq {
 }
 
 /// Staff of an organisation issue a bill or fine to a person (by identity number or plate).
+/// Takes an `Idempotency-Key`, so a retried request issues one bill.
 #[utoipa::path(post, path = "/api/v1/orgs/{id}/bills", tag = "bills", request_body = IssueBillReq,
-    params(("id" = String, Path, description = "organisation id")),
-    responses((status = 201, body = BillDoc), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 422, body = Problem)))]
+    params(("id" = String, Path, description = "organisation id"),
+        ("Idempotency-Key" = String, Header, description = "unique per bill; a retry with the same key issues one bill")),
+    responses((status = 201, body = BillDoc), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn issue_bill(
     State(s): State<AppState>,
     ApiUser(p): ApiUser,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<IssueBillReq>,
-) -> Created<BillDoc> {
-    let amount_fen = money_in(&req.amount, req.currency.as_deref())?;
-    let to = match (req.id_number, req.plate) {
-        (Some(n), None) => BillTo::IdNumber(n),
-        (None, Some(p)) => BillTo::Plate(p),
-        _ => return Err(Error::field("id_number", "give either id_number or plate").into()),
-    };
-    let kind = yizhan_pay::BillKind::parse(req.kind.trim())?;
-    let spec = BillSpec { to, kind, amount_fen, due_at_ms: req.due_at, description: req.description };
-    created::<BillDoc>(s.pay.issue_bill(&p, &id, spec).await)
+    r: IdemJson<IssueBillReq>,
+) -> Response {
+    let st = s.clone();
+    let scope = p.user_id.clone();
+    idem::run(&s, &scope, &r.key, &r.hash, async move {
+        let req = r.body;
+        let amount_fen = money_in(&req.amount, req.currency.as_deref())?;
+        let to = match (req.id_number, req.plate) {
+            (Some(n), None) => BillTo::IdNumber(n),
+            (None, Some(p)) => BillTo::Plate(p),
+            _ => return Err(Error::field("id_number", "give either id_number or plate").into()),
+        };
+        let kind = yizhan_pay::BillKind::parse(req.kind.trim())?;
+        let spec = BillSpec { to, kind, amount_fen, due_at_ms: req.due_at, description: req.description };
+        created::<BillDoc>(st.pay.issue_bill(&p, &id, spec).await)
+    })
+    .await
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -440,9 +440,10 @@ async fn issue_bill_to(app: &TestApp, admin: &str, org: &str, person: &str, fen:
     }
     let due = app_now(app) + 7 * 86_400_000;
     let r = app
-        .post(
+        .pay(
             &format!("/api/v1/orgs/{org}/bills"),
-            Some(admin),
+            admin,
+            &key(),
             json!({"id_number": number, "kind": "water", "amount": fen, "due_at": due, "description": "Water, November"}),
         )
         .await;
@@ -479,9 +480,10 @@ async fn bills_by_identity_number_and_plate_paid_once_and_staff_reads_are_logged
 
     let due = app_now(&app) + 86_400_000;
     let fine = app
-        .post(
+        .pay(
             &format!("/api/v1/orgs/{police}/bills"),
-            Some(&officer),
+            &officer,
+            &key(),
             json!({"plate": "浙A12345", "kind": "fine", "amount": 20_000, "due_at": due, "description": "Speeding on Tianmushan Rd"}),
         )
         .await;
@@ -489,9 +491,10 @@ async fn bills_by_identity_number_and_plate_paid_once_and_staff_reads_are_logged
     assert_eq!(fine.body["plate"], "浙A12345");
     let fine_id = fine.body["id"].as_str().unwrap().to_string();
     let fee = app
-        .post(
+        .pay(
             &format!("/api/v1/orgs/{police}/bills"),
-            Some(&officer),
+            &officer,
+            &key(),
             json!({"id_number": number, "kind": "fee", "amount": 1_000, "due_at": due, "description": "Licence renewal"}),
         )
         .await;
@@ -502,21 +505,21 @@ async fn bills_by_identity_number_and_plate_paid_once_and_staff_reads_are_logged
     both["plate"] = json!("浙A12345");
     both["id_number"] = json!(number);
     for (body, field) in [(base.clone(), "id_number"), (both, "id_number")] {
-        let r = app.post(&format!("/api/v1/orgs/{police}/bills"), Some(&officer), body).await;
+        let r = app.pay(&format!("/api/v1/orgs/{police}/bills"), &officer, &key(), body).await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["fields"][0]["field"], field);
     }
     let mut past = base.clone();
     past["plate"] = json!("浙A12345");
     past["due_at"] = json!(app_now(&app) - 1);
-    let r = app.post(&format!("/api/v1/orgs/{police}/bills"), Some(&officer), past.clone()).await;
+    let r = app.pay(&format!("/api/v1/orgs/{police}/bills"), &officer, &key(), past.clone()).await;
     assert_eq!(r.body["fields"][0]["field"], "due_at", "{}", r.text);
     let mut merchant_fine = past.clone();
     merchant_fine["due_at"] = json!(due);
     merchant_fine["kind"] = json!("fine");
-    let r = app.post(&format!("/api/v1/orgs/{shop}/bills"), Some(&admin), merchant_fine.clone()).await;
+    let r = app.pay(&format!("/api/v1/orgs/{shop}/bills"), &admin, &key(), merchant_fine.clone()).await;
     assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
-    let r = app.post(&format!("/api/v1/orgs/{police}/bills"), Some(&driver), merchant_fine).await;
+    let r = app.pay(&format!("/api/v1/orgs/{police}/bills"), &driver, &key(), merchant_fine).await;
     assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
 
     let list = app.get("/api/v1/bills", Some(&driver)).await;
@@ -1050,4 +1053,25 @@ async fn two_tills_sending_the_same_key_for_two_codes_charge_both() {
     }
     assert_eq!(balance(&app, &customer).await, 5_000 - 2 * 800, "both codes moved money");
     transfers(&app).await;
+}
+
+#[tokio::test]
+async fn a_retried_bill_is_issued_once() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let (_, water) = app.city_and_org(&admin, "Retry City", "Retry Water", "city_department").await;
+    let (_, person) = app.user("billed@example.org", "Billed").await;
+    let number = id_number("32050219800101123");
+    let r = app.post("/api/v1/me/real-name", Some(&person), json!({"name": "Billed", "id_number": number})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let due = app_now(&app) + 86_400_000;
+    let body = json!({"id_number": number, "kind": "water", "amount": 3_000, "due_at": due, "description": "Water"});
+    let path = format!("/api/v1/orgs/{water}/bills");
+    let first = app.pay(&path, &admin, "bill-1", body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let again = app.pay(&path, &admin, "bill-1", body.clone()).await;
+    assert_eq!(again.body, first.body);
+    let r = app.post(&path, Some(&admin), body).await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "idempotency_key_required");
+    assert_eq!(app.get("/api/v1/bills", Some(&person)).await.body.as_array().unwrap().len(), 1);
 }
