@@ -1075,3 +1075,25 @@ async fn a_retried_bill_is_issued_once() {
     assert_problem(&r, StatusCode::BAD_REQUEST, "idempotency_key_required");
     assert_eq!(app.get("/api/v1/bills", Some(&person)).await.body.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn deletion_waits_for_open_red_packets() {
+    let app = spawn_app().await;
+    let (_, sender) = funded(&app, "packet-leaver@example.org", "Leaver", 1_000).await;
+    let r =
+        app.pay("/api/v1/red-packets", &sender, &key(), json!({"count": 2, "amount": 1_000, "mode": "fixed"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(balance(&app, &sender).await, 0, "the wallet is empty, the packet is open");
+    let r = app.call(Method::DELETE, "/api/v1/me", Some(&sender), None).await;
+    assert_problem(&r, StatusCode::CONFLICT, "conflict");
+    assert_eq!(app.get("/api/v1/me", Some(&sender)).await.status, StatusCode::OK, "nothing erased");
+    // After 24 hours the unclaimed money returns; withdrawn, the account can go.
+    app.clock.advance_ms(24 * 3_600_000 + 1);
+    app.state.pay.refund_expired().await.unwrap();
+    assert_eq!(balance(&app, &sender).await, 1_000);
+    let r = app.pay("/api/v1/wallet/withdraw", &sender, &key(), json!({"amount": 1_000})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = app.call(Method::DELETE, "/api/v1/me", Some(&sender), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    transfers(&app).await;
+}
