@@ -218,6 +218,16 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
+/// A statement's result, with a unique-constraint violation turned into the
+/// domain's own error (e.g. "this login is taken"); other errors pass through.
+pub fn unique_as<T>(r: std::result::Result<T, sqlx::Error>, err: impl FnOnce() -> Error) -> Result<T> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(e) if is_unique_violation(&e) => Err(err()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether a database error means "try the transaction again": a PostgreSQL
 /// serialization failure or deadlock, or SQLite busy.
 pub fn is_retryable(e: &sqlx::Error) -> bool {

@@ -17,7 +17,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
 use yizhan_audit::{Audit, NewAccess};
-use yizhan_core::error::is_unique_violation;
+use yizhan_core::error::unique_as;
 use yizhan_core::time::{days_from_civil, CST_OFFSET_MS, DAY_MS, MINUTE_MS};
 use yizhan_core::{Code, Ctx, Error, FieldError, MigrationSet, Result};
 
@@ -360,11 +360,7 @@ impl Identity {
         .bind(now)
         .execute(tx.conn())
         .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Err(login_taken()),
-            Err(e) => return Err(e.into()),
-        }
+        unique_as(inserted, login_taken)?;
         tx.commit().await?;
         tracing::info!(user_id = %id, "user registered");
         Ok(id)
@@ -580,16 +576,14 @@ impl Identity {
         .bind(user_id)
         .execute(tx.conn())
         .await;
-        match updated {
-            Ok(r) if r.rows_affected() == 1 => {}
-            Ok(_) => return Err(Error::not_found("user")),
-            Err(e) if is_unique_violation(&e) => {
-                let mut err =
-                    Error::new(Code::AlreadyExists, "this identity number is already verified on another account");
-                err.fields.push(FieldError { field: "id_number".into(), message: "is already in use".into() });
-                return Err(err);
-            }
-            Err(e) => return Err(e.into()),
+        let updated = unique_as(updated, || {
+            let mut err =
+                Error::new(Code::AlreadyExists, "this identity number is already verified on another account");
+            err.fields.push(FieldError { field: "id_number".into(), message: "is already in use".into() });
+            err
+        })?;
+        if updated.rows_affected() != 1 {
+            return Err(Error::not_found("user"));
         }
         tx.commit().await?;
         tracing::info!(%user_id, "real name verified");
@@ -727,13 +721,7 @@ impl Identity {
             .bind(city.created_at_ms)
             .execute(tx.conn())
             .await;
-        match r {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::new(Code::AlreadyExists, "a city with this name exists"))
-            }
-            Err(e) => return Err(e.into()),
-        }
+        unique_as(r, || Error::new(Code::AlreadyExists, "a city with this name exists"))?;
         tx.commit().await?;
         tracing::info!(city_id = %city.id, actor = %actor.user_id, "city created");
         Ok(city)
@@ -777,13 +765,7 @@ impl Identity {
             .bind(org.created_at_ms)
             .execute(tx.conn())
             .await;
-        match r {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::new(Code::AlreadyExists, "an organisation with this name exists in the city"))
-            }
-            Err(e) => return Err(e.into()),
-        }
+        unique_as(r, || Error::new(Code::AlreadyExists, "an organisation with this name exists in the city"))?;
         tx.commit().await?;
         tracing::info!(org_id = %org.id, actor = %actor.user_id, "organisation created");
         Ok(org)

@@ -73,8 +73,8 @@ async fn after(s: &AppState, lang: Lang, csrf: &Csrf, p: &Principal, r: Result<(
     match r {
         Ok(()) => show(s, l.ok(lang.t("admin.done")), p, StatusCode::OK).await,
         Err(e) => {
-            let status = crate::problem::status_of(e.code);
-            show(s, l.error(&e), p, status).await
+            let (l, status) = l.failed(&e);
+            show(s, l, p, status).await
         }
     }
 }

@@ -90,6 +90,11 @@ impl Layout {
         self
     }
 
+    /// The frame showing a failed action, with the status that goes with the error.
+    pub fn failed(self, e: &Error) -> (Layout, StatusCode) {
+        (self.error(e), crate::problem::status_of(e.code))
+    }
+
     pub fn ok(mut self, msg: &str) -> Layout {
         self.flash_ok = Some(msg.to_string());
         self
@@ -174,8 +179,7 @@ async fn login_submit(
             r
         }
         Err(e) => {
-            let status = crate::problem::status_of(e.code);
-            let l = Layout::anon(lang, &csrf, "/login").error(&e);
+            let (l, status) = Layout::anon(lang, &csrf, "/login").failed(&e);
             render_status(status, &LoginPage { l, login: form.get("login").to_string() })
         }
     }
@@ -225,8 +229,7 @@ async fn register_submit(
             r
         }
         Err(e) => {
-            let status = crate::problem::status_of(e.code);
-            let l = Layout::anon(lang, &csrf, "/register").error(&e);
+            let (l, status) = Layout::anon(lang, &csrf, "/register").failed(&e);
             let cities = s.identity.list_cities().await.unwrap_or_default();
             let page = RegisterPage {
                 l,
@@ -321,8 +324,8 @@ async fn real_name(
     match s.identity.verify_real_name(&p.user_id, form.get("name"), form.get("id_number")).await {
         Ok(_) => profile_page(&s, l.ok(lang.t("realname.done")), &p.user_id, StatusCode::OK).await,
         Err(e) => {
-            let status = crate::problem::status_of(e.code);
-            profile_page(&s, l.error(&e), &p.user_id, status).await
+            let (l, status) = l.failed(&e);
+            profile_page(&s, l, &p.user_id, status).await
         }
     }
 }
@@ -337,8 +340,8 @@ async fn set_city(
     match s.identity.set_home_city(&p.user_id, form.get("city_id")).await {
         Ok(()) => Redirect::to("/home").into_response(),
         Err(e) => {
-            let l = Layout::user(&s, lang, &csrf, "/profile", &p).await.error(&e);
-            profile_page(&s, l, &p.user_id, crate::problem::status_of(e.code)).await
+            let (l, status) = Layout::user(&s, lang, &csrf, "/profile", &p).await.failed(&e);
+            profile_page(&s, l, &p.user_id, status).await
         }
     }
 }

@@ -85,10 +85,9 @@ fn key_after(e: &Error, form: &CsrfForm) -> String {
     }
 }
 
+/// A failed money action, its fields named as the API names them.
 fn failed(l: Layout, e: Error) -> (Layout, StatusCode) {
-    let e = pay_err(e).0;
-    let status = status_of(e.code);
-    (l.error(&e), status)
+    l.failed(&pay_err(e).0)
 }
 
 fn strip_xml_declaration(svg: String) -> String {
