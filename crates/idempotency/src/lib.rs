@@ -19,8 +19,8 @@ use yizhan_core::{Ctx, Error, MigrationSet, Result};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "idempotency",
-    sqlite: &[("0001", include_str!("../../../migrations/sqlite/idempotency/0001_idempotency.sql"))],
-    postgres: &[("0001", include_str!("../../../migrations/postgres/idempotency/0001_idempotency.sql"))],
+    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_idempotency.sql"))],
+    postgres: &[("0001", include_str!("../migrations/postgres/0001_idempotency.sql"))],
 };
 
 /// Keys are kept at least this long; [`Idempotency::purge_older_than`] never removes younger ones.

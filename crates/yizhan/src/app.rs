@@ -5,7 +5,7 @@ use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use yizhan_core::{Ctx, Db, OsRandom, SystemClock, Vault};
-use yizhan_web::{AppState, Services, WebConfig};
+use yizhan_app::{AppState, Services, WebConfig};
 
 pub struct Built {
     pub state: AppState,
@@ -23,7 +23,7 @@ pub async fn open_db(data: &DataOpts) -> anyhow::Result<Db> {
     }
     .map_err(|e| anyhow::anyhow!("{e}"))
     .context("opening the database")?;
-    db.migrate(&yizhan_web::all_migrations()).await.map_err(|e| anyhow::anyhow!("{e}")).context("migrating")?;
+    db.migrate(&yizhan_app::all_migrations()).await.map_err(|e| anyhow::anyhow!("{e}")).context("migrating")?;
     Ok(db)
 }
 
@@ -87,7 +87,7 @@ pub async fn serve(data: &DataOpts, addr: &str, secure_cookies: bool) -> anyhow:
     let db = built.state.ctx.db.clone();
     let (stop_sweep, stopped) = tokio::sync::watch::channel(false);
     let sweeper = tokio::spawn(sweep(built.state.clone(), stopped));
-    let app = yizhan_web::app(built.state, ready.clone());
+    let app = yizhan_app::app(built.state, ready.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
     ready.store(true, Ordering::SeqCst);

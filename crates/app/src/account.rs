@@ -1,0 +1,52 @@
+//! Operations on a whole account that span several rooms: the export of
+//! everything held about a person, and deletion. Each domain exports and erases its own part.
+
+use crate::state::AppState;
+use serde_json::json;
+use yizhan_core::Result;
+
+pub async fn export(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
+    let now = s.ctx.now_ms();
+    Ok(json!({
+        "exported_at_ms": now,
+        "user_id": user_id,
+        "sections": {
+            "profile": {
+                "retained_after_deletion": false,
+                "data": s.identity.export(user_id).await?,
+            },
+            "notifications": {
+                "retained_after_deletion": false,
+                "data": s.notify.export(user_id).await?,
+            },
+            "payments": {
+                "retained_after_deletion": true,
+                "why_retained": "payment records (wallet transactions, bills, red packets) are kept as the law requires; car plates are erased",
+                "data": s.pay.export(user_id).await?,
+            },
+            "access_log": {
+                "retained_after_deletion": true,
+                "why_retained": "the record of who read personal data is kept as the law requires, and cannot be deleted",
+                "data": s.audit.export(user_id).await?,
+            },
+        }
+    }))
+}
+
+pub async fn delete(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
+    // Refused before anything is erased while money is still in the wallet.
+    s.pay.ensure_can_close(user_id).await?;
+    let removed_notifications = s.notify.delete_all(user_id).await?;
+    let removed_plates = s.pay.erase_personal(user_id).await?;
+    s.identity.delete_account(user_id).await?;
+    Ok(json!({
+        "deleted": true,
+        "erased": ["profile", "login", "password", "real_name", "identity_number", "sessions", "memberships", "notifications", "vehicles"],
+        "notifications_removed": removed_notifications,
+        "vehicles_removed": removed_plates,
+        "kept": {
+            "access_log": "kept: the law requires a record of who read personal data",
+            "payments": "kept: payment records (transactions, bills, red packets) are kept as the law requires",
+        }
+    }))
+}

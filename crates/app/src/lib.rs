@@ -1,0 +1,208 @@
+//! The app: joins the rooms into one router and one OpenAPI document (at
+//! `/api/openapi.json`), adds health and metrics, the home screen, and the
+//! export and deletion of an account, which span rooms. Nothing here holds a
+//! domain rule.
+
+pub mod account;
+mod api;
+mod pages;
+pub mod state;
+pub mod testing;
+mod texts;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use yizhan_core::MigrationSet;
+use yizhan_kit::room::{self, Joined, Room};
+use yizhan_kit::{metrics, problem, security, Deps, Lang};
+
+pub use state::{AppState, Services};
+pub use yizhan_kit::WebConfig;
+
+/// The rooms, joined in this order. A new capability adds its room here.
+pub static ROOMS: &[&Room] = &[
+    &yizhan_identity_web::ROOM,
+    &yizhan_audit_web::ROOM,
+    &yizhan_notify_web::ROOM,
+    &yizhan_wallet_web::ROOM,
+    &ROOM,
+];
+
+/// The app's own room: the home screen, the export and deletion of an
+/// account, and the kit's words. The services a city may already list before
+/// their room exists are named here too.
+pub static ROOM: Room = Room {
+    name: "app",
+    prefixes: &["/", "/home", "/export", "/account", "/api/v1/me/export", "/lang", "/static", "/healthz", "/metrics", "/api/openapi.json"],
+    texts: texts::TEXTS,
+    access: &[
+        yizhan_kit::authz::r("DELETE", "/api/v1/me", yizhan_kit::authz::Access::Resident),
+        yizhan_kit::authz::r("GET", "/api/v1/me/export", yizhan_kit::authz::Access::Resident),
+    ],
+    tiles: &[],
+    nav: &[yizhan_kit::page::NavItem { order: 10, href: "/home", label_key: "nav.home", shows_unread: false }],
+    city_services: &["city", "health", "shopping", "live", "mobility", "credit"],
+    migrations: &[&yizhan_idempotency::MIGRATIONS],
+    mount: |_| Ok(yizhan_kit::Mounted::new(OpenApiRouter::new(), Router::new())),
+};
+
+/// The kit's words (frame, errors) as a room of their own in the catalogue.
+static KIT: Room = Room {
+    name: "kit",
+    prefixes: &[],
+    texts: yizhan_kit::texts::TEXTS,
+    access: &[],
+    tiles: &[],
+    nav: &[],
+    city_services: &[],
+    migrations: &[],
+    mount: |_| Ok(yizhan_kit::Mounted::new(OpenApiRouter::new(), Router::new())),
+};
+
+/// Every room's lists, joined; a duplicate is refused.
+pub fn joined() -> Result<Joined, String> {
+    let mut all: Vec<&'static Room> = vec![&KIT];
+    all.extend(ROOMS.iter().copied());
+    room::join(&all)
+}
+
+/// Every room's migrations, in the order the rooms are joined.
+pub fn all_migrations() -> Vec<&'static MigrationSet> {
+    match joined() {
+        Ok(j) => j.migrations,
+        Err(e) => panic!("the rooms do not join: {e}"),
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "yizhan API", version = "1", description = "One account, one wallet, every service. Errors are application/problem+json (RFC 9457) with a stable `code`."),
+    components(schemas(yizhan_kit::problem::Problem)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = openapi.components.as_mut() {
+            c.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        }
+    }
+}
+
+/// The services every room may ask for, by type.
+fn deps(state: &AppState) -> Deps {
+    Deps::new()
+        .with(state.ctx.clone())
+        .with(state.identity.clone())
+        .with(state.audit.clone())
+        .with(state.notify.clone())
+        .with(state.ledger.clone())
+        .with(state.pay.clone())
+        .with(state.idempotency.clone())
+        .with(state.config.clone())
+}
+
+/// The whole application: API, OpenAPI document, pages, health, metrics.
+///
+/// Panics when two rooms claim the same text, route, tile or prefix, or a
+/// room lacks a service it needs: a build that cannot start.
+pub fn app(state: AppState, ready: Arc<AtomicBool>) -> Router {
+    let joined = joined().unwrap_or_else(|e| panic!("the rooms do not join: {e}"));
+    room::install(&joined).unwrap_or_else(|e| panic!("the rooms' lists do not install: {e}"));
+    let deps = deps(&state);
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(api::router().with_state(state.clone()));
+    let mut pages = pages::router().with_state(state.clone());
+    for r in ROOMS {
+        let m = (r.mount)(&deps).unwrap_or_else(|e| panic!("room {} cannot mount: {e}", r.name));
+        api = api.merge(m.api);
+        pages = pages.merge(m.pages);
+    }
+    let (api_router, openapi) = api.split_for_parts();
+    let openapi_json = Arc::new(openapi.to_pretty_json().unwrap_or_default());
+    let secure = state.config.secure_cookies;
+    let metrics = state.metrics.clone();
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+
+    Router::new()
+        .merge(api_router)
+        .merge(pages)
+        .merge(yizhan_kit::page::router(state.config.clone()))
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = openapi_json.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], doc.as_ref().clone()) }
+            }),
+        )
+        .route("/healthz", get(move || healthz(ready.clone())))
+        .merge(Router::new().route("/metrics", get(metrics_text)).with_state(state.clone()))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
+        .layer(axum::middleware::from_fn(problem::localize))
+        .layer(axum::middleware::from_fn(security::csrf_cookie))
+        .layer(axum::Extension(security::SecureCookies(secure)))
+        .layer(axum::middleware::from_fn(security::headers))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, security::MakeId))
+}
+
+async fn healthz(ready: Arc<AtomicBool>) -> impl IntoResponse {
+    if ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, Json(serde_json::json!({"status": "ok"})))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "starting"})))
+    }
+}
+
+async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
+    let size = s.ctx.db.pool.size() as f64;
+    let idle = s.ctx.db.pool.num_idle() as f64;
+    let l = s.ledger.stats();
+    let body = s.metrics.render(&[
+        ("yizhan_db_pool_connections", "gauge", "Open database connections.", size),
+        ("yizhan_db_pool_idle", "gauge", "Idle database connections.", idle),
+        ("yizhan_ledger_batches_total", "counter", "Ledger group commits (database transactions).", l.batches as f64),
+        ("yizhan_ledger_commands_total", "counter", "Ledger commands answered.", l.commands as f64),
+        ("yizhan_ledger_transfer_rows_total", "counter", "Transfer rows written.", l.rows as f64),
+        (
+            "yizhan_ledger_batch_retries_total",
+            "counter",
+            "Batches tried again after a transient failure.",
+            l.retries as f64,
+        ),
+        (
+            "yizhan_ledger_failed_batches_total",
+            "counter",
+            "Batches whose every command got the error.",
+            l.failed_batches as f64,
+        ),
+    ]);
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], body)
+}
+
+async fn not_found(lang: Lang, uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path().starts_with("/api/") {
+        problem::ApiError(yizhan_core::Error::not_found("route")).into_response()
+    } else {
+        yizhan_kit::page::error_page(lang, StatusCode::NOT_FOUND, lang.t("error.not_found"))
+    }
+}

@@ -1,0 +1,50 @@
+use yizhan_kit::metrics::Metrics;
+use yizhan_kit::WebConfig;
+use std::ops::Deref;
+use std::sync::Arc;
+use yizhan_audit::Audit;
+use yizhan_core::Ctx;
+use yizhan_idempotency::Idempotency;
+use yizhan_identity::Identity;
+use yizhan_ledger::Ledger;
+use yizhan_notify::Notify;
+use yizhan_pay::Pay;
+
+/// The services the app built: the rooms take theirs from these, the app's
+/// own handlers (home, export, deletion, metrics) use them directly.
+#[derive(Clone)]
+pub struct AppState(Arc<Services>);
+
+pub struct Services {
+    pub ctx: Ctx,
+    pub identity: Identity,
+    pub audit: Audit,
+    pub notify: Notify,
+    /// The ledger's handle (its batcher runs once per process); money moves through `pay`.
+    pub ledger: Ledger,
+    pub pay: Pay,
+    /// Answers to requests that carried an Idempotency-Key.
+    pub idempotency: Idempotency,
+    pub config: WebConfig,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        AppState(Arc::new(services))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Identity {
+    fn from_ref(s: &AppState) -> Identity {
+        s.identity.clone()
+    }
+}

@@ -1,0 +1,246 @@
+//! The real application on a fresh test database (SQLite, or PostgreSQL
+//! when YIZHAN_TEST_DATABASE_URL is set), driven in-process: what every
+//! room's HTTP tests and the app's journeys start from, with the helpers
+//! they share.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use crate::{Services, WebConfig};
+use axum::http::header;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tower::ServiceExt;
+use yizhan_core::testing::TestDb;
+use yizhan_core::ManualClock;
+use crate::AppState;
+use std::sync::atomic::AtomicBool;
+
+pub struct Spawned {
+    pub router: axum::Router,
+    pub state: AppState,
+    /// The funding gateway behind Pay (signs notifications in tests).
+    pub gateway: Arc<yizhan_pay::SandboxGateway>,
+    pub clock: Arc<ManualClock>,
+    pub db: TestDb,
+}
+
+/// Build every service on a fresh database, with fast password hashing and a
+/// manual clock, and the router over them.
+pub async fn spawn() -> Spawned {
+    let t = TestDb::new(&crate::all_migrations()).await;
+    let (ctx, clock) = t.ctx();
+    let audit = yizhan_audit::Audit::new(ctx.clone());
+    let notify = yizhan_notify::Notify::new(ctx.clone(), None);
+    let identity = yizhan_identity::Identity::new(
+        ctx.clone(),
+        audit.clone(),
+        yizhan_identity::IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
+    );
+    let ledger = yizhan_ledger::Ledger::start(ctx.clone());
+    let gateway = Arc::new(yizhan_pay::SandboxGateway::new(b"web-test-gateway-secret".to_vec()));
+    let pay = yizhan_pay::Pay::new(
+        ctx.clone(),
+        ledger.clone(),
+        identity.clone(),
+        audit.clone(),
+        notify.clone(),
+        gateway.clone(),
+    );
+    #[allow(clippy::expect_used)]
+    pay.open_system_accounts().await.expect("system accounts");
+    let idempotency = yizhan_idempotency::Idempotency::new(ctx.clone());
+    let state = AppState::new(Services {
+        ctx,
+        identity,
+        audit,
+        notify,
+        ledger,
+        pay,
+        idempotency,
+        config: WebConfig::default(),
+        metrics: Default::default(),
+    });
+    let router = crate::app(state.clone(), Arc::new(AtomicBool::new(true)));
+    Spawned { router, state, gateway, clock, db: t }
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    /// The funding gateway behind Pay (signs notifications in tests).
+    pub gateway: Arc<yizhan_pay::SandboxGateway>,
+    pub clock: Arc<ManualClock>,
+    pub _db: TestDb,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let s = spawn().await;
+    TestApp { router: s.router, state: s.state, gateway: s.gateway, clock: s.clock, _db: s.db }
+}
+
+impl TestApp {
+    pub async fn request(&self, req: Request<Body>) -> Resp {
+        let resp = self.router.clone().oneshot(req).await.expect("router");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp { status, headers, body, text }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// `call` with extra request headers.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(v) => b.header("content-type", "application/json").body(Body::from(v.to_string())),
+            None => b.body(Body::empty()),
+        }
+        .expect("request");
+        self.request(req).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// A POST that moves money, with this Idempotency-Key.
+    pub async fn pay(&self, path: &str, token: &str, key: &str, body: Value) -> Resp {
+        self.call_with(Method::POST, path, Some(token), Some(body), &[("idempotency-key", key)]).await
+    }
+
+    /// Register and log in; returns (user_id, token).
+    pub async fn user(&self, login: &str, name: &str) -> (String, String) {
+        let r = self
+            .post("/api/v1/auth/register", None, json!({"login": login, "password": "correct horse", "name": name}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let user_id = r.body["user_id"].as_str().expect("user_id").to_string();
+        let token = self.login(login).await;
+        (user_id, token)
+    }
+
+    pub async fn login(&self, login: &str) -> String {
+        let r = self.post("/api/v1/auth/login", None, json!({"login": login, "password": "correct horse"})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.body["token"].as_str().expect("token").to_string()
+    }
+
+    /// A platform administrator's token.
+    pub async fn admin(&self) -> (String, String) {
+        let id = self.state.identity.ensure_admin("root@example.org", "correct horse", "Root").await.expect("admin");
+        (id, self.login("root@example.org").await)
+    }
+
+    /// A city with one organisation of `kind`; returns (city_id, org_id).
+    pub async fn city_and_org(&self, admin: &str, city: &str, org: &str, kind: &str) -> (String, String) {
+        let r = self.post("/api/v1/cities", Some(admin), json!({"name": city, "services": ["wallet"]})).await;
+        let city_id = if r.status == StatusCode::CREATED {
+            r.body["id"].as_str().expect("city id").to_string()
+        } else {
+            let all = self.get("/api/v1/cities", Some(admin)).await;
+            all.body.as_array().expect("cities").iter().find(|c| c["name"] == city).expect("city")["id"]
+                .as_str()
+                .expect("id")
+                .to_string()
+        };
+        let r = self.post("/api/v1/orgs", Some(admin), json!({"city_id": city_id, "kind": kind, "name": org})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        (city_id, r.body["id"].as_str().expect("org id").to_string())
+    }
+
+    pub async fn add_staff(&self, admin: &str, org_id: &str, user_id: &str, role: &str) {
+        let r = self
+            .post(&format!("/api/v1/orgs/{org_id}/members"), Some(admin), json!({"user_id": user_id, "role": role}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+}
+
+/// Assert a problem+json response with this status and code.
+pub fn assert_problem(r: &Resp, status: StatusCode, code: &str) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(
+        r.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["code"], code, "{}", r.text);
+    assert_eq!(r.body["status"], status.as_u16());
+    assert!(r.body["title"].as_str().is_some_and(|t| !t.is_empty()));
+}
+
+/// A valid GB 11643 identity number from 17 digits.
+pub fn id_number(first17: &str) -> String {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = first17.chars().zip(W).map(|(c, w)| c.to_digit(10).expect("digit") * w).sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{first17}{check}")
+}
+
+pub fn cookie_of(r: &Resp, name: &str) -> Option<String> {
+    r.headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap().split_once('=').unwrap().1.to_string())
+}
+
+pub fn set_cookie_line(r: &Resp, name: &str) -> String {
+    r.headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub async fn form(app: &TestApp, path: &str, cookies: &str, body: &str) -> Resp {
+    let req = Request::post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", cookies)
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    app.request(req).await
+}
+
+pub async fn page(app: &TestApp, path: &str, cookies: &str, lang: &str) -> Resp {
+    let req = Request::get(path).header("cookie", cookies).header("accept-language", lang).body(Body::empty()).unwrap();
+    app.request(req).await
+}
+

@@ -1,0 +1,168 @@
+//! The pages, as a browser without JavaScript would use them.
+
+use crate::common::*;
+use axum::http::StatusCode;
+
+#[tokio::test]
+async fn register_on_the_page_then_see_home_and_access_log_in_both_languages() {
+    let app = spawn_app().await;
+    let first = page(&app, "/register", "", "en").await;
+    assert_eq!(first.status, StatusCode::OK);
+    let csrf = cookie_of(&first, "yz_csrf").expect("csrf cookie");
+    assert!(set_cookie_line(&first, "yz_csrf").contains("HttpOnly"));
+    assert!(first.text.contains(&format!("value=\"{csrf}\"")), "the form carries the token");
+
+    let r = form(
+        &app,
+        "/register",
+        &format!("yz_csrf={csrf}"),
+        &format!("csrf={csrf}&name=Mei&login=mei%40example.org&password=correct+horse"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let session_line = set_cookie_line(&r, "yz_session");
+    assert!(session_line.contains("HttpOnly") && session_line.contains("SameSite=Lax"), "{session_line}");
+    let session = cookie_of(&r, "yz_session").unwrap();
+    let cookies = format!("yz_csrf={csrf}; yz_session={session}");
+
+    let home = page(&app, "/home", &cookies, "en").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.text.contains("Hello, Mei"));
+    assert!(home.text.contains("Access log"));
+    let home_zh = page(&app, "/home", &cookies, "zh-CN").await;
+    assert!(home_zh.text.contains("你好, Mei"), "{}", home_zh.text);
+
+    let log = page(&app, "/access-log", &cookies, "en").await;
+    assert_eq!(log.status, StatusCode::OK);
+    assert!(log.text.contains("Who accessed my data"));
+    assert!(log.text.contains("Nobody has read your data yet."));
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_change_nothing() {
+    let app = spawn_app().await;
+    let r =
+        form(&app, "/register", "yz_csrf=aaaa", "csrf=bbbb&name=X&login=x%40example.org&password=correct+horse").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = form(&app, "/register", "", "name=X&login=x%40example.org&password=correct+horse").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .post("/api/v1/auth/login", None, serde_json::json!({"login": "x@example.org", "password": "correct horse"}))
+        .await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_the_language_switch_sticks() {
+    let app = spawn_app().await;
+    let r = page(&app, "/home", "", "en").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers.get("location").unwrap(), "/login");
+    let r = page(&app, "/lang?to=zh&back=/login", "", "en").await;
+    assert_eq!(r.headers.get("location").unwrap(), "/login");
+    let lang = cookie_of(&r, "lang").unwrap();
+    let r = page(&app, "/login", &format!("lang={lang}"), "en").await;
+    assert!(r.text.contains("登录"), "{}", r.text);
+    // No open redirect.
+    let r = page(&app, "/lang?to=en&back=//evil.example", "", "en").await;
+    assert_eq!(r.headers.get("location").unwrap(), "/");
+}
+
+#[tokio::test]
+async fn choosing_a_city_at_registration_shows_its_services() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let (city_id, _) = app.city_and_org(&admin, "Suzhou 苏州", "Suzhou Water", "city_department").await;
+    let first = page(&app, "/register", "", "en").await;
+    assert!(first.text.contains("Suzhou 苏州"), "the form offers the cities");
+    let csrf = cookie_of(&first, "yz_csrf").unwrap();
+    // An unknown city creates no account.
+    let r = form(
+        &app,
+        "/register",
+        &format!("yz_csrf={csrf}"),
+        &format!("csrf={csrf}&name=Su&login=su%40example.org&password=correct+horse&city_id=nowhere"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = form(
+        &app,
+        "/register",
+        &format!("yz_csrf={csrf}"),
+        &format!("csrf={csrf}&name=Su&login=su%40example.org&password=correct+horse&city_id={city_id}"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let session = cookie_of(&r, "yz_session").unwrap();
+    let home = page(&app, "/home", &format!("yz_csrf={csrf}; yz_session={session}"), "en").await;
+    assert!(home.text.contains("Suzhou 苏州"));
+    assert!(home.text.contains("data-service=\"wallet\""), "the city offers the wallet");
+}
+
+/// Log in on the page; returns the cookie header.
+async fn page_login(app: &TestApp, login: &str) -> String {
+    let first = page(app, "/login", "", "en").await;
+    let csrf = cookie_of(&first, "yz_csrf").unwrap();
+    let r = form(
+        app,
+        "/login",
+        &format!("yz_csrf={csrf}"),
+        &format!("csrf={csrf}&login={}&password=correct+horse", login.replace('@', "%40")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    format!("yz_csrf={csrf}; yz_session={}", cookie_of(&r, "yz_session").unwrap())
+}
+
+#[tokio::test]
+async fn the_platform_admin_page_creates_cities_orgs_and_staff() {
+    let app = spawn_app().await;
+    app.admin().await;
+    let (staff_id, _) = app.user("clerk@example.org", "Clerk").await;
+    let cookies = page_login(&app, "root@example.org").await;
+    let csrf = cookies.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
+
+    let r = page(&app, "/admin", &cookies, "en").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("No city yet"));
+    let r =
+        form(&app, "/admin/cities", &cookies, &format!("csrf={csrf}&name=Ningbo&svc_wallet=on&svc_health=on")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let cities = app.state.identity.list_cities().await.unwrap();
+    assert_eq!(cities.len(), 1);
+    assert_eq!(cities[0].services, vec!["wallet".to_string(), "health".to_string()]);
+    let city_id = &cities[0].id;
+    let r =
+        form(&app, "/admin/orgs", &cookies, &format!("csrf={csrf}&city_id={city_id}&kind=hospital&name=Ningbo+No.2"))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Ningbo No.2"));
+    let org = app.state.identity.list_orgs(Some(city_id)).await.unwrap().remove(0);
+    let r = form(
+        &app,
+        "/admin/staff",
+        &cookies,
+        &format!("csrf={csrf}&org_id={}&login=clerk%40example.org&role=operator", org.id),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let memberships = app.state.identity.memberships(&staff_id).await.unwrap();
+    assert_eq!(memberships.len(), 1);
+    // Bad input is shown, and changes nothing.
+    let r = form(&app, "/admin/orgs", &cookies, &format!("csrf={csrf}&city_id={city_id}&kind=bank&name=X")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.state.identity.list_orgs(Some(city_id)).await.unwrap().len(), 1);
+    // In Chinese too.
+    let r = page(&app, "/admin", &cookies, "zh-CN").await;
+    assert!(r.text.contains("平台管理") && r.text.contains("医院"));
+
+    // Someone else: no page, no effect, and forms need the CSRF token.
+    let clerk = page_login(&app, "clerk@example.org").await;
+    assert_eq!(page(&app, "/admin", &clerk, "en").await.status, StatusCode::FORBIDDEN);
+    let clerk_csrf = clerk.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
+    let r = form(&app, "/admin/cities", &clerk, &format!("csrf={clerk_csrf}&name=Rogue")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = form(&app, "/admin/cities", &cookies, "csrf=wrong&name=Rogue").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.state.identity.list_cities().await.unwrap().len(), 1);
+}

@@ -1,0 +1,361 @@
+//! The access log: every read of a person's data by someone else (staff of a
+//! city department, a hospital, a platform admin) is written here, in the
+//! subject's own log, before the data is returned. The subject sees the log.
+//!
+//! Entries are append-only (database triggers refuse UPDATE and DELETE) and
+//! hash-chained per subject, so an entry altered or removed behind the
+//! triggers' back shows in [`Audit::verify`]. Nothing deletes entries, not even
+//! account deletion: the law requires keeping them.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use yizhan_core::error::{is_retryable, is_unique_violation};
+use yizhan_core::{Ctx, Error, FieldError, MigrationSet, Result};
+
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    domain: "audit",
+    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_access_log.sql"))],
+    postgres: &[("0001", include_str!("../migrations/postgres/0001_access_log.sql"))],
+};
+
+/// The `prev_hash` of a subject's first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// How often [`Audit::record`] starts over when a concurrent writer took the
+/// same seq (PostgreSQL; SQLite writers queue on the write permit).
+const MAX_RECORD_ATTEMPTS: u32 = 32;
+
+const MAX_LABEL_CHARS: usize = 200;
+const MAX_WHAT_CHARS: usize = 64;
+const MAX_WHY_CHARS: usize = 1000;
+pub const MAX_LIST_LIMIT: i64 = 1000;
+
+#[derive(Clone)]
+pub struct Audit {
+    ctx: Ctx,
+}
+
+/// One read to record.
+#[derive(Debug, Clone)]
+pub struct NewAccess {
+    pub subject_user_id: String,
+    pub actor_user_id: String,
+    /// Display name of who read, as the subject should see it.
+    pub actor_label: String,
+    pub org_id: Option<String>,
+    pub org_label: Option<String>,
+    /// What was read: "profile", "identity_number", "bills", …
+    pub what: String,
+    /// The reason the reader stated.
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessEntry {
+    pub id: String,
+    pub subject_user_id: String,
+    pub seq: i64,
+    pub actor_user_id: String,
+    pub actor_label: String,
+    pub org_id: Option<String>,
+    pub org_label: Option<String>,
+    pub what: String,
+    pub why: String,
+    pub at_ms: i64,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The result of checking one subject's chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainCheck {
+    pub entries: i64,
+    pub ok: bool,
+    /// The first seq whose entry is missing, altered or out of chain.
+    pub first_bad_seq: Option<i64>,
+}
+
+type EntryRow =
+    (String, String, i64, String, String, Option<String>, Option<String>, String, String, i64, String, String);
+
+const ENTRY_COLUMNS: &str =
+    "id, subject_user_id, seq, actor_user_id, actor_label, org_id, org_label, what, why, at_ms, prev_hash, hash";
+
+fn entry_from_row(r: EntryRow) -> AccessEntry {
+    AccessEntry {
+        id: r.0,
+        subject_user_id: r.1,
+        seq: r.2,
+        actor_user_id: r.3,
+        actor_label: r.4,
+        org_id: r.5,
+        org_label: r.6,
+        what: r.7,
+        why: r.8,
+        at_ms: r.9,
+        prev_hash: r.10,
+        hash: r.11,
+    }
+}
+
+/// Canonical encoding: a version tag, then each field tagged and
+/// length-prefixed, so no two different entries encode alike (no ambiguity
+/// between "ab"+"c" and "a"+"bc", nor between None and "").
+fn canonical_bytes(e: &AccessEntry) -> Vec<u8> {
+    fn text(out: &mut Vec<u8>, s: &str) {
+        out.push(b's');
+        out.extend_from_slice(&(s.len() as u64).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    fn opt(out: &mut Vec<u8>, s: &Option<String>) {
+        match s {
+            Some(s) => text(out, s),
+            None => out.push(b'n'),
+        }
+    }
+    fn int(out: &mut Vec<u8>, v: i64) {
+        out.push(b'i');
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"yizhan-access-log-v1");
+    text(&mut out, &e.prev_hash);
+    text(&mut out, &e.id);
+    text(&mut out, &e.subject_user_id);
+    int(&mut out, e.seq);
+    text(&mut out, &e.actor_user_id);
+    text(&mut out, &e.actor_label);
+    opt(&mut out, &e.org_id);
+    opt(&mut out, &e.org_label);
+    text(&mut out, &e.what);
+    text(&mut out, &e.why);
+    int(&mut out, e.at_ms);
+    out
+}
+
+/// Hex SHA-256 over the entry's `prev_hash` and every other field (not `hash`).
+pub fn entry_hash(e: &AccessEntry) -> String {
+    hex::encode(Sha256::digest(canonical_bytes(e)))
+}
+
+fn check_len(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize, required: bool) {
+    if required && value.trim().is_empty() {
+        errors.push(FieldError { field: field.into(), message: "must not be empty".into() });
+    } else if value.chars().count() > max {
+        errors.push(FieldError { field: field.into(), message: format!("must be at most {max} characters") });
+    }
+}
+
+fn validate(e: &NewAccess) -> Result<()> {
+    let mut errors = Vec::new();
+    check_len(&mut errors, "subject_user_id", &e.subject_user_id, MAX_LABEL_CHARS, true);
+    check_len(&mut errors, "actor_user_id", &e.actor_user_id, MAX_LABEL_CHARS, true);
+    check_len(&mut errors, "actor_label", &e.actor_label, MAX_LABEL_CHARS, false);
+    if let Some(o) = &e.org_id {
+        check_len(&mut errors, "org_id", o, MAX_LABEL_CHARS, true);
+    }
+    if let Some(o) = &e.org_label {
+        check_len(&mut errors, "org_label", o, MAX_LABEL_CHARS, false);
+    }
+    check_len(&mut errors, "what", &e.what, MAX_WHAT_CHARS, true);
+    check_len(&mut errors, "reason", &e.why, MAX_WHY_CHARS, true);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::fields(errors))
+    }
+}
+
+enum Attempt {
+    Done(Box<AccessEntry>),
+    /// A concurrent writer took the seq, or the engine asks to try again.
+    Retry(String),
+}
+
+impl Audit {
+    pub fn new(ctx: Ctx) -> Audit {
+        Audit { ctx }
+    }
+
+    /// Append one entry to the subject's log, in its own write transaction.
+    pub async fn record(&self, e: NewAccess) -> Result<AccessEntry> {
+        validate(&e)?;
+        let mut last_err = None;
+        for _ in 0..MAX_RECORD_ATTEMPTS {
+            match self.try_record(&e).await? {
+                Attempt::Done(entry) => return Ok(*entry),
+                Attempt::Retry(err) => {
+                    last_err = Some(err);
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        let cause = last_err.unwrap_or_default();
+        Err(Error::internal(anyhow::anyhow!("access log append kept conflicting: {cause}")))
+    }
+
+    async fn try_record(&self, e: &NewAccess) -> Result<Attempt> {
+        let mut tx = self.ctx.db.begin().await?;
+        let last: Option<(i64, String)> = match sqlx::query_as(
+            "SELECT seq, hash FROM access_log WHERE subject_user_id = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(&e.subject_user_id)
+        .fetch_optional(tx.conn())
+        .await
+        {
+            Ok(v) => v,
+            Err(err) if is_retryable(&err) => return Ok(Attempt::Retry(err.to_string())),
+            Err(err) => return Err(err.into()),
+        };
+        let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_string()));
+        let mut entry = AccessEntry {
+            id: self.ctx.new_id(),
+            subject_user_id: e.subject_user_id.clone(),
+            seq: prev_seq + 1,
+            actor_user_id: e.actor_user_id.clone(),
+            actor_label: e.actor_label.clone(),
+            org_id: e.org_id.clone(),
+            org_label: e.org_label.clone(),
+            what: e.what.clone(),
+            why: e.why.trim().to_string(),
+            at_ms: self.ctx.now_ms(),
+            prev_hash,
+            hash: String::new(),
+        };
+        entry.hash = entry_hash(&entry);
+        let insert = sqlx::query(&format!(
+            "INSERT INTO access_log ({ENTRY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&entry.id)
+        .bind(&entry.subject_user_id)
+        .bind(entry.seq)
+        .bind(&entry.actor_user_id)
+        .bind(&entry.actor_label)
+        .bind(&entry.org_id)
+        .bind(&entry.org_label)
+        .bind(&entry.what)
+        .bind(&entry.why)
+        .bind(entry.at_ms)
+        .bind(&entry.prev_hash)
+        .bind(&entry.hash)
+        .execute(tx.conn())
+        .await;
+        match insert {
+            Ok(_) => {}
+            Err(err) if is_unique_violation(&err) || is_retryable(&err) => return Ok(Attempt::Retry(err.to_string())),
+            Err(err) => return Err(err.into()),
+        }
+        let head = sqlx::query(
+            "INSERT INTO access_log_heads (subject_user_id, last_seq, last_hash) VALUES ($1, $2, $3)
+             ON CONFLICT (subject_user_id) DO UPDATE SET last_seq = excluded.last_seq, last_hash = excluded.last_hash",
+        )
+        .bind(&entry.subject_user_id)
+        .bind(entry.seq)
+        .bind(&entry.hash)
+        .execute(tx.conn())
+        .await;
+        match head {
+            Ok(_) => {}
+            Err(err) if is_retryable(&err) => return Ok(Attempt::Retry(err.to_string())),
+            Err(err) => return Err(err.into()),
+        }
+        match tx.commit().await {
+            Ok(()) => Ok(Attempt::Done(Box::new(entry))),
+            Err(Error { source: Some(src), .. })
+                if src.downcast_ref::<sqlx::Error>().is_some_and(|s| is_unique_violation(s) || is_retryable(s)) =>
+            {
+                Ok(Attempt::Retry(format!("commit: {src}")))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The subject's entries, newest first; `before_seq` pages further back.
+    pub async fn list(&self, subject_user_id: &str, limit: i64, before_seq: Option<i64>) -> Result<Vec<AccessEntry>> {
+        let limit = limit.clamp(1, MAX_LIST_LIMIT);
+        let before = before_seq.unwrap_or(i64::MAX);
+        let rows: Vec<EntryRow> = sqlx::query_as(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM access_log WHERE subject_user_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+        ))
+        .bind(subject_user_id)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.ctx.db.pool)
+        .await?;
+        Ok(rows.into_iter().map(entry_from_row).collect())
+    }
+
+    /// Every entry of the subject, oldest first.
+    async fn all(&self, subject_user_id: &str) -> Result<Vec<AccessEntry>> {
+        let rows: Vec<EntryRow> = sqlx::query_as(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM access_log WHERE subject_user_id = $1 ORDER BY seq ASC"
+        ))
+        .bind(subject_user_id)
+        .fetch_all(&self.ctx.db.pool)
+        .await?;
+        Ok(rows.into_iter().map(entry_from_row).collect())
+    }
+
+    /// Recompute the subject's chain: every hash, every link, no gaps in seq,
+    /// and nothing missing after the newest entry the log remembers writing.
+    pub async fn verify(&self, subject_user_id: &str) -> Result<ChainCheck> {
+        // Read the head first: an entry appended between the two reads then
+        // only makes the log longer than the head, which is fine.
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT last_seq, last_hash FROM access_log_heads WHERE subject_user_id = $1")
+                .bind(subject_user_id)
+                .fetch_optional(&self.ctx.db.pool)
+                .await?;
+        let entries = self.all(subject_user_id).await?;
+        let count = i64::try_from(entries.len()).map_err(Error::internal)?;
+        let first_bad_seq = first_bad_seq(subject_user_id, &entries, head.as_ref());
+        Ok(ChainCheck { entries: count, ok: first_bad_seq.is_none(), first_bad_seq })
+    }
+
+    /// Everything in the subject's log, oldest first, for the subject's data export.
+    pub async fn export(&self, subject_user_id: &str) -> Result<serde_json::Value> {
+        let entries = self.all(subject_user_id).await?;
+        let check = self.verify(subject_user_id).await?;
+        Ok(serde_json::json!({
+            "subject_user_id": subject_user_id,
+            "entries": entries,
+            "chain": check,
+        }))
+    }
+
+    /// How many entries the subject's log holds.
+    pub async fn count(&self, subject_user_id: &str) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM access_log WHERE subject_user_id = $1")
+            .bind(subject_user_id)
+            .fetch_one(&self.ctx.db.pool)
+            .await?;
+        Ok(n)
+    }
+}
+
+fn first_bad_seq(subject: &str, entries: &[AccessEntry], head: Option<&(i64, String)>) -> Option<i64> {
+    let mut prev_hash = GENESIS_HASH.to_string();
+    let mut expected_seq = 1;
+    for e in entries {
+        if e.seq != expected_seq {
+            // A removed entry: the first missing seq is the bad one.
+            return Some(expected_seq);
+        }
+        if e.subject_user_id != subject || e.prev_hash != prev_hash || entry_hash(e) != e.hash {
+            return Some(e.seq);
+        }
+        prev_hash = e.hash.clone();
+        expected_seq += 1;
+    }
+    match head {
+        // Entries written but gone from the end.
+        Some((last_seq, _)) if *last_seq >= expected_seq => Some(expected_seq),
+        Some((last_seq, last_hash)) if *last_seq == expected_seq - 1 && *last_hash != prev_hash => {
+            Some(expected_seq - 1)
+        }
+        // Entries exist but their head is gone, which only tampering does;
+        // the newest entry can no longer be vouched for.
+        None if !entries.is_empty() => Some(expected_seq - 1),
+        _ => None,
+    }
+}

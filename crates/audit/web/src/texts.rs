@@ -1,0 +1,18 @@
+//! The audit room's rows of the text catalogue: (key, English, Simplified Chinese).
+
+use yizhan_kit::i18n::Text;
+
+pub static TEXTS: &[Text] = &[
+    ("access.chain_bad", "Warning: the chain is broken — an entry was removed or altered.", "警告：记录链断裂——有记录被删除或篡改。"),
+    ("access.chain_ok", "Chain verified: no entry removed or altered.", "记录链已校验：没有记录被删除或篡改。"),
+    ("access.empty", "Nobody has read your data yet.", "还没有人查看过你的数据。"),
+    ("access.intro", "Every time staff read your personal data, it is written here. Nobody can delete an entry, and the chain of entries is checked so a removed or altered one shows.", "每当工作人员查看你的个人数据，都会记录在这里。任何人都不能删除记录，记录链会被校验，删改都会暴露。"),
+    ("access.org", "Organisation", "机构"),
+    ("access.title", "Who accessed my data", "谁查看了我的数据"),
+    ("access.what", "What", "内容"),
+    ("access.when", "When", "时间"),
+    ("access.who", "Who", "查看人"),
+    ("access.why", "Why", "原因"),
+    ("nav.access", "Access log", "访问记录"),
+    ("service.access", "My data", "我的数据"),
+];

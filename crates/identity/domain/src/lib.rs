@@ -1,0 +1,1015 @@
+//! People, sessions, real names, cities, organisations and their staff.
+//!
+//! Identity numbers are stored only sealed (encrypted with the vault key) plus
+//! a keyed blind index to find them and keep each on one account; staff who
+//! read a person's data do so through [`Identity::staff_read_profile`], which
+//! writes the read into the person's access log before returning anything.
+
+pub mod limiter;
+mod password;
+pub mod types;
+
+pub use types::{mask_id_number, mask_login, IdNumber, Login, OrgKind, Password, PersonName, Role};
+
+use base64::Engine as _;
+use limiter::FailureWindow;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+use yizhan_audit::{Audit, NewAccess};
+use yizhan_core::error::unique_as;
+use yizhan_core::time::{days_from_civil, CST_OFFSET_MS, DAY_MS, MINUTE_MS};
+use yizhan_core::{Code, Ctx, Error, FieldError, MigrationSet, Result};
+
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    domain: "identity",
+    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_identity.sql"))],
+    postgres: &[("0001", include_str!("../migrations/postgres/0001_identity.sql"))],
+};
+
+pub const DEFAULT_SESSION_TTL_MS: i64 = 7 * DAY_MS;
+pub const LOGIN_WINDOW_MS: i64 = 15 * MINUTE_MS;
+pub const MAX_FAILURES_PER_LOGIN: usize = 5;
+pub const MAX_FAILURES_PER_ADDRESS: usize = 30;
+/// Longer passwords are not hashed at login: they cannot match (registration caps at 128).
+const MAX_LOGIN_PASSWORD_BYTES: usize = 4096;
+const MAX_SERVICE_KEY_CHARS: usize = 64;
+
+pub const VERIFICATION_REGISTERED: i64 = 0;
+pub const VERIFICATION_REAL_NAME: i64 = 1;
+
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub session_ttl_ms: i64,
+    /// Argon2id at a tiny cost, so tests stay fast. Never in production.
+    pub fast_hashing_for_tests: bool,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig { session_ttl_ms: DEFAULT_SESSION_TTL_MS, fast_hashing_for_tests: false }
+    }
+}
+
+/// Who is making a request, as [`Identity::authenticate`] found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    pub user_id: String,
+    pub name: String,
+    pub is_admin: bool,
+}
+
+/// A new session. The token is shown once; only its hash is stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub token: String,
+    pub user_id: String,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Membership {
+    pub org_id: String,
+    pub org_name: String,
+    pub org_kind: OrgKind,
+    pub city_id: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Profile {
+    pub user_id: String,
+    pub login: String,
+    pub name: String,
+    pub is_admin: bool,
+    pub verification_level: i64,
+    pub real_name: Option<String>,
+    pub id_number_masked: Option<String>,
+    pub home_city_id: Option<String>,
+    pub home_city_name: Option<String>,
+    pub created_at_ms: i64,
+    pub memberships: Vec<Membership>,
+}
+
+/// What staff see of a person: the profile, and the full identity number
+/// only when they asked for it (and the access log says so).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaffView {
+    pub user_id: String,
+    pub login: String,
+    pub name: String,
+    pub is_admin: bool,
+    pub verification_level: i64,
+    pub real_name: Option<String>,
+    pub id_number_masked: Option<String>,
+    pub home_city_id: Option<String>,
+    pub home_city_name: Option<String>,
+    pub created_at_ms: i64,
+    pub memberships: Vec<Membership>,
+    pub id_number: Option<String>,
+}
+
+impl StaffView {
+    fn new(p: Profile, id_number: Option<String>) -> StaffView {
+        StaffView {
+            user_id: p.user_id,
+            login: p.login,
+            name: p.name,
+            is_admin: p.is_admin,
+            verification_level: p.verification_level,
+            real_name: p.real_name,
+            id_number_masked: p.id_number_masked,
+            home_city_id: p.home_city_id,
+            home_city_name: p.home_city_name,
+            created_at_ms: p.created_at_ms,
+            memberships: p.memberships,
+            id_number,
+        }
+    }
+}
+
+/// A person as others may see them when choosing whom to pay or invite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserRef {
+    pub user_id: String,
+    pub name: String,
+    pub login_masked: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct City {
+    pub id: String,
+    pub name: String,
+    /// Capability keys the city offers, e.g. "bills", "permits", "medical".
+    pub services: Vec<String>,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Org {
+    pub id: String,
+    pub city_id: String,
+    pub kind: OrgKind,
+    pub name: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub org_id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub role: Role,
+    pub created_at_ms: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    login: String,
+    name: String,
+    is_admin: i64,
+    verification_level: i64,
+    real_name: Option<String>,
+    id_cipher: Option<String>,
+    id_index: Option<String>,
+    id_masked: Option<String>,
+    home_city_id: Option<String>,
+    home_city_name: Option<String>,
+    created_at_ms: i64,
+    deleted_at_ms: Option<i64>,
+}
+
+const USER_SELECT: &str = "SELECT u.id, u.login, u.name, u.is_admin, u.verification_level, \
+     u.real_name, u.id_cipher, u.id_index, u.id_masked, u.home_city_id, c.name AS home_city_name, \
+     u.created_at_ms, u.deleted_at_ms \
+     FROM users u LEFT JOIN cities c ON c.id = u.home_city_id";
+
+struct Limits {
+    per_login: FailureWindow,
+    per_address: FailureWindow,
+}
+
+struct Inner {
+    ctx: Ctx,
+    audit: Audit,
+    config: IdentityConfig,
+    hasher: password::Hasher,
+    limits: Mutex<Limits>,
+    /// A hash to check unknown logins against, so they take as long as known ones.
+    dummy_hash: tokio::sync::OnceCell<String>,
+}
+
+#[derive(Clone)]
+pub struct Identity {
+    inner: Arc<Inner>,
+}
+
+fn invalid_credentials() -> Error {
+    Error::new(Code::InvalidCredentials, "wrong login or password")
+}
+
+fn unauthorized() -> Error {
+    Error::new(Code::Unauthorized, "not signed in, or the session has ended")
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Keep a parse result, or collect its field errors to report all at once.
+fn collect<T>(r: Result<T>, errors: &mut Vec<FieldError>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            if e.fields.is_empty() {
+                errors.push(FieldError { field: "request".into(), message: e.detail });
+            } else {
+                errors.extend(e.fields);
+            }
+            None
+        }
+    }
+}
+
+fn parse_services(services: Vec<String>) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for s in services {
+        let s = s.trim().to_string();
+        let ok = !s.is_empty()
+            && s.chars().count() <= MAX_SERVICE_KEY_CHARS
+            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'));
+        if !ok {
+            return Err(Error::field(
+                "services",
+                "each service must be a key of lowercase letters, digits, '_', '-' or '.' (at most 64)",
+            ));
+        }
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+fn role_from_db(s: &str) -> Result<Role> {
+    Role::parse(s).map_err(|_| Error::internal(anyhow::anyhow!("unknown role {s:?} in org_members")))
+}
+
+fn kind_from_db(s: &str) -> Result<OrgKind> {
+    OrgKind::parse(s).map_err(|_| Error::internal(anyhow::anyhow!("unknown org kind {s:?} in orgs")))
+}
+
+type OrgRow = (String, String, String, String, i64);
+
+fn org_from_row(r: OrgRow) -> Result<Org> {
+    Ok(Org { id: r.0, city_id: r.1, kind: kind_from_db(&r.2)?, name: r.3, created_at_ms: r.4 })
+}
+
+type CityRow = (String, String, String, i64);
+
+fn city_from_row(r: CityRow) -> Result<City> {
+    let services: Vec<String> = serde_json::from_str(&r.2).map_err(Error::internal)?;
+    Ok(City { id: r.0, name: r.1, services, created_at_ms: r.3 })
+}
+
+type MemberRow = (String, String, String, String, i64);
+
+fn member_from_row(r: MemberRow) -> Result<Member> {
+    Ok(Member { org_id: r.0, user_id: r.1, user_name: r.2, role: role_from_db(&r.3)?, created_at_ms: r.4 })
+}
+
+impl Identity {
+    pub fn new(ctx: Ctx, audit: Audit, config: IdentityConfig) -> Identity {
+        let hasher = password::Hasher::new(config.fast_hashing_for_tests);
+        Identity {
+            inner: Arc::new(Inner {
+                ctx,
+                audit,
+                config,
+                hasher,
+                limits: Mutex::new(Limits {
+                    per_login: FailureWindow::new(MAX_FAILURES_PER_LOGIN, LOGIN_WINDOW_MS),
+                    per_address: FailureWindow::new(MAX_FAILURES_PER_ADDRESS, LOGIN_WINDOW_MS),
+                }),
+                dummy_hash: tokio::sync::OnceCell::new(),
+            }),
+        }
+    }
+
+    fn ctx(&self) -> &Ctx {
+        &self.inner.ctx
+    }
+
+    pub fn audit(&self) -> &Audit {
+        &self.inner.audit
+    }
+
+    pub fn config(&self) -> &IdentityConfig {
+        &self.inner.config
+    }
+
+    async fn hash_password(&self, password: &Password) -> Result<String> {
+        let mut salt = [0u8; 16];
+        self.ctx().rng.fill(&mut salt);
+        self.inner.hasher.hash(password.expose().to_string(), salt).await
+    }
+
+    async fn user_row(&self, user_id: &str) -> Result<Option<UserRow>> {
+        Ok(sqlx::query_as::<_, UserRow>(&format!("{USER_SELECT} WHERE u.id = $1"))
+            .bind(user_id)
+            .fetch_optional(&self.ctx().db.pool)
+            .await?)
+    }
+
+    /// A user who exists and is not deleted.
+    async fn live_user(&self, user_id: &str) -> Result<UserRow> {
+        match self.user_row(user_id).await? {
+            Some(u) if u.deleted_at_ms.is_none() => Ok(u),
+            _ => Err(Error::not_found("user")),
+        }
+    }
+
+    // ---- registration and sessions ----
+
+    /// Register a person; returns the new user id.
+    pub async fn register(&self, login: &str, password: &str, name: &str) -> Result<String> {
+        let mut errors = Vec::new();
+        let login = collect(Login::parse(login), &mut errors);
+        let password = collect(Password::parse(password), &mut errors);
+        let name = collect(PersonName::parse(name), &mut errors);
+        let (Some(login), Some(password), Some(name)) = (login, password, name) else {
+            return Err(Error::fields(errors));
+        };
+        // Refuse early so a taken login costs no hashing; the UNIQUE index decides races.
+        if self.user_id_by_login(&login).await?.is_some() {
+            return Err(login_taken());
+        }
+        let hash = self.hash_password(&password).await?;
+        let id = self.ctx().new_id();
+        let now = self.ctx().now_ms();
+        let mut tx = self.ctx().db.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, login, name, password_hash, is_admin, verification_level, created_at_ms)
+             VALUES ($1, $2, $3, $4, 0, 0, $5)",
+        )
+        .bind(&id)
+        .bind(login.as_str())
+        .bind(name.as_str())
+        .bind(&hash)
+        .bind(now)
+        .execute(tx.conn())
+        .await;
+        unique_as(inserted, login_taken)?;
+        tx.commit().await?;
+        tracing::info!(user_id = %id, "user registered");
+        Ok(id)
+    }
+
+    async fn user_id_by_login(&self, login: &Login) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE login = $1")
+            .bind(login.as_str())
+            .fetch_optional(&self.ctx().db.pool)
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    async fn dummy_hash(&self) -> Result<String> {
+        let h = self
+            .inner
+            .dummy_hash
+            .get_or_try_init(|| async {
+                let mut salt = [0u8; 16];
+                self.ctx().rng.fill(&mut salt);
+                self.inner.hasher.hash("not-a-password-anyone-has".to_string(), salt).await
+            })
+            .await?;
+        Ok(h.clone())
+    }
+
+    /// Sign in. Failures are counted per login and per client address; past
+    /// the limit every attempt is refused without checking the password.
+    pub async fn login(&self, login: &str, password: &str, client_addr: &str) -> Result<Session> {
+        let parsed = Login::parse(login).ok();
+        // Unparseable logins are counted too, under their raw (bounded) spelling.
+        let login_key = match &parsed {
+            Some(l) => l.as_str().to_string(),
+            None => login.trim().to_lowercase().chars().take(300).collect(),
+        };
+        let addr_key: String = client_addr.chars().take(100).collect();
+        let attempt_ms = self.ctx().now_ms();
+        {
+            let mut limits = self.inner.limits.lock().unwrap_or_else(|e| e.into_inner());
+            let wait_s = [
+                limits.per_login.blocked_for_s(&login_key, attempt_ms),
+                limits.per_address.blocked_for_s(&addr_key, attempt_ms),
+            ]
+            .into_iter()
+            .flatten()
+            .max();
+            if let Some(s) = wait_s {
+                return Err(
+                    Error::new(Code::TooManyAttempts, "too many failed sign-ins; try again later").with_retry_after(s)
+                );
+            }
+            // Counted before checking, so concurrent attempts cannot pass the limit;
+            // taken back on success.
+            limits.per_login.add(&login_key, attempt_ms);
+            limits.per_address.add(&addr_key, attempt_ms);
+        }
+        let user: Option<(String, String)> = match &parsed {
+            Some(l) => {
+                sqlx::query_as("SELECT id, password_hash FROM users WHERE login = $1 AND deleted_at_ms IS NULL")
+                    .bind(l.as_str())
+                    .fetch_optional(&self.ctx().db.pool)
+                    .await?
+            }
+            None => None,
+        };
+        let password = if password.len() > MAX_LOGIN_PASSWORD_BYTES { "" } else { password };
+        let user_id = match user {
+            Some((id, hash)) => {
+                if !self.inner.hasher.verify(password.to_string(), hash).await? {
+                    return Err(invalid_credentials());
+                }
+                id
+            }
+            None => {
+                // Spend what checking a real hash costs, so the answer does not
+                // tell whether the login exists. Making the dummy hash the first
+                // time costs about the same as checking it.
+                let dummy_was_ready = self.inner.dummy_hash.initialized();
+                let dummy = self.dummy_hash().await?;
+                if dummy_was_ready {
+                    let _ = self.inner.hasher.verify(password.to_string(), dummy).await?;
+                }
+                return Err(invalid_credentials());
+            }
+        };
+        {
+            let mut limits = self.inner.limits.lock().unwrap_or_else(|e| e.into_inner());
+            limits.per_login.clear(&login_key);
+            limits.per_address.remove_one(&addr_key, attempt_ms);
+        }
+        self.create_session(&user_id).await
+    }
+
+    async fn create_session(&self, user_id: &str) -> Result<Session> {
+        let mut raw = [0u8; 32];
+        self.ctx().rng.fill(&mut raw);
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let now = self.ctx().now_ms();
+        let expires_at_ms = now.saturating_add(self.inner.config.session_ttl_ms);
+        let mut tx = self.ctx().db.begin().await?;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at_ms, expires_at_ms, revoked_at_ms)
+             VALUES ($1, $2, $3, $4, NULL)",
+        )
+        .bind(token_hash(&token))
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at_ms)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(Session { token, user_id: user_id.to_string(), expires_at_ms })
+    }
+
+    /// Who holds this token: one indexed query per request.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal> {
+        if token.is_empty() || token.len() > 128 {
+            return Err(unauthorized());
+        }
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT u.id, u.name, u.is_admin FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.revoked_at_ms IS NULL AND s.expires_at_ms > $2
+               AND u.deleted_at_ms IS NULL",
+        )
+        .bind(token_hash(token))
+        .bind(self.ctx().now_ms())
+        .fetch_optional(&self.ctx().db.pool)
+        .await?;
+        let (user_id, name, is_admin) = row.ok_or_else(unauthorized)?;
+        Ok(Principal { user_id, name, is_admin: is_admin != 0 })
+    }
+
+    /// End the session of this token (unknown or ended tokens: nothing to do).
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        let mut tx = self.ctx().db.begin().await?;
+        sqlx::query("UPDATE sessions SET revoked_at_ms = $1 WHERE token_hash = $2 AND revoked_at_ms IS NULL")
+            .bind(self.ctx().now_ms())
+            .bind(token_hash(token))
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await
+    }
+
+    /// End every session of the person (e.g. "sign out everywhere"); returns how many.
+    pub async fn logout_all(&self, user_id: &str) -> Result<u64> {
+        let mut tx = self.ctx().db.begin().await?;
+        let n = sqlx::query("UPDATE sessions SET revoked_at_ms = $1 WHERE user_id = $2 AND revoked_at_ms IS NULL")
+            .bind(self.ctx().now_ms())
+            .bind(user_id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    // ---- profile and real name ----
+
+    pub async fn profile(&self, user_id: &str) -> Result<Profile> {
+        let u = self.live_user(user_id).await?;
+        let memberships = self.memberships(user_id).await?;
+        Ok(Profile {
+            user_id: u.id,
+            login: u.login,
+            name: u.name,
+            is_admin: u.is_admin != 0,
+            verification_level: u.verification_level,
+            real_name: u.real_name,
+            id_number_masked: u.id_masked,
+            home_city_id: u.home_city_id,
+            home_city_name: u.home_city_name,
+            created_at_ms: u.created_at_ms,
+            memberships,
+        })
+    }
+
+    /// Record the person's real name and identity number (verification level 1).
+    /// The number is stored sealed, with a blind index that keeps it on one account.
+    pub async fn verify_real_name(&self, user_id: &str, name: &str, id_number: &str) -> Result<Profile> {
+        let mut errors = Vec::new();
+        let name = collect(PersonName::parse(name), &mut errors);
+        let number = collect(IdNumber::parse(id_number), &mut errors);
+        if let Some(n) = &number {
+            let (y, m, d) = n.birth_date();
+            let today = (self.ctx().now_ms() + CST_OFFSET_MS).div_euclid(DAY_MS);
+            if days_from_civil(y, m, d) > today {
+                errors.push(FieldError { field: "id_number".into(), message: "birth date is in the future".into() });
+            }
+        }
+        let (Some(name), Some(number), true) = (name, number, errors.is_empty()) else {
+            return Err(Error::fields(errors));
+        };
+        let user = self.live_user(user_id).await?;
+        let index = self.ctx().vault.blind_index("id_number", number.expose());
+        match &user.id_index {
+            Some(existing) if *existing == index => {}
+            Some(_) => {
+                return Err(Error::new(Code::Conflict, "this account is already verified with another identity number"))
+            }
+            None => {}
+        }
+        let sealed = self.ctx().vault.seal(number.expose().as_bytes(), &format!("id_number:{user_id}"))?;
+        let mut tx = self.ctx().db.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE users SET real_name = $1, id_cipher = $2, id_index = $3, id_masked = $4, verification_level = $5
+             WHERE id = $6 AND deleted_at_ms IS NULL",
+        )
+        .bind(name.as_str())
+        .bind(&sealed)
+        .bind(&index)
+        .bind(number.masked())
+        .bind(VERIFICATION_REAL_NAME)
+        .bind(user_id)
+        .execute(tx.conn())
+        .await;
+        let updated = unique_as(updated, || {
+            let mut err =
+                Error::new(Code::AlreadyExists, "this identity number is already verified on another account");
+            err.fields.push(FieldError { field: "id_number".into(), message: "is already in use".into() });
+            err
+        })?;
+        if updated.rows_affected() != 1 {
+            return Err(Error::not_found("user"));
+        }
+        tx.commit().await?;
+        tracing::info!(%user_id, "real name verified");
+        self.profile(user_id).await
+    }
+
+    async fn open_id_number(&self, user_id: &str, sealed: &str) -> Result<String> {
+        let bytes = self.ctx().vault.open(sealed, &format!("id_number:{user_id}"))?;
+        String::from_utf8(bytes).map_err(Error::internal)
+    }
+
+    /// The person's own identity number, in full.
+    pub async fn reveal_own_id_number(&self, user_id: &str) -> Result<String> {
+        let u = self.live_user(user_id).await?;
+        let sealed = u.id_cipher.ok_or_else(|| Error::not_found("identity number"))?;
+        self.open_id_number(user_id, &sealed).await
+    }
+
+    /// Staff of `org_id` read a person's profile (and, if asked, the full
+    /// identity number) for a stated reason. The read is written into the
+    /// person's access log before anything is returned.
+    pub async fn staff_read_profile(
+        &self,
+        actor: &Principal,
+        org_id: &str,
+        subject_user_id: &str,
+        reason: &str,
+        include_id_number: bool,
+    ) -> Result<StaffView> {
+        self.require_staff(actor, org_id, Role::Operator).await?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(Error::field("reason", "state why you read this person's data"));
+        }
+        let org = self.org(org_id).await?;
+        // Identity numbers are for the organisations whose work needs them
+        // (registering a patient, a court case, a permit); a shop never gets one.
+        let may_read_id = matches!(org.kind, OrgKind::CityDepartment | OrgKind::Hospital | OrgKind::Court);
+        if include_id_number && !may_read_id && !actor.is_admin {
+            return Err(Error::forbidden(format!(
+                "staff of a {} may not read identity numbers",
+                org.kind.as_str().replace('_', " ")
+            )));
+        }
+        let subject = self.live_user(subject_user_id).await?;
+        let id_number = match (&subject.id_cipher, include_id_number) {
+            (Some(sealed), true) => Some(self.open_id_number(subject_user_id, sealed).await?),
+            _ => None,
+        };
+        self.inner
+            .audit
+            .record(NewAccess {
+                subject_user_id: subject_user_id.to_string(),
+                actor_user_id: actor.user_id.clone(),
+                actor_label: actor.name.clone(),
+                org_id: Some(org.id.clone()),
+                org_label: Some(org.name.clone()),
+                what: if include_id_number { "identity_number" } else { "profile" }.to_string(),
+                why: reason.to_string(),
+            })
+            .await?;
+        let profile = self.profile(subject_user_id).await?;
+        Ok(StaffView::new(profile, id_number))
+    }
+
+    // ---- finding people ----
+
+    pub async fn find_by_login(&self, login: &str) -> Result<Option<UserRef>> {
+        let login = Login::parse(login)?;
+        let row: Option<(String, String, String)> =
+            sqlx::query_as("SELECT id, name, login FROM users WHERE login = $1 AND deleted_at_ms IS NULL")
+                .bind(login.as_str())
+                .fetch_optional(&self.ctx().db.pool)
+                .await?;
+        Ok(row.map(|(user_id, name, login)| UserRef { user_id, name, login_masked: mask_login(&login) }))
+    }
+
+    pub async fn find_by_id_number(&self, number: &str) -> Result<Option<UserRef>> {
+        let number = IdNumber::parse(number)?;
+        let index = self.ctx().vault.blind_index("id_number", number.expose());
+        let row: Option<(String, String, String)> =
+            sqlx::query_as("SELECT id, name, login FROM users WHERE id_index = $1 AND deleted_at_ms IS NULL")
+                .bind(&index)
+                .fetch_optional(&self.ctx().db.pool)
+                .await?;
+        Ok(row.map(|(user_id, name, login)| UserRef { user_id, name, login_masked: mask_login(&login) }))
+    }
+
+    /// Any user, deleted ones included (their name is erased), for showing
+    /// who is on the other side of old payments.
+    pub async fn user_ref(&self, user_id: &str) -> Result<UserRef> {
+        let row: Option<(String, String, String)> = sqlx::query_as("SELECT id, name, login FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.ctx().db.pool)
+            .await?;
+        let (user_id, name, login) = row.ok_or_else(|| Error::not_found("user"))?;
+        Ok(UserRef { user_id, name, login_masked: mask_login(&login) })
+    }
+
+    pub async fn set_home_city(&self, user_id: &str, city_id: &str) -> Result<()> {
+        self.city(city_id).await?;
+        let mut tx = self.ctx().db.begin().await?;
+        let n = sqlx::query("UPDATE users SET home_city_id = $1 WHERE id = $2 AND deleted_at_ms IS NULL")
+            .bind(city_id)
+            .bind(user_id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+        if n != 1 {
+            return Err(Error::not_found("user"));
+        }
+        tx.commit().await
+    }
+
+    // ---- cities and organisations ----
+
+    pub async fn create_city(&self, actor: &Principal, name: &str, services: Vec<String>) -> Result<City> {
+        if !actor.is_admin {
+            return Err(Error::forbidden("only a platform admin may add a city"));
+        }
+        let mut errors = Vec::new();
+        let name = collect(PersonName::parse_field(name, "name"), &mut errors);
+        let services = collect(parse_services(services), &mut errors);
+        let (Some(name), Some(services)) = (name, services) else {
+            return Err(Error::fields(errors));
+        };
+        let city =
+            City { id: self.ctx().new_id(), name: name.into_string(), services, created_at_ms: self.ctx().now_ms() };
+        let services_json = serde_json::to_string(&city.services).map_err(Error::internal)?;
+        let mut tx = self.ctx().db.begin().await?;
+        let r = sqlx::query("INSERT INTO cities (id, name, services, created_at_ms) VALUES ($1, $2, $3, $4)")
+            .bind(&city.id)
+            .bind(&city.name)
+            .bind(&services_json)
+            .bind(city.created_at_ms)
+            .execute(tx.conn())
+            .await;
+        unique_as(r, || Error::new(Code::AlreadyExists, "a city with this name exists"))?;
+        tx.commit().await?;
+        tracing::info!(city_id = %city.id, actor = %actor.user_id, "city created");
+        Ok(city)
+    }
+
+    pub async fn list_cities(&self) -> Result<Vec<City>> {
+        let rows: Vec<CityRow> =
+            sqlx::query_as("SELECT id, name, services, created_at_ms FROM cities ORDER BY name, id")
+                .fetch_all(&self.ctx().db.pool)
+                .await?;
+        rows.into_iter().map(city_from_row).collect()
+    }
+
+    pub async fn city(&self, id: &str) -> Result<City> {
+        let row: Option<CityRow> = sqlx::query_as("SELECT id, name, services, created_at_ms FROM cities WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.ctx().db.pool)
+            .await?;
+        city_from_row(row.ok_or_else(|| Error::not_found("city"))?)
+    }
+
+    pub async fn create_org(&self, actor: &Principal, city_id: &str, kind: OrgKind, name: &str) -> Result<Org> {
+        if !actor.is_admin {
+            return Err(Error::forbidden("only a platform admin may add an organisation"));
+        }
+        let name = PersonName::parse_field(name, "name")?;
+        self.city(city_id).await?;
+        let org = Org {
+            id: self.ctx().new_id(),
+            city_id: city_id.to_string(),
+            kind,
+            name: name.into_string(),
+            created_at_ms: self.ctx().now_ms(),
+        };
+        let mut tx = self.ctx().db.begin().await?;
+        let r = sqlx::query("INSERT INTO orgs (id, city_id, kind, name, created_at_ms) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&org.id)
+            .bind(&org.city_id)
+            .bind(org.kind.as_str())
+            .bind(&org.name)
+            .bind(org.created_at_ms)
+            .execute(tx.conn())
+            .await;
+        unique_as(r, || Error::new(Code::AlreadyExists, "an organisation with this name exists in the city"))?;
+        tx.commit().await?;
+        tracing::info!(org_id = %org.id, actor = %actor.user_id, "organisation created");
+        Ok(org)
+    }
+
+    pub async fn org(&self, id: &str) -> Result<Org> {
+        let row: Option<OrgRow> =
+            sqlx::query_as("SELECT id, city_id, kind, name, created_at_ms FROM orgs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.ctx().db.pool)
+                .await?;
+        org_from_row(row.ok_or_else(|| Error::not_found("organisation"))?)
+    }
+
+    pub async fn list_orgs(&self, city_id: Option<&str>) -> Result<Vec<Org>> {
+        let rows: Vec<OrgRow> = match city_id {
+            Some(c) => {
+                sqlx::query_as(
+                    "SELECT id, city_id, kind, name, created_at_ms FROM orgs WHERE city_id = $1 ORDER BY name, id",
+                )
+                .bind(c)
+                .fetch_all(&self.ctx().db.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_as("SELECT id, city_id, kind, name, created_at_ms FROM orgs ORDER BY city_id, name, id")
+                    .fetch_all(&self.ctx().db.pool)
+                    .await?
+            }
+        };
+        rows.into_iter().map(org_from_row).collect()
+    }
+
+    /// Make a person staff of an organisation (or change their role). Platform
+    /// admins and the organisation's admins may.
+    pub async fn add_member(&self, actor: &Principal, org_id: &str, user_id: &str, role: Role) -> Result<Member> {
+        self.require_staff(actor, org_id, Role::Admin).await?;
+        let user = self.live_user(user_id).await?;
+        let now = self.ctx().now_ms();
+        let mut tx = self.ctx().db.begin().await?;
+        sqlx::query(
+            "INSERT INTO org_members (org_id, user_id, role, created_at_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+        let (created_at_ms,): (i64,) =
+            sqlx::query_as("SELECT created_at_ms FROM org_members WHERE org_id = $1 AND user_id = $2")
+                .bind(org_id)
+                .bind(user_id)
+                .fetch_one(tx.conn())
+                .await?;
+        tx.commit().await?;
+        tracing::info!(%org_id, %user_id, role = role.as_str(), actor = %actor.user_id, "staff member set");
+        Ok(Member { org_id: org_id.to_string(), user_id: user.id, user_name: user.name, role, created_at_ms })
+    }
+
+    /// Remove a person from an organisation's staff. Platform admins and the
+    /// organisation's admins may.
+    pub async fn remove_member(&self, actor: &Principal, org_id: &str, user_id: &str) -> Result<()> {
+        self.require_staff(actor, org_id, Role::Admin).await?;
+        let mut tx = self.ctx().db.begin().await?;
+        let n = sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::not_found("member"));
+        }
+        tx.commit().await
+    }
+
+    /// The organisation's staff, admins first, then by name.
+    pub async fn list_members(&self, actor: &Principal, org_id: &str) -> Result<Vec<Member>> {
+        self.require_staff(actor, org_id, Role::Operator).await?;
+        let rows: Vec<MemberRow> = sqlx::query_as(
+            "SELECT m.org_id, m.user_id, u.name, m.role, m.created_at_ms
+             FROM org_members m JOIN users u ON u.id = m.user_id
+             WHERE m.org_id = $1
+             ORDER BY CASE m.role WHEN 'admin' THEN 0 ELSE 1 END, u.name, m.user_id",
+        )
+        .bind(org_id)
+        .fetch_all(&self.ctx().db.pool)
+        .await?;
+        rows.into_iter().map(member_from_row).collect()
+    }
+
+    /// The actor's membership of the organisation, if at least `min_role`;
+    /// platform admins pass as admins. Forbidden otherwise (also when the
+    /// organisation does not exist, so outsiders learn nothing).
+    pub async fn require_staff(&self, actor: &Principal, org_id: &str, min_role: Role) -> Result<Member> {
+        if actor.is_admin {
+            let org = self.org(org_id).await?;
+            return Ok(Member {
+                org_id: org.id,
+                user_id: actor.user_id.clone(),
+                user_name: actor.name.clone(),
+                role: Role::Admin,
+                created_at_ms: org.created_at_ms,
+            });
+        }
+        let row: Option<MemberRow> = sqlx::query_as(
+            "SELECT m.org_id, m.user_id, u.name, m.role, m.created_at_ms
+             FROM org_members m JOIN users u ON u.id = m.user_id
+             WHERE m.org_id = $1 AND m.user_id = $2 AND u.deleted_at_ms IS NULL",
+        )
+        .bind(org_id)
+        .bind(&actor.user_id)
+        .fetch_optional(&self.ctx().db.pool)
+        .await?;
+        let member = match row {
+            Some(r) => member_from_row(r)?,
+            None => return Err(Error::forbidden("you are not staff of this organisation")),
+        };
+        if !member.role.at_least(min_role) {
+            return Err(Error::forbidden(format!("this needs the {} role in the organisation", min_role.as_str())));
+        }
+        Ok(member)
+    }
+
+    pub async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>> {
+        let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+            "SELECT m.org_id, o.name, o.kind, o.city_id, m.role
+             FROM org_members m JOIN orgs o ON o.id = m.org_id
+             WHERE m.user_id = $1 ORDER BY o.name, o.id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.ctx().db.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(org_id, org_name, kind, city_id, role)| {
+                Ok(Membership { org_id, org_name, org_kind: kind_from_db(&kind)?, city_id, role: role_from_db(&role)? })
+            })
+            .collect()
+    }
+
+    // ---- administration ----
+
+    /// Make sure a platform admin with this login exists: create them, or
+    /// promote the existing account. The password is used only on creation.
+    pub async fn ensure_admin(&self, login: &str, password: &str, name: &str) -> Result<String> {
+        let parsed = Login::parse(login)?;
+        let user_id = match self.user_id_by_login(&parsed).await? {
+            Some(id) => id,
+            None => match self.register(login, password, name).await {
+                Ok(id) => id,
+                // Someone registered it in between.
+                Err(e) if e.code == Code::AlreadyExists => {
+                    self.user_id_by_login(&parsed).await?.ok_or_else(|| Error::not_found("user"))?
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let mut tx = self.ctx().db.begin().await?;
+        let n = sqlx::query("UPDATE users SET is_admin = 1 WHERE id = $1 AND deleted_at_ms IS NULL")
+            .bind(&user_id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+        if n != 1 {
+            return Err(Error::not_found("user"));
+        }
+        tx.commit().await?;
+        Ok(user_id)
+    }
+
+    // ---- the person's rights: export and deletion ----
+
+    /// Everything identity holds about the person, the full identity number
+    /// included (the owner asks).
+    pub async fn export(&self, user_id: &str) -> Result<serde_json::Value> {
+        let profile = self.profile(user_id).await?;
+        let id_number = match self.live_user(user_id).await?.id_cipher {
+            Some(sealed) => Some(self.open_id_number(user_id, &sealed).await?),
+            None => None,
+        };
+        let now = self.ctx().now_ms();
+        let sessions: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT created_at_ms, expires_at_ms, revoked_at_ms FROM sessions WHERE user_id = $1 ORDER BY created_at_ms",
+        )
+        .bind(user_id)
+        .fetch_all(&self.ctx().db.pool)
+        .await?;
+        let active = sessions.iter().filter(|(_, exp, rev)| rev.is_none() && *exp > now).count();
+        let session_list: Vec<serde_json::Value> = sessions
+            .iter()
+            .map(|(c, e, r)| serde_json::json!({ "created_at_ms": c, "expires_at_ms": e, "revoked_at_ms": r }))
+            .collect();
+        Ok(serde_json::json!({
+            "profile": profile,
+            "id_number": id_number,
+            "memberships": profile.memberships,
+            "sessions_count": sessions.len(),
+            "active_sessions_count": active,
+            "sessions": session_list,
+        }))
+    }
+
+    /// Erase the person: name, login, password hash and real-name data go,
+    /// sessions end, memberships end. The row stays (with deleted_at_ms) so
+    /// payments and the access log still point at an id. Deleting twice is fine.
+    pub async fn delete_account(&self, user_id: &str) -> Result<()> {
+        let now = self.ctx().now_ms();
+        let mut tx = self.ctx().db.begin().await?;
+        let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT deleted_at_ms FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(tx.conn())
+            .await?;
+        match row {
+            None => return Err(Error::not_found("user")),
+            Some((Some(_),)) => return Ok(()),
+            Some((None,)) => {}
+        }
+        sqlx::query(
+            "UPDATE users SET login = $1, name = '', password_hash = '', is_admin = 0, verification_level = 0,
+                 real_name = NULL, id_cipher = NULL, id_index = NULL, id_masked = NULL, home_city_id = NULL,
+                 deleted_at_ms = $2
+             WHERE id = $3",
+        )
+        .bind(format!("deleted:{user_id}"))
+        .bind(now)
+        .bind(user_id)
+        .execute(tx.conn())
+        .await?;
+        sqlx::query("UPDATE sessions SET revoked_at_ms = $1 WHERE user_id = $2 AND revoked_at_ms IS NULL")
+            .bind(now)
+            .bind(user_id)
+            .execute(tx.conn())
+            .await?;
+        sqlx::query("DELETE FROM org_members WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+        tx.commit().await?;
+        tracing::info!(%user_id, "account deleted");
+        Ok(())
+    }
+}
+
+fn login_taken() -> Error {
+    let mut e = Error::new(Code::AlreadyExists, "this login is already registered");
+    e.fields.push(FieldError { field: "login".into(), message: "is already registered".into() });
+    e
+}

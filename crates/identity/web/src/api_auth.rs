@@ -1,0 +1,129 @@
+//! Accounts over the API: register, log in and out, the person's own profile,
+//! real-name verification, the home city.
+
+use crate::{register_with_welcome, ApiUser, IdentityRoom};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use yizhan_kit::extract::{bearer, ApiJson, ClientAddr};
+use yizhan_kit::problem::{ApiResult, Problem};
+
+pub fn router() -> OpenApiRouter<IdentityRoom> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(real_name))
+        .routes(routes!(set_city))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterReq {
+    /// A mainland mobile number or an e-mail address.
+    pub login: String,
+    pub password: String,
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegisterResp {
+    pub user_id: String,
+}
+
+/// Create an account.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", security(()), request_body = RegisterReq,
+    responses((status = 201, body = RegisterResp), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn register(
+    State(s): State<IdentityRoom>,
+    ApiJson(req): ApiJson<RegisterReq>,
+) -> ApiResult<(StatusCode, Json<RegisterResp>)> {
+    let user_id = register_with_welcome(&s.identity, &s.notify, &req.login, &req.password, &req.name).await?;
+    Ok((StatusCode::CREATED, Json(RegisterResp { user_id })))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginReq {
+    pub login: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResp {
+    /// Send as `Authorization: Bearer TOKEN`.
+    pub token: String,
+    /// Expiry, epoch milliseconds.
+    pub expires_at: i64,
+    pub user_id: String,
+}
+
+/// Log in; returns a bearer token.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()), request_body = LoginReq,
+    responses((status = 200, body = LoginResp), (status = 401, body = Problem), (status = 429, body = Problem)))]
+async fn login(
+    State(s): State<IdentityRoom>,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(req): ApiJson<LoginReq>,
+) -> ApiResult<Json<LoginResp>> {
+    let sess = s.identity.login(&req.login, &req.password, &addr).await?;
+    Ok(Json(LoginResp { token: sess.token, expires_at: sess.expires_at_ms, user_id: sess.user_id }))
+}
+
+/// Revoke the token of this request.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204), (status = 401, body = Problem)))]
+async fn logout(State(s): State<IdentityRoom>, _u: ApiUser, headers: HeaderMap) -> ApiResult<StatusCode> {
+    if let Some(t) = bearer(&headers) {
+        s.identity.logout(t).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// My profile (identity number masked).
+#[utoipa::path(get, path = "/api/v1/me", tag = "me",
+    responses((status = 200, body = Object, description = "profile"), (status = 401, body = Problem)))]
+async fn me(State(s): State<IdentityRoom>, ApiUser(p): ApiUser) -> ApiResult<Json<yizhan_identity::Profile>> {
+    Ok(Json(s.identity.profile(&p.user_id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RealNameReq {
+    pub name: String,
+    /// 18-character resident identity number (GB 11643).
+    pub id_number: String,
+}
+
+/// Verify my real name with a resident identity number.
+#[utoipa::path(post, path = "/api/v1/me/real-name", tag = "me", request_body = RealNameReq,
+    responses((status = 200, body = Object, description = "profile"), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn real_name(
+    State(s): State<IdentityRoom>,
+    ApiUser(p): ApiUser,
+    ApiJson(req): ApiJson<RealNameReq>,
+) -> ApiResult<Json<yizhan_identity::Profile>> {
+    Ok(Json(s.identity.verify_real_name(&p.user_id, &req.name, &req.id_number).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetCityReq {
+    pub city_id: String,
+}
+
+/// Choose my home city (its services appear on the home screen).
+#[utoipa::path(put, path = "/api/v1/me/city", tag = "me", request_body = SetCityReq,
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn set_city(
+    State(s): State<IdentityRoom>,
+    ApiUser(p): ApiUser,
+    ApiJson(req): ApiJson<SetCityReq>,
+) -> ApiResult<StatusCode> {
+    s.identity.set_home_city(&p.user_id, &req.city_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,169 @@
+//! The identity room's HTTP side. People register, log in and out, verify
+//! their real name and choose a home city; platform administrators create
+//! cities and organisations and add staff; staff read a resident's profile
+//! (written to the resident's access log by the domain). It also owns the
+//! extractors every room uses to know who is calling: `ApiUser` and
+//! `ApiAdmin` (bearer token) and `PageUser` (session cookie).
+
+mod admin;
+mod api_auth;
+mod api_tenancy;
+mod pages;
+mod texts;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use utoipa_axum::router::OpenApiRouter;
+use yizhan_core::{Code, Ctx, Error, Result};
+use yizhan_identity::{Identity, Principal};
+use yizhan_kit::authz::{r, Access, RouteRule};
+use yizhan_kit::extract::{bearer, cookie, Csrf};
+use yizhan_kit::page::{Layout, NavItem, WebConfig};
+use yizhan_kit::problem::ApiError;
+use yizhan_kit::{Deps, Lang, Mounted, Room};
+use yizhan_notify::{Message, Notify};
+
+pub use pages::{session_cookie, SESSION_COOKIE};
+
+/// What the identity room's handlers use.
+#[derive(Clone, FromRef)]
+pub struct IdentityRoom {
+    pub ctx: Ctx,
+    pub identity: Identity,
+    pub notify: Notify,
+    pub config: WebConfig,
+}
+
+pub static ROOM: Room = Room {
+    name: "identity",
+    prefixes: &[
+        "/api/v1/auth",
+        "/api/v1/me",
+        "/api/v1/cities",
+        "/api/v1/orgs",
+        "/login",
+        "/register",
+        "/logout",
+        "/profile",
+        "/admin",
+    ],
+    texts: texts::TEXTS,
+    access: ACCESS,
+    tiles: &[],
+    nav: &[NavItem { order: 90, href: "/profile", label_key: "nav.profile", shows_unread: false }],
+    city_services: &[],
+    migrations: &[&yizhan_identity::MIGRATIONS],
+    mount,
+};
+
+static ACCESS: &[RouteRule] = &[
+    r("POST", "/api/v1/auth/register", Access::Public),
+    r("POST", "/api/v1/auth/login", Access::Public),
+    r("POST", "/api/v1/auth/logout", Access::Resident),
+    r("GET", "/api/v1/me", Access::Resident),
+    r("POST", "/api/v1/me/real-name", Access::Resident),
+    r("PUT", "/api/v1/me/city", Access::Resident),
+    r("POST", "/api/v1/cities", Access::PlatformAdmin),
+    r("GET", "/api/v1/cities", Access::Resident),
+    r("POST", "/api/v1/orgs", Access::PlatformAdmin),
+    r("GET", "/api/v1/orgs", Access::Resident),
+    r("POST", "/api/v1/orgs/{id}/members", Access::OrgAdmin),
+    r("GET", "/api/v1/orgs/{id}/members", Access::OrgStaff),
+    r("GET", "/api/v1/orgs/{id}/residents/{user_id}", Access::OrgStaff),
+];
+
+fn mount(d: &Deps) -> std::result::Result<Mounted, String> {
+    let room = IdentityRoom { ctx: d.get()?, identity: d.get()?, notify: d.get()?, config: d.get()? };
+    let api = OpenApiRouter::new().merge(api_auth::router()).merge(api_tenancy::router()).with_state(room.clone());
+    let pages = pages::router().merge(admin::router()).with_state(room);
+    Ok(Mounted::new(api, pages))
+}
+
+/// Create an account and welcome its owner (in the inbox, and by e-mail when the login is one).
+pub async fn register_with_welcome(
+    identity: &Identity,
+    notify: &Notify,
+    login: &str,
+    password: &str,
+    name: &str,
+) -> Result<String> {
+    let user_id = identity.register(login, password, name).await?;
+    let email = login.contains('@').then_some(login);
+    let (en, zh) = (Lang::En, Lang::Zh);
+    notify
+        .send(
+            &user_id,
+            email,
+            Message {
+                kind: "welcome".into(),
+                title_en: en.t("notify.welcome_title").into(),
+                title_zh: zh.t("notify.welcome_title").into(),
+                body_en: en.t("notify.welcome_body").into(),
+                body_zh: zh.t("notify.welcome_body").into(),
+                link: Some("/profile".into()),
+            },
+        )
+        .await?;
+    Ok(user_id)
+}
+
+/// The frame of a logged-in person's page: their name and unread messages.
+pub async fn person_layout(notify: &Notify, lang: Lang, csrf: &Csrf, path: &str, p: &Principal) -> Layout {
+    let unread = notify.unread_count(&p.user_id).await.unwrap_or(0);
+    Layout::person(lang, csrf, path, &p.name, unread)
+}
+
+/// An authenticated API caller (`Authorization: Bearer TOKEN`).
+pub struct ApiUser(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiUser
+where
+    Identity: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> std::result::Result<Self, Self::Rejection> {
+        let token = bearer(&parts.headers)
+            .ok_or_else(|| ApiError(Error::new(Code::Unauthorized, "missing Authorization: Bearer token")))?;
+        Ok(ApiUser(Identity::from_ref(state).authenticate(token).await?))
+    }
+}
+
+/// A platform administrator.
+pub struct ApiAdmin(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiAdmin
+where
+    Identity: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> std::result::Result<Self, Self::Rejection> {
+        let ApiUser(p) = ApiUser::from_request_parts(parts, state).await?;
+        if !p.is_admin {
+            return Err(ApiError(Error::forbidden("only platform administrators may do this")));
+        }
+        Ok(ApiAdmin(p))
+    }
+}
+
+/// A logged-in person on a page (session cookie); otherwise a redirect to the login page.
+pub struct PageUser(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for PageUser
+where
+    Identity: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> std::result::Result<Self, Self::Rejection> {
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        match Identity::from_ref(state).authenticate(&token).await {
+            Ok(p) => Ok(PageUser(p)),
+            Err(_) => Err(Redirect::to("/login").into_response()),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The identity room over HTTP: the real application on a fresh database per test.
+
+mod api;
+
+mod common {
+    pub use yizhan_app::testing::*;
+}

@@ -1,0 +1,198 @@
+//! Request extractors: JSON bodies that fail as problems, the bearer token of
+//! the API, the session cookie of the pages, CSRF-checked forms, the language,
+//! the client's address and the Idempotency-Key header.
+
+use crate::i18n::Lang;
+use crate::problem::ApiError;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use yizhan_core::{Code, Error};
+
+pub const SESSION_COOKIE: &str = "yz_session";
+pub const CSRF_COOKIE: &str = "yz_csrf";
+/// The longest Idempotency-Key accepted (the domains scope keys further for their own stores).
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 64;
+
+/// The value of one cookie.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// A JSON body. Wrong content type → 415, too large → 413, not JSON → 400
+/// `malformed_json`, wrong types or unknown fields → 422 `validation_failed`
+/// naming the field.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = json_bytes(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The body of a JSON request: checks the content type and the size limit.
+pub async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            ct == "application/json" || ct.ends_with("+json")
+        })
+        .unwrap_or(false);
+    if !is_json {
+        return Err(ApiError(Error::new(Code::UnsupportedMediaType, "expected Content-Type: application/json")));
+    }
+    any_bytes(req, state).await
+}
+
+/// The body of a request, whatever its type, within the size limit.
+pub async fn any_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::Bytes::from_request(req, state).await.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError(Error::new(Code::PayloadTooLarge, "the request body is larger than the limit"))
+        } else {
+            ApiError(Error::new(Code::MalformedJson, "could not read the request body"))
+        }
+    })
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    use serde_json::error::Category;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => v,
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            return Err(match inner.classify() {
+                Category::Syntax | Category::Eof | Category::Io => malformed(&inner),
+                Category::Data => {
+                    let field = if path == "." || path.is_empty() { "body".to_string() } else { path };
+                    let msg = inner.to_string();
+                    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                    ApiError(Error::field(&field, msg))
+                }
+            });
+        }
+    };
+    de.end().map_err(|e| malformed(&e))?;
+    Ok(value)
+}
+
+fn malformed(e: &serde_json::Error) -> ApiError {
+    ApiError(Error::new(Code::MalformedJson, format!("the body is not valid JSON: {e}")))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Lang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Lang::from_headers(&parts.headers))
+    }
+}
+
+/// The CSRF token of this browser (set by the csrf middleware).
+#[derive(Clone, Debug)]
+pub struct Csrf(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Csrf {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Csrf>().cloned().unwrap_or(Csrf(String::new())))
+    }
+}
+
+/// A submitted form whose `csrf` field matches this browser's CSRF cookie.
+pub struct CsrfForm(pub HashMap<String, String>);
+
+impl CsrfForm {
+    pub fn get(&self, k: &str) -> &str {
+        self.0.get(k).map(String::as_str).unwrap_or("")
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for CsrfForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let expected = cookie(req.headers(), CSRF_COOKIE).unwrap_or_default();
+        let axum::Form(map) = axum::Form::<HashMap<String, String>>::from_request(req, state)
+            .await
+            .map_err(|e| (StatusCode::BAD_REQUEST, e.body_text()).into_response())?;
+        let given = map.get("csrf").map(String::as_str).unwrap_or("");
+        if expected.is_empty() || !constant_time_eq(expected.as_bytes(), given.as_bytes()) {
+            return Err(
+                ApiError(Error::new(Code::CsrfFailed, "the form's CSRF token is missing or wrong")).into_response()
+            );
+        }
+        Ok(CsrfForm(map))
+    }
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The client's address, for rate limits (the socket peer; no proxy headers are trusted).
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let addr = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "local".to_string());
+        Ok(ClientAddr(addr))
+    }
+}
+
+/// The `Idempotency-Key` header every request that moves money must carry.
+pub struct IdemKey(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let v = parts.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or("");
+        if v.is_empty() {
+            return Err(ApiError(Error::new(Code::IdempotencyKeyRequired, "send an Idempotency-Key header")));
+        }
+        let max = MAX_IDEMPOTENCY_KEY_CHARS;
+        if v.len() > max || !v.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError(Error::field(
+                "Idempotency-Key",
+                format!("at most {max} printable ASCII characters without spaces"),
+            )));
+        }
+        Ok(IdemKey(v.to_string()))
+    }
+}

@@ -1,0 +1,225 @@
+//! The page frame every room's pages share: the layout (language, CSRF
+//! token, who is logged in, the flash messages), rendering with the right
+//! status, the message page, the template filters, cookies, the language
+//! switch and the static files.
+
+use crate::extract::Csrf;
+use crate::i18n::Lang;
+use crate::problem::status_of;
+use askama::Template;
+use axum::extract::Query;
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use std::sync::OnceLock;
+use yizhan_core::{Code, Error};
+
+pub mod filters {
+    /// Epoch milliseconds as China Standard Time.
+    pub fn cst(ms: &i64) -> askama::Result<String> {
+        Ok(yizhan_core::time::fmt_cst(*ms))
+    }
+
+    /// Fen as yuan: 1234 → "12.34".
+    pub fn yuan(fen: &i64) -> askama::Result<String> {
+        Ok(yizhan_core::money::yuan(*fen))
+    }
+}
+
+/// Settings of the web side.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// Mark cookies `Secure` (set when served over HTTPS).
+    pub secure_cookies: bool,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self { secure_cookies: false, body_limit_bytes: 64 * 1024 }
+    }
+}
+
+/// A link in the tab bar at the bottom of every logged-in page.
+#[derive(Debug)]
+pub struct NavItem {
+    /// Where the tabs sort: lower first.
+    pub order: u16,
+    pub href: &'static str,
+    pub label_key: &'static str,
+    /// Shows the count of unread messages.
+    pub shows_unread: bool,
+}
+
+/// A service on the home screen.
+#[derive(Debug)]
+pub struct Tile {
+    /// Where the tile sorts on the home screen: lower first.
+    pub order: u16,
+    /// The capability's key, as cities list the services they offer.
+    pub key: &'static str,
+    pub href: &'static str,
+    pub icon: &'static str,
+    pub label_key: &'static str,
+    /// Shown in every city (platform features) rather than only where the city offers it.
+    pub everywhere: bool,
+}
+
+static NAV: OnceLock<Vec<&'static NavItem>> = OnceLock::new();
+
+/// The joined tab bar (set once by the app from every room's items).
+pub fn install_nav(mut items: Vec<&'static NavItem>) {
+    items.sort_by_key(|n| n.order);
+    let _ = NAV.set(items);
+}
+
+/// What every page's frame needs.
+pub struct Layout {
+    pub lang: Lang,
+    pub csrf: String,
+    pub path: String,
+    pub user_name: Option<String>,
+    pub unread: i64,
+    pub flash_error: Option<String>,
+    pub flash_ok: Option<String>,
+}
+
+impl Layout {
+    pub fn anon(lang: Lang, csrf: &Csrf, path: &str) -> Layout {
+        Layout {
+            lang,
+            csrf: csrf.0.clone(),
+            path: path.to_string(),
+            user_name: None,
+            unread: 0,
+            flash_error: None,
+            flash_ok: None,
+        }
+    }
+
+    /// The frame of a logged-in person.
+    pub fn person(lang: Lang, csrf: &Csrf, path: &str, name: &str, unread: i64) -> Layout {
+        Layout { user_name: Some(name.to_string()), unread, ..Layout::anon(lang, csrf, path) }
+    }
+
+    /// The tabs of the bar at the bottom.
+    pub fn nav(&self) -> &'static [&'static NavItem] {
+        NAV.get().map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn error(mut self, e: &Error) -> Layout {
+        let title = self.lang.t(&format!("error.{}", e.code.as_str()));
+        self.flash_error = Some(if e.code == Code::Internal || e.detail.is_empty() {
+            title.to_string()
+        } else {
+            format!("{title}: {}", e.detail)
+        });
+        self
+    }
+
+    /// The frame showing a failed action, with the status that goes with the error.
+    pub fn failed(self, e: &Error) -> (Layout, StatusCode) {
+        (self.error(e), status_of(e.code))
+    }
+
+    pub fn ok(mut self, msg: &str) -> Layout {
+        self.flash_ok = Some(msg.to_string());
+        self
+    }
+}
+
+pub fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+pub fn render_status(status: StatusCode, t: &impl Template) -> Response {
+    let mut r = render(t);
+    *r.status_mut() = status;
+    r
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub l: Layout,
+    pub title: String,
+    pub message: String,
+}
+
+pub fn error_page(lang: Lang, status: StatusCode, message: &str) -> Response {
+    let l = Layout::anon(lang, &Csrf(String::new()), "/");
+    render_status(status, &MessagePage { l, title: status.to_string(), message: message.to_string() })
+}
+
+/// A page for a failed request: the error's status and its text in the person's language.
+pub fn failure_page(lang: Lang, e: &Error) -> Response {
+    let status = status_of(e.code);
+    let l = Layout::anon(lang, &Csrf(String::new()), "/").error(e);
+    let message = l.flash_error.clone().unwrap_or_default();
+    render_status(status, &MessagePage { l: Layout { flash_error: None, ..l }, title: status.to_string(), message })
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, for the whole site.
+pub fn cookie_header(name: &str, value: &str, max_age_s: i64, secure: bool) -> HeaderValue {
+    let v = format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The language switch and the static files, for every page.
+pub fn router(config: WebConfig) -> Router {
+    Router::new()
+        .route("/lang", get(move |q| switch_lang(config.secure_cookies, q)))
+        .route("/static/app.css", get(css))
+        .route("/static/app.js", get(js))
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    to: Option<String>,
+    back: Option<String>,
+}
+
+async fn switch_lang(secure: bool, Query(q): Query<LangQuery>) -> Response {
+    let lang = q.to.as_deref().and_then(Lang::parse).unwrap_or_default();
+    // Only local paths: never an open redirect.
+    let back = q.back.filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\')).unwrap_or("/".into());
+    let back = back.parse::<Uri>().map(|u| u.to_string()).unwrap_or_else(|_| "/".into());
+    let mut r = Redirect::to(&back).into_response();
+    let v = format!(
+        "lang={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
+        if lang == Lang::Zh { "zh" } else { "en" },
+        if secure { "; Secure" } else { "" }
+    );
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../static/app.css"),
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../static/app.js"),
+    )
+        .into_response()
+}

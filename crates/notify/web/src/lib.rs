@@ -1,0 +1,69 @@
+//! The notify room's HTTP side: the inbox (page and API) with its unread count.
+
+mod api;
+mod texts;
+
+use askama::Template;
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use yizhan_identity::Identity;
+use yizhan_identity_web::{person_layout, PageUser};
+use yizhan_kit::authz::{r, Access, RouteRule};
+use yizhan_kit::extract::{Csrf, CsrfForm};
+use yizhan_kit::page::{error_page, filters, render, Layout, NavItem, Tile};
+use yizhan_kit::{Deps, Lang, Mounted, Room};
+use yizhan_notify::Notify;
+
+/// What the notify room's handlers use.
+#[derive(Clone, FromRef)]
+pub struct NotifyRoom {
+    pub identity: Identity,
+    pub notify: Notify,
+}
+
+pub static ROOM: Room = Room {
+    name: "notify",
+    prefixes: &["/api/v1/me/notifications", "/inbox"],
+    texts: texts::TEXTS,
+    access: ACCESS,
+    tiles: &[Tile { order: 80, key: "inbox", href: "/inbox", icon: "✉", label_key: "service.inbox", everywhere: true }],
+    nav: &[NavItem { order: 20, href: "/inbox", label_key: "nav.inbox", shows_unread: true }],
+    city_services: &[],
+    migrations: &[&yizhan_notify::MIGRATIONS],
+    mount,
+};
+
+static ACCESS: &[RouteRule] = &[
+    r("GET", "/api/v1/me/notifications", Access::Resident),
+    r("POST", "/api/v1/me/notifications/read", Access::Resident),
+];
+
+fn mount(d: &Deps) -> Result<Mounted, String> {
+    let room = NotifyRoom { identity: d.get()?, notify: d.get()? };
+    let pages =
+        Router::new().route("/inbox", get(inbox)).route("/inbox/read", post(inbox_read)).with_state(room.clone());
+    Ok(Mounted::new(api::router().with_state(room), pages))
+}
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+struct InboxPage {
+    l: Layout,
+    items: Vec<yizhan_notify::Notification>,
+}
+
+async fn inbox(State(s): State<NotifyRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/inbox", &p).await;
+    match s.notify.inbox(&p.user_id, 100).await {
+        Ok(items) => render(&InboxPage { l, items }),
+        Err(e) => error_page(lang, StatusCode::INTERNAL_SERVER_ERROR, &e.detail),
+    }
+}
+
+async fn inbox_read(State(s): State<NotifyRoom>, PageUser(p): PageUser, _form: CsrfForm) -> Response {
+    let _ = s.notify.mark_read(&p.user_id, None).await;
+    Redirect::to("/inbox").into_response()
+}

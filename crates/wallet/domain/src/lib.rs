@@ -1,0 +1,688 @@
+//! The ways people pay, on top of the ledger: wallets, top-up and withdrawal
+//! through a funding gateway, transfers between people, QR codes (static
+//! merchant codes and one-time customer pay codes), red packets, and bills and
+//! fines issued by organisations.
+//!
+//! Money only ever moves through the ledger, and every money path carries an
+//! idempotency key that reaches the ledger, so a retried request cannot move
+//! money twice. Where a step outside the ledger (a code, a packet share, a
+//! bill) must happen exactly once, its row is claimed first with a conditional
+//! UPDATE and the ledger transfer uses a key derived from that row; a crash
+//! between the two is finished by the next retry with the same key.
+
+pub mod account;
+pub mod bills;
+pub mod emvco;
+pub mod gateway;
+pub mod packets;
+pub mod qrimage;
+pub mod qrpay;
+pub mod redpacket;
+pub mod types;
+
+pub use gateway::{FundingGateway, GatewayOutcome, Notification, SandboxGateway};
+pub use redpacket::SplitMode;
+pub use types::*;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use yizhan_audit::Audit;
+use yizhan_core::{Code, Ctx, Error, Fen, MigrationSet, Result};
+use yizhan_identity::Identity;
+use yizhan_ledger::{HoldState, Ledger, Transfer, TransferSpec};
+use yizhan_notify::{Message, Notify};
+
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    domain: "pay",
+    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_pay.sql"))],
+    postgres: &[("0001", include_str!("../migrations/postgres/0001_pay.sql"))],
+};
+
+/// Longest idempotency key a client may send (the ledger gets it scoped, with room to spare).
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 64;
+/// Longest memo on a transfer.
+pub const MAX_MEMO_CHARS: usize = 200;
+/// Rows of history per page.
+pub const HISTORY_PAGE: i64 = 50;
+
+/// Holds the money of red packets not yet claimed.
+pub const ESCROW_ACCOUNT: &str = "redpacket:escrow";
+pub const CLEARING_ACCOUNT: &str = "clearing";
+pub const FEES_ACCOUNT: &str = "fees";
+
+/// A person's wallet account in the ledger.
+pub fn wallet_account(user_id: &str) -> String {
+    format!("wallet:{user_id}")
+}
+
+/// An organisation's account in the ledger.
+pub fn org_account(org_id: &str) -> String {
+    format!("org:{org_id}")
+}
+
+/// A funding gateway's account in the ledger (may go negative: it mirrors money outside).
+pub fn gateway_account(name: &str) -> String {
+    format!("gateway:{name}")
+}
+
+/// Ledger categories of the transfers this crate makes.
+pub mod category {
+    pub const TOPUP: &str = "topup";
+    pub const WITHDRAWAL: &str = "withdrawal";
+    pub const P2P: &str = "p2p";
+    pub const QR: &str = "qr";
+    pub const PAYCODE: &str = "paycode";
+    pub const RED_PACKET: &str = "red_packet";
+    pub const RED_PACKET_REFUND: &str = "red_packet_refund";
+    pub const BILL: &str = "bill";
+}
+
+/// The payment services. Cheap to clone.
+#[derive(Clone)]
+pub struct Pay {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ctx: Ctx,
+    ledger: Ledger,
+    identity: Identity,
+    audit: Audit,
+    notify: Notify,
+    gateway: Arc<dyn FundingGateway>,
+    /// Accounts known to exist, so "open on first use" costs one call per process.
+    opened: Mutex<HashSet<String>>,
+}
+
+/// A client's idempotency key: required, 1 to 64 printable ASCII characters.
+pub(crate) fn check_idempotency_key(key: &str) -> Result<&str> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(Error::new(Code::IdempotencyKeyRequired, "an idempotency key is required for every payment"));
+    }
+    if key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::field(
+            "idempotency_key",
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters without spaces"),
+        ));
+    }
+    Ok(key)
+}
+
+/// The key the ledger gets: scoped by who acts and what they do, so keys of
+/// different people or operations never meet.
+pub(crate) fn scoped_key(scope: &str, actor_id: &str, operation: &str, key: &str) -> String {
+    format!("{scope}:{actor_id}:{operation}:{key}")
+}
+
+pub(crate) fn check_amount(amount_fen: i64) -> Result<i64> {
+    Fen::amount(amount_fen).map(|f| f.0).map_err(|m| Error::field("amount_fen", m))
+}
+
+pub(crate) fn check_memo(memo: &str) -> Result<String> {
+    let memo = memo.trim();
+    if memo.chars().count() > MAX_MEMO_CHARS {
+        return Err(Error::field("memo", format!("must be at most {MAX_MEMO_CHARS} characters")));
+    }
+    if memo.chars().any(char::is_control) {
+        return Err(Error::field("memo", "must not contain control characters"));
+    }
+    Ok(memo.to_string())
+}
+
+/// "12.34" yuan, for messages.
+pub(crate) fn yuan(fen: i64) -> String {
+    yizhan_core::money::yuan(fen)
+}
+
+impl Pay {
+    pub fn new(
+        ctx: Ctx,
+        ledger: Ledger,
+        identity: Identity,
+        audit: Audit,
+        notify: Notify,
+        gateway: Arc<dyn FundingGateway>,
+    ) -> Pay {
+        Pay {
+            inner: Arc::new(Inner {
+                ctx,
+                ledger,
+                identity,
+                audit,
+                notify,
+                gateway,
+                opened: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    pub(crate) fn ctx(&self) -> &Ctx {
+        &self.inner.ctx
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.inner.ledger
+    }
+
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+
+    pub(crate) fn audit(&self) -> &Audit {
+        &self.inner.audit
+    }
+
+    pub fn gateway_name(&self) -> &'static str {
+        self.inner.gateway.name()
+    }
+
+    /// Open a ledger account unless this process already knows it exists.
+    pub(crate) async fn ensure_account(&self, id: &str, kind: &str, allow_negative: bool) -> Result<()> {
+        if self.inner.opened.lock().unwrap_or_else(|e| e.into_inner()).contains(id) {
+            return Ok(());
+        }
+        match self.ledger().open_account(id, kind, allow_negative).await {
+            Ok(_) => {}
+            Err(e) if e.code == Code::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        self.inner.opened.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string());
+        Ok(())
+    }
+
+    pub(crate) async fn ensure_wallet(&self, user_id: &str) -> Result<String> {
+        let id = wallet_account(user_id);
+        self.ensure_account(&id, "wallet", false).await?;
+        Ok(id)
+    }
+
+    pub(crate) async fn ensure_org(&self, org_id: &str) -> Result<String> {
+        let id = org_account(org_id);
+        self.ensure_account(&id, "org", false).await?;
+        Ok(id)
+    }
+
+    pub(crate) async fn ensure_payee(&self, payee: &Payee) -> Result<String> {
+        match payee {
+            Payee::User(id) => self.ensure_wallet(id).await,
+            Payee::Org(id) => self.ensure_org(id).await,
+        }
+    }
+
+    pub(crate) async fn ensure_gateway(&self) -> Result<String> {
+        let id = gateway_account(self.gateway_name());
+        self.ensure_account(&id, "gateway", true).await?;
+        Ok(id)
+    }
+
+    pub(crate) async fn ensure_escrow(&self) -> Result<()> {
+        self.ensure_account(ESCROW_ACCOUNT, "system", false).await
+    }
+
+    /// Open the platform's own accounts (gateway, clearing, fees, red packet escrow).
+    pub async fn open_system_accounts(&self) -> Result<()> {
+        self.ensure_gateway().await?;
+        self.ensure_account(CLEARING_ACCOUNT, "system", true).await?;
+        self.ensure_account(FEES_ACCOUNT, "system", false).await?;
+        self.ensure_escrow().await
+    }
+
+    /// A person who exists and is not deleted: their display name.
+    pub(crate) async fn live_user_name(&self, user_id: &str) -> Result<String> {
+        let r = self.identity().user_ref(user_id).await?;
+        if r.login_masked == "deleted" {
+            return Err(Error::not_found("user"));
+        }
+        Ok(r.name)
+    }
+
+    /// Tell a person something, in English and Chinese. A payment never fails
+    /// because its notice could not be stored: that is logged instead.
+    pub(crate) async fn tell(&self, user_id: &str, msg: Message) {
+        let email = match self.identity().profile(user_id).await {
+            Ok(p) if p.login.contains('@') => Some(p.login),
+            _ => None,
+        };
+        if let Err(e) = self.inner.notify.send(user_id, email.as_deref(), msg).await {
+            tracing::warn!(%user_id, code = %e.code, error = %e.detail, "payment notice not stored");
+        }
+    }
+
+    pub(crate) async fn transfer(&self, spec: TransferSpec) -> Result<Transfer> {
+        self.ledger().transfer(spec).await
+    }
+
+    // ---- wallet ----
+
+    /// A person's balances; opens the wallet on first use.
+    pub async fn wallet(&self, user_id: &str) -> Result<Wallet> {
+        let account_id = self.ensure_wallet(user_id).await?;
+        let b = self.ledger().balance(&account_id).await?;
+        Ok(Wallet {
+            user_id: user_id.to_string(),
+            account_id,
+            balance_fen: b.posted_fen,
+            available_fen: b.available_fen,
+            pending_fen: b.pending_debit_fen,
+            currency: b.currency,
+        })
+    }
+
+    /// Move money from a card into the wallet. On a decline or a timeout nothing moves.
+    pub async fn topup(
+        &self,
+        user_id: &str,
+        amount_fen: i64,
+        card: Option<&str>,
+        idempotency_key: &str,
+    ) -> Result<GatewayReceipt> {
+        let amount_fen = check_amount(amount_fen)?;
+        let key = scoped_key("user", user_id, "topup", check_idempotency_key(idempotency_key)?);
+        self.live_user_name(user_id).await?;
+        let wallet = self.ensure_wallet(user_id).await?;
+        let gw = self.ensure_gateway().await?;
+        // The gateway reference is the ledger key: a retry is charged once by the
+        // gateway and credited once by the ledger, and a late "charge.succeeded"
+        // notification can credit a top-up whose answer was lost.
+        let outcome = self.inner.gateway.charge(card.unwrap_or(""), amount_fen, &key).await?;
+        let t = self
+            .transfer(
+                TransferSpec::new(gw, wallet, amount_fen, category::TOPUP)
+                    .with_memo(format!("{} {}", self.gateway_name(), outcome.gateway_ref))
+                    .with_idempotency_key(key),
+            )
+            .await?;
+        Ok(GatewayReceipt {
+            transfer_id: t.id,
+            amount_fen,
+            gateway: self.gateway_name().to_string(),
+            gateway_ref: outcome.gateway_ref,
+            at_ms: t.created_at_ms,
+        })
+    }
+
+    /// Move money from the wallet to a card: hold it, pay out, then post the
+    /// hold, or void it when the payout fails (declined, timed out).
+    pub async fn withdraw(
+        &self,
+        user_id: &str,
+        amount_fen: i64,
+        card: Option<&str>,
+        idempotency_key: &str,
+    ) -> Result<GatewayReceipt> {
+        let amount_fen = check_amount(amount_fen)?;
+        let key = scoped_key("user", user_id, "withdraw", check_idempotency_key(idempotency_key)?);
+        let wallet = self.ensure_wallet(user_id).await?;
+        let gw = self.ensure_gateway().await?;
+        let hold = self
+            .transfer(
+                TransferSpec::new(wallet, gw, amount_fen, category::WITHDRAWAL)
+                    .with_memo(format!("withdrawal via {}", self.gateway_name()))
+                    .with_idempotency_key(key.clone())
+                    .pending(None),
+            )
+            .await?;
+        // A retry of a withdrawal that already ended must not reach the gateway
+        // again: after a failure the card may have changed, after a success the
+        // gateway answers from its own record of the reference.
+        let state = self.ledger().hold(&hold.id).await?.state;
+        match state {
+            HoldState::Pending | HoldState::Posted => {}
+            HoldState::Voided | HoldState::Expired => {
+                return Err(Error::new(
+                    Code::TransferAlreadyResolved,
+                    "this withdrawal failed before and its money was released; try again with a new key",
+                ))
+            }
+        }
+        match self.inner.gateway.payout(card.unwrap_or(""), amount_fen, &key).await {
+            Ok(outcome) => {
+                let posted = match self.ledger().post_pending(&hold.id, None, Some(format!("{key}:post"))).await {
+                    Ok(t) => t,
+                    // A retry of a withdrawal that already went through.
+                    Err(e) if e.code == Code::TransferAlreadyResolved => self.resolution_of(&hold.id).await?,
+                    Err(e) => return Err(e),
+                };
+                Ok(GatewayReceipt {
+                    transfer_id: posted.id,
+                    amount_fen,
+                    gateway: self.gateway_name().to_string(),
+                    gateway_ref: outcome.gateway_ref,
+                    at_ms: posted.created_at_ms,
+                })
+            }
+            // Only a definite refusal releases the money (the sandbox promises that a
+            // timed-out payout moved nothing). Anything else, e.g. the gateway saying
+            // this reference was already paid out, leaves the hold in place: the
+            // money stays reserved until the payout is reconciled, never paid twice.
+            Err(e) if !matches!(e.code, Code::PaymentDeclined | Code::ValidationFailed | Code::GatewayTimeout) => {
+                tracing::warn!(hold = %hold.id, code = %e.code, "withdrawal outcome unknown; hold kept");
+                Err(e)
+            }
+            Err(e) => {
+                match self.ledger().void_pending(&hold.id, Some(format!("{key}:void"))).await {
+                    Ok(_) => {}
+                    Err(v) if v.code == Code::TransferAlreadyResolved => {}
+                    Err(v) => {
+                        tracing::error!(hold = %hold.id, code = %v.code, error = %v.detail, "withdrawal hold not voided");
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn resolution_of(&self, pending_id: &str) -> Result<Transfer> {
+        let hold = self.ledger().hold(pending_id).await?;
+        match hold.resolved_by {
+            Some(id) if hold.state == HoldState::Posted => self.ledger().get_transfer(&id).await,
+            _ => Err(Error::new(Code::TransferAlreadyResolved, "this withdrawal was cancelled before")),
+        }
+    }
+
+    /// Send money to another person, named by login or by their QR payload.
+    pub async fn transfer_to_user(
+        &self,
+        from_user_id: &str,
+        to: &str,
+        amount_fen: i64,
+        memo: &str,
+        idempotency_key: &str,
+    ) -> Result<Receipt> {
+        let to = to.trim();
+        if to.starts_with("000201") {
+            let preview = self.qr_preview(to).await?;
+            return self.pay_payee(from_user_id, &preview, amount_fen, memo, idempotency_key, category::QR).await;
+        }
+        let amount_fen = check_amount(amount_fen)?;
+        let memo = check_memo(memo)?;
+        let idem = check_idempotency_key(idempotency_key)?;
+        let payee = self
+            .identity()
+            .find_by_login(to)
+            .await?
+            .ok_or_else(|| Error::new(Code::NotFound, "nobody has this login"))?;
+        if payee.user_id == from_user_id {
+            return Err(Error::new(Code::SelfPayment, "you cannot send money to yourself"));
+        }
+        let preview = QrPreview { payee: Payee::User(payee.user_id), payee_name: payee.name, amount_fen: None };
+        self.move_to_payee(from_user_id, &preview, amount_fen, &memo, idem, category::P2P).await
+    }
+
+    /// Pay a payee the payer already saw (from a QR preview).
+    pub(crate) async fn pay_payee(
+        &self,
+        payer_user_id: &str,
+        preview: &QrPreview,
+        amount_fen: i64,
+        memo: &str,
+        idempotency_key: &str,
+        category: &str,
+    ) -> Result<Receipt> {
+        let amount_fen = check_amount(amount_fen)?;
+        let memo = check_memo(memo)?;
+        let idem = check_idempotency_key(idempotency_key)?;
+        if let Some(fixed) = preview.amount_fen {
+            if fixed != amount_fen {
+                return Err(Error::field(
+                    "amount_fen",
+                    format!("this code asks for exactly {} yuan ({fixed} fen)", yuan(fixed)),
+                ));
+            }
+        }
+        if preview.payee == Payee::User(payer_user_id.to_string()) {
+            return Err(Error::new(Code::SelfPayment, "you cannot pay yourself"));
+        }
+        self.move_to_payee(payer_user_id, preview, amount_fen, &memo, idem, category).await
+    }
+
+    async fn move_to_payee(
+        &self,
+        payer_user_id: &str,
+        preview: &QrPreview,
+        amount_fen: i64,
+        memo: &str,
+        idem: &str,
+        category: &str,
+    ) -> Result<Receipt> {
+        let payer_name = self.live_user_name(payer_user_id).await?;
+        let from = self.ensure_wallet(payer_user_id).await?;
+        let to = self.ensure_payee(&preview.payee).await?;
+        let key = scoped_key("user", payer_user_id, category, idem);
+        // A retry of a payment already made is answered without telling the payee again.
+        let replay = self.ledger().transfer_by_idempotency_key(&key).await?.is_some();
+        let t = self
+            .transfer(TransferSpec::new(from, to, amount_fen, category).with_memo(memo).with_idempotency_key(key))
+            .await?;
+        if let (Payee::User(to_user), false) = (&preview.payee, replay) {
+            let note_en = if memo.is_empty() { String::new() } else { format!(" \u{201c}{memo}\u{201d}") };
+            let note_zh = if memo.is_empty() { String::new() } else { format!("，附言：{memo}") };
+            self.tell(
+                to_user,
+                Message {
+                    kind: "pay.received".into(),
+                    title_en: format!("You received {} yuan", yuan(amount_fen)),
+                    title_zh: format!("收到 {} 元", yuan(amount_fen)),
+                    body_en: format!("{payer_name} sent you {} yuan.{note_en}", yuan(amount_fen)),
+                    body_zh: format!("{payer_name} 向你转账 {} 元{note_zh}。", yuan(amount_fen)),
+                    link: Some(format!("/wallet/transfers/{}", t.id)),
+                },
+            )
+            .await;
+        }
+        Ok(Receipt {
+            transfer_id: t.id,
+            amount_fen,
+            category: category.to_string(),
+            payee: preview.payee.clone(),
+            payee_name: preview.payee_name.clone(),
+            at_ms: t.created_at_ms,
+        })
+    }
+
+    // ---- statements and history ----
+
+    /// Money in and out of the wallet per category over one calendar month (China time).
+    pub async fn statement(&self, user_id: &str, year: i64, month: u32) -> Result<Statement> {
+        if !(1..=12).contains(&month) {
+            return Err(Error::field("month", "must be 1 to 12"));
+        }
+        if !(2000..=2200).contains(&year) {
+            return Err(Error::field("year", "must be between 2000 and 2200"));
+        }
+        let account = self.ensure_wallet(user_id).await?;
+        let (from_ms, to_ms) = yizhan_core::time::month_range_cst(year, month);
+        let sums = self.ledger().sum_by_category(&account, from_ms, to_ms).await?;
+        let lines: Vec<StatementLine> = sums
+            .into_iter()
+            .map(|s| StatementLine {
+                category: s.category,
+                in_fen: s.credit_fen,
+                out_fen: s.debit_fen,
+                transfers: s.transfers,
+            })
+            .collect();
+        Ok(Statement {
+            user_id: user_id.to_string(),
+            year,
+            month,
+            from_ms,
+            to_ms,
+            total_in_fen: lines.iter().map(|l| l.in_fen).sum(),
+            total_out_fen: lines.iter().map(|l| l.out_fen).sum(),
+            lines,
+        })
+    }
+
+    /// The wallet's transfers, newest first, with the other side named.
+    /// Platform support staff read a person's wallet history, with a stated
+    /// reason; the read is written to the person's access log first.
+    pub async fn staff_read_history(
+        &self,
+        actor: &yizhan_identity::Principal,
+        subject_user_id: &str,
+        reason: &str,
+        cursor: Option<i64>,
+    ) -> Result<HistoryPage> {
+        if !actor.is_admin {
+            return Err(Error::forbidden("only platform support staff may read a person's transactions"));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(Error::field("reason", "state why you need this (1 to 500 characters)"));
+        }
+        self.identity().user_ref(subject_user_id).await?;
+        self.audit()
+            .record(yizhan_audit::NewAccess {
+                subject_user_id: subject_user_id.to_string(),
+                actor_user_id: actor.user_id.clone(),
+                actor_label: actor.name.clone(),
+                org_id: None,
+                org_label: Some("yizhan platform support".to_string()),
+                what: "transactions".into(),
+                why: reason.to_string(),
+            })
+            .await?;
+        self.history(subject_user_id, cursor).await
+    }
+
+    pub async fn history(&self, user_id: &str, cursor: Option<i64>) -> Result<HistoryPage> {
+        let account = self.ensure_wallet(user_id).await?;
+        let page = self.ledger().history(&account, cursor, HISTORY_PAGE).await?;
+        let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let mut items = Vec::with_capacity(page.items.len());
+        for h in page.items {
+            let name = match names.get(&h.counterparty) {
+                Some(n) => n.clone(),
+                None => {
+                    let n = self.account_label(&h.counterparty).await;
+                    names.insert(h.counterparty.clone(), n.clone());
+                    n
+                }
+            };
+            items.push(HistoryLine {
+                transfer_id: h.transfer.id,
+                seq: h.transfer.seq,
+                kind: h.transfer.kind.as_str().to_string(),
+                direction: match h.direction {
+                    yizhan_ledger::Direction::In => "in".into(),
+                    yizhan_ledger::Direction::Out => "out".into(),
+                },
+                amount_fen: h.transfer.amount_fen,
+                posted_change_fen: h.posted_change_fen,
+                category: h.transfer.category,
+                memo: h.transfer.memo,
+                counterparty_account: h.counterparty,
+                counterparty_name: name,
+                at_ms: h.transfer.created_at_ms,
+            });
+        }
+        Ok(HistoryPage { items, next_cursor: page.next_cursor })
+    }
+
+    /// What to call a ledger account in a person's history.
+    async fn account_label(&self, account: &str) -> String {
+        if let Some(user) = account.strip_prefix("wallet:") {
+            return self.identity().user_ref(user).await.map(|u| u.name).unwrap_or_else(|_| "—".into());
+        }
+        if let Some(org) = account.strip_prefix("org:") {
+            return self.identity().org(org).await.map(|o| o.name).unwrap_or_else(|_| "—".into());
+        }
+        if let Some(gw) = account.strip_prefix("gateway:") {
+            return format!("Bank card ({gw})");
+        }
+        if account == ESCROW_ACCOUNT {
+            return "Red packet".into();
+        }
+        account.to_string()
+    }
+
+    // ---- gateway notifications ----
+
+    /// Take a notification from the funding gateway. Its signature is checked;
+    /// a notification seen before (same id) is acknowledged and changes nothing.
+    /// A "charge.succeeded" for a top-up whose answer was lost credits the wallet
+    /// (once: the ledger key is the charge's reference).
+    pub async fn gateway_notification(&self, body: &[u8], signature: &str) -> Result<NotificationAck> {
+        let n = self.inner.gateway.verify_notification(body, signature)?;
+        let gateway = self.gateway_name();
+        let seen: Option<(String,)> =
+            sqlx::query_as("SELECT outcome FROM gateway_notifications WHERE gateway = $1 AND id = $2")
+                .bind(gateway)
+                .bind(&n.id)
+                .fetch_optional(&self.ctx().db.pool)
+                .await?;
+        if let Some((outcome,)) = seen {
+            return Ok(NotificationAck { id: n.id, duplicate: true, outcome });
+        }
+        // Claim the id before acting, so two deliveries at once act once.
+        let mut tx = self.ctx().db.begin().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO gateway_notifications (gateway, id, kind, reference, amount_fen, gateway_ref, outcome, received_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, 'received', $7) ON CONFLICT (gateway, id) DO NOTHING",
+        )
+        .bind(gateway)
+        .bind(&n.id)
+        .bind(&n.kind)
+        .bind(&n.reference)
+        .bind(n.amount_fen)
+        .bind(&n.gateway_ref)
+        .bind(self.ctx().now_ms())
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        if claimed == 0 {
+            return Ok(NotificationAck { id: n.id, duplicate: true, outcome: "received".into() });
+        }
+        let outcome = match self.apply_notification(&n).await {
+            Ok(o) => o,
+            Err(e) => {
+                // Forget the claim so the gateway's next delivery tries again.
+                let mut tx = self.ctx().db.begin().await?;
+                sqlx::query("DELETE FROM gateway_notifications WHERE gateway = $1 AND id = $2")
+                    .bind(gateway)
+                    .bind(&n.id)
+                    .execute(tx.conn())
+                    .await?;
+                tx.commit().await?;
+                return Err(e);
+            }
+        };
+        let mut tx = self.ctx().db.begin().await?;
+        sqlx::query("UPDATE gateway_notifications SET outcome = $1 WHERE gateway = $2 AND id = $3")
+            .bind(&outcome)
+            .bind(gateway)
+            .bind(&n.id)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(NotificationAck { id: n.id, duplicate: false, outcome })
+    }
+
+    async fn apply_notification(&self, n: &Notification) -> Result<String> {
+        let topup_user = n
+            .reference
+            .strip_prefix("user:")
+            .and_then(|rest| rest.split_once(':'))
+            .filter(|(_, op)| op.starts_with("topup:"))
+            .map(|(user, _)| user.to_string());
+        match (n.kind.as_str(), topup_user) {
+            ("charge.succeeded", Some(user_id)) => {
+                let amount_fen = check_amount(n.amount_fen)?;
+                let wallet = self.ensure_wallet(&user_id).await?;
+                let gw = self.ensure_gateway().await?;
+                let t = self
+                    .transfer(
+                        TransferSpec::new(gw, wallet, amount_fen, category::TOPUP)
+                            .with_memo(format!("{} {}", self.gateway_name(), n.gateway_ref))
+                            .with_idempotency_key(n.reference.clone()),
+                    )
+                    .await?;
+                Ok(format!("topup credited: {}", t.id))
+            }
+            _ => Ok("recorded".into()),
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Balance, top-up and withdrawal through the funding gateway, transfers between people, history and monthly statements, and the sandbox gateway's signed notifications.
+
+use super::*;
+
+pub fn router() -> OpenApiRouter<WalletRoom> {
+    OpenApiRouter::new()
+        .routes(routes!(wallet))
+        .routes(routes!(topup))
+        .routes(routes!(withdraw))
+        .routes(routes!(transfer))
+        .routes(routes!(transactions))
+        .routes(routes!(statement))
+        .routes(routes!(sandbox_notify))
+}
+
+// ---- wallet ----
+
+/// My wallet's balances (fen).
+#[utoipa::path(get, path = "/api/v1/wallet", tag = "wallet",
+    responses((status = 200, body = WalletResp), (status = 401, body = Problem)))]
+pub(crate) async fn wallet(State(s): State<WalletRoom>, ApiUser(p): ApiUser) -> ApiResult<Json<WalletResp>> {
+    Ok(Json(s.pay.wallet(&p.user_id).await.map_err(pay_err)?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardMoneyReq {
+    /// Fen, a positive whole number.
+    #[serde(default)]
+    #[schema(value_type = i64)]
+    pub amount: Value,
+    /// A card number; the sandbox's default card when absent.
+    pub card: Option<String>,
+    /// "CNY" if given.
+    pub currency: Option<String>,
+}
+
+/// Top up my wallet from a card.
+#[utoipa::path(post, path = "/api/v1/wallet/topup", tag = "wallet", request_body = CardMoneyReq,
+    params(("Idempotency-Key" = String, Header, description = "unique per payment; a retry with the same key moves money once")),
+    responses((status = 201, body = GatewayReceiptResp), (status = 400, body = Problem), (status = 402, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem), (status = 504, body = Problem)))]
+pub(crate) async fn topup(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<CardMoneyReq>) -> Response {
+    let (st, key) = (s.clone(), r.key.clone());
+    let scope = p.user_id.clone();
+    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
+        let amount = money_in(&r.body.amount, r.body.currency.as_deref())?;
+        created::<GatewayReceiptResp>(st.pay.topup(&p.user_id, amount, r.body.card.as_deref(), &key).await)
+    })
+    .await
+}
+
+/// Withdraw from my wallet to a card.
+#[utoipa::path(post, path = "/api/v1/wallet/withdraw", tag = "wallet", request_body = CardMoneyReq,
+    params(("Idempotency-Key" = String, Header, description = "unique per withdrawal")),
+    responses((status = 201, body = GatewayReceiptResp), (status = 400, body = Problem), (status = 402, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem), (status = 504, body = Problem)))]
+pub(crate) async fn withdraw(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<CardMoneyReq>) -> Response {
+    let (st, key) = (s.clone(), r.key.clone());
+    let scope = p.user_id.clone();
+    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
+        let amount = money_in(&r.body.amount, r.body.currency.as_deref())?;
+        created::<GatewayReceiptResp>(st.pay.withdraw(&p.user_id, amount, r.body.card.as_deref(), &key).await)
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferReq {
+    /// The payee's login, or the payload of their QR code.
+    pub to: String,
+    #[serde(default)]
+    #[schema(value_type = i64)]
+    pub amount: Value,
+    pub memo: Option<String>,
+    pub currency: Option<String>,
+}
+
+/// Send money to another person.
+#[utoipa::path(post, path = "/api/v1/transfers", tag = "wallet", request_body = TransferReq,
+    params(("Idempotency-Key" = String, Header, description = "unique per transfer")),
+    responses((status = 201, body = ReceiptResp), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+pub(crate) async fn transfer(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<TransferReq>) -> Response {
+    let (st, key) = (s.clone(), r.key.clone());
+    let scope = p.user_id.clone();
+    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
+        let amount = money_in(&r.body.amount, r.body.currency.as_deref())?;
+        let memo = r.body.memo.unwrap_or_default();
+        created::<ReceiptResp>(st.pay.transfer_to_user(&p.user_id, &r.body.to, amount, &memo, &key).await)
+    })
+    .await
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct CursorQuery {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryItemDoc {
+    pub transfer_id: String,
+    /// posted, pending, post_pending, void_pending, expire_pending
+    pub kind: String,
+    /// "in" or "out"
+    pub direction: String,
+    pub amount: i64,
+    /// The change of the posted balance (0 for holds and their release).
+    pub posted_change: i64,
+    pub category: String,
+    pub memo: String,
+    pub counterparty: String,
+    pub at: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryResp {
+    pub items: Vec<HistoryItemDoc>,
+    pub next_cursor: Option<i64>,
+}
+
+/// My wallet's transfers, newest first, one page at a time.
+#[utoipa::path(get, path = "/api/v1/wallet/transactions", tag = "wallet", params(CursorQuery),
+    responses((status = 200, body = HistoryResp), (status = 401, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn transactions(
+    State(s): State<WalletRoom>,
+    ApiUser(p): ApiUser,
+    Query(q): Query<CursorQuery>,
+) -> ApiResult<Json<HistoryResp>> {
+    let cursor = int_param("cursor", q.cursor.as_deref())?;
+    Ok(Json(s.pay.history(&p.user_id, cursor).await.map_err(pay_err)?.into()))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct MonthQuery {
+    /// Default: this year (China time).
+    pub year: Option<String>,
+    /// 1–12. Default: this month (China time).
+    pub month: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StatementLineDoc {
+    pub category: String,
+    /// Money in, fen.
+    #[serde(rename = "in")]
+    pub money_in: i64,
+    /// Money out, fen.
+    #[serde(rename = "out")]
+    pub money_out: i64,
+    pub transfers: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StatementResp {
+    pub year: i64,
+    pub month: u32,
+    /// Start and end of the month, epoch ms ([from, to)).
+    pub from: i64,
+    pub to: i64,
+    pub lines: Vec<StatementLineDoc>,
+    pub total_in: i64,
+    pub total_out: i64,
+}
+
+/// The month a statement is for: given, or this month in China time.
+pub fn month_of(s: &WalletRoom, year: Option<&str>, month: Option<&str>) -> Result<(i64, u32), Error> {
+    let (y0, m0) = yizhan_core::time::year_month_cst(s.ctx.now_ms());
+    let year = int_param("year", year)?.unwrap_or(y0);
+    let month = match int_param("month", month)? {
+        None => m0,
+        Some(m) => u32::try_from(m).map_err(|_| Error::field("month", "must be 1 to 12"))?,
+    };
+    Ok((year, month))
+}
+
+/// Money in and out of my wallet per category over one month.
+#[utoipa::path(get, path = "/api/v1/wallet/statement", tag = "wallet", params(MonthQuery),
+    responses((status = 200, body = StatementResp), (status = 422, body = Problem)))]
+pub(crate) async fn statement(
+    State(s): State<WalletRoom>,
+    ApiUser(p): ApiUser,
+    Query(q): Query<MonthQuery>,
+) -> ApiResult<Json<StatementResp>> {
+    let (year, month) = month_of(&s, q.year.as_deref(), q.month.as_deref())?;
+    Ok(Json(s.pay.statement(&p.user_id, year, month).await.map_err(pay_err)?.into()))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotifyResp {
+    pub id: String,
+    /// Seen before: nothing was done this time.
+    pub duplicate: bool,
+    pub outcome: String,
+}
+
+/// The sandbox gateway's notifications (webhook). No token: the body must be
+/// signed (`X-Sandbox-Signature`: hex HMAC-SHA256); a notification seen before changes nothing.
+#[utoipa::path(post, path = "/api/v1/gateway/sandbox/notify", tag = "gateway", security(()),
+    params(("X-Sandbox-Signature" = String, Header, description = "hex HMAC-SHA256 of the body")),
+    request_body(content = Object, description = "the notification: id, kind, reference, amount_fen, gateway_ref"),
+    responses((status = 200, body = NotifyResp), (status = 403, body = Problem), (status = 400, body = Problem)))]
+pub(crate) async fn sandbox_notify(State(s): State<WalletRoom>, headers: HeaderMap, req: Request) -> ApiResult<Json<NotifyResp>> {
+    let sig = headers.get(SANDBOX_SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    if sig.is_empty() {
+        return Err(Error::forbidden("the notification is not signed").into());
+    }
+    if s.pay.gateway_name() != "sandbox" {
+        return Err(Error::not_found("gateway").into());
+    }
+    let body = any_bytes(req, &()).await?;
+    let ack = s.pay.gateway_notification(&body, &sig).await.map_err(pay_err)?;
+    Ok(Json(NotifyResp { id: ack.id, duplicate: ack.duplicate, outcome: ack.outcome }))
+}
+
+impl From<yizhan_pay::HistoryPage> for HistoryResp {
+    fn from(h: yizhan_pay::HistoryPage) -> Self {
+        HistoryResp {
+            items: h
+                .items
+                .into_iter()
+                .map(|l| HistoryItemDoc {
+                    transfer_id: l.transfer_id,
+                    kind: l.kind,
+                    direction: l.direction,
+                    amount: l.amount_fen,
+                    posted_change: l.posted_change_fen,
+                    category: l.category,
+                    memo: l.memo,
+                    counterparty: l.counterparty_name,
+                    at: l.at_ms,
+                })
+                .collect(),
+            next_cursor: h.next_cursor,
+        }
+    }
+}
+
+impl From<yizhan_pay::Statement> for StatementResp {
+    fn from(st: yizhan_pay::Statement) -> Self {
+        StatementResp {
+            year: st.year,
+            month: st.month,
+            from: st.from_ms,
+            to: st.to_ms,
+            lines: st
+                .lines
+                .into_iter()
+                .map(|l| StatementLineDoc {
+                    category: l.category,
+                    money_in: l.in_fen,
+                    money_out: l.out_fen,
+                    transfers: l.transfers,
+                })
+                .collect(),
+            total_in: st.total_in_fen,
+            total_out: st.total_out_fen,
+        }
+    }
+}

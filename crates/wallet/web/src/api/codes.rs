@@ -1,0 +1,198 @@
+//! QR codes (the person's and a shop's, as JSON, SVG or PNG), previewing and paying a scanned code, one-time pay codes and the cashier's charge.
+
+use super::*;
+
+pub fn router() -> OpenApiRouter<WalletRoom> {
+    OpenApiRouter::new()
+        .routes(routes!(create_paycode))
+        .routes(routes!(merchant_charge))
+        .routes(routes!(my_qr))
+        .routes(routes!(org_qr))
+        .routes(routes!(qr_preview))
+        .routes(routes!(qr_pay))
+}
+
+// ---- pay codes and QR codes ----
+
+#[derive(Serialize, ToSchema)]
+pub struct PayCodeResp {
+    /// 18 digits, shown once; a cashier scans or types it.
+    pub code: String,
+    /// Epoch milliseconds (60 seconds from now).
+    pub expires_at: i64,
+    /// The code as a QR image (SVG document).
+    pub qr_svg: String,
+    /// The code as a Code 128 barcode (SVG document).
+    pub barcode_svg: String,
+}
+
+/// Draw a pay code as QR and barcode.
+pub fn paycode_images(code: &str) -> Result<(String, String), Error> {
+    Ok((yizhan_pay::qrimage::qr_svg(code, 6)?, yizhan_pay::qrimage::code128_svg(code, 2, 80)?))
+}
+
+/// A one-time pay code for a cashier to charge (valid 60 seconds).
+#[utoipa::path(post, path = "/api/v1/paycodes", tag = "wallet",
+    responses((status = 201, body = PayCodeResp), (status = 401, body = Problem)))]
+pub(crate) async fn create_paycode(State(s): State<WalletRoom>, ApiUser(p): ApiUser) -> Created<PayCodeResp> {
+    let pc = s.pay.create_paycode(&p.user_id).await.map_err(pay_err)?;
+    let (qr_svg, barcode_svg) = paycode_images(&pc.code)?;
+    Ok((StatusCode::CREATED, Json(PayCodeResp { code: pc.code, expires_at: pc.expires_at_ms, qr_svg, barcode_svg })))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChargeReq {
+    /// The merchant organisation the cashier works for.
+    pub org_id: String,
+    /// The customer's 18-digit pay code.
+    pub code: String,
+    #[serde(default)]
+    #[schema(value_type = i64)]
+    pub amount: Value,
+    pub currency: Option<String>,
+}
+
+/// A cashier charges a customer's pay code (staff of the organisation).
+#[utoipa::path(post, path = "/api/v1/merchant/charge", tag = "merchant", request_body = ChargeReq,
+    params(("Idempotency-Key" = String, Header, description = "unique per charge")),
+    responses((status = 201, body = ReceiptResp), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 410, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn merchant_charge(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<ChargeReq>) -> Response {
+    let (st, key) = (s.clone(), r.key.clone());
+    let scope = p.user_id.clone();
+    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
+        let amount = money_in(&r.body.amount, r.body.currency.as_deref())?;
+        created::<ReceiptResp>(st.pay.merchant_charge(&p, &r.body.org_id, &r.body.code, amount, &key).await)
+    })
+    .await
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct QrQuery {
+    /// "png" or "svg" returns the image itself; JSON otherwise.
+    pub format: Option<String>,
+    /// A fixed amount in fen the payer must pay (merchant codes only).
+    pub amount: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QrResp {
+    /// The EMVCo merchant-presented payload to encode or paste.
+    pub payload: String,
+    /// The payload drawn as a QR code (SVG document).
+    pub svg: String,
+    /// The fixed amount, if the code has one.
+    pub amount: Option<i64>,
+}
+
+pub(crate) fn qr_answer(payload: String, amount: Option<i64>, format: Option<&str>) -> ApiResult<Response> {
+    match format.map(str::trim).filter(|f| !f.is_empty()) {
+        None | Some("json") => {
+            let svg = yizhan_pay::qrimage::qr_svg(&payload, 8)?;
+            Ok(Json(QrResp { payload, svg, amount }).into_response())
+        }
+        Some("svg") => {
+            let svg = yizhan_pay::qrimage::qr_svg(&payload, 8)?;
+            Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+        }
+        Some("png") => {
+            let png = yizhan_pay::qrimage::qr_png(&payload, 8)?;
+            Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+        }
+        Some(_) => Err(Error::field("format", "must be json, svg or png").into()),
+    }
+}
+
+/// My personal QR code, for others to pay me.
+#[utoipa::path(get, path = "/api/v1/qr/me", tag = "qr", params(QrQuery),
+    responses((status = 200, body = QrResp, description = "JSON by default; `format=png` or `format=svg` returns the image"),
+        (status = 401, body = Problem)))]
+pub(crate) async fn my_qr(State(s): State<WalletRoom>, ApiUser(p): ApiUser, Query(q): Query<QrQuery>) -> ApiResult<Response> {
+    if q.amount.is_some() {
+        return Err(Error::field("amount", "a personal code has no fixed amount").into());
+    }
+    let payload = s.pay.my_qr(&p.user_id).await.map_err(pay_err)?;
+    qr_answer(payload, None, q.format.as_deref())
+}
+
+/// An organisation's merchant QR code, optionally for a fixed amount (its staff).
+#[utoipa::path(get, path = "/api/v1/orgs/{id}/qr", tag = "qr",
+    params(("id" = String, Path, description = "organisation id"), QrQuery),
+    responses((status = 200, body = QrResp, description = "JSON by default; `format=png` or `format=svg` returns the image"),
+        (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn org_qr(
+    State(s): State<WalletRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+    Query(q): Query<QrQuery>,
+) -> ApiResult<Response> {
+    s.identity.require_staff(&p, &id, Role::Operator).await?;
+    let amount = match q.amount.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => {
+            let v = a.parse::<i64>().map(Value::from).unwrap_or(Value::String(a.to_string()));
+            Some(amount_of(&v)?)
+        }
+    };
+    let payload = s.pay.org_qr(&id, amount).await.map_err(pay_err)?;
+    qr_answer(payload, amount, q.format.as_deref())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewReq {
+    /// The scanned payload.
+    pub payload: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreviewResp {
+    pub payee: PayeeDoc,
+    /// From the platform's records, not from the code.
+    pub payee_name: String,
+    /// A fixed-amount code must be paid with exactly this (fen).
+    pub amount: Option<i64>,
+}
+
+/// Whom a scanned code pays, before paying.
+#[utoipa::path(post, path = "/api/v1/qr/preview", tag = "qr", request_body = PreviewReq,
+    responses((status = 200, body = PreviewResp), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn qr_preview(
+    State(s): State<WalletRoom>,
+    _u: ApiUser,
+    ApiJson(req): ApiJson<PreviewReq>,
+) -> ApiResult<Json<PreviewResp>> {
+    Ok(Json(s.pay.qr_preview(&req.payload).await.map_err(pay_err)?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QrPayReq {
+    pub payload: String,
+    #[serde(default)]
+    #[schema(value_type = i64)]
+    pub amount: Value,
+    pub currency: Option<String>,
+}
+
+/// Pay a scanned QR code.
+#[utoipa::path(post, path = "/api/v1/qr/pay", tag = "qr", request_body = QrPayReq,
+    params(("Idempotency-Key" = String, Header, description = "unique per payment")),
+    responses((status = 201, body = ReceiptResp), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+pub(crate) async fn qr_pay(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<QrPayReq>) -> Response {
+    let (st, key) = (s.clone(), r.key.clone());
+    let scope = p.user_id.clone();
+    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
+        let amount = money_in(&r.body.amount, r.body.currency.as_deref())?;
+        created::<ReceiptResp>(st.pay.qr_pay(&p.user_id, &r.body.payload, amount, &key).await)
+    })
+    .await
+}
+
+impl From<yizhan_pay::QrPreview> for PreviewResp {
+    fn from(p: yizhan_pay::QrPreview) -> Self {
+        PreviewResp { payee: PayeeDoc::from(&p.payee), payee_name: p.payee_name, amount: p.amount_fen }
+    }
+}

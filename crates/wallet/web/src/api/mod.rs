@@ -1,0 +1,167 @@
+//! The wallet: balances, top-up and withdrawal, transfers, QR codes, pay
+//! codes, red packets, bills. Amounts are integer fen, everywhere. Every route
+//! that moves money requires an `Idempotency-Key` (see `crate::idem`), and the
+//! key also reaches Pay, so money moves once however often a request is sent.
+
+
+pub mod balance;
+pub mod bills;
+pub mod codes;
+pub mod packets;
+
+pub(crate) use yizhan_identity_web::ApiUser;
+pub(crate) use yizhan_kit::extract::{any_bytes, ApiJson};
+pub(crate) use yizhan_kit::idem::{self, IdemCall, IdemJson};
+pub(crate) use yizhan_kit::problem::{ApiError, ApiResult, Problem};
+pub(crate) use crate::WalletRoom;
+pub(crate) use axum::extract::{Path, Query, Request, State};
+pub(crate) use axum::http::{header, HeaderMap, StatusCode};
+pub(crate) use axum::response::{IntoResponse, Response};
+pub(crate) use axum::Json;
+pub(crate) use serde::{Deserialize, Serialize};
+pub(crate) use serde_json::Value;
+pub(crate) use std::collections::HashMap;
+pub(crate) use utoipa::{IntoParams, ToSchema};
+pub(crate) use utoipa_axum::{router::OpenApiRouter, routes};
+pub(crate) use yizhan_core::{Error, Fen};
+pub(crate) use yizhan_identity::Role;
+pub(crate) use yizhan_pay::{BillSpec, BillTo, Payee, RedPacketSpec, SplitMode};
+
+pub fn router() -> OpenApiRouter<WalletRoom> {
+    OpenApiRouter::new().merge(balance::router()).merge(codes::router()).merge(packets::router()).merge(bills::router())
+}
+
+// ---- input checks shared by the handlers ----
+
+/// An amount to move, from JSON: a positive whole number of fen within the platform's limit.
+pub fn amount_of(v: &Value) -> Result<i64, Error> {
+    Fen::from_json(v).map(|f| f.0).map_err(|m| Error::field("amount", m))
+}
+
+pub fn check_currency(c: Option<&str>) -> Result<(), Error> {
+    match c {
+        None => Ok(()),
+        Some(CURRENCY) => Ok(()),
+        Some(_) => Err(Error::field("currency", "only CNY is supported")),
+    }
+}
+
+/// Amount and currency together, so both problems are named at once.
+fn money_in(amount: &Value, currency: Option<&str>) -> Result<i64, Error> {
+    match (amount_of(amount), check_currency(currency)) {
+        (Ok(a), Ok(())) => Ok(a),
+        (Err(e), Ok(())) | (Ok(_), Err(e)) => Err(e),
+        (Err(a), Err(c)) => Err(Error::fields(a.fields.into_iter().chain(c.fields).collect())),
+    }
+}
+
+/// Pay names fields in its own words (`amount_fen`); the API's are `amount`, `due_at`.
+pub fn pay_err(mut e: Error) -> ApiError {
+    for f in &mut e.fields {
+        let api = match f.field.as_str() {
+            "amount_fen" | "total_fen" | "per_share_fen" => "amount",
+            "due_at_ms" => "due_at",
+            "idempotency_key" => "Idempotency-Key",
+            _ => continue,
+        };
+        f.field = api.to_string();
+    }
+    ApiError(e)
+}
+
+fn int_param(name: &str, v: Option<&str>) -> Result<Option<i64>, Error> {
+    match v.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v.parse::<i64>().map(Some).map_err(|_| Error::field(name, "must be a whole number")),
+    }
+}
+
+// ---- answers ----
+
+#[derive(Serialize, ToSchema)]
+pub struct WalletResp {
+    /// Posted balance, fen.
+    pub balance: i64,
+    /// What can be spent now (balance less money on hold), fen.
+    pub available: i64,
+    /// Money on hold (withdrawals in flight), fen.
+    pub pending: i64,
+    pub currency: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GatewayReceiptResp {
+    pub transfer_id: String,
+    pub amount: i64,
+    pub gateway: String,
+    /// The gateway's own reference, for reconciliation.
+    pub gateway_ref: String,
+    /// Epoch milliseconds.
+    pub at: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PayeeDoc {
+    /// "user" or "org".
+    pub kind: String,
+    pub id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReceiptResp {
+    pub transfer_id: String,
+    pub amount: i64,
+    pub category: String,
+    pub payee: PayeeDoc,
+    pub payee_name: String,
+    pub at: i64,
+}
+
+type Created<T> = ApiResult<(StatusCode, Json<T>)>;
+
+fn created<T>(r: yizhan_core::Result<impl Into<T>>) -> Created<T> {
+    r.map(|v| (StatusCode::CREATED, Json(v.into()))).map_err(pay_err)
+}
+
+/// The only currency.
+pub const CURRENCY: &str = "CNY";
+
+/// Header carrying the sandbox gateway's signature of a notification body.
+pub const SANDBOX_SIGNATURE_HEADER: &str = "x-sandbox-signature";
+
+impl From<yizhan_pay::Wallet> for WalletResp {
+    fn from(w: yizhan_pay::Wallet) -> Self {
+        WalletResp { balance: w.balance_fen, available: w.available_fen, pending: w.pending_fen, currency: w.currency }
+    }
+}
+
+impl From<yizhan_pay::GatewayReceipt> for GatewayReceiptResp {
+    fn from(r: yizhan_pay::GatewayReceipt) -> Self {
+        GatewayReceiptResp {
+            transfer_id: r.transfer_id,
+            amount: r.amount_fen,
+            gateway: r.gateway,
+            gateway_ref: r.gateway_ref,
+            at: r.at_ms,
+        }
+    }
+}
+
+impl From<&Payee> for PayeeDoc {
+    fn from(p: &Payee) -> Self {
+        PayeeDoc { kind: p.kind_str().to_string(), id: p.id().to_string() }
+    }
+}
+
+impl From<yizhan_pay::Receipt> for ReceiptResp {
+    fn from(r: yizhan_pay::Receipt) -> Self {
+        ReceiptResp {
+            transfer_id: r.transfer_id,
+            amount: r.amount_fen,
+            category: r.category,
+            payee: PayeeDoc::from(&r.payee),
+            payee_name: r.payee_name,
+            at: r.at_ms,
+        }
+    }
+}

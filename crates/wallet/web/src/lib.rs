@@ -1,0 +1,99 @@
+//! The wallet room's HTTP side: the JSON API under `/api/v1` (wallet,
+//! transfers, QR and pay codes, red packets, bills, vehicles, the sandbox
+//! gateway's webhook) and the pages under `/wallet`, `/red-packets` and
+//! `/bills`. Amounts are integer fen in the API and yuan on the pages; every
+//! route that moves money takes an idempotency key that also reaches Pay.
+
+pub mod api;
+pub mod pages;
+mod texts;
+
+use axum::extract::FromRef;
+use yizhan_core::Ctx;
+use yizhan_identity::Identity;
+use yizhan_idempotency::Idempotency;
+use yizhan_kit::authz::{r, Access, RouteRule};
+use yizhan_kit::page::{Tile, WebConfig};
+use yizhan_kit::{Deps, Mounted, Room};
+use yizhan_notify::Notify;
+use yizhan_pay::Pay;
+
+/// What the wallet room's handlers use.
+#[derive(Clone, FromRef)]
+pub struct WalletRoom {
+    pub ctx: Ctx,
+    pub identity: Identity,
+    pub notify: Notify,
+    pub pay: Pay,
+    pub idempotency: Idempotency,
+    pub config: WebConfig,
+}
+
+pub static ROOM: Room = Room {
+    name: "wallet",
+    prefixes: &[
+        "/api/v1/wallet",
+        "/api/v1/transfers",
+        "/api/v1/paycodes",
+        "/api/v1/merchant",
+        "/api/v1/qr",
+        "/api/v1/orgs/{id}/qr",
+        "/api/v1/red-packets",
+        "/api/v1/bills",
+        "/api/v1/orgs/{id}/bills",
+        "/api/v1/orgs/{id}/residents/{user_id}/bills",
+        "/api/v1/admin/users/{user_id}/transactions",
+        "/api/v1/me/vehicles",
+        "/api/v1/gateway",
+        "/wallet",
+        "/red-packets",
+        "/bills",
+    ],
+    texts: texts::TEXTS,
+    access: ACCESS,
+    tiles: &[Tile { order: 10, key: "wallet", href: "/wallet", icon: "¥", label_key: "service.wallet", everywhere: false }],
+    nav: &[],
+    city_services: &["wallet"],
+    migrations: &[&yizhan_ledger::MIGRATIONS, &yizhan_pay::MIGRATIONS],
+    mount,
+};
+
+fn mount(d: &Deps) -> Result<Mounted, String> {
+    let room = WalletRoom {
+        ctx: d.get()?,
+        identity: d.get()?,
+        notify: d.get()?,
+        pay: d.get()?,
+        idempotency: d.get()?,
+        config: d.get()?,
+    };
+    Ok(Mounted::new(api::router().with_state(room.clone()), pages::router().with_state(room)))
+}
+
+static ACCESS: &[RouteRule] = &[
+    // the wallet
+    r("GET", "/api/v1/wallet", Access::Resident),
+    r("POST", "/api/v1/wallet/topup", Access::Resident),
+    r("POST", "/api/v1/wallet/withdraw", Access::Resident),
+    r("POST", "/api/v1/transfers", Access::Resident),
+    r("GET", "/api/v1/wallet/transactions", Access::Resident),
+    r("GET", "/api/v1/wallet/statement", Access::Resident),
+    r("POST", "/api/v1/paycodes", Access::Resident),
+    // The organisation is named in the body; Pay checks the caller is its staff.
+    r("POST", "/api/v1/merchant/charge", Access::OrgStaff),
+    r("GET", "/api/v1/qr/me", Access::Resident),
+    r("GET", "/api/v1/orgs/{id}/qr", Access::OrgStaff),
+    r("POST", "/api/v1/qr/preview", Access::Resident),
+    r("POST", "/api/v1/qr/pay", Access::Resident),
+    r("POST", "/api/v1/red-packets", Access::Resident),
+    r("GET", "/api/v1/red-packets/{id}", Access::Resident),
+    r("POST", "/api/v1/red-packets/{id}/claim", Access::Resident),
+    r("GET", "/api/v1/bills", Access::Resident),
+    r("POST", "/api/v1/bills/{id}/pay", Access::Resident),
+    r("POST", "/api/v1/orgs/{id}/bills", Access::OrgStaff),
+    r("GET", "/api/v1/orgs/{id}/residents/{user_id}/bills", Access::OrgStaff),
+    r("GET", "/api/v1/admin/users/{user_id}/transactions", Access::PlatformAdmin),
+    r("POST", "/api/v1/me/vehicles", Access::Resident),
+    // No token: the gateway signs the body instead.
+    r("POST", "/api/v1/gateway/sandbox/notify", Access::Public),
+];

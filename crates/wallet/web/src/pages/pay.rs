@@ -1,0 +1,195 @@
+//! Paying a scanned code (preview, then pay), the one-time pay code, sending money to a person.
+
+use super::*;
+
+pub fn router() -> Router<WalletRoom> {
+    Router::new()
+        .route("/wallet/pay", get(pay_form).post(pay_submit))
+        .route("/wallet/pay/preview", post(pay_preview))
+        .route("/wallet/paycode", get(paycode))
+        .route("/wallet/send", get(send_form).post(send_submit))
+}
+
+// ---- /wallet/pay: paste or scan a code, see whom it pays, pay ----
+
+#[derive(Template)]
+#[template(path = "wallet_pay.html")]
+pub(crate) struct PayPage {
+    l: Layout,
+    payload: String,
+    preview: Option<yizhan_pay::QrPreview>,
+    amount: String,
+    key: String,
+    receipt: Option<yizhan_pay::Receipt>,
+}
+
+pub(crate) fn pay_page(
+    l: Layout,
+    status: StatusCode,
+    payload: String,
+    preview: Option<yizhan_pay::QrPreview>,
+    key: String,
+) -> Response {
+    let amount = preview.as_ref().and_then(|p| p.amount_fen).map(yuan).unwrap_or_default();
+    render_status(status, &PayPage { l, payload, preview, amount, key, receipt: None })
+}
+
+pub(crate) async fn pay_form(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/wallet/pay", &p).await;
+    pay_page(l, StatusCode::OK, String::new(), None, form_key())
+}
+
+pub(crate) async fn pay_preview(
+    State(s): State<WalletRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/wallet/pay", &p).await;
+    let payload = form.get("payload").trim().to_string();
+    match s.pay.qr_preview(&payload).await {
+        Ok(preview) => pay_page(l, StatusCode::OK, payload, Some(preview), form_key()),
+        Err(e) => {
+            let (l, status) = failed(l, e);
+            pay_page(l, status, payload, None, form_key())
+        }
+    }
+}
+
+pub(crate) async fn pay_submit(
+    State(s): State<WalletRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/wallet/pay", &p).await;
+    let payload = form.get("payload").trim().to_string();
+    let r = async {
+        let amount = yuan_field(form.get("amount"), "amount")?;
+        s.pay.qr_pay(&p.user_id, &payload, amount, form.get("idem")).await
+    }
+    .await;
+    match r {
+        Ok(rc) => {
+            let msg = format!("{} ¥{} → {}", lang.t("pay.done"), yuan(rc.amount_fen), rc.payee_name);
+            let page = PayPage {
+                l: l.ok(&msg),
+                payload: String::new(),
+                preview: None,
+                amount: String::new(),
+                key: form_key(),
+                receipt: Some(rc),
+            };
+            render(&page)
+        }
+        Err(e) => {
+            let preview = s.pay.qr_preview(&payload).await.ok();
+            let key = key_after(&e, &form);
+            let (l, status) = failed(l, e);
+            pay_page(l, status, payload, preview, key)
+        }
+    }
+}
+
+// ---- /wallet/paycode ----
+
+#[derive(Template)]
+#[template(path = "wallet_paycode.html")]
+pub(crate) struct PayCodePage {
+    l: Layout,
+    code: String,
+    expires_at_ms: i64,
+    ttl_s: i64,
+    qr_svg: String,
+    barcode_svg: String,
+}
+
+pub(crate) async fn paycode(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/wallet/paycode", &p).await;
+    let made = async {
+        let pc = s.pay.create_paycode(&p.user_id).await?;
+        let (qr, bar) = paycode_images(&pc.code)?;
+        Ok::<_, Error>((pc, qr, bar))
+    }
+    .await;
+    match made {
+        Ok((pc, qr, bar)) => render(&PayCodePage {
+            l,
+            ttl_s: (pc.expires_at_ms - s.ctx.now_ms()) / 1000,
+            code: pc.code,
+            expires_at_ms: pc.expires_at_ms,
+            qr_svg: strip_xml_declaration(qr),
+            barcode_svg: strip_xml_declaration(bar),
+        }),
+        Err(e) => error_page(lang, status_of(e.code), &e.detail),
+    }
+}
+
+// ---- /wallet/send ----
+
+#[derive(Template)]
+#[template(path = "wallet_send.html")]
+pub(crate) struct SendPage {
+    l: Layout,
+    to: String,
+    amount: String,
+    memo: String,
+    key: String,
+    receipt: Option<yizhan_pay::Receipt>,
+}
+
+pub(crate) async fn send_form(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/wallet/send", &p).await;
+    render(&SendPage {
+        l,
+        to: String::new(),
+        amount: String::new(),
+        memo: String::new(),
+        key: form_key(),
+        receipt: None,
+    })
+}
+
+pub(crate) async fn send_submit(
+    State(s): State<WalletRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/wallet/send", &p).await;
+    let r = async {
+        let amount = yuan_field(form.get("amount"), "amount")?;
+        s.pay.transfer_to_user(&p.user_id, form.get("to"), amount, form.get("memo"), form.get("idem")).await
+    }
+    .await;
+    match r {
+        Ok(rc) => {
+            let msg = format!("{} ¥{} → {}", lang.t("send.done"), yuan(rc.amount_fen), rc.payee_name);
+            render(&SendPage {
+                l: l.ok(&msg),
+                to: String::new(),
+                amount: String::new(),
+                memo: String::new(),
+                key: form_key(),
+                receipt: Some(rc),
+            })
+        }
+        Err(e) => {
+            // The same key again when the outcome is unknown: a resubmit cannot pay twice.
+            let key = key_after(&e, &form);
+            let (l, status) = failed(l, e);
+            let page = SendPage {
+                l,
+                to: form.get("to").to_string(),
+                amount: form.get("amount").to_string(),
+                memo: form.get("memo").to_string(),
+                key,
+                receipt: None,
+            };
+            render_status(status, &page)
+        }
+    }
+}
