@@ -203,6 +203,6 @@ async fn not_found(lang: Lang, uri: axum::http::Uri) -> axum::response::Response
     if uri.path().starts_with("/api/") {
         problem::ApiError(yizhan_core::Error::not_found("route")).into_response()
     } else {
-        yizhan_kit::page::error_page(lang, StatusCode::NOT_FOUND, lang.t("error.not_found"))
+        yizhan_kit::page::failure_page(lang, &yizhan_core::Error::new(yizhan_core::Code::NotFound, "error.not_found.page"))
     }
 }

@@ -11,7 +11,7 @@ use axum::Router;
 use yizhan_core::Error;
 use yizhan_identity_web::{person_layout, session_cookie, PageUser};
 use yizhan_kit::extract::{Csrf, CsrfForm};
-use yizhan_kit::page::{error_page, render, render_status, Layout, MessagePage, Tile};
+use yizhan_kit::page::{Layout, MessagePage, Tile, failure_page, render, render_status};
 use yizhan_kit::room;
 use yizhan_kit::Lang;
 
@@ -34,7 +34,7 @@ struct HomePage {
 async fn home(State(s): State<AppState>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
     let profile = match s.identity.profile(&p.user_id).await {
         Ok(pr) => pr,
-        Err(e) => return error_page(lang, StatusCode::INTERNAL_SERVER_ERROR, &e.detail),
+        Err(e) => return failure_page(lang, &e),
     };
     let city_services: Vec<String> = match &profile.home_city_id {
         Some(id) => s.identity.city(id).await.map(|c| c.services).unwrap_or_default(),
@@ -60,7 +60,7 @@ async fn export(State(s): State<AppState>, lang: Lang, PageUser(p): PageUser) ->
             )
                 .into_response()
         }
-        Err(e) => error_page(lang, StatusCode::INTERNAL_SERVER_ERROR, &e.detail),
+        Err(e) => failure_page(lang, &e),
     }
 }
 
@@ -98,6 +98,6 @@ async fn delete_submit(
             r.headers_mut().append(header::SET_COOKIE, session_cookie(&s.config, "", 0));
             r
         }
-        Err(e) => error_page(lang, StatusCode::INTERNAL_SERVER_ERROR, &e.detail),
+        Err(e) => failure_page(lang, &e),
     }
 }

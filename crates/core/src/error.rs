@@ -1,3 +1,4 @@
+pub use crate::msg::{Arg, Msg};
 use serde::Serialize;
 use std::fmt;
 
@@ -114,20 +115,28 @@ impl fmt::Display for Code {
     }
 }
 
-/// One offending input field.
+/// One offending input field: its name (for programs) and what is wrong with
+/// it, as a message (for people).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub field: String,
-    pub message: String,
+    pub msg: Msg,
 }
 
-/// The error every domain operation returns: a public code, a human detail
-/// (English; the web layer adds the translated title), the offending fields
-/// for validation, and for internal errors the hidden cause.
+impl FieldError {
+    pub fn new(field: &str, msg: Msg) -> FieldError {
+        FieldError { field: field.to_string(), msg }
+    }
+}
+
+/// The error every domain operation returns: a public code, what went wrong
+/// as a message (a catalogue key and arguments, rendered in the reader's
+/// language by the web side), the offending fields for validation, and for
+/// internal errors the hidden cause.
 #[derive(Debug)]
 pub struct Error {
     pub code: Code,
-    pub detail: String,
+    pub msg: Msg,
     pub fields: Vec<FieldError>,
     /// Seconds to wait before trying again, for rate limits.
     pub retry_after_s: Option<u64>,
@@ -137,17 +146,33 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn new(code: Code, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into(), fields: Vec::new(), retry_after_s: None, source: None }
+    /// An error with this code and message key (arguments follow with `with`).
+    pub fn new(code: Code, key: impl Into<String>) -> Self {
+        Self { code, msg: Msg::new(key), fields: Vec::new(), retry_after_s: None, source: None }
     }
 
-    /// A validation failure of one field.
-    pub fn field(field: &str, message: impl Into<String>) -> Self {
-        let message = message.into();
+    /// An error with a whole message.
+    pub fn msg(code: Code, msg: Msg) -> Self {
+        Self { code, msg, fields: Vec::new(), retry_after_s: None, source: None }
+    }
+
+    /// Add an argument to the message.
+    pub fn with(mut self, name: &str, value: Arg) -> Self {
+        self.msg.args.push((name.to_string(), value));
+        self
+    }
+
+    /// A validation failure of one field, with a message key for what is wrong.
+    pub fn field(field: &str, key: impl Into<String>) -> Self {
+        Self::field_msg(field, Msg::new(key))
+    }
+
+    /// A validation failure of one field, with a whole message.
+    pub fn field_msg(field: &str, msg: Msg) -> Self {
         Self {
             code: Code::ValidationFailed,
-            detail: format!("{field}: {message}"),
-            fields: vec![FieldError { field: field.to_string(), message }],
+            msg: msg.clone(),
+            fields: vec![FieldError { field: field.to_string(), msg }],
             retry_after_s: None,
             source: None,
         }
@@ -155,20 +180,24 @@ impl Error {
 
     /// A validation failure of several fields at once.
     pub fn fields(fields: Vec<FieldError>) -> Self {
-        let detail = fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ");
-        Self { code: Code::ValidationFailed, detail, fields, retry_after_s: None, source: None }
+        let msg = match fields.as_slice() {
+            [one] => one.msg.clone(),
+            _ => Msg::new("error.validation_failed"),
+        };
+        Self { code: Code::ValidationFailed, msg, fields, retry_after_s: None, source: None }
     }
 
+    /// Something named by a catalogue key was not found ("error.not_found.user").
     pub fn not_found(what: &str) -> Self {
-        Self::new(Code::NotFound, format!("{what} not found"))
+        Self::new(Code::NotFound, format!("error.not_found.{what}"))
     }
 
-    pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(Code::Forbidden, detail)
+    pub fn forbidden(key: impl Into<String>) -> Self {
+        Self::new(Code::Forbidden, key)
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
-        Self { source: Some(e.into()), ..Self::new(Code::Internal, "internal error") }
+        Self { source: Some(e.into()), ..Self::new(Code::Internal, "error.internal") }
     }
 
     pub fn with_retry_after(mut self, s: u64) -> Self {
@@ -179,7 +208,10 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.detail)?;
+        write!(f, "{}: {}", self.code, self.msg)?;
+        for fe in &self.fields {
+            write!(f, "; {}: {}", fe.field, fe.msg)?;
+        }
         if let Some(s) = &self.source {
             write!(f, " ({s:#})")?;
         }
@@ -192,7 +224,7 @@ impl std::error::Error for Error {}
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         if let sqlx::Error::RowNotFound = e {
-            return Error::new(Code::NotFound, "not found");
+            return Error::new(Code::NotFound, "error.not_found");
         }
         Error::internal(e)
     }

@@ -7,6 +7,7 @@ use axum::http::HeaderMap;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::OnceLock;
+use yizhan_core::{Arg, Msg};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 pub enum Lang {
@@ -140,6 +141,39 @@ pub fn install(parts: &[(&'static str, &'static [Text])]) -> Result<(), String> 
 /// Every key of the installed catalogue.
 pub fn keys() -> Vec<&'static str> {
     CATALOG.get().map(|c| c.keys().copied().collect()).unwrap_or_default()
+}
+
+/// Whether the installed catalogue has this key.
+pub fn has(key: &str) -> bool {
+    CATALOG.get().is_some_and(|c| c.contains_key(key))
+}
+
+/// A message in this language: its text with every argument in place
+/// (money as yuan, times in China time, keys in this language). A key the
+/// catalogue lacks is shown as it is and logged; a test renders every key.
+pub fn render(lang: Lang, m: &Msg) -> String {
+    let text = match CATALOG.get().and_then(|c| c.get(m.key.as_str())) {
+        Some((en, zh)) => match lang {
+            Lang::En => *en,
+            Lang::Zh => *zh,
+        },
+        None => {
+            tracing::warn!(key = %m.key, "missing catalogue key");
+            m.key.as_str()
+        }
+    };
+    let args: Vec<(&str, String)> = m.args.iter().map(|(k, v)| (k.as_str(), arg_text(lang, v))).collect();
+    fill(text, &args)
+}
+
+fn arg_text(lang: Lang, a: &Arg) -> String {
+    match a {
+        Arg::Text(s) => s.clone(),
+        Arg::Fen(f) => yizhan_core::money::yuan(*f),
+        Arg::Time(ms) => yizhan_core::time::fmt_cst(*ms),
+        Arg::Int(n) => n.to_string(),
+        Arg::Key(k) => lookup(lang, k).to_string(),
+    }
 }
 
 /// Replace `{name}` placeholders in a text with the given values.

@@ -126,7 +126,7 @@ where
             {
                 // The work is done; a retry will run it again and the domain's own key
                 // answers it without moving money twice.
-                tracing::warn!(code = %e.code, error = %e.detail, "idempotent answer not stored");
+                tracing::warn!(code = %e.code, error = %e.msg, "idempotent answer not stored");
                 forget(s, scope, key).await;
             }
             Response::from_parts(parts, axum::body::Body::from(bytes))
@@ -136,7 +136,7 @@ where
 
 async fn forget(s: &Idempotency, scope: &str, key: &str) {
     if let Err(e) = s.release(scope, key).await {
-        tracing::warn!(code = %e.code, error = %e.detail, "idempotency key not released");
+        tracing::warn!(code = %e.code, error = %e.msg, "idempotency key not released");
     }
 }
 

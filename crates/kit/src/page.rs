@@ -111,12 +111,7 @@ impl Layout {
     }
 
     pub fn error(mut self, e: &Error) -> Layout {
-        let title = self.lang.t(&format!("error.{}", e.code.as_str()));
-        self.flash_error = Some(if e.code == Code::Internal || e.detail.is_empty() {
-            title.to_string()
-        } else {
-            format!("{title}: {}", e.detail)
-        });
+        self.flash_error = Some(error_text(self.lang, e));
         self
     }
 
@@ -155,17 +150,27 @@ pub struct MessagePage {
     pub message: String,
 }
 
-pub fn error_page(lang: Lang, status: StatusCode, message: &str) -> Response {
-    let l = Layout::anon(lang, &Csrf(String::new()), "/");
-    render_status(status, &MessagePage { l, title: status.to_string(), message: message.to_string() })
+/// An error for a person: the code's title, then what went wrong when the
+/// message says more than the title (never for an internal error).
+pub fn error_text(lang: Lang, e: &Error) -> String {
+    let title_key = format!("error.{}", e.code.as_str());
+    let title = lang.t(&title_key);
+    if e.code == Code::Internal || e.msg.key.is_empty() || e.msg.key == title_key {
+        title.to_string()
+    } else {
+        format!("{title}: {}", crate::i18n::render(lang, &e.msg))
+    }
 }
 
-/// A page for a failed request: the error's status and its text in the person's language.
+/// A page for a failed request: the status from the one table, the code's
+/// title as the heading and what went wrong, in the person's language.
 pub fn failure_page(lang: Lang, e: &Error) -> Response {
     let status = status_of(e.code);
-    let l = Layout::anon(lang, &Csrf(String::new()), "/").error(e);
-    let message = l.flash_error.clone().unwrap_or_default();
-    render_status(status, &MessagePage { l: Layout { flash_error: None, ..l }, title: status.to_string(), message })
+    let l = Layout::anon(lang, &Csrf(String::new()), "/");
+    let title = lang.t(&format!("error.{}", e.code.as_str())).to_string();
+    let full = error_text(lang, e);
+    let message = full.strip_prefix(&format!("{title}: ")).map(str::to_string).unwrap_or_default();
+    render_status(status, &MessagePage { l, title, message })
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, for the whole site.

@@ -5,7 +5,7 @@ use crate::i18n::Lang;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use yizhan_core::{Code, Error, FieldError};
+use yizhan_core::{Code, Error, FieldError, Msg};
 
 /// The one mapping from public error code to HTTP status.
 pub fn status_of(code: Code) -> StatusCode {
@@ -60,9 +60,9 @@ pub struct FieldErrorDoc {
     pub message: String,
 }
 
-impl From<&FieldError> for FieldErrorDoc {
-    fn from(f: &FieldError) -> Self {
-        FieldErrorDoc { field: f.field.clone(), message: f.message.clone() }
+impl FieldErrorDoc {
+    fn of(f: &FieldError, lang: Lang) -> Self {
+        FieldErrorDoc { field: f.field.clone(), message: crate::i18n::render(lang, &f.msg) }
     }
 }
 
@@ -78,9 +78,17 @@ impl From<Error> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// Carried in the response extensions so the language middleware can fill the title.
+/// Carried in the response extensions so the language middleware can render
+/// the title, the detail and the fields' messages in the request's language.
 #[derive(Clone, Debug)]
-pub struct ProblemMarker(pub Problem, pub Option<u64>);
+pub struct ProblemMarker(pub Problem, pub Option<u64>, pub Option<Words>);
+
+/// The messages behind a problem, to render again in another language.
+#[derive(Clone, Debug)]
+pub struct Words {
+    pub detail: Msg,
+    pub fields: Vec<FieldError>,
+}
 
 impl ApiError {
     pub fn problem(&self, lang: Lang) -> Problem {
@@ -89,14 +97,18 @@ impl ApiError {
             type_uri: format!("urn:yizhan:problem:{}", code.as_str()),
             title: lang.t(&format!("error.{}", code.as_str())).to_string(),
             status: status_of(code).as_u16(),
-            detail: self.0.detail.clone(),
+            detail: crate::i18n::render(lang, &self.0.msg),
             code: code.as_str().to_string(),
-            fields: self.0.fields.iter().map(FieldErrorDoc::from).collect(),
+            fields: self.0.fields.iter().map(|f| FieldErrorDoc::of(f, lang)).collect(),
         }
     }
 }
 
 pub fn problem_response(p: Problem, retry_after_s: Option<u64>) -> Response {
+    problem_response_with(p, retry_after_s, None)
+}
+
+fn problem_response_with(p: Problem, retry_after_s: Option<u64>, words: Option<Words>) -> Response {
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&p).unwrap_or_default();
     let mut resp = (status, body).into_response();
@@ -106,7 +118,7 @@ pub fn problem_response(p: Problem, retry_after_s: Option<u64>) -> Response {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
     }
-    resp.extensions_mut().insert(ProblemMarker(p, retry_after_s));
+    resp.extensions_mut().insert(ProblemMarker(p, retry_after_s, words));
     resp
 }
 
@@ -116,7 +128,8 @@ impl IntoResponse for ApiError {
             // The full chain goes to the log, never to the client.
             tracing::error!(error = %self.0, "internal error");
         }
-        problem_response(self.problem(Lang::En), self.0.retry_after_s)
+        let words = Words { detail: self.0.msg.clone(), fields: self.0.fields.clone() };
+        problem_response_with(self.problem(Lang::En), self.0.retry_after_s, Some(words))
     }
 }
 
@@ -128,9 +141,13 @@ pub async fn localize(req: axum::extract::Request, next: axum::middleware::Next)
         return resp;
     }
     match resp.extensions().get::<ProblemMarker>().cloned() {
-        Some(ProblemMarker(mut p, retry)) => {
+        Some(ProblemMarker(mut p, retry, words)) => {
             p.title = lang.t(&format!("error.{}", p.code)).to_string();
-            let mut new = problem_response(p, retry);
+            if let Some(w) = &words {
+                p.detail = crate::i18n::render(lang, &w.detail);
+                p.fields = w.fields.iter().map(|f| FieldErrorDoc::of(f, lang)).collect();
+            }
+            let mut new = problem_response_with(p, retry, words);
             for (k, v) in resp.headers() {
                 if k != header::CONTENT_LENGTH && !new.headers().contains_key(k) {
                     new.headers_mut().insert(k.clone(), v.clone());

@@ -122,19 +122,19 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
         match state.ledger.expire_due().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(holds = n, "expired holds"),
-            Err(e) => tracing::warn!(code = %e.code, error = %e.detail, "expiring holds failed"),
+            Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "expiring holds failed"),
         }
         match state.pay.refund_expired().await {
             Ok(r) if r.packets > 0 => {
                 tracing::info!(packets = r.packets, refunded_fen = r.refunded_fen, "red packets refunded")
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(code = %e.code, error = %e.detail, "red packet sweep failed"),
+            Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "red packet sweep failed"),
         }
         match state.idempotency.purge_older_than(IDEMPOTENCY_KEEP_MS).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(keys = n, "idempotency keys purged"),
-            Err(e) => tracing::warn!(code = %e.code, error = %e.detail, "purging idempotency keys failed"),
+            Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "purging idempotency keys failed"),
         }
     }
 }

@@ -140,9 +140,9 @@ pub fn entry_hash(e: &AccessEntry) -> String {
 
 fn check_len(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize, required: bool) {
     if required && value.trim().is_empty() {
-        errors.push(FieldError { field: field.into(), message: "must not be empty".into() });
+        errors.push(FieldError::new(field, yizhan_core::Msg::new("error.field.empty")));
     } else if value.chars().count() > max {
-        errors.push(FieldError { field: field.into(), message: format!("must be at most {max} characters") });
+        errors.push(FieldError::new(field, yizhan_core::Msg::new("error.field.too_long").int("max", max as i64)));
     }
 }
 

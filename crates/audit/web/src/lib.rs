@@ -6,7 +6,6 @@ mod texts;
 
 use askama::Template;
 use axum::extract::{FromRef, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -15,7 +14,7 @@ use yizhan_identity::Identity;
 use yizhan_identity_web::{person_layout, PageUser};
 use yizhan_kit::authz::{r, Access, RouteRule};
 use yizhan_kit::extract::Csrf;
-use yizhan_kit::page::{error_page, filters, render, Layout, NavItem, Tile};
+use yizhan_kit::page::{Layout, NavItem, Tile, failure_page, filters, render};
 use yizhan_kit::{Deps, Lang, Mounted, Room};
 use yizhan_notify::Notify;
 
@@ -57,6 +56,6 @@ async fn access_log(State(s): State<AuditRoom>, lang: Lang, csrf: Csrf, PageUser
     let l = person_layout(&s.notify, lang, &csrf, "/access-log", &p).await;
     match (s.audit.list(&p.user_id, 200, None).await, s.audit.verify(&p.user_id).await) {
         (Ok(entries), Ok(chain)) => render(&AccessPage { l, entries, chain_ok: chain.ok }),
-        (Err(e), _) | (_, Err(e)) => error_page(lang, StatusCode::INTERNAL_SERVER_ERROR, &e.detail),
+        (Err(e), _) | (_, Err(e)) => failure_page(lang, &e),
     }
 }

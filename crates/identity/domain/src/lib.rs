@@ -223,7 +223,7 @@ fn collect<T>(r: Result<T>, errors: &mut Vec<FieldError>) -> Option<T> {
         Ok(v) => Some(v),
         Err(e) => {
             if e.fields.is_empty() {
-                errors.push(FieldError { field: "request".into(), message: e.detail });
+                errors.push(FieldError::new("request", e.msg));
             } else {
                 errors.extend(e.fields);
             }
@@ -547,7 +547,7 @@ impl Identity {
             let (y, m, d) = n.birth_date();
             let today = (self.ctx().now_ms() + CST_OFFSET_MS).div_euclid(DAY_MS);
             if days_from_civil(y, m, d) > today {
-                errors.push(FieldError { field: "id_number".into(), message: "birth date is in the future".into() });
+                errors.push(FieldError::new("id_number", yizhan_core::Msg::new("identity.id_number.birth_in_future")));
             }
         }
         let (Some(name), Some(number), true) = (name, number, errors.is_empty()) else {
@@ -579,7 +579,7 @@ impl Identity {
         let updated = unique_as(updated, || {
             let mut err =
                 Error::new(Code::AlreadyExists, "this identity number is already verified on another account");
-            err.fields.push(FieldError { field: "id_number".into(), message: "is already in use".into() });
+            err.fields.push(FieldError::new("id_number", yizhan_core::Msg::new("identity.id_number.in_use")));
             err
         })?;
         if updated.rows_affected() != 1 {
@@ -1010,6 +1010,6 @@ impl Identity {
 
 fn login_taken() -> Error {
     let mut e = Error::new(Code::AlreadyExists, "this login is already registered");
-    e.fields.push(FieldError { field: "login".into(), message: "is already registered".into() });
+    e.fields.push(FieldError::new("login", yizhan_core::Msg::new("identity.login.taken")));
     e
 }

@@ -89,7 +89,7 @@ async fn login_checks_the_password_and_says_the_same_for_unknown_logins() {
     let malformed = w.id.login("not a login", PASSWORD, "1.1.1.1").await.unwrap_err();
     for e in [&wrong, &unknown, &malformed] {
         assert_eq!(e.code, Code::InvalidCredentials);
-        assert_eq!(e.detail, wrong.detail);
+        assert_eq!(e.msg, wrong.msg);
     }
     // A huge password is just wrong, not hashed.
     let e = w.id.login("a@example.com", &"x".repeat(100_000), "1.1.1.1").await.unwrap_err();

@@ -159,9 +159,9 @@ async fn bad_real_name_input_is_refused_field_by_field() {
     let future = id_number("330106", "20270101", "123");
     let e = w.id.verify_real_name(&a, "张三", &future).await.unwrap_err();
     assert_eq!(e.fields[0].field, "id_number");
-    assert!(e.fields[0].message.contains("future"));
+    assert!(e.fields[0].msg.to_string().contains("future"));
     // The detail never echoes the number.
-    assert!(!e.detail.contains(&future));
+    assert!(!e.msg.to_string().contains(&future));
     assert_eq!(w.id.profile(&a).await.unwrap().verification_level, 0);
     assert_eq!(w.id.verify_real_name("nobody", "张三", "11010519491231002X").await.unwrap_err().code, Code::NotFound);
 }

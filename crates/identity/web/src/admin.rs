@@ -3,7 +3,7 @@
 
 use crate::{person_layout, IdentityRoom, PageUser};
 use yizhan_kit::extract::{Csrf, CsrfForm};
-use yizhan_kit::page::{error_page, render_status, Layout};
+use yizhan_kit::page::{Layout, failure_page, render_status};
 use yizhan_kit::room::city_services;
 use yizhan_kit::Lang;
 use askama::Template;
@@ -51,13 +51,13 @@ async fn load(s: &IdentityRoom) -> Result<(Vec<CityRow>, Vec<Org>)> {
 
 async fn show(s: &IdentityRoom, l: Layout, p: &Principal, status: StatusCode) -> Response {
     if !p.is_admin {
-        return error_page(l.lang, StatusCode::FORBIDDEN, l.lang.t("error.forbidden"));
+        return failure_page(l.lang, &yizhan_core::Error::forbidden("error.forbidden.admin_only"));
     }
     match load(s).await {
         Ok((cities, orgs)) => {
             render_status(status, &AdminPage { l, cities, orgs, kinds: OrgKind::ALL, services: city_services() })
         }
-        Err(e) => error_page(l.lang, StatusCode::INTERNAL_SERVER_ERROR, &e.detail),
+        Err(e) => failure_page(l.lang, &e),
     }
 }
 

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use yizhan_kit::extract::{cookie, ClientAddr, Csrf, CsrfForm};
-use yizhan_kit::page::{cookie_header, error_page, render, render_status, Layout, WebConfig};
+use yizhan_kit::page::{Layout, WebConfig, cookie_header, failure_page, render, render_status};
 use yizhan_kit::Lang;
 
 /// The cookie holding a page session's token.
@@ -156,7 +156,7 @@ struct ProfilePage {
 async fn profile_page(s: &IdentityRoom, l: Layout, user_id: &str, status: StatusCode) -> Response {
     match (s.identity.profile(user_id).await, s.identity.list_cities().await) {
         (Ok(p), Ok(cities)) => render_status(status, &ProfilePage { l, p, cities }),
-        (Err(e), _) | (_, Err(e)) => error_page(l.lang, StatusCode::INTERNAL_SERVER_ERROR, &e.detail),
+        (Err(e), _) | (_, Err(e)) => failure_page(l.lang, &e),
     }
 }
 

@@ -70,9 +70,9 @@ fn validate(user_id: &str, msg: &Message) -> Result<()> {
     let mut errors = Vec::new();
     let mut check = |field: &str, value: &str, max: usize, required: bool| {
         if required && value.trim().is_empty() {
-            errors.push(FieldError { field: field.into(), message: "must not be empty".into() });
+            errors.push(FieldError::new(field, yizhan_core::Msg::new("error.field.empty")));
         } else if value.chars().count() > max {
-            errors.push(FieldError { field: field.into(), message: format!("must be at most {max} characters") });
+            errors.push(FieldError::new(field, yizhan_core::Msg::new("error.field.too_long").int("max", max as i64)));
         }
     };
     check("user_id", user_id, 200, true);
@@ -154,7 +154,7 @@ impl Notify {
                         tracing::debug!(%user_id, %notification_id, mailer = mailer.name(), "notification mailed")
                     }
                     Err(e) => tracing::warn!(
-                        %user_id, %notification_id, mailer = mailer.name(), code = %e.code, error = %e.detail,
+                        %user_id, %notification_id, mailer = mailer.name(), code = %e.code, error = %e.msg,
                         "notification could not be mailed"
                     ),
                 }

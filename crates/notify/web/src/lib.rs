@@ -5,7 +5,6 @@ mod texts;
 
 use askama::Template;
 use axum::extract::{FromRef, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -13,7 +12,7 @@ use yizhan_identity::Identity;
 use yizhan_identity_web::{person_layout, PageUser};
 use yizhan_kit::authz::{r, Access, RouteRule};
 use yizhan_kit::extract::{Csrf, CsrfForm};
-use yizhan_kit::page::{error_page, filters, render, Layout, NavItem, Tile};
+use yizhan_kit::page::{Layout, NavItem, Tile, failure_page, filters, render};
 use yizhan_kit::{Deps, Lang, Mounted, Room};
 use yizhan_notify::Notify;
 
@@ -59,7 +58,7 @@ async fn inbox(State(s): State<NotifyRoom>, lang: Lang, csrf: Csrf, PageUser(p):
     let l = person_layout(&s.notify, lang, &csrf, "/inbox", &p).await;
     match s.notify.inbox(&p.user_id, 100).await {
         Ok(items) => render(&InboxPage { l, items }),
-        Err(e) => error_page(lang, StatusCode::INTERNAL_SERVER_ERROR, &e.detail),
+        Err(e) => failure_page(lang, &e),
     }
 }
 

@@ -420,40 +420,40 @@ mod tests {
 
         let e = parse(&with_crc(&body.replace("5303156", "5303840"))).unwrap_err();
         assert_eq!(e.code, Code::QrInvalid);
-        assert!(e.detail.contains("currency"), "{}", e.detail);
+        assert!(e.msg.to_string().contains("currency"), "{}", e.msg);
 
         let e = parse(&with_crc(&body.replace("5802CN", ""))).unwrap_err();
-        assert!(e.detail.contains("tag 58"), "{}", e.detail);
+        assert!(e.msg.to_string().contains("tag 58"), "{}", e.msg);
 
         let e = parse(&with_crc(&body.replace("5916Lao Wang Noodles", ""))).unwrap_err();
-        assert!(e.detail.contains("merchant name"), "{}", e.detail);
+        assert!(e.msg.to_string().contains("merchant name"), "{}", e.msg);
 
         let e = parse(&with_crc(&body.replace("5916Lao", "5999Lao"))).unwrap_err();
-        assert!(e.detail.contains("claims 99"), "{}", e.detail);
+        assert!(e.msg.to_string().contains("claims 99"), "{}", e.msg);
 
         let e = parse(&with_crc(&body.replace("5916Lao", "59x6Lao"))).unwrap_err();
-        assert!(e.detail.contains("not two digits"), "{}", e.detail);
+        assert!(e.msg.to_string().contains("not two digits"), "{}", e.msg);
 
         let e = parse(&with_crc(&body.replacen("000201", "000202", 1))).unwrap_err();
-        assert!(e.detail.contains("tag 00"), "{}", e.detail);
+        assert!(e.msg.to_string().contains("tag 00"), "{}", e.msg);
 
         let e = parse(&with_crc(&format!("{body}5303156"))).unwrap_err();
-        assert!(e.detail.contains("twice"), "{}", e.detail);
+        assert!(e.msg.to_string().contains("twice"), "{}", e.msg);
 
         let e = parse(&with_crc(&body.replacen("010211", "010212", 1))).unwrap_err();
-        assert!(e.detail.contains("amount"), "{}", e.detail);
+        assert!(e.msg.to_string().contains("amount"), "{}", e.msg);
 
         let e = parse(&with_crc(&format!("{body}54051.234"))).unwrap_err();
-        assert!(e.detail.contains("tag 54"), "{}", e.detail);
+        assert!(e.msg.to_string().contains("tag 54"), "{}", e.msg);
 
         let e = parse(&with_crc(&format!("{body}54040.00"))).unwrap_err();
-        assert!(e.detail.contains("tag 54"), "{}", e.detail);
+        assert!(e.msg.to_string().contains("tag 54"), "{}", e.msg);
 
         let e = parse(&good[..good.len() - 8]).unwrap_err();
-        assert!(e.detail.contains("CRC"), "{}", e.detail);
+        assert!(e.msg.to_string().contains("CRC"), "{}", e.msg);
 
         let e = parse(&format!("{}zzzz", &good[..good.len() - 4])).unwrap_err();
-        assert!(e.detail.contains("hex"), "{}", e.detail);
+        assert!(e.msg.to_string().contains("hex"), "{}", e.msg);
 
         assert_eq!(parse("").unwrap_err().code, Code::QrInvalid);
         assert_eq!(parse("hello").unwrap_err().code, Code::QrInvalid);
@@ -466,7 +466,7 @@ mod tests {
     fn refuses_a_payload_without_our_template() {
         let body = "0002010102115204000053031565802CN5903Ada6007Beijing";
         let e = parse(&with_crc(body)).unwrap_err();
-        assert!(e.detail.contains("merchant account"), "{}", e.detail);
+        assert!(e.msg.to_string().contains("merchant account"), "{}", e.msg);
     }
 
     #[test]

@@ -245,7 +245,7 @@ impl Pay {
             _ => None,
         };
         if let Err(e) = self.inner.notify.send(user_id, email.as_deref(), msg).await {
-            tracing::warn!(%user_id, code = %e.code, error = %e.detail, "payment notice not stored");
+            tracing::warn!(%user_id, code = %e.code, error = %e.msg, "payment notice not stored");
         }
     }
 
@@ -365,7 +365,7 @@ impl Pay {
                     Ok(_) => {}
                     Err(v) if v.code == Code::TransferAlreadyResolved => {}
                     Err(v) => {
-                        tracing::error!(hold = %hold.id, code = %v.code, error = %v.detail, "withdrawal hold not voided");
+                        tracing::error!(hold = %hold.id, code = %v.code, error = %v.msg, "withdrawal hold not voided");
                     }
                 }
                 Err(e)

@@ -118,7 +118,7 @@ mod tests {
         assert_eq!(split_fixed(1000, 4).unwrap(), vec![250; 4]);
         let e = split_fixed(1000, 3).unwrap_err();
         assert_eq!(e.code, Code::ValidationFailed);
-        assert!(e.detail.contains("333 × 3 = 999"), "{}", e.detail);
+        assert!(e.msg.to_string().contains("333 × 3 = 999"), "{}", e.msg);
         assert_eq!(fixed_total(888, 10).unwrap(), 8880);
         assert!(fixed_total(Fen::MAX_AMOUNT, 2).is_err());
         assert!(fixed_total(0, 2).is_err());

@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+use yizhan_core::Msg;
 use yizhan_core::error::{is_retryable, is_unique_violation};
 use yizhan_core::{Code, Ctx, Engine, Error, Fen, Result};
 
@@ -185,7 +186,7 @@ fn is_transient(e: &Error) -> bool {
 fn copy_err(e: &Error) -> Error {
     Error {
         code: e.code,
-        detail: e.detail.clone(),
+        msg: e.msg.clone(),
         fields: e.fields.clone(),
         retry_after_s: e.retry_after_s,
         source: e.source.as_ref().map(|s| anyhow::anyhow!("{s:#}")),
@@ -490,15 +491,12 @@ impl State {
                 Ok(r) => out.push(r),
                 Err(e) => {
                     self.rollback(rows_len);
-                    return Err(Error {
-                        detail: format!(
-                            "linked transfer {} of {} failed, so none was applied: {}",
-                            i + 1,
-                            specs.len(),
-                            e.detail
-                        ),
-                        ..e
-                    });
+                    // The person's reason stays the failed transfer's; which one failed goes along.
+                    let msg = Msg::new("ledger.linked_failed")
+                        .int("index", i as i64 + 1)
+                        .int("count", specs.len() as i64)
+                        .key_arg("reason", e.msg.key.clone());
+                    return Err(Error { msg, ..e });
                 }
             }
         }

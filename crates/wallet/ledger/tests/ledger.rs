@@ -212,7 +212,8 @@ async fn linked_transfers_apply_all_or_nothing() {
         .await
         .unwrap_err();
     assert_eq!(err.code, Code::InsufficientFunds);
-    assert!(err.detail.contains("linked transfer 3 of 3"), "{}", err.detail);
+    assert_eq!(err.msg.key, "ledger.linked_failed", "{}", err.msg);
+    assert!(err.msg.to_string().contains("index=3 count=3"), "{}", err.msg);
     assert_eq!(e.posted("wallet:a").await, 1_000);
     assert_eq!(e.posted("wallet:b").await, 0);
     assert_eq!(e.posted("fees").await, 0);

@@ -35,11 +35,11 @@ pub(crate) async fn wallet_render(
 ) -> Response {
     let w = match s.pay.wallet(&p.user_id).await {
         Ok(w) => w,
-        Err(e) => return error_page(l.lang, StatusCode::INTERNAL_SERVER_ERROR, &e.detail),
+        Err(e) => return failure_page(l.lang, &e),
     };
     let qr_svg = match s.pay.my_qr(&p.user_id).await.and_then(|q| yizhan_pay::qrimage::qr_svg(&q, 6)) {
         Ok(svg) => strip_xml_declaration(svg),
-        Err(e) => return error_page(l.lang, StatusCode::INTERNAL_SERVER_ERROR, &e.detail),
+        Err(e) => return failure_page(l.lang, &e),
     };
     let (topup_key, withdraw_key) = match kept {
         Some((Funding::TopUp, k)) => (k, form_key()),
@@ -153,7 +153,7 @@ pub(crate) async fn history(
                 .collect();
             render(&HistoryPage { l, rows, next_cursor: page.next_cursor, first_page: cursor.is_none() })
         }
-        Err(e) => error_page(lang, status_of(e.code), &e.detail),
+        Err(e) => failure_page(lang, &e),
     }
 }
 
@@ -229,7 +229,7 @@ pub(crate) async fn statement(
         }
         Err(e) => {
             let e = pay_err(e).0;
-            error_page(lang, status_of(e.code), &e.detail)
+            failure_page(lang, &e)
         }
     }
 }

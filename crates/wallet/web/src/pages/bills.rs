@@ -40,7 +40,7 @@ pub(crate) async fn bills_render(
                 .collect();
             render_status(status, &BillsPage { l, rows, receipt })
         }
-        Err(e) => error_page(l.lang, StatusCode::INTERNAL_SERVER_ERROR, &e.detail),
+        Err(e) => failure_page(l.lang, &e),
     }
 }
 

@@ -12,14 +12,13 @@ pub mod bills;
 pub mod packets;
 pub mod pay;
 
-pub(crate) use yizhan_kit::page::{error_page, filters, render, render_status, Layout};
+pub(crate) use yizhan_kit::page::{Layout, failure_page, filters, render, render_status};
 pub(crate) use crate::api::codes::paycode_images;
 pub(crate) use crate::api::packets::{packet_view, red_packet_spec, RedPacketResp};
 pub(crate) use crate::api::pay_err;
 pub(crate) use yizhan_identity_web::{person_layout, PageUser};
 pub(crate) use yizhan_kit::extract::{Csrf, CsrfForm};
 pub(crate) use yizhan_kit::Lang;
-pub(crate) use yizhan_kit::problem::status_of;
 pub(crate) use crate::WalletRoom;
 pub(crate) use askama::Template;
 pub(crate) use axum::extract::{Path, Query, State};

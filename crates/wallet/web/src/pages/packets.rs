@@ -86,7 +86,7 @@ pub(crate) struct PacketPage {
 pub(crate) async fn packet_render(s: &WalletRoom, l: Layout, p: &Principal, id: &str, status: StatusCode) -> Response {
     let rp = match s.pay.red_packet(id).await {
         Ok(rp) => rp,
-        Err(e) => return error_page(l.lang, status_of(e.code), l.lang.t("error.not_found")),
+        Err(e) => return failure_page(l.lang, &e),
     };
     match packet_view(s, &p.user_id, rp).await {
         Ok(rp) => {
@@ -95,7 +95,7 @@ pub(crate) async fn packet_render(s: &WalletRoom, l: Layout, p: &Principal, id: 
             let can_claim = for_me && rp.status == "open" && rp.my_share.is_none() && rp.claimed_count < rp.count;
             render_status(status, &PacketPage { l, rp, can_claim, key: form_key() })
         }
-        Err(e) => error_page(l.lang, status_of(e.code), &e.detail),
+        Err(e) => failure_page(l.lang, &e),
     }
 }
 

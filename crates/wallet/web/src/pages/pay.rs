@@ -123,7 +123,7 @@ pub(crate) async fn paycode(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf,
             qr_svg: strip_xml_declaration(qr),
             barcode_svg: strip_xml_declaration(bar),
         }),
-        Err(e) => error_page(lang, status_of(e.code), &e.detail),
+        Err(e) => failure_page(lang, &e),
     }
 }
 
