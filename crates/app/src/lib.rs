@@ -52,6 +52,7 @@ pub static ROOM: Room = Room {
     tiles: &[],
     nav: &[yizhan_kit::page::NavItem { order: 10, href: "/home", label_key: "nav.home", shows_unread: false }],
     city_services: &["city", "health", "shopping", "live", "mobility", "credit"],
+    links: &[],
     migrations: &[&yizhan_idempotency::MIGRATIONS],
     mount: |_| Ok(yizhan_kit::Mounted::new(OpenApiRouter::new(), Router::new())),
 };
@@ -65,6 +66,7 @@ static KIT: Room = Room {
     tiles: &[],
     nav: &[],
     city_services: &[],
+    links: &[],
     migrations: &[],
     mount: |_| Ok(yizhan_kit::Mounted::new(OpenApiRouter::new(), Router::new())),
 };
@@ -74,6 +76,14 @@ pub fn joined() -> Result<Joined, String> {
     let mut all: Vec<&'static Room> = vec![&KIT];
     all.extend(ROOMS.iter().copied());
     room::join(&all)
+}
+
+/// Join the rooms and make their lists (texts, tabs, tiles, services, links)
+/// the ones pages read. Panics when two rooms claim the same entry: a build
+/// that must not start.
+pub fn install() {
+    let joined = joined().unwrap_or_else(|e| panic!("the rooms do not join: {e}"));
+    room::install(&joined).unwrap_or_else(|e| panic!("the rooms' lists do not install: {e}"));
 }
 
 /// Every room's migrations, in the order the rooms are joined.
@@ -103,6 +113,12 @@ impl Modify for BearerAuth {
     }
 }
 
+/// How notifications render in mail: the joined catalogue (installed by `app`).
+pub fn mail_renderer() -> yizhan_notify::Renderer {
+    install();
+    Arc::new(|lang: &str, m: &yizhan_core::Msg| yizhan_kit::i18n::render(Lang::parse(lang).unwrap_or_default(), m))
+}
+
 /// The services every room may ask for, by type.
 fn deps(state: &AppState) -> Deps {
     Deps::new()
@@ -121,8 +137,7 @@ fn deps(state: &AppState) -> Deps {
 /// Panics when two rooms claim the same text, route, tile or prefix, or a
 /// room lacks a service it needs: a build that cannot start.
 pub fn app(state: AppState, ready: Arc<AtomicBool>) -> Router {
-    let joined = joined().unwrap_or_else(|e| panic!("the rooms do not join: {e}"));
-    room::install(&joined).unwrap_or_else(|e| panic!("the rooms' lists do not install: {e}"));
+    install();
     let deps = deps(&state);
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(api::router().with_state(state.clone()));
     let mut pages = pages::router().with_state(state.clone());

@@ -34,7 +34,7 @@ pub async fn spawn() -> Spawned {
     let t = TestDb::new(&crate::all_migrations()).await;
     let (ctx, clock) = t.ctx();
     let audit = yizhan_audit::Audit::new(ctx.clone());
-    let notify = yizhan_notify::Notify::new(ctx.clone(), None);
+    let notify = yizhan_notify::Notify::new(ctx.clone(), None).with_renderer(crate::mail_renderer());
     let identity = yizhan_identity::Identity::new(
         ctx.clone(),
         audit.clone(),

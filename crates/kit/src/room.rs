@@ -28,6 +28,8 @@ pub struct Room {
     pub nav: &'static [NavItem],
     /// Service keys a city may switch on for its residents.
     pub city_services: &'static [&'static str],
+    /// Pages for what a notification is about: (target kind, path with `{id}`).
+    pub links: &'static [(&'static str, &'static str)],
     /// Its domains' tables, in dependency order.
     pub migrations: &'static [&'static MigrationSet],
     /// Its routes, given the services it needs.
@@ -78,6 +80,7 @@ pub struct Joined {
     pub nav: Vec<&'static NavItem>,
     pub city_services: Vec<&'static str>,
     pub migrations: Vec<&'static MigrationSet>,
+    pub links: Vec<(&'static str, &'static str)>,
     pub prefixes: Vec<(&'static str, &'static str)>,
 }
 
@@ -98,10 +101,12 @@ pub fn join(rooms: &[&'static Room]) -> Result<Joined, String> {
         nav: Vec::new(),
         city_services: Vec::new(),
         migrations: Vec::new(),
+        links: Vec::new(),
         prefixes: Vec::new(),
     };
     let (mut names, mut routes, mut tiles, mut nav, mut services, mut migrations, mut prefixes) =
         Default::default();
+    let mut links = HashSet::new();
     for room in rooms {
         once(&mut names, "room", room.name.to_string(), room.name)?;
         j.texts.push((room.name, room.texts));
@@ -124,6 +129,10 @@ pub fn join(rooms: &[&'static Room]) -> Result<Joined, String> {
         for m in room.migrations {
             once(&mut migrations, "migration set", m.domain.to_string(), room.name)?;
             j.migrations.push(m);
+        }
+        for l in room.links {
+            once(&mut links, "link for", l.0.to_string(), room.name)?;
+            j.links.push(*l);
         }
         for p in room.prefixes {
             once(&mut prefixes, "URL prefix", p.to_string(), room.name)?;
@@ -162,6 +171,7 @@ mod tests {
         tiles: &[],
         nav: &[],
         city_services: &["a"],
+        links: &[],
         migrations: &[],
         mount: none,
     };
@@ -173,6 +183,7 @@ mod tests {
         tiles: &[],
         nav: &[],
         city_services: &[],
+        links: &[],
         migrations: &[],
         mount: none,
     };
@@ -202,6 +213,7 @@ mod tests {
 struct Installed {
     tiles: Vec<&'static Tile>,
     city_services: Vec<&'static str>,
+    links: Vec<(&'static str, &'static str)>,
 }
 
 static INSTALLED: OnceLock<Installed> = OnceLock::new();
@@ -214,7 +226,7 @@ pub fn install(j: &Joined) -> Result<(), String> {
     crate::page::install_nav(j.nav.clone());
     let mut tiles = j.tiles.clone();
     tiles.sort_by_key(|t| t.order);
-    let _ = INSTALLED.set(Installed { tiles, city_services: j.city_services.clone() });
+    let _ = INSTALLED.set(Installed { tiles, city_services: j.city_services.clone(), links: j.links.clone() });
     Ok(())
 }
 
@@ -226,4 +238,12 @@ pub fn tiles() -> &'static [&'static Tile] {
 /// The service keys a city may offer, from every room.
 pub fn city_services() -> &'static [&'static str] {
     INSTALLED.get().map(|i| i.city_services.as_slice()).unwrap_or(&[])
+}
+
+/// The page for what a notification is about, if a room has one for its kind.
+/// The id is percent-encoded into the path.
+pub fn link(kind: &str, id: &str) -> Option<String> {
+    let pattern = INSTALLED.get()?.links.iter().find(|(k, _)| *k == kind)?.1;
+    let safe: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    Some(pattern.replace("{id}", &safe))
 }

@@ -47,7 +47,7 @@ pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Buil
         .context("loading the secret key")?;
     let ctx = Ctx { db, clock: Arc::new(SystemClock), rng: Arc::new(OsRandom), vault: Arc::new(vault) };
     let audit = yizhan_audit::Audit::new(ctx.clone());
-    let notify = yizhan_notify::Notify::new(ctx.clone(), mailer(data));
+    let notify = yizhan_notify::Notify::new(ctx.clone(), mailer(data)).with_renderer(yizhan_app::mail_renderer());
     let identity = yizhan_identity::Identity::new(ctx.clone(), audit.clone(), Default::default());
     let ledger = yizhan_ledger::Ledger::start(ctx.clone());
     // The sandbox signs its notifications with a key derived from the vault, so it

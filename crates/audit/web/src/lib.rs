@@ -34,6 +34,7 @@ pub static ROOM: Room = Room {
     tiles: &[Tile { order: 90, key: "access", href: "/access-log", icon: "👁", label_key: "service.access", everywhere: true }],
     nav: &[NavItem { order: 30, href: "/access-log", label_key: "nav.access", shows_unread: false }],
     city_services: &[],
+    links: &[],
     migrations: &[&yizhan_audit::MIGRATIONS],
     mount,
 };

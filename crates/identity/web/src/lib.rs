@@ -15,14 +15,14 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use utoipa_axum::router::OpenApiRouter;
-use yizhan_core::{Code, Ctx, Error, Result};
+use yizhan_core::{Code, Ctx, Error, Msg, Result};
 use yizhan_identity::{Identity, Principal};
 use yizhan_kit::authz::{r, Access, RouteRule};
 use yizhan_kit::extract::{bearer, cookie, Csrf};
 use yizhan_kit::page::{Layout, NavItem, WebConfig};
 use yizhan_kit::problem::ApiError;
 use yizhan_kit::{Deps, Lang, Mounted, Room};
-use yizhan_notify::{Message, Notify};
+use yizhan_notify::{Message, Notify, Target};
 
 pub use pages::{session_cookie, SESSION_COOKIE};
 
@@ -53,6 +53,7 @@ pub static ROOM: Room = Room {
     tiles: &[],
     nav: &[NavItem { order: 90, href: "/profile", label_key: "nav.profile", shows_unread: false }],
     city_services: &[],
+    links: &[("profile", "/profile")],
     migrations: &[&yizhan_identity::MIGRATIONS],
     mount,
 };
@@ -90,18 +91,15 @@ pub async fn register_with_welcome(
 ) -> Result<String> {
     let user_id = identity.register(login, password, name).await?;
     let email = login.contains('@').then_some(login);
-    let (en, zh) = (Lang::En, Lang::Zh);
     notify
         .send(
             &user_id,
             email,
             Message {
                 kind: "welcome".into(),
-                title_en: en.t("notify.welcome_title").into(),
-                title_zh: zh.t("notify.welcome_title").into(),
-                body_en: en.t("notify.welcome_body").into(),
-                body_zh: zh.t("notify.welcome_body").into(),
-                link: Some("/profile".into()),
+                title: Msg::new("notify.welcome_title"),
+                body: Msg::new("notify.welcome_body"),
+                target: Some(Target::new("profile", &user_id)),
             },
         )
         .await?;

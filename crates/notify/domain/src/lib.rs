@@ -1,36 +1,58 @@
 //! One notifications service for every capability: an inbox per person, each
-//! message in Chinese and English, and optionally a copy by mail.
+//! notification a message (a catalogue key with arguments) rendered in the
+//! reader's language, and optionally a copy by mail in both languages.
 
 pub mod mail;
 
 pub use mail::{Mailer, SandboxMailer, SmtpMailer};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use yizhan_core::{Ctx, Error, FieldError, MigrationSet, Result};
+use yizhan_core::{Ctx, Error, FieldError, MigrationSet, Msg, Result};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "notify",
-    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_notifications.sql"))],
-    postgres: &[("0001", include_str!("../migrations/postgres/0001_notifications.sql"))],
+    sqlite: &[
+        ("0001", include_str!("../migrations/sqlite/0001_notifications.sql")),
+        ("0002", include_str!("../migrations/sqlite/0002_messages.sql")),
+    ],
+    postgres: &[
+        ("0001", include_str!("../migrations/postgres/0001_notifications.sql")),
+        ("0002", include_str!("../migrations/postgres/0002_messages.sql")),
+    ],
 };
 
 pub const MAX_INBOX_LIMIT: i64 = 500;
-const MAX_TITLE_CHARS: usize = 200;
-const MAX_BODY_CHARS: usize = 5000;
-const MAX_LINK_CHARS: usize = 2000;
+const MAX_MSG_JSON_CHARS: usize = 8000;
+const MAX_TARGET_CHARS: usize = 200;
+/// The key a notification stored before messages existed renders through:
+/// its text is the stored text of each language (`{en}` / `{zh}`).
+pub const LEGACY_KEY: &str = "notify.stored_text";
 
-/// What a capability tells a person.
+/// What a notification is about, for the web side to link to (its rooms map
+/// a kind to a page); the domain never writes a URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// e.g. "red_packet", "bill", "transfer".
+    pub kind: String,
+    pub id: String,
+}
+
+impl Target {
+    pub fn new(kind: &str, id: &str) -> Target {
+        Target { kind: kind.to_string(), id: id.to_string() }
+    }
+}
+
+/// What a capability tells a person: a title and a body as messages (keys
+/// and arguments in a room's catalogue), and what it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// Which capability and event, e.g. "pay.received", "city.permit_ready".
     pub kind: String,
-    pub title_en: String,
-    pub title_zh: String,
-    pub body_en: String,
-    pub body_zh: String,
-    /// An in-app path to open, e.g. "/wallet/transfers/…".
-    pub link: Option<String>,
+    pub title: Msg,
+    pub body: Msg,
+    pub target: Option<Target>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,51 +60,76 @@ pub struct Notification {
     pub id: String,
     pub user_id: String,
     pub kind: String,
-    pub title_en: String,
-    pub title_zh: String,
-    pub body_en: String,
-    pub body_zh: String,
-    pub link: Option<String>,
+    pub title: Msg,
+    pub body: Msg,
+    pub target: Option<Target>,
     pub created_at_ms: i64,
     pub read_at_ms: Option<i64>,
 }
 
-type NotificationRow = (String, String, String, String, String, String, String, Option<String>, i64, Option<i64>);
+#[derive(sqlx::FromRow)]
+struct NotificationRow {
+    id: String,
+    user_id: String,
+    kind: String,
+    title_en: String,
+    title_zh: String,
+    body_en: String,
+    body_zh: String,
+    title_msg: Option<String>,
+    body_msg: Option<String>,
+    target_kind: Option<String>,
+    target_id: Option<String>,
+    created_at_ms: i64,
+    read_at_ms: Option<i64>,
+}
 
-const COLUMNS: &str = "id, user_id, kind, title_en, title_zh, body_en, body_zh, link, created_at_ms, read_at_ms";
+const COLUMNS: &str = "id, user_id, kind, title_en, title_zh, body_en, body_zh, title_msg, body_msg, \
+    target_kind, target_id, created_at_ms, read_at_ms";
 
-fn from_row(r: NotificationRow) -> Notification {
-    Notification {
-        id: r.0,
-        user_id: r.1,
-        kind: r.2,
-        title_en: r.3,
-        title_zh: r.4,
-        body_en: r.5,
-        body_zh: r.6,
-        link: r.7,
-        created_at_ms: r.8,
-        read_at_ms: r.9,
+/// A stored message, or for a row from before messages its two stored texts.
+fn stored(json: Option<&str>, en: String, zh: String) -> Msg {
+    match json.and_then(|j| serde_json::from_str::<Msg>(j).ok()) {
+        Some(m) => m,
+        None => Msg::new(LEGACY_KEY).text("en", en).text("zh", zh),
     }
 }
 
-fn validate(user_id: &str, msg: &Message) -> Result<()> {
+impl From<NotificationRow> for Notification {
+    fn from(r: NotificationRow) -> Notification {
+        Notification {
+            title: stored(r.title_msg.as_deref(), r.title_en, r.title_zh),
+            body: stored(r.body_msg.as_deref(), r.body_en, r.body_zh),
+            target: match (r.target_kind, r.target_id) {
+                (Some(kind), Some(id)) => Some(Target { kind, id }),
+                _ => None,
+            },
+            id: r.id,
+            user_id: r.user_id,
+            kind: r.kind,
+            created_at_ms: r.created_at_ms,
+            read_at_ms: r.read_at_ms,
+        }
+    }
+}
+
+fn validate(user_id: &str, msg: &Message, title: &str, body: &str) -> Result<()> {
     let mut errors = Vec::new();
     let mut check = |field: &str, value: &str, max: usize, required: bool| {
         if required && value.trim().is_empty() {
-            errors.push(FieldError::new(field, yizhan_core::Msg::new("error.field.empty")));
+            errors.push(FieldError::new(field, Msg::new("error.field.empty")));
         } else if value.chars().count() > max {
-            errors.push(FieldError::new(field, yizhan_core::Msg::new("error.field.too_long").int("max", max as i64)));
+            errors.push(FieldError::new(field, Msg::new("error.field.too_long").int("max", max as i64)));
         }
     };
     check("user_id", user_id, 200, true);
     check("kind", &msg.kind, 64, true);
-    check("title_en", &msg.title_en, MAX_TITLE_CHARS, true);
-    check("title_zh", &msg.title_zh, MAX_TITLE_CHARS, true);
-    check("body_en", &msg.body_en, MAX_BODY_CHARS, false);
-    check("body_zh", &msg.body_zh, MAX_BODY_CHARS, false);
-    if let Some(link) = &msg.link {
-        check("link", link, MAX_LINK_CHARS, true);
+    check("title", &msg.title.key, 200, true);
+    check("title", title, MAX_MSG_JSON_CHARS, true);
+    check("body", body, MAX_MSG_JSON_CHARS, false);
+    if let Some(t) = &msg.target {
+        check("target", &t.kind, MAX_TARGET_CHARS, true);
+        check("target", &t.id, MAX_TARGET_CHARS, true);
     }
     if errors.is_empty() {
         Ok(())
@@ -91,17 +138,16 @@ fn validate(user_id: &str, msg: &Message) -> Result<()> {
     }
 }
 
+/// Renders a message in a language ("zh-CN" or "en") for mail: the app gives
+/// the joined catalogue's renderer.
+pub type Renderer = Arc<dyn Fn(&str, &Msg) -> String + Send + Sync>;
+
 /// The mail for a message: both languages, Chinese first.
-pub fn mail_text(msg: &Message) -> (String, String) {
-    let subject = if msg.title_zh == msg.title_en {
-        msg.title_zh.clone()
-    } else {
-        format!("{} / {}", msg.title_zh, msg.title_en)
-    };
-    let mut body = format!("{}\n\n{}\n\n---\n\n{}\n\n{}\n", msg.title_zh, msg.body_zh, msg.title_en, msg.body_en);
-    if let Some(link) = &msg.link {
-        body.push_str(&format!("\n{link}\n"));
-    }
+pub fn mail_text(msg: &Message, render: &Renderer) -> (String, String) {
+    let (title_zh, title_en) = (render("zh-CN", &msg.title), render("en", &msg.title));
+    let (body_zh, body_en) = (render("zh-CN", &msg.body), render("en", &msg.body));
+    let subject = if title_zh == title_en { title_zh.clone() } else { format!("{title_zh} / {title_en}") };
+    let body = format!("{title_zh}\n\n{body_zh}\n\n---\n\n{title_en}\n\n{body_en}\n");
     (subject, body)
 }
 
@@ -109,11 +155,19 @@ pub fn mail_text(msg: &Message) -> (String, String) {
 pub struct Notify {
     ctx: Ctx,
     mailer: Option<Arc<dyn Mailer>>,
+    render: Renderer,
 }
 
 impl Notify {
+    /// Without a renderer (`with_renderer`), mail shows each message's key.
     pub fn new(ctx: Ctx, mailer: Option<Arc<dyn Mailer>>) -> Notify {
-        Notify { ctx, mailer }
+        Notify { ctx, mailer, render: Arc::new(|_, m: &Msg| m.to_string()) }
+    }
+
+    /// How mail renders messages (the app gives the joined catalogue's).
+    pub fn with_renderer(mut self, render: Renderer) -> Notify {
+        self.render = render;
+        self
     }
 
     /// The configured mailer's name ("sandbox", "smtp"), if any.
@@ -124,21 +178,24 @@ impl Notify {
     /// Store in the person's inbox; then, if a mailer is configured and an
     /// address given, mail a copy in the background. Returns the id.
     pub async fn send(&self, user_id: &str, email: Option<&str>, msg: Message) -> Result<String> {
-        validate(user_id, &msg)?;
+        let title = serde_json::to_string(&msg.title).map_err(Error::internal)?;
+        let body = serde_json::to_string(&msg.body).map_err(Error::internal)?;
+        validate(user_id, &msg, &title, &body)?;
         let id = self.ctx.new_id();
         let now = self.ctx.now_ms();
         let mut tx = self.ctx.db.begin().await?;
-        sqlx::query(&format!("INSERT INTO notifications ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
-            .bind(&id)
-            .bind(user_id)
-            .bind(&msg.kind)
-            .bind(&msg.title_en)
-            .bind(&msg.title_zh)
-            .bind(&msg.body_en)
-            .bind(&msg.body_zh)
-            .bind(&msg.link)
-            .bind(now)
-            .bind(None::<i64>)
+        sqlx::query(&format!(
+            "INSERT INTO notifications ({COLUMNS}) VALUES ($1, $2, $3, '', '', '', '', $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&id)
+        .bind(user_id)
+        .bind(&msg.kind)
+        .bind(&title)
+        .bind(&body)
+        .bind(msg.target.as_ref().map(|t| t.kind.clone()))
+        .bind(msg.target.as_ref().map(|t| t.id.clone()))
+        .bind(now)
+        .bind(None::<i64>)
             .execute(tx.conn())
             .await?;
         tx.commit().await?;
@@ -146,7 +203,7 @@ impl Notify {
             let to = to.to_string();
             let user_id = user_id.to_string();
             let notification_id = id.clone();
-            let (subject, body) = mail_text(&msg);
+            let (subject, body) = mail_text(&msg, &self.render);
             tokio::spawn(async move {
                 // Logs name the person by id only, never by address.
                 match mailer.send(&to, &subject, &body).await {
@@ -172,7 +229,7 @@ impl Notify {
         .bind(limit.clamp(1, MAX_INBOX_LIMIT))
         .fetch_all(&self.ctx.db.pool)
         .await?;
-        Ok(rows.into_iter().map(from_row).collect())
+        Ok(rows.into_iter().map(Notification::from).collect())
     }
 
     pub async fn unread_count(&self, user_id: &str) -> Result<i64> {
@@ -230,7 +287,7 @@ impl Notify {
         .bind(user_id)
         .fetch_all(&self.ctx.db.pool)
         .await?;
-        let list: Vec<Notification> = rows.into_iter().map(from_row).collect();
+        let list: Vec<Notification> = rows.into_iter().map(Notification::from).collect();
         Ok(serde_json::json!({ "notifications": list }))
     }
 

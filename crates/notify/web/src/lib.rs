@@ -14,7 +14,7 @@ use yizhan_kit::authz::{r, Access, RouteRule};
 use yizhan_kit::extract::{Csrf, CsrfForm};
 use yizhan_kit::page::{Layout, NavItem, Tile, failure_page, filters, render};
 use yizhan_kit::{Deps, Lang, Mounted, Room};
-use yizhan_notify::Notify;
+use yizhan_notify::{Notification, Notify};
 
 /// What the notify room's handlers use.
 #[derive(Clone, FromRef)]
@@ -31,6 +31,7 @@ pub static ROOM: Room = Room {
     tiles: &[Tile { order: 80, key: "inbox", href: "/inbox", icon: "✉", label_key: "service.inbox", everywhere: true }],
     nav: &[NavItem { order: 20, href: "/inbox", label_key: "nav.inbox", shows_unread: true }],
     city_services: &[],
+    links: &[],
     migrations: &[&yizhan_notify::MIGRATIONS],
     mount,
 };
@@ -51,13 +52,39 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
 #[template(path = "inbox.html")]
 struct InboxPage {
     l: Layout,
-    items: Vec<yizhan_notify::Notification>,
+    items: Vec<Item>,
+}
+
+/// A notification as the inbox shows it, in the reader's language.
+struct Item {
+    title: String,
+    body: String,
+    link: Option<String>,
+    unread: bool,
+    created_at_ms: i64,
+}
+
+/// The page a notification is about, from the room that owns its kind.
+pub fn link_of(n: &Notification) -> Option<String> {
+    n.target.as_ref().and_then(|t| yizhan_kit::room::link(&t.kind, &t.id))
 }
 
 async fn inbox(State(s): State<NotifyRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/inbox", &p).await;
     match s.notify.inbox(&p.user_id, 100).await {
-        Ok(items) => render(&InboxPage { l, items }),
+        Ok(items) => {
+            let items = items
+                .into_iter()
+                .map(|n| Item {
+                    title: yizhan_kit::i18n::render(lang, &n.title),
+                    body: yizhan_kit::i18n::render(lang, &n.body),
+                    link: link_of(&n),
+                    unread: n.read_at_ms.is_none(),
+                    created_at_ms: n.created_at_ms,
+                })
+                .collect();
+            render(&InboxPage { l, items })
+        }
         Err(e) => failure_page(lang, &e),
     }
 }

@@ -4,16 +4,16 @@
 //! late) can feed the credit score.
 
 use crate::{
-    category, check_amount, check_idempotency_key, org_account, yuan, Bill, BillKind, BillReceipt, BillSpec,
+    category, check_amount, check_idempotency_key, org_account, Bill, BillKind, BillReceipt, BillSpec,
     BillStatus, BillTo, Pay,
 };
 use std::collections::HashMap;
 use yizhan_audit::NewAccess;
 use yizhan_core::error::is_unique_violation;
-use yizhan_core::{Code, Error, Result};
+use yizhan_core::{Code, Error, Msg, Result};
 use yizhan_identity::{OrgKind, Principal, Role};
 use yizhan_ledger::TransferSpec;
-use yizhan_notify::Message;
+use yizhan_notify::{Message, Target};
 
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
 pub const MAX_REASON_CHARS: usize = 1000;
@@ -177,17 +177,16 @@ impl Pay {
         .execute(tx.conn())
         .await?;
         tx.commit().await?;
-        let (en, zh) = spec.kind.words();
-        let due = yizhan_core::time::fmt_cst(spec.due_at_ms);
         self.tell(
             &user_id,
             Message {
                 kind: "pay.bill".into(),
-                title_en: format!("New {en} from {}: {} yuan", org.name, yuan(amount_fen)),
-                title_zh: format!("{}向你开具{}：{} 元", org.name, zh, yuan(amount_fen)),
-                body_en: format!("{description}\nDue {due} (China time)."),
-                body_zh: format!("{description}\n请于 {due} 前缴纳。"),
-                link: Some(format!("/bills/{id}")),
+                title: Msg::new("pay.notice.bill.title")
+                    .key_arg("kind", format!("pay.bill_kind.{}", spec.kind.as_str()))
+                    .text("org", org.name.clone())
+                    .fen("amount", amount_fen),
+                body: Msg::new("pay.notice.bill.body").text("description", description.clone()).time("due", spec.due_at_ms),
+                target: Some(Target::new("bill", &id)),
             },
         )
         .await;

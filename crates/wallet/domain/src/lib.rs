@@ -27,10 +27,10 @@ pub use types::*;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use yizhan_audit::Audit;
-use yizhan_core::{Code, Ctx, Error, Fen, MigrationSet, Result};
+use yizhan_core::{Code, Ctx, Error, Fen, MigrationSet, Msg, Result};
 use yizhan_identity::Identity;
 use yizhan_ledger::{HoldState, Ledger, Transfer, TransferSpec};
-use yizhan_notify::{Message, Notify};
+use yizhan_notify::{Message, Notify, Target};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "pay",
@@ -456,17 +456,18 @@ impl Pay {
             .transfer(TransferSpec::new(from, to, amount_fen, category).with_memo(memo).with_idempotency_key(key))
             .await?;
         if let (Payee::User(to_user), false) = (&preview.payee, replay) {
-            let note_en = if memo.is_empty() { String::new() } else { format!(" \u{201c}{memo}\u{201d}") };
-            let note_zh = if memo.is_empty() { String::new() } else { format!("，附言：{memo}") };
+            let body = if memo.is_empty() {
+                Msg::new("pay.notice.received.body")
+            } else {
+                Msg::new("pay.notice.received.body_memo").text("memo", memo)
+            };
             self.tell(
                 to_user,
                 Message {
                     kind: "pay.received".into(),
-                    title_en: format!("You received {} yuan", yuan(amount_fen)),
-                    title_zh: format!("收到 {} 元", yuan(amount_fen)),
-                    body_en: format!("{payer_name} sent you {} yuan.{note_en}", yuan(amount_fen)),
-                    body_zh: format!("{payer_name} 向你转账 {} 元{note_zh}。", yuan(amount_fen)),
-                    link: Some(format!("/wallet/transfers/{}", t.id)),
+                    title: Msg::new("pay.notice.received.title").fen("amount", amount_fen),
+                    body: body.text("payer", payer_name.clone()).fen("amount", amount_fen),
+                    target: Some(Target::new("transfer", &t.id)),
                 },
             )
             .await;

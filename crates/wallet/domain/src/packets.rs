@@ -5,14 +5,14 @@
 
 use crate::redpacket::{self, SplitMode};
 use crate::{
-    category, check_idempotency_key, scoped_key, yuan, ClaimResult, Pay, RedPacket, RedPacketClaim, RedPacketSpec,
+    category, check_idempotency_key, scoped_key, ClaimResult, Pay, RedPacket, RedPacketClaim, RedPacketSpec,
     RefundReport, ESCROW_ACCOUNT,
 };
 use yizhan_core::error::{is_retryable, is_unique_violation};
 use yizhan_core::time::HOUR_MS;
-use yizhan_core::{Code, Error, Result};
+use yizhan_core::{Code, Error, Msg, Result};
 use yizhan_ledger::{Transfer, TransferSpec};
-use yizhan_notify::Message;
+use yizhan_notify::{Message, Target};
 
 /// How long a packet can be opened; then the rest goes back to the sender.
 pub const PACKET_TTL_MS: i64 = 24 * HOUR_MS;
@@ -124,11 +124,13 @@ impl Pay {
                 to,
                 Message {
                     kind: "pay.red_packet".into(),
-                    title_en: format!("{sender_name} sent you a red packet"),
-                    title_zh: format!("{sender_name} 给你发了一个红包"),
-                    body_en: if greeting.is_empty() { "Open it within 24 hours.".into() } else { greeting.clone() },
-                    body_zh: if greeting.is_empty() { "请在 24 小时内领取。".into() } else { greeting.clone() },
-                    link: Some(format!("/red-packets/{}", packet.id)),
+                    title: Msg::new("pay.notice.packet.title").text("sender", sender_name.clone()),
+                    body: if greeting.is_empty() {
+                        Msg::new("pay.notice.packet.body")
+                    } else {
+                        Msg::new("pay.notice.packet.greeting").text("greeting", greeting.clone())
+                    },
+                    target: Some(Target::new("red_packet", &packet.id)),
                 },
             )
             .await;
@@ -433,11 +435,9 @@ impl Pay {
                 &sender,
                 Message {
                     kind: "pay.red_packet_refund".into(),
-                    title_en: format!("{} yuan of your red packet came back", yuan(amount_fen)),
-                    title_zh: format!("红包未领取的 {} 元已退回", yuan(amount_fen)),
-                    body_en: "Nobody opened the rest within 24 hours, so it went back to your wallet.".into(),
-                    body_zh: "红包 24 小时内未被领完，剩余金额已退回你的钱包。".into(),
-                    link: Some(format!("/red-packets/{id}")),
+                    title: Msg::new("pay.notice.refund.title").fen("amount", amount_fen),
+                    body: Msg::new("pay.notice.refund.body"),
+                    target: Some(Target::new("red_packet", &id)),
                 },
             )
             .await;

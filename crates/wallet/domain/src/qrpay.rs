@@ -3,12 +3,12 @@
 //! numeric pay codes customers show to a merchant's scanner.
 
 use crate::emvco::{self, MerchantAccount, MerchantQr, YIZHAN_GUID};
-use crate::{category, check_amount, check_idempotency_key, scoped_key, yuan, Pay, PayCode, Payee, QrPreview, Receipt};
+use crate::{category, check_amount, check_idempotency_key, scoped_key, Pay, PayCode, Payee, QrPreview, Receipt};
 use yizhan_core::error::is_unique_violation;
-use yizhan_core::{Code, Error, Result};
+use yizhan_core::{Code, Error, Msg, Result};
 use yizhan_identity::{OrgKind, Principal, Role};
 use yizhan_ledger::TransferSpec;
-use yizhan_notify::Message;
+use yizhan_notify::{Message, Target};
 
 /// Template tag of our merchant account information.
 const TEMPLATE_TAG: u8 = 26;
@@ -296,11 +296,9 @@ impl Pay {
                 &customer,
                 Message {
                     kind: "pay.paycode_charged".into(),
-                    title_en: format!("You paid {} yuan to {}", yuan(amount_fen), org.name),
-                    title_zh: format!("你向 {} 支付了 {} 元", org.name, yuan(amount_fen)),
-                    body_en: format!("{} charged your pay code {} yuan.", org.name, yuan(amount_fen)),
-                    body_zh: format!("{} 通过付款码收取了 {} 元。", org.name, yuan(amount_fen)),
-                    link: Some(format!("/wallet/transfers/{}", t.id)),
+                    title: Msg::new("pay.notice.paycode.title").fen("amount", amount_fen).text("org", org.name.clone()),
+                    body: Msg::new("pay.notice.paycode.body").fen("amount", amount_fen).text("org", org.name.clone()),
+                    target: Some(Target::new("transfer", &t.id)),
                 },
             )
             .await;

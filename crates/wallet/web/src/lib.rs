@@ -54,6 +54,7 @@ pub static ROOM: Room = Room {
     tiles: &[Tile { order: 10, key: "wallet", href: "/wallet", icon: "¥", label_key: "service.wallet", everywhere: false }],
     nav: &[],
     city_services: &["wallet"],
+    links: &[("transfer", "/wallet/transfers/{id}"), ("red_packet", "/red-packets/{id}"), ("bill", "/bills/{id}")],
     migrations: &[&yizhan_ledger::MIGRATIONS, &yizhan_pay::MIGRATIONS],
     mount,
 };

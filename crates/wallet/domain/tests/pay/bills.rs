@@ -34,7 +34,10 @@ async fn bills_by_identity_number_and_plate_are_paid_once() {
     assert_eq!((b1.user_id.as_str(), b1.status, b1.late), (citizen.as_str(), BillStatus::Unpaid, false));
     assert_eq!(b1.org_name, "Traffic Police");
     let inbox = e.notify.inbox(&citizen, 10).await.unwrap();
-    assert!(inbox.iter().any(|n| n.kind == "pay.bill" && n.title_zh.contains("罚款") && n.title_en.contains("200.00")));
+    assert!(inbox.iter().any(|n| n.kind == "pay.bill"
+        && n.title.key == "pay.notice.bill.title"
+        && n.title.args.contains(&("kind".into(), yizhan_core::Arg::Key("pay.bill_kind.fine".into())))
+        && n.title.args.contains(&("amount".into(), yizhan_core::Arg::Fen(20_000)))));
 
     assert_eq!(e.pay.register_vehicle(&citizen, "浙a·12345").await.unwrap(), "浙A12345");
     assert_eq!(e.pay.register_vehicle(&citizen, "浙A12345").await.unwrap(), "浙A12345");

@@ -60,7 +60,7 @@ async fn a_packet_for_one_person() {
     let inbox = e.notify.inbox(&kid, 10).await.unwrap();
     assert!(inbox
         .iter()
-        .any(|n| n.kind == "pay.red_packet" && n.title_zh.contains("红包") && n.title_en.contains("Mum")));
+        .any(|n| n.kind == "pay.red_packet" && n.title.key == "pay.notice.packet.title" && n.title.to_string().contains("Mum")));
     assert_eq!(code_of(e.pay.claim(&p.id, &sender).await), Code::Forbidden);
     assert_eq!(code_of(e.pay.claim(&p.id, &other).await), Code::Forbidden);
     assert_eq!(e.pay.claim(&p.id, &kid).await.unwrap().amount_fen, 8_888);

@@ -159,7 +159,7 @@ async fn paycodes_charge_once_and_expire() {
     assert_eq!(code_of(e.pay.merchant_charge(&other_cashier, &other_shop, &pc.code, 100, "m3").await), Code::CodeUsed);
     assert_eq!(e.balance(&customer).await, 8_500);
     let inbox = e.notify.inbox(&customer, 10).await.unwrap();
-    assert!(inbox.iter().any(|n| n.kind == "pay.paycode_charged" && n.title_zh.contains("Corner Shop")));
+    assert!(inbox.iter().any(|n| n.kind == "pay.paycode_charged" && n.title.to_string().contains("Corner Shop")));
 
     // Expired.
     let pc2 = e.pay.create_paycode(&customer).await.unwrap();

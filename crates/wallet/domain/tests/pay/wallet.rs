@@ -1,6 +1,6 @@
 use crate::common::*;
 use yizhan_core::time::{year_month_cst, DAY_MS};
-use yizhan_core::{Code, Fen};
+use yizhan_core::{Code, Fen, Msg};
 use yizhan_pay::gateway::sandbox_cards;
 use yizhan_pay::{gateway_account, FundingGateway, Notification};
 
@@ -108,8 +108,11 @@ async fn transfers_between_people() {
     let inbox = e.notify.inbox(&b, 10).await.unwrap();
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].kind, "pay.received");
-    assert!(inbox[0].title_en.contains("12.34") && inbox[0].title_zh.contains("12.34 元"), "{:?}", inbox[0]);
-    assert!(inbox[0].body_en.contains("Chen Jie") && inbox[0].body_zh.contains("晚饭"));
+    assert_eq!(inbox[0].title, Msg::new("pay.notice.received.title").fen("amount", 1_234), "{:?}", inbox[0]);
+    assert_eq!(inbox[0].body.key, "pay.notice.received.body_memo");
+    let body = inbox[0].body.to_string();
+    assert!(body.contains("Chen Jie") && body.contains("晚饭"), "{body}");
+    assert_eq!(inbox[0].target, Some(yizhan_notify::Target::new("transfer", &r.transfer_id)));
 
     let before = e.transfers().await;
     assert_eq!(code_of(e.pay.transfer_to_user(&a, "13800000004", 100, "", "p2").await), Code::SelfPayment);
