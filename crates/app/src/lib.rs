@@ -30,20 +30,26 @@ pub use state::{AppState, Services};
 pub use yizhan_kit::WebConfig;
 
 /// The rooms, joined in this order. A new capability adds its room here.
-pub static ROOMS: &[&Room] = &[
-    &yizhan_identity_web::ROOM,
-    &yizhan_audit_web::ROOM,
-    &yizhan_notify_web::ROOM,
-    &yizhan_wallet_web::ROOM,
-    &ROOM,
-];
+pub static ROOMS: &[&Room] =
+    &[&yizhan_identity_web::ROOM, &yizhan_audit_web::ROOM, &yizhan_notify_web::ROOM, &yizhan_wallet_web::ROOM, &ROOM];
 
 /// The app's own room: the home screen, the export and deletion of an
 /// account, and the kit's words. The services a city may already list before
 /// their room exists are named here too.
 pub static ROOM: Room = Room {
     name: "app",
-    prefixes: &["/", "/home", "/export", "/account", "/api/v1/me/export", "/lang", "/static", "/healthz", "/metrics", "/api/openapi.json"],
+    prefixes: &[
+        "/",
+        "/home",
+        "/export",
+        "/account",
+        "/api/v1/me/export",
+        "/lang",
+        "/static",
+        "/healthz",
+        "/metrics",
+        "/api/openapi.json",
+    ],
     texts: texts::TEXTS,
     access: &[
         yizhan_kit::authz::r("DELETE", "/api/v1/me", yizhan_kit::authz::Access::Resident),
@@ -218,6 +224,9 @@ async fn not_found(lang: Lang, uri: axum::http::Uri) -> axum::response::Response
     if uri.path().starts_with("/api/") {
         problem::ApiError(yizhan_core::Error::not_found("route")).into_response()
     } else {
-        yizhan_kit::page::failure_page(lang, &yizhan_core::Error::new(yizhan_core::Code::NotFound, "error.not_found.page"))
+        yizhan_kit::page::failure_page(
+            lang,
+            &yizhan_core::Error::new(yizhan_core::Code::NotFound, "error.not_found.page"),
+        )
     }
 }

@@ -11,7 +11,7 @@ use axum::Router;
 use yizhan_core::Error;
 use yizhan_identity_web::{person_layout, session_cookie, PageUser};
 use yizhan_kit::extract::{Csrf, CsrfForm};
-use yizhan_kit::page::{Layout, MessagePage, Tile, failure_page, render, render_status};
+use yizhan_kit::page::{failure_page, render, render_status, Layout, MessagePage, Tile};
 use yizhan_kit::room;
 use yizhan_kit::Lang;
 
@@ -42,7 +42,11 @@ async fn home(State(s): State<AppState>, lang: Lang, csrf: Csrf, PageUser(p): Pa
     };
     // Without a home city, every capability of the platform shows; a city shows what it offers.
     let no_city = profile.home_city_id.is_none();
-    let tiles = room::tiles().iter().copied().filter(|t| t.everywhere || no_city || city_services.iter().any(|k| k == t.key)).collect();
+    let tiles = room::tiles()
+        .iter()
+        .copied()
+        .filter(|t| t.everywhere || no_city || city_services.iter().any(|k| k == t.key))
+        .collect();
     let l = person_layout(&s.notify, lang, &csrf, "/home", &p).await;
     render(&HomePage { l, name: profile.name, city_name: profile.home_city_name, tiles })
 }

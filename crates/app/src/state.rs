@@ -1,11 +1,11 @@
-use yizhan_kit::metrics::Metrics;
-use yizhan_kit::WebConfig;
 use std::ops::Deref;
 use std::sync::Arc;
 use yizhan_audit::Audit;
 use yizhan_core::Ctx;
 use yizhan_idempotency::Idempotency;
 use yizhan_identity::Identity;
+use yizhan_kit::metrics::Metrics;
+use yizhan_kit::WebConfig;
 use yizhan_ledger::Ledger;
 use yizhan_notify::Notify;
 use yizhan_pay::Pay;

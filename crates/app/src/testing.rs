@@ -7,17 +7,17 @@
 use crate::{Services, WebConfig};
 use axum::http::header;
 
+use crate::AppState;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tower::ServiceExt;
 use yizhan_core::testing::TestDb;
 use yizhan_core::ManualClock;
-use crate::AppState;
-use std::sync::atomic::AtomicBool;
 
 pub struct Spawned {
     pub router: axum::Router,
@@ -243,4 +243,3 @@ pub async fn page(app: &TestApp, path: &str, cookies: &str, lang: &str) -> Resp 
     let req = Request::get(path).header("cookie", cookies).header("accept-language", lang).body(Body::empty()).unwrap();
     app.request(req).await
 }
-

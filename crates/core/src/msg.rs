@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn a_message_round_trips_as_json() {
-        let m = Msg::new("wallet.limit").fen("limit", 500_00).time("resets", 1).key_arg("kind", "bill.kind.fine");
+        let m = Msg::new("wallet.limit").fen("limit", 50_000).time("resets", 1).key_arg("kind", "bill.kind.fine");
         let j = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<Msg>(&j).unwrap(), m);
         assert_eq!(m.to_string(), "wallet.limit limit=50000 resets=1 kind=\"bill.kind.fine\"");

@@ -27,4 +27,3 @@ pub struct RouteRule {
 pub const fn r(method: &'static str, path: &'static str, access: Access) -> RouteRule {
     RouteRule { method, path, access }
 }
-

@@ -202,7 +202,10 @@ mod tests {
 
     #[test]
     fn placeholders_are_filled_by_name() {
-        assert_eq!(fill("{who} sent {amount} yuan", &[("amount", "5.00".into()), ("who", "Li".into())]), "Li sent 5.00 yuan");
+        assert_eq!(
+            fill("{who} sent {amount} yuan", &[("amount", "5.00".into()), ("who", "Li".into())]),
+            "Li sent 5.00 yuan"
+        );
     }
 
     #[test]

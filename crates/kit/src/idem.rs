@@ -13,7 +13,6 @@
 
 use crate::extract::{any_bytes, json_bytes, parse_json, IdemKey};
 use crate::problem::{problem_response, ApiError, Problem};
-use yizhan_idempotency::Idempotency;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +21,7 @@ use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use yizhan_core::{Code, Error};
+use yizhan_idempotency::Idempotency;
 use yizhan_idempotency::{request_hash, Begin};
 
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -121,8 +121,7 @@ where
                 || parts.status == axum::http::StatusCode::TOO_MANY_REQUESTS;
             if parts.status.is_server_error() || transient {
                 forget(s, scope, key).await;
-            } else if let Err(e) =
-                s.complete(scope, key, parts.status.as_u16(), &String::from_utf8_lossy(&bytes)).await
+            } else if let Err(e) = s.complete(scope, key, parts.status.as_u16(), &String::from_utf8_lossy(&bytes)).await
             {
                 // The work is done; a retry will run it again and the domain's own key
                 // answers it without moving money twice.

@@ -84,7 +84,7 @@ pub struct Joined {
     pub prefixes: Vec<(&'static str, &'static str)>,
 }
 
-fn once<'a>(seen: &mut HashSet<String>, what: &str, key: String, room: &'a str) -> Result<(), String> {
+fn once(seen: &mut HashSet<String>, what: &str, key: String, room: &str) -> Result<(), String> {
     if seen.insert(key.clone()) {
         Ok(())
     } else {
@@ -104,8 +104,7 @@ pub fn join(rooms: &[&'static Room]) -> Result<Joined, String> {
         links: Vec::new(),
         prefixes: Vec::new(),
     };
-    let (mut names, mut routes, mut tiles, mut nav, mut services, mut migrations, mut prefixes) =
-        Default::default();
+    let (mut names, mut routes, mut tiles, mut nav, mut services, mut migrations, mut prefixes) = Default::default();
     let mut links = HashSet::new();
     for room in rooms {
         once(&mut names, "room", room.name.to_string(), room.name)?;
@@ -147,11 +146,47 @@ pub fn join(rooms: &[&'static Room]) -> Result<Joined, String> {
 pub fn room_of<'a>(prefixes: &'a [(&'static str, &'static str)], path: &str) -> Option<&'a str> {
     prefixes
         .iter()
-        .filter(|(p, _)| {
-            path == *p || (path.starts_with(p) && (p.ends_with('/') || path[p.len()..].starts_with('/')))
-        })
+        .filter(|(p, _)| path == *p || (path.starts_with(p) && (p.ends_with('/') || path[p.len()..].starts_with('/'))))
         .max_by_key(|(p, _)| p.len())
         .map(|(_, r)| *r)
+}
+
+struct Installed {
+    tiles: Vec<&'static Tile>,
+    city_services: Vec<&'static str>,
+    links: Vec<(&'static str, &'static str)>,
+}
+
+static INSTALLED: OnceLock<Installed> = OnceLock::new();
+
+/// Make the joined lists the ones pages read: the catalogue, the tab bar,
+/// the home screen's tiles and the services a city may offer. The first call
+/// wins (tests build the app many times in one process).
+pub fn install(j: &Joined) -> Result<(), String> {
+    crate::i18n::install(&j.texts)?;
+    crate::page::install_nav(j.nav.clone());
+    let mut tiles = j.tiles.clone();
+    tiles.sort_by_key(|t| t.order);
+    let _ = INSTALLED.set(Installed { tiles, city_services: j.city_services.clone(), links: j.links.clone() });
+    Ok(())
+}
+
+/// Every room's home-screen tiles, in their order.
+pub fn tiles() -> &'static [&'static Tile] {
+    INSTALLED.get().map(|i| i.tiles.as_slice()).unwrap_or(&[])
+}
+
+/// The service keys a city may offer, from every room.
+pub fn city_services() -> &'static [&'static str] {
+    INSTALLED.get().map(|i| i.city_services.as_slice()).unwrap_or(&[])
+}
+
+/// The page for what a notification is about, if a room has one for its kind.
+/// The id is percent-encoded into the path.
+pub fn link(kind: &str, id: &str) -> Option<String> {
+    let pattern = INSTALLED.get()?.links.iter().find(|(k, _)| *k == kind)?.1;
+    let safe: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    Some(pattern.replace("{id}", &safe))
 }
 
 #[cfg(test)]
@@ -208,42 +243,4 @@ mod tests {
         assert_eq!(room_of(&p, "/api/v1/me/real-name"), Some("identity"));
         assert_eq!(room_of(&p, "/api/v1/other"), Some("app"));
     }
-}
-
-struct Installed {
-    tiles: Vec<&'static Tile>,
-    city_services: Vec<&'static str>,
-    links: Vec<(&'static str, &'static str)>,
-}
-
-static INSTALLED: OnceLock<Installed> = OnceLock::new();
-
-/// Make the joined lists the ones pages read: the catalogue, the tab bar,
-/// the home screen's tiles and the services a city may offer. The first call
-/// wins (tests build the app many times in one process).
-pub fn install(j: &Joined) -> Result<(), String> {
-    crate::i18n::install(&j.texts)?;
-    crate::page::install_nav(j.nav.clone());
-    let mut tiles = j.tiles.clone();
-    tiles.sort_by_key(|t| t.order);
-    let _ = INSTALLED.set(Installed { tiles, city_services: j.city_services.clone(), links: j.links.clone() });
-    Ok(())
-}
-
-/// Every room's home-screen tiles, in their order.
-pub fn tiles() -> &'static [&'static Tile] {
-    INSTALLED.get().map(|i| i.tiles.as_slice()).unwrap_or(&[])
-}
-
-/// The service keys a city may offer, from every room.
-pub fn city_services() -> &'static [&'static str] {
-    INSTALLED.get().map(|i| i.city_services.as_slice()).unwrap_or(&[])
-}
-
-/// The page for what a notification is about, if a room has one for its kind.
-/// The id is percent-encoded into the path.
-pub fn link(kind: &str, id: &str) -> Option<String> {
-    let pattern = INSTALLED.get()?.links.iter().find(|(k, _)| *k == kind)?.1;
-    let safe: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
-    Some(pattern.replace("{id}", &safe))
 }

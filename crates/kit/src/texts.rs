@@ -16,7 +16,11 @@ pub static TEXTS: &[Text] = &[
     ("error.hold_expired", "The hold has expired", "预授权已过期"),
     ("error.idempotency_in_progress", "The same request is already being processed", "相同的请求正在处理中"),
     ("error.idempotency_key_required", "An Idempotency-Key header is required", "需要 Idempotency-Key 请求头"),
-    ("error.idempotency_key_reused", "This Idempotency-Key was used for a different request", "该 Idempotency-Key 已用于另一个请求"),
+    (
+        "error.idempotency_key_reused",
+        "This Idempotency-Key was used for a different request",
+        "该 Idempotency-Key 已用于另一个请求",
+    ),
     ("error.insufficient_funds", "Insufficient funds", "余额不足"),
     ("error.internal", "Something went wrong on our side", "服务器出错了"),
     ("error.invalid_credentials", "Wrong login or password", "登录名或密码错误"),

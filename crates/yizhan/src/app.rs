@@ -4,8 +4,8 @@ use crate::DataOpts;
 use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use yizhan_core::{Ctx, Db, OsRandom, SystemClock, Vault};
 use yizhan_app::{AppState, Services, WebConfig};
+use yizhan_core::{Ctx, Db, OsRandom, SystemClock, Vault};
 
 pub struct Built {
     pub state: AppState,

@@ -109,7 +109,9 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
         bar.set_message(p.login);
         let user_id = match s.identity.find_by_login(p.login).await.map_err(err)? {
             Some(u) => u.user_id,
-            None => yizhan_identity_web::register_with_welcome(&s.identity, &s.notify, p.login, DEMO_PASSWORD, p.name).await.map_err(err)?,
+            None => yizhan_identity_web::register_with_welcome(&s.identity, &s.notify, p.login, DEMO_PASSWORD, p.name)
+                .await
+                .map_err(err)?,
         };
         s.identity.set_home_city(&user_id, &city.id).await.map_err(err)?;
         if let Some(number) = p.id_number {

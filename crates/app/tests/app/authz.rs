@@ -158,7 +158,8 @@ async fn the_table_lists_exactly_the_documented_routes() {
         }
     }
     documented.sort();
-    let mut table: Vec<String> = yizhan_app::joined().unwrap().access.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let mut table: Vec<String> =
+        yizhan_app::joined().unwrap().access.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
     table.sort();
     assert_eq!(documented, table);
     assert!(table.iter().all(|r| r.contains("/api/v1/")));

@@ -14,7 +14,7 @@ use yizhan_identity::Identity;
 use yizhan_identity_web::{person_layout, PageUser};
 use yizhan_kit::authz::{r, Access, RouteRule};
 use yizhan_kit::extract::Csrf;
-use yizhan_kit::page::{Layout, NavItem, Tile, failure_page, filters, render};
+use yizhan_kit::page::{failure_page, filters, render, Layout, NavItem, Tile};
 use yizhan_kit::{Deps, Lang, Mounted, Room};
 use yizhan_notify::Notify;
 
@@ -31,7 +31,14 @@ pub static ROOM: Room = Room {
     prefixes: &["/api/v1/me/access-log", "/access-log"],
     texts: texts::TEXTS,
     access: &[r("GET", "/api/v1/me/access-log", Access::Resident)] as &[RouteRule],
-    tiles: &[Tile { order: 90, key: "access", href: "/access-log", icon: "👁", label_key: "service.access", everywhere: true }],
+    tiles: &[Tile {
+        order: 90,
+        key: "access",
+        href: "/access-log",
+        icon: "👁",
+        label_key: "service.access",
+        everywhere: true,
+    }],
     nav: &[NavItem { order: 30, href: "/access-log", label_key: "nav.access", shows_unread: false }],
     city_services: &[],
     links: &[],

@@ -2,10 +2,6 @@
 //! their staff, the same operations as the API, on a page.
 
 use crate::{person_layout, IdentityRoom, PageUser};
-use yizhan_kit::extract::{Csrf, CsrfForm};
-use yizhan_kit::page::{Layout, failure_page, render_status};
-use yizhan_kit::room::city_services;
-use yizhan_kit::Lang;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,6 +10,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use yizhan_core::{Error, Result};
 use yizhan_identity::{City, Org, OrgKind, Principal, Role};
+use yizhan_kit::extract::{Csrf, CsrfForm};
+use yizhan_kit::page::{failure_page, render_status, Layout};
+use yizhan_kit::room::city_services;
+use yizhan_kit::Lang;
 
 pub fn router() -> Router<IdentityRoom> {
     Router::new()
@@ -22,7 +22,6 @@ pub fn router() -> Router<IdentityRoom> {
         .route("/admin/orgs", post(create_org))
         .route("/admin/staff", post(add_staff))
 }
-
 
 pub struct CityRow {
     pub city: City,

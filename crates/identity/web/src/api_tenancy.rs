@@ -1,8 +1,6 @@
 //! Cities, organisations, staff, and staff reading a resident's data.
 
 use crate::{ApiAdmin, ApiUser, IdentityRoom};
-use yizhan_kit::extract::ApiJson;
-use yizhan_kit::problem::{ApiResult, Problem};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -10,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use yizhan_identity::{OrgKind, Role};
+use yizhan_kit::extract::ApiJson;
+use yizhan_kit::problem::{ApiResult, Problem};
 
 pub fn router() -> OpenApiRouter<IdentityRoom> {
     OpenApiRouter::new()

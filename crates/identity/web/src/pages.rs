@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use yizhan_kit::extract::{cookie, ClientAddr, Csrf, CsrfForm};
-use yizhan_kit::page::{Layout, WebConfig, cookie_header, failure_page, render, render_status};
+use yizhan_kit::page::{cookie_header, failure_page, render, render_status, Layout, WebConfig};
 use yizhan_kit::Lang;
 
 /// The cookie holding a page session's token.
@@ -107,7 +107,9 @@ async fn register_submit(
             // Checked before the account exists, so a bad choice leaves nothing half done.
             s.identity.city(city_id).await?;
         }
-        let user_id = register_with_welcome(&s.identity, &s.notify, form.get("login"), form.get("password"), form.get("name")).await?;
+        let user_id =
+            register_with_welcome(&s.identity, &s.notify, form.get("login"), form.get("password"), form.get("name"))
+                .await?;
         if !city_id.is_empty() {
             s.identity.set_home_city(&user_id, form.get("city_id")).await?;
         }

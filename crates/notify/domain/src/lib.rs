@@ -196,8 +196,8 @@ impl Notify {
         .bind(msg.target.as_ref().map(|t| t.id.clone()))
         .bind(now)
         .bind(None::<i64>)
-            .execute(tx.conn())
-            .await?;
+        .execute(tx.conn())
+        .await?;
         tx.commit().await?;
         if let (Some(mailer), Some(to)) = (self.mailer.clone(), email.map(str::trim).filter(|e| !e.is_empty())) {
             let to = to.to_string();

@@ -167,10 +167,7 @@ async fn the_sandbox_mailer_writes_eml_files_when_an_address_is_given() {
     );
     assert!(eml.contains(&subject), "{eml}");
     let body = decoded_body(&eml);
-    assert!(
-        body.contains("李伟向你转账 12.00 元。")
-            && body.contains("Li Wei sent you 12.00 yuan.")
-    );
+    assert!(body.contains("李伟向你转账 12.00 元。") && body.contains("Li Wei sent you 12.00 yuan."));
     // Both stored in the inbox regardless.
     assert_eq!(notify.inbox("alice", 10).await.unwrap().len(), 2);
 

@@ -12,7 +12,7 @@ use yizhan_identity::Identity;
 use yizhan_identity_web::{person_layout, PageUser};
 use yizhan_kit::authz::{r, Access, RouteRule};
 use yizhan_kit::extract::{Csrf, CsrfForm};
-use yizhan_kit::page::{Layout, NavItem, Tile, failure_page, filters, render};
+use yizhan_kit::page::{failure_page, filters, render, Layout, NavItem, Tile};
 use yizhan_kit::{Deps, Lang, Mounted, Room};
 use yizhan_notify::{Notification, Notify};
 
@@ -28,7 +28,9 @@ pub static ROOM: Room = Room {
     prefixes: &["/api/v1/me/notifications", "/inbox"],
     texts: texts::TEXTS,
     access: ACCESS,
-    tiles: &[Tile { order: 80, key: "inbox", href: "/inbox", icon: "✉", label_key: "service.inbox", everywhere: true }],
+    tiles: &[Tile {
+        order: 80, key: "inbox", href: "/inbox", icon: "✉", label_key: "service.inbox", everywhere: true
+    }],
     nav: &[NavItem { order: 20, href: "/inbox", label_key: "nav.inbox", shows_unread: true }],
     city_services: &[],
     links: &[],

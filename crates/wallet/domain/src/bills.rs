@@ -4,8 +4,8 @@
 //! late) can feed the credit score.
 
 use crate::{
-    category, check_amount, check_idempotency_key, org_account, Bill, BillKind, BillReceipt, BillSpec,
-    BillStatus, BillTo, Pay,
+    category, check_amount, check_idempotency_key, org_account, Bill, BillKind, BillReceipt, BillSpec, BillStatus,
+    BillTo, Pay,
 };
 use std::collections::HashMap;
 use yizhan_audit::NewAccess;
@@ -185,7 +185,9 @@ impl Pay {
                     .key_arg("kind", format!("pay.bill_kind.{}", spec.kind.as_str()))
                     .text("org", org.name.clone())
                     .fen("amount", amount_fen),
-                body: Msg::new("pay.notice.bill.body").text("description", description.clone()).time("due", spec.due_at_ms),
+                body: Msg::new("pay.notice.bill.body")
+                    .text("description", description.clone())
+                    .time("due", spec.due_at_ms),
                 target: Some(Target::new("bill", &id)),
             },
         )

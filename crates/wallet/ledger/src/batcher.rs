@@ -14,8 +14,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-use yizhan_core::Msg;
 use yizhan_core::error::{is_retryable, is_unique_violation};
+use yizhan_core::Msg;
 use yizhan_core::{Code, Ctx, Engine, Error, Fen, Result};
 
 /// Tuning of the batcher.

@@ -10,8 +10,8 @@ mod texts;
 
 use axum::extract::FromRef;
 use yizhan_core::Ctx;
-use yizhan_identity::Identity;
 use yizhan_idempotency::Idempotency;
+use yizhan_identity::Identity;
 use yizhan_kit::authz::{r, Access, RouteRule};
 use yizhan_kit::page::{Tile, WebConfig};
 use yizhan_kit::{Deps, Mounted, Room};
@@ -51,7 +51,14 @@ pub static ROOM: Room = Room {
     ],
     texts: texts::TEXTS,
     access: ACCESS,
-    tiles: &[Tile { order: 10, key: "wallet", href: "/wallet", icon: "¥", label_key: "service.wallet", everywhere: false }],
+    tiles: &[Tile {
+        order: 10,
+        key: "wallet",
+        href: "/wallet",
+        icon: "¥",
+        label_key: "service.wallet",
+        everywhere: false,
+    }],
     nav: &[],
     city_services: &["wallet"],
     links: &[("transfer", "/wallet/transfers/{id}"), ("red_packet", "/red-packets/{id}"), ("bill", "/bills/{id}")],

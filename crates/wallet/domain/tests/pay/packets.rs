@@ -58,9 +58,9 @@ async fn a_packet_for_one_person() {
     let p = e.pay.create_red_packet(&sender, spec.clone(), "one").await.unwrap();
     assert_eq!(p.to_user_id.as_deref(), Some(kid.as_str()));
     let inbox = e.notify.inbox(&kid, 10).await.unwrap();
-    assert!(inbox
-        .iter()
-        .any(|n| n.kind == "pay.red_packet" && n.title.key == "pay.notice.packet.title" && n.title.to_string().contains("Mum")));
+    assert!(inbox.iter().any(|n| n.kind == "pay.red_packet"
+        && n.title.key == "pay.notice.packet.title"
+        && n.title.to_string().contains("Mum")));
     assert_eq!(code_of(e.pay.claim(&p.id, &sender).await), Code::Forbidden);
     assert_eq!(code_of(e.pay.claim(&p.id, &other).await), Code::Forbidden);
     assert_eq!(e.pay.claim(&p.id, &kid).await.unwrap().amount_fen, 8_888);

@@ -202,7 +202,11 @@ pub struct NotifyResp {
     params(("X-Sandbox-Signature" = String, Header, description = "hex HMAC-SHA256 of the body")),
     request_body(content = Object, description = "the notification: id, kind, reference, amount_fen, gateway_ref"),
     responses((status = 200, body = NotifyResp), (status = 403, body = Problem), (status = 400, body = Problem)))]
-pub(crate) async fn sandbox_notify(State(s): State<WalletRoom>, headers: HeaderMap, req: Request) -> ApiResult<Json<NotifyResp>> {
+pub(crate) async fn sandbox_notify(
+    State(s): State<WalletRoom>,
+    headers: HeaderMap,
+    req: Request,
+) -> ApiResult<Json<NotifyResp>> {
     let sig = headers.get(SANDBOX_SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     if sig.is_empty() {
         return Err(Error::forbidden("the notification is not signed").into());

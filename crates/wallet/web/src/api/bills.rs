@@ -1,7 +1,7 @@
 //! Bills and fines: a resident's bills and paying one, a department issuing one, staff reading a resident's bills or (support) transactions, registering a car.
 
-use super::*;
 use super::balance::HistoryResp;
+use super::*;
 
 pub fn router() -> OpenApiRouter<WalletRoom> {
     OpenApiRouter::new()
@@ -59,7 +59,12 @@ pub struct BillReceiptResp {
     params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "unique per payment")),
     responses((status = 201, body = BillReceiptResp), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 422, body = Problem)))]
-pub(crate) async fn pay_bill(State(s): State<WalletRoom>, ApiUser(p): ApiUser, Path(id): Path<String>, r: IdemCall) -> Response {
+pub(crate) async fn pay_bill(
+    State(s): State<WalletRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+    r: IdemCall,
+) -> Response {
     let (st, key) = (s.clone(), r.key.clone());
     let scope = p.user_id.clone();
     idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {

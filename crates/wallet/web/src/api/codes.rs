@@ -58,7 +58,11 @@ pub struct ChargeReq {
     params(("Idempotency-Key" = String, Header, description = "unique per charge")),
     responses((status = 201, body = ReceiptResp), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 410, body = Problem), (status = 422, body = Problem)))]
-pub(crate) async fn merchant_charge(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<ChargeReq>) -> Response {
+pub(crate) async fn merchant_charge(
+    State(s): State<WalletRoom>,
+    ApiUser(p): ApiUser,
+    r: IdemJson<ChargeReq>,
+) -> Response {
     let (st, key) = (s.clone(), r.key.clone());
     let scope = p.user_id.clone();
     idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
@@ -108,7 +112,11 @@ pub(crate) fn qr_answer(payload: String, amount: Option<i64>, format: Option<&st
 #[utoipa::path(get, path = "/api/v1/qr/me", tag = "qr", params(QrQuery),
     responses((status = 200, body = QrResp, description = "JSON by default; `format=png` or `format=svg` returns the image"),
         (status = 401, body = Problem)))]
-pub(crate) async fn my_qr(State(s): State<WalletRoom>, ApiUser(p): ApiUser, Query(q): Query<QrQuery>) -> ApiResult<Response> {
+pub(crate) async fn my_qr(
+    State(s): State<WalletRoom>,
+    ApiUser(p): ApiUser,
+    Query(q): Query<QrQuery>,
+) -> ApiResult<Response> {
     if q.amount.is_some() {
         return Err(Error::field("amount", "a personal code has no fixed amount").into());
     }

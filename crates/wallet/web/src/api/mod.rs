@@ -3,16 +3,11 @@
 //! that moves money requires an `Idempotency-Key` (see `crate::idem`), and the
 //! key also reaches Pay, so money moves once however often a request is sent.
 
-
 pub mod balance;
 pub mod bills;
 pub mod codes;
 pub mod packets;
 
-pub(crate) use yizhan_identity_web::ApiUser;
-pub(crate) use yizhan_kit::extract::{any_bytes, ApiJson};
-pub(crate) use yizhan_kit::idem::{self, IdemCall, IdemJson};
-pub(crate) use yizhan_kit::problem::{ApiError, ApiResult, Problem};
 pub(crate) use crate::WalletRoom;
 pub(crate) use axum::extract::{Path, Query, Request, State};
 pub(crate) use axum::http::{header, HeaderMap, StatusCode};
@@ -25,6 +20,10 @@ pub(crate) use utoipa::{IntoParams, ToSchema};
 pub(crate) use utoipa_axum::{router::OpenApiRouter, routes};
 pub(crate) use yizhan_core::{Error, Fen};
 pub(crate) use yizhan_identity::Role;
+pub(crate) use yizhan_identity_web::ApiUser;
+pub(crate) use yizhan_kit::extract::{any_bytes, ApiJson};
+pub(crate) use yizhan_kit::idem::{self, IdemCall, IdemJson};
+pub(crate) use yizhan_kit::problem::{ApiError, ApiResult, Problem};
 pub(crate) use yizhan_pay::{BillSpec, BillTo, Payee, RedPacketSpec, SplitMode};
 
 pub fn router() -> OpenApiRouter<WalletRoom> {

@@ -128,7 +128,11 @@ pub fn red_packet_spec(
 #[utoipa::path(post, path = "/api/v1/red-packets", tag = "red packets", request_body = RedPacketReq,
     params(("Idempotency-Key" = String, Header, description = "unique per packet")),
     responses((status = 201, body = RedPacketResp), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub(crate) async fn create_red_packet(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<RedPacketReq>) -> Response {
+pub(crate) async fn create_red_packet(
+    State(s): State<WalletRoom>,
+    ApiUser(p): ApiUser,
+    r: IdemJson<RedPacketReq>,
+) -> Response {
     let (st, key) = (s.clone(), r.key.clone());
     let scope = p.user_id.clone();
     idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {

@@ -49,12 +49,23 @@ pub(crate) async fn wallet_render(
     render_status(status, &WalletPage { l, w, qr_svg, topup_key, withdraw_key, receipt })
 }
 
-pub(crate) async fn wallet_page(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
+pub(crate) async fn wallet_page(
+    State(s): State<WalletRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/wallet", &p).await;
     wallet_render(&s, l, &p, StatusCode::OK, None, None).await
 }
 
-pub(crate) async fn topup(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser, form: CsrfForm) -> Response {
+pub(crate) async fn topup(
+    State(s): State<WalletRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    form: CsrfForm,
+) -> Response {
     funding(&s, lang, &csrf, &p, &form, Funding::TopUp).await
 }
 
@@ -75,7 +86,14 @@ pub(crate) enum Funding {
     Withdraw,
 }
 
-pub(crate) async fn funding(s: &WalletRoom, lang: Lang, csrf: &Csrf, p: &Principal, form: &CsrfForm, way: Funding) -> Response {
+pub(crate) async fn funding(
+    s: &WalletRoom,
+    lang: Lang,
+    csrf: &Csrf,
+    p: &Principal,
+    form: &CsrfForm,
+    way: Funding,
+) -> Response {
     let l = person_layout(&s.notify, lang, csrf, "/wallet", p).await;
     let r = async {
         let amount = yuan_field(form.get("amount"), "amount")?;

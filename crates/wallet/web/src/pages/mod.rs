@@ -6,19 +6,14 @@
 //! page was rendered; it goes to Pay as the payment's key, so a double submit
 //! (or a reload of the answer) moves money once and shows the same receipt.
 
-
 pub mod balance;
 pub mod bills;
 pub mod packets;
 pub mod pay;
 
-pub(crate) use yizhan_kit::page::{Layout, failure_page, filters, render, render_status};
 pub(crate) use crate::api::codes::paycode_images;
 pub(crate) use crate::api::packets::{packet_view, red_packet_spec, RedPacketResp};
 pub(crate) use crate::api::pay_err;
-pub(crate) use yizhan_identity_web::{person_layout, PageUser};
-pub(crate) use yizhan_kit::extract::{Csrf, CsrfForm};
-pub(crate) use yizhan_kit::Lang;
 pub(crate) use crate::WalletRoom;
 pub(crate) use askama::Template;
 pub(crate) use axum::extract::{Path, Query, State};
@@ -32,6 +27,10 @@ pub(crate) use serde_json::Value;
 pub(crate) use yizhan_core::money::{parse_yuan, yuan};
 pub(crate) use yizhan_core::Error;
 pub(crate) use yizhan_identity::Principal;
+pub(crate) use yizhan_identity_web::{person_layout, PageUser};
+pub(crate) use yizhan_kit::extract::{Csrf, CsrfForm};
+pub(crate) use yizhan_kit::page::{failure_page, filters, render, render_status, Layout};
+pub(crate) use yizhan_kit::Lang;
 
 pub fn router() -> Router<WalletRoom> {
     Router::new().merge(balance::router()).merge(pay::router()).merge(packets::router()).merge(bills::router())

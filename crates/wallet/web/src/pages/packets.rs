@@ -19,7 +19,12 @@ pub(crate) struct PacketsPage {
     key: String,
 }
 
-pub(crate) async fn packets_page(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
+pub(crate) async fn packets_page(
+    State(s): State<WalletRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/red-packets", &p).await;
     render(&PacketsPage { l, key: form_key() })
 }

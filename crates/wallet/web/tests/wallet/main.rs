@@ -952,9 +952,10 @@ async fn a_server_error_or_a_panic_is_not_stored_so_a_retry_runs_again() {
     use yizhan_idempotency::Begin;
     let app = spawn_app().await;
     let s = &app.state;
-    let r =
-        yizhan_kit::idem::run(&s.idempotency, "u1", "k500", "h", async { (StatusCode::BAD_GATEWAY, "upstream").into_response() })
-            .await;
+    let r = yizhan_kit::idem::run(&s.idempotency, "u1", "k500", "h", async {
+        (StatusCode::BAD_GATEWAY, "upstream").into_response()
+    })
+    .await;
     assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
     assert_eq!(s.idempotency.begin("u1", "k500", "h").await.unwrap(), Begin::Fresh, "released");
 
