@@ -5,11 +5,11 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
-if [ ! -x /usr/bin/chromium ]; then
-  echo "installing chromium (Debian)"
+if [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then
+  echo "installing chromium and CJK fonts (Debian)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq chromium >/dev/null
+  apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 fi
 if [ ! -d "$here/node_modules/playwright-core" ]; then
   echo "installing playwright-core (npm; no browser download)"

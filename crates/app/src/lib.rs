@@ -39,7 +39,6 @@ pub static ROOMS: &[&Room] =
 pub static ROOM: Room = Room {
     name: "app",
     prefixes: &[
-        "/",
         "/home",
         "/export",
         "/account",
@@ -126,7 +125,7 @@ pub fn mail_renderer() -> yizhan_notify::Renderer {
 }
 
 /// The services every room may ask for, by type.
-fn deps(state: &AppState) -> Deps {
+pub fn deps(state: &AppState) -> Deps {
     Deps::new()
         .with(state.ctx.clone())
         .with(state.identity.clone())

@@ -142,11 +142,12 @@ pub fn join(rooms: &[&'static Room]) -> Result<Joined, String> {
     Ok(j)
 }
 
-/// The room whose prefix is the longest that `path` starts with (at a `/` boundary).
+/// The room whose prefix is the longest that `path` is or starts with (at a
+/// `/` boundary, so the prefix `/` is the root page alone).
 pub fn room_of<'a>(prefixes: &'a [(&'static str, &'static str)], path: &str) -> Option<&'a str> {
     prefixes
         .iter()
-        .filter(|(p, _)| path == *p || (path.starts_with(p) && (p.ends_with('/') || path[p.len()..].starts_with('/'))))
+        .filter(|(p, _)| path == *p || (path.starts_with(p) && path[p.len()..].starts_with('/')))
         .max_by_key(|(p, _)| p.len())
         .map(|(_, r)| *r)
 }
@@ -237,10 +238,18 @@ mod tests {
 
     #[test]
     fn a_path_belongs_to_the_longest_prefix() {
-        let p = [("/wallet", "wallet"), ("/api/v1/wallet", "wallet"), ("/api/v1", "app"), ("/api/v1/me", "identity")];
-        assert_eq!(room_of(&p, "/wallet/pay"), Some("wallet"));
-        assert_eq!(room_of(&p, "/walletx"), None);
-        assert_eq!(room_of(&p, "/api/v1/me/real-name"), Some("identity"));
+        let p = [
+            ("/", "people"),
+            ("/money", "money"),
+            ("/api/v1/money", "money"),
+            ("/api/v1", "app"),
+            ("/api/v1/me", "people"),
+        ];
+        assert_eq!(room_of(&p, "/"), Some("people"));
+        assert_eq!(room_of(&p, "/home"), None);
+        assert_eq!(room_of(&p, "/money/pay"), Some("money"));
+        assert_eq!(room_of(&p, "/moneyx"), None);
+        assert_eq!(room_of(&p, "/api/v1/me/real-name"), Some("people"));
         assert_eq!(room_of(&p, "/api/v1/other"), Some("app"));
     }
 }

@@ -38,6 +38,7 @@ pub struct IdentityRoom {
 pub static ROOM: Room = Room {
     name: "identity",
     prefixes: &[
+        "/",
         "/api/v1/auth",
         "/api/v1/me",
         "/api/v1/cities",
