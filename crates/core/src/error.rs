@@ -2,48 +2,89 @@ pub use crate::msg::{Arg, Msg};
 use serde::Serialize;
 use std::fmt;
 
-/// The public, stable error codes of the platform. Clients and translations
-/// key on these strings; never rename one. The web crate maps each to an HTTP
-/// status in one table; nothing else here knows HTTP.
+/// What kind of failure a code is. The web side maps each class to an HTTP
+/// status in one table; nothing here knows HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Code {
-    // request shape
-    ValidationFailed,
-    MalformedJson,
-    UnsupportedMediaType,
-    PayloadTooLarge,
-    CsrfFailed,
-    // who you are and what you may do
-    Unauthorized,
-    InvalidCredentials,
-    TooManyAttempts,
+pub enum Class {
+    /// The input is well formed but not acceptable (a rule says no).
+    Invalid,
+    /// The request itself is malformed (not JSON, a required header missing).
+    Malformed,
+    /// The body is not of an accepted media type.
+    UnsupportedMedia,
+    /// The body is larger than the limit.
+    TooLarge,
+    /// Nobody is logged in, or the credentials are wrong.
+    Unauthenticated,
+    /// The caller may not do this.
     Forbidden,
-    // things
+    /// Too many attempts: wait and try again.
+    RateLimited,
     NotFound,
-    AlreadyExists,
+    /// It clashes with the current state (exists, in progress, resolved).
     Conflict,
-    // money
-    InsufficientFunds,
-    IdempotencyKeyRequired,
-    IdempotencyKeyReused,
-    IdempotencyInProgress,
-    TransferAlreadyResolved,
-    HoldExpired,
-    SelfPayment,
-    CodeExpired,
-    CodeUsed,
-    QrInvalid,
-    PaymentDeclined,
-    GatewayTimeout,
-    AlreadyClaimed,
-    PacketEmpty,
-    AlreadyPaid,
-    // everything else
+    /// It was there but is no longer (expired, used up).
+    Gone,
+    /// A payment provider declined.
+    PaymentRequired,
+    /// An outside service did not answer in time.
+    UpstreamTimeout,
     Internal,
 }
 
+/// A public, stable error code: a name clients and translations key on
+/// (never rename one) and its class. The platform's own codes are here; a
+/// room adds its own with `Code::new` in its domain crate and lists them in
+/// its room, and the app refuses a name two rooms claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Code {
+    name: &'static str,
+    class: Class,
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name)
+    }
+}
+
+#[allow(non_upper_case_globals)]
 impl Code {
+    pub const ValidationFailed: Code = Code::new("validation_failed", Class::Invalid);
+    pub const MalformedJson: Code = Code::new("malformed_json", Class::Malformed);
+    pub const UnsupportedMediaType: Code = Code::new("unsupported_media_type", Class::UnsupportedMedia);
+    pub const PayloadTooLarge: Code = Code::new("payload_too_large", Class::TooLarge);
+    pub const CsrfFailed: Code = Code::new("csrf_failed", Class::Forbidden);
+    pub const Unauthorized: Code = Code::new("unauthorized", Class::Unauthenticated);
+    pub const InvalidCredentials: Code = Code::new("invalid_credentials", Class::Unauthenticated);
+    pub const TooManyAttempts: Code = Code::new("too_many_attempts", Class::RateLimited);
+    pub const Forbidden: Code = Code::new("forbidden", Class::Forbidden);
+    pub const NotFound: Code = Code::new("not_found", Class::NotFound);
+    pub const AlreadyExists: Code = Code::new("already_exists", Class::Conflict);
+    pub const Conflict: Code = Code::new("conflict", Class::Conflict);
+    pub const InsufficientFunds: Code = Code::new("insufficient_funds", Class::Invalid);
+    pub const IdempotencyKeyRequired: Code = Code::new("idempotency_key_required", Class::Malformed);
+    pub const IdempotencyKeyReused: Code = Code::new("idempotency_key_reused", Class::Invalid);
+    pub const IdempotencyInProgress: Code = Code::new("idempotency_in_progress", Class::Conflict);
+    pub const TransferAlreadyResolved: Code = Code::new("transfer_already_resolved", Class::Conflict);
+    pub const HoldExpired: Code = Code::new("hold_expired", Class::Gone);
+    pub const SelfPayment: Code = Code::new("self_payment", Class::Invalid);
+    pub const CodeExpired: Code = Code::new("code_expired", Class::Gone);
+    pub const CodeUsed: Code = Code::new("code_used", Class::Conflict);
+    pub const QrInvalid: Code = Code::new("qr_invalid", Class::Invalid);
+    pub const PaymentDeclined: Code = Code::new("payment_declined", Class::PaymentRequired);
+    pub const GatewayTimeout: Code = Code::new("gateway_timeout", Class::UpstreamTimeout);
+    pub const AlreadyClaimed: Code = Code::new("already_claimed", Class::Conflict);
+    pub const PacketEmpty: Code = Code::new("packet_empty", Class::Gone);
+    pub const AlreadyPaid: Code = Code::new("already_paid", Class::Conflict);
+    pub const Internal: Code = Code::new("internal", Class::Internal);
+
+    pub const fn new(name: &'static str, class: Class) -> Code {
+        Code { name, class }
+    }
+
+    /// The platform's codes (a room's own come with its room).
     pub const ALL: &'static [Code] = &[
         Code::ValidationFailed,
         Code::MalformedJson,
@@ -76,36 +117,11 @@ impl Code {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Code::ValidationFailed => "validation_failed",
-            Code::MalformedJson => "malformed_json",
-            Code::UnsupportedMediaType => "unsupported_media_type",
-            Code::PayloadTooLarge => "payload_too_large",
-            Code::CsrfFailed => "csrf_failed",
-            Code::Unauthorized => "unauthorized",
-            Code::InvalidCredentials => "invalid_credentials",
-            Code::TooManyAttempts => "too_many_attempts",
-            Code::Forbidden => "forbidden",
-            Code::NotFound => "not_found",
-            Code::AlreadyExists => "already_exists",
-            Code::Conflict => "conflict",
-            Code::InsufficientFunds => "insufficient_funds",
-            Code::IdempotencyKeyRequired => "idempotency_key_required",
-            Code::IdempotencyKeyReused => "idempotency_key_reused",
-            Code::IdempotencyInProgress => "idempotency_in_progress",
-            Code::TransferAlreadyResolved => "transfer_already_resolved",
-            Code::HoldExpired => "hold_expired",
-            Code::SelfPayment => "self_payment",
-            Code::CodeExpired => "code_expired",
-            Code::CodeUsed => "code_used",
-            Code::QrInvalid => "qr_invalid",
-            Code::PaymentDeclined => "payment_declined",
-            Code::GatewayTimeout => "gateway_timeout",
-            Code::AlreadyClaimed => "already_claimed",
-            Code::PacketEmpty => "packet_empty",
-            Code::AlreadyPaid => "already_paid",
-            Code::Internal => "internal",
-        }
+        self.name
+    }
+
+    pub fn class(self) -> Class {
+        self.class
     }
 }
 

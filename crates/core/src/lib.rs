@@ -15,7 +15,7 @@ pub mod vault;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use db::{Db, Engine, MigrationSet, Tx};
-pub use error::{Code, Error, FieldError, Result};
+pub use error::{Class, Code, Error, FieldError, Result};
 pub use ids::{OsRandom, Random, SeededRandom, SharedRandom};
 pub use money::Fen;
 pub use msg::{Arg, Msg};

@@ -5,33 +5,25 @@ use crate::i18n::Lang;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use yizhan_core::{Code, Error, FieldError, Msg};
+use yizhan_core::{Class, Code, Error, FieldError, Msg};
 
-/// The one mapping from public error code to HTTP status.
+/// The one mapping from public error code to HTTP status, by the code's
+/// class: the API and the pages both answer with it.
 pub fn status_of(code: Code) -> StatusCode {
-    match code {
-        Code::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
-        Code::MalformedJson => StatusCode::BAD_REQUEST,
-        Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        Code::CsrfFailed => StatusCode::FORBIDDEN,
-        Code::Unauthorized | Code::InvalidCredentials => StatusCode::UNAUTHORIZED,
-        Code::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
-        Code::Forbidden => StatusCode::FORBIDDEN,
-        Code::NotFound => StatusCode::NOT_FOUND,
-        Code::AlreadyExists | Code::Conflict => StatusCode::CONFLICT,
-        Code::InsufficientFunds => StatusCode::UNPROCESSABLE_ENTITY,
-        Code::IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
-        Code::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-        Code::IdempotencyInProgress => StatusCode::CONFLICT,
-        Code::TransferAlreadyResolved | Code::AlreadyClaimed | Code::AlreadyPaid | Code::CodeUsed => {
-            StatusCode::CONFLICT
-        }
-        Code::HoldExpired | Code::CodeExpired | Code::PacketEmpty => StatusCode::GONE,
-        Code::SelfPayment | Code::QrInvalid => StatusCode::UNPROCESSABLE_ENTITY,
-        Code::PaymentDeclined => StatusCode::PAYMENT_REQUIRED,
-        Code::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
-        Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    match code.class() {
+        Class::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        Class::Malformed => StatusCode::BAD_REQUEST,
+        Class::UnsupportedMedia => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Class::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Class::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Class::Forbidden => StatusCode::FORBIDDEN,
+        Class::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Class::NotFound => StatusCode::NOT_FOUND,
+        Class::Conflict => StatusCode::CONFLICT,
+        Class::Gone => StatusCode::GONE,
+        Class::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
+        Class::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -177,7 +177,12 @@ async fn every_api_operation_lies_under_its_rooms_prefix() {
         for path in mounted.api.into_openapi().paths.paths.keys() {
             seen += 1;
             let owner = yizhan_kit::room::room_of(&joined.prefixes, path);
-            assert_eq!(owner, Some(room.name), "{path} is mounted by {} but its prefix belongs to {owner:?}", room.name);
+            assert_eq!(
+                owner,
+                Some(room.name),
+                "{path} is mounted by {} but its prefix belongs to {owner:?}",
+                room.name
+            );
         }
     }
     assert!(seen > 30, "only {seen} paths");
