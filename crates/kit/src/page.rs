@@ -165,12 +165,19 @@ pub fn error_text(lang: Lang, e: &Error) -> String {
 /// A page for a failed request: the status from the one table, the code's
 /// title as the heading and what went wrong, in the person's language.
 pub fn failure_page(lang: Lang, e: &Error) -> Response {
-    let status = status_of(e.code);
-    let l = Layout::anon(lang, &Csrf(String::new()), "/");
-    let title = lang.t(&format!("error.{}", e.code.as_str())).to_string();
-    let full = error_text(lang, e);
-    let message = full.strip_prefix(&format!("{title}: ")).map(str::to_string).unwrap_or_default();
-    render_status(status, &MessagePage { l, title, message })
+    Layout::anon(lang, &Csrf(String::new()), "/").failure(e)
+}
+
+impl Layout {
+    /// The failure page inside this frame (a logged-in person keeps their
+    /// header and tabs).
+    pub fn failure(self, e: &Error) -> Response {
+        let status = status_of(e.code);
+        let title = self.lang.t(&format!("error.{}", e.code.as_str())).to_string();
+        let full = error_text(self.lang, e);
+        let message = full.strip_prefix(&format!("{title}: ")).map(str::to_string).unwrap_or_default();
+        render_status(status, &MessagePage { l: self, title, message })
+    }
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, for the whole site.
