@@ -185,7 +185,7 @@ impl Mailer for FailingMailer {
         "failing"
     }
     async fn send(&self, _to: &str, _subject: &str, _body: &str) -> yizhan_core::Result<()> {
-        Err(Error::new(Code::GatewayTimeout, "relay down"))
+        Err(Error::new(Code::GatewayTimeout, "notify.mail.timeout"))
     }
 }
 
