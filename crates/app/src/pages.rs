@@ -78,12 +78,8 @@ struct DeletePage {
 impl DeletePage {
     /// "Type DELETE to confirm", with the word in the reader's language.
     fn confirm_label(&self) -> String {
-        render_msg(self.l.lang, &confirm_msg("delete.confirm"))
+        render_msg(self.l.lang, &Msg::new("delete.confirm").key_arg("word", CONFIRM_WORD))
     }
-}
-
-fn confirm_msg(key: &str) -> Msg {
-    Msg::new(key).key_arg("word", CONFIRM_WORD)
 }
 
 /// The word a person types to confirm deleting their account: "DELETE" or
@@ -109,7 +105,7 @@ async fn delete_submit(
 ) -> Response {
     if !is_confirm_word(form.get("confirm")) {
         let l = person_layout(&s.notify, lang, &csrf, "/account/delete", &p).await;
-        let e = Error::field_msg("confirm", confirm_msg("delete.confirm_wrong"));
+        let e = Error::field_msg("confirm", Msg::new("delete.confirm_wrong").key_arg("word", CONFIRM_WORD));
         return render_status(StatusCode::UNPROCESSABLE_ENTITY, &DeletePage { l: l.error(&e) });
     }
     match account::delete(&s, &p.user_id).await {

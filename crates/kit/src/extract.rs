@@ -101,7 +101,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                         let rest = detail.strip_prefix(prefix)?;
                         Some(rest.split('`').next().unwrap_or("").to_string())
                     };
+                    // The path ends at the unknown field, and at the parent of a missing one.
                     let within = |f: String| match &at {
+                        Some(p) if *p == f || p.ends_with(&format!(".{f}")) => p.clone(),
                         Some(p) => format!("{p}.{f}"),
                         None => f,
                     };

@@ -4,6 +4,7 @@
 //! OpenAPI document, and the pages as a browser without JavaScript uses them.
 
 mod authz;
+mod catalogue;
 mod pages;
 mod platform;
 
