@@ -222,3 +222,21 @@ async fn a_shop_cannot_read_identity_numbers() {
     let log = app.get("/api/v1/me/access-log", Some(&token)).await;
     assert_eq!(log.body["entries"][0]["what"], "profile");
 }
+
+#[tokio::test]
+async fn refusals_say_why_in_the_callers_language() {
+    let app = spawn_app().await;
+    let (_, token) = app.user("e@example.org", "E").await;
+    let body = json!({"name": "Rogue", "services": []});
+    let r = app.post("/api/v1/cities", Some(&token), body.clone()).await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(r.body["detail"], "Only platform administrators may do this");
+    let r =
+        app.call_with(Method::POST, "/api/v1/cities", Some(&token), Some(body), &[("accept-language", "zh-CN")]).await;
+    assert_eq!(r.body["detail"], "只有平台管理员可以执行此操作");
+    let r = app.get("/api/v1/me", None).await;
+    assert_eq!(r.body["detail"], "Please log in: the request carries no session token");
+    let r = app.get("/api/v1/orgs/nowhere/members", Some(&token)).await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(r.body["detail"], "You are not staff of this organisation");
+}
