@@ -8,9 +8,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use yizhan_core::Error;
+use yizhan_core::{Error, Msg};
 use yizhan_identity_web::{person_layout, session_cookie, PageUser};
 use yizhan_kit::extract::{Csrf, CsrfForm};
+use yizhan_kit::i18n::render as render_msg;
 use yizhan_kit::page::{failure_page, render, render_status, Layout, MessagePage, Tile};
 use yizhan_kit::room;
 use yizhan_kit::Lang;
@@ -74,6 +75,22 @@ struct DeletePage {
     l: Layout,
 }
 
+impl DeletePage {
+    /// "Type DELETE to confirm", with the word in the reader's language.
+    fn confirm_label(&self) -> String {
+        render_msg(self.l.lang, &Msg::new("delete.confirm").key_arg("word", CONFIRM_WORD))
+    }
+}
+
+/// The word a person types to confirm deleting their account: "DELETE" or
+/// "注销" — either language's word is accepted, whichever the page showed.
+const CONFIRM_WORD: &str = "delete.confirm_word";
+
+fn is_confirm_word(typed: &str) -> bool {
+    let typed = typed.trim();
+    [Lang::En, Lang::Zh].iter().any(|l| typed.eq_ignore_ascii_case(l.t(CONFIRM_WORD)))
+}
+
 async fn delete_form(State(s): State<AppState>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/account/delete", &p).await;
     render(&DeletePage { l })
@@ -86,9 +103,9 @@ async fn delete_submit(
     PageUser(p): PageUser,
     form: CsrfForm,
 ) -> Response {
-    if form.get("confirm").trim() != "DELETE" {
+    if !is_confirm_word(form.get("confirm")) {
         let l = person_layout(&s.notify, lang, &csrf, "/account/delete", &p).await;
-        let e = Error::field("confirm", "type DELETE to confirm");
+        let e = Error::field_msg("confirm", Msg::new("delete.confirm_wrong").key_arg("word", CONFIRM_WORD));
         return render_status(StatusCode::UNPROCESSABLE_ENTITY, &DeletePage { l: l.error(&e) });
     }
     match account::delete(&s, &p.user_id).await {

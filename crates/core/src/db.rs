@@ -71,7 +71,7 @@ impl Db {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Engine::Postgres
         } else {
-            return Err(Error::field("database_url", "must start with sqlite: or postgres:"));
+            return Err(Error::field("database_url", "error.database.url_scheme"));
         };
         let url_full = match engine {
             Engine::Sqlite if !url.contains("mode=") => {

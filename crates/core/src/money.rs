@@ -10,26 +10,28 @@ impl Fen {
     /// The largest single amount the platform moves: 1,000,000 yuan.
     pub const MAX_AMOUNT: i64 = 100_000_000;
 
-    /// Parse an amount to move: an integer in 1..=MAX_AMOUNT fen.
+    /// Parse an amount to move: an integer in 1..=MAX_AMOUNT fen. The error is
+    /// a catalogue key (`error.amount.*`) for a field error.
     pub fn amount(v: i64) -> Result<Fen, &'static str> {
         if v <= 0 {
-            Err("amount must be a positive number of fen")
+            Err("error.amount.not_positive")
         } else if v > Self::MAX_AMOUNT {
-            Err("amount is larger than the platform's limit of 1,000,000 yuan")
+            Err("error.amount.too_large")
         } else {
             Ok(Fen(v))
         }
     }
 
-    /// Parse a JSON value as an amount: rejects floats, strings, zero, negatives, huge numbers.
+    /// Parse a JSON value as an amount: rejects floats, strings, zero, negatives,
+    /// huge numbers. The error is a catalogue key, as for [`Fen::amount`].
     pub fn from_json(v: &serde_json::Value) -> Result<Fen, &'static str> {
         match v {
             serde_json::Value::Number(n) => match n.as_i64() {
                 Some(i) => Fen::amount(i),
-                None if n.is_f64() => Err("amount must be a whole number of fen, not a fraction"),
-                None => Err("amount is larger than the platform's limit of 1,000,000 yuan"),
+                None if n.is_f64() => Err("error.amount.fraction"),
+                None => Err("error.amount.too_large"),
             },
-            _ => Err("amount must be an integer number of fen"),
+            _ => Err("error.amount.not_a_number"),
         }
     }
 }

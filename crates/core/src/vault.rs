@@ -26,7 +26,7 @@ impl Vault {
     /// From 64 bytes of key material: 32 for AES-256-GCM, 32 for the HMAC blind index.
     pub fn from_bytes(bytes: &[u8]) -> Result<Vault> {
         if bytes.len() != 64 {
-            return Err(Error::new(Code::ValidationFailed, "the secret key must be 64 bytes (128 hex digits)"));
+            return Err(Error::new(Code::ValidationFailed, "error.vault.key_length"));
         }
         let mut enc_key = [0u8; 32];
         let mut mac_key = [0u8; 32];
@@ -36,8 +36,7 @@ impl Vault {
     }
 
     pub fn from_hex(s: &str) -> Result<Vault> {
-        let bytes =
-            hex::decode(s.trim()).map_err(|_| Error::new(Code::ValidationFailed, "the secret key must be hex"))?;
+        let bytes = hex::decode(s.trim()).map_err(|_| Error::new(Code::ValidationFailed, "error.vault.key_not_hex"))?;
         Vault::from_bytes(&bytes)
     }
 

@@ -15,7 +15,7 @@
 //! lost or released, the domain still moves money once.
 
 use sha2::{Digest, Sha256};
-use yizhan_core::{Ctx, Error, MigrationSet, Result};
+use yizhan_core::{Ctx, Error, MigrationSet, Msg, Result};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "idempotency",
@@ -61,16 +61,24 @@ pub struct Idempotency {
     ctx: Ctx,
 }
 
-type Row = (String, String, Option<i64>, Option<String>, i64);
+/// What is stored for one (scope, key).
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    request_hash: String,
+    state: String,
+    status_code: Option<i64>,
+    body: Option<String>,
+    locked_at_ms: i64,
+}
 
 fn check(scope: &str, key: &str) -> Result<()> {
     if scope.is_empty() || scope.len() > MAX_KEY_CHARS {
-        return Err(Error::field("scope", format!("must be 1 to {MAX_KEY_CHARS} characters")));
+        return Err(Error::field_msg("scope", Msg::new("idempotency.scope.invalid").int("max", MAX_KEY_CHARS as i64)));
     }
     if key.is_empty() || key.chars().count() > MAX_KEY_CHARS || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(Error::field(
+        return Err(Error::field_msg(
             "idempotency_key",
-            format!("must be 1 to {MAX_KEY_CHARS} printable ASCII characters without spaces"),
+            Msg::new("idempotency.key.invalid").int("max", MAX_KEY_CHARS as i64),
         ));
     }
     Ok(())
@@ -105,7 +113,7 @@ impl Idempotency {
             if inserted == 1 {
                 return Ok(Begin::Fresh);
             }
-            let row: Option<Row> = sqlx::query_as(
+            let row: Option<KeyRow> = sqlx::query_as(
                 "SELECT request_hash, state, status_code, body, locked_at_ms FROM idempotency_keys
                  WHERE scope = $1 AND idem_key = $2",
             )
@@ -113,16 +121,17 @@ impl Idempotency {
             .bind(key)
             .fetch_optional(&self.ctx.db.pool)
             .await?;
-            let Some((hash, state, status, body, locked_at_ms)) = row else {
+            let Some(row) = row else {
                 continue;
             };
-            if hash != request_hash {
+            if row.request_hash != request_hash {
                 return Ok(Begin::Mismatch);
             }
-            if state == "done" {
-                let status = status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500);
-                return Ok(Begin::Replay { status, body: body.unwrap_or_default() });
+            if row.state == "done" {
+                let status = row.status_code.and_then(|s| u16::try_from(s).ok()).unwrap_or(500);
+                return Ok(Begin::Replay { status, body: row.body.unwrap_or_default() });
             }
+            let locked_at_ms = row.locked_at_ms;
             if locked_at_ms > now - STALE_IN_PROGRESS_MS {
                 return Ok(Begin::InProgress);
             }

@@ -3,7 +3,7 @@
 //! with YIZHAN_TEST_DATABASE_URL).
 
 use yizhan_core::testing::TestDb;
-use yizhan_core::Code;
+use yizhan_core::{Code, Msg};
 use yizhan_idempotency::{request_hash, Begin, Idempotency, MIGRATIONS, MIN_RETENTION_MS, STALE_IN_PROGRESS_MS};
 
 async fn store() -> (Idempotency, std::sync::Arc<yizhan_core::ManualClock>, TestDb) {
@@ -54,8 +54,11 @@ async fn bad_keys_are_refused() {
         let e = s.begin("u", key, "h").await.unwrap_err();
         assert_eq!(e.code, Code::ValidationFailed, "{key:?}");
         assert_eq!(e.fields[0].field, "idempotency_key");
+        assert_eq!(e.fields[0].msg, Msg::new("idempotency.key.invalid").int("max", 200));
     }
-    assert_eq!(s.begin("", "k", "h").await.unwrap_err().code, Code::ValidationFailed);
+    let e = s.begin("", "k", "h").await.unwrap_err();
+    assert_eq!(e.code, Code::ValidationFailed);
+    assert_eq!(e.msg, Msg::new("idempotency.scope.invalid").int("max", 200));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use yizhan_core::{Code, Error};
+use yizhan_core::{Arg, Code, Error, Msg};
 
 pub const SESSION_COOKIE: &str = "yz_session";
 pub const CSRF_COOKIE: &str = "yz_csrf";
@@ -65,7 +65,7 @@ pub async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum:
         })
         .unwrap_or(false);
     if !is_json {
-        return Err(ApiError(Error::new(Code::UnsupportedMediaType, "expected Content-Type: application/json")));
+        return Err(ApiError(Error::new(Code::UnsupportedMediaType, "error.request.not_json")));
     }
     any_bytes(req, state).await
 }
@@ -74,9 +74,9 @@ pub async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum:
 pub async fn any_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
     axum::body::Bytes::from_request(req, state).await.map_err(|rej| {
         if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError(Error::new(Code::PayloadTooLarge, "the request body is larger than the limit"))
+            ApiError(Error::new(Code::PayloadTooLarge, "error.request.too_large"))
         } else {
-            ApiError(Error::new(Code::MalformedJson, "could not read the request body"))
+            ApiError(Error::new(Code::MalformedJson, "error.request.unreadable"))
         }
     })
 }
@@ -92,10 +92,29 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             return Err(match inner.classify() {
                 Category::Syntax | Category::Eof | Category::Io => malformed(&inner),
                 Category::Data => {
-                    let field = if path == "." || path.is_empty() { "body".to_string() } else { path };
-                    let msg = inner.to_string();
-                    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-                    ApiError(Error::field(&field, msg))
+                    let detail = inner.to_string();
+                    let detail = detail.split(" at line ").next().unwrap_or(&detail).to_string();
+                    tracing::debug!(%path, %detail, "request body does not fit");
+                    let at = if path == "." || path.is_empty() { None } else { Some(path) };
+                    // serde names a missing or unknown field only in its message: "missing field `amount`".
+                    let named = |prefix: &str| {
+                        let rest = detail.strip_prefix(prefix)?;
+                        Some(rest.split('`').next().unwrap_or("").to_string())
+                    };
+                    // The path ends at the unknown field, and at the parent of a missing one.
+                    let within = |f: String| match &at {
+                        Some(p) if *p == f || p.ends_with(&format!(".{f}")) => p.clone(),
+                        Some(p) => format!("{p}.{f}"),
+                        None => f,
+                    };
+                    let (field, key) = if let Some(f) = named("missing field `") {
+                        (within(f), "error.field.required")
+                    } else if let Some(f) = named("unknown field `") {
+                        (within(f), "error.field.unknown")
+                    } else {
+                        (at.clone().unwrap_or_else(|| "body".into()), "error.field.invalid")
+                    };
+                    ApiError(Error::field(&field, key))
                 }
             });
         }
@@ -105,7 +124,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 fn malformed(e: &serde_json::Error) -> ApiError {
-    ApiError(Error::new(Code::MalformedJson, format!("the body is not valid JSON: {e}")))
+    ApiError(
+        Error::new(Code::MalformedJson, "error.request.bad_json")
+            .with("line", Arg::Int(e.line() as i64))
+            .with("column", Arg::Int(e.column() as i64)),
+    )
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Lang {
@@ -147,9 +170,7 @@ impl<S: Send + Sync> FromRequest<S> for CsrfForm {
             .map_err(|e| (StatusCode::BAD_REQUEST, e.body_text()).into_response())?;
         let given = map.get("csrf").map(String::as_str).unwrap_or("");
         if expected.is_empty() || !constant_time_eq(expected.as_bytes(), given.as_bytes()) {
-            return Err(
-                ApiError(Error::new(Code::CsrfFailed, "the form's CSRF token is missing or wrong")).into_response()
-            );
+            return Err(ApiError(Error::new(Code::CsrfFailed, "error.request.form_expired")).into_response());
         }
         Ok(CsrfForm(map))
     }
@@ -184,13 +205,13 @@ impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let v = parts.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or("");
         if v.is_empty() {
-            return Err(ApiError(Error::new(Code::IdempotencyKeyRequired, "send an Idempotency-Key header")));
+            return Err(ApiError(Error::new(Code::IdempotencyKeyRequired, "idempotency.key.missing")));
         }
         let max = MAX_IDEMPOTENCY_KEY_CHARS;
         if v.len() > max || !v.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError(Error::field(
+            return Err(ApiError(Error::field_msg(
                 "Idempotency-Key",
-                format!("at most {max} printable ASCII characters without spaces"),
+                Msg::new("idempotency.key.invalid").int("max", max as i64),
             )));
         }
         Ok(IdemKey(v.to_string()))

@@ -74,6 +74,15 @@ impl Lang {
         lookup(self, &format!("{prefix}.{key}"))
     }
 
+    /// Like [`Lang::tk`], but a value the catalogue has no words for (a key
+    /// typed through the API, a kind a newer room writes) shows as it is.
+    pub fn tk_or<'a>(self, prefix: &str, key: &'a str) -> &'a str {
+        match CATALOG.get().and_then(|c| c.get(format!("{prefix}.{key}").as_str())) {
+            Some((en, zh)) => self.pick(en, zh),
+            None => key,
+        }
+    }
+
     /// A text with `{name}` placeholders filled in.
     pub fn tr(self, key: &str, args: &[(&str, String)]) -> String {
         fill(lookup(self, key), args)

@@ -88,16 +88,12 @@ where
 {
     match s.begin(scope, key, hash).await {
         Err(e) => ApiError(e).into_response(),
-        Ok(Begin::Mismatch) => ApiError(Error::new(
-            Code::IdempotencyKeyReused,
-            "this Idempotency-Key was used for a different request; use a new key for a new request",
-        ))
-        .into_response(),
-        Ok(Begin::InProgress) => ApiError(Error::new(
-            Code::IdempotencyInProgress,
-            "a request with this Idempotency-Key is still running; retry in a moment",
-        ))
-        .into_response(),
+        Ok(Begin::Mismatch) => {
+            ApiError(Error::new(Code::IdempotencyKeyReused, "idempotency.key.reused")).into_response()
+        }
+        Ok(Begin::InProgress) => {
+            ApiError(Error::new(Code::IdempotencyInProgress, "idempotency.request.in_progress")).into_response()
+        }
         Ok(Begin::Replay { status, body }) => replay(status, body),
         Ok(Begin::Fresh) => {
             let resp = match AssertUnwindSafe(work).catch_unwind().await {

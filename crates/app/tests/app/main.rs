@@ -5,6 +5,7 @@
 
 mod authz;
 mod boundaries;
+mod catalogue;
 mod pages;
 mod platform;
 

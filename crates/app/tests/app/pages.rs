@@ -166,3 +166,65 @@ async fn the_platform_admin_page_creates_cities_orgs_and_staff() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(app.state.identity.list_cities().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn deleting_an_account_takes_the_confirmation_word_of_either_language() {
+    let app = spawn_app().await;
+    app.user("del@example.org", "Del").await;
+    let cookies = page_login(&app, "del@example.org").await;
+    let csrf = cookies.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
+    let en = page(&app, "/account/delete", &cookies, "en").await;
+    assert!(en.text.contains("Type DELETE to confirm"), "{}", en.text);
+    let zh_cookies = format!("{cookies}; lang=zh-CN");
+    let zh = page(&app, "/account/delete", &zh_cookies, "en").await;
+    assert!(zh.text.contains("输入“注销”确认"), "{}", zh.text);
+    assert!(!zh.text.contains("DELETE"), "a Chinese reader is not asked for an English word");
+
+    let r = form(&app, "/account/delete", &zh_cookies, &format!("csrf={csrf}&confirm=DELET")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("请准确输入“注销”以确认"), "{}", r.text);
+    let r = form(&app, "/account/delete", &cookies, &format!("csrf={csrf}&confirm=delete+me")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("Type DELETE exactly to confirm"), "{}", r.text);
+    // The Chinese word, typed on the Chinese page.
+    let r = form(&app, "/account/delete", &zh_cookies, &format!("csrf={csrf}&confirm=%E6%B3%A8%E9%94%80")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("你的账号已注销。"), "{}", r.text);
+    let r = app
+        .post("/api/v1/auth/login", None, serde_json::json!({"login": "del@example.org", "password": "correct horse"}))
+        .await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn the_access_log_and_profile_show_what_was_read_and_roles_in_words() {
+    let app = spawn_app().await;
+    let (user_id, token) = app.user("13700000001", "Zhao").await;
+    let r = app
+        .post(
+            "/api/v1/me/real-name",
+            Some(&token),
+            serde_json::json!({"name": "Zhao", "id_number": id_number("33010619900307123")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let (_, admin) = app.admin().await;
+    let (_, org) = app.city_and_org(&admin, "Hangzhou", "First Hospital", "hospital").await;
+    let (staff_id, staff) = app.user("doc@example.org", "Dr Chen").await;
+    app.add_staff(&admin, &org, &staff_id, "operator").await;
+    let path = format!("/api/v1/orgs/{org}/residents/{user_id}?reason=registration&include_id_number=true");
+    assert_eq!(app.get(&path, Some(&staff)).await.status, StatusCode::OK);
+
+    let cookies = page_login(&app, "13700000001").await;
+    let en = page(&app, "/access-log", &cookies, "en").await;
+    assert!(en.text.contains("What: Identity number"), "{}", en.text);
+    assert!(!en.text.contains("identity_number"), "{}", en.text);
+    let zh = page(&app, "/access-log", &cookies, "zh-CN").await;
+    assert!(zh.text.contains("内容: 身份证号"), "{}", zh.text);
+
+    let doc = page_login(&app, "doc@example.org").await;
+    let en = page(&app, "/profile", &doc, "en").await;
+    assert!(en.text.contains("First Hospital (Operator)"), "{}", en.text);
+    let zh = page(&app, "/profile", &doc, "zh-CN").await;
+    assert!(zh.text.contains("First Hospital (操作员)"), "{}", zh.text);
+}

@@ -50,7 +50,7 @@ pub struct NewAccess {
     pub why: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct AccessEntry {
     pub id: String,
     pub subject_user_id: String,
@@ -75,28 +75,8 @@ pub struct ChainCheck {
     pub first_bad_seq: Option<i64>,
 }
 
-type EntryRow =
-    (String, String, i64, String, String, Option<String>, Option<String>, String, String, i64, String, String);
-
 const ENTRY_COLUMNS: &str =
     "id, subject_user_id, seq, actor_user_id, actor_label, org_id, org_label, what, why, at_ms, prev_hash, hash";
-
-fn entry_from_row(r: EntryRow) -> AccessEntry {
-    AccessEntry {
-        id: r.0,
-        subject_user_id: r.1,
-        seq: r.2,
-        actor_user_id: r.3,
-        actor_label: r.4,
-        org_id: r.5,
-        org_label: r.6,
-        what: r.7,
-        why: r.8,
-        at_ms: r.9,
-        prev_hash: r.10,
-        hash: r.11,
-    }
-}
 
 /// Canonical encoding: a version tag, then each field tagged and
 /// length-prefixed, so no two different entries encode alike (no ambiguity
@@ -274,7 +254,7 @@ impl Audit {
     pub async fn list(&self, subject_user_id: &str, limit: i64, before_seq: Option<i64>) -> Result<Vec<AccessEntry>> {
         let limit = limit.clamp(1, MAX_LIST_LIMIT);
         let before = before_seq.unwrap_or(i64::MAX);
-        let rows: Vec<EntryRow> = sqlx::query_as(&format!(
+        let rows: Vec<AccessEntry> = sqlx::query_as(&format!(
             "SELECT {ENTRY_COLUMNS} FROM access_log WHERE subject_user_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
         ))
         .bind(subject_user_id)
@@ -282,18 +262,18 @@ impl Audit {
         .bind(limit)
         .fetch_all(&self.ctx.db.pool)
         .await?;
-        Ok(rows.into_iter().map(entry_from_row).collect())
+        Ok(rows)
     }
 
     /// Every entry of the subject, oldest first.
     async fn all(&self, subject_user_id: &str) -> Result<Vec<AccessEntry>> {
-        let rows: Vec<EntryRow> = sqlx::query_as(&format!(
+        let rows: Vec<AccessEntry> = sqlx::query_as(&format!(
             "SELECT {ENTRY_COLUMNS} FROM access_log WHERE subject_user_id = $1 ORDER BY seq ASC"
         ))
         .bind(subject_user_id)
         .fetch_all(&self.ctx.db.pool)
         .await?;
-        Ok(rows.into_iter().map(entry_from_row).collect())
+        Ok(rows)
     }
 
     /// Recompute the subject's chain: every hash, every link, no gaps in seq,

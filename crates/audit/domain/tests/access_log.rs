@@ -3,7 +3,7 @@
 
 use yizhan_audit::{entry_hash, Audit, NewAccess, GENESIS_HASH, MIGRATIONS};
 use yizhan_core::testing::{TestDb, T0_MS};
-use yizhan_core::{Code, Engine};
+use yizhan_core::{Code, Engine, Msg};
 
 fn read(subject: &str, what: &str, why: &str) -> NewAccess {
     NewAccess {
@@ -87,11 +87,14 @@ async fn a_reason_is_required() {
         let e = audit.record(read("alice", "profile", why)).await.unwrap_err();
         assert_eq!(e.code, Code::ValidationFailed);
         assert_eq!(e.fields[0].field, "reason");
+        assert_eq!(e.fields[0].msg, Msg::new("error.field.empty"));
     }
     let e = audit.record(read("alice", "", "x")).await.unwrap_err();
     assert_eq!(e.fields[0].field, "what");
+    assert_eq!(e.fields[0].msg, Msg::new("error.field.empty"));
     let e = audit.record(read("alice", "profile", &"x".repeat(1001))).await.unwrap_err();
     assert_eq!(e.fields[0].field, "reason");
+    assert_eq!(e.fields[0].msg, Msg::new("error.field.too_long").int("max", 1000));
     assert_eq!(audit.count("alice").await.unwrap(), 0);
 }
 

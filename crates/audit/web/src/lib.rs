@@ -60,6 +60,14 @@ struct AccessPage {
     chain_ok: bool,
 }
 
+impl AccessPage {
+    /// What was read, in the reader's language: "transactions" → `access.field.transactions`.
+    /// A kind no room has words for yet shows as it is stored.
+    fn what_text<'a>(&self, what: &'a str) -> &'a str {
+        self.l.lang.tk_or("access.field", what)
+    }
+}
+
 async fn access_log(State(s): State<AuditRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/access-log", &p).await;
     match (s.audit.list(&p.user_id, 200, None).await, s.audit.verify(&p.user_id).await) {

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use yizhan_audit::{Audit, NewAccess};
 use yizhan_core::error::unique_as;
 use yizhan_core::time::{days_from_civil, CST_OFFSET_MS, DAY_MS, MINUTE_MS};
-use yizhan_core::{Code, Ctx, Error, FieldError, MigrationSet, Result};
+use yizhan_core::{Arg, Code, Ctx, Error, FieldError, MigrationSet, Msg, Result};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "identity",
@@ -206,11 +206,11 @@ pub struct Identity {
 }
 
 fn invalid_credentials() -> Error {
-    Error::new(Code::InvalidCredentials, "wrong login or password")
+    Error::new(Code::InvalidCredentials, "identity.login.wrong")
 }
 
 fn unauthorized() -> Error {
-    Error::new(Code::Unauthorized, "not signed in, or the session has ended")
+    Error::new(Code::Unauthorized, "identity.session.ended")
 }
 
 fn token_hash(token: &str) -> String {
@@ -240,9 +240,9 @@ fn parse_services(services: Vec<String>) -> Result<Vec<String>> {
             && s.chars().count() <= MAX_SERVICE_KEY_CHARS
             && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'));
         if !ok {
-            return Err(Error::field(
+            return Err(Error::field_msg(
                 "services",
-                "each service must be a key of lowercase letters, digits, '_', '-' or '.' (at most 64)",
+                Msg::new("identity.city.service_invalid").int("max", MAX_SERVICE_KEY_CHARS as i64),
             ));
         }
         if !out.contains(&s) {
@@ -260,23 +260,88 @@ fn kind_from_db(s: &str) -> Result<OrgKind> {
     OrgKind::parse(s).map_err(|_| Error::internal(anyhow::anyhow!("unknown org kind {s:?} in orgs")))
 }
 
-type OrgRow = (String, String, String, String, i64);
+#[derive(sqlx::FromRow)]
+struct OrgRow {
+    id: String,
+    city_id: String,
+    kind: String,
+    name: String,
+    created_at_ms: i64,
+}
 
 fn org_from_row(r: OrgRow) -> Result<Org> {
-    Ok(Org { id: r.0, city_id: r.1, kind: kind_from_db(&r.2)?, name: r.3, created_at_ms: r.4 })
+    Ok(Org { id: r.id, city_id: r.city_id, kind: kind_from_db(&r.kind)?, name: r.name, created_at_ms: r.created_at_ms })
 }
 
-type CityRow = (String, String, String, i64);
+#[derive(sqlx::FromRow)]
+struct CityRow {
+    id: String,
+    name: String,
+    /// A JSON array of service keys.
+    services: String,
+    created_at_ms: i64,
+}
 
 fn city_from_row(r: CityRow) -> Result<City> {
-    let services: Vec<String> = serde_json::from_str(&r.2).map_err(Error::internal)?;
-    Ok(City { id: r.0, name: r.1, services, created_at_ms: r.3 })
+    let services: Vec<String> = serde_json::from_str(&r.services).map_err(Error::internal)?;
+    Ok(City { id: r.id, name: r.name, services, created_at_ms: r.created_at_ms })
 }
 
-type MemberRow = (String, String, String, String, i64);
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    org_id: String,
+    user_id: String,
+    user_name: String,
+    role: String,
+    created_at_ms: i64,
+}
 
 fn member_from_row(r: MemberRow) -> Result<Member> {
-    Ok(Member { org_id: r.0, user_id: r.1, user_name: r.2, role: role_from_db(&r.3)?, created_at_ms: r.4 })
+    Ok(Member {
+        org_id: r.org_id,
+        user_id: r.user_id,
+        user_name: r.user_name,
+        role: role_from_db(&r.role)?,
+        created_at_ms: r.created_at_ms,
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct MembershipRow {
+    org_id: String,
+    org_name: String,
+    org_kind: String,
+    city_id: String,
+    role: String,
+}
+
+/// Who holds a session.
+#[derive(sqlx::FromRow)]
+struct SessionUserRow {
+    id: String,
+    name: String,
+    is_admin: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    created_at_ms: i64,
+    expires_at_ms: i64,
+    revoked_at_ms: Option<i64>,
+}
+
+/// A person as others may see them, before masking the login.
+#[derive(sqlx::FromRow)]
+struct UserRefRow {
+    id: String,
+    name: String,
+    login: String,
+}
+
+impl From<UserRefRow> for UserRef {
+    fn from(r: UserRefRow) -> UserRef {
+        UserRef { user_id: r.id, login_masked: mask_login(&r.login), name: r.name }
+    }
 }
 
 impl Identity {
@@ -408,9 +473,9 @@ impl Identity {
             .flatten()
             .max();
             if let Some(s) = wait_s {
-                return Err(
-                    Error::new(Code::TooManyAttempts, "too many failed sign-ins; try again later").with_retry_after(s)
-                );
+                return Err(Error::new(Code::TooManyAttempts, "identity.login.too_many_attempts")
+                    .with("minutes", Arg::Int(s.div_ceil(60) as i64))
+                    .with_retry_after(s));
             }
             // Counted before checking, so concurrent attempts cannot pass the limit;
             // taken back on success.
@@ -480,7 +545,7 @@ impl Identity {
         if token.is_empty() || token.len() > 128 {
             return Err(unauthorized());
         }
-        let row: Option<(String, String, i64)> = sqlx::query_as(
+        let row: Option<SessionUserRow> = sqlx::query_as(
             "SELECT u.id, u.name, u.is_admin FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1 AND s.revoked_at_ms IS NULL AND s.expires_at_ms > $2
                AND u.deleted_at_ms IS NULL",
@@ -489,8 +554,8 @@ impl Identity {
         .bind(self.ctx().now_ms())
         .fetch_optional(&self.ctx().db.pool)
         .await?;
-        let (user_id, name, is_admin) = row.ok_or_else(unauthorized)?;
-        Ok(Principal { user_id, name, is_admin: is_admin != 0 })
+        let u = row.ok_or_else(unauthorized)?;
+        Ok(Principal { user_id: u.id, name: u.name, is_admin: u.is_admin != 0 })
     }
 
     /// End the session of this token (unknown or ended tokens: nothing to do).
@@ -547,7 +612,7 @@ impl Identity {
             let (y, m, d) = n.birth_date();
             let today = (self.ctx().now_ms() + CST_OFFSET_MS).div_euclid(DAY_MS);
             if days_from_civil(y, m, d) > today {
-                errors.push(FieldError::new("id_number", yizhan_core::Msg::new("identity.id_number.birth_in_future")));
+                errors.push(FieldError::new("id_number", Msg::new("identity.id_number.birth_in_future")));
             }
         }
         let (Some(name), Some(number), true) = (name, number, errors.is_empty()) else {
@@ -557,9 +622,7 @@ impl Identity {
         let index = self.ctx().vault.blind_index("id_number", number.expose());
         match &user.id_index {
             Some(existing) if *existing == index => {}
-            Some(_) => {
-                return Err(Error::new(Code::Conflict, "this account is already verified with another identity number"))
-            }
+            Some(_) => return Err(Error::new(Code::Conflict, "identity.id_number.other_on_account")),
             None => {}
         }
         let sealed = self.ctx().vault.seal(number.expose().as_bytes(), &format!("id_number:{user_id}"))?;
@@ -577,9 +640,8 @@ impl Identity {
         .execute(tx.conn())
         .await;
         let updated = unique_as(updated, || {
-            let mut err =
-                Error::new(Code::AlreadyExists, "this identity number is already verified on another account");
-            err.fields.push(FieldError::new("id_number", yizhan_core::Msg::new("identity.id_number.in_use")));
+            let mut err = Error::new(Code::AlreadyExists, "identity.id_number.in_use");
+            err.fields.push(FieldError::new("id_number", Msg::new("identity.id_number.in_use")));
             err
         })?;
         if updated.rows_affected() != 1 {
@@ -598,7 +660,7 @@ impl Identity {
     /// The person's own identity number, in full.
     pub async fn reveal_own_id_number(&self, user_id: &str) -> Result<String> {
         let u = self.live_user(user_id).await?;
-        let sealed = u.id_cipher.ok_or_else(|| Error::not_found("identity number"))?;
+        let sealed = u.id_cipher.ok_or_else(|| Error::not_found("identity_number"))?;
         self.open_id_number(user_id, &sealed).await
     }
 
@@ -616,17 +678,15 @@ impl Identity {
         self.require_staff(actor, org_id, Role::Operator).await?;
         let reason = reason.trim();
         if reason.is_empty() {
-            return Err(Error::field("reason", "state why you read this person's data"));
+            return Err(Error::field("reason", "identity.staff_read.reason_required"));
         }
         let org = self.org(org_id).await?;
         // Identity numbers are for the organisations whose work needs them
         // (registering a patient, a court case, a permit); a shop never gets one.
         let may_read_id = matches!(org.kind, OrgKind::CityDepartment | OrgKind::Hospital | OrgKind::Court);
         if include_id_number && !may_read_id && !actor.is_admin {
-            return Err(Error::forbidden(format!(
-                "staff of a {} may not read identity numbers",
-                org.kind.as_str().replace('_', " ")
-            )));
+            return Err(Error::forbidden("identity.staff_read.no_id_number")
+                .with("kind", Arg::Key(format!("kind.{}", org.kind.as_str()))));
         }
         let subject = self.live_user(subject_user_id).await?;
         let id_number = match (&subject.id_cipher, include_id_number) {
@@ -653,34 +713,33 @@ impl Identity {
 
     pub async fn find_by_login(&self, login: &str) -> Result<Option<UserRef>> {
         let login = Login::parse(login)?;
-        let row: Option<(String, String, String)> =
+        let row: Option<UserRefRow> =
             sqlx::query_as("SELECT id, name, login FROM users WHERE login = $1 AND deleted_at_ms IS NULL")
                 .bind(login.as_str())
                 .fetch_optional(&self.ctx().db.pool)
                 .await?;
-        Ok(row.map(|(user_id, name, login)| UserRef { user_id, name, login_masked: mask_login(&login) }))
+        Ok(row.map(UserRef::from))
     }
 
     pub async fn find_by_id_number(&self, number: &str) -> Result<Option<UserRef>> {
         let number = IdNumber::parse(number)?;
         let index = self.ctx().vault.blind_index("id_number", number.expose());
-        let row: Option<(String, String, String)> =
+        let row: Option<UserRefRow> =
             sqlx::query_as("SELECT id, name, login FROM users WHERE id_index = $1 AND deleted_at_ms IS NULL")
                 .bind(&index)
                 .fetch_optional(&self.ctx().db.pool)
                 .await?;
-        Ok(row.map(|(user_id, name, login)| UserRef { user_id, name, login_masked: mask_login(&login) }))
+        Ok(row.map(UserRef::from))
     }
 
     /// Any user, deleted ones included (their name is erased), for showing
     /// who is on the other side of old payments.
     pub async fn user_ref(&self, user_id: &str) -> Result<UserRef> {
-        let row: Option<(String, String, String)> = sqlx::query_as("SELECT id, name, login FROM users WHERE id = $1")
+        let row: Option<UserRefRow> = sqlx::query_as("SELECT id, name, login FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(&self.ctx().db.pool)
             .await?;
-        let (user_id, name, login) = row.ok_or_else(|| Error::not_found("user"))?;
-        Ok(UserRef { user_id, name, login_masked: mask_login(&login) })
+        Ok(row.ok_or_else(|| Error::not_found("user"))?.into())
     }
 
     pub async fn set_home_city(&self, user_id: &str, city_id: &str) -> Result<()> {
@@ -702,7 +761,7 @@ impl Identity {
 
     pub async fn create_city(&self, actor: &Principal, name: &str, services: Vec<String>) -> Result<City> {
         if !actor.is_admin {
-            return Err(Error::forbidden("only a platform admin may add a city"));
+            return Err(Error::forbidden("identity.city.admin_only"));
         }
         let mut errors = Vec::new();
         let name = collect(PersonName::parse_field(name, "name"), &mut errors);
@@ -721,7 +780,7 @@ impl Identity {
             .bind(city.created_at_ms)
             .execute(tx.conn())
             .await;
-        unique_as(r, || Error::new(Code::AlreadyExists, "a city with this name exists"))?;
+        unique_as(r, || Error::new(Code::AlreadyExists, "identity.city.taken"))?;
         tx.commit().await?;
         tracing::info!(city_id = %city.id, actor = %actor.user_id, "city created");
         Ok(city)
@@ -745,7 +804,7 @@ impl Identity {
 
     pub async fn create_org(&self, actor: &Principal, city_id: &str, kind: OrgKind, name: &str) -> Result<Org> {
         if !actor.is_admin {
-            return Err(Error::forbidden("only a platform admin may add an organisation"));
+            return Err(Error::forbidden("identity.org.admin_only"));
         }
         let name = PersonName::parse_field(name, "name")?;
         self.city(city_id).await?;
@@ -765,7 +824,7 @@ impl Identity {
             .bind(org.created_at_ms)
             .execute(tx.conn())
             .await;
-        unique_as(r, || Error::new(Code::AlreadyExists, "an organisation with this name exists in the city"))?;
+        unique_as(r, || Error::new(Code::AlreadyExists, "identity.org.taken"))?;
         tx.commit().await?;
         tracing::info!(org_id = %org.id, actor = %actor.user_id, "organisation created");
         Ok(org)
@@ -848,7 +907,7 @@ impl Identity {
     pub async fn list_members(&self, actor: &Principal, org_id: &str) -> Result<Vec<Member>> {
         self.require_staff(actor, org_id, Role::Operator).await?;
         let rows: Vec<MemberRow> = sqlx::query_as(
-            "SELECT m.org_id, m.user_id, u.name, m.role, m.created_at_ms
+            "SELECT m.org_id, m.user_id, u.name AS user_name, m.role, m.created_at_ms
              FROM org_members m JOIN users u ON u.id = m.user_id
              WHERE m.org_id = $1
              ORDER BY CASE m.role WHEN 'admin' THEN 0 ELSE 1 END, u.name, m.user_id",
@@ -874,7 +933,7 @@ impl Identity {
             });
         }
         let row: Option<MemberRow> = sqlx::query_as(
-            "SELECT m.org_id, m.user_id, u.name, m.role, m.created_at_ms
+            "SELECT m.org_id, m.user_id, u.name AS user_name, m.role, m.created_at_ms
              FROM org_members m JOIN users u ON u.id = m.user_id
              WHERE m.org_id = $1 AND m.user_id = $2 AND u.deleted_at_ms IS NULL",
         )
@@ -884,17 +943,18 @@ impl Identity {
         .await?;
         let member = match row {
             Some(r) => member_from_row(r)?,
-            None => return Err(Error::forbidden("you are not staff of this organisation")),
+            None => return Err(Error::forbidden("identity.staff.not_member")),
         };
         if !member.role.at_least(min_role) {
-            return Err(Error::forbidden(format!("this needs the {} role in the organisation", min_role.as_str())));
+            return Err(Error::forbidden("identity.staff.role_needed")
+                .with("role", Arg::Key(format!("role.{}", min_role.as_str()))));
         }
         Ok(member)
     }
 
     pub async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>> {
-        let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
-            "SELECT m.org_id, o.name, o.kind, o.city_id, m.role
+        let rows: Vec<MembershipRow> = sqlx::query_as(
+            "SELECT m.org_id, o.name AS org_name, o.kind AS org_kind, o.city_id, m.role
              FROM org_members m JOIN orgs o ON o.id = m.org_id
              WHERE m.user_id = $1 ORDER BY o.name, o.id",
         )
@@ -902,8 +962,14 @@ impl Identity {
         .fetch_all(&self.ctx().db.pool)
         .await?;
         rows.into_iter()
-            .map(|(org_id, org_name, kind, city_id, role)| {
-                Ok(Membership { org_id, org_name, org_kind: kind_from_db(&kind)?, city_id, role: role_from_db(&role)? })
+            .map(|r| {
+                Ok(Membership {
+                    org_id: r.org_id,
+                    org_name: r.org_name,
+                    org_kind: kind_from_db(&r.org_kind)?,
+                    city_id: r.city_id,
+                    role: role_from_db(&r.role)?,
+                })
             })
             .collect()
     }
@@ -949,16 +1015,22 @@ impl Identity {
             None => None,
         };
         let now = self.ctx().now_ms();
-        let sessions: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
+        let sessions: Vec<SessionRow> = sqlx::query_as(
             "SELECT created_at_ms, expires_at_ms, revoked_at_ms FROM sessions WHERE user_id = $1 ORDER BY created_at_ms",
         )
         .bind(user_id)
         .fetch_all(&self.ctx().db.pool)
         .await?;
-        let active = sessions.iter().filter(|(_, exp, rev)| rev.is_none() && *exp > now).count();
+        let active = sessions.iter().filter(|s| s.revoked_at_ms.is_none() && s.expires_at_ms > now).count();
         let session_list: Vec<serde_json::Value> = sessions
             .iter()
-            .map(|(c, e, r)| serde_json::json!({ "created_at_ms": c, "expires_at_ms": e, "revoked_at_ms": r }))
+            .map(|s| {
+                serde_json::json!({
+                    "created_at_ms": s.created_at_ms,
+                    "expires_at_ms": s.expires_at_ms,
+                    "revoked_at_ms": s.revoked_at_ms,
+                })
+            })
             .collect();
         Ok(serde_json::json!({
             "profile": profile,
@@ -1009,7 +1081,7 @@ impl Identity {
 }
 
 fn login_taken() -> Error {
-    let mut e = Error::new(Code::AlreadyExists, "this login is already registered");
-    e.fields.push(FieldError::new("login", yizhan_core::Msg::new("identity.login.taken")));
+    let mut e = Error::new(Code::AlreadyExists, "identity.login.taken");
+    e.fields.push(FieldError::new("login", Msg::new("identity.login.taken")));
     e
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use yizhan_core::{Error, Result};
+use yizhan_core::{Error, Msg, Result};
 
 /// A login: a mainland mobile number ("13812345678") or an e-mail address
 /// (lowercased), normalized so one person cannot register twice by spelling.
@@ -16,9 +16,9 @@ impl Login {
     pub fn parse(s: &str) -> Result<Login> {
         let s = s.trim();
         if s.contains('@') {
-            parse_email(s).map(Login).ok_or_else(|| Error::field("login", "must be a mobile number or e-mail address"))
+            parse_email(s).map(Login).ok_or_else(|| Error::field("login", "identity.login.invalid"))
         } else {
-            parse_mobile(s).map(Login).ok_or_else(|| Error::field("login", "must be a mobile number or e-mail address"))
+            parse_mobile(s).map(Login).ok_or_else(|| Error::field("login", "identity.login.invalid"))
         }
     }
 
@@ -129,24 +129,24 @@ pub fn id_check_char(first17: &str) -> Option<char> {
 
 impl IdNumber {
     pub fn parse(s: &str) -> Result<IdNumber> {
-        let bad = |m: &str| Error::field("id_number", m.to_string());
+        let bad = |key: &str| Error::field("id_number", key);
         let s = s.trim().to_ascii_uppercase();
         if s.len() != 18 || !s.is_ascii() {
-            return Err(bad("must be 18 characters"));
+            return Err(bad("identity.id_number.length"));
         }
         let (first17, check) = s.split_at(17);
         if !first17.bytes().all(|c| c.is_ascii_digit()) || !check.bytes().all(|c| c.is_ascii_digit() || c == b'X') {
-            return Err(bad("must be 17 digits and a digit or X"));
+            return Err(bad("identity.id_number.characters"));
         }
         if first17.starts_with('0') {
-            return Err(bad("is not a valid identity number"));
+            return Err(bad("identity.id_number.invalid"));
         }
-        let (y, m, d) = birth_date_of(&s).ok_or_else(|| bad("does not hold a valid birth date"))?;
+        let (y, m, d) = birth_date_of(&s).ok_or_else(|| bad("identity.id_number.birth_date"))?;
         if !(1900..=2100).contains(&y) || !yizhan_core::time::is_valid_date(y, m, d) {
-            return Err(bad("does not hold a valid birth date"));
+            return Err(bad("identity.id_number.birth_date"));
         }
         if id_check_char(first17).map(String::from).as_deref() != Some(check) {
-            return Err(bad("check character does not match"));
+            return Err(bad("identity.id_number.check"));
         }
         Ok(IdNumber(s))
     }
@@ -202,9 +202,12 @@ impl Password {
     pub fn parse(s: &str) -> Result<Password> {
         let n = s.chars().count();
         if n < Self::MIN_CHARS {
-            Err(Error::field("password", format!("must be at least {} characters", Self::MIN_CHARS)))
+            Err(Error::field_msg(
+                "password",
+                Msg::new("identity.password.too_short").int("min", Self::MIN_CHARS as i64),
+            ))
         } else if n > Self::MAX_CHARS {
-            Err(Error::field("password", format!("must be at most {} characters", Self::MAX_CHARS)))
+            Err(Error::field_msg("password", Msg::new("identity.password.too_long").int("max", Self::MAX_CHARS as i64)))
         } else {
             Ok(Password(s.to_string()))
         }
@@ -236,11 +239,11 @@ impl PersonName {
     pub fn parse_field(s: &str, field: &str) -> Result<PersonName> {
         let t = s.trim();
         if t.is_empty() {
-            Err(Error::field(field, "must not be empty"))
+            Err(Error::field(field, "error.field.empty"))
         } else if t.chars().count() > Self::MAX_CHARS {
-            Err(Error::field(field, format!("must be at most {} characters", Self::MAX_CHARS)))
+            Err(Error::field_msg(field, Msg::new("error.field.too_long").int("max", Self::MAX_CHARS as i64)))
         } else if t.chars().any(char::is_control) {
-            Err(Error::field(field, "must not contain control characters"))
+            Err(Error::field(field, "error.field.control_characters"))
         } else {
             Ok(PersonName(t.to_string()))
         }
@@ -280,9 +283,11 @@ impl OrgKind {
     }
 
     pub fn parse(s: &str) -> Result<OrgKind> {
-        OrgKind::ALL.iter().copied().find(|k| k.as_str() == s).ok_or_else(|| {
-            Error::field("kind", "must be one of city_department, hospital, merchant, mobility_operator, court")
-        })
+        OrgKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| Error::field("kind", "identity.org_kind.invalid"))
     }
 }
 
@@ -319,7 +324,7 @@ impl Role {
         match s {
             "admin" => Ok(Role::Admin),
             "operator" => Ok(Role::Operator),
-            _ => Err(Error::field("role", "must be admin or operator")),
+            _ => Err(Error::field("role", "identity.role.invalid")),
         }
     }
 

@@ -4,7 +4,7 @@ mod common;
 
 use common::{world, world_with, PASSWORD};
 use yizhan_core::time::{DAY_MS, MINUTE_MS};
-use yizhan_core::Code;
+use yizhan_core::{Code, Msg};
 use yizhan_identity::{IdentityConfig, DEFAULT_SESSION_TTL_MS};
 
 #[tokio::test]
@@ -14,10 +14,18 @@ async fn registration_reports_every_bad_field_at_once() {
     assert_eq!(e.code, Code::ValidationFailed);
     let fields: Vec<&str> = e.fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(fields, vec!["login", "password", "name"]);
+    let keys: Vec<&str> = e.fields.iter().map(|f| f.msg.key.as_str()).collect();
+    assert_eq!(keys, vec!["identity.login.invalid", "identity.password.too_short", "error.field.empty"]);
+    assert_eq!(e.fields[1].msg, Msg::new("identity.password.too_short").int("min", 8));
+    assert_eq!(e.msg.key, "error.validation_failed");
 
     let e = w.id.register("13812345678", PASSWORD, "名\u{0}").await.unwrap_err();
     assert_eq!(e.fields.len(), 1);
     assert_eq!(e.fields[0].field, "name");
+    assert_eq!(e.fields[0].msg.key, "error.field.control_characters");
+    let e = w.id.register("13812345678", &"x".repeat(129), &"名".repeat(65)).await.unwrap_err();
+    assert_eq!(e.fields[0].msg, Msg::new("identity.password.too_long").int("max", 128));
+    assert_eq!(e.fields[1].msg, Msg::new("error.field.too_long").int("max", 64));
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&w.t.db.pool).await.unwrap();
     assert_eq!(n, 0);
 }
@@ -34,6 +42,8 @@ async fn a_login_is_taken_however_it_is_spelled() {
     }
     let e = w.id.register("li.wei@example.COM", PASSWORD, "Someone").await.unwrap_err();
     assert_eq!(e.code, Code::AlreadyExists);
+    assert_eq!(e.msg.key, "identity.login.taken");
+    assert_eq!((e.fields[0].field.as_str(), e.fields[0].msg.key.as_str()), ("login", "identity.login.taken"));
 
     // Signing in works with any spelling too.
     assert_eq!(w.id.login("+86 13812345678", PASSWORD, "1.1.1.1").await.unwrap().user_id, phone);
@@ -91,6 +101,7 @@ async fn login_checks_the_password_and_says_the_same_for_unknown_logins() {
         assert_eq!(e.code, Code::InvalidCredentials);
         assert_eq!(e.msg, wrong.msg);
     }
+    assert_eq!(wrong.msg, Msg::new("identity.login.wrong"));
     // A huge password is just wrong, not hashed.
     let e = w.id.login("a@example.com", &"x".repeat(100_000), "1.1.1.1").await.unwrap_err();
     assert_eq!(e.code, Code::InvalidCredentials);
@@ -110,6 +121,7 @@ async fn five_failures_lock_a_login_for_fifteen_minutes_even_with_the_right_pass
     assert_eq!(e.code, Code::TooManyAttempts);
     // The first failure was 4 s before the last; it leaves the window 15 min after it happened.
     assert_eq!(e.retry_after_s, Some(15 * 60 - 4));
+    assert_eq!(e.msg, Msg::new("identity.login.too_many_attempts").int("minutes", 15));
 
     w.clock.advance_ms(15 * MINUTE_MS - 4_000 - 1);
     let e = w.id.login("13812345678", PASSWORD, "10.9.9.9").await.unwrap_err();

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{world, World};
-use yizhan_core::Code;
+use yizhan_core::{Code, Msg};
 use yizhan_identity::{City, Org, OrgKind, Principal, Role};
 
 struct Town {
@@ -43,12 +43,14 @@ async fn only_platform_admins_create_cities_and_orgs() {
     let t = town(&w).await;
     let e = w.id.create_city(&t.resident, "Suzhou", vec![]).await.unwrap_err();
     assert_eq!(e.code, Code::Forbidden);
+    assert_eq!(e.msg.key, "identity.city.admin_only");
     let e = w.id.create_city(&t.chief, "Suzhou", vec![]).await.unwrap_err();
     assert_eq!(e.code, Code::Forbidden, "org admins are not platform admins");
     let e = w.id.create_org(&t.resident, &t.city.id, OrgKind::Merchant, "Tea Shop").await.unwrap_err();
     assert_eq!(e.code, Code::Forbidden);
     let e = w.id.create_org(&t.chief, &t.city.id, OrgKind::Merchant, "Tea Shop").await.unwrap_err();
     assert_eq!(e.code, Code::Forbidden);
+    assert_eq!(e.msg.key, "identity.org.admin_only");
 
     assert_eq!(w.id.create_city(&t.admin, "Hangzhou", vec![]).await.unwrap_err().code, Code::AlreadyExists);
     assert_eq!(
@@ -96,8 +98,10 @@ async fn members_are_managed_by_admins_of_the_org() {
     assert_eq!(e.code, Code::Forbidden);
     let e = w.id.add_member(&t.chief, &t.bureau.id, "no-such-user", Role::Operator).await.unwrap_err();
     assert_eq!(e.code, Code::NotFound);
+    assert_eq!(e.msg.key, "error.not_found.user");
     let e = w.id.add_member(&t.admin, "no-such-org", &newcomer.user_id, Role::Operator).await.unwrap_err();
     assert_eq!(e.code, Code::NotFound);
+    assert_eq!(e.msg.key, "error.not_found.organisation");
     let e = w.id.add_member(&t.resident, "no-such-org", &newcomer.user_id, Role::Operator).await.unwrap_err();
     assert_eq!(e.code, Code::Forbidden, "outsiders do not learn which orgs exist");
 
@@ -117,7 +121,9 @@ async fn members_are_managed_by_admins_of_the_org() {
 
     // Roles as seen by require_staff.
     assert_eq!(w.id.require_staff(&t.clerk, &t.bureau.id, Role::Operator).await.unwrap().role, Role::Operator);
-    assert_eq!(w.id.require_staff(&t.clerk, &t.bureau.id, Role::Admin).await.unwrap_err().code, Code::Forbidden);
+    let e = w.id.require_staff(&t.clerk, &t.bureau.id, Role::Admin).await.unwrap_err();
+    assert_eq!(e.code, Code::Forbidden);
+    assert_eq!(e.msg, Msg::new("identity.staff.role_needed").key_arg("role", "role.admin"));
     assert_eq!(w.id.require_staff(&t.admin, &t.hospital.id, Role::Admin).await.unwrap().role, Role::Admin);
     assert_eq!(w.id.require_staff(&t.nurse, &t.bureau.id, Role::Operator).await.unwrap_err().code, Code::Forbidden);
 
@@ -185,6 +191,7 @@ async fn staff_cannot_read_through_another_org_and_refused_reads_leave_nothing()
     // The nurse is staff of the hospital, not the bureau.
     let e = w.id.staff_read_profile(&t.nurse, &t.bureau.id, subject, "curious", true).await.unwrap_err();
     assert_eq!(e.code, Code::Forbidden);
+    assert_eq!(e.msg.key, "identity.staff.not_member");
     // Residents are nobody's staff.
     let e = w.id.staff_read_profile(&t.resident, &t.bureau.id, &t.nurse.user_id, "curious", false).await.unwrap_err();
     assert_eq!(e.code, Code::Forbidden);
@@ -193,6 +200,7 @@ async fn staff_cannot_read_through_another_org_and_refused_reads_leave_nothing()
         let e = w.id.staff_read_profile(&t.clerk, &t.bureau.id, subject, reason, false).await.unwrap_err();
         assert_eq!(e.code, Code::ValidationFailed);
         assert_eq!(e.fields[0].field, "reason");
+        assert_eq!(e.fields[0].msg.key, "identity.staff_read.reason_required");
     }
     // Unknown person.
     let e = w.id.staff_read_profile(&t.clerk, &t.bureau.id, "nobody", "check", false).await.unwrap_err();

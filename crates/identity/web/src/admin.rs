@@ -118,7 +118,7 @@ async fn add_staff(
             .identity
             .find_by_login(form.get("login"))
             .await?
-            .ok_or_else(|| Error::field("login", "no account has this login"))?;
+            .ok_or_else(|| Error::field("login", "identity.login.unknown"))?;
         s.identity.add_member(&p, form.get("org_id"), &person.user_id, role).await.map(|_| ())
     }
     .await;

@@ -124,7 +124,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> std::result::Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers)
-            .ok_or_else(|| ApiError(Error::new(Code::Unauthorized, "missing Authorization: Bearer token")))?;
+            .ok_or_else(|| ApiError(Error::new(Code::Unauthorized, "identity.session.missing")))?;
         Ok(ApiUser(Identity::from_ref(state).authenticate(token).await?))
     }
 }
@@ -141,7 +141,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> std::result::Result<Self, Self::Rejection> {
         let ApiUser(p) = ApiUser::from_request_parts(parts, state).await?;
         if !p.is_admin {
-            return Err(ApiError(Error::forbidden("only platform administrators may do this")));
+            return Err(ApiError(Error::forbidden("error.forbidden.admin_only")));
         }
         Ok(ApiAdmin(p))
     }

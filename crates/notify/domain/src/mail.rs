@@ -28,7 +28,7 @@ pub fn check_address(to: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::field("email", "is not a deliverable address"))
+        Err(Error::field("email", "notify.mail.address_invalid"))
     }
 }
 
@@ -169,6 +169,13 @@ struct SmtpConn {
     timeout: Duration,
 }
 
+/// The relay did not answer in time; the step goes to the log, not to the person.
+fn smtp_timeout(step: &str, what: &str) -> Error {
+    let mut e = Error::new(Code::GatewayTimeout, "notify.mail.timeout");
+    e.source = Some(anyhow::anyhow!("SMTP {step}: {what}"));
+    e
+}
+
 fn smtp_err(step: &str, detail: impl std::fmt::Display) -> Error {
     // The detail never holds the recipient: only the step and the reply code.
     Error::internal(anyhow::anyhow!("SMTP {step}: {detail}"))
@@ -182,7 +189,7 @@ impl SmtpConn {
             let mut line = String::new();
             let n = tokio::time::timeout(self.timeout, self.reader.read_line(&mut line))
                 .await
-                .map_err(|_| Error::new(Code::GatewayTimeout, format!("SMTP {step}: no reply in time")))?
+                .map_err(|_| smtp_timeout(step, "no reply in time"))?
                 .map_err(|e| smtp_err(step, e))?;
             if n == 0 {
                 return Err(smtp_err(step, "connection closed"));
@@ -207,7 +214,7 @@ impl SmtpConn {
     async fn write(&mut self, step: &str, data: &[u8]) -> Result<()> {
         tokio::time::timeout(self.timeout, self.writer.write_all(data))
             .await
-            .map_err(|_| Error::new(Code::GatewayTimeout, format!("SMTP {step}: write timed out")))?
+            .map_err(|_| smtp_timeout(step, "write timed out"))?
             .map_err(|e| smtp_err(step, e))
     }
 
@@ -230,11 +237,11 @@ impl Mailer for SmtpMailer {
 
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<()> {
         check_address(to)?;
-        check_address(&self.from).map_err(|_| Error::field("from", "is not a valid sender address"))?;
+        check_address(&self.from).map_err(|_| Error::field("from", "notify.mail.sender_invalid"))?;
         let timeout = Duration::from_millis(self.step_timeout_ms);
         let stream = tokio::time::timeout(timeout, TcpStream::connect((self.host.as_str(), self.port)))
             .await
-            .map_err(|_| Error::new(Code::GatewayTimeout, "SMTP connect: timed out"))?
+            .map_err(|_| smtp_timeout("connect", "timed out"))?
             .map_err(|e| smtp_err("connect", e))?;
         let (r, w) = stream.into_split();
         let mut c = SmtpConn { reader: BufReader::new(r), writer: w, timeout };

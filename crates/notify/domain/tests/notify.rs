@@ -119,9 +119,12 @@ async fn messages_are_validated() {
     assert_eq!(e.code, Code::ValidationFailed);
     let fields: Vec<&str> = e.fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(fields, vec!["kind", "title"]);
+    assert!(e.fields.iter().all(|f| f.msg == Msg::new("error.field.empty")), "{e}");
     let long = Message { body: Msg::new("t.sent").text("who", "x".repeat(9000)), ..msg("x", 1) };
     let e = notify.send("alice", None, long).await.unwrap_err();
     assert_eq!(e.fields[0].field, "body");
+    assert_eq!(e.fields[0].msg.key, "error.field.too_long");
+    assert!(matches!(e.fields[0].msg.args.as_slice(), [(name, Arg::Int(_))] if name == "max"), "{e}");
     assert!(notify.inbox("alice", 10).await.unwrap().is_empty());
 }
 
@@ -185,7 +188,7 @@ impl Mailer for FailingMailer {
         "failing"
     }
     async fn send(&self, _to: &str, _subject: &str, _body: &str) -> yizhan_core::Result<()> {
-        Err(Error::new(Code::GatewayTimeout, "relay down"))
+        Err(Error::new(Code::GatewayTimeout, "notify.mail.timeout"))
     }
 }
 

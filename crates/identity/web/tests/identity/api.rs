@@ -34,6 +34,19 @@ async fn registration_validates_every_field_and_refuses_duplicates() {
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     let fields: Vec<&str> = r.body["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert!(fields.contains(&"login") && fields.contains(&"password") && fields.contains(&"name"), "{fields:?}");
+    let message = |r: &Resp, field: &str| {
+        let f = r.body["fields"].as_array().unwrap().iter().find(|f| f["field"] == field).unwrap();
+        f["message"].as_str().unwrap().to_string()
+    };
+    assert_eq!(message(&r, "password"), "The password must be at least 8 characters");
+    assert_eq!(message(&r, "name"), "Must not be empty");
+    // In the reader's language, with the arguments in place.
+    let body = json!({"login": "nope", "password": "short", "name": ""});
+    let zh =
+        app.call_with(Method::POST, "/api/v1/auth/register", None, Some(body), &[("accept-language", "zh-CN")]).await;
+    assert_eq!(message(&zh, "password"), "密码至少8个字符");
+    assert_eq!(message(&zh, "login"), "请输入中国大陆手机号或邮箱地址");
+    assert_eq!(zh.body["detail"], "部分字段无效");
     app.user("b@example.org", "B").await;
     let r = app
         .post(
@@ -43,6 +56,7 @@ async fn registration_validates_every_field_and_refuses_duplicates() {
         )
         .await;
     assert_problem(&r, StatusCode::CONFLICT, "already_exists");
+    assert_eq!(r.body["detail"], "This login is already registered");
 }
 
 #[tokio::test]
@@ -68,6 +82,13 @@ async fn bad_requests_are_problems_and_change_nothing() {
         )
         .await;
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["fields"][0]["field"], "is_admin");
+    assert_eq!(r.body["fields"][0]["message"], "This field is not part of the request");
+    // A missing field is named too.
+    let r = app.post("/api/v1/auth/register", None, json!({"login": "c@example.org", "name": "x"})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["fields"][0]["field"], "password");
+    assert_eq!(r.body["fields"][0]["message"], "This is required");
     // Not JSON at all.
     let req =
         Request::post("/api/v1/auth/register").header("content-type", "text/plain").body(Body::from("hi")).unwrap();
@@ -97,6 +118,7 @@ async fn repeated_login_failures_are_rate_limited_with_a_clear_error() {
     let r = last.unwrap();
     assert_problem(&r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
     assert!(r.headers.get("retry-after").is_some());
+    assert_eq!(r.body["detail"], "Too many failed log-ins; try again in about 15 min");
     // Even the right password waits.
     let r = app.post("/api/v1/auth/login", None, json!({"login": "d@example.org", "password": "correct horse"})).await;
     assert_problem(&r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
@@ -199,4 +221,22 @@ async fn a_shop_cannot_read_identity_numbers() {
     assert!(r.body["resident"]["id_number"].is_null());
     let log = app.get("/api/v1/me/access-log", Some(&token)).await;
     assert_eq!(log.body["entries"][0]["what"], "profile");
+}
+
+#[tokio::test]
+async fn refusals_say_why_in_the_callers_language() {
+    let app = spawn_app().await;
+    let (_, token) = app.user("e@example.org", "E").await;
+    let body = json!({"name": "Rogue", "services": []});
+    let r = app.post("/api/v1/cities", Some(&token), body.clone()).await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(r.body["detail"], "Only platform administrators may do this");
+    let r =
+        app.call_with(Method::POST, "/api/v1/cities", Some(&token), Some(body), &[("accept-language", "zh-CN")]).await;
+    assert_eq!(r.body["detail"], "只有平台管理员可以执行此操作");
+    let r = app.get("/api/v1/me", None).await;
+    assert_eq!(r.body["detail"], "Please log in: the request carries no session token");
+    let r = app.get("/api/v1/orgs/nowhere/members", Some(&token)).await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(r.body["detail"], "You are not staff of this organisation");
 }
