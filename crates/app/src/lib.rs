@@ -1,10 +1,9 @@
 //! The app: joins the rooms into one router and one OpenAPI document (at
-//! `/api/openapi.json`), adds health and metrics, the home screen, and the
-//! export and deletion of an account, which span rooms. Nothing here holds a
-//! domain rule.
+//! `/api/openapi.json`), adds health and metrics and the home screen, and
+//! composes the export and deletion of an account across the rooms (the
+//! identity room serves them). Nothing here holds a domain rule.
 
 pub mod account;
-mod api;
 mod pages;
 pub mod state;
 pub mod testing;
@@ -27,6 +26,7 @@ use yizhan_kit::room::{self, Joined, Room};
 use yizhan_kit::{metrics, problem, security, Deps, Lang};
 
 pub use state::{AppState, Services};
+use yizhan_identity_web::{AccountLifecycle, Accounts};
 pub use yizhan_kit::WebConfig;
 
 /// The rooms, joined in this order. A new capability adds its room here.
@@ -38,22 +38,9 @@ pub static ROOMS: &[&Room] =
 /// their room exists are named here too.
 pub static ROOM: Room = Room {
     name: "app",
-    prefixes: &[
-        "/home",
-        "/export",
-        "/account",
-        "/api/v1/me/export",
-        "/lang",
-        "/static",
-        "/healthz",
-        "/metrics",
-        "/api/openapi.json",
-    ],
+    prefixes: &["/home", "/lang", "/static", "/healthz", "/metrics", "/api/openapi.json"],
     texts: texts::TEXTS,
-    access: &[
-        yizhan_kit::authz::r("DELETE", "/api/v1/me", yizhan_kit::authz::Access::Resident),
-        yizhan_kit::authz::r("GET", "/api/v1/me/export", yizhan_kit::authz::Access::Resident),
-    ],
+    access: &[],
     tiles: &[],
     nav: &[yizhan_kit::page::NavItem { order: 10, href: "/home", label_key: "nav.home", shows_unread: false }],
     city_services: &["city", "health", "shopping", "live", "mobility", "credit"],
@@ -135,6 +122,21 @@ pub fn deps(state: &AppState) -> Deps {
         .with(state.pay.clone())
         .with(state.idempotency.clone())
         .with(state.config.clone())
+        .with::<Accounts>(Arc::new(Composed(state.clone())))
+}
+
+/// The export and deletion of an account, composed across the rooms' domains.
+struct Composed(AppState);
+
+#[async_trait::async_trait]
+impl AccountLifecycle for Composed {
+    async fn export(&self, user_id: &str) -> yizhan_core::Result<serde_json::Value> {
+        account::export(&self.0, user_id).await
+    }
+
+    async fn delete(&self, user_id: &str) -> yizhan_core::Result<serde_json::Value> {
+        account::delete(&self.0, user_id).await
+    }
 }
 
 /// The whole application: API, OpenAPI document, pages, health, metrics.
@@ -144,7 +146,7 @@ pub fn deps(state: &AppState) -> Deps {
 pub fn app(state: AppState, ready: Arc<AtomicBool>) -> Router {
     install();
     let deps = deps(&state);
-    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(api::router().with_state(state.clone()));
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
     let mut pages = pages::router().with_state(state.clone());
     for r in ROOMS {
         let m = (r.mount)(&deps).unwrap_or_else(|e| panic!("room {} cannot mount: {e}", r.name));

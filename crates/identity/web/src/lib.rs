@@ -5,6 +5,7 @@
 //! extractors every room uses to know who is calling: `ApiUser` and
 //! `ApiAdmin` (bearer token) and `PageUser` (session cookie).
 
+mod account;
 mod admin;
 mod api_auth;
 mod api_tenancy;
@@ -24,6 +25,7 @@ use yizhan_kit::problem::ApiError;
 use yizhan_kit::{Deps, Lang, Mounted, Room};
 use yizhan_notify::{Message, Notify, Target};
 
+pub use account::{AccountLifecycle, Accounts};
 pub use pages::{session_cookie, SESSION_COOKIE};
 
 /// What the identity room's handlers use.
@@ -33,6 +35,8 @@ pub struct IdentityRoom {
     pub identity: Identity,
     pub notify: Notify,
     pub config: WebConfig,
+    /// The export and deletion of whole accounts (composed by the app).
+    pub accounts: Accounts,
 }
 
 pub static ROOM: Room = Room {
@@ -48,6 +52,8 @@ pub static ROOM: Room = Room {
         "/logout",
         "/profile",
         "/admin",
+        "/export",
+        "/account",
     ],
     texts: texts::TEXTS,
     access: ACCESS,
@@ -64,6 +70,8 @@ static ACCESS: &[RouteRule] = &[
     r("POST", "/api/v1/auth/login", Access::Public),
     r("POST", "/api/v1/auth/logout", Access::Resident),
     r("GET", "/api/v1/me", Access::Resident),
+    r("DELETE", "/api/v1/me", Access::Resident),
+    r("GET", "/api/v1/me/export", Access::Resident),
     r("POST", "/api/v1/me/real-name", Access::Resident),
     r("PUT", "/api/v1/me/city", Access::Resident),
     r("POST", "/api/v1/cities", Access::PlatformAdmin),
@@ -76,9 +84,14 @@ static ACCESS: &[RouteRule] = &[
 ];
 
 fn mount(d: &Deps) -> std::result::Result<Mounted, String> {
-    let room = IdentityRoom { ctx: d.get()?, identity: d.get()?, notify: d.get()?, config: d.get()? };
-    let api = OpenApiRouter::new().merge(api_auth::router()).merge(api_tenancy::router()).with_state(room.clone());
-    let pages = pages::router().merge(admin::router()).with_state(room);
+    let room =
+        IdentityRoom { ctx: d.get()?, identity: d.get()?, notify: d.get()?, config: d.get()?, accounts: d.get()? };
+    let api = OpenApiRouter::new()
+        .merge(api_auth::router())
+        .merge(api_tenancy::router())
+        .merge(account::api())
+        .with_state(room.clone());
+    let pages = pages::router().merge(admin::router()).merge(account::pages()).with_state(room);
     Ok(Mounted::new(api, pages))
 }
 
