@@ -4,7 +4,7 @@
 
 use crate::Pay;
 use serde_json::json;
-use yizhan_core::{Code, Error, Result};
+use yizhan_core::{Code, Error, Msg, Result};
 
 /// History pages the export reads at most (a bound on every loop).
 const EXPORT_PAGES_MAX: usize = 10_000;
@@ -57,13 +57,9 @@ impl Pay {
     pub async fn ensure_can_close(&self, user_id: &str) -> Result<()> {
         let w = self.wallet(user_id).await?;
         if w.balance_fen != 0 || w.pending_fen != 0 {
-            return Err(Error::new(
+            return Err(Error::msg(
                 Code::Conflict,
-                format!(
-                    "the wallet still holds {} yuan ({} on hold): withdraw it before deleting the account",
-                    yizhan_core::money::yuan(w.balance_fen),
-                    yizhan_core::money::yuan(w.pending_fen)
-                ),
+                Msg::new("pay.close.has_money").fen("balance", w.balance_fen).fen("pending", w.pending_fen),
             ));
         }
         let (open_packets,): (i64,) = sqlx::query_as(
@@ -73,10 +69,7 @@ impl Pay {
         .fetch_one(&self.ctx().db.pool)
         .await?;
         if open_packets > 0 {
-            return Err(Error::new(
-                Code::Conflict,
-                "red packets you sent are still open; what is unclaimed returns to your wallet after 24 hours",
-            ));
+            return Err(Error::new(Code::Conflict, "pay.close.open_packets"));
         }
         Ok(())
     }

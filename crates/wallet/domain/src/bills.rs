@@ -32,7 +32,7 @@ pub fn normalize_plate(s: &str) -> Result<String> {
     let p: String =
         s.chars().filter(|c| !matches!(c, ' ' | '·' | '•' | '-' | '\u{3000}')).collect::<String>().to_uppercase();
     let chars: Vec<char> = p.chars().collect();
-    let bad = || Error::field("plate", "must look like 浙A12345 (or 浙AD12345 for a new-energy vehicle)");
+    let bad = || Error::field("plate", "pay.bill.plate_format");
     if chars.len() != 7 && chars.len() != 8 {
         return Err(bad());
     }
@@ -103,7 +103,7 @@ impl Pay {
                     .await?;
                 match owner {
                     Some((o,)) if o == user_id => Ok(plate),
-                    _ => Err(Error::new(Code::AlreadyExists, "this plate is registered to someone else")),
+                    _ => Err(Error::new(Code::AlreadyExists, "pay.bill.plate_taken")),
                 }
             }
             Err(e) => Err(e.into()),
@@ -124,19 +124,22 @@ impl Pay {
         self.identity().require_staff(actor, org_id, Role::Operator).await?;
         let org = self.identity().org(org_id).await?;
         if spec.kind == BillKind::Fine && !matches!(org.kind, OrgKind::CityDepartment | OrgKind::Court) {
-            return Err(Error::forbidden("only a city department or a court may issue fines"));
+            return Err(Error::forbidden("pay.bill.issuer_only"));
         }
         let amount_fen = check_amount(spec.amount_fen)?;
         let now = self.ctx().now_ms();
         if spec.due_at_ms <= now {
-            return Err(Error::field("due_at_ms", "must be in the future"));
+            return Err(Error::field("due_at_ms", "pay.bill.due_past"));
         }
         let description = spec.description.trim().to_string();
         if description.is_empty() || description.chars().count() > MAX_DESCRIPTION_CHARS {
-            return Err(Error::field("description", format!("must be 1 to {MAX_DESCRIPTION_CHARS} characters")));
+            return Err(Error::field_msg(
+                "description",
+                Msg::new("pay.bill.description_len").int("max", MAX_DESCRIPTION_CHARS as i64),
+            ));
         }
         if description.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(Error::field("description", "must not contain control characters"));
+            return Err(Error::field("description", "pay.bill.description_control"));
         }
         let (user_id, plate) = match &spec.to {
             BillTo::IdNumber(n) => {
@@ -144,7 +147,7 @@ impl Pay {
                     .identity()
                     .find_by_id_number(n)
                     .await?
-                    .ok_or_else(|| Error::new(Code::NotFound, "no verified person has this identity number"))?;
+                    .ok_or_else(|| Error::new(Code::NotFound, "pay.bill.no_person"))?;
                 (u.user_id, None)
             }
             BillTo::Plate(p) => {
@@ -154,7 +157,7 @@ impl Pay {
                     .fetch_optional(&self.ctx().db.pool)
                     .await?;
                 let (user_id,) =
-                    owner.ok_or_else(|| Error::new(Code::NotFound, "no vehicle is registered with this plate"))?;
+                    owner.ok_or_else(|| Error::new(Code::NotFound, "pay.bill.no_vehicle"))?;
                 (user_id, Some(plate))
             }
         };
@@ -305,7 +308,7 @@ impl Pay {
             .fetch_one(&self.ctx().db.pool)
             .await?;
         if key.as_deref() != Some(idem) {
-            return Err(Error::new(Code::AlreadyPaid, "this bill is already paid"));
+            return Err(Error::new(Code::AlreadyPaid, "pay.bill.already_paid"));
         }
         Ok(BillReceipt {
             bill_id: bill.id.clone(),
@@ -330,9 +333,9 @@ impl Pay {
         let member = self.identity().require_staff(actor, org_id, Role::Operator).await?;
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-            return Err(Error::field(
+            return Err(Error::field_msg(
                 "reason",
-                format!("state why you need this (1 to {MAX_REASON_CHARS} characters)"),
+                Msg::new("pay.reason_required").int("max", MAX_REASON_CHARS as i64),
             ));
         }
         self.identity().user_ref(subject_user_id).await?;

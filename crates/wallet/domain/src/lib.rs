@@ -27,7 +27,7 @@ pub use types::*;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use yizhan_audit::Audit;
-use yizhan_core::{Code, Ctx, Error, Fen, MigrationSet, Msg, Result};
+use yizhan_core::{Code, Ctx, Error, MigrationSet, Msg, Result};
 use yizhan_identity::Identity;
 use yizhan_ledger::{HoldState, Ledger, Transfer, TransferSpec};
 use yizhan_notify::{Message, Notify, Target};
@@ -98,12 +98,12 @@ struct Inner {
 pub(crate) fn check_idempotency_key(key: &str) -> Result<&str> {
     let key = key.trim();
     if key.is_empty() {
-        return Err(Error::new(Code::IdempotencyKeyRequired, "an idempotency key is required for every payment"));
+        return Err(Error::new(Code::IdempotencyKeyRequired, "pay.key_required"));
     }
     if key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(Error::field(
+        return Err(Error::field_msg(
             "idempotency_key",
-            format!("must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters without spaces"),
+            Msg::new("pay.key_invalid").int("max", MAX_IDEMPOTENCY_KEY_CHARS as i64),
         ));
     }
     Ok(key)
@@ -116,24 +116,20 @@ pub(crate) fn scoped_key(scope: &str, actor_id: &str, operation: &str, key: &str
 }
 
 pub(crate) fn check_amount(amount_fen: i64) -> Result<i64> {
-    Fen::amount(amount_fen).map(|f| f.0).map_err(|m| Error::field("amount_fen", m))
+    yizhan_ledger::amount_check("amount_fen", amount_fen)
 }
 
 pub(crate) fn check_memo(memo: &str) -> Result<String> {
     let memo = memo.trim();
     if memo.chars().count() > MAX_MEMO_CHARS {
-        return Err(Error::field("memo", format!("must be at most {MAX_MEMO_CHARS} characters")));
+        return Err(Error::field_msg("memo", Msg::new("pay.memo_too_long").int("max", MAX_MEMO_CHARS as i64)));
     }
     if memo.chars().any(char::is_control) {
-        return Err(Error::field("memo", "must not contain control characters"));
+        return Err(Error::field("memo", "pay.memo_control"));
     }
     Ok(memo.to_string())
 }
 
-/// "12.34" yuan, for messages.
-pub(crate) fn yuan(fen: i64) -> String {
-    yizhan_core::money::yuan(fen)
-}
 
 impl Pay {
     pub fn new(
@@ -330,10 +326,7 @@ impl Pay {
         match state {
             HoldState::Pending | HoldState::Posted => {}
             HoldState::Voided | HoldState::Expired => {
-                return Err(Error::new(
-                    Code::TransferAlreadyResolved,
-                    "this withdrawal failed before and its money was released; try again with a new key",
-                ))
+                return Err(Error::new(Code::TransferAlreadyResolved, "pay.withdrawal_failed_before"))
             }
         }
         match self.inner.gateway.payout(card.unwrap_or(""), amount_fen, &key).await {
@@ -377,7 +370,7 @@ impl Pay {
         let hold = self.ledger().hold(pending_id).await?;
         match hold.resolved_by {
             Some(id) if hold.state == HoldState::Posted => self.ledger().get_transfer(&id).await,
-            _ => Err(Error::new(Code::TransferAlreadyResolved, "this withdrawal was cancelled before")),
+            _ => Err(Error::new(Code::TransferAlreadyResolved, "pay.withdrawal_cancelled")),
         }
     }
 
@@ -402,9 +395,9 @@ impl Pay {
             .identity()
             .find_by_login(to)
             .await?
-            .ok_or_else(|| Error::new(Code::NotFound, "nobody has this login"))?;
+            .ok_or_else(|| Error::new(Code::NotFound, "pay.no_such_login"))?;
         if payee.user_id == from_user_id {
-            return Err(Error::new(Code::SelfPayment, "you cannot send money to yourself"));
+            return Err(Error::new(Code::SelfPayment, "pay.self_transfer"));
         }
         let preview = QrPreview { payee: Payee::User(payee.user_id), payee_name: payee.name, amount_fen: None };
         self.move_to_payee(from_user_id, &preview, amount_fen, &memo, idem, category::P2P).await
@@ -425,14 +418,11 @@ impl Pay {
         let idem = check_idempotency_key(idempotency_key)?;
         if let Some(fixed) = preview.amount_fen {
             if fixed != amount_fen {
-                return Err(Error::field(
-                    "amount_fen",
-                    format!("this code asks for exactly {} yuan ({fixed} fen)", yuan(fixed)),
-                ));
+                return Err(Error::field_msg("amount_fen", Msg::new("pay.fixed_amount_needed").fen("amount", fixed)));
             }
         }
         if preview.payee == Payee::User(payer_user_id.to_string()) {
-            return Err(Error::new(Code::SelfPayment, "you cannot pay yourself"));
+            return Err(Error::new(Code::SelfPayment, "pay.self_payment"));
         }
         self.move_to_payee(payer_user_id, preview, amount_fen, &memo, idem, category).await
     }
@@ -487,10 +477,10 @@ impl Pay {
     /// Money in and out of the wallet per category over one calendar month (China time).
     pub async fn statement(&self, user_id: &str, year: i64, month: u32) -> Result<Statement> {
         if !(1..=12).contains(&month) {
-            return Err(Error::field("month", "must be 1 to 12"));
+            return Err(Error::field("month", "pay.month_range"));
         }
         if !(2000..=2200).contains(&year) {
-            return Err(Error::field("year", "must be between 2000 and 2200"));
+            return Err(Error::field_msg("year", Msg::new("pay.year_range").int("min", 2000).int("max", 2200)));
         }
         let account = self.ensure_wallet(user_id).await?;
         let (from_ms, to_ms) = yizhan_core::time::month_range_cst(year, month);
@@ -527,11 +517,11 @@ impl Pay {
         cursor: Option<i64>,
     ) -> Result<HistoryPage> {
         if !actor.is_admin {
-            return Err(Error::forbidden("only platform support staff may read a person's transactions"));
+            return Err(Error::forbidden("pay.staff_only"));
         }
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(Error::field("reason", "state why you need this (1 to 500 characters)"));
+            return Err(Error::field_msg("reason", Msg::new("pay.reason_required").int("max", 500)));
         }
         self.identity().user_ref(subject_user_id).await?;
         self.audit()

@@ -45,14 +45,17 @@ impl Pay {
         let idem = check_idempotency_key(idempotency_key)?.to_string();
         let greeting = spec.greeting.trim().to_string();
         if greeting.chars().count() > MAX_GREETING_CHARS || greeting.chars().any(char::is_control) {
-            return Err(Error::field("greeting", format!("must be at most {MAX_GREETING_CHARS} characters")));
+            return Err(Error::field_msg(
+                "greeting",
+                Msg::new("pay.packet.greeting_too_long").int("max", MAX_GREETING_CHARS as i64),
+            ));
         }
         let sender_name = self.live_user_name(sender_user_id).await?;
         let to_user = match spec.to_user.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(to) => {
                 if spec.count != 1 {
-                    return Err(Error::field("count", "a packet for one person has 1 share"));
+                    return Err(Error::field("count", "pay.packet.one_share"));
                 }
                 let found = match self.identity().find_by_login(to).await {
                     Ok(Some(u)) => Some(u.user_id),
@@ -62,9 +65,9 @@ impl Pay {
                         Err(_) => None,
                     },
                 };
-                let id = found.ok_or_else(|| Error::new(Code::NotFound, "nobody has this login"))?;
+                let id = found.ok_or_else(|| Error::new(Code::NotFound, "pay.no_such_login"))?;
                 if id == sender_user_id {
-                    return Err(Error::new(Code::SelfPayment, "you cannot send a red packet to yourself"));
+                    return Err(Error::new(Code::SelfPayment, "pay.packet.self"));
                 }
                 Some(id)
             }
@@ -75,7 +78,7 @@ impl Pay {
         if let Some(p) = self.packet_by_key(sender_user_id, &idem).await? {
             if p.total_fen != spec.total_fen || p.count != spec.count || p.mode != spec.mode || p.to_user_id != to_user
             {
-                return Err(Error::new(Code::IdempotencyKeyReused, "this key was used for another red packet"));
+                return Err(Error::new(Code::IdempotencyKeyReused, "pay.packet.key_reused"));
             }
             return self.fund_packet(p).await;
         }
@@ -103,7 +106,7 @@ impl Pay {
             Err(e) if is_unique_violation(&e) => {
                 drop(tx);
                 let p =
-                    self.packet_by_key(sender_user_id, &idem).await?.ok_or_else(|| Error::not_found("red packet"))?;
+                    self.packet_by_key(sender_user_id, &idem).await?.ok_or_else(|| Error::not_found("red_packet"))?;
                 return self.fund_packet(p).await;
             }
             Err(e) => return Err(e.into()),
@@ -156,7 +159,7 @@ impl Pay {
         match packet.status.as_str() {
             "funding" => {}
             "failed" => {
-                return Err(Error::new(Code::Conflict, "this red packet could not be paid for; use a new key"));
+                return Err(Error::new(Code::Conflict, "pay.packet.unfunded"));
             }
             _ => return Ok(packet),
         }
@@ -204,7 +207,7 @@ impl Pay {
             .bind(packet_id)
             .fetch_optional(&self.ctx().db.pool)
             .await?;
-        let r = row.ok_or_else(|| Error::not_found("red packet"))?;
+        let r = row.ok_or_else(|| Error::not_found("red_packet"))?;
         let claims: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT claimed_by, amount_fen, claimed_at_ms FROM red_packet_shares
              WHERE packet_id = $1 AND claimed_by IS NOT NULL ORDER BY claimed_at_ms, seq",
@@ -240,24 +243,24 @@ impl Pay {
         match packet.status.as_str() {
             "open" => {}
             "refunded" => {
-                return Err(Error::new(Code::PacketEmpty, "this red packet expired; the rest went back to the sender"))
+                return Err(Error::new(Code::PacketEmpty, "pay.packet.refunded"))
             }
-            _ => return Err(Error::not_found("red packet")),
+            _ => return Err(Error::not_found("red_packet")),
         }
         if let Some(to) = &packet.to_user_id {
             if to != user_id {
-                return Err(Error::forbidden("this red packet is for someone else"));
+                return Err(Error::forbidden("pay.packet.not_yours"));
             }
         }
         self.live_user_name(user_id).await?;
         // Taken before. A payout a crash interrupted is finished by the sweep
         // (`refund_expired`), not here, so a double tap never reports two wins.
         if self.share_of(packet_id, user_id).await?.is_some() {
-            return Err(Error::new(Code::AlreadyClaimed, "you already opened this red packet"));
+            return Err(Error::new(Code::AlreadyClaimed, "pay.packet.already_opened"));
         }
         let now = self.ctx().now_ms();
         if now >= packet.expires_at_ms {
-            return Err(Error::new(Code::PacketEmpty, "this red packet expired"));
+            return Err(Error::new(Code::PacketEmpty, "pay.packet.expired"));
         }
         // Each round either takes a share or loses one to a concurrent claimer,
         // so this ends within count + a few rounds.
@@ -291,19 +294,19 @@ impl Pay {
                     .fetch_one(&self.ctx().db.pool)
                     .await?;
                     if left.0 == 0 {
-                        return Err(Error::new(Code::PacketEmpty, "all shares of this red packet were taken"));
+                        return Err(Error::new(Code::PacketEmpty, "pay.packet.all_taken"));
                     }
                     // Someone took the share this round aimed at; try the next.
                     tokio::task::yield_now().await;
                 }
                 Err(e) if is_unique_violation(&e) => {
-                    return Err(Error::new(Code::AlreadyClaimed, "you already opened this red packet"))
+                    return Err(Error::new(Code::AlreadyClaimed, "pay.packet.already_opened"))
                 }
                 Err(e) if is_retryable(&e) => tokio::task::yield_now().await,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::new(Code::Conflict, "too many people are opening this red packet; try again"))
+        Err(Error::new(Code::Conflict, "pay.packet.busy"))
     }
 
     async fn share_of(&self, packet_id: &str, user_id: &str) -> Result<Option<(i64,)>> {

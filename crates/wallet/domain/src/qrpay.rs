@@ -93,24 +93,22 @@ impl Pay {
     pub fn decode_qr(&self, payload: &str) -> Result<(Payee, Option<i64>)> {
         let qr = emvco::parse(payload)?;
         if qr.account.guid != YIZHAN_GUID {
-            return Err(Error::new(Code::QrInvalid, "this is not a yizhan payment code"));
+            return Err(Error::new(Code::QrInvalid, "qr.not_ours"));
         }
-        let bad = |d: &str| Error::new(Code::QrInvalid, d.to_string());
-        let id = qr.account.field(SUB_ID).ok_or_else(|| bad("the code names no payee"))?.to_string();
+        let bad = |key: &str| Error::new(Code::QrInvalid, format!("qr.{key}"));
+        let id = qr.account.field(SUB_ID).ok_or_else(|| bad("no_payee"))?.to_string();
         let payee = match qr.account.field(SUB_KIND) {
             Some("user") => Payee::User(id),
             Some("org") => Payee::Org(id),
-            _ => return Err(bad("the code names an unknown kind of payee")),
+            _ => return Err(bad("unknown_payee_kind")),
         };
-        let sig = qr.account.field(SUB_SIG).ok_or_else(|| bad("the code is not signed"))?;
+        let sig = qr.account.field(SUB_SIG).ok_or_else(|| bad("unsigned"))?;
         let expected = self.sign_payee(&payee, qr.amount_fen);
         // Compare MACs without an early exit.
         let same = sig.len() == expected.len()
             && sig.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
         if !same {
-            return Err(bad(
-                "the code's payee signature does not match: it was not issued by this platform or was altered",
-            ));
+            return Err(bad("bad_signature"));
         }
         Ok((payee, qr.amount_fen))
     }
@@ -120,13 +118,13 @@ impl Pay {
         let (payee, amount_fen) = self.decode_qr(payload)?;
         let payee_name = match &payee {
             Payee::User(id) => {
-                self.live_user_name(id).await.map_err(|_| Error::new(Code::NotFound, "the payee no longer exists"))?
+                self.live_user_name(id).await.map_err(|_| Error::new(Code::NotFound, "pay.payee_gone"))?
             }
             Payee::Org(id) => {
                 self.identity()
                     .org(id)
                     .await
-                    .map_err(|_| Error::new(Code::NotFound, "the payee no longer exists"))?
+                    .map_err(|_| Error::new(Code::NotFound, "pay.payee_gone"))?
                     .name
             }
         };
@@ -205,7 +203,7 @@ impl Pay {
         self.identity().require_staff(actor, org_id, Role::Operator).await?;
         let code = code.trim();
         if code.len() != PAYCODE_DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::field("code", format!("must be {PAYCODE_DIGITS} digits")));
+            return Err(Error::field_msg("code", Msg::new("pay.paycode.digits").int("digits", PAYCODE_DIGITS as i64)));
         }
         let org = self.identity().org(org_id).await?;
         let hash = self.paycode_hash(code);
@@ -237,16 +235,16 @@ impl Pay {
                 .fetch_optional(&self.ctx().db.pool)
                 .await?;
                 match row {
-                    None => return Err(Error::not_found("pay code")),
+                    None => return Err(Error::not_found("pay_code")),
                     // The same charge again (a retry): finish it or return its receipt.
                     Some((user_id, _, Some(_), Some(k), Some(a))) if k == key && a == amount_fen => user_id,
                     Some((_, _, Some(_), Some(k), _)) if k == key => {
-                        return Err(Error::new(Code::IdempotencyKeyReused, "this key was used for another amount"))
+                        return Err(Error::new(Code::IdempotencyKeyReused, "pay.paycode.key_reused"))
                     }
                     Some((_, _, Some(_), _, _)) => {
-                        return Err(Error::new(Code::CodeUsed, "this pay code was already used; ask for a new one"))
+                        return Err(Error::new(Code::CodeUsed, "pay.paycode.used"))
                     }
-                    Some(_) => return Err(Error::new(Code::CodeExpired, "this pay code expired; ask for a new one")),
+                    Some(_) => return Err(Error::new(Code::CodeExpired, "pay.paycode.expired")),
                 }
             }
         };

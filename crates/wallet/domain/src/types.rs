@@ -180,7 +180,7 @@ impl BillKind {
             .iter()
             .copied()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| Error::field("kind", "must be one of fine, water, electricity, gas, heating, medical, fee"))
+            .ok_or_else(|| Error::field("kind", "pay.bill.kind_unknown"))
     }
 
     /// (English, Chinese) words for messages.

@@ -171,7 +171,7 @@ pub fn month_of(s: &WalletRoom, year: Option<&str>, month: Option<&str>) -> Resu
     let year = int_param("year", year)?.unwrap_or(y0);
     let month = match int_param("month", month)? {
         None => m0,
-        Some(m) => u32::try_from(m).map_err(|_| Error::field("month", "must be 1 to 12"))?,
+        Some(m) => u32::try_from(m).map_err(|_| Error::field("month", "pay.month_range"))?,
     };
     Ok((year, month))
 }
@@ -209,7 +209,7 @@ pub(crate) async fn sandbox_notify(
 ) -> ApiResult<Json<NotifyResp>> {
     let sig = headers.get(SANDBOX_SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     if sig.is_empty() {
-        return Err(Error::forbidden("the notification is not signed").into());
+        return Err(Error::forbidden("pay.gateway.unsigned").into());
     }
     if s.pay.gateway_name() != "sandbox" {
         return Err(Error::not_found("gateway").into());

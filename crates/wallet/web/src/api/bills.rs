@@ -112,7 +112,7 @@ pub(crate) async fn issue_bill(
         let to = match (req.id_number, req.plate) {
             (Some(n), None) => BillTo::IdNumber(n),
             (None, Some(p)) => BillTo::Plate(p),
-            _ => return Err(Error::field("id_number", "give either id_number or plate").into()),
+            _ => return Err(Error::field("id_number", "wallet.bill_to_one").into()),
         };
         let kind = yizhan_pay::BillKind::parse(req.kind.trim())?;
         let spec = BillSpec { to, kind, amount_fen, due_at_ms: req.due_at, description: req.description };

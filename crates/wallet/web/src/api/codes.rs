@@ -104,7 +104,7 @@ pub(crate) fn qr_answer(payload: String, amount: Option<i64>, format: Option<&st
             let png = yizhan_pay::qrimage::qr_png(&payload, 8)?;
             Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
         }
-        Some(_) => Err(Error::field("format", "must be json, svg or png").into()),
+        Some(_) => Err(Error::field("format", "wallet.qr_format").into()),
     }
 }
 
@@ -118,7 +118,7 @@ pub(crate) async fn my_qr(
     Query(q): Query<QrQuery>,
 ) -> ApiResult<Response> {
     if q.amount.is_some() {
-        return Err(Error::field("amount", "a personal code has no fixed amount").into());
+        return Err(Error::field("amount", "wallet.personal_no_amount").into());
     }
     let payload = s.pay.my_qr(&p.user_id).await.map_err(pay_err)?;
     qr_answer(payload, None, q.format.as_deref())

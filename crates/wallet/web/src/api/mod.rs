@@ -34,14 +34,29 @@ pub fn router() -> OpenApiRouter<WalletRoom> {
 
 /// An amount to move, from JSON: a positive whole number of fen within the platform's limit.
 pub fn amount_of(v: &Value) -> Result<i64, Error> {
-    Fen::from_json(v).map(|f| f.0).map_err(|m| Error::field("amount", m))
+    if let Some(i) = v.as_i64() {
+        return yizhan_ledger::amount_check("amount", i);
+    }
+    match Fen::from_json(v) {
+        Ok(f) => Ok(f.0),
+        Err(_) => Err(Error::field_msg("amount", amount_json_msg(v))),
+    }
+}
+
+/// What is wrong with an amount that is not a whole number of fen in range.
+fn amount_json_msg(v: &Value) -> yizhan_core::Msg {
+    match v {
+        Value::Number(n) if n.is_f64() => yizhan_core::Msg::new("wallet.amount.fraction"),
+        Value::Number(_) => yizhan_core::Msg::new("ledger.amount.too_large").fen("max", Fen::MAX_AMOUNT),
+        _ => yizhan_core::Msg::new("wallet.amount.not_integer"),
+    }
 }
 
 pub fn check_currency(c: Option<&str>) -> Result<(), Error> {
     match c {
         None => Ok(()),
         Some(CURRENCY) => Ok(()),
-        Some(_) => Err(Error::field("currency", "only CNY is supported")),
+        Some(_) => Err(Error::field("currency", "ledger.currency_only_cny")),
     }
 }
 
@@ -71,7 +86,7 @@ pub fn pay_err(mut e: Error) -> ApiError {
 fn int_param(name: &str, v: Option<&str>) -> Result<Option<i64>, Error> {
     match v.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => v.parse::<i64>().map(Some).map_err(|_| Error::field(name, "must be a whole number")),
+        Some(v) => v.parse::<i64>().map(Some).map_err(|_| Error::field(name, "wallet.whole_number")),
     }
 }
 

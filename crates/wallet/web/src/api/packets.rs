@@ -63,7 +63,7 @@ pub struct RedPacketResp {
 /// A packet as one person sees it; a packet for someone else is not shown.
 pub async fn packet_view(s: &WalletRoom, user_id: &str, rp: yizhan_pay::RedPacket) -> Result<RedPacketResp, Error> {
     if rp.sender_user_id != user_id && rp.to_user_id.as_deref().is_some_and(|to| to != user_id) {
-        return Err(Error::forbidden("this red packet is for someone else"));
+        return Err(Error::forbidden("pay.packet.not_yours"));
     }
     let mut names: HashMap<String, String> = HashMap::new();
     let sender_name = name_of(s, &mut names, &rp.sender_user_id).await;

@@ -107,10 +107,10 @@ pub(crate) async fn funding(
     match r {
         Ok(rc) => {
             let done = match way {
-                Funding::TopUp => "wallet.topup_done",
-                Funding::Withdraw => "wallet.withdraw_done",
+                Funding::TopUp => "wallet.topup_done_msg",
+                Funding::Withdraw => "wallet.withdraw_done_msg",
             };
-            let msg = format!("{} ¥{}", lang.t(done), yuan(rc.amount_fen));
+            let msg = say(lang, Msg::new(done).fen("amount", rc.amount_fen));
             wallet_render(s, l.ok(&msg), p, StatusCode::OK, Some(rc), None).await
         }
         Err(e) => {
