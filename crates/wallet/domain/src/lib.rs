@@ -541,17 +541,25 @@ impl Pay {
     pub async fn history(&self, user_id: &str, cursor: Option<i64>) -> Result<HistoryPage> {
         let account = self.ensure_wallet(user_id).await?;
         let page = self.ledger().history(&account, cursor, HISTORY_PAGE).await?;
-        let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let mut names: std::collections::HashMap<String, Counterpart> = std::collections::HashMap::new();
+        let bill_ids: Vec<&str> =
+            page.items.iter().filter(|h| h.transfer.category == category::BILL).map(|h| h.transfer.id.as_str()).collect();
+        let bill_kinds = self.bill_kinds_of(&bill_ids).await?;
         let mut items = Vec::with_capacity(page.items.len());
         for h in page.items {
-            let name = match names.get(&h.counterparty) {
+            let counterpart = match names.get(&h.counterparty) {
                 Some(n) => n.clone(),
                 None => {
-                    let n = self.account_label(&h.counterparty).await;
+                    let n = self.counterpart(&h.counterparty).await;
                     names.insert(h.counterparty.clone(), n.clone());
                     n
                 }
             };
+            let memo = match h.transfer.category.as_str() {
+                category::P2P | category::QR => h.transfer.memo,
+                _ => String::new(),
+            };
+            let bill_kind = bill_kinds.get(&h.transfer.id).copied();
             items.push(HistoryLine {
                 transfer_id: h.transfer.id,
                 seq: h.transfer.seq,
@@ -562,31 +570,53 @@ impl Pay {
                 },
                 amount_fen: h.transfer.amount_fen,
                 posted_change_fen: h.posted_change_fen,
+                bill_kind,
                 category: h.transfer.category,
-                memo: h.transfer.memo,
+                memo,
                 counterparty_account: h.counterparty,
-                counterparty_name: name,
+                counterparty_name: counterpart.name().to_string(),
+                counterpart,
                 at_ms: h.transfer.created_at_ms,
             });
         }
         Ok(HistoryPage { items, next_cursor: page.next_cursor })
     }
 
-    /// What to call a ledger account in a person's history.
-    async fn account_label(&self, account: &str) -> String {
+    /// Who a ledger account is, in a person's history.
+    async fn counterpart(&self, account: &str) -> Counterpart {
         if let Some(user) = account.strip_prefix("wallet:") {
-            return self.identity().user_ref(user).await.map(|u| u.name).unwrap_or_else(|_| "—".into());
+            return Counterpart::Person(self.identity().user_ref(user).await.map(|u| u.name).unwrap_or_else(|_| "—".into()));
         }
         if let Some(org) = account.strip_prefix("org:") {
-            return self.identity().org(org).await.map(|o| o.name).unwrap_or_else(|_| "—".into());
+            return Counterpart::Org(self.identity().org(org).await.map(|o| o.name).unwrap_or_else(|_| "—".into()));
         }
         if let Some(gw) = account.strip_prefix("gateway:") {
-            return format!("Bank card ({gw})");
+            return Counterpart::Card(gw.to_string());
         }
         if account == ESCROW_ACCOUNT {
-            return "Red packet".into();
+            return Counterpart::RedPacket;
         }
-        account.to_string()
+        Counterpart::Platform
+    }
+
+    /// The kinds of the bills these transfers paid.
+    async fn bill_kinds_of(&self, transfer_ids: &[&str]) -> Result<std::collections::HashMap<String, BillKind>> {
+        let mut out = std::collections::HashMap::new();
+        if transfer_ids.is_empty() {
+            return Ok(out);
+        }
+        let marks: Vec<String> = (1..=transfer_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT transfer_id, kind FROM bills WHERE transfer_id IN ({})", marks.join(","));
+        let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+        for id in transfer_ids {
+            q = q.bind(*id);
+        }
+        for (transfer_id, kind) in q.fetch_all(&self.ctx().db.pool).await? {
+            if let Ok(k) = BillKind::parse(&kind) {
+                out.insert(transfer_id, k);
+            }
+        }
+        Ok(out)
     }
 
     // ---- gateway notifications ----

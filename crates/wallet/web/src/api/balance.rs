@@ -110,6 +110,9 @@ pub struct HistoryItemDoc {
     /// The change of the posted balance (0 for holds and their release).
     pub posted_change: i64,
     pub category: String,
+    /// The kind of the bill paid, for category "bill".
+    pub bill_kind: Option<String>,
+    /// The payer's own note; empty when there is none.
     pub memo: String,
     pub counterparty: String,
     pub at: i64,
@@ -232,6 +235,7 @@ impl From<yizhan_pay::HistoryPage> for HistoryResp {
                     amount: l.amount_fen,
                     posted_change: l.posted_change_fen,
                     category: l.category,
+                    bill_kind: l.bill_kind.map(|k| k.as_str().to_string()),
                     memo: l.memo,
                     counterparty: l.counterparty_name,
                     at: l.at_ms,
