@@ -41,11 +41,9 @@ pub struct CardMoneyReq {
     responses((status = 201, body = GatewayReceiptResp), (status = 400, body = Problem), (status = 402, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem), (status = 504, body = Problem)))]
 pub(crate) async fn topup(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<CardMoneyReq>) -> Response {
-    let (st, key) = (s.clone(), r.key.clone());
-    let scope = p.user_id.clone();
-    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
-        let amount = money_in(&r.body.amount, r.body.currency.as_deref())?;
-        created::<GatewayReceiptResp>(st.pay.topup(&p.user_id, amount, r.body.card.as_deref(), &key).await)
+    money(&s, &p, r, |st, p, key, b: CardMoneyReq| async move {
+        let amount = money_in(&b.amount, b.currency.as_deref())?;
+        Ok(GatewayReceiptResp::from(st.pay.topup(&p.user_id, amount, b.card.as_deref(), &key).await?))
     })
     .await
 }
@@ -56,11 +54,9 @@ pub(crate) async fn topup(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: I
     responses((status = 201, body = GatewayReceiptResp), (status = 400, body = Problem), (status = 402, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem), (status = 504, body = Problem)))]
 pub(crate) async fn withdraw(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<CardMoneyReq>) -> Response {
-    let (st, key) = (s.clone(), r.key.clone());
-    let scope = p.user_id.clone();
-    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
-        let amount = money_in(&r.body.amount, r.body.currency.as_deref())?;
-        created::<GatewayReceiptResp>(st.pay.withdraw(&p.user_id, amount, r.body.card.as_deref(), &key).await)
+    money(&s, &p, r, |st, p, key, b: CardMoneyReq| async move {
+        let amount = money_in(&b.amount, b.currency.as_deref())?;
+        Ok(GatewayReceiptResp::from(st.pay.withdraw(&p.user_id, amount, b.card.as_deref(), &key).await?))
     })
     .await
 }
@@ -83,12 +79,10 @@ pub struct TransferReq {
     responses((status = 201, body = ReceiptResp), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 422, body = Problem)))]
 pub(crate) async fn transfer(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<TransferReq>) -> Response {
-    let (st, key) = (s.clone(), r.key.clone());
-    let scope = p.user_id.clone();
-    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
-        let amount = money_in(&r.body.amount, r.body.currency.as_deref())?;
-        let memo = r.body.memo.unwrap_or_default();
-        created::<ReceiptResp>(st.pay.transfer_to_user(&p.user_id, &r.body.to, amount, &memo, &key).await)
+    money(&s, &p, r, |st, p, key, b: TransferReq| async move {
+        let amount = money_in(&b.amount, b.currency.as_deref())?;
+        let memo = b.memo.unwrap_or_default();
+        Ok(ReceiptResp::from(st.pay.transfer_to_user(&p.user_id, &b.to, amount, &memo, &key).await?))
     })
     .await
 }

@@ -19,7 +19,7 @@ pub(crate) use std::collections::HashMap;
 pub(crate) use utoipa::{IntoParams, ToSchema};
 pub(crate) use utoipa_axum::{router::OpenApiRouter, routes};
 pub(crate) use yizhan_core::{Error, Fen};
-pub(crate) use yizhan_identity::Role;
+pub(crate) use yizhan_identity::{Principal, Role};
 pub(crate) use yizhan_identity_web::ApiUser;
 pub(crate) use yizhan_kit::extract::{any_bytes, ApiJson};
 pub(crate) use yizhan_kit::idem::{self, IdemCall, IdemJson};
@@ -131,10 +131,51 @@ pub struct ReceiptResp {
     pub at: i64,
 }
 
+/// A 201 answer with its JSON.
 type Created<T> = ApiResult<(StatusCode, Json<T>)>;
 
-fn created<T>(r: yizhan_core::Result<impl Into<T>>) -> Created<T> {
-    r.map(|v| (StatusCode::CREATED, Json(v.into()))).map_err(pay_err)
+// ---- money handlers ----
+
+/// A request that moves money: its body (nothing for a bare call), its
+/// `Idempotency-Key` and the hash of the request.
+pub(crate) trait MoneyRequest {
+    type Body: Send + 'static;
+    fn parts(self) -> (Self::Body, String, String);
+}
+
+impl<T: Send + 'static> MoneyRequest for IdemJson<T> {
+    type Body = T;
+    fn parts(self) -> (T, String, String) {
+        (self.body, self.key, self.hash)
+    }
+}
+
+impl MoneyRequest for IdemCall {
+    type Body = ();
+    fn parts(self) -> ((), String, String) {
+        ((), self.key, self.hash)
+    }
+}
+
+/// A money handler in one call: `work` (given the room, the caller, the
+/// request's key and its body) runs at most once per caller and key (see
+/// `crate::idem`; a replay answers what the first run answered); its answer
+/// is 201 with the JSON, its error a problem with fields named as the API
+/// names them.
+pub(crate) async fn money<Q, T, F, Fut>(s: &WalletRoom, p: &Principal, r: Q, work: F) -> Response
+where
+    Q: MoneyRequest,
+    F: FnOnce(WalletRoom, Principal, String, Q::Body) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+    T: Serialize + Send + 'static,
+{
+    let (body, key, hash) = r.parts();
+    // An async block does nothing until polled: `idem::run` decides whether it runs.
+    let answer = work(s.clone(), p.clone(), key.clone(), body);
+    idem::run(&s.idempotency, &p.user_id, &key, &hash, async move {
+        answer.await.map(|v| (StatusCode::CREATED, Json(v))).map_err(pay_err)
+    })
+    .await
 }
 
 /// The only currency.
