@@ -53,21 +53,22 @@ pub fn normalize_plate(s: &str) -> Result<String> {
     Ok(p)
 }
 
-type BillRow = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    Option<String>,
-    i64,
-    i64,
-    String,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-);
+/// A row of `bills`, as [`BILL_COLS`] reads it.
+#[derive(sqlx::FromRow)]
+struct BillRow {
+    id: String,
+    org_id: String,
+    user_id: String,
+    kind: String,
+    amount_fen: i64,
+    description: String,
+    plate: Option<String>,
+    due_at_ms: i64,
+    issued_at_ms: i64,
+    status: String,
+    paid_at_ms: Option<i64>,
+    transfer_id: Option<String>,
+}
 const BILL_COLS: &str = "id, org_id, user_id, kind, amount_fen, description, plate, due_at_ms, issued_at_ms, \
                          status, paid_at_ms, transfer_id, paid_idempotency_key";
 
@@ -199,25 +200,25 @@ impl Pay {
     }
 
     fn bill_from_row(&self, r: BillRow, org_names: &HashMap<String, String>, now: i64) -> Result<Bill> {
-        let status = match r.9.as_str() {
+        let status = match r.status.as_str() {
             "paid" => BillStatus::Paid,
             _ => BillStatus::Unpaid,
         };
         Ok(Bill {
-            org_name: org_names.get(&r.1).cloned().unwrap_or_default(),
-            late: is_late(r.7, r.10, now),
-            id: r.0,
-            org_id: r.1,
-            user_id: r.2,
-            kind: BillKind::parse(&r.3)?,
-            amount_fen: r.4,
-            description: r.5,
-            plate: r.6,
-            due_at_ms: r.7,
-            issued_at_ms: r.8,
+            org_name: org_names.get(&r.org_id).cloned().unwrap_or_default(),
+            late: is_late(r.due_at_ms, r.paid_at_ms, now),
+            kind: BillKind::parse(&r.kind)?,
+            id: r.id,
+            org_id: r.org_id,
+            user_id: r.user_id,
+            amount_fen: r.amount_fen,
+            description: r.description,
+            plate: r.plate,
+            due_at_ms: r.due_at_ms,
+            issued_at_ms: r.issued_at_ms,
             status,
-            paid_at_ms: r.10,
-            transfer_id: r.11,
+            paid_at_ms: r.paid_at_ms,
+            transfer_id: r.transfer_id,
         })
     }
 
@@ -230,9 +231,9 @@ impl Pay {
         let rows = q.fetch_all(&self.ctx().db.pool).await?;
         let mut names = HashMap::new();
         for r in &rows {
-            if !names.contains_key(&r.1) {
-                let name = self.identity().org(&r.1).await.map(|o| o.name).unwrap_or_default();
-                names.insert(r.1.clone(), name);
+            if !names.contains_key(&r.org_id) {
+                let name = self.identity().org(&r.org_id).await.map(|o| o.name).unwrap_or_default();
+                names.insert(r.org_id.clone(), name);
             }
         }
         let now = self.ctx().now_ms();

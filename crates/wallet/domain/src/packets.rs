@@ -22,7 +22,54 @@ const STALE_MS: i64 = 60_000;
 /// Packets one sweep handles at most.
 const SWEEP_LIMIT: i64 = 500;
 
-type PacketRow = (String, String, Option<String>, String, i64, i64, String, String, i64, i64, i64);
+/// A row of `red_packets`, as [`PACKET_COLS`] reads it.
+#[derive(sqlx::FromRow)]
+struct PacketRow {
+    id: String,
+    sender_user_id: String,
+    to_user_id: Option<String>,
+    mode: String,
+    share_count: i64,
+    total_fen: i64,
+    greeting: String,
+    status: String,
+    refunded_fen: i64,
+    created_at_ms: i64,
+    expires_at_ms: i64,
+}
+
+/// A claimed share, as a packet shows it.
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    claimed_by: String,
+    amount_fen: i64,
+    claimed_at_ms: i64,
+}
+
+/// A packet whose funding request stopped halfway.
+#[derive(sqlx::FromRow)]
+struct StaleRow {
+    id: String,
+    sender_user_id: String,
+    idempotency_key: String,
+}
+
+/// A refunded packet whose refund transfer has not happened yet.
+#[derive(sqlx::FromRow)]
+struct UnpaidRefundRow {
+    id: String,
+    sender_user_id: String,
+    refunded_fen: i64,
+}
+
+/// A claimed share whose transfer has not happened yet.
+#[derive(sqlx::FromRow)]
+struct UnpaidShareRow {
+    packet_id: String,
+    seq: i64,
+    amount_fen: i64,
+    claimed_by: String,
+}
 const PACKET_COLS: &str = "id, sender_user_id, to_user_id, mode, share_count, total_fen, greeting, status, \
                            refunded_fen, created_at_ms, expires_at_ms";
 
@@ -208,7 +255,7 @@ impl Pay {
             .fetch_optional(&self.ctx().db.pool)
             .await?;
         let r = row.ok_or_else(|| Error::not_found("red_packet"))?;
-        let claims: Vec<(String, i64, i64)> = sqlx::query_as(
+        let claims: Vec<ClaimRow> = sqlx::query_as(
             "SELECT claimed_by, amount_fen, claimed_at_ms FROM red_packet_shares
              WHERE packet_id = $1 AND claimed_by IS NOT NULL ORDER BY claimed_at_ms, seq",
         )
@@ -217,20 +264,20 @@ impl Pay {
         .await?;
         let claims: Vec<RedPacketClaim> = claims
             .into_iter()
-            .map(|(user_id, amount_fen, claimed_at_ms)| RedPacketClaim { user_id, amount_fen, claimed_at_ms })
+            .map(|c| RedPacketClaim { user_id: c.claimed_by, amount_fen: c.amount_fen, claimed_at_ms: c.claimed_at_ms })
             .collect();
         Ok(RedPacket {
-            id: r.0,
-            sender_user_id: r.1,
-            to_user_id: r.2,
-            mode: SplitMode::parse(&r.3)?,
-            count: r.4,
-            total_fen: r.5,
-            greeting: r.6,
-            status: r.7,
-            refunded_fen: r.8,
-            created_at_ms: r.9,
-            expires_at_ms: r.10,
+            mode: SplitMode::parse(&r.mode)?,
+            id: r.id,
+            sender_user_id: r.sender_user_id,
+            to_user_id: r.to_user_id,
+            count: r.share_count,
+            total_fen: r.total_fen,
+            greeting: r.greeting,
+            status: r.status,
+            refunded_fen: r.refunded_fen,
+            created_at_ms: r.created_at_ms,
+            expires_at_ms: r.expires_at_ms,
             claimed_count: i64::try_from(claims.len()).unwrap_or(i64::MAX),
             claimed_fen: claims.iter().map(|c| c.amount_fen).sum(),
             claims,
@@ -378,7 +425,7 @@ impl Pay {
         }
         // Packets whose funding request stopped between its row and its transfer:
         // open them if the money reached escrow, otherwise they never will be.
-        let stale: Vec<(String, String, String)> = sqlx::query_as(
+        let stale: Vec<StaleRow> = sqlx::query_as(
             "SELECT id, sender_user_id, idempotency_key FROM red_packets
              WHERE status = 'funding' AND created_at_ms < $1 LIMIT $2",
         )
@@ -386,8 +433,8 @@ impl Pay {
         .bind(SWEEP_LIMIT)
         .fetch_all(&self.ctx().db.pool)
         .await?;
-        for (id, sender, idem) in stale {
-            let key = scoped_key("user", &sender, "redpacket", &idem);
+        for StaleRow { id, sender_user_id, idempotency_key } in stale {
+            let key = scoped_key("user", &sender_user_id, "redpacket", &idempotency_key);
             let funded = self.ledger().transfer_by_idempotency_key(&key).await?;
             let mut tx = self.ctx().db.begin().await?;
             match funded {
@@ -410,14 +457,14 @@ impl Pay {
             tx.commit().await?;
         }
         // Refunds and claims whose ledger transfer has not happened yet (new ones, or a crash).
-        let unpaid_refunds: Vec<(String, String, i64)> = sqlx::query_as(
+        let unpaid_refunds: Vec<UnpaidRefundRow> = sqlx::query_as(
             "SELECT id, sender_user_id, refunded_fen FROM red_packets
              WHERE status = 'refunded' AND refunded_fen > 0 AND refund_transfer_id IS NULL LIMIT $1",
         )
         .bind(SWEEP_LIMIT)
         .fetch_all(&self.ctx().db.pool)
         .await?;
-        for (id, sender, amount_fen) in unpaid_refunds {
+        for UnpaidRefundRow { id, sender_user_id: sender, refunded_fen: amount_fen } in unpaid_refunds {
             let to = self.ensure_wallet(&sender).await?;
             self.ensure_escrow().await?;
             let t = self
@@ -445,7 +492,7 @@ impl Pay {
             )
             .await;
         }
-        let unpaid_shares: Vec<(String, i64, i64, String)> = sqlx::query_as(
+        let unpaid_shares: Vec<UnpaidShareRow> = sqlx::query_as(
             "SELECT packet_id, seq, amount_fen, claimed_by FROM red_packet_shares
              WHERE claimed_by IS NOT NULL AND transfer_id IS NULL AND claimed_at_ms < $1 LIMIT $2",
         )
@@ -453,8 +500,8 @@ impl Pay {
         .bind(SWEEP_LIMIT)
         .fetch_all(&self.ctx().db.pool)
         .await?;
-        for (packet_id, seq, amount_fen, user_id) in unpaid_shares {
-            self.pay_share(&packet_id, seq, amount_fen, &user_id).await?;
+        for s in unpaid_shares {
+            self.pay_share(&s.packet_id, s.seq, s.amount_fen, &s.claimed_by).await?;
         }
         Ok(report)
     }

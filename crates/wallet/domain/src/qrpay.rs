@@ -25,8 +25,14 @@ pub const PAYCODE_TTL_MS: i64 = 60_000;
 pub const PAYCODE_PREFIX: &str = "88";
 pub const PAYCODE_DIGITS: usize = 18;
 
-/// (user_id, expires_at_ms, used_at_ms, charge_key, amount_fen) of a pay code.
-type UsedCodeRow = (String, i64, Option<i64>, Option<String>, Option<i64>);
+/// A pay code that could not be taken: whose it is and how it was used.
+#[derive(sqlx::FromRow)]
+struct UsedCodeRow {
+    user_id: String,
+    used_at_ms: Option<i64>,
+    charge_key: Option<String>,
+    amount_fen: Option<i64>,
+}
 
 fn mcc_for(kind: OrgKind) -> &'static str {
     match kind {
@@ -229,22 +235,19 @@ impl Pay {
             Some((user_id,)) => user_id,
             None => {
                 let row: Option<UsedCodeRow> = sqlx::query_as(
-                    "SELECT user_id, expires_at_ms, used_at_ms, charge_key, amount_fen FROM paycodes WHERE code_hash = $1",
+                    "SELECT user_id, used_at_ms, charge_key, amount_fen FROM paycodes WHERE code_hash = $1",
                 )
                 .bind(&hash)
                 .fetch_optional(&self.ctx().db.pool)
                 .await?;
-                match row {
-                    None => return Err(Error::not_found("pay_code")),
+                let Some(row) = row else { return Err(Error::not_found("pay_code")) };
+                let same_key = row.charge_key.as_deref() == Some(key.as_str());
+                match (row.used_at_ms, same_key) {
                     // The same charge again (a retry): finish it or return its receipt.
-                    Some((user_id, _, Some(_), Some(k), Some(a))) if k == key && a == amount_fen => user_id,
-                    Some((_, _, Some(_), Some(k), _)) if k == key => {
-                        return Err(Error::new(Code::IdempotencyKeyReused, "pay.paycode.key_reused"))
-                    }
-                    Some((_, _, Some(_), _, _)) => {
-                        return Err(Error::new(Code::CodeUsed, "pay.paycode.used"))
-                    }
-                    Some(_) => return Err(Error::new(Code::CodeExpired, "pay.paycode.expired")),
+                    (Some(_), true) if row.amount_fen == Some(amount_fen) => row.user_id,
+                    (Some(_), true) => return Err(Error::new(Code::IdempotencyKeyReused, "pay.paycode.key_reused")),
+                    (Some(_), false) => return Err(Error::new(Code::CodeUsed, "pay.paycode.used")),
+                    (None, _) => return Err(Error::new(Code::CodeExpired, "pay.paycode.expired")),
                 }
             }
         };
