@@ -157,8 +157,7 @@ impl Pay {
                     .bind(&plate)
                     .fetch_optional(&self.ctx().db.pool)
                     .await?;
-                let (user_id,) =
-                    owner.ok_or_else(|| Error::new(Code::NotFound, "pay.bill.no_vehicle"))?;
+                let (user_id,) = owner.ok_or_else(|| Error::new(Code::NotFound, "pay.bill.no_vehicle"))?;
                 (user_id, Some(plate))
             }
         };

@@ -253,8 +253,7 @@ pub fn parse(payload: &str) -> Result<MerchantQr> {
             if v.len() > 13 {
                 return Err(invalid("amount_too_long"));
             }
-            let fen = parse_yuan(v)
-                .ok_or_else(|| invalid("amount_format").with("value", Arg::Text(v.to_string())))?;
+            let fen = parse_yuan(v).ok_or_else(|| invalid("amount_format").with("value", Arg::Text(v.to_string())))?;
             if fen <= 0 {
                 return Err(invalid("amount_not_positive"));
             }
@@ -326,11 +325,17 @@ impl MerchantQr {
         }
         let name = self.merchant_name.chars().count();
         if name == 0 || name > MAX_NAME_CHARS {
-            return Err(Error::field_msg("merchant_name", Msg::new("qr.encode.name").int("max", MAX_NAME_CHARS as i64)));
+            return Err(Error::field_msg(
+                "merchant_name",
+                Msg::new("qr.encode.name").int("max", MAX_NAME_CHARS as i64),
+            ));
         }
         let city = self.merchant_city.chars().count();
         if city == 0 || city > MAX_CITY_CHARS {
-            return Err(Error::field_msg("merchant_city", Msg::new("qr.encode.city").int("max", MAX_CITY_CHARS as i64)));
+            return Err(Error::field_msg(
+                "merchant_city",
+                Msg::new("qr.encode.city").int("max", MAX_CITY_CHARS as i64),
+            ));
         }
         for (t, v) in &self.other {
             let n = v.chars().count();

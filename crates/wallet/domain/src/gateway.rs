@@ -161,12 +161,8 @@ impl SandboxGateway {
             return Ok(r.outcome.clone());
         }
         match card {
-            sandbox_cards::DECLINED => {
-                return Err(Error::new(Code::PaymentDeclined, "pay.gateway.declined"))
-            }
-            sandbox_cards::TIMES_OUT => {
-                return Err(Error::new(Code::GatewayTimeout, "pay.gateway.timeout"))
-            }
+            sandbox_cards::DECLINED => return Err(Error::new(Code::PaymentDeclined, "pay.gateway.declined")),
+            sandbox_cards::TIMES_OUT => return Err(Error::new(Code::GatewayTimeout, "pay.gateway.timeout")),
             _ => {}
         }
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
@@ -209,8 +205,10 @@ impl FundingGateway for SandboxGateway {
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.secret).unwrap_or_else(|_| unreachable!());
         mac.update(body);
         mac.verify_slice(&given).map_err(|_| Error::forbidden("pay.gateway.signature_mismatch"))?;
-        let n: Notification = serde_json::from_slice(body)
-            .map_err(|e| Error { source: Some(e.into()), ..Error::new(Code::MalformedJson, "pay.gateway.bad_notification") })?;
+        let n: Notification = serde_json::from_slice(body).map_err(|e| Error {
+            source: Some(e.into()),
+            ..Error::new(Code::MalformedJson, "pay.gateway.bad_notification")
+        })?;
         if n.id.is_empty() || n.id.len() > 100 {
             return Err(Error::field("id", "pay.gateway.notification_id"));
         }

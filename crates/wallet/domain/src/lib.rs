@@ -130,7 +130,6 @@ pub(crate) fn check_memo(memo: &str) -> Result<String> {
     Ok(memo.to_string())
 }
 
-
 impl Pay {
     pub fn new(
         ctx: Ctx,
@@ -391,11 +390,8 @@ impl Pay {
         let amount_fen = check_amount(amount_fen)?;
         let memo = check_memo(memo)?;
         let idem = check_idempotency_key(idempotency_key)?;
-        let payee = self
-            .identity()
-            .find_by_login(to)
-            .await?
-            .ok_or_else(|| Error::new(Code::NotFound, "pay.no_such_login"))?;
+        let payee =
+            self.identity().find_by_login(to).await?.ok_or_else(|| Error::new(Code::NotFound, "pay.no_such_login"))?;
         if payee.user_id == from_user_id {
             return Err(Error::new(Code::SelfPayment, "pay.self_transfer"));
         }
@@ -542,8 +538,12 @@ impl Pay {
         let account = self.ensure_wallet(user_id).await?;
         let page = self.ledger().history(&account, cursor, HISTORY_PAGE).await?;
         let mut names: std::collections::HashMap<String, Counterpart> = std::collections::HashMap::new();
-        let bill_ids: Vec<&str> =
-            page.items.iter().filter(|h| h.transfer.category == category::BILL).map(|h| h.transfer.id.as_str()).collect();
+        let bill_ids: Vec<&str> = page
+            .items
+            .iter()
+            .filter(|h| h.transfer.category == category::BILL)
+            .map(|h| h.transfer.id.as_str())
+            .collect();
         let bill_kinds = self.bill_kinds_of(&bill_ids).await?;
         let mut items = Vec::with_capacity(page.items.len());
         for h in page.items {
@@ -585,7 +585,9 @@ impl Pay {
     /// Who a ledger account is, in a person's history.
     async fn counterpart(&self, account: &str) -> Counterpart {
         if let Some(user) = account.strip_prefix("wallet:") {
-            return Counterpart::Person(self.identity().user_ref(user).await.map(|u| u.name).unwrap_or_else(|_| "—".into()));
+            return Counterpart::Person(
+                self.identity().user_ref(user).await.map(|u| u.name).unwrap_or_else(|_| "—".into()),
+            );
         }
         if let Some(org) = account.strip_prefix("org:") {
             return Counterpart::Org(self.identity().org(org).await.map(|o| o.name).unwrap_or_else(|_| "—".into()));

@@ -289,9 +289,7 @@ impl Pay {
         let packet = self.red_packet(packet_id).await?;
         match packet.status.as_str() {
             "open" => {}
-            "refunded" => {
-                return Err(Error::new(Code::PacketEmpty, "pay.packet.refunded"))
-            }
+            "refunded" => return Err(Error::new(Code::PacketEmpty, "pay.packet.refunded")),
             _ => return Err(Error::not_found("red_packet")),
         }
         if let Some(to) = &packet.to_user_id {

@@ -127,11 +127,7 @@ impl Pay {
                 self.live_user_name(id).await.map_err(|_| Error::new(Code::NotFound, "pay.payee_gone"))?
             }
             Payee::Org(id) => {
-                self.identity()
-                    .org(id)
-                    .await
-                    .map_err(|_| Error::new(Code::NotFound, "pay.payee_gone"))?
-                    .name
+                self.identity().org(id).await.map_err(|_| Error::new(Code::NotFound, "pay.payee_gone"))?.name
             }
         };
         Ok(QrPreview { payee, payee_name, amount_fen })

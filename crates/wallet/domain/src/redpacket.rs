@@ -43,7 +43,10 @@ fn check(total_fen: i64, count: i64) -> Result<()> {
         return Err(Error::field_msg("count", Msg::new("pay.packet.count").int("max", MAX_SHARES)));
     }
     if total_fen < count {
-        return Err(Error::field_msg("total_fen", Msg::new("pay.packet.too_small").int("count", count).fen("min", count)));
+        return Err(Error::field_msg(
+            "total_fen",
+            Msg::new("pay.packet.too_small").int("count", count).fen("min", count),
+        ));
     }
     Ok(())
 }
@@ -55,10 +58,9 @@ pub fn fixed_total(per_share_fen: i64, count: i64) -> Result<i64> {
     if !(1..=MAX_SHARES).contains(&count) {
         return Err(Error::field_msg("count", Msg::new("pay.packet.count").int("max", MAX_SHARES)));
     }
-    let total = per_share_fen
-        .checked_mul(count)
-        .filter(|t| *t <= Fen::MAX_AMOUNT)
-        .ok_or_else(|| Error::field_msg("per_share_fen", Msg::new("pay.packet.total_too_large").fen("max", Fen::MAX_AMOUNT)))?;
+    let total = per_share_fen.checked_mul(count).filter(|t| *t <= Fen::MAX_AMOUNT).ok_or_else(|| {
+        Error::field_msg("per_share_fen", Msg::new("pay.packet.total_too_large").fen("max", Fen::MAX_AMOUNT))
+    })?;
     Ok(total)
 }
 

@@ -532,15 +532,10 @@ impl State {
                 };
             }
         }
-        let p = self
-            .pendings
-            .get(pending_id)
-            .ok_or_else(|| Error::not_found("hold"))?;
+        let p = self.pendings.get(pending_id).ok_or_else(|| Error::not_found("hold"))?;
         match p.state {
             HoldState::Pending => {}
-            HoldState::Expired => {
-                return Err(Error::new(Code::HoldExpired, "ledger.hold_expired"))
-            }
+            HoldState::Expired => return Err(Error::new(Code::HoldExpired, "ledger.hold_expired")),
             HoldState::Posted | HoldState::Voided => {
                 return Err(Error::new(Code::TransferAlreadyResolved, "ledger.hold_resolved")
                     .with("state", Arg::Key(format!("ledger.hold_state.{}", p.state.as_str()))))
@@ -573,11 +568,7 @@ impl State {
         state: HoldState,
         key: Option<&str>,
     ) -> Result<TRef> {
-        let p = self
-            .pendings
-            .get(pending_id)
-            .cloned()
-            .ok_or_else(|| Error::not_found("hold"))?;
+        let p = self.pendings.get(pending_id).cloned().ok_or_else(|| Error::not_found("hold"))?;
         let posted = if kind == TransferKind::PostPending { amount_fen } else { 0 };
         let d_bal = self.plan(&p.debit, -posted, -p.amount_fen, 0)?;
         let c_bal = self.plan(&p.credit, posted, 0, -p.amount_fen)?;

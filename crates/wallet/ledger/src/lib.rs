@@ -106,9 +106,8 @@ mod types;
 pub use batcher::{LedgerConfig, LedgerStats};
 pub use read::MAX_PAGE;
 pub use types::{
-    Account, Balance, CategorySum, CheckReport, Direction, HistoryItem, Hold, HoldState, Page, Transfer, TransferKind,
-    TransferSpec, CNY, MAX_ID_LEN, MAX_MEMO_LEN,
-    amount_check, amount_msg,
+    amount_check, amount_msg, Account, Balance, CategorySum, CheckReport, Direction, HistoryItem, Hold, HoldState,
+    Page, Transfer, TransferKind, TransferSpec, CNY, MAX_ID_LEN, MAX_MEMO_LEN,
 };
 
 use batcher::{Action, Cmd, Stats};

@@ -336,7 +336,8 @@ mod tests {
             let english = words.split(|c: char| !c.is_ascii_alphabetic()).filter(|w| w.len() > 1);
             for w in english {
                 assert!(
-                    ["QR", "PIN", "CNY", "CRC", "CN", "json", "svg", "png"].contains(&w) || k.starts_with("pay.bill.plate"),
+                    ["QR", "PIN", "CNY", "CRC", "CN", "json", "svg", "png"].contains(&w)
+                        || k.starts_with("pay.bill.plate"),
                     "{k}: English word {w:?} in the Chinese text"
                 );
             }

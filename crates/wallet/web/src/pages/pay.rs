@@ -73,7 +73,8 @@ pub(crate) async fn pay_submit(
     .await;
     match r {
         Ok(rc) => {
-            let msg = say(lang, Msg::new("pay.done_msg").fen("amount", rc.amount_fen).text("payee", rc.payee_name.clone()));
+            let msg =
+                say(lang, Msg::new("pay.done_msg").fen("amount", rc.amount_fen).text("payee", rc.payee_name.clone()));
             let page = PayPage {
                 l: l.ok(&msg),
                 payload: String::new(),
@@ -179,7 +180,8 @@ pub(crate) async fn send_submit(
     .await;
     match r {
         Ok(rc) => {
-            let msg = say(lang, Msg::new("send.done_msg").fen("amount", rc.amount_fen).text("payee", rc.payee_name.clone()));
+            let msg =
+                say(lang, Msg::new("send.done_msg").fen("amount", rc.amount_fen).text("payee", rc.payee_name.clone()));
             render(&SendPage {
                 l: l.ok(&msg),
                 to: String::new(),
