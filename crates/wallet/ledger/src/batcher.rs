@@ -489,10 +489,14 @@ impl State {
                 Err(e) => {
                     self.rollback(rows_len);
                     // The person's reason stays the failed transfer's; which one failed goes along.
-                    let msg = Msg::new("ledger.linked_failed")
+                    // The reason's own arguments follow it, so its placeholders are filled too.
+                    let mut msg = Msg::new("ledger.linked_failed")
                         .int("index", i as i64 + 1)
                         .int("count", specs.len() as i64)
                         .key_arg("reason", e.msg.key.clone());
+                    let reason_args =
+                        e.msg.args.iter().filter(|(k, _)| !["index", "count", "reason"].contains(&k.as_str()));
+                    msg.args.extend(reason_args.cloned());
                     return Err(Error { msg, ..e });
                 }
             }

@@ -315,6 +315,27 @@ mod tests {
     }
 
     #[test]
+    fn a_reason_given_as_a_key_has_its_own_arguments_filled() {
+        use yizhan_core::Msg;
+        use yizhan_kit::{i18n, Lang};
+        i18n::install(&[("wallet", TEXTS)]).unwrap();
+        let m = Msg::new("ledger.linked_failed")
+            .int("index", 3)
+            .int("count", 3)
+            .key_arg("reason", "ledger.insufficient_funds")
+            .fen("available", 394)
+            .fen("needed", 500);
+        assert_eq!(
+            i18n::render(Lang::En, &m),
+            "Payment 3 of 3 failed, so none was made: Only 3.94 yuan is available; 5.00 yuan is needed"
+        );
+        assert_eq!(
+            i18n::render(Lang::Zh, &m),
+            "3 笔付款中的第 3 笔失败，所有付款均未执行：可用余额只有 3.94 元，需要 5.00 元"
+        );
+    }
+
+    #[test]
     fn every_key_the_wallet_uses_has_words_and_the_rows_are_sorted() {
         let have: HashSet<&str> = TEXTS.iter().map(|t| t.0).collect();
         assert_eq!(have.len(), TEXTS.len(), "a key is defined twice");
