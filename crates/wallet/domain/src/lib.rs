@@ -313,7 +313,7 @@ impl Pay {
         let hold = self
             .transfer(
                 TransferSpec::new(wallet, gw, amount_fen, category::WITHDRAWAL)
-                    .with_memo(format!("withdrawal via {}", self.gateway_name()))
+                    .with_memo(format!("withdrawal {}", self.gateway_name()))
                     .with_idempotency_key(key.clone())
                     .pending(None),
             )

@@ -217,7 +217,7 @@ impl Pay {
         let funded = self
             .transfer(
                 TransferSpec::new(from, ESCROW_ACCOUNT, packet.total_fen, category::RED_PACKET)
-                    .with_memo(format!("red packet {}", packet.id))
+                    .with_memo(format!("red_packet {}", packet.id))
                     .with_idempotency_key(key),
             )
             .await;
@@ -369,7 +369,7 @@ impl Pay {
         let t = self
             .transfer(
                 TransferSpec::new(ESCROW_ACCOUNT, to, amount_fen, category::RED_PACKET)
-                    .with_memo(format!("red packet {packet_id}"))
+                    .with_memo(format!("red_packet {packet_id}"))
                     .with_idempotency_key(share_key(packet_id, seq)),
             )
             .await?;
@@ -468,7 +468,7 @@ impl Pay {
             let t = self
                 .transfer(
                     TransferSpec::new(ESCROW_ACCOUNT, to, amount_fen, category::RED_PACKET_REFUND)
-                        .with_memo(format!("unclaimed red packet {id}"))
+                        .with_memo(format!("red_packet_refund {id}"))
                         .with_idempotency_key(refund_key(&id)),
                 )
                 .await?;

@@ -258,7 +258,7 @@ impl Pay {
         let t = match self
             .transfer(
                 TransferSpec::new(from, to, amount_fen, category::PAYCODE)
-                    .with_memo(format!("pay code at {}", org.name))
+                    .with_memo(format!("paycode org:{org_id}"))
                     .with_idempotency_key(ledger_key),
             )
             .await
