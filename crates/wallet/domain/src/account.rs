@@ -4,7 +4,26 @@
 
 use crate::Pay;
 use serde_json::json;
-use yizhan_core::{Code, Error, Result};
+use yizhan_core::{Code, Error, Msg, Result};
+
+/// A red packet a person sent, for their data export.
+#[derive(sqlx::FromRow)]
+struct SentPacketRow {
+    id: String,
+    total_fen: i64,
+    share_count: i64,
+    mode: String,
+    status: String,
+    created_at_ms: i64,
+}
+
+/// A share a person opened, for their data export.
+#[derive(sqlx::FromRow)]
+struct ClaimedShareRow {
+    packet_id: String,
+    amount_fen: i64,
+    claimed_at_ms: i64,
+}
 
 /// History pages the export reads at most (a bound on every loop).
 const EXPORT_PAGES_MAX: usize = 10_000;
@@ -23,14 +42,14 @@ impl Pay {
                 None => break,
             }
         }
-        let packets_sent: Vec<(String, i64, i64, String, String, i64)> = sqlx::query_as(
+        let packets_sent: Vec<SentPacketRow> = sqlx::query_as(
             "SELECT id, total_fen, share_count, mode, status, created_at_ms FROM red_packets \
              WHERE sender_user_id = $1 ORDER BY created_at_ms",
         )
         .bind(user_id)
         .fetch_all(&self.ctx().db.pool)
         .await?;
-        let shares_claimed: Vec<(String, i64, i64)> = sqlx::query_as(
+        let shares_claimed: Vec<ClaimedShareRow> = sqlx::query_as(
             "SELECT packet_id, amount_fen, claimed_at_ms FROM red_packet_shares \
              WHERE claimed_by = $1 ORDER BY claimed_at_ms",
         )
@@ -42,11 +61,12 @@ impl Pay {
             "transactions": transactions,
             "bills": self.bills(user_id).await?,
             "vehicles": self.vehicles(user_id).await?,
-            "red_packets_sent": packets_sent.into_iter().map(|(id, total, n, mode, status, at)| json!({
-                "id": id, "total_fen": total, "shares": n, "mode": mode, "status": status, "created_at_ms": at,
+            "red_packets_sent": packets_sent.into_iter().map(|p| json!({
+                "id": p.id, "total_fen": p.total_fen, "shares": p.share_count, "mode": p.mode,
+                "status": p.status, "created_at_ms": p.created_at_ms,
             })).collect::<Vec<_>>(),
-            "red_packet_shares_claimed": shares_claimed.into_iter().map(|(id, amount, at)| json!({
-                "packet_id": id, "amount_fen": amount, "claimed_at_ms": at,
+            "red_packet_shares_claimed": shares_claimed.into_iter().map(|s| json!({
+                "packet_id": s.packet_id, "amount_fen": s.amount_fen, "claimed_at_ms": s.claimed_at_ms,
             })).collect::<Vec<_>>(),
         }))
     }
@@ -57,13 +77,9 @@ impl Pay {
     pub async fn ensure_can_close(&self, user_id: &str) -> Result<()> {
         let w = self.wallet(user_id).await?;
         if w.balance_fen != 0 || w.pending_fen != 0 {
-            return Err(Error::new(
+            return Err(Error::msg(
                 Code::Conflict,
-                format!(
-                    "the wallet still holds {} yuan ({} on hold): withdraw it before deleting the account",
-                    yizhan_core::money::yuan(w.balance_fen),
-                    yizhan_core::money::yuan(w.pending_fen)
-                ),
+                Msg::new("pay.close.has_money").fen("balance", w.balance_fen).fen("pending", w.pending_fen),
             ));
         }
         let (open_packets,): (i64,) = sqlx::query_as(
@@ -73,10 +89,7 @@ impl Pay {
         .fetch_one(&self.ctx().db.pool)
         .await?;
         if open_packets > 0 {
-            return Err(Error::new(
-                Code::Conflict,
-                "red packets you sent are still open; what is unclaimed returns to your wallet after 24 hours",
-            ));
+            return Err(Error::new(Code::Conflict, "pay.close.open_packets"));
         }
         Ok(())
     }

@@ -32,7 +32,7 @@ pub fn normalize_plate(s: &str) -> Result<String> {
     let p: String =
         s.chars().filter(|c| !matches!(c, ' ' | '·' | '•' | '-' | '\u{3000}')).collect::<String>().to_uppercase();
     let chars: Vec<char> = p.chars().collect();
-    let bad = || Error::field("plate", "must look like 浙A12345 (or 浙AD12345 for a new-energy vehicle)");
+    let bad = || Error::field("plate", "pay.bill.plate_format");
     if chars.len() != 7 && chars.len() != 8 {
         return Err(bad());
     }
@@ -53,21 +53,22 @@ pub fn normalize_plate(s: &str) -> Result<String> {
     Ok(p)
 }
 
-type BillRow = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    Option<String>,
-    i64,
-    i64,
-    String,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-);
+/// A row of `bills`, as [`BILL_COLS`] reads it.
+#[derive(sqlx::FromRow)]
+struct BillRow {
+    id: String,
+    org_id: String,
+    user_id: String,
+    kind: String,
+    amount_fen: i64,
+    description: String,
+    plate: Option<String>,
+    due_at_ms: i64,
+    issued_at_ms: i64,
+    status: String,
+    paid_at_ms: Option<i64>,
+    transfer_id: Option<String>,
+}
 const BILL_COLS: &str = "id, org_id, user_id, kind, amount_fen, description, plate, due_at_ms, issued_at_ms, \
                          status, paid_at_ms, transfer_id, paid_idempotency_key";
 
@@ -103,7 +104,7 @@ impl Pay {
                     .await?;
                 match owner {
                     Some((o,)) if o == user_id => Ok(plate),
-                    _ => Err(Error::new(Code::AlreadyExists, "this plate is registered to someone else")),
+                    _ => Err(Error::new(Code::AlreadyExists, "pay.bill.plate_taken")),
                 }
             }
             Err(e) => Err(e.into()),
@@ -124,19 +125,22 @@ impl Pay {
         self.identity().require_staff(actor, org_id, Role::Operator).await?;
         let org = self.identity().org(org_id).await?;
         if spec.kind == BillKind::Fine && !matches!(org.kind, OrgKind::CityDepartment | OrgKind::Court) {
-            return Err(Error::forbidden("only a city department or a court may issue fines"));
+            return Err(Error::forbidden("pay.bill.issuer_only"));
         }
         let amount_fen = check_amount(spec.amount_fen)?;
         let now = self.ctx().now_ms();
         if spec.due_at_ms <= now {
-            return Err(Error::field("due_at_ms", "must be in the future"));
+            return Err(Error::field("due_at_ms", "pay.bill.due_past"));
         }
         let description = spec.description.trim().to_string();
         if description.is_empty() || description.chars().count() > MAX_DESCRIPTION_CHARS {
-            return Err(Error::field("description", format!("must be 1 to {MAX_DESCRIPTION_CHARS} characters")));
+            return Err(Error::field_msg(
+                "description",
+                Msg::new("pay.bill.description_len").int("max", MAX_DESCRIPTION_CHARS as i64),
+            ));
         }
         if description.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(Error::field("description", "must not contain control characters"));
+            return Err(Error::field("description", "pay.bill.description_control"));
         }
         let (user_id, plate) = match &spec.to {
             BillTo::IdNumber(n) => {
@@ -144,7 +148,7 @@ impl Pay {
                     .identity()
                     .find_by_id_number(n)
                     .await?
-                    .ok_or_else(|| Error::new(Code::NotFound, "no verified person has this identity number"))?;
+                    .ok_or_else(|| Error::new(Code::NotFound, "pay.bill.no_person"))?;
                 (u.user_id, None)
             }
             BillTo::Plate(p) => {
@@ -153,8 +157,7 @@ impl Pay {
                     .bind(&plate)
                     .fetch_optional(&self.ctx().db.pool)
                     .await?;
-                let (user_id,) =
-                    owner.ok_or_else(|| Error::new(Code::NotFound, "no vehicle is registered with this plate"))?;
+                let (user_id,) = owner.ok_or_else(|| Error::new(Code::NotFound, "pay.bill.no_vehicle"))?;
                 (user_id, Some(plate))
             }
         };
@@ -196,25 +199,25 @@ impl Pay {
     }
 
     fn bill_from_row(&self, r: BillRow, org_names: &HashMap<String, String>, now: i64) -> Result<Bill> {
-        let status = match r.9.as_str() {
+        let status = match r.status.as_str() {
             "paid" => BillStatus::Paid,
             _ => BillStatus::Unpaid,
         };
         Ok(Bill {
-            org_name: org_names.get(&r.1).cloned().unwrap_or_default(),
-            late: is_late(r.7, r.10, now),
-            id: r.0,
-            org_id: r.1,
-            user_id: r.2,
-            kind: BillKind::parse(&r.3)?,
-            amount_fen: r.4,
-            description: r.5,
-            plate: r.6,
-            due_at_ms: r.7,
-            issued_at_ms: r.8,
+            org_name: org_names.get(&r.org_id).cloned().unwrap_or_default(),
+            late: is_late(r.due_at_ms, r.paid_at_ms, now),
+            kind: BillKind::parse(&r.kind)?,
+            id: r.id,
+            org_id: r.org_id,
+            user_id: r.user_id,
+            amount_fen: r.amount_fen,
+            description: r.description,
+            plate: r.plate,
+            due_at_ms: r.due_at_ms,
+            issued_at_ms: r.issued_at_ms,
             status,
-            paid_at_ms: r.10,
-            transfer_id: r.11,
+            paid_at_ms: r.paid_at_ms,
+            transfer_id: r.transfer_id,
         })
     }
 
@@ -227,9 +230,9 @@ impl Pay {
         let rows = q.fetch_all(&self.ctx().db.pool).await?;
         let mut names = HashMap::new();
         for r in &rows {
-            if !names.contains_key(&r.1) {
-                let name = self.identity().org(&r.1).await.map(|o| o.name).unwrap_or_default();
-                names.insert(r.1.clone(), name);
+            if !names.contains_key(&r.org_id) {
+                let name = self.identity().org(&r.org_id).await.map(|o| o.name).unwrap_or_default();
+                names.insert(r.org_id.clone(), name);
             }
         }
         let now = self.ctx().now_ms();
@@ -305,7 +308,7 @@ impl Pay {
             .fetch_one(&self.ctx().db.pool)
             .await?;
         if key.as_deref() != Some(idem) {
-            return Err(Error::new(Code::AlreadyPaid, "this bill is already paid"));
+            return Err(Error::new(Code::AlreadyPaid, "pay.bill.already_paid"));
         }
         Ok(BillReceipt {
             bill_id: bill.id.clone(),
@@ -330,9 +333,9 @@ impl Pay {
         let member = self.identity().require_staff(actor, org_id, Role::Operator).await?;
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-            return Err(Error::field(
+            return Err(Error::field_msg(
                 "reason",
-                format!("state why you need this (1 to {MAX_REASON_CHARS} characters)"),
+                Msg::new("pay.reason_required").int("max", MAX_REASON_CHARS as i64),
             ));
         }
         self.identity().user_ref(subject_user_id).await?;

@@ -6,7 +6,7 @@
 //! length a person would count; the CRC runs over the UTF-8 bytes.
 
 use yizhan_core::money::{parse_yuan, yuan};
-use yizhan_core::{Code, Error, Fen, Result};
+use yizhan_core::{Arg, Code, Error, Fen, Msg, Result};
 
 /// The only currency the platform moves (ISO 4217 numeric for CNY).
 pub const CURRENCY_CNY: &str = "156";
@@ -122,41 +122,58 @@ pub fn encode(qr: &MerchantQr) -> String {
     out
 }
 
-fn invalid(detail: impl Into<String>) -> Error {
-    Error::new(Code::QrInvalid, detail)
+/// A code that is not valid, and why (`qr.invalid.*`, with the tags concerned).
+fn invalid(key: &str) -> Error {
+    Error::new(Code::QrInvalid, format!("qr.invalid.{key}"))
+}
+
+/// Tag numbers in messages: always two digits, as printed in the EMVCo book.
+fn tag_arg(tag: &str) -> Arg {
+    Arg::Text(tag.to_string())
+}
+
+/// Where in the code a data object is: the payload itself, or a merchant account template.
+fn part_arg(part: &str) -> Arg {
+    Arg::Key(format!("qr.part.{part}"))
 }
 
 /// Split a TLV string into (tag, value) pairs; lengths count characters.
-fn split_tlvs(s: &str, what: &str) -> Result<Vec<(String, String)>> {
+fn split_tlvs(s: &str, part: &str) -> Result<Vec<(String, String)>> {
     let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
     let mut out = Vec::new();
     while i < chars.len() {
         if i + 4 > chars.len() {
-            return Err(invalid(format!("{what}: truncated data object at position {i}")));
+            return Err(invalid("truncated").with("part", part_arg(part)).with("pos", Arg::Int(i as i64)));
         }
         let tag: String = chars[i..i + 2].iter().collect();
         let len_s: String = chars[i + 2..i + 4].iter().collect();
         if !tag.chars().all(|c| c.is_ascii_digit()) {
-            return Err(invalid(format!("{what}: tag {tag:?} at position {i} is not two digits")));
+            return Err(invalid("tag_not_digits")
+                .with("part", part_arg(part))
+                .with("tag", tag_arg(&tag))
+                .with("pos", Arg::Int(i as i64)));
         }
         if !len_s.chars().all(|c| c.is_ascii_digit()) {
-            return Err(invalid(format!("{what}: length {len_s:?} of tag {tag} is not two digits")));
+            return Err(invalid("length_not_digits").with("part", part_arg(part)).with("tag", tag_arg(&tag)));
         }
-        let len: usize = len_s.parse().map_err(|_| invalid(format!("{what}: bad length of tag {tag}")))?;
+        let len: usize = len_s
+            .parse()
+            .map_err(|_| invalid("length_not_digits").with("part", part_arg(part)).with("tag", tag_arg(&tag)))?;
         if len == 0 {
-            return Err(invalid(format!("{what}: tag {tag} has length 00")));
+            return Err(invalid("length_zero").with("part", part_arg(part)).with("tag", tag_arg(&tag)));
         }
         let start = i + 4;
         if start + len > chars.len() {
-            return Err(invalid(format!(
-                "{what}: tag {tag} claims {len} characters but only {} remain",
-                chars.len() - start
-            )));
+            return Err(invalid("length_overrun")
+                .with("part", part_arg(part))
+                .with("tag", tag_arg(&tag))
+                .with("len", Arg::Int(len as i64))
+                .with("left", Arg::Int((chars.len() - start) as i64)));
         }
         let value: String = chars[start..start + len].iter().collect();
         if out.iter().any(|(t, _): &(String, String)| *t == tag) {
-            return Err(invalid(format!("{what}: tag {tag} appears twice")));
+            return Err(invalid("tag_twice").with("part", part_arg(part)).with("tag", tag_arg(&tag)));
         }
         out.push((tag, value));
         i = start + len;
@@ -172,74 +189,82 @@ fn tag_num(tag: &str) -> u8 {
 pub fn parse(payload: &str) -> Result<MerchantQr> {
     let payload = payload.trim();
     if payload.is_empty() {
-        return Err(invalid("the code is empty"));
+        return Err(invalid("empty"));
     }
     if payload.chars().count() > 512 {
-        return Err(invalid("the code is longer than 512 characters"));
+        return Err(invalid("too_long").with("max", Arg::Int(512)));
     }
     // The CRC object is always last: "6304" and four hex digits.
     let n = payload.len();
     if n < 8 || !payload.is_char_boundary(n - 8) || !payload.is_char_boundary(n - 4) || &payload[n - 8..n - 4] != "6304"
     {
-        return Err(invalid("the code does not end with a CRC (tag 63, length 04)"));
+        return Err(invalid("no_crc"));
     }
     let crc_text = &payload[n - 4..];
     let crc_given = u16::from_str_radix(crc_text, 16)
         .ok()
         .filter(|_| crc_text.chars().all(|c| c.is_ascii_hexdigit()))
-        .ok_or_else(|| invalid(format!("CRC {crc_text:?} is not four hex digits")))?;
+        .ok_or_else(|| invalid("crc_not_hex").with("crc", Arg::Text(crc_text.to_string())))?;
     let crc_actual = crc16_ccitt_false(&payload.as_bytes()[..n - 4]);
     if crc_given != crc_actual {
-        return Err(invalid(format!(
-            "CRC mismatch: the code says {crc_given:04X}, its content gives {crc_actual:04X}"
-        )));
+        return Err(invalid("crc")
+            .with("given", Arg::Text(format!("{crc_given:04X}")))
+            .with("actual", Arg::Text(format!("{crc_actual:04X}"))));
     }
     let objects = split_tlvs(&payload[..n - 8], "payload")?;
     let get = |tag: &str| objects.iter().find(|(t, _)| t == tag).map(|(_, v)| v.as_str());
-    let require = |tag: &str, name: &str| get(tag).ok_or_else(|| invalid(format!("missing {name} (tag {tag})")));
+    let require = |tag: &str, name: &str| {
+        get(tag).ok_or_else(|| {
+            invalid("missing").with("name", Arg::Key(format!("qr.field.{name}"))).with("tag", tag_arg(tag))
+        })
+    };
 
     match objects.first() {
         Some((t, v)) if t == TAG_FORMAT && v == "01" => {}
-        Some((t, _)) if t == TAG_FORMAT => return Err(invalid("payload format indicator (tag 00) must be \"01\"")),
-        _ => return Err(invalid("missing payload format indicator (tag 00) as the first data object")),
+        Some((t, _)) if t == TAG_FORMAT => return Err(invalid("format_version")),
+        _ => return Err(invalid("format_first")),
     }
     if objects.iter().any(|(t, _)| t == TAG_CRC) {
-        return Err(invalid("CRC (tag 63) must be the last data object"));
+        return Err(invalid("crc_not_last"));
     }
     let initiation = get(TAG_INITIATION);
     if let Some(v) = initiation {
         if v != "11" && v != "12" {
-            return Err(invalid(format!("point of initiation (tag 01) must be 11 or 12, not {v:?}")));
+            return Err(invalid("initiation").with("value", Arg::Text(v.to_string())));
         }
     }
-    let mcc = require(TAG_MCC, "merchant category code")?;
+    let mcc = require(TAG_MCC, "mcc")?;
     if mcc.len() != 4 || !mcc.chars().all(|c| c.is_ascii_digit()) {
-        return Err(invalid("merchant category code (tag 52) must be 4 digits"));
+        return Err(invalid("mcc"));
     }
-    let currency = require(TAG_CURRENCY, "transaction currency")?;
+    let currency = require(TAG_CURRENCY, "currency")?;
     if currency != CURRENCY_CNY {
-        return Err(invalid(format!("unknown currency {currency:?} (tag 53): only 156 (CNY) is accepted")));
+        return Err(invalid("currency").with("value", Arg::Text(currency.to_string())));
     }
-    let country = require(TAG_COUNTRY, "country code")?;
+    let country = require(TAG_COUNTRY, "country")?;
     if country != COUNTRY_CN {
-        return Err(invalid(format!("country (tag 58) must be CN, not {country:?}")));
+        return Err(invalid("country").with("value", Arg::Text(country.to_string())));
     }
-    let merchant_name = require(TAG_NAME, "merchant name")?.to_string();
-    let merchant_city = require(TAG_CITY, "merchant city")?.to_string();
+    let merchant_name = require(TAG_NAME, "merchant_name")?.to_string();
+    let merchant_city = require(TAG_CITY, "merchant_city")?.to_string();
     let amount_fen = match get(TAG_AMOUNT) {
         None => None,
         Some(v) => {
             if v.len() > 13 {
-                return Err(invalid("amount (tag 54) is longer than 13 characters"));
+                return Err(invalid("amount_too_long"));
             }
-            let fen = parse_yuan(v)
-                .ok_or_else(|| invalid(format!("amount (tag 54) {v:?} is not yuan with at most 2 decimals")))?;
-            Fen::amount(fen).map_err(|m| invalid(format!("amount (tag 54): {m}")))?;
+            let fen = parse_yuan(v).ok_or_else(|| invalid("amount_format").with("value", Arg::Text(v.to_string())))?;
+            if fen <= 0 {
+                return Err(invalid("amount_not_positive"));
+            }
+            if Fen::amount(fen).is_err() {
+                return Err(invalid("amount_too_large").with("max", Arg::Fen(Fen::MAX_AMOUNT)));
+            }
             Some(fen)
         }
     };
     if initiation == Some("12") && amount_fen.is_none() {
-        return Err(invalid("a code with point of initiation 12 must carry an amount (tag 54)"));
+        return Err(invalid("amount_missing"));
     }
 
     let mut account = None;
@@ -249,7 +274,7 @@ pub fn parse(payload: &str) -> Result<MerchantQr> {
         match num {
             0 | 1 | 52 | 53 | 54 | 58 | 59 | 60 => {}
             26..=51 if account.is_none() => {
-                let subs = split_tlvs(v, &format!("merchant account template {t}"))?;
+                let subs = split_tlvs(v, "template")?;
                 let mut guid = None;
                 let mut fields = Vec::new();
                 for (st, sv) in subs {
@@ -259,14 +284,13 @@ pub fn parse(payload: &str) -> Result<MerchantQr> {
                         fields.push((tag_num(&st), sv));
                     }
                 }
-                let guid =
-                    guid.ok_or_else(|| invalid(format!("merchant account template {t} has no id (sub-tag 00)")))?;
+                let guid = guid.ok_or_else(|| invalid("template_no_id").with("tag", tag_arg(t)))?;
                 account = Some(MerchantAccount { tag: num, guid, fields });
             }
             _ => other.push((num, v.clone())),
         }
     }
-    let account = account.ok_or_else(|| invalid("missing merchant account information (a tag from 26 to 51)"))?;
+    let account = account.ok_or_else(|| invalid("no_account"))?;
     Ok(MerchantQr { account, mcc: mcc.to_string(), amount_fen, merchant_name, merchant_city, other })
 }
 
@@ -274,43 +298,49 @@ impl MerchantQr {
     /// Refuse what [`encode`] would have to cut or could not represent.
     pub fn validate(&self) -> Result<()> {
         if !(26..=51).contains(&self.account.tag) {
-            return Err(Error::field("account.tag", "must be between 26 and 51"));
+            return Err(Error::field("account.tag", "qr.encode.account_tag"));
         }
         if self.account.guid.is_empty() || self.account.guid.chars().count() > 32 {
-            return Err(Error::field("account.guid", "must be 1 to 32 characters"));
+            return Err(Error::field("account.guid", "qr.encode.account_id"));
         }
         let mut template_len = 4 + self.account.guid.chars().count();
         for (t, v) in &self.account.fields {
             if *t == 0 || *t > 99 {
-                return Err(Error::field("account.fields", "sub-tags are 01 to 99"));
+                return Err(Error::field("account.fields", "qr.encode.sub_tag"));
             }
             let n = v.chars().count();
             if n == 0 || n > 99 {
-                return Err(Error::field("account.fields", "each value must be 1 to 99 characters"));
+                return Err(Error::field("account.fields", "qr.encode.sub_value"));
             }
             template_len += 4 + n;
         }
         if template_len > 99 {
-            return Err(Error::field("account", "the merchant account template is longer than 99 characters"));
+            return Err(Error::field("account", "qr.encode.account_too_long"));
         }
         if self.mcc.len() != 4 || !self.mcc.chars().all(|c| c.is_ascii_digit()) {
-            return Err(Error::field("mcc", "must be 4 digits"));
+            return Err(Error::field("mcc", "qr.encode.mcc"));
         }
         if let Some(a) = self.amount_fen {
-            Fen::amount(a).map_err(|m| Error::field("amount_fen", m))?;
+            yizhan_ledger::amount_check("amount_fen", a)?;
         }
         let name = self.merchant_name.chars().count();
         if name == 0 || name > MAX_NAME_CHARS {
-            return Err(Error::field("merchant_name", format!("must be 1 to {MAX_NAME_CHARS} characters")));
+            return Err(Error::field_msg(
+                "merchant_name",
+                Msg::new("qr.encode.name").int("max", MAX_NAME_CHARS as i64),
+            ));
         }
         let city = self.merchant_city.chars().count();
         if city == 0 || city > MAX_CITY_CHARS {
-            return Err(Error::field("merchant_city", format!("must be 1 to {MAX_CITY_CHARS} characters")));
+            return Err(Error::field_msg(
+                "merchant_city",
+                Msg::new("qr.encode.city").int("max", MAX_CITY_CHARS as i64),
+            ));
         }
         for (t, v) in &self.other {
             let n = v.chars().count();
             if matches!(t, 0 | 1 | 52 | 53 | 54 | 58 | 59 | 60 | 63) || *t > 99 || n == 0 || n > 99 {
-                return Err(Error::field("other", format!("tag {t:02} cannot be carried as an extra data object")));
+                return Err(Error::field_msg("other", Msg::new("qr.encode.extra_tag").text("tag", format!("{t:02}"))));
             }
         }
         Ok(())
@@ -420,40 +450,42 @@ mod tests {
 
         let e = parse(&with_crc(&body.replace("5303156", "5303840"))).unwrap_err();
         assert_eq!(e.code, Code::QrInvalid);
-        assert!(e.msg.to_string().contains("currency"), "{}", e.msg);
+        assert_eq!(e.msg, Msg::new("qr.invalid.currency").text("value", "840"));
 
         let e = parse(&with_crc(&body.replace("5802CN", ""))).unwrap_err();
-        assert!(e.msg.to_string().contains("tag 58"), "{}", e.msg);
+        assert_eq!(e.msg, Msg::new("qr.invalid.missing").key_arg("name", "qr.field.country").text("tag", "58"));
 
         let e = parse(&with_crc(&body.replace("5916Lao Wang Noodles", ""))).unwrap_err();
-        assert!(e.msg.to_string().contains("merchant name"), "{}", e.msg);
+        assert_eq!(e.msg, Msg::new("qr.invalid.missing").key_arg("name", "qr.field.merchant_name").text("tag", "59"));
 
         let e = parse(&with_crc(&body.replace("5916Lao", "5999Lao"))).unwrap_err();
-        assert!(e.msg.to_string().contains("claims 99"), "{}", e.msg);
+        assert_eq!(e.msg.key, "qr.invalid.length_overrun", "{}", e.msg);
+        assert!(e.msg.args.contains(&("len".into(), Arg::Int(99))), "{}", e.msg);
 
         let e = parse(&with_crc(&body.replace("5916Lao", "59x6Lao"))).unwrap_err();
-        assert!(e.msg.to_string().contains("not two digits"), "{}", e.msg);
+        assert_eq!(e.msg.key, "qr.invalid.length_not_digits", "{}", e.msg);
+        assert!(e.msg.args.contains(&("tag".into(), Arg::Text("59".into()))), "{}", e.msg);
 
         let e = parse(&with_crc(&body.replacen("000201", "000202", 1))).unwrap_err();
-        assert!(e.msg.to_string().contains("tag 00"), "{}", e.msg);
+        assert_eq!(e.msg.key, "qr.invalid.format_version", "{}", e.msg);
 
         let e = parse(&with_crc(&format!("{body}5303156"))).unwrap_err();
-        assert!(e.msg.to_string().contains("twice"), "{}", e.msg);
+        assert_eq!(e.msg, Msg::new("qr.invalid.tag_twice").key_arg("part", "qr.part.payload").text("tag", "53"));
 
         let e = parse(&with_crc(&body.replacen("010211", "010212", 1))).unwrap_err();
-        assert!(e.msg.to_string().contains("amount"), "{}", e.msg);
+        assert_eq!(e.msg.key, "qr.invalid.amount_missing", "{}", e.msg);
 
         let e = parse(&with_crc(&format!("{body}54051.234"))).unwrap_err();
-        assert!(e.msg.to_string().contains("tag 54"), "{}", e.msg);
+        assert_eq!(e.msg, Msg::new("qr.invalid.amount_format").text("value", "1.234"));
 
         let e = parse(&with_crc(&format!("{body}54040.00"))).unwrap_err();
-        assert!(e.msg.to_string().contains("tag 54"), "{}", e.msg);
+        assert_eq!(e.msg.key, "qr.invalid.amount_not_positive", "{}", e.msg);
 
         let e = parse(&good[..good.len() - 8]).unwrap_err();
-        assert!(e.msg.to_string().contains("CRC"), "{}", e.msg);
+        assert_eq!(e.msg.key, "qr.invalid.no_crc", "{}", e.msg);
 
         let e = parse(&format!("{}zzzz", &good[..good.len() - 4])).unwrap_err();
-        assert!(e.msg.to_string().contains("hex"), "{}", e.msg);
+        assert_eq!(e.msg, Msg::new("qr.invalid.crc_not_hex").text("crc", "zzzz"));
 
         assert_eq!(parse("").unwrap_err().code, Code::QrInvalid);
         assert_eq!(parse("hello").unwrap_err().code, Code::QrInvalid);
@@ -466,7 +498,7 @@ mod tests {
     fn refuses_a_payload_without_our_template() {
         let body = "0002010102115204000053031565802CN5903Ada6007Beijing";
         let e = parse(&with_crc(body)).unwrap_err();
-        assert!(e.msg.to_string().contains("merchant account"), "{}", e.msg);
+        assert_eq!(e.msg.key, "qr.invalid.no_account", "{}", e.msg);
     }
 
     #[test]

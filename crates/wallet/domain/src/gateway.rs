@@ -145,34 +145,24 @@ impl SandboxGateway {
     fn run(&self, op: SandboxOperation, card: &str, amount_fen: i64, reference: &str) -> Result<GatewayOutcome> {
         let card = if card.trim().is_empty() { sandbox_cards::SUCCEEDS } else { card.trim() };
         if !luhn_ok(card) {
-            return Err(Error::field("card", "is not a valid card number (sandbox)"));
+            return Err(Error::field("card", "pay.gateway.card_invalid"));
         }
         if amount_fen <= 0 {
-            return Err(Error::field("amount_fen", "must be positive (sandbox)"));
+            return Err(Error::field("amount_fen", "ledger.amount.not_positive"));
         }
         if reference.is_empty() || reference.len() > 200 {
-            return Err(Error::field("reference", "must be 1 to 200 characters (sandbox)"));
+            return Err(Error::field("reference", "pay.gateway.reference_len"));
         }
         let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = done.get(reference) {
             if r.operation != op || r.outcome.amount_fen != amount_fen || r.card != card {
-                return Err(Error::new(
-                    Code::Conflict,
-                    "sandbox gateway: this reference was used for another operation",
-                ));
+                return Err(Error::new(Code::Conflict, "pay.gateway.reference_reused"));
             }
             return Ok(r.outcome.clone());
         }
         match card {
-            sandbox_cards::DECLINED => {
-                return Err(Error::new(Code::PaymentDeclined, "the card was declined (sandbox test card)"))
-            }
-            sandbox_cards::TIMES_OUT => {
-                return Err(Error::new(
-                    Code::GatewayTimeout,
-                    "the sandbox gateway did not answer in time; nothing was charged",
-                ))
-            }
+            sandbox_cards::DECLINED => return Err(Error::new(Code::PaymentDeclined, "pay.gateway.declined")),
+            sandbox_cards::TIMES_OUT => return Err(Error::new(Code::GatewayTimeout, "pay.gateway.timeout")),
             _ => {}
         }
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
@@ -211,14 +201,16 @@ impl FundingGateway for SandboxGateway {
     fn verify_notification(&self, body: &[u8], signature: &str) -> Result<Notification> {
         let sig = signature.trim();
         let sig = sig.strip_prefix("sha256=").unwrap_or(sig);
-        let given = hex::decode(sig).map_err(|_| Error::forbidden("sandbox notification signature is not hex"))?;
+        let given = hex::decode(sig).map_err(|_| Error::forbidden("pay.gateway.signature_not_hex"))?;
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.secret).unwrap_or_else(|_| unreachable!());
         mac.update(body);
-        mac.verify_slice(&given).map_err(|_| Error::forbidden("sandbox notification signature does not match"))?;
-        let n: Notification = serde_json::from_slice(body)
-            .map_err(|e| Error::new(Code::MalformedJson, format!("sandbox notification: {e}")))?;
+        mac.verify_slice(&given).map_err(|_| Error::forbidden("pay.gateway.signature_mismatch"))?;
+        let n: Notification = serde_json::from_slice(body).map_err(|e| Error {
+            source: Some(e.into()),
+            ..Error::new(Code::MalformedJson, "pay.gateway.bad_notification")
+        })?;
         if n.id.is_empty() || n.id.len() > 100 {
-            return Err(Error::field("id", "notification id must be 1 to 100 characters"));
+            return Err(Error::field("id", "pay.gateway.notification_id"));
         }
         Ok(n)
     }

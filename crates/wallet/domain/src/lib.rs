@@ -27,7 +27,7 @@ pub use types::*;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use yizhan_audit::Audit;
-use yizhan_core::{Code, Ctx, Error, Fen, MigrationSet, Msg, Result};
+use yizhan_core::{Code, Ctx, Error, MigrationSet, Msg, Result};
 use yizhan_identity::Identity;
 use yizhan_ledger::{HoldState, Ledger, Transfer, TransferSpec};
 use yizhan_notify::{Message, Notify, Target};
@@ -98,12 +98,12 @@ struct Inner {
 pub(crate) fn check_idempotency_key(key: &str) -> Result<&str> {
     let key = key.trim();
     if key.is_empty() {
-        return Err(Error::new(Code::IdempotencyKeyRequired, "an idempotency key is required for every payment"));
+        return Err(Error::new(Code::IdempotencyKeyRequired, "pay.key_required"));
     }
     if key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(Error::field(
+        return Err(Error::field_msg(
             "idempotency_key",
-            format!("must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters without spaces"),
+            Msg::new("pay.key_invalid").int("max", MAX_IDEMPOTENCY_KEY_CHARS as i64),
         ));
     }
     Ok(key)
@@ -116,23 +116,18 @@ pub(crate) fn scoped_key(scope: &str, actor_id: &str, operation: &str, key: &str
 }
 
 pub(crate) fn check_amount(amount_fen: i64) -> Result<i64> {
-    Fen::amount(amount_fen).map(|f| f.0).map_err(|m| Error::field("amount_fen", m))
+    yizhan_ledger::amount_check("amount_fen", amount_fen)
 }
 
 pub(crate) fn check_memo(memo: &str) -> Result<String> {
     let memo = memo.trim();
     if memo.chars().count() > MAX_MEMO_CHARS {
-        return Err(Error::field("memo", format!("must be at most {MAX_MEMO_CHARS} characters")));
+        return Err(Error::field_msg("memo", Msg::new("pay.memo_too_long").int("max", MAX_MEMO_CHARS as i64)));
     }
     if memo.chars().any(char::is_control) {
-        return Err(Error::field("memo", "must not contain control characters"));
+        return Err(Error::field("memo", "pay.memo_control"));
     }
     Ok(memo.to_string())
-}
-
-/// "12.34" yuan, for messages.
-pub(crate) fn yuan(fen: i64) -> String {
-    yizhan_core::money::yuan(fen)
 }
 
 impl Pay {
@@ -318,7 +313,7 @@ impl Pay {
         let hold = self
             .transfer(
                 TransferSpec::new(wallet, gw, amount_fen, category::WITHDRAWAL)
-                    .with_memo(format!("withdrawal via {}", self.gateway_name()))
+                    .with_memo(format!("withdrawal {}", self.gateway_name()))
                     .with_idempotency_key(key.clone())
                     .pending(None),
             )
@@ -330,10 +325,7 @@ impl Pay {
         match state {
             HoldState::Pending | HoldState::Posted => {}
             HoldState::Voided | HoldState::Expired => {
-                return Err(Error::new(
-                    Code::TransferAlreadyResolved,
-                    "this withdrawal failed before and its money was released; try again with a new key",
-                ))
+                return Err(Error::new(Code::TransferAlreadyResolved, "pay.withdrawal_failed_before"))
             }
         }
         match self.inner.gateway.payout(card.unwrap_or(""), amount_fen, &key).await {
@@ -377,7 +369,7 @@ impl Pay {
         let hold = self.ledger().hold(pending_id).await?;
         match hold.resolved_by {
             Some(id) if hold.state == HoldState::Posted => self.ledger().get_transfer(&id).await,
-            _ => Err(Error::new(Code::TransferAlreadyResolved, "this withdrawal was cancelled before")),
+            _ => Err(Error::new(Code::TransferAlreadyResolved, "pay.withdrawal_cancelled")),
         }
     }
 
@@ -398,13 +390,10 @@ impl Pay {
         let amount_fen = check_amount(amount_fen)?;
         let memo = check_memo(memo)?;
         let idem = check_idempotency_key(idempotency_key)?;
-        let payee = self
-            .identity()
-            .find_by_login(to)
-            .await?
-            .ok_or_else(|| Error::new(Code::NotFound, "nobody has this login"))?;
+        let payee =
+            self.identity().find_by_login(to).await?.ok_or_else(|| Error::new(Code::NotFound, "pay.no_such_login"))?;
         if payee.user_id == from_user_id {
-            return Err(Error::new(Code::SelfPayment, "you cannot send money to yourself"));
+            return Err(Error::new(Code::SelfPayment, "pay.self_transfer"));
         }
         let preview = QrPreview { payee: Payee::User(payee.user_id), payee_name: payee.name, amount_fen: None };
         self.move_to_payee(from_user_id, &preview, amount_fen, &memo, idem, category::P2P).await
@@ -425,14 +414,11 @@ impl Pay {
         let idem = check_idempotency_key(idempotency_key)?;
         if let Some(fixed) = preview.amount_fen {
             if fixed != amount_fen {
-                return Err(Error::field(
-                    "amount_fen",
-                    format!("this code asks for exactly {} yuan ({fixed} fen)", yuan(fixed)),
-                ));
+                return Err(Error::field_msg("amount_fen", Msg::new("pay.fixed_amount_needed").fen("amount", fixed)));
             }
         }
         if preview.payee == Payee::User(payer_user_id.to_string()) {
-            return Err(Error::new(Code::SelfPayment, "you cannot pay yourself"));
+            return Err(Error::new(Code::SelfPayment, "pay.self_payment"));
         }
         self.move_to_payee(payer_user_id, preview, amount_fen, &memo, idem, category).await
     }
@@ -487,10 +473,10 @@ impl Pay {
     /// Money in and out of the wallet per category over one calendar month (China time).
     pub async fn statement(&self, user_id: &str, year: i64, month: u32) -> Result<Statement> {
         if !(1..=12).contains(&month) {
-            return Err(Error::field("month", "must be 1 to 12"));
+            return Err(Error::field("month", "pay.month_range"));
         }
         if !(2000..=2200).contains(&year) {
-            return Err(Error::field("year", "must be between 2000 and 2200"));
+            return Err(Error::field_msg("year", Msg::new("pay.year_range").int("min", 2000).int("max", 2200)));
         }
         let account = self.ensure_wallet(user_id).await?;
         let (from_ms, to_ms) = yizhan_core::time::month_range_cst(year, month);
@@ -527,11 +513,11 @@ impl Pay {
         cursor: Option<i64>,
     ) -> Result<HistoryPage> {
         if !actor.is_admin {
-            return Err(Error::forbidden("only platform support staff may read a person's transactions"));
+            return Err(Error::forbidden("pay.staff_only"));
         }
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(Error::field("reason", "state why you need this (1 to 500 characters)"));
+            return Err(Error::field_msg("reason", Msg::new("pay.reason_required").int("max", 500)));
         }
         self.identity().user_ref(subject_user_id).await?;
         self.audit()
@@ -551,17 +537,29 @@ impl Pay {
     pub async fn history(&self, user_id: &str, cursor: Option<i64>) -> Result<HistoryPage> {
         let account = self.ensure_wallet(user_id).await?;
         let page = self.ledger().history(&account, cursor, HISTORY_PAGE).await?;
-        let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let mut names: std::collections::HashMap<String, Counterpart> = std::collections::HashMap::new();
+        let bill_ids: Vec<&str> = page
+            .items
+            .iter()
+            .filter(|h| h.transfer.category == category::BILL)
+            .map(|h| h.transfer.id.as_str())
+            .collect();
+        let bill_kinds = self.bill_kinds_of(&bill_ids).await?;
         let mut items = Vec::with_capacity(page.items.len());
         for h in page.items {
-            let name = match names.get(&h.counterparty) {
+            let counterpart = match names.get(&h.counterparty) {
                 Some(n) => n.clone(),
                 None => {
-                    let n = self.account_label(&h.counterparty).await;
+                    let n = self.counterpart(&h.counterparty).await;
                     names.insert(h.counterparty.clone(), n.clone());
                     n
                 }
             };
+            let memo = match h.transfer.category.as_str() {
+                category::P2P | category::QR => h.transfer.memo,
+                _ => String::new(),
+            };
+            let bill_kind = bill_kinds.get(&h.transfer.id).copied();
             items.push(HistoryLine {
                 transfer_id: h.transfer.id,
                 seq: h.transfer.seq,
@@ -572,31 +570,55 @@ impl Pay {
                 },
                 amount_fen: h.transfer.amount_fen,
                 posted_change_fen: h.posted_change_fen,
+                bill_kind,
                 category: h.transfer.category,
-                memo: h.transfer.memo,
+                memo,
                 counterparty_account: h.counterparty,
-                counterparty_name: name,
+                counterparty_name: counterpart.name().to_string(),
+                counterpart,
                 at_ms: h.transfer.created_at_ms,
             });
         }
         Ok(HistoryPage { items, next_cursor: page.next_cursor })
     }
 
-    /// What to call a ledger account in a person's history.
-    async fn account_label(&self, account: &str) -> String {
+    /// Who a ledger account is, in a person's history.
+    async fn counterpart(&self, account: &str) -> Counterpart {
         if let Some(user) = account.strip_prefix("wallet:") {
-            return self.identity().user_ref(user).await.map(|u| u.name).unwrap_or_else(|_| "—".into());
+            return Counterpart::Person(
+                self.identity().user_ref(user).await.map(|u| u.name).unwrap_or_else(|_| "—".into()),
+            );
         }
         if let Some(org) = account.strip_prefix("org:") {
-            return self.identity().org(org).await.map(|o| o.name).unwrap_or_else(|_| "—".into());
+            return Counterpart::Org(self.identity().org(org).await.map(|o| o.name).unwrap_or_else(|_| "—".into()));
         }
         if let Some(gw) = account.strip_prefix("gateway:") {
-            return format!("Bank card ({gw})");
+            return Counterpart::Card(gw.to_string());
         }
         if account == ESCROW_ACCOUNT {
-            return "Red packet".into();
+            return Counterpart::RedPacket;
         }
-        account.to_string()
+        Counterpart::Platform
+    }
+
+    /// The kinds of the bills these transfers paid.
+    async fn bill_kinds_of(&self, transfer_ids: &[&str]) -> Result<std::collections::HashMap<String, BillKind>> {
+        let mut out = std::collections::HashMap::new();
+        if transfer_ids.is_empty() {
+            return Ok(out);
+        }
+        let marks: Vec<String> = (1..=transfer_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT transfer_id, kind FROM bills WHERE transfer_id IN ({})", marks.join(","));
+        let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+        for id in transfer_ids {
+            q = q.bind(*id);
+        }
+        for (transfer_id, kind) in q.fetch_all(&self.ctx().db.pool).await? {
+            if let Ok(k) = BillKind::parse(&kind) {
+                out.insert(transfer_id, k);
+            }
+        }
+        Ok(out)
     }
 
     // ---- gateway notifications ----

@@ -22,7 +22,54 @@ const STALE_MS: i64 = 60_000;
 /// Packets one sweep handles at most.
 const SWEEP_LIMIT: i64 = 500;
 
-type PacketRow = (String, String, Option<String>, String, i64, i64, String, String, i64, i64, i64);
+/// A row of `red_packets`, as [`PACKET_COLS`] reads it.
+#[derive(sqlx::FromRow)]
+struct PacketRow {
+    id: String,
+    sender_user_id: String,
+    to_user_id: Option<String>,
+    mode: String,
+    share_count: i64,
+    total_fen: i64,
+    greeting: String,
+    status: String,
+    refunded_fen: i64,
+    created_at_ms: i64,
+    expires_at_ms: i64,
+}
+
+/// A claimed share, as a packet shows it.
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    claimed_by: String,
+    amount_fen: i64,
+    claimed_at_ms: i64,
+}
+
+/// A packet whose funding request stopped halfway.
+#[derive(sqlx::FromRow)]
+struct StaleRow {
+    id: String,
+    sender_user_id: String,
+    idempotency_key: String,
+}
+
+/// A refunded packet whose refund transfer has not happened yet.
+#[derive(sqlx::FromRow)]
+struct UnpaidRefundRow {
+    id: String,
+    sender_user_id: String,
+    refunded_fen: i64,
+}
+
+/// A claimed share whose transfer has not happened yet.
+#[derive(sqlx::FromRow)]
+struct UnpaidShareRow {
+    packet_id: String,
+    seq: i64,
+    amount_fen: i64,
+    claimed_by: String,
+}
 const PACKET_COLS: &str = "id, sender_user_id, to_user_id, mode, share_count, total_fen, greeting, status, \
                            refunded_fen, created_at_ms, expires_at_ms";
 
@@ -45,14 +92,17 @@ impl Pay {
         let idem = check_idempotency_key(idempotency_key)?.to_string();
         let greeting = spec.greeting.trim().to_string();
         if greeting.chars().count() > MAX_GREETING_CHARS || greeting.chars().any(char::is_control) {
-            return Err(Error::field("greeting", format!("must be at most {MAX_GREETING_CHARS} characters")));
+            return Err(Error::field_msg(
+                "greeting",
+                Msg::new("pay.packet.greeting_too_long").int("max", MAX_GREETING_CHARS as i64),
+            ));
         }
         let sender_name = self.live_user_name(sender_user_id).await?;
         let to_user = match spec.to_user.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(to) => {
                 if spec.count != 1 {
-                    return Err(Error::field("count", "a packet for one person has 1 share"));
+                    return Err(Error::field("count", "pay.packet.one_share"));
                 }
                 let found = match self.identity().find_by_login(to).await {
                     Ok(Some(u)) => Some(u.user_id),
@@ -62,9 +112,9 @@ impl Pay {
                         Err(_) => None,
                     },
                 };
-                let id = found.ok_or_else(|| Error::new(Code::NotFound, "nobody has this login"))?;
+                let id = found.ok_or_else(|| Error::new(Code::NotFound, "pay.no_such_login"))?;
                 if id == sender_user_id {
-                    return Err(Error::new(Code::SelfPayment, "you cannot send a red packet to yourself"));
+                    return Err(Error::new(Code::SelfPayment, "pay.packet.self"));
                 }
                 Some(id)
             }
@@ -75,7 +125,7 @@ impl Pay {
         if let Some(p) = self.packet_by_key(sender_user_id, &idem).await? {
             if p.total_fen != spec.total_fen || p.count != spec.count || p.mode != spec.mode || p.to_user_id != to_user
             {
-                return Err(Error::new(Code::IdempotencyKeyReused, "this key was used for another red packet"));
+                return Err(Error::new(Code::IdempotencyKeyReused, "pay.packet.key_reused"));
             }
             return self.fund_packet(p).await;
         }
@@ -103,7 +153,7 @@ impl Pay {
             Err(e) if is_unique_violation(&e) => {
                 drop(tx);
                 let p =
-                    self.packet_by_key(sender_user_id, &idem).await?.ok_or_else(|| Error::not_found("red packet"))?;
+                    self.packet_by_key(sender_user_id, &idem).await?.ok_or_else(|| Error::not_found("red_packet"))?;
                 return self.fund_packet(p).await;
             }
             Err(e) => return Err(e.into()),
@@ -156,7 +206,7 @@ impl Pay {
         match packet.status.as_str() {
             "funding" => {}
             "failed" => {
-                return Err(Error::new(Code::Conflict, "this red packet could not be paid for; use a new key"));
+                return Err(Error::new(Code::Conflict, "pay.packet.unfunded"));
             }
             _ => return Ok(packet),
         }
@@ -167,7 +217,7 @@ impl Pay {
         let funded = self
             .transfer(
                 TransferSpec::new(from, ESCROW_ACCOUNT, packet.total_fen, category::RED_PACKET)
-                    .with_memo(format!("red packet {}", packet.id))
+                    .with_memo(format!("red_packet {}", packet.id))
                     .with_idempotency_key(key),
             )
             .await;
@@ -204,8 +254,8 @@ impl Pay {
             .bind(packet_id)
             .fetch_optional(&self.ctx().db.pool)
             .await?;
-        let r = row.ok_or_else(|| Error::not_found("red packet"))?;
-        let claims: Vec<(String, i64, i64)> = sqlx::query_as(
+        let r = row.ok_or_else(|| Error::not_found("red_packet"))?;
+        let claims: Vec<ClaimRow> = sqlx::query_as(
             "SELECT claimed_by, amount_fen, claimed_at_ms FROM red_packet_shares
              WHERE packet_id = $1 AND claimed_by IS NOT NULL ORDER BY claimed_at_ms, seq",
         )
@@ -214,20 +264,20 @@ impl Pay {
         .await?;
         let claims: Vec<RedPacketClaim> = claims
             .into_iter()
-            .map(|(user_id, amount_fen, claimed_at_ms)| RedPacketClaim { user_id, amount_fen, claimed_at_ms })
+            .map(|c| RedPacketClaim { user_id: c.claimed_by, amount_fen: c.amount_fen, claimed_at_ms: c.claimed_at_ms })
             .collect();
         Ok(RedPacket {
-            id: r.0,
-            sender_user_id: r.1,
-            to_user_id: r.2,
-            mode: SplitMode::parse(&r.3)?,
-            count: r.4,
-            total_fen: r.5,
-            greeting: r.6,
-            status: r.7,
-            refunded_fen: r.8,
-            created_at_ms: r.9,
-            expires_at_ms: r.10,
+            mode: SplitMode::parse(&r.mode)?,
+            id: r.id,
+            sender_user_id: r.sender_user_id,
+            to_user_id: r.to_user_id,
+            count: r.share_count,
+            total_fen: r.total_fen,
+            greeting: r.greeting,
+            status: r.status,
+            refunded_fen: r.refunded_fen,
+            created_at_ms: r.created_at_ms,
+            expires_at_ms: r.expires_at_ms,
             claimed_count: i64::try_from(claims.len()).unwrap_or(i64::MAX),
             claimed_fen: claims.iter().map(|c| c.amount_fen).sum(),
             claims,
@@ -239,25 +289,23 @@ impl Pay {
         let packet = self.red_packet(packet_id).await?;
         match packet.status.as_str() {
             "open" => {}
-            "refunded" => {
-                return Err(Error::new(Code::PacketEmpty, "this red packet expired; the rest went back to the sender"))
-            }
-            _ => return Err(Error::not_found("red packet")),
+            "refunded" => return Err(Error::new(Code::PacketEmpty, "pay.packet.refunded")),
+            _ => return Err(Error::not_found("red_packet")),
         }
         if let Some(to) = &packet.to_user_id {
             if to != user_id {
-                return Err(Error::forbidden("this red packet is for someone else"));
+                return Err(Error::forbidden("pay.packet.not_yours"));
             }
         }
         self.live_user_name(user_id).await?;
         // Taken before. A payout a crash interrupted is finished by the sweep
         // (`refund_expired`), not here, so a double tap never reports two wins.
         if self.share_of(packet_id, user_id).await?.is_some() {
-            return Err(Error::new(Code::AlreadyClaimed, "you already opened this red packet"));
+            return Err(Error::new(Code::AlreadyClaimed, "pay.packet.already_opened"));
         }
         let now = self.ctx().now_ms();
         if now >= packet.expires_at_ms {
-            return Err(Error::new(Code::PacketEmpty, "this red packet expired"));
+            return Err(Error::new(Code::PacketEmpty, "pay.packet.expired"));
         }
         // Each round either takes a share or loses one to a concurrent claimer,
         // so this ends within count + a few rounds.
@@ -291,19 +339,19 @@ impl Pay {
                     .fetch_one(&self.ctx().db.pool)
                     .await?;
                     if left.0 == 0 {
-                        return Err(Error::new(Code::PacketEmpty, "all shares of this red packet were taken"));
+                        return Err(Error::new(Code::PacketEmpty, "pay.packet.all_taken"));
                     }
                     // Someone took the share this round aimed at; try the next.
                     tokio::task::yield_now().await;
                 }
                 Err(e) if is_unique_violation(&e) => {
-                    return Err(Error::new(Code::AlreadyClaimed, "you already opened this red packet"))
+                    return Err(Error::new(Code::AlreadyClaimed, "pay.packet.already_opened"))
                 }
                 Err(e) if is_retryable(&e) => tokio::task::yield_now().await,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::new(Code::Conflict, "too many people are opening this red packet; try again"))
+        Err(Error::new(Code::Conflict, "pay.packet.busy"))
     }
 
     async fn share_of(&self, packet_id: &str, user_id: &str) -> Result<Option<(i64,)>> {
@@ -321,7 +369,7 @@ impl Pay {
         let t = self
             .transfer(
                 TransferSpec::new(ESCROW_ACCOUNT, to, amount_fen, category::RED_PACKET)
-                    .with_memo(format!("red packet {packet_id}"))
+                    .with_memo(format!("red_packet {packet_id}"))
                     .with_idempotency_key(share_key(packet_id, seq)),
             )
             .await?;
@@ -375,7 +423,7 @@ impl Pay {
         }
         // Packets whose funding request stopped between its row and its transfer:
         // open them if the money reached escrow, otherwise they never will be.
-        let stale: Vec<(String, String, String)> = sqlx::query_as(
+        let stale: Vec<StaleRow> = sqlx::query_as(
             "SELECT id, sender_user_id, idempotency_key FROM red_packets
              WHERE status = 'funding' AND created_at_ms < $1 LIMIT $2",
         )
@@ -383,8 +431,8 @@ impl Pay {
         .bind(SWEEP_LIMIT)
         .fetch_all(&self.ctx().db.pool)
         .await?;
-        for (id, sender, idem) in stale {
-            let key = scoped_key("user", &sender, "redpacket", &idem);
+        for StaleRow { id, sender_user_id, idempotency_key } in stale {
+            let key = scoped_key("user", &sender_user_id, "redpacket", &idempotency_key);
             let funded = self.ledger().transfer_by_idempotency_key(&key).await?;
             let mut tx = self.ctx().db.begin().await?;
             match funded {
@@ -407,20 +455,20 @@ impl Pay {
             tx.commit().await?;
         }
         // Refunds and claims whose ledger transfer has not happened yet (new ones, or a crash).
-        let unpaid_refunds: Vec<(String, String, i64)> = sqlx::query_as(
+        let unpaid_refunds: Vec<UnpaidRefundRow> = sqlx::query_as(
             "SELECT id, sender_user_id, refunded_fen FROM red_packets
              WHERE status = 'refunded' AND refunded_fen > 0 AND refund_transfer_id IS NULL LIMIT $1",
         )
         .bind(SWEEP_LIMIT)
         .fetch_all(&self.ctx().db.pool)
         .await?;
-        for (id, sender, amount_fen) in unpaid_refunds {
+        for UnpaidRefundRow { id, sender_user_id: sender, refunded_fen: amount_fen } in unpaid_refunds {
             let to = self.ensure_wallet(&sender).await?;
             self.ensure_escrow().await?;
             let t = self
                 .transfer(
                     TransferSpec::new(ESCROW_ACCOUNT, to, amount_fen, category::RED_PACKET_REFUND)
-                        .with_memo(format!("unclaimed red packet {id}"))
+                        .with_memo(format!("red_packet_refund {id}"))
                         .with_idempotency_key(refund_key(&id)),
                 )
                 .await?;
@@ -442,7 +490,7 @@ impl Pay {
             )
             .await;
         }
-        let unpaid_shares: Vec<(String, i64, i64, String)> = sqlx::query_as(
+        let unpaid_shares: Vec<UnpaidShareRow> = sqlx::query_as(
             "SELECT packet_id, seq, amount_fen, claimed_by FROM red_packet_shares
              WHERE claimed_by IS NOT NULL AND transfer_id IS NULL AND claimed_at_ms < $1 LIMIT $2",
         )
@@ -450,8 +498,8 @@ impl Pay {
         .bind(SWEEP_LIMIT)
         .fetch_all(&self.ctx().db.pool)
         .await?;
-        for (packet_id, seq, amount_fen, user_id) in unpaid_shares {
-            self.pay_share(&packet_id, seq, amount_fen, &user_id).await?;
+        for s in unpaid_shares {
+            self.pay_share(&s.packet_id, s.seq, s.amount_fen, &s.claimed_by).await?;
         }
         Ok(report)
     }

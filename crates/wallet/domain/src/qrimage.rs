@@ -14,7 +14,7 @@ pub const MAX_MODULE_PX: u32 = 40;
 
 fn qr(payload: &str) -> Result<QrCode> {
     QrCode::with_error_correction_level(payload.as_bytes(), EcLevel::M)
-        .map_err(|e| Error::field("payload", format!("cannot be drawn as a QR code: {e}")))
+        .map_err(|e| Error { source: Some(anyhow::anyhow!("{e}")), ..Error::field("payload", "qr.draw_failed") })
 }
 
 /// The QR code as an SVG document, `module_px` units per module, with its quiet zone.
@@ -85,10 +85,10 @@ const START_C: usize = 105;
 /// digit pair, checksum, (stop is added when drawing).
 pub fn code128c_symbols(digits: &str) -> Result<Vec<usize>> {
     if digits.is_empty() || !digits.len().is_multiple_of(2) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::field("digits", "subset C needs an even, non-zero number of digits"));
+        return Err(Error::field("digits", "qr.barcode.digits_even"));
     }
     if digits.len() > 80 {
-        return Err(Error::field("digits", "at most 80 digits"));
+        return Err(Error::field_msg("digits", yizhan_core::Msg::new("qr.barcode.too_many").int("max", 80)));
     }
     let mut symbols = vec![START_C];
     for pair in digits.as_bytes().chunks(2) {

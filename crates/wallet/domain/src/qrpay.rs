@@ -25,8 +25,14 @@ pub const PAYCODE_TTL_MS: i64 = 60_000;
 pub const PAYCODE_PREFIX: &str = "88";
 pub const PAYCODE_DIGITS: usize = 18;
 
-/// (user_id, expires_at_ms, used_at_ms, charge_key, amount_fen) of a pay code.
-type UsedCodeRow = (String, i64, Option<i64>, Option<String>, Option<i64>);
+/// A pay code that could not be taken: whose it is and how it was used.
+#[derive(sqlx::FromRow)]
+struct UsedCodeRow {
+    user_id: String,
+    used_at_ms: Option<i64>,
+    charge_key: Option<String>,
+    amount_fen: Option<i64>,
+}
 
 fn mcc_for(kind: OrgKind) -> &'static str {
     match kind {
@@ -93,24 +99,22 @@ impl Pay {
     pub fn decode_qr(&self, payload: &str) -> Result<(Payee, Option<i64>)> {
         let qr = emvco::parse(payload)?;
         if qr.account.guid != YIZHAN_GUID {
-            return Err(Error::new(Code::QrInvalid, "this is not a yizhan payment code"));
+            return Err(Error::new(Code::QrInvalid, "qr.not_ours"));
         }
-        let bad = |d: &str| Error::new(Code::QrInvalid, d.to_string());
-        let id = qr.account.field(SUB_ID).ok_or_else(|| bad("the code names no payee"))?.to_string();
+        let bad = |key: &str| Error::new(Code::QrInvalid, format!("qr.{key}"));
+        let id = qr.account.field(SUB_ID).ok_or_else(|| bad("no_payee"))?.to_string();
         let payee = match qr.account.field(SUB_KIND) {
             Some("user") => Payee::User(id),
             Some("org") => Payee::Org(id),
-            _ => return Err(bad("the code names an unknown kind of payee")),
+            _ => return Err(bad("unknown_payee_kind")),
         };
-        let sig = qr.account.field(SUB_SIG).ok_or_else(|| bad("the code is not signed"))?;
+        let sig = qr.account.field(SUB_SIG).ok_or_else(|| bad("unsigned"))?;
         let expected = self.sign_payee(&payee, qr.amount_fen);
         // Compare MACs without an early exit.
         let same = sig.len() == expected.len()
             && sig.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
         if !same {
-            return Err(bad(
-                "the code's payee signature does not match: it was not issued by this platform or was altered",
-            ));
+            return Err(bad("bad_signature"));
         }
         Ok((payee, qr.amount_fen))
     }
@@ -120,14 +124,10 @@ impl Pay {
         let (payee, amount_fen) = self.decode_qr(payload)?;
         let payee_name = match &payee {
             Payee::User(id) => {
-                self.live_user_name(id).await.map_err(|_| Error::new(Code::NotFound, "the payee no longer exists"))?
+                self.live_user_name(id).await.map_err(|_| Error::new(Code::NotFound, "pay.payee_gone"))?
             }
             Payee::Org(id) => {
-                self.identity()
-                    .org(id)
-                    .await
-                    .map_err(|_| Error::new(Code::NotFound, "the payee no longer exists"))?
-                    .name
+                self.identity().org(id).await.map_err(|_| Error::new(Code::NotFound, "pay.payee_gone"))?.name
             }
         };
         Ok(QrPreview { payee, payee_name, amount_fen })
@@ -205,7 +205,7 @@ impl Pay {
         self.identity().require_staff(actor, org_id, Role::Operator).await?;
         let code = code.trim();
         if code.len() != PAYCODE_DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::field("code", format!("must be {PAYCODE_DIGITS} digits")));
+            return Err(Error::field_msg("code", Msg::new("pay.paycode.digits").int("digits", PAYCODE_DIGITS as i64)));
         }
         let org = self.identity().org(org_id).await?;
         let hash = self.paycode_hash(code);
@@ -231,22 +231,19 @@ impl Pay {
             Some((user_id,)) => user_id,
             None => {
                 let row: Option<UsedCodeRow> = sqlx::query_as(
-                    "SELECT user_id, expires_at_ms, used_at_ms, charge_key, amount_fen FROM paycodes WHERE code_hash = $1",
+                    "SELECT user_id, used_at_ms, charge_key, amount_fen FROM paycodes WHERE code_hash = $1",
                 )
                 .bind(&hash)
                 .fetch_optional(&self.ctx().db.pool)
                 .await?;
-                match row {
-                    None => return Err(Error::not_found("pay code")),
+                let Some(row) = row else { return Err(Error::not_found("pay_code")) };
+                let same_key = row.charge_key.as_deref() == Some(key.as_str());
+                match (row.used_at_ms, same_key) {
                     // The same charge again (a retry): finish it or return its receipt.
-                    Some((user_id, _, Some(_), Some(k), Some(a))) if k == key && a == amount_fen => user_id,
-                    Some((_, _, Some(_), Some(k), _)) if k == key => {
-                        return Err(Error::new(Code::IdempotencyKeyReused, "this key was used for another amount"))
-                    }
-                    Some((_, _, Some(_), _, _)) => {
-                        return Err(Error::new(Code::CodeUsed, "this pay code was already used; ask for a new one"))
-                    }
-                    Some(_) => return Err(Error::new(Code::CodeExpired, "this pay code expired; ask for a new one")),
+                    (Some(_), true) if row.amount_fen == Some(amount_fen) => row.user_id,
+                    (Some(_), true) => return Err(Error::new(Code::IdempotencyKeyReused, "pay.paycode.key_reused")),
+                    (Some(_), false) => return Err(Error::new(Code::CodeUsed, "pay.paycode.used")),
+                    (None, _) => return Err(Error::new(Code::CodeExpired, "pay.paycode.expired")),
                 }
             }
         };
@@ -261,7 +258,7 @@ impl Pay {
         let t = match self
             .transfer(
                 TransferSpec::new(from, to, amount_fen, category::PAYCODE)
-                    .with_memo(format!("pay code at {}", org.name))
+                    .with_memo(format!("paycode org:{org_id}"))
                     .with_idempotency_key(ledger_key),
             )
             .await

@@ -6,7 +6,7 @@
 //! the last share takes exactly what remains.
 
 use serde::{Deserialize, Serialize};
-use yizhan_core::{Error, Fen, Random, Result};
+use yizhan_core::{Error, Fen, Msg, Random, Result};
 
 /// Most shares one packet may have.
 pub const MAX_SHARES: i64 = 200;
@@ -32,18 +32,21 @@ impl SplitMode {
         match s {
             "fixed" => Ok(SplitMode::Fixed),
             "lucky" => Ok(SplitMode::Lucky),
-            _ => Err(Error::field("mode", "must be fixed or lucky")),
+            _ => Err(Error::field("mode", "pay.packet.mode")),
         }
     }
 }
 
 fn check(total_fen: i64, count: i64) -> Result<()> {
-    Fen::amount(total_fen).map_err(|m| Error::field("total_fen", m))?;
+    yizhan_ledger::amount_check("total_fen", total_fen)?;
     if !(1..=MAX_SHARES).contains(&count) {
-        return Err(Error::field("count", format!("must be between 1 and {MAX_SHARES}")));
+        return Err(Error::field_msg("count", Msg::new("pay.packet.count").int("max", MAX_SHARES)));
     }
     if total_fen < count {
-        return Err(Error::field("total_fen", format!("{count} shares need at least {count} fen, 1 fen each")));
+        return Err(Error::field_msg(
+            "total_fen",
+            Msg::new("pay.packet.too_small").int("count", count).fen("min", count),
+        ));
     }
     Ok(())
 }
@@ -51,14 +54,13 @@ fn check(total_fen: i64, count: i64) -> Result<()> {
 /// The total for `count` equal shares of `per_share_fen` (what a sender means by
 /// "8.88 each to 10 people").
 pub fn fixed_total(per_share_fen: i64, count: i64) -> Result<i64> {
-    Fen::amount(per_share_fen).map_err(|m| Error::field("per_share_fen", m))?;
+    yizhan_ledger::amount_check("per_share_fen", per_share_fen)?;
     if !(1..=MAX_SHARES).contains(&count) {
-        return Err(Error::field("count", format!("must be between 1 and {MAX_SHARES}")));
+        return Err(Error::field_msg("count", Msg::new("pay.packet.count").int("max", MAX_SHARES)));
     }
-    let total = per_share_fen
-        .checked_mul(count)
-        .filter(|t| *t <= Fen::MAX_AMOUNT)
-        .ok_or_else(|| Error::field("per_share_fen", "the total is larger than the platform's limit"))?;
+    let total = per_share_fen.checked_mul(count).filter(|t| *t <= Fen::MAX_AMOUNT).ok_or_else(|| {
+        Error::field_msg("per_share_fen", Msg::new("pay.packet.total_too_large").fen("max", Fen::MAX_AMOUNT))
+    })?;
     Ok(total)
 }
 
@@ -67,15 +69,13 @@ pub fn split_fixed(total_fen: i64, count: i64) -> Result<Vec<i64>> {
     check(total_fen, count)?;
     if total_fen % count != 0 {
         let per = total_fen / count;
-        return Err(Error::field(
+        return Err(Error::field_msg(
             "total_fen",
-            format!(
-                "{total_fen} fen does not split into {count} equal shares: give the amount per share \
-                 (e.g. {per} × {count} = {} fen or {} × {count} = {} fen)",
-                per * count,
-                per + 1,
-                (per + 1) * count
-            ),
+            Msg::new("pay.packet.uneven")
+                .fen("total", total_fen)
+                .int("count", count)
+                .fen("lower", per * count)
+                .fen("higher", (per + 1) * count),
         ));
     }
     let per = total_fen / count;
@@ -118,7 +118,10 @@ mod tests {
         assert_eq!(split_fixed(1000, 4).unwrap(), vec![250; 4]);
         let e = split_fixed(1000, 3).unwrap_err();
         assert_eq!(e.code, Code::ValidationFailed);
-        assert!(e.msg.to_string().contains("333 × 3 = 999"), "{}", e.msg);
+        assert_eq!(
+            e.msg,
+            Msg::new("pay.packet.uneven").fen("total", 1000).int("count", 3).fen("lower", 999).fen("higher", 1002)
+        );
         assert_eq!(fixed_total(888, 10).unwrap(), 8880);
         assert!(fixed_total(Fen::MAX_AMOUNT, 2).is_err());
         assert!(fixed_total(0, 2).is_err());

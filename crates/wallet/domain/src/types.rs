@@ -180,7 +180,7 @@ impl BillKind {
             .iter()
             .copied()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| Error::field("kind", "must be one of fine, water, electricity, gas, heating, medical, fee"))
+            .ok_or_else(|| Error::field("kind", "pay.bill.kind_unknown"))
     }
 
     /// (English, Chinese) words for messages.
@@ -296,10 +296,45 @@ pub struct HistoryLine {
     /// The change of the posted balance (0 for holds and releases).
     pub posted_change_fen: i64,
     pub category: String,
+    /// The payer's own note (transfers and QR payments); empty otherwise.
+    /// What the platform writes into the ledger's memo is never shown.
     pub memo: String,
     pub counterparty_account: String,
+    /// A name for programs: the person's or organisation's name, the
+    /// gateway's name for a card, empty for the platform's own accounts.
     pub counterparty_name: String,
+    /// Who or what is on the other side, for a page to put in words.
+    pub counterpart: Counterpart,
+    /// The kind of a paid bill (category "bill").
+    pub bill_kind: Option<BillKind>,
     pub at_ms: i64,
+}
+
+/// The other side of a history line, as data: the web side puts it in words
+/// in the reader's language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Counterpart {
+    /// A person, by display name ("—" when they cannot be found).
+    Person(String),
+    /// An organisation, by name.
+    Org(String),
+    /// A bank card through this funding gateway ("sandbox").
+    Card(String),
+    /// The red packet escrow: money into or out of a red packet.
+    RedPacket,
+    /// Another of the platform's own accounts.
+    Platform,
+}
+
+impl Counterpart {
+    /// The name for programs (see [`HistoryLine::counterparty_name`]).
+    pub fn name(&self) -> &str {
+        match self {
+            Counterpart::Person(n) | Counterpart::Org(n) | Counterpart::Card(n) => n,
+            Counterpart::RedPacket | Counterpart::Platform => "",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use yizhan_core::error::{is_retryable, is_unique_violation};
-use yizhan_core::Msg;
-use yizhan_core::{Code, Ctx, Engine, Error, Fen, Result};
+use yizhan_core::{Arg, Msg};
+use yizhan_core::{Code, Ctx, Engine, Error, Result};
 
 /// Tuning of the batcher.
 #[derive(Debug, Clone)]
@@ -310,7 +310,7 @@ impl State {
     }
 
     fn acc(&self, id: &str) -> Result<&AccMem> {
-        self.accounts.get(id).ok_or_else(|| Error::new(Code::NotFound, format!("account {id} not found")))
+        self.accounts.get(id).ok_or_else(|| Error::not_found("ledger_account"))
     }
 
     /// The balance of `id` after a change; nothing is changed yet.
@@ -393,35 +393,32 @@ impl State {
                 return if same {
                     Ok(r.clone())
                 } else {
-                    Err(Error::new(
-                        Code::IdempotencyKeyReused,
-                        "this idempotency key was used for a different transfer",
-                    ))
+                    Err(Error::new(Code::IdempotencyKeyReused, "ledger.key_reused"))
                 };
             }
         }
         if let Some(id) = &spec.id {
             if self.known_ids.contains(id) {
-                return Err(Error::new(Code::AlreadyExists, format!("transfer {id} already exists")));
+                return Err(Error::new(Code::AlreadyExists, "ledger.transfer_exists"));
             }
         }
         if let Some(r) = &spec.refers_to {
             if !self.known_ids.contains(r) {
-                return Err(Error::new(Code::NotFound, format!("transfer {r} (refers_to) not found")));
+                return Err(Error::not_found("transfer"));
             }
         }
         let amount = spec.amount_fen;
         let debit = self.acc(&spec.debit)?;
         let credit = self.acc(&spec.credit)?;
         if debit.currency != spec.currency || credit.currency != spec.currency {
-            return Err(Error::field("currency", "differs from the accounts' currency"));
+            return Err(Error::field("currency", "ledger.currency_mismatch"));
         }
         if !debit.allow_negative {
             let available = debit.bal.posted - debit.bal.pending_debit;
             if available - amount < -debit.credit_limit_fen {
-                return Err(Error::new(
+                return Err(Error::msg(
                     Code::InsufficientFunds,
-                    format!("account {} has {} fen available, {} needed", spec.debit, available, amount),
+                    Msg::new("ledger.insufficient_funds").fen("available", available.max(0)).fen("needed", amount),
                 ));
             }
         }
@@ -480,7 +477,7 @@ impl State {
 
     fn apply_linked(&mut self, specs: &[TransferSpec]) -> Result<Vec<TRef>> {
         if specs.is_empty() {
-            return Err(Error::field("transfers", "must not be empty"));
+            return Err(Error::field("transfers", "ledger.transfers_empty"));
         }
         let group = self.new_id();
         let rows_len = self.rows.len();
@@ -492,10 +489,14 @@ impl State {
                 Err(e) => {
                     self.rollback(rows_len);
                     // The person's reason stays the failed transfer's; which one failed goes along.
-                    let msg = Msg::new("ledger.linked_failed")
+                    // The reason's own arguments follow it, so its placeholders are filled too.
+                    let mut msg = Msg::new("ledger.linked_failed")
                         .int("index", i as i64 + 1)
                         .int("count", specs.len() as i64)
                         .key_arg("reason", e.msg.key.clone());
+                    let reason_args =
+                        e.msg.args.iter().filter(|(k, _)| !["index", "count", "reason"].contains(&k.as_str()));
+                    msg.args.extend(reason_args.cloned());
                     return Err(Error { msg, ..e });
                 }
             }
@@ -510,7 +511,7 @@ impl State {
             check_id("idempotency_key", k)?;
         }
         if let Action::Post(Some(a)) = action {
-            Fen::amount(*a).map_err(|m| Error::field("amount_fen", m))?;
+            crate::types::amount_check("amount_fen", *a)?;
         }
         let wanted_kind = match action {
             Action::Post(_) => TransferKind::PostPending,
@@ -531,37 +532,27 @@ impl State {
                 return if same {
                     Ok(r.clone())
                 } else {
-                    Err(Error::new(
-                        Code::IdempotencyKeyReused,
-                        "this idempotency key was used for a different transfer",
-                    ))
+                    Err(Error::new(Code::IdempotencyKeyReused, "ledger.key_reused"))
                 };
             }
         }
-        let p = self
-            .pendings
-            .get(pending_id)
-            .ok_or_else(|| Error::new(Code::NotFound, format!("pending transfer {pending_id} not found")))?;
+        let p = self.pendings.get(pending_id).ok_or_else(|| Error::not_found("hold"))?;
         match p.state {
             HoldState::Pending => {}
-            HoldState::Expired => {
-                return Err(Error::new(Code::HoldExpired, format!("pending transfer {pending_id} expired")))
-            }
+            HoldState::Expired => return Err(Error::new(Code::HoldExpired, "ledger.hold_expired")),
             HoldState::Posted | HoldState::Voided => {
-                return Err(Error::new(
-                    Code::TransferAlreadyResolved,
-                    format!("pending transfer {pending_id} is already {}", p.state.as_str()),
-                ))
+                return Err(Error::new(Code::TransferAlreadyResolved, "ledger.hold_resolved")
+                    .with("state", Arg::Key(format!("ledger.hold_state.{}", p.state.as_str()))))
             }
         }
         match action {
             Action::Post(amount) => {
                 if p.expires_at_ms.is_some_and(|e| e <= self.now) {
-                    return Err(Error::new(Code::HoldExpired, format!("pending transfer {pending_id} expired")));
+                    return Err(Error::new(Code::HoldExpired, "ledger.hold_expired"));
                 }
                 let amount = amount.unwrap_or(p.amount_fen);
                 if amount > p.amount_fen {
-                    return Err(Error::field("amount_fen", "must not exceed the pending amount"));
+                    return Err(Error::field("amount_fen", "ledger.post_exceeds_hold"));
                 }
                 self.resolve(pending_id, TransferKind::PostPending, amount, HoldState::Posted, key)
             }
@@ -581,11 +572,7 @@ impl State {
         state: HoldState,
         key: Option<&str>,
     ) -> Result<TRef> {
-        let p = self
-            .pendings
-            .get(pending_id)
-            .cloned()
-            .ok_or_else(|| Error::new(Code::NotFound, format!("pending transfer {pending_id} not found")))?;
+        let p = self.pendings.get(pending_id).cloned().ok_or_else(|| Error::not_found("hold"))?;
         let posted = if kind == TransferKind::PostPending { amount_fen } else { 0 };
         let d_bal = self.plan(&p.debit, -posted, -p.amount_fen, 0)?;
         let c_bal = self.plan(&p.credit, posted, 0, -p.amount_fen)?;

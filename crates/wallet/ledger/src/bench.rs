@@ -65,7 +65,7 @@ const FUND_FEN: i64 = 10_000_000;
 /// called a few times a second with the payments answered so far.
 pub async fn run(ctx: Ctx, opts: BenchOpts, progress: impl Fn(u64) + Send + Sync) -> Result<BenchReport> {
     if opts.accounts < 2 || opts.concurrency == 0 || opts.hot_share_pct > 100 {
-        return Err(Error::field("opts", "need 2+ accounts, 1+ tasks, hot share 0..=100"));
+        return Err(Error::field("opts", "ledger.bench_opts"));
     }
     ctx.db.migrate(&[&MIGRATIONS]).await?;
     let ledger = Ledger::start_with(ctx.clone(), opts.config.clone());

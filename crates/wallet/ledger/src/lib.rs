@@ -106,8 +106,8 @@ mod types;
 pub use batcher::{LedgerConfig, LedgerStats};
 pub use read::MAX_PAGE;
 pub use types::{
-    Account, Balance, CategorySum, CheckReport, Direction, HistoryItem, Hold, HoldState, Page, Transfer, TransferKind,
-    TransferSpec, CNY, MAX_ID_LEN, MAX_MEMO_LEN,
+    amount_check, amount_msg, Account, Balance, CategorySum, CheckReport, Direction, HistoryItem, Hold, HoldState,
+    Page, Transfer, TransferKind, TransferSpec, CNY, MAX_ID_LEN, MAX_MEMO_LEN,
 };
 
 use batcher::{Action, Cmd, Stats};
@@ -187,7 +187,7 @@ impl Ledger {
         check_id("id", id)?;
         check_id("kind", kind)?;
         if currency != CNY {
-            return Err(Error::field("currency", "only CNY is supported"));
+            return Err(Error::field("currency", "ledger.currency_only_cny"));
         }
         let mut tx = self.ctx.db.begin().await?;
         let done = sqlx::query(
@@ -206,10 +206,7 @@ impl Ledger {
         if done.rows_affected() == 0 {
             let a = read::account(&self.ctx, id).await?;
             if a.kind != kind || a.allow_negative != allow_negative || a.currency != currency {
-                return Err(Error::new(
-                    Code::Conflict,
-                    format!("account {id} exists with kind {}, allow_negative {}", a.kind, a.allow_negative),
-                ));
+                return Err(Error::new(Code::Conflict, "ledger.account_exists_differently"));
             }
         }
         Ok(())
@@ -242,7 +239,7 @@ impl Ledger {
     /// Lowering it below what the account already uses is `Code::Conflict`.
     pub async fn set_credit_limit(&self, account_id: &str, credit_limit_fen: i64) -> Result<()> {
         if !(0..=i64::MAX / 4).contains(&credit_limit_fen) {
-            return Err(Error::field("credit_limit_fen", "must be zero or positive"));
+            return Err(Error::field("credit_limit_fen", "ledger.credit_limit.negative"));
         }
         let mut tx = self.ctx.db.begin().await?;
         let done = sqlx::query(
@@ -262,7 +259,7 @@ impl Ledger {
         tx.commit().await?;
         if done.rows_affected() == 0 {
             read::account(&self.ctx, account_id).await?;
-            return Err(Error::new(Code::Conflict, "the account already uses more credit than the new limit"));
+            return Err(Error::new(Code::Conflict, "ledger.credit_limit.in_use"));
         }
         Ok(())
     }

@@ -4,7 +4,7 @@ use crate::sql::{self, ACCOUNT_COLS, PENDING_COLS, SEQ_BLOCK_SHIFT, TRANSFER_COL
 use crate::types::{Account, CategorySum, CheckReport, Direction, HistoryItem, Hold, Page, Transfer};
 use sqlx::Row;
 use std::collections::{BTreeMap, BTreeSet};
-use yizhan_core::{Code, Ctx, Engine, Error, Fen, Result};
+use yizhan_core::{Ctx, Engine, Error, Fen, Result};
 
 /// Most history items one page returns.
 pub const MAX_PAGE: i64 = 200;
@@ -14,7 +14,7 @@ pub(crate) async fn account(ctx: &Ctx, id: &str) -> Result<Account> {
         .bind(id)
         .fetch_optional(&ctx.db.pool)
         .await?
-        .ok_or_else(|| Error::new(Code::NotFound, format!("account {id} not found")))?;
+        .ok_or_else(|| Error::not_found("ledger_account"))?;
     sql::account_from_row(&row)
 }
 
@@ -23,7 +23,7 @@ pub(crate) async fn transfer(ctx: &Ctx, id: &str) -> Result<Transfer> {
         .bind(id)
         .fetch_optional(&ctx.db.pool)
         .await?
-        .ok_or_else(|| Error::new(Code::NotFound, format!("transfer {id} not found")))?;
+        .ok_or_else(|| Error::not_found("transfer"))?;
     sql::transfer_from_row(&row)
 }
 
@@ -40,7 +40,7 @@ pub(crate) async fn hold(ctx: &Ctx, pending_id: &str) -> Result<Hold> {
         .bind(pending_id)
         .fetch_optional(&ctx.db.pool)
         .await?
-        .ok_or_else(|| Error::new(Code::NotFound, format!("pending transfer {pending_id} not found")))?;
+        .ok_or_else(|| Error::not_found("hold"))?;
     sql::hold_from_row(&row)
 }
 
@@ -62,7 +62,7 @@ const MAX_BLOCKS_PER_QUERY: i64 = 64;
 
 pub(crate) async fn history(ctx: &Ctx, account_id: &str, cursor: Option<i64>, limit: i64) -> Result<Page<HistoryItem>> {
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::field("limit", format!("must be between 1 and {MAX_PAGE}")));
+        return Err(Error::field_msg("limit", yizhan_core::Msg::new("ledger.page_limit").int("max", MAX_PAGE)));
     }
     let before = match cursor {
         Some(c) => c,

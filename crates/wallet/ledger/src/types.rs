@@ -1,5 +1,5 @@
 use serde::{Deserialize, Serialize};
-use yizhan_core::{Code, Error, Fen, Result};
+use yizhan_core::{Code, Error, Fen, Msg, Result};
 
 /// The only currency the platform moves for now.
 pub const CNY: &str = "CNY";
@@ -112,20 +112,18 @@ impl TransferSpec {
 
     /// The checks that need no stored state.
     pub(crate) fn validate(&self) -> Result<()> {
-        if let Err(m) = Fen::amount(self.amount_fen) {
-            return Err(Error::field("amount_fen", m));
-        }
+        amount_check("amount_fen", self.amount_fen)?;
         if self.currency != CNY {
-            return Err(Error::field("currency", "only CNY is supported"));
+            return Err(Error::field("currency", "ledger.currency_only_cny"));
         }
         check_id("debit", &self.debit)?;
         check_id("credit", &self.credit)?;
         if self.debit == self.credit {
-            return Err(Error::new(Code::SelfPayment, "debit and credit are the same account"));
+            return Err(Error::new(Code::SelfPayment, "ledger.same_account"));
         }
         check_id("category", &self.category)?;
         if self.memo.len() > MAX_MEMO_LEN {
-            return Err(Error::field("memo", format!("must be at most {MAX_MEMO_LEN} bytes")));
+            return Err(Error::field_msg("memo", Msg::new("ledger.memo_too_long").int("max", MAX_MEMO_LEN as i64)));
         }
         if let Some(id) = &self.id {
             check_id("id", id)?;
@@ -138,21 +136,41 @@ impl TransferSpec {
         }
         if let Some(t) = self.pending_timeout_ms {
             if t <= 0 {
-                return Err(Error::field("pending_timeout_ms", "must be positive"));
+                return Err(Error::field("pending_timeout_ms", "ledger.timeout_not_positive"));
             }
         }
         Ok(())
     }
 }
 
+/// What is wrong with an amount to move, as a message: not positive, or over
+/// the platform's limit (shown in yuan).
+pub fn amount_msg(v: i64) -> Option<Msg> {
+    if v <= 0 {
+        Some(Msg::new("ledger.amount.not_positive"))
+    } else if Fen::amount(v).is_err() {
+        Some(Msg::new("ledger.amount.too_large").fen("max", Fen::MAX_AMOUNT))
+    } else {
+        None
+    }
+}
+
+/// An amount to move, checked: a validation error on `field` otherwise.
+pub fn amount_check(field: &str, v: i64) -> Result<i64> {
+    match amount_msg(v) {
+        None => Ok(v),
+        Some(m) => Err(Error::field_msg(field, m)),
+    }
+}
+
 pub(crate) fn check_id(field: &str, v: &str) -> Result<()> {
     if v.trim().is_empty() {
-        Err(Error::field(field, "must not be empty"))
+        Err(Error::field(field, "ledger.id.empty"))
     } else if v.chars().any(char::is_control) {
         // Also keeps the batcher's packed reads (control characters as separators) unambiguous.
-        Err(Error::field(field, "must not contain control characters"))
+        Err(Error::field(field, "ledger.id.control"))
     } else if v.len() > MAX_ID_LEN {
-        Err(Error::field(field, format!("must be at most {MAX_ID_LEN} bytes")))
+        Err(Error::field_msg(field, Msg::new("ledger.id.too_long").int("max", MAX_ID_LEN as i64)))
     } else {
         Ok(())
     }

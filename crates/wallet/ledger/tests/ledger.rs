@@ -214,6 +214,11 @@ async fn linked_transfers_apply_all_or_nothing() {
     assert_eq!(err.code, Code::InsufficientFunds);
     assert_eq!(err.msg.key, "ledger.linked_failed", "{}", err.msg);
     assert!(err.msg.to_string().contains("index=3 count=3"), "{}", err.msg);
+    // The failed transfer's reason, with its own amounts (in fen, shown as yuan).
+    use yizhan_core::Arg;
+    assert!(err.msg.args.contains(&("reason".into(), Arg::Key("ledger.insufficient_funds".into()))), "{}", err.msg);
+    assert!(err.msg.args.contains(&("available".into(), Arg::Fen(394))), "{}", err.msg);
+    assert!(err.msg.args.contains(&("needed".into(), Arg::Fen(500))), "{}", err.msg);
     assert_eq!(e.posted("wallet:a").await, 1_000);
     assert_eq!(e.posted("wallet:b").await, 0);
     assert_eq!(e.posted("fees").await, 0);

@@ -189,7 +189,11 @@ async fn statement_and_history() {
     let h = e.pay.history(&a, None).await.unwrap();
     assert!(h.items.iter().any(|i| i.counterparty_name == "Zhou Xun" && i.direction == "out" && i.amount_fen == 2_500));
     assert!(h.items.iter().any(|i| i.counterparty_name == "Zhou Xun" && i.direction == "in" && i.amount_fen == 500));
-    assert!(h.items.iter().any(|i| i.category == "topup" && i.counterparty_name.contains("sandbox")));
+    assert!(h
+        .items
+        .iter()
+        .any(|i| i.category == "topup" && i.counterpart == yizhan_pay::Counterpart::Card("sandbox".into())));
+    assert!(h.items.iter().all(|i| i.category == "p2p" || i.memo.is_empty()), "the platform's memos are not shown");
     // Newest first.
     assert!(h.items.windows(2).all(|w| w[0].seq > w[1].seq));
     e.clock.advance_ms(DAY_MS);

@@ -41,11 +41,9 @@ pub struct CardMoneyReq {
     responses((status = 201, body = GatewayReceiptResp), (status = 400, body = Problem), (status = 402, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem), (status = 504, body = Problem)))]
 pub(crate) async fn topup(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<CardMoneyReq>) -> Response {
-    let (st, key) = (s.clone(), r.key.clone());
-    let scope = p.user_id.clone();
-    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
-        let amount = money_in(&r.body.amount, r.body.currency.as_deref())?;
-        created::<GatewayReceiptResp>(st.pay.topup(&p.user_id, amount, r.body.card.as_deref(), &key).await)
+    money(&s, &p, r, |st, p, key, b: CardMoneyReq| async move {
+        let amount = money_in(&b.amount, b.currency.as_deref())?;
+        Ok(GatewayReceiptResp::from(st.pay.topup(&p.user_id, amount, b.card.as_deref(), &key).await?))
     })
     .await
 }
@@ -56,11 +54,9 @@ pub(crate) async fn topup(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: I
     responses((status = 201, body = GatewayReceiptResp), (status = 400, body = Problem), (status = 402, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem), (status = 504, body = Problem)))]
 pub(crate) async fn withdraw(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<CardMoneyReq>) -> Response {
-    let (st, key) = (s.clone(), r.key.clone());
-    let scope = p.user_id.clone();
-    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
-        let amount = money_in(&r.body.amount, r.body.currency.as_deref())?;
-        created::<GatewayReceiptResp>(st.pay.withdraw(&p.user_id, amount, r.body.card.as_deref(), &key).await)
+    money(&s, &p, r, |st, p, key, b: CardMoneyReq| async move {
+        let amount = money_in(&b.amount, b.currency.as_deref())?;
+        Ok(GatewayReceiptResp::from(st.pay.withdraw(&p.user_id, amount, b.card.as_deref(), &key).await?))
     })
     .await
 }
@@ -83,12 +79,10 @@ pub struct TransferReq {
     responses((status = 201, body = ReceiptResp), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 422, body = Problem)))]
 pub(crate) async fn transfer(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<TransferReq>) -> Response {
-    let (st, key) = (s.clone(), r.key.clone());
-    let scope = p.user_id.clone();
-    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
-        let amount = money_in(&r.body.amount, r.body.currency.as_deref())?;
-        let memo = r.body.memo.unwrap_or_default();
-        created::<ReceiptResp>(st.pay.transfer_to_user(&p.user_id, &r.body.to, amount, &memo, &key).await)
+    money(&s, &p, r, |st, p, key, b: TransferReq| async move {
+        let amount = money_in(&b.amount, b.currency.as_deref())?;
+        let memo = b.memo.unwrap_or_default();
+        Ok(ReceiptResp::from(st.pay.transfer_to_user(&p.user_id, &b.to, amount, &memo, &key).await?))
     })
     .await
 }
@@ -110,6 +104,9 @@ pub struct HistoryItemDoc {
     /// The change of the posted balance (0 for holds and their release).
     pub posted_change: i64,
     pub category: String,
+    /// The kind of the bill paid, for category "bill".
+    pub bill_kind: Option<String>,
+    /// The payer's own note; empty when there is none.
     pub memo: String,
     pub counterparty: String,
     pub at: i64,
@@ -171,7 +168,7 @@ pub fn month_of(s: &WalletRoom, year: Option<&str>, month: Option<&str>) -> Resu
     let year = int_param("year", year)?.unwrap_or(y0);
     let month = match int_param("month", month)? {
         None => m0,
-        Some(m) => u32::try_from(m).map_err(|_| Error::field("month", "must be 1 to 12"))?,
+        Some(m) => u32::try_from(m).map_err(|_| Error::field("month", "pay.month_range"))?,
     };
     Ok((year, month))
 }
@@ -209,7 +206,7 @@ pub(crate) async fn sandbox_notify(
 ) -> ApiResult<Json<NotifyResp>> {
     let sig = headers.get(SANDBOX_SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     if sig.is_empty() {
-        return Err(Error::forbidden("the notification is not signed").into());
+        return Err(Error::forbidden("pay.gateway.unsigned").into());
     }
     if s.pay.gateway_name() != "sandbox" {
         return Err(Error::not_found("gateway").into());
@@ -232,6 +229,7 @@ impl From<yizhan_pay::HistoryPage> for HistoryResp {
                     amount: l.amount_fen,
                     posted_change: l.posted_change_fen,
                     category: l.category,
+                    bill_kind: l.bill_kind.map(|k| k.as_str().to_string()),
                     memo: l.memo,
                     counterparty: l.counterparty_name,
                     at: l.at_ms,

@@ -65,10 +65,8 @@ pub(crate) async fn pay_bill(
     Path(id): Path<String>,
     r: IdemCall,
 ) -> Response {
-    let (st, key) = (s.clone(), r.key.clone());
-    let scope = p.user_id.clone();
-    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
-        created::<BillReceiptResp>(st.pay.pay_bill(&p.user_id, &id, &key).await)
+    money(&s, &p, r, |st, p, key, ()| async move {
+        Ok(BillReceiptResp::from(st.pay.pay_bill(&p.user_id, &id, &key).await?))
     })
     .await
 }
@@ -104,19 +102,16 @@ pub(crate) async fn issue_bill(
     Path(id): Path<String>,
     r: IdemJson<IssueBillReq>,
 ) -> Response {
-    let st = s.clone();
-    let scope = p.user_id.clone();
-    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
-        let req = r.body;
+    money(&s, &p, r, |st, p, _key, req: IssueBillReq| async move {
         let amount_fen = money_in(&req.amount, req.currency.as_deref())?;
         let to = match (req.id_number, req.plate) {
             (Some(n), None) => BillTo::IdNumber(n),
             (None, Some(p)) => BillTo::Plate(p),
-            _ => return Err(Error::field("id_number", "give either id_number or plate").into()),
+            _ => return Err(Error::field("id_number", "wallet.bill_to_one")),
         };
         let kind = yizhan_pay::BillKind::parse(req.kind.trim())?;
         let spec = BillSpec { to, kind, amount_fen, due_at_ms: req.due_at, description: req.description };
-        created::<BillDoc>(st.pay.issue_bill(&p, &id, spec).await)
+        Ok(BillDoc::from(st.pay.issue_bill(&p, &id, spec).await?))
     })
     .await
 }

@@ -63,11 +63,9 @@ pub(crate) async fn merchant_charge(
     ApiUser(p): ApiUser,
     r: IdemJson<ChargeReq>,
 ) -> Response {
-    let (st, key) = (s.clone(), r.key.clone());
-    let scope = p.user_id.clone();
-    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
-        let amount = money_in(&r.body.amount, r.body.currency.as_deref())?;
-        created::<ReceiptResp>(st.pay.merchant_charge(&p, &r.body.org_id, &r.body.code, amount, &key).await)
+    money(&s, &p, r, |st, p, key, b: ChargeReq| async move {
+        let amount = money_in(&b.amount, b.currency.as_deref())?;
+        Ok(ReceiptResp::from(st.pay.merchant_charge(&p, &b.org_id, &b.code, amount, &key).await?))
     })
     .await
 }
@@ -104,7 +102,7 @@ pub(crate) fn qr_answer(payload: String, amount: Option<i64>, format: Option<&st
             let png = yizhan_pay::qrimage::qr_png(&payload, 8)?;
             Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
         }
-        Some(_) => Err(Error::field("format", "must be json, svg or png").into()),
+        Some(_) => Err(Error::field("format", "wallet.qr_format").into()),
     }
 }
 
@@ -118,7 +116,7 @@ pub(crate) async fn my_qr(
     Query(q): Query<QrQuery>,
 ) -> ApiResult<Response> {
     if q.amount.is_some() {
-        return Err(Error::field("amount", "a personal code has no fixed amount").into());
+        return Err(Error::field("amount", "wallet.personal_no_amount").into());
     }
     let payload = s.pay.my_qr(&p.user_id).await.map_err(pay_err)?;
     qr_answer(payload, None, q.format.as_deref())
@@ -190,11 +188,9 @@ pub struct QrPayReq {
     responses((status = 201, body = ReceiptResp), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 422, body = Problem)))]
 pub(crate) async fn qr_pay(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<QrPayReq>) -> Response {
-    let (st, key) = (s.clone(), r.key.clone());
-    let scope = p.user_id.clone();
-    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
-        let amount = money_in(&r.body.amount, r.body.currency.as_deref())?;
-        created::<ReceiptResp>(st.pay.qr_pay(&p.user_id, &r.body.payload, amount, &key).await)
+    money(&s, &p, r, |st, p, key, b: QrPayReq| async move {
+        let amount = money_in(&b.amount, b.currency.as_deref())?;
+        Ok(ReceiptResp::from(st.pay.qr_pay(&p.user_id, &b.payload, amount, &key).await?))
     })
     .await
 }

@@ -19,7 +19,7 @@ pub(crate) use std::collections::HashMap;
 pub(crate) use utoipa::{IntoParams, ToSchema};
 pub(crate) use utoipa_axum::{router::OpenApiRouter, routes};
 pub(crate) use yizhan_core::{Error, Fen};
-pub(crate) use yizhan_identity::Role;
+pub(crate) use yizhan_identity::{Principal, Role};
 pub(crate) use yizhan_identity_web::ApiUser;
 pub(crate) use yizhan_kit::extract::{any_bytes, ApiJson};
 pub(crate) use yizhan_kit::idem::{self, IdemCall, IdemJson};
@@ -34,14 +34,29 @@ pub fn router() -> OpenApiRouter<WalletRoom> {
 
 /// An amount to move, from JSON: a positive whole number of fen within the platform's limit.
 pub fn amount_of(v: &Value) -> Result<i64, Error> {
-    Fen::from_json(v).map(|f| f.0).map_err(|m| Error::field("amount", m))
+    if let Some(i) = v.as_i64() {
+        return yizhan_ledger::amount_check("amount", i);
+    }
+    match Fen::from_json(v) {
+        Ok(f) => Ok(f.0),
+        Err(_) => Err(Error::field_msg("amount", amount_json_msg(v))),
+    }
+}
+
+/// What is wrong with an amount that is not a whole number of fen in range.
+fn amount_json_msg(v: &Value) -> yizhan_core::Msg {
+    match v {
+        Value::Number(n) if n.is_f64() => yizhan_core::Msg::new("wallet.amount.fraction"),
+        Value::Number(_) => yizhan_core::Msg::new("ledger.amount.too_large").fen("max", Fen::MAX_AMOUNT),
+        _ => yizhan_core::Msg::new("wallet.amount.not_integer"),
+    }
 }
 
 pub fn check_currency(c: Option<&str>) -> Result<(), Error> {
     match c {
         None => Ok(()),
         Some(CURRENCY) => Ok(()),
-        Some(_) => Err(Error::field("currency", "only CNY is supported")),
+        Some(_) => Err(Error::field("currency", "ledger.currency_only_cny")),
     }
 }
 
@@ -71,7 +86,7 @@ pub fn pay_err(mut e: Error) -> ApiError {
 fn int_param(name: &str, v: Option<&str>) -> Result<Option<i64>, Error> {
     match v.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => v.parse::<i64>().map(Some).map_err(|_| Error::field(name, "must be a whole number")),
+        Some(v) => v.parse::<i64>().map(Some).map_err(|_| Error::field(name, "wallet.whole_number")),
     }
 }
 
@@ -116,10 +131,51 @@ pub struct ReceiptResp {
     pub at: i64,
 }
 
+/// A 201 answer with its JSON.
 type Created<T> = ApiResult<(StatusCode, Json<T>)>;
 
-fn created<T>(r: yizhan_core::Result<impl Into<T>>) -> Created<T> {
-    r.map(|v| (StatusCode::CREATED, Json(v.into()))).map_err(pay_err)
+// ---- money handlers ----
+
+/// A request that moves money: its body (nothing for a bare call), its
+/// `Idempotency-Key` and the hash of the request.
+pub(crate) trait MoneyRequest {
+    type Body: Send + 'static;
+    fn parts(self) -> (Self::Body, String, String);
+}
+
+impl<T: Send + 'static> MoneyRequest for IdemJson<T> {
+    type Body = T;
+    fn parts(self) -> (T, String, String) {
+        (self.body, self.key, self.hash)
+    }
+}
+
+impl MoneyRequest for IdemCall {
+    type Body = ();
+    fn parts(self) -> ((), String, String) {
+        ((), self.key, self.hash)
+    }
+}
+
+/// A money handler in one call: `work` (given the room, the caller, the
+/// request's key and its body) runs at most once per caller and key (see
+/// `crate::idem`; a replay answers what the first run answered); its answer
+/// is 201 with the JSON, its error a problem with fields named as the API
+/// names them.
+pub(crate) async fn money<Q, T, F, Fut>(s: &WalletRoom, p: &Principal, r: Q, work: F) -> Response
+where
+    Q: MoneyRequest,
+    F: FnOnce(WalletRoom, Principal, String, Q::Body) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+    T: Serialize + Send + 'static,
+{
+    let (body, key, hash) = r.parts();
+    // An async block does nothing until polled: `idem::run` decides whether it runs.
+    let answer = work(s.clone(), p.clone(), key.clone(), body);
+    idem::run(&s.idempotency, &p.user_id, &key, &hash, async move {
+        answer.await.map(|v| (StatusCode::CREATED, Json(v))).map_err(pay_err)
+    })
+    .await
 }
 
 /// The only currency.

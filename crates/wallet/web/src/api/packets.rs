@@ -63,7 +63,7 @@ pub struct RedPacketResp {
 /// A packet as one person sees it; a packet for someone else is not shown.
 pub async fn packet_view(s: &WalletRoom, user_id: &str, rp: yizhan_pay::RedPacket) -> Result<RedPacketResp, Error> {
     if rp.sender_user_id != user_id && rp.to_user_id.as_deref().is_some_and(|to| to != user_id) {
-        return Err(Error::forbidden("this red packet is for someone else"));
+        return Err(Error::forbidden("pay.packet.not_yours"));
     }
     let mut names: HashMap<String, String> = HashMap::new();
     let sender_name = name_of(s, &mut names, &rp.sender_user_id).await;
@@ -133,14 +133,10 @@ pub(crate) async fn create_red_packet(
     ApiUser(p): ApiUser,
     r: IdemJson<RedPacketReq>,
 ) -> Response {
-    let (st, key) = (s.clone(), r.key.clone());
-    let scope = p.user_id.clone();
-    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
-        let b = r.body;
+    money(&s, &p, r, |st, p, key, b: RedPacketReq| async move {
         let spec = red_packet_spec(b.to, b.count, &b.amount, b.mode.as_deref(), b.greeting, b.currency.as_deref())?;
-        let rp = st.pay.create_red_packet(&p.user_id, spec, &key).await.map_err(pay_err)?;
-        let view = packet_view(&st, &p.user_id, rp).await?;
-        Created::<RedPacketResp>::Ok((StatusCode::CREATED, Json(view)))
+        let rp = st.pay.create_red_packet(&p.user_id, spec, &key).await?;
+        packet_view(&st, &p.user_id, rp).await
     })
     .await
 }
@@ -177,14 +173,9 @@ pub(crate) async fn claim_red_packet(
     Path(id): Path<String>,
     r: IdemCall,
 ) -> Response {
-    let st = s.clone();
-    let scope = p.user_id.clone();
-    idem::run(&s.idempotency, &scope, &r.key, &r.hash, async move {
-        let c = st.pay.claim(&id, &p.user_id).await.map_err(pay_err)?;
-        Created::<ClaimResp>::Ok((
-            StatusCode::CREATED,
-            Json(ClaimResp { packet_id: c.packet_id, amount: c.amount_fen, transfer_id: c.transfer_id }),
-        ))
+    money(&s, &p, r, |st, p, _key, ()| async move {
+        let c = st.pay.claim(&id, &p.user_id).await?;
+        Ok(ClaimResp { packet_id: c.packet_id, amount: c.amount_fen, transfer_id: c.transfer_id })
     })
     .await
 }

@@ -107,10 +107,10 @@ pub(crate) async fn funding(
     match r {
         Ok(rc) => {
             let done = match way {
-                Funding::TopUp => "wallet.topup_done",
-                Funding::Withdraw => "wallet.withdraw_done",
+                Funding::TopUp => "wallet.topup_done_msg",
+                Funding::Withdraw => "wallet.withdraw_done_msg",
             };
-            let msg = format!("{} ¥{}", lang.t(done), yuan(rc.amount_fen));
+            let msg = say(lang, Msg::new(done).fen("amount", rc.amount_fen));
             wallet_render(s, l.ok(&msg), p, StatusCode::OK, Some(rc), None).await
         }
         Err(e) => {
@@ -125,8 +125,23 @@ pub(crate) async fn funding(
 
 pub struct HistoryRow {
     pub line: yizhan_pay::HistoryLine,
+    /// Who is on the other side, in the reader's words.
+    pub who: String,
+    /// What it was: the category, or the kind of the bill paid.
     pub label: String,
     pub signed: String,
+}
+
+/// The other side of a history line in the reader's language.
+fn counterpart_words(lang: Lang, c: &yizhan_pay::Counterpart) -> String {
+    use yizhan_pay::Counterpart::*;
+    match c {
+        Person(n) | Org(n) => n.clone(),
+        Card(gw) if gw == "sandbox" => lang.t("history.card_sandbox").to_string(),
+        Card(_) => lang.t("history.card").to_string(),
+        RedPacket => lang.t("history.red_packet").to_string(),
+        Platform => lang.t("history.platform").to_string(),
+    }
 }
 
 #[derive(Template)]
@@ -166,7 +181,11 @@ pub(crate) async fn history(
                         -line.amount_fen
                     };
                     let signed = if change > 0 { format!("+{}", yuan(change)) } else { yuan(change) };
-                    HistoryRow { label: category_label(lang, &line.category), signed, line }
+                    let label = match line.bill_kind {
+                        Some(k) => category_label(lang, k.as_str()),
+                        None => category_label(lang, &line.category),
+                    };
+                    HistoryRow { who: counterpart_words(lang, &line.counterpart), label, signed, line }
                 })
                 .collect();
             render(&HistoryPage { l, rows, next_cursor: page.next_cursor, first_page: cursor.is_none() })

@@ -60,7 +60,10 @@ pub(crate) async fn bill_pay(
     let l = person_layout(&s.notify, lang, &csrf, "/bills", &p).await;
     match s.pay.pay_bill(&p.user_id, &id, form.get("idem")).await {
         Ok(rc) => {
-            let msg = format!("{} ¥{} → {}", lang.t("bills.paid_done"), yuan(rc.amount_fen), rc.payee_org_name);
+            let msg = say(
+                lang,
+                Msg::new("bills.paid_msg").fen("amount", rc.amount_fen).text("payee", rc.payee_org_name.clone()),
+            );
             bills_render(&s, l.ok(&msg), &p, StatusCode::OK, Some(rc)).await
         }
         Err(e) => {

@@ -25,7 +25,7 @@ pub(crate) use rand::RngCore;
 pub(crate) use serde::Deserialize;
 pub(crate) use serde_json::Value;
 pub(crate) use yizhan_core::money::{parse_yuan, yuan};
-pub(crate) use yizhan_core::Error;
+pub(crate) use yizhan_core::{Error, Msg};
 pub(crate) use yizhan_identity::Principal;
 pub(crate) use yizhan_identity_web::{person_layout, PageUser};
 pub(crate) use yizhan_kit::extract::{Csrf, CsrfForm};
@@ -45,7 +45,12 @@ fn form_key() -> String {
 
 /// An amount typed in yuan ("12.50"), in fen.
 fn yuan_field(s: &str, field: &str) -> Result<i64, Error> {
-    parse_yuan(s).ok_or_else(|| Error::field(field, "enter an amount in yuan, such as 12.50"))
+    parse_yuan(s).ok_or_else(|| Error::field(field, "wallet.amount_yuan_hint"))
+}
+
+/// A message in the reader's language.
+fn say(lang: Lang, m: Msg) -> String {
+    yizhan_kit::i18n::render(lang, &m)
 }
 
 fn non_empty(s: &str) -> Option<&str> {

@@ -40,7 +40,7 @@ pub(crate) async fn packet_create(
         let total = yuan_field(form.get("amount"), "amount")?;
         let count = match non_empty(form.get("count")) {
             None => None,
-            Some(c) => Some(c.parse::<i64>().map_err(|_| Error::field("count", "must be a whole number"))?),
+            Some(c) => Some(c.parse::<i64>().map_err(|_| Error::field("count", "wallet.whole_number"))?),
         };
         let spec = red_packet_spec(
             non_empty(form.get("to")).map(str::to_string),
@@ -127,7 +127,7 @@ pub(crate) async fn packet_claim(
     // One share per person is Pay's rule, so a double submit opens it once.
     match s.pay.claim(&id, &p.user_id).await {
         Ok(c) => {
-            let msg = format!("{} ¥{}", lang.t("packet.got"), yuan(c.amount_fen));
+            let msg = say(lang, Msg::new("packet.got_msg").fen("amount", c.amount_fen));
             packet_render(&s, l.ok(&msg), &p, &id, StatusCode::OK).await
         }
         Err(e) => {

@@ -73,7 +73,8 @@ pub(crate) async fn pay_submit(
     .await;
     match r {
         Ok(rc) => {
-            let msg = format!("{} ¥{} → {}", lang.t("pay.done"), yuan(rc.amount_fen), rc.payee_name);
+            let msg =
+                say(lang, Msg::new("pay.done_msg").fen("amount", rc.amount_fen).text("payee", rc.payee_name.clone()));
             let page = PayPage {
                 l: l.ok(&msg),
                 payload: String::new(),
@@ -102,6 +103,9 @@ pub(crate) struct PayCodePage {
     code: String,
     expires_at_ms: i64,
     ttl_s: i64,
+    /// The words around the seconds left ("(" and " s)"), in the reader's
+    /// language; the script only rewrites the number between them.
+    ttl_around: (String, String),
     qr_svg: String,
     barcode_svg: String,
 }
@@ -118,12 +122,21 @@ pub(crate) async fn paycode(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf,
         Ok((pc, qr, bar)) => render(&PayCodePage {
             l,
             ttl_s: (pc.expires_at_ms - s.ctx.now_ms()) / 1000,
+            ttl_around: around_placeholder(lang.t("paycode.seconds_left"), "{s}"),
             code: pc.code,
             expires_at_ms: pc.expires_at_ms,
             qr_svg: strip_xml_declaration(qr),
             barcode_svg: strip_xml_declaration(bar),
         }),
         Err(e) => failure_page(lang, &e),
+    }
+}
+
+/// A text split at its one placeholder, for markup that goes in its place.
+fn around_placeholder(text: &str, placeholder: &str) -> (String, String) {
+    match text.split_once(placeholder) {
+        Some((a, b)) => (a.to_string(), b.to_string()),
+        None => (format!("{text} "), String::new()),
     }
 }
 
@@ -167,7 +180,8 @@ pub(crate) async fn send_submit(
     .await;
     match r {
         Ok(rc) => {
-            let msg = format!("{} ¥{} → {}", lang.t("send.done"), yuan(rc.amount_fen), rc.payee_name);
+            let msg =
+                say(lang, Msg::new("send.done_msg").fen("amount", rc.amount_fen).text("payee", rc.payee_name.clone()));
             render(&SendPage {
                 l: l.ok(&msg),
                 to: String::new(),

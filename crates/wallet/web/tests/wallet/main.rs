@@ -367,6 +367,8 @@ async fn a_retry_gets_the_first_answer_and_money_moves_once() {
     let k2 = key();
     let r = app.pay("/api/v1/transfers", &a, &k2, json!({"to": "idem-b@example.org", "amount": 1_000_000})).await;
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds");
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(detail.contains("10000.00 yuan is needed") && !detail.contains("wallet:"), "{detail}");
     let r = app
         .call_with(
             Method::POST,
@@ -379,6 +381,17 @@ async fn a_retry_gets_the_first_answer_and_money_moves_once() {
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds");
     assert_eq!(r.body["title"], "余额不足");
     assert_eq!(r.headers.get("idempotent-replayed").unwrap(), "true");
+    // A new request in Chinese is told why in Chinese, with the amounts in yuan.
+    let r = app
+        .call_with(
+            Method::POST,
+            "/api/v1/transfers",
+            Some(&a),
+            Some(json!({"to": "idem-b@example.org", "amount": 1_000_000})),
+            &[("idempotency-key", &key()), ("accept-language", "zh-CN")],
+        )
+        .await;
+    assert!(r.body["detail"].as_str().unwrap().contains("需要 10000.00 元"), "{}", r.body);
 
     // While the first request with a key still runs, a retry is told to wait.
     let k3 = key();
@@ -861,6 +874,9 @@ mod pages {
         let h = page(&app, "/wallet/history", &cookies, "en").await;
         assert_eq!(h.status, StatusCode::OK);
         assert!(h.text.contains("Page B") && h.text.contains("-3.21") && h.text.contains("+100.00"), "{}", h.text);
+        assert!(h.text.contains("Bank card (test)") && !h.text.contains("sandbox"), "{}", h.text);
+        let h = page(&app, "/wallet/history", &cookies, "zh-CN").await;
+        assert!(h.text.contains("银行卡（测试）") && h.text.contains("充值"), "{}", h.text);
         let st = page(&app, "/wallet/statement", &cookies, "en").await;
         assert_eq!(st.status, StatusCode::OK, "{}", st.text);
         assert!(st.text.contains("id=\"statement-chart\"") && st.text.contains("class=\"bar-in\""), "{}", st.text);
@@ -875,6 +891,9 @@ mod pages {
         let digits = &pc.text[start..start + 18];
         assert!(digits.bytes().all(|c| c.is_ascii_digit()), "{digits}");
         assert!(pc.text.contains("paycode-barcode") && pc.text.contains("data-expires-in=\"60\""));
+        assert!(pc.text.contains("(<span id=\"paycode-ttl\">60</span> s)"), "{}", pc.text);
+        let pc = page(&app, "/wallet/paycode", &cookies, "zh-CN").await;
+        assert!(pc.text.contains("（<span id=\"paycode-ttl\">60</span> 秒）"), "{}", pc.text);
         let _ = a;
     }
 
