@@ -19,8 +19,10 @@ use yizhan_kit::i18n::{render, Lang};
 
 /// Words the Chinese texts may hold as they are: acronyms, protocol and
 /// product names a person cannot be spared.
-const ALLOWED_LATIN: &[&str] =
-    &["QR", "PIN", "CNY", "JSON", "SMTP", "API", "ID", "ASCII", "HTTP", "URL", "SQLITE", "POSTGRES", "APP"];
+const ALLOWED_LATIN: &[&str] = &[
+    "QR", "PIN", "CNY", "JSON", "SMTP", "API", "ID", "ASCII", "HTTP", "URL", "SQLITE", "POSTGRES", "APP", "CRC", "SVG",
+    "PNG",
+];
 /// Header names an API client has to send exactly as written.
 const ALLOWED_PHRASES: &[&str] = &["Idempotency-Key"];
 /// Rows whose Chinese is meant to be another language: the switch to English.
