@@ -12,6 +12,10 @@ use sha2::{Digest, Sha256};
 use yizhan_core::error::{is_retryable, is_unique_violation};
 use yizhan_core::{Ctx, Error, FieldError, MigrationSet, Result};
 
+/// The organisation label of a read by the platform's own support staff
+/// (shown in the reader's language as `access.org.platform_support`).
+pub const PLATFORM_SUPPORT: &str = "platform_support";
+
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "audit",
     sqlite: &[("0001", include_str!("../migrations/sqlite/0001_access_log.sql"))],

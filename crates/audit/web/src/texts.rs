@@ -12,6 +12,7 @@ pub static TEXTS: &[Text] = &[
     ("access.field.transactions", "Payment records", "交易记录"),
     ("access.intro", "Every time staff read your personal data, it is written here. Nobody can delete an entry, and the chain of entries is checked so a removed or altered one shows.", "每当工作人员查看你的个人数据，都会记录在这里。任何人都不能删除记录，记录链会被校验，删改都会暴露。"),
     ("access.org", "Organisation", "机构"),
+    ("access.org.platform_support", "yizhan platform support", "一站平台客服"),
     ("access.title", "Who accessed my data", "谁查看了我的数据"),
     ("access.what", "What", "内容"),
     ("access.when", "When", "时间"),

@@ -526,7 +526,8 @@ impl Pay {
                 actor_user_id: actor.user_id.clone(),
                 actor_label: actor.name.clone(),
                 org_id: None,
-                org_label: Some("yizhan platform support".to_string()),
+                // A role, not a name: the audit room shows it in the reader's language.
+                org_label: Some(yizhan_audit::PLATFORM_SUPPORT.to_string()),
                 what: "transactions".into(),
                 why: reason.to_string(),
             })

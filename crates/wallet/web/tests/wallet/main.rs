@@ -1024,6 +1024,12 @@ async fn support_reads_of_transactions_need_a_reason_and_are_logged() {
     assert_eq!(entries[0]["what"], "transactions");
     assert_eq!(entries[0]["why"], "disputed top-up");
     assert_eq!(log.body["chain_ok"], true);
+    // On the person's page, who read it is named in their language.
+    let cookies = format!("yz_session={person}");
+    let zh = page(&app, "/access-log", &cookies, "zh-CN").await;
+    assert!(zh.text.contains("一站平台客服") && !zh.text.contains("platform_support"), "{}", zh.text);
+    let en = page(&app, "/access-log", &cookies, "en").await;
+    assert!(en.text.contains("yizhan platform support"), "{}", en.text);
 }
 
 #[tokio::test]
