@@ -133,7 +133,7 @@ impl fmt::Display for Code {
 
 /// One offending input field: its name (for programs) and what is wrong with
 /// it, as a message (for people).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FieldError {
     pub field: String,
     pub msg: Msg,

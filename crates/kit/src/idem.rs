@@ -12,7 +12,7 @@
 //! does not leave the key claimed and the payment half done.
 
 use crate::extract::{any_bytes, json_bytes, parse_json, IdemKey};
-use crate::problem::{problem_response, ApiError, Problem};
+use crate::problem::{problem_response, problem_response_with, ApiError, Problem, ProblemMarker, Words};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -117,8 +117,7 @@ where
                 || parts.status == axum::http::StatusCode::TOO_MANY_REQUESTS;
             if parts.status.is_server_error() || transient {
                 forget(s, scope, key).await;
-            } else if let Err(e) = s.complete(scope, key, parts.status.as_u16(), &String::from_utf8_lossy(&bytes)).await
-            {
+            } else if let Err(e) = s.complete(scope, key, parts.status.as_u16(), &stored_body(&parts, &bytes)).await {
                 // The work is done; a retry will run it again and the domain's own key
                 // answers it without moving money twice.
                 tracing::warn!(code = %e.code, error = %e.msg, "idempotent answer not stored");
@@ -139,9 +138,14 @@ async fn forget(s: &Idempotency, scope: &str, key: &str) {
 fn replay(status: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = if status.is_client_error() || status.is_server_error() {
-        match serde_json::from_str::<Problem>(&body) {
-            Ok(p) => problem_response(p, None),
-            Err(_) => (status, body).into_response(),
+        if let Ok(StoredProblem { problem, words }) = serde_json::from_str::<StoredProblem>(&body) {
+            // The messages go along, so the replay speaks the caller's language.
+            problem_response_with(problem, None, Some(words))
+        } else {
+            match serde_json::from_str::<Problem>(&body) {
+                Ok(p) => problem_response(p, None),
+                Err(_) => (status, body).into_response(),
+            }
         }
     } else if body.is_empty() {
         status.into_response()
@@ -150,4 +154,23 @@ fn replay(status: u16, body: String) -> Response {
     };
     resp.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     resp
+}
+
+/// A refused request's answer as stored for a replay: the problem and the
+/// messages behind it (so a replay renders them in the caller's language).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredProblem {
+    problem: Problem,
+    words: Words,
+}
+
+/// What is stored of an answer: its body, or for a problem the problem with its messages.
+fn stored_body(parts: &axum::http::response::Parts, bytes: &[u8]) -> String {
+    if let Some(ProblemMarker(p, _, Some(words))) = parts.extensions.get::<ProblemMarker>() {
+        let stored = StoredProblem { problem: p.clone(), words: words.clone() };
+        if let Ok(s) = serde_json::to_string(&stored) {
+            return s;
+        }
+    }
+    String::from_utf8_lossy(bytes).to_string()
 }

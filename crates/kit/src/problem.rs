@@ -76,7 +76,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub struct ProblemMarker(pub Problem, pub Option<u64>, pub Option<Words>);
 
 /// The messages behind a problem, to render again in another language.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Words {
     pub detail: Msg,
     pub fields: Vec<FieldError>,
@@ -100,7 +100,7 @@ pub fn problem_response(p: Problem, retry_after_s: Option<u64>) -> Response {
     problem_response_with(p, retry_after_s, None)
 }
 
-fn problem_response_with(p: Problem, retry_after_s: Option<u64>, words: Option<Words>) -> Response {
+pub fn problem_response_with(p: Problem, retry_after_s: Option<u64>, words: Option<Words>) -> Response {
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&p).unwrap_or_default();
     let mut resp = (status, body).into_response();

@@ -381,6 +381,9 @@ async fn a_retry_gets_the_first_answer_and_money_moves_once() {
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds");
     assert_eq!(r.body["title"], "余额不足");
     assert_eq!(r.headers.get("idempotent-replayed").unwrap(), "true");
+    let replayed = r.body["detail"].as_str().unwrap();
+    assert!(replayed.contains("需要 10000.00 元"), "the replay speaks the caller's language: {replayed}");
+    assert!(r.body.get("words").is_none() && r.body.get("problem").is_none(), "{}", r.body);
     // A new request in Chinese is told why in Chinese, with the amounts in yuan.
     let r = app
         .call_with(
