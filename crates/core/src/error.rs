@@ -63,21 +63,10 @@ impl Code {
     pub const NotFound: Code = Code::new("not_found", Class::NotFound);
     pub const AlreadyExists: Code = Code::new("already_exists", Class::Conflict);
     pub const Conflict: Code = Code::new("conflict", Class::Conflict);
-    pub const InsufficientFunds: Code = Code::new("insufficient_funds", Class::Invalid);
     pub const IdempotencyKeyRequired: Code = Code::new("idempotency_key_required", Class::Malformed);
     pub const IdempotencyKeyReused: Code = Code::new("idempotency_key_reused", Class::Invalid);
     pub const IdempotencyInProgress: Code = Code::new("idempotency_in_progress", Class::Conflict);
-    pub const TransferAlreadyResolved: Code = Code::new("transfer_already_resolved", Class::Conflict);
-    pub const HoldExpired: Code = Code::new("hold_expired", Class::Gone);
-    pub const SelfPayment: Code = Code::new("self_payment", Class::Invalid);
-    pub const CodeExpired: Code = Code::new("code_expired", Class::Gone);
-    pub const CodeUsed: Code = Code::new("code_used", Class::Conflict);
-    pub const QrInvalid: Code = Code::new("qr_invalid", Class::Invalid);
-    pub const PaymentDeclined: Code = Code::new("payment_declined", Class::PaymentRequired);
     pub const GatewayTimeout: Code = Code::new("gateway_timeout", Class::UpstreamTimeout);
-    pub const AlreadyClaimed: Code = Code::new("already_claimed", Class::Conflict);
-    pub const PacketEmpty: Code = Code::new("packet_empty", Class::Gone);
-    pub const AlreadyPaid: Code = Code::new("already_paid", Class::Conflict);
     pub const Internal: Code = Code::new("internal", Class::Internal);
 
     pub const fn new(name: &'static str, class: Class) -> Code {
@@ -98,21 +87,10 @@ impl Code {
         Code::NotFound,
         Code::AlreadyExists,
         Code::Conflict,
-        Code::InsufficientFunds,
         Code::IdempotencyKeyRequired,
         Code::IdempotencyKeyReused,
         Code::IdempotencyInProgress,
-        Code::TransferAlreadyResolved,
-        Code::HoldExpired,
-        Code::SelfPayment,
-        Code::CodeExpired,
-        Code::CodeUsed,
-        Code::QrInvalid,
-        Code::PaymentDeclined,
         Code::GatewayTimeout,
-        Code::AlreadyClaimed,
-        Code::PacketEmpty,
-        Code::AlreadyPaid,
         Code::Internal,
     ];
 

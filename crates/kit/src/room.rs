@@ -13,7 +13,7 @@ use std::any::{Any, TypeId};
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 use utoipa_axum::router::OpenApiRouter;
-use yizhan_core::MigrationSet;
+use yizhan_core::{Code, MigrationSet};
 
 /// What a room brings.
 pub struct Room {
@@ -28,6 +28,9 @@ pub struct Room {
     pub nav: &'static [NavItem],
     /// Service keys a city may switch on for its residents.
     pub city_services: &'static [&'static str],
+    /// Its public error codes beyond the platform's (`yizhan_core::Code::ALL`),
+    /// each with an `error.<name>` title in its texts.
+    pub codes: &'static [&'static [Code]],
     /// Pages for what a notification is about: (target kind, path with `{id}`).
     pub links: &'static [(&'static str, &'static str)],
     /// Its domains' tables, in dependency order.
@@ -81,6 +84,8 @@ pub struct Joined {
     pub city_services: Vec<&'static str>,
     pub migrations: Vec<&'static MigrationSet>,
     pub links: Vec<(&'static str, &'static str)>,
+    /// The platform's codes, then every room's.
+    pub codes: Vec<Code>,
     pub prefixes: Vec<(&'static str, &'static str)>,
 }
 
@@ -102,8 +107,10 @@ pub fn join(rooms: &[&'static Room]) -> Result<Joined, String> {
         city_services: Vec::new(),
         migrations: Vec::new(),
         links: Vec::new(),
+        codes: Code::ALL.to_vec(),
         prefixes: Vec::new(),
     };
+    let mut code_names: HashSet<String> = Code::ALL.iter().map(|c| c.as_str().to_string()).collect();
     let (mut names, mut routes, mut tiles, mut nav, mut services, mut migrations, mut prefixes) = Default::default();
     let mut links = HashSet::new();
     for room in rooms {
@@ -128,6 +135,10 @@ pub fn join(rooms: &[&'static Room]) -> Result<Joined, String> {
         for m in room.migrations {
             once(&mut migrations, "migration set", m.domain.to_string(), room.name)?;
             j.migrations.push(m);
+        }
+        for c in room.codes.iter().flat_map(|cs| cs.iter()) {
+            once(&mut code_names, "error code", c.as_str().to_string(), room.name)?;
+            j.codes.push(*c);
         }
         for l in room.links {
             once(&mut links, "link for", l.0.to_string(), room.name)?;
@@ -207,6 +218,7 @@ mod tests {
         tiles: &[],
         nav: &[],
         city_services: &["a"],
+        codes: &[],
         links: &[],
         migrations: &[],
         mount: none,
@@ -219,14 +231,26 @@ mod tests {
         tiles: &[],
         nav: &[],
         city_services: &[],
+        codes: &[],
         links: &[],
         migrations: &[],
         mount: none,
     };
     static C: Room = Room { name: "c", prefixes: &["/c"], texts: &[("a.x", "X", "叉")], access: &[], ..B };
 
+    static D: Room = Room {
+        name: "d",
+        prefixes: &["/d"],
+        texts: &[],
+        access: &[],
+        codes: &[&[Code::new("not_found", yizhan_core::Class::NotFound)]],
+        ..B
+    };
+
     #[test]
     fn duplicates_are_refused_with_their_name() {
+        let e = join(&[&A, &D]).err().unwrap();
+        assert!(e.contains("error code not_found"), "{e}");
         assert!(join(&[&A]).is_ok());
         let e = join(&[&A, &B]).err().unwrap();
         assert!(e.contains("GET /api/v1/a"), "{e}");

@@ -4,9 +4,7 @@ use crate::i18n::Text;
 
 pub static TEXTS: &[Text] = &[
     ("app.name", "yizhan", "一站"),
-    ("error.already_claimed", "You have already claimed this", "你已经领取过了"),
     ("error.already_exists", "Already exists", "已存在"),
-    ("error.already_paid", "Already paid", "已经支付过了"),
     (
         "error.amount.fraction",
         "The amount must be a whole number of fen, not a fraction",
@@ -19,8 +17,6 @@ pub static TEXTS: &[Text] = &[
         "The amount is larger than the platform's limit of 1,000,000 yuan",
         "金额超过平台单笔上限100万元",
     ),
-    ("error.code_expired", "The code has expired", "付款码已过期"),
-    ("error.code_used", "The code has already been used", "付款码已被使用"),
     ("error.conflict", "Conflict", "冲突"),
     ("error.csrf_failed", "The form expired; please try again", "表单已过期，请重试"),
     (
@@ -36,7 +32,6 @@ pub static TEXTS: &[Text] = &[
     ("error.field.unknown", "This field is not part of the request", "请求中不应包含此项"),
     ("error.forbidden", "You are not allowed to do this", "你无权执行此操作"),
     ("error.gateway_timeout", "The payment provider did not answer in time", "支付机构未及时响应"),
-    ("error.hold_expired", "The hold has expired", "预授权已过期"),
     ("error.idempotency_in_progress", "The same request is already being processed", "相同的请求正在处理中"),
     ("error.idempotency_key_required", "An Idempotency-Key header is required", "需要 Idempotency-Key 请求头"),
     (
@@ -44,15 +39,11 @@ pub static TEXTS: &[Text] = &[
         "This Idempotency-Key was used for a different request",
         "该 Idempotency-Key 已用于另一个请求",
     ),
-    ("error.insufficient_funds", "Insufficient funds", "余额不足"),
     ("error.internal", "Something went wrong on our side", "服务器出错了"),
     ("error.invalid_credentials", "Wrong login or password", "登录名或密码错误"),
     ("error.malformed_json", "The request body is not valid JSON", "请求体不是有效的 JSON"),
     ("error.not_found", "Not found", "未找到"),
-    ("error.packet_empty", "All shares have been claimed", "红包已被领完"),
     ("error.payload_too_large", "The request is too large", "请求过大"),
-    ("error.payment_declined", "The payment was declined", "支付被拒绝"),
-    ("error.qr_invalid", "The QR code is not valid", "二维码无效"),
     (
         "error.request.bad_json",
         "The request body is not valid JSON (line {line}, column {column})",
@@ -70,9 +61,7 @@ pub static TEXTS: &[Text] = &[
     ),
     ("error.request.too_large", "The request body is larger than the limit", "请求体超过大小限制"),
     ("error.request.unreadable", "The request body could not be read", "无法读取请求体"),
-    ("error.self_payment", "You cannot pay yourself", "不能向自己付款"),
     ("error.too_many_attempts", "Too many failed attempts; try again later", "失败次数过多，请稍后再试"),
-    ("error.transfer_already_resolved", "This transfer has already been resolved", "该笔交易已处理"),
     ("error.unauthorized", "Please log in", "请先登录"),
     ("error.unsupported_media_type", "Send the request as application/json", "请以 JSON 格式发送请求"),
     ("error.validation_failed", "Some fields are not valid", "部分字段无效"),

@@ -41,6 +41,7 @@ pub static ROOM: Room = Room {
     }],
     nav: &[NavItem { order: 30, href: "/access-log", label_key: "nav.access", shows_unread: false }],
     city_services: &[],
+    codes: &[],
     links: &[],
     migrations: &[&yizhan_audit::MIGRATIONS],
     mount,

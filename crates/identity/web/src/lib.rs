@@ -60,6 +60,7 @@ pub static ROOM: Room = Room {
     tiles: &[],
     nav: &[NavItem { order: 90, href: "/profile", label_key: "nav.profile", shows_unread: false }],
     city_services: &[],
+    codes: &[],
     links: &[("profile", "/profile")],
     migrations: &[&yizhan_identity::MIGRATIONS],
     mount,

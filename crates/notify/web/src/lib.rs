@@ -33,6 +33,7 @@ pub static ROOM: Room = Room {
     }],
     nav: &[NavItem { order: 20, href: "/inbox", label_key: "nav.inbox", shows_unread: true }],
     city_services: &[],
+    codes: &[],
     links: &[],
     migrations: &[&yizhan_notify::MIGRATIONS],
     mount,

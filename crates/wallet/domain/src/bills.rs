@@ -308,7 +308,7 @@ impl Pay {
             .fetch_one(&self.ctx().db.pool)
             .await?;
         if key.as_deref() != Some(idem) {
-            return Err(Error::new(Code::AlreadyPaid, "pay.bill.already_paid"));
+            return Err(Error::new(crate::codes::ALREADY_PAID, "pay.bill.already_paid"));
         }
         Ok(BillReceipt {
             bill_id: bill.id.clone(),

@@ -6,7 +6,7 @@
 //! length a person would count; the CRC runs over the UTF-8 bytes.
 
 use yizhan_core::money::{parse_yuan, yuan};
-use yizhan_core::{Arg, Code, Error, Fen, Msg, Result};
+use yizhan_core::{Arg, Error, Fen, Msg, Result};
 
 /// The only currency the platform moves (ISO 4217 numeric for CNY).
 pub const CURRENCY_CNY: &str = "156";
@@ -124,7 +124,7 @@ pub fn encode(qr: &MerchantQr) -> String {
 
 /// A code that is not valid, and why (`qr.invalid.*`, with the tags concerned).
 fn invalid(key: &str) -> Error {
-    Error::new(Code::QrInvalid, format!("qr.invalid.{key}"))
+    Error::new(crate::codes::QR_INVALID, format!("qr.invalid.{key}"))
 }
 
 /// Tag numbers in messages: always two digits, as printed in the EMVCo book.
@@ -434,7 +434,7 @@ mod tests {
             };
             let tampered: String = t.into_iter().collect();
             let e = parse(&tampered).expect_err(&format!("changing position {i} was accepted: {tampered}"));
-            assert_eq!(e.code, Code::QrInvalid);
+            assert_eq!(e.code, crate::codes::QR_INVALID);
         }
     }
 
@@ -449,7 +449,7 @@ mod tests {
         let body = &good[..good.len() - 8];
 
         let e = parse(&with_crc(&body.replace("5303156", "5303840"))).unwrap_err();
-        assert_eq!(e.code, Code::QrInvalid);
+        assert_eq!(e.code, crate::codes::QR_INVALID);
         assert_eq!(e.msg, Msg::new("qr.invalid.currency").text("value", "840"));
 
         let e = parse(&with_crc(&body.replace("5802CN", ""))).unwrap_err();
@@ -487,11 +487,11 @@ mod tests {
         let e = parse(&format!("{}zzzz", &good[..good.len() - 4])).unwrap_err();
         assert_eq!(e.msg, Msg::new("qr.invalid.crc_not_hex").text("crc", "zzzz"));
 
-        assert_eq!(parse("").unwrap_err().code, Code::QrInvalid);
-        assert_eq!(parse("hello").unwrap_err().code, Code::QrInvalid);
-        assert_eq!(parse(&"9".repeat(600)).unwrap_err().code, Code::QrInvalid);
-        assert_eq!(parse("abcd6304老王").unwrap_err().code, Code::QrInvalid);
-        assert_eq!(parse("00020101老6304ABCD").unwrap_err().code, Code::QrInvalid);
+        assert_eq!(parse("").unwrap_err().code, crate::codes::QR_INVALID);
+        assert_eq!(parse("hello").unwrap_err().code, crate::codes::QR_INVALID);
+        assert_eq!(parse(&"9".repeat(600)).unwrap_err().code, crate::codes::QR_INVALID);
+        assert_eq!(parse("abcd6304老王").unwrap_err().code, crate::codes::QR_INVALID);
+        assert_eq!(parse("00020101老6304ABCD").unwrap_err().code, crate::codes::QR_INVALID);
     }
 
     #[test]
@@ -505,7 +505,7 @@ mod tests {
     fn validate_refuses_what_encode_would_cut() {
         let mut qr = sample(None);
         qr.merchant_name = "x".repeat(26);
-        assert_eq!(qr.validate().unwrap_err().code, Code::ValidationFailed);
+        assert_eq!(qr.validate().unwrap_err().code, yizhan_core::Code::ValidationFailed);
         let mut qr = sample(Some(0));
         assert!(qr.validate().is_err());
         qr.amount_fen = Some(Fen::MAX_AMOUNT + 1);

@@ -41,7 +41,7 @@ pub trait FundingGateway: Send + Sync {
 
     /// Take `amount_fen` from a card. `reference` is unique per operation: the same
     /// reference again returns the first outcome instead of charging twice.
-    /// Errors: [`Code::PaymentDeclined`], [`Code::GatewayTimeout`] (nothing was charged).
+    /// Errors: [`crate::codes::PAYMENT_DECLINED`], [`Code::GatewayTimeout`] (nothing was charged).
     async fn charge(&self, card: &str, amount_fen: i64, reference: &str) -> Result<GatewayOutcome>;
 
     /// Send `amount_fen` to a card or bank account; same reference rule and errors as `charge`.
@@ -161,7 +161,7 @@ impl SandboxGateway {
             return Ok(r.outcome.clone());
         }
         match card {
-            sandbox_cards::DECLINED => return Err(Error::new(Code::PaymentDeclined, "pay.gateway.declined")),
+            sandbox_cards::DECLINED => return Err(Error::new(crate::codes::PAYMENT_DECLINED, "pay.gateway.declined")),
             sandbox_cards::TIMES_OUT => return Err(Error::new(Code::GatewayTimeout, "pay.gateway.timeout")),
             _ => {}
         }
@@ -239,7 +239,10 @@ mod tests {
         assert!(ok.gateway_ref.starts_with("sandbox_"));
         let default = g.charge("", 300, "r2").await.unwrap();
         assert_eq!(default.amount_fen, 300);
-        assert_eq!(g.charge(sandbox_cards::DECLINED, 500, "r3").await.unwrap_err().code, Code::PaymentDeclined);
+        assert_eq!(
+            g.charge(sandbox_cards::DECLINED, 500, "r3").await.unwrap_err().code,
+            crate::codes::PAYMENT_DECLINED
+        );
         let t = g.charge(sandbox_cards::TIMES_OUT, 500, "r4").await.unwrap_err();
         assert_eq!(t.code, Code::GatewayTimeout);
         assert_eq!(g.payout(sandbox_cards::TIMES_OUT, 500, "r5").await.unwrap_err().code, Code::GatewayTimeout);

@@ -38,6 +38,23 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
     postgres: &[("0001", include_str!("../migrations/postgres/0001_pay.sql"))],
 };
 
+/// The pay's public error codes (their titles are in the wallet room's texts).
+pub mod codes {
+    use yizhan_core::{Class, Code};
+
+    pub const CODE_EXPIRED: Code = Code::new("code_expired", Class::Gone);
+    pub const CODE_USED: Code = Code::new("code_used", Class::Conflict);
+    pub const QR_INVALID: Code = Code::new("qr_invalid", Class::Invalid);
+    pub const PAYMENT_DECLINED: Code = Code::new("payment_declined", Class::PaymentRequired);
+    pub const ALREADY_CLAIMED: Code = Code::new("already_claimed", Class::Conflict);
+    pub const PACKET_EMPTY: Code = Code::new("packet_empty", Class::Gone);
+    pub const ALREADY_PAID: Code = Code::new("already_paid", Class::Conflict);
+
+    /// Every code of the pay, for the room's list.
+    pub const ALL: &[Code] =
+        &[CODE_EXPIRED, CODE_USED, QR_INVALID, PAYMENT_DECLINED, ALREADY_CLAIMED, PACKET_EMPTY, ALREADY_PAID];
+}
+
 /// Longest idempotency key a client may send (the ledger gets it scoped, with room to spare).
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 64;
 /// Longest memo on a transfer.
@@ -325,7 +342,7 @@ impl Pay {
         match state {
             HoldState::Pending | HoldState::Posted => {}
             HoldState::Voided | HoldState::Expired => {
-                return Err(Error::new(Code::TransferAlreadyResolved, "pay.withdrawal_failed_before"))
+                return Err(Error::new(yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED, "pay.withdrawal_failed_before"))
             }
         }
         match self.inner.gateway.payout(card.unwrap_or(""), amount_fen, &key).await {
@@ -333,7 +350,9 @@ impl Pay {
                 let posted = match self.ledger().post_pending(&hold.id, None, Some(format!("{key}:post"))).await {
                     Ok(t) => t,
                     // A retry of a withdrawal that already went through.
-                    Err(e) if e.code == Code::TransferAlreadyResolved => self.resolution_of(&hold.id).await?,
+                    Err(e) if e.code == yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED => {
+                        self.resolution_of(&hold.id).await?
+                    }
                     Err(e) => return Err(e),
                 };
                 Ok(GatewayReceipt {
@@ -348,14 +367,19 @@ impl Pay {
             // timed-out payout moved nothing). Anything else, e.g. the gateway saying
             // this reference was already paid out, leaves the hold in place: the
             // money stays reserved until the payout is reconciled, never paid twice.
-            Err(e) if !matches!(e.code, Code::PaymentDeclined | Code::ValidationFailed | Code::GatewayTimeout) => {
+            Err(e)
+                if !matches!(
+                    e.code,
+                    crate::codes::PAYMENT_DECLINED | Code::ValidationFailed | Code::GatewayTimeout
+                ) =>
+            {
                 tracing::warn!(hold = %hold.id, code = %e.code, "withdrawal outcome unknown; hold kept");
                 Err(e)
             }
             Err(e) => {
                 match self.ledger().void_pending(&hold.id, Some(format!("{key}:void"))).await {
                     Ok(_) => {}
-                    Err(v) if v.code == Code::TransferAlreadyResolved => {}
+                    Err(v) if v.code == yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED => {}
                     Err(v) => {
                         tracing::error!(hold = %hold.id, code = %v.code, error = %v.msg, "withdrawal hold not voided");
                     }
@@ -369,7 +393,7 @@ impl Pay {
         let hold = self.ledger().hold(pending_id).await?;
         match hold.resolved_by {
             Some(id) if hold.state == HoldState::Posted => self.ledger().get_transfer(&id).await,
-            _ => Err(Error::new(Code::TransferAlreadyResolved, "pay.withdrawal_cancelled")),
+            _ => Err(Error::new(yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED, "pay.withdrawal_cancelled")),
         }
     }
 
@@ -393,7 +417,7 @@ impl Pay {
         let payee =
             self.identity().find_by_login(to).await?.ok_or_else(|| Error::new(Code::NotFound, "pay.no_such_login"))?;
         if payee.user_id == from_user_id {
-            return Err(Error::new(Code::SelfPayment, "pay.self_transfer"));
+            return Err(Error::new(yizhan_ledger::codes::SELF_PAYMENT, "pay.self_transfer"));
         }
         let preview = QrPreview { payee: Payee::User(payee.user_id), payee_name: payee.name, amount_fen: None };
         self.move_to_payee(from_user_id, &preview, amount_fen, &memo, idem, category::P2P).await
@@ -418,7 +442,7 @@ impl Pay {
             }
         }
         if preview.payee == Payee::User(payer_user_id.to_string()) {
-            return Err(Error::new(Code::SelfPayment, "pay.self_payment"));
+            return Err(Error::new(yizhan_ledger::codes::SELF_PAYMENT, "pay.self_payment"));
         }
         self.move_to_payee(payer_user_id, preview, amount_fen, &memo, idem, category).await
     }

@@ -114,7 +114,7 @@ impl Pay {
                 };
                 let id = found.ok_or_else(|| Error::new(Code::NotFound, "pay.no_such_login"))?;
                 if id == sender_user_id {
-                    return Err(Error::new(Code::SelfPayment, "pay.packet.self"));
+                    return Err(Error::new(yizhan_ledger::codes::SELF_PAYMENT, "pay.packet.self"));
                 }
                 Some(id)
             }
@@ -289,7 +289,7 @@ impl Pay {
         let packet = self.red_packet(packet_id).await?;
         match packet.status.as_str() {
             "open" => {}
-            "refunded" => return Err(Error::new(Code::PacketEmpty, "pay.packet.refunded")),
+            "refunded" => return Err(Error::new(crate::codes::PACKET_EMPTY, "pay.packet.refunded")),
             _ => return Err(Error::not_found("red_packet")),
         }
         if let Some(to) = &packet.to_user_id {
@@ -301,11 +301,11 @@ impl Pay {
         // Taken before. A payout a crash interrupted is finished by the sweep
         // (`refund_expired`), not here, so a double tap never reports two wins.
         if self.share_of(packet_id, user_id).await?.is_some() {
-            return Err(Error::new(Code::AlreadyClaimed, "pay.packet.already_opened"));
+            return Err(Error::new(crate::codes::ALREADY_CLAIMED, "pay.packet.already_opened"));
         }
         let now = self.ctx().now_ms();
         if now >= packet.expires_at_ms {
-            return Err(Error::new(Code::PacketEmpty, "pay.packet.expired"));
+            return Err(Error::new(crate::codes::PACKET_EMPTY, "pay.packet.expired"));
         }
         // Each round either takes a share or loses one to a concurrent claimer,
         // so this ends within count + a few rounds.
@@ -339,13 +339,13 @@ impl Pay {
                     .fetch_one(&self.ctx().db.pool)
                     .await?;
                     if left.0 == 0 {
-                        return Err(Error::new(Code::PacketEmpty, "pay.packet.all_taken"));
+                        return Err(Error::new(crate::codes::PACKET_EMPTY, "pay.packet.all_taken"));
                     }
                     // Someone took the share this round aimed at; try the next.
                     tokio::task::yield_now().await;
                 }
                 Err(e) if is_unique_violation(&e) => {
-                    return Err(Error::new(Code::AlreadyClaimed, "pay.packet.already_opened"))
+                    return Err(Error::new(crate::codes::ALREADY_CLAIMED, "pay.packet.already_opened"))
                 }
                 Err(e) if is_retryable(&e) => tokio::task::yield_now().await,
                 Err(e) => return Err(e.into()),

@@ -99,9 +99,9 @@ impl Pay {
     pub fn decode_qr(&self, payload: &str) -> Result<(Payee, Option<i64>)> {
         let qr = emvco::parse(payload)?;
         if qr.account.guid != YIZHAN_GUID {
-            return Err(Error::new(Code::QrInvalid, "qr.not_ours"));
+            return Err(Error::new(crate::codes::QR_INVALID, "qr.not_ours"));
         }
-        let bad = |key: &str| Error::new(Code::QrInvalid, format!("qr.{key}"));
+        let bad = |key: &str| Error::new(crate::codes::QR_INVALID, format!("qr.{key}"));
         let id = qr.account.field(SUB_ID).ok_or_else(|| bad("no_payee"))?.to_string();
         let payee = match qr.account.field(SUB_KIND) {
             Some("user") => Payee::User(id),
@@ -242,8 +242,8 @@ impl Pay {
                     // The same charge again (a retry): finish it or return its receipt.
                     (Some(_), true) if row.amount_fen == Some(amount_fen) => row.user_id,
                     (Some(_), true) => return Err(Error::new(Code::IdempotencyKeyReused, "pay.paycode.key_reused")),
-                    (Some(_), false) => return Err(Error::new(Code::CodeUsed, "pay.paycode.used")),
-                    (None, _) => return Err(Error::new(Code::CodeExpired, "pay.paycode.expired")),
+                    (Some(_), false) => return Err(Error::new(crate::codes::CODE_USED, "pay.paycode.used")),
+                    (None, _) => return Err(Error::new(crate::codes::CODE_EXPIRED, "pay.paycode.expired")),
                 }
             }
         };

@@ -417,7 +417,7 @@ impl State {
             let available = debit.bal.posted - debit.bal.pending_debit;
             if available - amount < -debit.credit_limit_fen {
                 return Err(Error::msg(
-                    Code::InsufficientFunds,
+                    crate::codes::INSUFFICIENT_FUNDS,
                     Msg::new("ledger.insufficient_funds").fen("available", available.max(0)).fen("needed", amount),
                 ));
             }
@@ -539,16 +539,16 @@ impl State {
         let p = self.pendings.get(pending_id).ok_or_else(|| Error::not_found("hold"))?;
         match p.state {
             HoldState::Pending => {}
-            HoldState::Expired => return Err(Error::new(Code::HoldExpired, "ledger.hold_expired")),
+            HoldState::Expired => return Err(Error::new(crate::codes::HOLD_EXPIRED, "ledger.hold_expired")),
             HoldState::Posted | HoldState::Voided => {
-                return Err(Error::new(Code::TransferAlreadyResolved, "ledger.hold_resolved")
+                return Err(Error::new(crate::codes::TRANSFER_ALREADY_RESOLVED, "ledger.hold_resolved")
                     .with("state", Arg::Key(format!("ledger.hold_state.{}", p.state.as_str()))))
             }
         }
         match action {
             Action::Post(amount) => {
                 if p.expires_at_ms.is_some_and(|e| e <= self.now) {
-                    return Err(Error::new(Code::HoldExpired, "ledger.hold_expired"));
+                    return Err(Error::new(crate::codes::HOLD_EXPIRED, "ledger.hold_expired"));
                 }
                 let amount = amount.unwrap_or(p.amount_fen);
                 if amount > p.amount_fen {

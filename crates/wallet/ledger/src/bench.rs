@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use yizhan_core::{Code, Ctx, Error, Result};
+use yizhan_core::{Ctx, Error, Result};
 
 #[derive(Debug, Clone)]
 pub struct BenchOpts {
@@ -121,7 +121,7 @@ pub async fn run(ctx: Ctx, opts: BenchOpts, progress: impl Fn(u64) + Send + Sync
                 latencies_us.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
                 match r {
                     Ok(_) => {}
-                    Err(e) if e.code == Code::InsufficientFunds => {
+                    Err(e) if e.code == crate::codes::INSUFFICIENT_FUNDS => {
                         rejected.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => return Err(e),

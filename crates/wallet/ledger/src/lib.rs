@@ -131,6 +131,20 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
     ],
 };
 
+/// The ledger's public error codes (their titles are in the wallet room's texts).
+pub mod codes {
+    use yizhan_core::{Class, Code};
+
+    pub const INSUFFICIENT_FUNDS: Code = Code::new("insufficient_funds", Class::Invalid);
+    pub const TRANSFER_ALREADY_RESOLVED: Code = Code::new("transfer_already_resolved", Class::Conflict);
+    pub const HOLD_EXPIRED: Code = Code::new("hold_expired", Class::Gone);
+    /// From and to the same account, or a person paying themselves.
+    pub const SELF_PAYMENT: Code = Code::new("self_payment", Class::Invalid);
+
+    /// Every code of the ledger, for the room's list.
+    pub const ALL: &[Code] = &[INSUFFICIENT_FUNDS, TRANSFER_ALREADY_RESOLVED, HOLD_EXPIRED, SELF_PAYMENT];
+}
+
 /// The handle to the ledger. Cheap to clone; all clones share one batcher.
 #[derive(Clone)]
 pub struct Ledger {

@@ -1,5 +1,5 @@
 use serde::{Deserialize, Serialize};
-use yizhan_core::{Code, Error, Fen, Msg, Result};
+use yizhan_core::{Error, Fen, Msg, Result};
 
 /// The only currency the platform moves for now.
 pub const CNY: &str = "CNY";
@@ -119,7 +119,7 @@ impl TransferSpec {
         check_id("debit", &self.debit)?;
         check_id("credit", &self.credit)?;
         if self.debit == self.credit {
-            return Err(Error::new(Code::SelfPayment, "ledger.same_account"));
+            return Err(Error::new(crate::codes::SELF_PAYMENT, "ledger.same_account"));
         }
         check_id("category", &self.category)?;
         if self.memo.len() > MAX_MEMO_LEN {

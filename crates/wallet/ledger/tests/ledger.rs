@@ -17,7 +17,7 @@ async fn overdraft_is_refused_and_changes_nothing() {
     e.wallet("wallet:b", 0).await;
     let before = e.transfer_count().await;
     let r = e.ledger.transfer(TransferSpec::new("wallet:a", "wallet:b", 1_001, "p2p")).await;
-    assert_eq!(code(r), Code::InsufficientFunds);
+    assert_eq!(code(r), yizhan_ledger::codes::INSUFFICIENT_FUNDS);
     assert_eq!(e.posted("wallet:a").await, 1_000);
     assert_eq!(e.posted("wallet:b").await, 0);
     assert_eq!(e.transfer_count().await, before);
@@ -26,7 +26,7 @@ async fn overdraft_is_refused_and_changes_nothing() {
     assert_eq!(e.posted("wallet:a").await, 0);
     assert_eq!(
         code(e.ledger.transfer(TransferSpec::new("wallet:a", "wallet:b", 1, "p2p")).await),
-        Code::InsufficientFunds
+        yizhan_ledger::codes::INSUFFICIENT_FUNDS
     );
     e.assert_clean().await;
 }
@@ -44,7 +44,7 @@ async fn only_allow_negative_accounts_go_below_zero() {
     e.ledger.open_account("org:shop", "merchant", false).await.unwrap();
     assert_eq!(
         code(e.ledger.transfer(TransferSpec::new("org:shop", "wallet:a", 1, "refund")).await),
-        Code::InsufficientFunds
+        yizhan_ledger::codes::INSUFFICIENT_FUNDS
     );
     e.assert_clean().await;
 }
@@ -59,7 +59,7 @@ async fn credit_limit_lets_available_go_down_to_minus_the_limit() {
     assert_eq!(e.available("wallet:a").await, -500);
     assert_eq!(
         code(e.ledger.transfer(TransferSpec::new("wallet:a", "wallet:b", 1, "p2p")).await),
-        Code::InsufficientFunds
+        yizhan_ledger::codes::INSUFFICIENT_FUNDS
     );
     // Cannot lower the limit under what is used.
     assert_eq!(code(e.ledger.set_credit_limit("wallet:a", 100).await), Code::Conflict);
@@ -73,7 +73,10 @@ async fn self_transfer_bad_amounts_currency_and_unknown_accounts_are_refused() {
     e.wallet("wallet:a", 1_000).await;
     e.wallet("wallet:b", 0).await;
     let l = &e.ledger;
-    assert_eq!(code(l.transfer(TransferSpec::new("wallet:a", "wallet:a", 10, "p2p")).await), Code::SelfPayment);
+    assert_eq!(
+        code(l.transfer(TransferSpec::new("wallet:a", "wallet:a", 10, "p2p")).await),
+        yizhan_ledger::codes::SELF_PAYMENT
+    );
     for bad in [0, -1, -Fen::MAX_AMOUNT, Fen::MAX_AMOUNT + 1, i64::MAX, i64::MIN] {
         let err = l.transfer(TransferSpec::new("wallet:a", "wallet:b", bad, "p2p")).await.unwrap_err();
         assert_eq!(err.code, Code::ValidationFailed, "amount {bad}");
@@ -117,7 +120,7 @@ async fn a_hold_reserves_and_a_full_post_moves_it() {
     // The hold counts against the available balance.
     assert_eq!(
         code(e.ledger.transfer(TransferSpec::new("wallet:a", "org:shop", 301, "qr")).await),
-        Code::InsufficientFunds
+        yizhan_ledger::codes::INSUFFICIENT_FUNDS
     );
     let p = e.ledger.post_pending(&h.id, None, None).await.unwrap();
     assert_eq!((p.kind, p.amount_fen, p.pending_id.as_deref()), (TransferKind::PostPending, 700, Some(h.id.as_str())));
@@ -129,8 +132,8 @@ async fn a_hold_reserves_and_a_full_post_moves_it() {
     let hold = e.ledger.hold(&h.id).await.unwrap();
     assert_eq!((hold.state, hold.resolved_by.as_deref()), (HoldState::Posted, Some(p.id.as_str())));
     // Each pending transfer resolves once.
-    assert_eq!(code(e.ledger.post_pending(&h.id, None, None).await), Code::TransferAlreadyResolved);
-    assert_eq!(code(e.ledger.void_pending(&h.id, None).await), Code::TransferAlreadyResolved);
+    assert_eq!(code(e.ledger.post_pending(&h.id, None, None).await), yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED);
+    assert_eq!(code(e.ledger.void_pending(&h.id, None).await), yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED);
     assert_eq!(code(e.ledger.post_pending("nope", None, None).await), Code::NotFound);
     e.assert_clean().await;
 }
@@ -154,7 +157,7 @@ async fn a_partial_post_releases_the_rest_and_void_releases_all() {
     assert_eq!((v.kind, v.amount_fen), (TransferKind::VoidPending, 500));
     assert_eq!(e.available("wallet:a").await, 750);
     assert_eq!(e.ledger.hold(&h2.id).await.unwrap().state, HoldState::Voided);
-    assert_eq!(code(e.ledger.post_pending(&h2.id, None, None).await), Code::TransferAlreadyResolved);
+    assert_eq!(code(e.ledger.post_pending(&h2.id, None, None).await), yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED);
     e.assert_clean().await;
 }
 
@@ -173,7 +176,7 @@ async fn holds_expire_through_the_sweep_and_then_cannot_be_posted() {
 
     e.clock.advance_ms(60_000);
     // Due but not swept yet: posting is already refused.
-    assert_eq!(code(e.ledger.post_pending(&h1.id, None, None).await), Code::HoldExpired);
+    assert_eq!(code(e.ledger.post_pending(&h1.id, None, None).await), yizhan_ledger::codes::HOLD_EXPIRED);
     assert_eq!(e.ledger.expire_due().await.unwrap(), 1);
     assert_eq!(e.ledger.expire_due().await.unwrap(), 0);
     assert_eq!(e.available("wallet:a").await, 500);
@@ -181,8 +184,8 @@ async fn holds_expire_through_the_sweep_and_then_cannot_be_posted() {
     assert_eq!(hold.state, HoldState::Expired);
     let row = e.ledger.get_transfer(hold.resolved_by.as_deref().unwrap()).await.unwrap();
     assert_eq!((row.kind, row.amount_fen), (TransferKind::ExpirePending, 100));
-    assert_eq!(code(e.ledger.post_pending(&h1.id, None, None).await), Code::HoldExpired);
-    assert_eq!(code(e.ledger.void_pending(&h1.id, None).await), Code::HoldExpired);
+    assert_eq!(code(e.ledger.post_pending(&h1.id, None, None).await), yizhan_ledger::codes::HOLD_EXPIRED);
+    assert_eq!(code(e.ledger.void_pending(&h1.id, None).await), yizhan_ledger::codes::HOLD_EXPIRED);
 
     // Posted just before its expiry: fine, and the sweep leaves it alone.
     e.clock.advance_ms(59_999);
@@ -211,7 +214,7 @@ async fn linked_transfers_apply_all_or_nothing() {
         ])
         .await
         .unwrap_err();
-    assert_eq!(err.code, Code::InsufficientFunds);
+    assert_eq!(err.code, yizhan_ledger::codes::INSUFFICIENT_FUNDS);
     assert_eq!(err.msg.key, "ledger.linked_failed", "{}", err.msg);
     assert!(err.msg.to_string().contains("index=3 count=3"), "{}", err.msg);
     // The failed transfer's reason, with its own amounts (in fen, shown as yuan).
@@ -274,7 +277,7 @@ async fn idempotency_keys_replay_the_first_transfer_and_refuse_another() {
     assert_eq!(e.ledger.transfer_by_idempotency_key("user:a:none").await.unwrap(), None);
     // A refused transfer does not burn its key.
     let big = TransferSpec::new("wallet:a", "wallet:b", 5_000, "p2p").with_idempotency_key("user:a:k2");
-    assert_eq!(code(e.ledger.transfer(big).await), Code::InsufficientFunds);
+    assert_eq!(code(e.ledger.transfer(big).await), yizhan_ledger::codes::INSUFFICIENT_FUNDS);
     let fits = TransferSpec::new("wallet:a", "wallet:b", 50, "p2p").with_idempotency_key("user:a:k2");
     e.ledger.transfer(fits).await.unwrap();
     assert_eq!(e.posted("wallet:a").await, 850);
@@ -360,8 +363,8 @@ async fn posting_and_voiding_one_hold_at_once_resolves_it_once() {
         e.ledger.post_pending(&h.id, None, None),
     );
     a.unwrap();
-    assert_eq!(b.unwrap_err().code, Code::TransferAlreadyResolved);
-    assert_eq!(c.unwrap_err().code, Code::TransferAlreadyResolved);
+    assert_eq!(b.unwrap_err().code, yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED);
+    assert_eq!(c.unwrap_err().code, yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED);
     assert_eq!(e.posted("wallet:b").await, 300);
     e.assert_clean().await;
 }
@@ -379,7 +382,7 @@ async fn a_hold_made_and_resolved_in_one_batch() {
     );
     assert_eq!(made.unwrap().id, "hold-1");
     assert_eq!(posted.unwrap().amount_fen, 100);
-    assert_eq!(again.unwrap_err().code, Code::TransferAlreadyResolved);
+    assert_eq!(again.unwrap_err().code, yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED);
     assert_eq!(e.ledger.hold("hold-1").await.unwrap().state, HoldState::Posted);
     assert_eq!(e.available("wallet:a").await, 900);
     // A caller-chosen id is unique.

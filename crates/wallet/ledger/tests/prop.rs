@@ -101,14 +101,14 @@ impl Model {
             return Err(Code::ValidationFailed);
         }
         if from == to {
-            return Err(Code::SelfPayment);
+            return Err(yizhan_ledger::codes::SELF_PAYMENT);
         }
         if from >= OPENED || to >= OPENED {
             return Err(Code::NotFound);
         }
         let (posted, pd, _) = self.bal[from];
         if from != 0 && posted - pd - amount < 0 {
-            return Err(Code::InsufficientFunds);
+            return Err(yizhan_ledger::codes::INSUFFICIENT_FUNDS);
         }
         if pending {
             self.bal[from].1 += amount;
@@ -132,8 +132,8 @@ impl Model {
     fn resolved_err(&self, h: usize) -> Option<Code> {
         match self.holds[h].state {
             St::Pending => None,
-            St::Expired => Some(Code::HoldExpired),
-            St::Posted | St::Voided => Some(Code::TransferAlreadyResolved),
+            St::Expired => Some(yizhan_ledger::codes::HOLD_EXPIRED),
+            St::Posted | St::Voided => Some(yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED),
         }
     }
 
@@ -166,7 +166,7 @@ impl Model {
                     return Res::Err(c);
                 }
                 if self.holds[h].expires_at_ms.is_some_and(|e| e <= self.now) {
-                    return Res::Err(Code::HoldExpired);
+                    return Res::Err(yizhan_ledger::codes::HOLD_EXPIRED);
                 }
                 let a = amount.unwrap_or(self.holds[h].amount);
                 if a > self.holds[h].amount {

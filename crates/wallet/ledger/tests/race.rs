@@ -9,7 +9,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use yizhan_core::{Code, Engine};
+use yizhan_core::Engine;
 use yizhan_ledger::{Ledger, LedgerConfig, TransferSpec};
 
 type Moves = Vec<(String, String, i64)>;
@@ -83,7 +83,7 @@ async fn many_payers_on_a_few_accounts_lose_nothing_and_never_overdraw() {
                 let amount = rng.gen_range(1..=400);
                 match ledger.transfer(TransferSpec::new(from.as_str(), to.as_str(), amount, "p2p")).await {
                     Ok(_) => moves.push((from.clone(), to.clone(), amount)),
-                    Err(err) if err.code == Code::InsufficientFunds => refused += 1,
+                    Err(err) if err.code == yizhan_ledger::codes::INSUFFICIENT_FUNDS => refused += 1,
                     Err(err) => panic!("unexpected {err}"),
                 }
             }
@@ -179,17 +179,17 @@ async fn two_batchers_on_one_database_stay_correct() {
                     // A hold that both batchers try to resolve at the same time.
                     let h = match ledger.transfer(TransferSpec::new(from, to, amount, "hold").pending(None)).await {
                         Ok(h) => h,
-                        Err(err) if err.code == Code::InsufficientFunds => continue,
+                        Err(err) if err.code == yizhan_ledger::codes::INSUFFICIENT_FUNDS => continue,
                         Err(err) => panic!("unexpected {err}"),
                     };
                     let (post, void) =
                         tokio::join!(ledger.post_pending(&h.id, None, None), peer.void_pending(&h.id, None));
                     match (post, void) {
                         (Ok(p), Err(v)) => {
-                            assert_eq!(v.code, Code::TransferAlreadyResolved, "{v}");
+                            assert_eq!(v.code, yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED, "{v}");
                             moves.push((from.to_string(), to.to_string(), p.amount_fen));
                         }
-                        (Err(p), Ok(_)) => assert_eq!(p.code, Code::TransferAlreadyResolved, "{p}"),
+                        (Err(p), Ok(_)) => assert_eq!(p.code, yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED, "{p}"),
                         (p, v) => panic!("one hold resolved twice or never: {p:?} {v:?}"),
                     }
                     resolved += 1;
@@ -205,11 +205,14 @@ async fn two_batchers_on_one_database_stay_correct() {
                         moves.push((from.to_string(), to.to_string(), amount));
                     }
                     (Err(x), Err(y)) => {
-                        assert_eq!((x.code, y.code), (Code::InsufficientFunds, Code::InsufficientFunds));
+                        assert_eq!(
+                            (x.code, y.code),
+                            (yizhan_ledger::codes::INSUFFICIENT_FUNDS, yizhan_ledger::codes::INSUFFICIENT_FUNDS)
+                        );
                     }
                     // Refused by one batcher, then made by the other once funds came in.
                     (Ok(_), Err(z)) | (Err(z), Ok(_)) => {
-                        assert_eq!(z.code, Code::InsufficientFunds);
+                        assert_eq!(z.code, yizhan_ledger::codes::INSUFFICIENT_FUNDS);
                         moves.push((from.to_string(), to.to_string(), amount));
                     }
                 }

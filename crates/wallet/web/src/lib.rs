@@ -61,6 +61,7 @@ pub static ROOM: Room = Room {
     }],
     nav: &[],
     city_services: &["wallet"],
+    codes: &[yizhan_ledger::codes::ALL, yizhan_pay::codes::ALL],
     links: &[("transfer", "/wallet/transfers/{id}"), ("red_packet", "/red-packets/{id}"), ("bill", "/bills/{id}")],
     migrations: &[&yizhan_ledger::MIGRATIONS, &yizhan_pay::MIGRATIONS],
     mount,

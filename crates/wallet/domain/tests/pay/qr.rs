@@ -69,8 +69,8 @@ async fn tampered_and_forged_codes_are_refused_and_nothing_moves() {
     let i = chars.len() / 2;
     chars[i] = if chars[i] == '1' { '2' } else { '1' };
     let tampered: String = chars.into_iter().collect();
-    assert_eq!(code_of(e.pay.qr_preview(&tampered).await), Code::QrInvalid);
-    assert_eq!(code_of(e.pay.qr_pay(&payer, &tampered, 5_000, "t1").await), Code::QrInvalid);
+    assert_eq!(code_of(e.pay.qr_preview(&tampered).await), yizhan_pay::codes::QR_INVALID);
+    assert_eq!(code_of(e.pay.qr_pay(&payer, &tampered, 5_000, "t1").await), yizhan_pay::codes::QR_INVALID);
 
     // A forged payee with a correct CRC: the signature catches it.
     let mut qr = emvco::parse(&fixed).unwrap();
@@ -85,31 +85,37 @@ async fn tampered_and_forged_codes_are_refused_and_nothing_moves() {
     let forged = emvco::encode(&qr);
     assert!(emvco::parse(&forged).is_ok(), "the forgery is a well-formed code");
     let err = e.pay.qr_pay(&payer, &forged, 5_000, "t2").await.unwrap_err();
-    assert_eq!(err.code, Code::QrInvalid);
+    assert_eq!(err.code, yizhan_pay::codes::QR_INVALID);
     assert_eq!(err.msg.key, "qr.bad_signature", "{}", err.msg);
 
     // The amount lowered with a recomputed CRC: also refused.
     let mut cheaper = emvco::parse(&fixed).unwrap();
     cheaper.amount_fen = Some(1);
-    assert_eq!(code_of(e.pay.qr_pay(&payer, &emvco::encode(&cheaper), 1, "t3").await), Code::QrInvalid);
+    assert_eq!(code_of(e.pay.qr_pay(&payer, &emvco::encode(&cheaper), 1, "t3").await), yizhan_pay::codes::QR_INVALID);
     // The signature removed.
     let mut unsigned = emvco::parse(&fixed).unwrap();
     unsigned.account.fields.retain(|f| f.0 != 3);
-    assert_eq!(code_of(e.pay.qr_pay(&payer, &emvco::encode(&unsigned), 5_000, "t4").await), Code::QrInvalid);
+    assert_eq!(
+        code_of(e.pay.qr_pay(&payer, &emvco::encode(&unsigned), 5_000, "t4").await),
+        yizhan_pay::codes::QR_INVALID
+    );
     // Another network's code.
     let foreign = with_crc("00020101021126170013com.other.pay5204000053031565802CN5903Ada6007Beijing");
     let err = e.pay.qr_preview(&foreign).await.unwrap_err();
-    assert_eq!(err.code, Code::QrInvalid);
+    assert_eq!(err.code, yizhan_pay::codes::QR_INVALID);
     assert_eq!(err.msg.key, "qr.not_ours", "{}", err.msg);
     // Foreign currency, garbage.
     let usd = fixed.replace("5303156", "5303840");
-    assert_eq!(code_of(e.pay.qr_preview(&with_crc(&usd[..usd.len() - 8])).await), Code::QrInvalid);
-    assert_eq!(code_of(e.pay.qr_preview("hello").await), Code::QrInvalid);
-    assert_eq!(code_of(e.pay.transfer_to_user(&payer, "000201garbage", 100, "", "t5").await), Code::QrInvalid);
+    assert_eq!(code_of(e.pay.qr_preview(&with_crc(&usd[..usd.len() - 8])).await), yizhan_pay::codes::QR_INVALID);
+    assert_eq!(code_of(e.pay.qr_preview("hello").await), yizhan_pay::codes::QR_INVALID);
+    assert_eq!(
+        code_of(e.pay.transfer_to_user(&payer, "000201garbage", 100, "", "t5").await),
+        yizhan_pay::codes::QR_INVALID
+    );
 
     // Paying your own code.
     let mine = e.pay.my_qr(&payer).await.unwrap();
-    assert_eq!(code_of(e.pay.qr_pay(&payer, &mine, 100, "t6").await), Code::SelfPayment);
+    assert_eq!(code_of(e.pay.qr_pay(&payer, &mine, 100, "t6").await), yizhan_ledger::codes::SELF_PAYMENT);
     // A code made under another platform key (another installation) is refused here.
     let other_ctx = yizhan_core::Ctx { vault: std::sync::Arc::new(yizhan_core::Vault::random()), ..e.ctx.clone() };
     let other = yizhan_pay::Pay::new(
@@ -121,7 +127,7 @@ async fn tampered_and_forged_codes_are_refused_and_nothing_moves() {
         e.gateway.clone(),
     );
     let alien = other.org_qr(&shop, None).await.unwrap();
-    assert_eq!(code_of(e.pay.qr_pay(&payer, &alien, 100, "t7").await), Code::QrInvalid);
+    assert_eq!(code_of(e.pay.qr_pay(&payer, &alien, 100, "t7").await), yizhan_pay::codes::QR_INVALID);
 
     assert_eq!(e.transfers().await, before);
     assert_eq!(e.balance(&payer).await, 10_000);
@@ -155,8 +161,14 @@ async fn paycodes_charge_once_and_expire() {
     // The merchant's retry gets the same receipt; a second charge is refused.
     let again = e.pay.merchant_charge(&cashier, &shop, &pc.code, 1_500, "m1").await.unwrap();
     assert_eq!(again.transfer_id, r.transfer_id);
-    assert_eq!(code_of(e.pay.merchant_charge(&cashier, &shop, &pc.code, 1_500, "m2").await), Code::CodeUsed);
-    assert_eq!(code_of(e.pay.merchant_charge(&other_cashier, &other_shop, &pc.code, 100, "m3").await), Code::CodeUsed);
+    assert_eq!(
+        code_of(e.pay.merchant_charge(&cashier, &shop, &pc.code, 1_500, "m2").await),
+        yizhan_pay::codes::CODE_USED
+    );
+    assert_eq!(
+        code_of(e.pay.merchant_charge(&other_cashier, &other_shop, &pc.code, 100, "m3").await),
+        yizhan_pay::codes::CODE_USED
+    );
     assert_eq!(e.balance(&customer).await, 8_500);
     let inbox = e.notify.inbox(&customer, 10).await.unwrap();
     assert!(inbox.iter().any(|n| n.kind == "pay.paycode_charged" && n.title.to_string().contains("Corner Shop")));
@@ -164,7 +176,10 @@ async fn paycodes_charge_once_and_expire() {
     // Expired.
     let pc2 = e.pay.create_paycode(&customer).await.unwrap();
     e.clock.advance_ms(60_001);
-    assert_eq!(code_of(e.pay.merchant_charge(&cashier, &shop, &pc2.code, 100, "m4").await), Code::CodeExpired);
+    assert_eq!(
+        code_of(e.pay.merchant_charge(&cashier, &shop, &pc2.code, 100, "m4").await),
+        yizhan_pay::codes::CODE_EXPIRED
+    );
     // Unknown, malformed.
     assert_eq!(code_of(e.pay.merchant_charge(&cashier, &shop, "881234567890123456", 100, "m5").await), Code::NotFound);
     assert_eq!(code_of(e.pay.merchant_charge(&cashier, &shop, "12345", 100, "m6").await), Code::ValidationFailed);
@@ -178,7 +193,10 @@ async fn paycodes_charge_once_and_expire() {
     assert_eq!(code_of(e.pay.merchant_charge(&cashier, &shop, &pc3.code, 0, "m9").await), Code::ValidationFailed);
     assert_eq!(code_of(e.pay.merchant_charge(&cashier, &shop, &pc3.code, -1, "m9").await), Code::ValidationFailed);
     // Not enough money: refused, and the code can still be used for less.
-    assert_eq!(code_of(e.pay.merchant_charge(&cashier, &shop, &pc3.code, 9_000, "m10").await), Code::InsufficientFunds);
+    assert_eq!(
+        code_of(e.pay.merchant_charge(&cashier, &shop, &pc3.code, 9_000, "m10").await),
+        yizhan_ledger::codes::INSUFFICIENT_FUNDS
+    );
     assert_eq!(e.balance(&customer).await, 8_500);
     e.pay.merchant_charge(&cashier, &shop, &pc3.code, 500, "m11").await.unwrap();
     assert_eq!(e.balance(&customer).await, 8_000);
@@ -208,7 +226,7 @@ async fn a_pay_code_charged_twice_at_once_charges_once() {
         for t in tasks {
             match t.await.unwrap() {
                 Ok(_) => ok += 1,
-                Err(err) => assert_eq!(err.code, Code::CodeUsed),
+                Err(err) => assert_eq!(err.code, yizhan_pay::codes::CODE_USED),
             }
         }
         assert_eq!(ok, 1, "round {round}");

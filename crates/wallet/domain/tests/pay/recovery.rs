@@ -26,7 +26,10 @@ async fn a_pay_code_taken_but_not_charged_is_finished_by_the_merchants_retry() {
     tx.commit().await.unwrap();
     assert_eq!(e.balance(&customer).await, 5_000);
     // Another charge of the code is refused; the original request's retry completes it.
-    assert_eq!(code_of(e.pay.merchant_charge(&cashier, &shop, &pc.code, 700, "m2").await), Code::CodeUsed);
+    assert_eq!(
+        code_of(e.pay.merchant_charge(&cashier, &shop, &pc.code, 700, "m2").await),
+        yizhan_pay::codes::CODE_USED
+    );
     let r = e.pay.merchant_charge(&cashier, &shop, &pc.code, 700, "m1").await.unwrap();
     let again = e.pay.merchant_charge(&cashier, &shop, &pc.code, 700, "m1").await.unwrap();
     assert_eq!(r.transfer_id, again.transfer_id);
@@ -110,7 +113,7 @@ async fn a_share_taken_but_not_paid_is_paid_by_the_sweep() {
         .unwrap();
     tx.commit().await.unwrap();
     e.assert_clean().await; // escrow still holds the unpaid share
-    assert_eq!(code_of(e.pay.claim(&p.id, &u).await), Code::AlreadyClaimed);
+    assert_eq!(code_of(e.pay.claim(&p.id, &u).await), yizhan_pay::codes::ALREADY_CLAIMED);
     // A fresh claim is left to its own request; after a minute the sweep pays it.
     e.pay.refund_expired().await.unwrap();
     assert_eq!(e.balance(&u).await, 0);

@@ -36,7 +36,10 @@ async fn declined_timed_out_and_bad_topups_move_nothing() {
     let e = env().await;
     let u = e.funded_user("13800000002", "Wang Fang", 1_000).await;
     let before = e.transfers().await;
-    assert_eq!(code_of(e.pay.topup(&u, 500, Some(sandbox_cards::DECLINED), "d1").await), Code::PaymentDeclined);
+    assert_eq!(
+        code_of(e.pay.topup(&u, 500, Some(sandbox_cards::DECLINED), "d1").await),
+        yizhan_pay::codes::PAYMENT_DECLINED
+    );
     assert_eq!(code_of(e.pay.topup(&u, 500, Some(sandbox_cards::TIMES_OUT), "t1").await), Code::GatewayTimeout);
     assert_eq!(code_of(e.pay.topup(&u, 500, Some("4111111111111112"), "c1").await), Code::ValidationFailed);
     for bad in [0, -1, -10_000, Fen::MAX_AMOUNT + 1, i64::MAX, i64::MIN] {
@@ -71,18 +74,21 @@ async fn withdrawal_holds_then_posts_or_releases() {
     assert_eq!(payouts, 1);
 
     // Declined and timed-out payouts release the hold: nothing moves.
-    assert_eq!(code_of(e.pay.withdraw(&u, 1_000, Some(sandbox_cards::DECLINED), "w2").await), Code::PaymentDeclined);
+    assert_eq!(
+        code_of(e.pay.withdraw(&u, 1_000, Some(sandbox_cards::DECLINED), "w2").await),
+        yizhan_pay::codes::PAYMENT_DECLINED
+    );
     assert_eq!(code_of(e.pay.withdraw(&u, 1_000, Some(sandbox_cards::TIMES_OUT), "w3").await), Code::GatewayTimeout);
     let w = e.pay.wallet(&u).await.unwrap();
     assert_eq!((w.balance_fen, w.available_fen, w.pending_fen), (7_000, 7_000, 0));
     // The failed key does not reach the gateway again, even with a good card.
     assert_eq!(
         code_of(e.pay.withdraw(&u, 1_000, Some(sandbox_cards::SUCCEEDS), "w2").await),
-        Code::TransferAlreadyResolved
+        yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED
     );
     assert_eq!(e.balance(&u).await, 7_000);
 
-    assert_eq!(code_of(e.pay.withdraw(&u, 7_001, None, "w4").await), Code::InsufficientFunds);
+    assert_eq!(code_of(e.pay.withdraw(&u, 7_001, None, "w4").await), yizhan_ledger::codes::INSUFFICIENT_FUNDS);
     assert_eq!(code_of(e.pay.withdraw(&u, 0, None, "w5").await), Code::ValidationFailed);
     assert_eq!(code_of(e.pay.withdraw(&u, -5, None, "w6").await), Code::ValidationFailed);
     assert_eq!(e.balance(&u).await, 7_000);
@@ -115,10 +121,16 @@ async fn transfers_between_people() {
     assert_eq!(inbox[0].target, Some(yizhan_notify::Target::new("transfer", &r.transfer_id)));
 
     let before = e.transfers().await;
-    assert_eq!(code_of(e.pay.transfer_to_user(&a, "13800000004", 100, "", "p2").await), Code::SelfPayment);
+    assert_eq!(
+        code_of(e.pay.transfer_to_user(&a, "13800000004", 100, "", "p2").await),
+        yizhan_ledger::codes::SELF_PAYMENT
+    );
     assert_eq!(code_of(e.pay.transfer_to_user(&a, "13899999999", 100, "", "p3").await), Code::NotFound);
     assert_eq!(code_of(e.pay.transfer_to_user(&a, "not a login", 100, "", "p4").await), Code::ValidationFailed);
-    assert_eq!(code_of(e.pay.transfer_to_user(&a, "lin@example.com", 10_000, "", "p5").await), Code::InsufficientFunds);
+    assert_eq!(
+        code_of(e.pay.transfer_to_user(&a, "lin@example.com", 10_000, "", "p5").await),
+        yizhan_ledger::codes::INSUFFICIENT_FUNDS
+    );
     assert_eq!(code_of(e.pay.transfer_to_user(&a, "lin@example.com", 0, "", "p6").await), Code::ValidationFailed);
     assert_eq!(code_of(e.pay.transfer_to_user(&a, "lin@example.com", -100, "", "p7").await), Code::ValidationFailed);
     assert_eq!(
@@ -155,7 +167,7 @@ async fn concurrent_spending_never_overdraws() {
     for t in tasks {
         match t.await.unwrap() {
             Ok(_) => ok += 1,
-            Err(err) => assert_eq!(err.code, Code::InsufficientFunds),
+            Err(err) => assert_eq!(err.code, yizhan_ledger::codes::INSUFFICIENT_FUNDS),
         }
     }
     assert_eq!(ok, 10);
