@@ -48,3 +48,37 @@ impl axum::extract::FromRef<AppState> for Identity {
         s.identity.clone()
     }
 }
+
+/// What the services are built with, besides the context.
+pub struct Wiring {
+    pub mailer: Option<Arc<dyn yizhan_notify::Mailer>>,
+    pub gateway: Arc<dyn yizhan_pay::FundingGateway>,
+    pub identity: yizhan_identity::IdentityConfig,
+    pub config: WebConfig,
+}
+
+impl Services {
+    /// Build every domain service on one context, the one place they are
+    /// wired (the server, the demo and the tests all come through here). It
+    /// starts the ledger's batcher and opens the platform's own accounts.
+    pub async fn build(ctx: Ctx, w: Wiring) -> yizhan_core::Result<Services> {
+        let audit = Audit::new(ctx.clone());
+        let notify = Notify::new(ctx.clone(), w.mailer).with_renderer(crate::mail_renderer());
+        let identity = Identity::new(ctx.clone(), audit.clone(), w.identity);
+        let ledger = Ledger::start(ctx.clone());
+        let pay = Pay::new(ctx.clone(), ledger.clone(), identity.clone(), audit.clone(), notify.clone(), w.gateway);
+        pay.open_system_accounts().await?;
+        let idempotency = Idempotency::new(ctx.clone());
+        Ok(Services {
+            ctx,
+            identity,
+            audit,
+            notify,
+            ledger,
+            pay,
+            idempotency,
+            config: w.config,
+            metrics: Default::default(),
+        })
+    }
+}

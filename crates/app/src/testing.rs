@@ -4,6 +4,7 @@
 //! they share.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+use crate::state::Wiring;
 use crate::{Services, WebConfig};
 use axum::http::header;
 
@@ -33,37 +34,14 @@ pub struct Spawned {
 pub async fn spawn() -> Spawned {
     let t = TestDb::new(&crate::all_migrations()).await;
     let (ctx, clock) = t.ctx();
-    let audit = yizhan_audit::Audit::new(ctx.clone());
-    let notify = yizhan_notify::Notify::new(ctx.clone(), None).with_renderer(crate::mail_renderer());
-    let identity = yizhan_identity::Identity::new(
-        ctx.clone(),
-        audit.clone(),
-        yizhan_identity::IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
-    );
-    let ledger = yizhan_ledger::Ledger::start(ctx.clone());
     let gateway = Arc::new(yizhan_pay::SandboxGateway::new(b"web-test-gateway-secret".to_vec()));
-    let pay = yizhan_pay::Pay::new(
-        ctx.clone(),
-        ledger.clone(),
-        identity.clone(),
-        audit.clone(),
-        notify.clone(),
-        gateway.clone(),
-    );
-    #[allow(clippy::expect_used)]
-    pay.open_system_accounts().await.expect("system accounts");
-    let idempotency = yizhan_idempotency::Idempotency::new(ctx.clone());
-    let state = AppState::new(Services {
-        ctx,
-        identity,
-        audit,
-        notify,
-        ledger,
-        pay,
-        idempotency,
+    let wiring = Wiring {
+        mailer: None,
+        gateway: gateway.clone(),
+        identity: yizhan_identity::IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
         config: WebConfig::default(),
-        metrics: Default::default(),
-    });
+    };
+    let state = AppState::new(Services::build(ctx, wiring).await.expect("services"));
     let router = crate::app(state.clone(), Arc::new(AtomicBool::new(true)));
     Spawned { router, state, gateway, clock, db: t }
 }

@@ -4,6 +4,7 @@ use crate::DataOpts;
 use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use yizhan_app::state::Wiring;
 use yizhan_app::{AppState, Services, WebConfig};
 use yizhan_core::{Ctx, Db, OsRandom, SystemClock, Vault};
 
@@ -46,29 +47,21 @@ pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Buil
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("loading the secret key")?;
     let ctx = Ctx { db, clock: Arc::new(SystemClock), rng: Arc::new(OsRandom), vault: Arc::new(vault) };
-    let audit = yizhan_audit::Audit::new(ctx.clone());
-    let notify = yizhan_notify::Notify::new(ctx.clone(), mailer(data)).with_renderer(yizhan_app::mail_renderer());
-    let identity = yizhan_identity::Identity::new(ctx.clone(), audit.clone(), Default::default());
-    let ledger = yizhan_ledger::Ledger::start(ctx.clone());
     // The sandbox signs its notifications with a key derived from the vault, so it
     // survives restarts and never sits in the database.
     let gateway_secret = hex::encode(ctx.vault.mac("gateway", b"sandbox"));
     let gateway = Arc::new(yizhan_pay::SandboxGateway::new(gateway_secret.into_bytes()));
-    let pay =
-        yizhan_pay::Pay::new(ctx.clone(), ledger.clone(), identity.clone(), audit.clone(), notify.clone(), gateway);
-    pay.open_system_accounts().await.map_err(|e| anyhow::anyhow!("{e}")).context("opening the system accounts")?;
-    let idempotency = yizhan_idempotency::Idempotency::new(ctx.clone());
-    let state = AppState::new(Services {
-        ctx,
-        identity,
-        audit,
-        notify,
-        ledger,
-        pay,
-        idempotency,
+    let wiring = Wiring {
+        mailer: mailer(data),
+        gateway,
+        identity: Default::default(),
         config: WebConfig { secure_cookies, ..Default::default() },
-        metrics: Default::default(),
-    });
+    };
+    let services = Services::build(ctx, wiring)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("starting the services (opening the system accounts)")?;
+    let state = AppState::new(services);
     if let (Ok(login), Ok(password)) = (std::env::var("YIZHAN_ADMIN_LOGIN"), std::env::var("YIZHAN_ADMIN_PASSWORD")) {
         state
             .identity
