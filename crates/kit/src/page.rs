@@ -131,7 +131,9 @@ pub fn render(t: &impl Template) -> Response {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+            // No page to show it in: the platform's words for an internal error, in both languages.
+            let text = format!("{} / {}", Lang::Zh.t("error.internal"), Lang::En.t("error.internal"));
+            (StatusCode::INTERNAL_SERVER_ERROR, text).into_response()
         }
     }
 }

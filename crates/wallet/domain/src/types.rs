@@ -182,19 +182,6 @@ impl BillKind {
             .find(|k| k.as_str() == s)
             .ok_or_else(|| Error::field("kind", "pay.bill.kind_unknown"))
     }
-
-    /// (English, Chinese) words for messages.
-    pub fn words(self) -> (&'static str, &'static str) {
-        match self {
-            BillKind::Fine => ("fine", "罚款"),
-            BillKind::Water => ("water bill", "水费"),
-            BillKind::Electricity => ("electricity bill", "电费"),
-            BillKind::Gas => ("gas bill", "燃气费"),
-            BillKind::Heating => ("heating bill", "供暖费"),
-            BillKind::Medical => ("medical bill", "医疗费用"),
-            BillKind::Fee => ("fee", "费用"),
-        }
-    }
 }
 
 /// Whom a bill is for.

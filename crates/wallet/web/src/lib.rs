@@ -5,8 +5,9 @@
 //! route that moves money takes an idempotency key that also reaches Pay.
 
 pub mod api;
+pub mod forms;
 pub mod pages;
-mod texts;
+pub mod texts;
 
 use axum::extract::FromRef;
 use yizhan_core::Ctx;

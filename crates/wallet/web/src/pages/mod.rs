@@ -11,6 +11,8 @@ pub mod bills;
 pub mod packets;
 pub mod pay;
 
+pub(crate) use crate::forms::{category_label, form_key, yuan_field};
+
 pub(crate) use crate::api::codes::paycode_images;
 pub(crate) use crate::api::packets::{packet_view, red_packet_spec, RedPacketResp};
 pub(crate) use crate::api::pay_err;
@@ -21,10 +23,9 @@ pub(crate) use axum::http::StatusCode;
 pub(crate) use axum::response::{IntoResponse, Redirect, Response};
 pub(crate) use axum::routing::{get, post};
 pub(crate) use axum::Router;
-pub(crate) use rand::RngCore;
 pub(crate) use serde::Deserialize;
 pub(crate) use serde_json::Value;
-pub(crate) use yizhan_core::money::{parse_yuan, yuan};
+pub(crate) use yizhan_core::money::yuan;
 pub(crate) use yizhan_core::{Error, Msg};
 pub(crate) use yizhan_identity::Principal;
 pub(crate) use yizhan_identity_web::{person_layout, PageUser};
@@ -36,18 +37,6 @@ pub fn router() -> Router<WalletRoom> {
     Router::new().merge(balance::router()).merge(pay::router()).merge(packets::router()).merge(bills::router())
 }
 
-/// A fresh idempotency key for a form that moves money.
-fn form_key() -> String {
-    let mut b = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    format!("web-{}", hex::encode(b))
-}
-
-/// An amount typed in yuan ("12.50"), in fen.
-fn yuan_field(s: &str, field: &str) -> Result<i64, Error> {
-    parse_yuan(s).ok_or_else(|| Error::field(field, "wallet.amount_yuan_hint"))
-}
-
 /// A message in the reader's language.
 fn say(lang: Lang, m: Msg) -> String {
     yizhan_kit::i18n::render(lang, &m)
@@ -55,16 +44,6 @@ fn say(lang: Lang, m: Msg) -> String {
 
 fn non_empty(s: &str) -> Option<&str> {
     Some(s.trim()).filter(|s| !s.is_empty())
-}
-
-/// The words for a ledger category, or the category itself if the catalogue has none.
-fn category_label(lang: Lang, category: &str) -> String {
-    let key = format!("category.{category}");
-    if yizhan_kit::i18n::lookup(lang, &key) != yizhan_kit::i18n::MISSING {
-        lang.t(&key).to_string()
-    } else {
-        category.to_string()
-    }
 }
 
 /// A domain error on a page: the flash message and the status.
@@ -89,33 +68,5 @@ fn strip_xml_declaration(svg: String) -> String {
     match svg.find("<svg") {
         Some(i) => svg[i..].to_string(),
         None => svg,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn yuan_fields_parse_or_name_the_field() {
-        assert_eq!(yuan_field("12.50", "amount").unwrap(), 1250);
-        assert_eq!(yuan_field(" 3 ", "amount").unwrap(), 300);
-        for bad in ["", "abc", "1.234", "-1", "1e3"] {
-            assert_eq!(yuan_field(bad, "amount").unwrap_err().fields[0].field, "amount", "{bad}");
-        }
-        assert!(form_key().len() <= yizhan_pay::MAX_IDEMPOTENCY_KEY_CHARS);
-        assert_ne!(form_key(), form_key());
-    }
-
-    #[test]
-    fn every_category_has_words() {
-        use yizhan_pay::category::*;
-        yizhan_kit::i18n::install(&[("wallet", crate::texts::TEXTS)]).unwrap();
-        for c in [TOPUP, WITHDRAWAL, P2P, QR, PAYCODE, RED_PACKET, RED_PACKET_REFUND, BILL] {
-            assert_ne!(category_label(Lang::Zh, c), c, "{c}");
-        }
-        for k in yizhan_pay::BillKind::ALL {
-            assert_ne!(category_label(Lang::Zh, k.as_str()), k.as_str(), "{k:?}");
-        }
     }
 }

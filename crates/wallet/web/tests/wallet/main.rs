@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod forms;
+mod texts;
+
 mod common {
     pub use yizhan_app::testing::*;
 }
