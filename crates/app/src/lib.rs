@@ -4,6 +4,7 @@
 //! identity room serves them). Nothing here holds a domain rule.
 
 pub mod account;
+pub mod document;
 mod pages;
 pub mod state;
 pub mod testing;
@@ -156,7 +157,9 @@ pub fn app(state: AppState, ready: Arc<AtomicBool>) -> Router {
         pages = pages.merge(m.pages);
     }
     let (api_router, openapi) = api.split_for_parts();
-    let openapi_json = Arc::new(openapi.to_pretty_json().unwrap_or_default());
+    let access = joined().map(|j| j.access).unwrap_or_default();
+    let doc = document::complete(serde_json::to_value(&openapi).unwrap_or_default(), &access);
+    let openapi_json = Arc::new(serde_json::to_string_pretty(&doc).unwrap_or_default());
     let secure = state.config.secure_cookies;
     let metrics = state.metrics.clone();
     let request_id = axum::http::HeaderName::from_static("x-request-id");

@@ -22,8 +22,15 @@ pub struct RouteRule {
     pub method: &'static str,
     pub path: &'static str,
     pub access: Access,
+    /// It moves money: an `Idempotency-Key` header is required (and documented).
+    pub idempotent: bool,
 }
 
 pub const fn r(method: &'static str, path: &'static str, access: Access) -> RouteRule {
-    RouteRule { method, path, access }
+    RouteRule { method, path, access, idempotent: false }
+}
+
+/// A route that moves money: it requires an `Idempotency-Key`.
+pub const fn money(method: &'static str, path: &'static str, access: Access) -> RouteRule {
+    RouteRule { method, path, access, idempotent: true }
 }

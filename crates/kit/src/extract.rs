@@ -217,3 +217,28 @@ impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
         Ok(IdemKey(v.to_string()))
     }
 }
+
+/// A query string. A value that does not fit (a word where a number goes, an
+/// unknown choice) is 422 `validation_failed` naming the parameter, as a
+/// problem like every other refusal.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::try_from_uri(&parts.uri) {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => {
+                // axum names the parameter first: "Failed to deserialize query string: limit: invalid digit".
+                let text = e.body_text();
+                let rest = text.split_once("query string: ").map_or(text.as_str(), |(_, r)| r);
+                let field = match rest.split_once(": ") {
+                    Some((f, _)) if !f.is_empty() && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => f,
+                    _ => "query",
+                };
+                Err(ApiError(Error::field(field, "error.field.invalid")))
+            }
+        }
+    }
+}

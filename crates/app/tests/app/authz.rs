@@ -164,3 +164,25 @@ async fn the_table_lists_exactly_the_documented_routes() {
     assert_eq!(documented, table);
     assert!(table.iter().all(|r| r.contains("/api/v1/")));
 }
+
+#[tokio::test]
+async fn exactly_the_routes_marked_as_money_require_an_idempotency_key() {
+    let app = spawn_app().await;
+    let (_, token) = app.user("keyless@example.org", "Keyless").await;
+    let rules = yizhan_app::joined().unwrap().access;
+    let mut money = 0;
+    // Not logging out: the check needs its session.
+    for rule in
+        rules.iter().filter(|r| r.method == "POST" && r.access != Access::Public && !r.path.ends_with("/logout"))
+    {
+        let path = rule
+            .path
+            .replace("{id}", "01a2b3c4d5e6f7a8b9c0d1e2f3a4")
+            .replace("{user_id}", "01a2b3c4d5e6f7a8b9c0d1e2f3a5");
+        let r = app.call(Method::POST, &path, Some(&token), Some(json!({}))).await;
+        let asked = r.body["code"] == "idempotency_key_required";
+        assert_eq!(asked, rule.idempotent, "POST {} (money: {}): {}", rule.path, rule.idempotent, r.text);
+        money += usize::from(rule.idempotent);
+    }
+    assert!(money >= 9, "only {money} money routes");
+}

@@ -17,6 +17,30 @@ async fn health_metrics_and_openapi() {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body["paths"]["/api/v1/auth/register"]["post"].is_object());
     assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
+
+    // The document says what is sent: problems as problem+json, the errors
+    // every kind of route may answer, the key a payment needs.
+    let ops = yizhan_app::document::operations(&r.body);
+    assert!(ops.len() >= 40, "{ops:?}");
+    for (method, path) in &ops {
+        let op = &r.body["paths"][path.as_str()][method.to_lowercase().as_str()];
+        let problem = &op["responses"]["500"]["content"]["application/problem+json"];
+        assert!(problem.is_object(), "{method} {path} documents its 500 as a problem");
+        for (code, resp) in op["responses"].as_object().unwrap() {
+            if code.starts_with('4') || code.starts_with('5') {
+                assert!(resp["content"]["application/json"].is_null(), "{method} {path} {code} is problem+json");
+            }
+        }
+    }
+    let topup = &r.body["paths"]["/api/v1/wallet/topup"]["post"];
+    let key = topup["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "Idempotency-Key").unwrap();
+    assert_eq!((key["in"].as_str(), key["required"].as_bool()), (Some("header"), Some(true)));
+    for code in ["400", "401", "409", "413", "415", "422"] {
+        assert!(topup["responses"][code].is_object(), "topup documents {code}");
+    }
+    let me = &r.body["paths"]["/api/v1/me"]["get"];
+    assert!(me["parameters"].is_null() || !me["parameters"].to_string().contains("Idempotency-Key"));
+    assert!(r.body["paths"]["/api/v1/orgs/{id}/members"]["get"]["responses"]["403"].is_object());
 }
 
 #[tokio::test]

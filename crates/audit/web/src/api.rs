@@ -1,12 +1,13 @@
 //! The person's own access log over the API.
 
 use crate::AuditRoom;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use yizhan_identity_web::ApiUser;
+use yizhan_kit::extract::ApiQuery;
 use yizhan_kit::problem::{ApiResult, Problem};
 
 pub fn router() -> OpenApiRouter<AuditRoom> {
@@ -35,7 +36,7 @@ pub struct AccessLogResp {
 async fn access_log(
     State(s): State<AuditRoom>,
     ApiUser(p): ApiUser,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<AccessLogResp>> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let entries = s.audit.list(&p.user_id, limit, q.before).await?;

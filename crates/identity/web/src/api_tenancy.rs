@@ -1,14 +1,14 @@
 //! Cities, organisations, staff, and staff reading a resident's data.
 
 use crate::{ApiAdmin, ApiUser, IdentityRoom};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use yizhan_identity::{OrgKind, Role};
-use yizhan_kit::extract::ApiJson;
+use yizhan_kit::extract::{ApiJson, ApiQuery};
 use yizhan_kit::problem::{ApiResult, Problem};
 
 pub fn router() -> OpenApiRouter<IdentityRoom> {
@@ -78,7 +78,7 @@ pub struct OrgQuery {
 async fn list_orgs(
     State(s): State<IdentityRoom>,
     _u: ApiUser,
-    Query(q): Query<OrgQuery>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
 ) -> ApiResult<Json<Vec<yizhan_identity::Org>>> {
     Ok(Json(s.identity.list_orgs(q.city_id.as_deref()).await?))
 }
@@ -139,7 +139,7 @@ async fn read_resident(
     State(s): State<IdentityRoom>,
     ApiUser(p): ApiUser,
     Path((id, user_id)): Path<(String, String)>,
-    Query(q): Query<ReadQuery>,
+    ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> ApiResult<Json<StaffViewDoc>> {
     let reason = q.reason.unwrap_or_default();
     let view = s.identity.staff_read_profile(&p, &id, &user_id, &reason, q.include_id_number.unwrap_or(false)).await?;

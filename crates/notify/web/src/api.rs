@@ -79,7 +79,7 @@ pub struct ReadReq {
 
 /// Mark one or all of my notifications as read.
 #[utoipa::path(post, path = "/api/v1/me/notifications/read", tag = "me", request_body = ReadReq,
-    responses((status = 204), (status = 401, body = Problem)))]
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem, description = "No such notification of mine")))]
 async fn notifications_read(
     State(s): State<NotifyRoom>,
     ApiUser(p): ApiUser,

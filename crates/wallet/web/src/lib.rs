@@ -13,7 +13,7 @@ use axum::extract::FromRef;
 use yizhan_core::Ctx;
 use yizhan_idempotency::Idempotency;
 use yizhan_identity::Identity;
-use yizhan_kit::authz::{r, Access, RouteRule};
+use yizhan_kit::authz::{money, r, Access, RouteRule};
 use yizhan_kit::page::{Tile, WebConfig};
 use yizhan_kit::{Deps, Mounted, Room};
 use yizhan_notify::Notify;
@@ -83,24 +83,24 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
 static ACCESS: &[RouteRule] = &[
     // the wallet
     r("GET", "/api/v1/wallet", Access::Resident),
-    r("POST", "/api/v1/wallet/topup", Access::Resident),
-    r("POST", "/api/v1/wallet/withdraw", Access::Resident),
-    r("POST", "/api/v1/transfers", Access::Resident),
+    money("POST", "/api/v1/wallet/topup", Access::Resident),
+    money("POST", "/api/v1/wallet/withdraw", Access::Resident),
+    money("POST", "/api/v1/transfers", Access::Resident),
     r("GET", "/api/v1/wallet/transactions", Access::Resident),
     r("GET", "/api/v1/wallet/statement", Access::Resident),
     r("POST", "/api/v1/paycodes", Access::Resident),
     // The organisation is named in the body; Pay checks the caller is its staff.
-    r("POST", "/api/v1/merchant/charge", Access::OrgStaff),
+    money("POST", "/api/v1/merchant/charge", Access::OrgStaff),
     r("GET", "/api/v1/qr/me", Access::Resident),
     r("GET", "/api/v1/orgs/{id}/qr", Access::OrgStaff),
     r("POST", "/api/v1/qr/preview", Access::Resident),
-    r("POST", "/api/v1/qr/pay", Access::Resident),
-    r("POST", "/api/v1/red-packets", Access::Resident),
+    money("POST", "/api/v1/qr/pay", Access::Resident),
+    money("POST", "/api/v1/red-packets", Access::Resident),
     r("GET", "/api/v1/red-packets/{id}", Access::Resident),
-    r("POST", "/api/v1/red-packets/{id}/claim", Access::Resident),
+    money("POST", "/api/v1/red-packets/{id}/claim", Access::Resident),
     r("GET", "/api/v1/bills", Access::Resident),
-    r("POST", "/api/v1/bills/{id}/pay", Access::Resident),
-    r("POST", "/api/v1/orgs/{id}/bills", Access::OrgStaff),
+    money("POST", "/api/v1/bills/{id}/pay", Access::Resident),
+    money("POST", "/api/v1/orgs/{id}/bills", Access::OrgStaff),
     r("GET", "/api/v1/orgs/{id}/residents/{user_id}/bills", Access::OrgStaff),
     r("GET", "/api/v1/admin/users/{user_id}/transactions", Access::PlatformAdmin),
     r("POST", "/api/v1/me/vehicles", Access::Resident),

@@ -124,7 +124,7 @@ pub struct HistoryResp {
 pub(crate) async fn transactions(
     State(s): State<WalletRoom>,
     ApiUser(p): ApiUser,
-    Query(q): Query<CursorQuery>,
+    ApiQuery(q): ApiQuery<CursorQuery>,
 ) -> ApiResult<Json<HistoryResp>> {
     let cursor = int_param("cursor", q.cursor.as_deref())?;
     Ok(Json(s.pay.history(&p.user_id, cursor).await.map_err(pay_err)?.into()))
@@ -179,7 +179,7 @@ pub fn month_of(s: &WalletRoom, year: Option<&str>, month: Option<&str>) -> Resu
 pub(crate) async fn statement(
     State(s): State<WalletRoom>,
     ApiUser(p): ApiUser,
-    Query(q): Query<MonthQuery>,
+    ApiQuery(q): ApiQuery<MonthQuery>,
 ) -> ApiResult<Json<StatementResp>> {
     let (year, month) = month_of(&s, q.year.as_deref(), q.month.as_deref())?;
     Ok(Json(s.pay.statement(&p.user_id, year, month).await.map_err(pay_err)?.into()))

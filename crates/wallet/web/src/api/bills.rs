@@ -130,7 +130,7 @@ pub(crate) async fn resident_bills(
     State(s): State<WalletRoom>,
     ApiUser(p): ApiUser,
     Path((id, user_id)): Path<(String, String)>,
-    Query(q): Query<ReasonQuery>,
+    ApiQuery(q): ApiQuery<ReasonQuery>,
 ) -> ApiResult<Json<Vec<BillDoc>>> {
     let reason = q.reason.unwrap_or_default();
     let list = s.pay.staff_list_bills(&p, &id, &user_id, &reason).await.map_err(pay_err)?;
@@ -152,7 +152,7 @@ pub(crate) async fn resident_transactions(
     State(s): State<WalletRoom>,
     ApiUser(p): ApiUser,
     Path(user_id): Path<String>,
-    Query(q): Query<SupportReadQuery>,
+    ApiQuery(q): ApiQuery<SupportReadQuery>,
 ) -> ApiResult<Json<HistoryResp>> {
     let cursor = int_param("cursor", q.cursor.as_deref())?;
     let reason = q.reason.unwrap_or_default();

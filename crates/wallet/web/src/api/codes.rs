@@ -72,7 +72,8 @@ pub(crate) async fn merchant_charge(
 
 #[derive(Deserialize, IntoParams)]
 pub struct QrQuery {
-    /// "png" or "svg" returns the image itself; JSON otherwise.
+    /// "png" or "svg" returns the image itself; "json" (the default) the payload and an inline SVG.
+    #[param(pattern = "^(json|svg|png)?$")]
     pub format: Option<String>,
     /// A fixed amount in fen the payer must pay (merchant codes only).
     pub amount: Option<String>,
@@ -108,12 +109,13 @@ pub(crate) fn qr_answer(payload: String, amount: Option<i64>, format: Option<&st
 
 /// My personal QR code, for others to pay me.
 #[utoipa::path(get, path = "/api/v1/qr/me", tag = "qr", params(QrQuery),
-    responses((status = 200, body = QrResp, description = "JSON by default; `format=png` or `format=svg` returns the image"),
+    responses((status = 200, description = "JSON by default; `format=png` or `format=svg` returns the image",
+        content((QrResp = "application/json"), (String = "image/svg+xml"), (Vec<u8> = "image/png"))),
         (status = 401, body = Problem)))]
 pub(crate) async fn my_qr(
     State(s): State<WalletRoom>,
     ApiUser(p): ApiUser,
-    Query(q): Query<QrQuery>,
+    ApiQuery(q): ApiQuery<QrQuery>,
 ) -> ApiResult<Response> {
     if q.amount.is_some() {
         return Err(Error::field("amount", "wallet.personal_no_amount").into());
@@ -125,13 +127,14 @@ pub(crate) async fn my_qr(
 /// An organisation's merchant QR code, optionally for a fixed amount (its staff).
 #[utoipa::path(get, path = "/api/v1/orgs/{id}/qr", tag = "qr",
     params(("id" = String, Path, description = "organisation id"), QrQuery),
-    responses((status = 200, body = QrResp, description = "JSON by default; `format=png` or `format=svg` returns the image"),
+    responses((status = 200, description = "JSON by default; `format=png` or `format=svg` returns the image",
+        content((QrResp = "application/json"), (String = "image/svg+xml"), (Vec<u8> = "image/png"))),
         (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn org_qr(
     State(s): State<WalletRoom>,
     ApiUser(p): ApiUser,
     Path(id): Path<String>,
-    Query(q): Query<QrQuery>,
+    ApiQuery(q): ApiQuery<QrQuery>,
 ) -> ApiResult<Response> {
     s.identity.require_staff(&p, &id, Role::Operator).await?;
     let amount = match q.amount.as_deref().map(str::trim).filter(|a| !a.is_empty()) {

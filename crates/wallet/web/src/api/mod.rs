@@ -9,7 +9,7 @@ pub mod codes;
 pub mod packets;
 
 pub(crate) use crate::WalletRoom;
-pub(crate) use axum::extract::{Path, Query, Request, State};
+pub(crate) use axum::extract::{Path, Request, State};
 pub(crate) use axum::http::{header, HeaderMap, StatusCode};
 pub(crate) use axum::response::{IntoResponse, Response};
 pub(crate) use axum::Json;
@@ -21,7 +21,7 @@ pub(crate) use utoipa_axum::{router::OpenApiRouter, routes};
 pub(crate) use yizhan_core::{Error, Fen};
 pub(crate) use yizhan_identity::{Principal, Role};
 pub(crate) use yizhan_identity_web::ApiUser;
-pub(crate) use yizhan_kit::extract::{any_bytes, ApiJson};
+pub(crate) use yizhan_kit::extract::{any_bytes, ApiJson, ApiQuery};
 pub(crate) use yizhan_kit::idem::{self, IdemCall, IdemJson};
 pub(crate) use yizhan_kit::problem::{ApiError, ApiResult, Problem};
 pub(crate) use yizhan_pay::{BillSpec, BillTo, Payee, RedPacketSpec, SplitMode};
