@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use std::sync::OnceLock;
-use yizhan_core::{Code, Error};
+use yizhan_core::{Code, Error, Msg};
 
 pub mod filters {
     /// Epoch milliseconds as China Standard Time.
@@ -155,12 +155,21 @@ pub struct MessagePage {
 /// An error for a person: the code's title, then what went wrong when the
 /// message says more than the title (never for an internal error).
 pub fn error_text(lang: Lang, e: &Error) -> String {
+    let (title, detail) = error_parts(lang, e);
+    match detail {
+        Some(d) => crate::i18n::render(lang, &Msg::new("error.with_detail").text("title", title).text("detail", d)),
+        None => title,
+    }
+}
+
+/// The title of an error's code, and its message when that says more.
+fn error_parts(lang: Lang, e: &Error) -> (String, Option<String>) {
     let title_key = format!("error.{}", e.code.as_str());
-    let title = lang.t(&title_key);
+    let title = lang.t(&title_key).to_string();
     if e.code == Code::Internal || e.msg.key.is_empty() || e.msg.key == title_key {
-        title.to_string()
+        (title, None)
     } else {
-        format!("{title}: {}", crate::i18n::render(lang, &e.msg))
+        (title, Some(crate::i18n::render(lang, &e.msg)))
     }
 }
 
@@ -175,10 +184,8 @@ impl Layout {
     /// header and tabs).
     pub fn failure(self, e: &Error) -> Response {
         let status = status_of(e.code);
-        let title = self.lang.t(&format!("error.{}", e.code.as_str())).to_string();
-        let full = error_text(self.lang, e);
-        let message = full.strip_prefix(&format!("{title}: ")).map(str::to_string).unwrap_or_default();
-        render_status(status, &MessagePage { l: self, title, message })
+        let (title, detail) = error_parts(self.lang, e);
+        render_status(status, &MessagePage { l: self, title, message: detail.unwrap_or_default() })
     }
 }
 

@@ -71,6 +71,7 @@ pub static TEXTS: &[Text] = &[
         "密钥须为64字节（128位十六进制数字）",
     ),
     ("error.vault.key_not_hex", "The secret key must be written in hexadecimal digits", "密钥须由十六进制数字组成"),
+    ("error.with_detail", "{title}: {detail}", "{title}：{detail}"),
     ("form.submit", "Submit", "提交"),
     (
         "idempotency.key.invalid",
