@@ -118,9 +118,12 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
             Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "expiring holds failed"),
         }
         match state.pay.refund_expired().await {
-            Ok(r) if r.packets > 0 => {
-                tracing::info!(packets = r.packets, refunded_fen = r.refunded_fen, "red packets refunded")
-            }
+            Ok(r) if r.packets > 0 || r.failures > 0 => tracing::info!(
+                packets = r.packets,
+                refunded_fen = r.refunded_fen,
+                failures = r.failures,
+                "red packets refunded"
+            ),
             Ok(_) => {}
             Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "red packet sweep failed"),
         }

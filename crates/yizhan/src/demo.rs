@@ -142,7 +142,7 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
     if let Some((person, user_id)) = residents.iter().find(|(p, _)| p.id_number.is_some()) {
         s.pay.register_vehicle(user_id, DEMO_PLATE).await.map_err(err)?;
         let existing = s.pay.bills(user_id).await.map_err(err)?;
-        for (org_name, kind, fen, description, due_days, by_plate) in BILLS {
+        for (n, (org_name, kind, fen, description, due_days, by_plate)) in BILLS.iter().enumerate() {
             let Some((_, org_id)) = org_ids.iter().find(|(n, _)| n == org_name) else { continue };
             if existing.iter().any(|b| &b.org_id == org_id && b.description == *description) {
                 continue;
@@ -158,7 +158,7 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
                 due_at_ms: s.ctx.now_ms() + due_days * DAY_MS,
                 description: description.to_string(),
             };
-            s.pay.issue_bill(&admin, org_id, spec).await.map_err(err)?;
+            s.pay.issue_bill(&admin, org_id, spec, &format!("demo-bill-{n}")).await.map_err(err)?;
         }
     }
     bar.inc(1);

@@ -72,6 +72,33 @@ struct BillRow {
 const BILL_COLS: &str = "id, org_id, user_id, kind, amount_fen, description, plate, due_at_ms, issued_at_ms, \
                          status, paid_at_ms, transfer_id, paid_idempotency_key";
 
+impl Pay {
+    async fn bill_by_issue_key(&self, org_id: &str, issue_key: &str) -> Result<Option<Bill>> {
+        Ok(self.bills_where("org_id = $1 AND issue_key = $2", &[org_id, issue_key]).await?.into_iter().next())
+    }
+
+    /// The bill a key already issued, if the request is the same bill.
+    fn same_bill_again(
+        &self,
+        first: Bill,
+        user_id: &str,
+        spec: &BillSpec,
+        amount_fen: i64,
+        description: &str,
+    ) -> Result<Bill> {
+        let same = first.user_id == user_id
+            && first.kind == spec.kind
+            && first.amount_fen == amount_fen
+            && first.due_at_ms == spec.due_at_ms
+            && first.description == description;
+        if same {
+            Ok(first)
+        } else {
+            Err(Error::new(Code::IdempotencyKeyReused, "pay.bill.key_reused"))
+        }
+    }
+}
+
 fn is_late(due_at_ms: i64, paid_at_ms: Option<i64>, now_ms: i64) -> bool {
     match paid_at_ms {
         Some(p) => p > due_at_ms,
@@ -121,7 +148,17 @@ impl Pay {
     }
 
     /// Staff of an organisation bill a person. Fines only come from city departments and courts.
-    pub async fn issue_bill(&self, actor: &Principal, org_id: &str, spec: BillSpec) -> Result<Bill> {
+    /// Issue a bill to a person, once per the issuer's `idempotency_key`: the
+    /// same key again answers the bill it issued (and tells the person once);
+    /// the same key with another bill is refused.
+    pub async fn issue_bill(
+        &self,
+        actor: &Principal,
+        org_id: &str,
+        spec: BillSpec,
+        idempotency_key: &str,
+    ) -> Result<Bill> {
+        let issue_key = check_idempotency_key(idempotency_key)?.to_string();
         self.identity().require_staff(actor, org_id, Role::Operator).await?;
         let org = self.identity().org(org_id).await?;
         if spec.kind == BillKind::Fine && !matches!(org.kind, OrgKind::CityDepartment | OrgKind::Court) {
@@ -161,11 +198,14 @@ impl Pay {
                 (user_id, Some(plate))
             }
         };
+        if let Some(first) = self.bill_by_issue_key(org_id, &issue_key).await? {
+            return self.same_bill_again(first, &user_id, &spec, amount_fen, &description);
+        }
         let id = self.ctx().new_id();
         let mut tx = self.ctx().db.begin().await?;
-        sqlx::query(&format!(
-            "INSERT INTO bills ({BILL_COLS}, issued_by_user_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'unpaid', NULL, NULL, NULL, $10)"
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO bills ({BILL_COLS}, issued_by_user_id, issue_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'unpaid', NULL, NULL, NULL, $10, $11)"
         ))
         .bind(&id)
         .bind(org_id)
@@ -177,8 +217,19 @@ impl Pay {
         .bind(spec.due_at_ms)
         .bind(now)
         .bind(&actor.user_id)
+        .bind(&issue_key)
         .execute(tx.conn())
-        .await?;
+        .await;
+        if let Err(e) = inserted {
+            // Two issues with one key at once: the other one won; answer its bill.
+            if is_unique_violation(&e) {
+                drop(tx);
+                if let Some(first) = self.bill_by_issue_key(org_id, &issue_key).await? {
+                    return self.same_bill_again(first, &user_id, &spec, amount_fen, &description);
+                }
+            }
+            return Err(e.into());
+        }
         tx.commit().await?;
         self.tell(
             &user_id,

@@ -34,8 +34,14 @@ use yizhan_notify::{Message, Notify, Target};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "pay",
-    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_pay.sql"))],
-    postgres: &[("0001", include_str!("../migrations/postgres/0001_pay.sql"))],
+    sqlite: &[
+        ("0001", include_str!("../migrations/sqlite/0001_pay.sql")),
+        ("0002", include_str!("../migrations/sqlite/0002_bill_issue_key.sql")),
+    ],
+    postgres: &[
+        ("0001", include_str!("../migrations/postgres/0001_pay.sql")),
+        ("0002", include_str!("../migrations/postgres/0002_bill_issue_key.sql")),
+    ],
 };
 
 /// The pay's public error codes (their titles are in the wallet room's texts).

@@ -389,6 +389,8 @@ impl Pay {
     pub async fn refund_expired(&self) -> Result<RefundReport> {
         let now = self.ctx().now_ms();
         let mut report = RefundReport::default();
+        // Each item stands alone: one that fails (and is tried again by the
+        // next sweep) never holds up the others.
         let due: Vec<(String,)> = sqlx::query_as(
             "SELECT id FROM red_packets WHERE status = 'open' AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2",
         )
@@ -397,111 +399,142 @@ impl Pay {
         .fetch_all(&self.ctx().db.pool)
         .await?;
         for (id,) in due {
-            let mut tx = self.ctx().db.begin().await?;
-            let amounts: Vec<(i64,)> = sqlx::query_as(
-                "UPDATE red_packet_shares SET refunded = 1
-                 WHERE packet_id = $1 AND claimed_by IS NULL AND refunded = 0 RETURNING amount_fen",
-            )
-            .bind(&id)
-            .fetch_all(tx.conn())
-            .await?;
-            let sum: i64 = amounts.iter().map(|a| a.0).sum();
-            let n = sqlx::query(
-                "UPDATE red_packets SET status = 'refunded', refunded_fen = $1 WHERE id = $2 AND status = 'open'",
-            )
-            .bind(sum)
-            .bind(&id)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-            if n == 0 {
-                continue; // another sweep got it; dropping the transaction undoes ours
+            match self.close_expired(&id).await {
+                Ok(Some(sum)) => {
+                    report.packets += 1;
+                    report.refunded_fen += sum;
+                }
+                Ok(None) => {}
+                Err(e) => report.failed(&id, "closing an expired red packet", &e),
             }
-            tx.commit().await?;
-            report.packets += 1;
-            report.refunded_fen += sum;
         }
         // Packets whose funding request stopped between its row and its transfer:
         // open them if the money reached escrow, otherwise they never will be.
         let stale: Vec<StaleRow> = sqlx::query_as(
             "SELECT id, sender_user_id, idempotency_key FROM red_packets
-             WHERE status = 'funding' AND created_at_ms < $1 LIMIT $2",
+             WHERE status = 'funding' AND created_at_ms < $1 ORDER BY id LIMIT $2",
         )
         .bind(now - STALE_MS)
         .bind(SWEEP_LIMIT)
         .fetch_all(&self.ctx().db.pool)
         .await?;
-        for StaleRow { id, sender_user_id, idempotency_key } in stale {
-            let key = scoped_key("user", &sender_user_id, "redpacket", &idempotency_key);
-            let funded = self.ledger().transfer_by_idempotency_key(&key).await?;
-            let mut tx = self.ctx().db.begin().await?;
-            match funded {
-                Some(t) => {
-                    sqlx::query(
-                        "UPDATE red_packets SET status = 'open', funding_transfer_id = $1 WHERE id = $2 AND status = 'funding'",
-                    )
-                    .bind(&t.id)
-                    .bind(&id)
-                    .execute(tx.conn())
-                    .await?
-                }
-                None => {
-                    sqlx::query("UPDATE red_packets SET status = 'failed' WHERE id = $1 AND status = 'funding'")
-                        .bind(&id)
-                        .execute(tx.conn())
-                        .await?
-                }
-            };
-            tx.commit().await?;
+        for row in stale {
+            let id = row.id.clone();
+            if let Err(e) = self.settle_stale_funding(row).await {
+                report.failed(&id, "settling a red packet's funding", &e);
+            }
         }
         // Refunds and claims whose ledger transfer has not happened yet (new ones, or a crash).
         let unpaid_refunds: Vec<UnpaidRefundRow> = sqlx::query_as(
             "SELECT id, sender_user_id, refunded_fen FROM red_packets
-             WHERE status = 'refunded' AND refunded_fen > 0 AND refund_transfer_id IS NULL LIMIT $1",
+             WHERE status = 'refunded' AND refunded_fen > 0 AND refund_transfer_id IS NULL ORDER BY id LIMIT $1",
         )
         .bind(SWEEP_LIMIT)
         .fetch_all(&self.ctx().db.pool)
         .await?;
-        for UnpaidRefundRow { id, sender_user_id: sender, refunded_fen: amount_fen } in unpaid_refunds {
-            let to = self.ensure_wallet(&sender).await?;
-            self.ensure_escrow().await?;
-            let t = self
-                .transfer(
-                    TransferSpec::new(ESCROW_ACCOUNT, to, amount_fen, category::RED_PACKET_REFUND)
-                        .with_memo(format!("red_packet_refund {id}"))
-                        .with_idempotency_key(refund_key(&id)),
-                )
-                .await?;
-            let mut tx = self.ctx().db.begin().await?;
-            sqlx::query("UPDATE red_packets SET refund_transfer_id = $1 WHERE id = $2")
-                .bind(&t.id)
-                .bind(&id)
-                .execute(tx.conn())
-                .await?;
-            tx.commit().await?;
-            self.tell(
-                &sender,
-                Message {
-                    kind: "pay.red_packet_refund".into(),
-                    title: Msg::new("pay.notice.refund.title").fen("amount", amount_fen),
-                    body: Msg::new("pay.notice.refund.body"),
-                    target: Some(Target::new("red_packet", &id)),
-                },
-            )
-            .await;
+        for row in unpaid_refunds {
+            let id = row.id.clone();
+            if let Err(e) = self.pay_refund(row).await {
+                report.failed(&id, "paying a red packet's refund", &e);
+            }
         }
         let unpaid_shares: Vec<UnpaidShareRow> = sqlx::query_as(
             "SELECT packet_id, seq, amount_fen, claimed_by FROM red_packet_shares
-             WHERE claimed_by IS NOT NULL AND transfer_id IS NULL AND claimed_at_ms < $1 LIMIT $2",
+             WHERE claimed_by IS NOT NULL AND transfer_id IS NULL AND claimed_at_ms < $1
+             ORDER BY packet_id, seq LIMIT $2",
         )
         .bind(now - STALE_MS)
         .bind(SWEEP_LIMIT)
         .fetch_all(&self.ctx().db.pool)
         .await?;
         for s in unpaid_shares {
-            self.pay_share(&s.packet_id, s.seq, s.amount_fen, &s.claimed_by).await?;
+            if let Err(e) = self.pay_share(&s.packet_id, s.seq, s.amount_fen, &s.claimed_by).await {
+                report.failed(&s.packet_id, "paying a claimed red packet share", &e);
+            }
         }
         Ok(report)
+    }
+
+    /// Mark an expired packet refunded with what its unclaimed shares hold;
+    /// `None` when another sweep got it first.
+    async fn close_expired(&self, id: &str) -> Result<Option<i64>> {
+        let mut tx = self.ctx().db.begin().await?;
+        let amounts: Vec<(i64,)> = sqlx::query_as(
+            "UPDATE red_packet_shares SET refunded = 1
+             WHERE packet_id = $1 AND claimed_by IS NULL AND refunded = 0 RETURNING amount_fen",
+        )
+        .bind(id)
+        .fetch_all(tx.conn())
+        .await?;
+        let sum: i64 = amounts.iter().map(|a| a.0).sum();
+        let n = sqlx::query(
+            "UPDATE red_packets SET status = 'refunded', refunded_fen = $1 WHERE id = $2 AND status = 'open'",
+        )
+        .bind(sum)
+        .bind(id)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None); // another sweep got it; dropping the transaction undoes ours
+        }
+        tx.commit().await?;
+        Ok(Some(sum))
+    }
+
+    async fn settle_stale_funding(&self, row: StaleRow) -> Result<()> {
+        let StaleRow { id, sender_user_id, idempotency_key } = row;
+        let key = scoped_key("user", &sender_user_id, "redpacket", &idempotency_key);
+        let funded = self.ledger().transfer_by_idempotency_key(&key).await?;
+        let mut tx = self.ctx().db.begin().await?;
+        match funded {
+            Some(t) => sqlx::query(
+                "UPDATE red_packets SET status = 'open', funding_transfer_id = $1 WHERE id = $2 AND status = 'funding'",
+            )
+            .bind(&t.id)
+            .bind(&id)
+            .execute(tx.conn())
+            .await?,
+            None => {
+                sqlx::query("UPDATE red_packets SET status = 'failed' WHERE id = $1 AND status = 'funding'")
+                    .bind(&id)
+                    .execute(tx.conn())
+                    .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn pay_refund(&self, row: UnpaidRefundRow) -> Result<()> {
+        let UnpaidRefundRow { id, sender_user_id: sender, refunded_fen: amount_fen } = row;
+        let to = self.ensure_wallet(&sender).await?;
+        self.ensure_escrow().await?;
+        let t = self
+            .transfer(
+                TransferSpec::new(ESCROW_ACCOUNT, to, amount_fen, category::RED_PACKET_REFUND)
+                    .with_memo(format!("red_packet_refund {id}"))
+                    .with_idempotency_key(refund_key(&id)),
+            )
+            .await?;
+        let mut tx = self.ctx().db.begin().await?;
+        sqlx::query("UPDATE red_packets SET refund_transfer_id = $1 WHERE id = $2")
+            .bind(&t.id)
+            .bind(&id)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        self.tell(
+            &sender,
+            Message {
+                kind: "pay.red_packet_refund".into(),
+                title: Msg::new("pay.notice.refund.title").fen("amount", amount_fen),
+                body: Msg::new("pay.notice.refund.body"),
+                target: Some(Target::new("red_packet", &id)),
+            },
+        )
+        .await;
+        Ok(())
     }
 
     /// Escrow must hold exactly the shares not yet paid out or refunded.

@@ -137,6 +137,15 @@ pub struct ClaimResult {
 pub struct RefundReport {
     pub packets: u64,
     pub refunded_fen: i64,
+    /// Items that failed this time (logged; the next sweep tries them again).
+    pub failures: u64,
+}
+
+impl RefundReport {
+    pub(crate) fn failed(&mut self, packet_id: &str, what: &str, e: &Error) {
+        self.failures += 1;
+        tracing::warn!(packet = %packet_id, code = %e.code, error = %e.msg, "{what} failed; the next sweep tries again");
+    }
 }
 
 /// What a bill is for.

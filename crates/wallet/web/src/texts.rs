@@ -106,6 +106,7 @@ pub static TEXTS: &[Text] = &[
     ("pay.bill.description_len", "The description must be 1 to {max} characters", "说明须为 1 到 {max} 个字符"),
     ("pay.bill.due_past", "The due date must be in the future", "截止日期必须晚于现在"),
     ("pay.bill.issuer_only", "Only a city department or a court may issue fines", "只有城市部门或法院可以开具罚款"),
+    ("pay.bill.key_reused", "This key already issued another bill; use a new key for a new bill", "该请求编号已用于开具另一张账单，新账单请使用新的编号"),
     ("pay.bill.kind_unknown", "Choose a kind: fine, water, electricity, gas, heating, medical or fee", "请选择类型：罚款、水费、电费、燃气费、供暖费、医疗费用或其他费用"),
     ("pay.bill.no_person", "No verified person has this identity number", "没有实名认证用户使用这个身份证号"),
     ("pay.bill.no_vehicle", "No vehicle is registered with this plate", "没有车辆登记这个车牌号"),

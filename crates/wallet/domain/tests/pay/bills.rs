@@ -30,7 +30,8 @@ fn fine(to: BillTo, amount_fen: i64, due_at_ms: i64) -> BillSpec {
 async fn bills_by_identity_number_and_plate_are_paid_once() {
     let Setup { e, dept, officer, citizen, id_no } = setup().await;
     let due = e.ctx.now_ms() + 15 * DAY_MS;
-    let b1 = e.pay.issue_bill(&officer, &dept, fine(BillTo::IdNumber(id_no.clone()), 20_000, due)).await.unwrap();
+    let b1 =
+        e.pay.issue_bill(&officer, &dept, fine(BillTo::IdNumber(id_no.clone()), 20_000, due), &key()).await.unwrap();
     assert_eq!((b1.user_id.as_str(), b1.status, b1.late), (citizen.as_str(), BillStatus::Unpaid, false));
     assert_eq!(b1.org_name, "Traffic Police");
     let inbox = e.notify.inbox(&citizen, 10).await.unwrap();
@@ -45,7 +46,8 @@ async fn bills_by_identity_number_and_plate_are_paid_once() {
     let other = e.user("13600000003", "Other").await;
     assert_eq!(code_of(e.pay.register_vehicle(&other, "浙A12345").await), Code::AlreadyExists);
     assert_eq!(code_of(e.pay.register_vehicle(&other, "ZJ12345").await), Code::ValidationFailed);
-    let b2 = e.pay.issue_bill(&officer, &dept, fine(BillTo::Plate("浙A 12345".into()), 5_000, due)).await.unwrap();
+    let b2 =
+        e.pay.issue_bill(&officer, &dept, fine(BillTo::Plate("浙A 12345".into()), 5_000, due), &key()).await.unwrap();
     assert_eq!(b2.plate.as_deref(), Some("浙A12345"));
     assert_eq!(b2.user_id, citizen);
     assert_eq!(e.pay.bills(&citizen).await.unwrap().len(), 2);
@@ -92,55 +94,59 @@ async fn only_staff_bill_and_bad_bills_are_refused() {
     let due = e.ctx.now_ms() + DAY_MS;
     let outsider = e.principal(&citizen, "Driver Tang");
     assert_eq!(
-        code_of(e.pay.issue_bill(&outsider, &dept, fine(BillTo::IdNumber(id_no.clone()), 100, due)).await),
+        code_of(e.pay.issue_bill(&outsider, &dept, fine(BillTo::IdNumber(id_no.clone()), 100, due), &key()).await),
         Code::Forbidden
     );
     let shop = e.org(OrgKind::Merchant, "Shop").await;
     let clerk = e.staff(&shop, "13600000011", "Clerk").await;
     assert_eq!(
-        code_of(e.pay.issue_bill(&clerk, &shop, fine(BillTo::IdNumber(id_no.clone()), 100, due)).await),
+        code_of(e.pay.issue_bill(&clerk, &shop, fine(BillTo::IdNumber(id_no.clone()), 100, due), &key()).await),
         Code::Forbidden
     );
     assert_eq!(
-        code_of(e.pay.issue_bill(&clerk, &dept, fine(BillTo::IdNumber(id_no.clone()), 100, due)).await),
+        code_of(e.pay.issue_bill(&clerk, &dept, fine(BillTo::IdNumber(id_no.clone()), 100, due), &key()).await),
         Code::Forbidden
     );
     for amount in [0, -1, i64::MAX] {
         assert_eq!(
-            code_of(e.pay.issue_bill(&officer, &dept, fine(BillTo::IdNumber(id_no.clone()), amount, due)).await),
+            code_of(
+                e.pay.issue_bill(&officer, &dept, fine(BillTo::IdNumber(id_no.clone()), amount, due), &key()).await
+            ),
             Code::ValidationFailed
         );
     }
     assert_eq!(
-        code_of(e.pay.issue_bill(&officer, &dept, fine(BillTo::IdNumber(id_no.clone()), 100, e.ctx.now_ms())).await),
+        code_of(
+            e.pay.issue_bill(&officer, &dept, fine(BillTo::IdNumber(id_no.clone()), 100, e.ctx.now_ms()), &key()).await
+        ),
         Code::ValidationFailed
     );
     assert_eq!(
-        code_of(e.pay.issue_bill(&officer, &dept, fine(BillTo::IdNumber("123".into()), 100, due)).await),
+        code_of(e.pay.issue_bill(&officer, &dept, fine(BillTo::IdNumber("123".into()), 100, due), &key()).await),
         Code::ValidationFailed
     );
     assert_eq!(
-        code_of(e.pay.issue_bill(&officer, &dept, fine(BillTo::IdNumber(id_number(8)), 100, due)).await),
+        code_of(e.pay.issue_bill(&officer, &dept, fine(BillTo::IdNumber(id_number(8)), 100, due), &key()).await),
         Code::NotFound
     );
     assert_eq!(
-        code_of(e.pay.issue_bill(&officer, &dept, fine(BillTo::Plate("浙B99999".into()), 100, due)).await),
+        code_of(e.pay.issue_bill(&officer, &dept, fine(BillTo::Plate("浙B99999".into()), 100, due), &key()).await),
         Code::NotFound
     );
     assert_eq!(
-        code_of(e.pay.issue_bill(&officer, &dept, fine(BillTo::Plate("nonsense".into()), 100, due)).await),
+        code_of(e.pay.issue_bill(&officer, &dept, fine(BillTo::Plate("nonsense".into()), 100, due), &key()).await),
         Code::ValidationFailed
     );
     let empty = BillSpec { description: "  ".into(), ..fine(BillTo::IdNumber(id_no.clone()), 100, due) };
-    assert_eq!(code_of(e.pay.issue_bill(&officer, &dept, empty).await), Code::ValidationFailed);
+    assert_eq!(code_of(e.pay.issue_bill(&officer, &dept, empty, &key()).await), Code::ValidationFailed);
     assert!(e.pay.bills(&citizen).await.unwrap().is_empty());
     // A water bill from a merchant-kind org is fine; a fine is not.
     let water = BillSpec { kind: BillKind::Water, ..fine(BillTo::IdNumber(id_no), 3_000, due) };
-    e.pay.issue_bill(&clerk, &shop, water).await.unwrap();
+    e.pay.issue_bill(&clerk, &shop, water, &key()).await.unwrap();
 
     // Not enough money: nothing moves, the bill stays unpaid.
     let big = BillSpec { amount_fen: 60_000, kind: BillKind::Fee, ..fine(BillTo::IdNumber(id_number(7)), 1, due) };
-    let b = e.pay.issue_bill(&officer, &dept, big).await.unwrap();
+    let b = e.pay.issue_bill(&officer, &dept, big, &key()).await.unwrap();
     assert_eq!(code_of(e.pay.pay_bill(&citizen, &b.id, "k").await), yizhan_ledger::codes::INSUFFICIENT_FUNDS);
     assert_eq!(e.pay.bill(&citizen, &b.id).await.unwrap().status, BillStatus::Unpaid);
     assert_eq!(e.balance(&citizen).await, 50_000);
@@ -153,7 +159,7 @@ async fn a_bill_paid_twice_at_once_is_paid_once() {
     let Setup { e, dept, officer, citizen, id_no } = setup().await;
     let b = e
         .pay
-        .issue_bill(&officer, &dept, fine(BillTo::IdNumber(id_no), 10_000, e.ctx.now_ms() + DAY_MS))
+        .issue_bill(&officer, &dept, fine(BillTo::IdNumber(id_no), 10_000, e.ctx.now_ms() + DAY_MS), &key())
         .await
         .unwrap();
     let mut tasks = Vec::new();
@@ -179,14 +185,14 @@ async fn a_bill_paid_twice_at_once_is_paid_once() {
 async fn staff_reading_bills_is_in_the_persons_access_log() {
     let Setup { e, dept, officer, citizen, id_no } = setup().await;
     e.pay
-        .issue_bill(&officer, &dept, fine(BillTo::IdNumber(id_no.clone()), 100, e.ctx.now_ms() + DAY_MS))
+        .issue_bill(&officer, &dept, fine(BillTo::IdNumber(id_no.clone()), 100, e.ctx.now_ms() + DAY_MS), &key())
         .await
         .unwrap();
     // Another organisation's bill is not shown to this one's staff.
     let water_co = e.org(OrgKind::CityDepartment, "Water Company").await;
     let meter = e.staff(&water_co, "13600000021", "Meter Reader").await;
     let water = BillSpec { kind: BillKind::Water, ..fine(BillTo::IdNumber(id_no), 2_000, e.ctx.now_ms() + DAY_MS) };
-    e.pay.issue_bill(&meter, &water_co, water).await.unwrap();
+    e.pay.issue_bill(&meter, &water_co, water, &key()).await.unwrap();
 
     assert_eq!(code_of(e.pay.staff_list_bills(&officer, &dept, &citizen, "  ").await), Code::ValidationFailed);
     assert_eq!(e.audit.count(&citizen).await.unwrap(), 0);
@@ -202,4 +208,36 @@ async fn staff_reading_bills_is_in_the_persons_access_log() {
     let stranger = e.principal(&citizen, "Driver Tang");
     assert_eq!(code_of(e.pay.staff_list_bills(&stranger, &dept, &citizen, "curious").await), Code::Forbidden);
     assert_eq!(e.audit.count(&citizen).await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retried_issue_finds_the_first_bill_and_tells_the_person_once() {
+    let Setup { e, dept, officer, citizen, id_no } = setup().await;
+    let due = e.ctx.now_ms() + 15 * DAY_MS;
+    let spec = || fine(BillTo::IdNumber(id_no.clone()), 20_000, due);
+    let first = e.pay.issue_bill(&officer, &dept, spec(), "counter-7").await.unwrap();
+    // The answer was lost; the counter sends the same request again.
+    let again = e.pay.issue_bill(&officer, &dept, spec(), "counter-7").await.unwrap();
+    assert_eq!(again.id, first.id);
+    // Several at once with a new key: one bill.
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let (pay, officer, dept, spec) = (e.pay.clone(), officer.clone(), dept.clone(), spec());
+            tokio::spawn(async move { pay.issue_bill(&officer, &dept, spec, "counter-8").await })
+        })
+        .collect();
+    let mut ids: Vec<String> = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap().unwrap().id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one bill for one key");
+    assert_eq!(e.pay.bills(&citizen).await.unwrap().len(), 2);
+    let notices = e.notify.inbox(&citizen, 50).await.unwrap().into_iter().filter(|n| n.kind == "pay.bill").count();
+    assert_eq!(notices, 2, "told once per bill");
+    // The same key for another bill is refused, and issues nothing.
+    let other = fine(BillTo::IdNumber(id_no.clone()), 9_900, due);
+    assert_eq!(code_of(e.pay.issue_bill(&officer, &dept, other, "counter-7").await), Code::IdempotencyKeyReused);
+    assert_eq!(code_of(e.pay.issue_bill(&officer, &dept, spec(), " ").await), Code::IdempotencyKeyRequired);
+    assert_eq!(e.pay.bills(&citizen).await.unwrap().len(), 2);
 }

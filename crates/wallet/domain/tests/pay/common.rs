@@ -125,3 +125,10 @@ pub fn code_of<T: std::fmt::Debug>(r: yizhan_core::Result<T>) -> Code {
         Err(e) => e.code,
     }
 }
+
+static KEYS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A new idempotency key.
+pub fn key() -> String {
+    format!("k-{}", KEYS.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+}

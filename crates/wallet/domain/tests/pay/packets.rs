@@ -202,3 +202,31 @@ async fn one_person_claiming_many_times_at_once_gets_one_share() {
     assert_eq!(e.balance(&greedy).await, 100);
     e.assert_clean().await;
 }
+
+#[tokio::test]
+async fn one_poisoned_packet_does_not_block_the_other_refunds() {
+    let e = env().await;
+    let sender = e.funded_user("13700000061", "Aunt", 10_000).await;
+    let p = e.pay.create_red_packet(&sender, group(2, 800, SplitMode::Fixed), "fixed").await.unwrap();
+    // A packet row whose refund cannot be paid (escrow never held its money),
+    // first in the sweep's order.
+    let now = e.ctx.now_ms();
+    sqlx::query(
+        "INSERT INTO red_packets (id, sender_user_id, to_user_id, mode, share_count, total_fen, greeting, status,
+             idempotency_key, funding_transfer_id, refund_transfer_id, refunded_fen, created_at_ms, expires_at_ms)
+         VALUES ('000000000000poisoned', $1, NULL, 'fixed', 1, 99999999, '', 'refunded', 'poison', NULL, NULL,
+             99999999, $2, $2)",
+    )
+    .bind(&sender)
+    .bind(now)
+    .execute(&e.ctx.db.pool)
+    .await
+    .unwrap();
+    e.clock.advance_ms(25 * HOUR_MS);
+    let r = e.pay.refund_expired().await.unwrap();
+    assert_eq!((r.packets, r.refunded_fen, r.failures), (1, 800, 1), "{r:?}");
+    assert_eq!(e.balance(&sender).await, 10_000, "the good packet's money came back");
+    assert_eq!(e.pay.red_packet(&p.id).await.unwrap().status, "refunded");
+    // The poisoned one is tried again, and still fails alone.
+    assert_eq!(e.pay.refund_expired().await.unwrap().failures, 1);
+}

@@ -57,7 +57,7 @@ async fn a_bill_paid_in_the_ledger_but_not_marked_is_marked_by_the_retry() {
         due_at_ms: e.ctx.now_ms() + 1_000_000,
         description: "Water, November".into(),
     };
-    let bill = e.pay.issue_bill(&clerk, &dept, spec).await.unwrap();
+    let bill = e.pay.issue_bill(&clerk, &dept, spec, &key()).await.unwrap();
     e.ledger.open_account(&yizhan_pay::org_account(&dept), "org", false).await.unwrap();
     let moved = e
         .ledger

@@ -102,7 +102,7 @@ pub(crate) async fn issue_bill(
     Path(id): Path<String>,
     r: IdemJson<IssueBillReq>,
 ) -> Response {
-    money(&s, &p, r, |st, p, _key, req: IssueBillReq| async move {
+    money(&s, &p, r, |st, p, key, req: IssueBillReq| async move {
         let amount_fen = money_in(&req.amount, req.currency.as_deref())?;
         let to = match (req.id_number, req.plate) {
             (Some(n), None) => BillTo::IdNumber(n),
@@ -111,7 +111,7 @@ pub(crate) async fn issue_bill(
         };
         let kind = yizhan_pay::BillKind::parse(req.kind.trim())?;
         let spec = BillSpec { to, kind, amount_fen, due_at_ms: req.due_at, description: req.description };
-        Ok(BillDoc::from(st.pay.issue_bill(&p, &id, spec).await?))
+        Ok(BillDoc::from(st.pay.issue_bill(&p, &id, spec, &key).await?))
     })
     .await
 }
