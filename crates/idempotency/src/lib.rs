@@ -19,8 +19,14 @@ use yizhan_core::{Ctx, Error, MigrationSet, Msg, Result};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "idempotency",
-    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_idempotency.sql"))],
-    postgres: &[("0001", include_str!("../migrations/postgres/0001_idempotency.sql"))],
+    sqlite: &[
+        ("0001", include_str!("../migrations/sqlite/0001_idempotency.sql")),
+        ("0002", include_str!("../migrations/sqlite/0002_holder.sql")),
+    ],
+    postgres: &[
+        ("0001", include_str!("../migrations/postgres/0001_idempotency.sql")),
+        ("0002", include_str!("../migrations/postgres/0002_holder.sql")),
+    ],
 };
 
 /// Keys are kept at least this long; [`Idempotency::purge_older_than`] never removes younger ones.
@@ -34,8 +40,9 @@ pub const MAX_KEY_CHARS: usize = 200;
 /// What [`Idempotency::begin`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
-    /// First time for this key: run the request, then `complete` or `release`.
-    Fresh,
+    /// First time for this key (or a takeover of a dead request's): run the
+    /// request, then `complete` or `release` with this lease.
+    Fresh(Lease),
     /// Done before with the same request: here is the stored answer.
     Replay { status: u16, body: String },
     /// The same key is being run right now by another request.
@@ -43,6 +50,11 @@ pub enum Begin {
     /// The key was used for a different request.
     Mismatch,
 }
+
+/// Proof of holding an in-progress key: only its holder may complete or
+/// release it (a request taken over after it went stale has lost its lease).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease(String);
 
 /// The hash that tells one request from another: method, path and body.
 pub fn request_hash(method: &str, path: &str, body: &[u8]) -> String {
@@ -96,22 +108,25 @@ impl Idempotency {
         // that needs a release in each round, so a few rounds are plenty.
         for _ in 0..5 {
             let now = self.ctx.now_ms();
+            let lease = Lease(self.ctx.new_id());
             let mut tx = self.ctx.db.begin().await?;
             let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys (scope, idem_key, request_hash, state, status_code, body, created_at_ms, locked_at_ms)
-                 VALUES ($1, $2, $3, 'in_progress', NULL, NULL, $4, $4)
+                "INSERT INTO idempotency_keys
+                     (scope, idem_key, request_hash, state, status_code, body, created_at_ms, locked_at_ms, holder)
+                 VALUES ($1, $2, $3, 'in_progress', NULL, NULL, $4, $4, $5)
                  ON CONFLICT (scope, idem_key) DO NOTHING",
             )
             .bind(scope)
             .bind(key)
             .bind(request_hash)
             .bind(now)
+            .bind(&lease.0)
             .execute(tx.conn())
             .await?
             .rows_affected();
             tx.commit().await?;
             if inserted == 1 {
-                return Ok(Begin::Fresh);
+                return Ok(Begin::Fresh(lease));
             }
             let row: Option<KeyRow> = sqlx::query_as(
                 "SELECT request_hash, state, status_code, body, locked_at_ms FROM idempotency_keys
@@ -138,54 +153,65 @@ impl Idempotency {
             // The request that held it died; take it over (once: the lock time must still be the one we saw).
             let mut tx = self.ctx.db.begin().await?;
             let taken = sqlx::query(
-                "UPDATE idempotency_keys SET locked_at_ms = $1
+                "UPDATE idempotency_keys SET locked_at_ms = $1, holder = $5
                  WHERE scope = $2 AND idem_key = $3 AND state = 'in_progress' AND locked_at_ms = $4",
             )
             .bind(now)
             .bind(scope)
             .bind(key)
             .bind(locked_at_ms)
+            .bind(&lease.0)
             .execute(tx.conn())
             .await?
             .rows_affected();
             tx.commit().await?;
             if taken == 1 {
                 tracing::warn!(scope, "took over a stale idempotency key");
-                return Ok(Begin::Fresh);
+                return Ok(Begin::Fresh(lease));
             }
             return Ok(Begin::InProgress);
         }
         Ok(Begin::InProgress)
     }
 
-    /// Store the answer of a request that began [`Begin::Fresh`].
-    pub async fn complete(&self, scope: &str, key: &str, status: u16, body: &str) -> Result<()> {
+    /// Store the answer of a request that began [`Begin::Fresh`]. Returns
+    /// false, storing nothing, when the lease was lost (the key was taken over).
+    pub async fn complete(&self, scope: &str, key: &str, lease: &Lease, status: u16, body: &str) -> Result<bool> {
         check(scope, key)?;
         let mut tx = self.ctx.db.begin().await?;
-        sqlx::query(
+        let n = sqlx::query(
             "UPDATE idempotency_keys SET state = 'done', status_code = $1, body = $2
-             WHERE scope = $3 AND idem_key = $4 AND state = 'in_progress'",
+             WHERE scope = $3 AND idem_key = $4 AND state = 'in_progress' AND holder = $5",
         )
         .bind(i64::from(status))
         .bind(body)
         .bind(scope)
         .bind(key)
+        .bind(&lease.0)
         .execute(tx.conn())
-        .await?;
-        tx.commit().await
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
     }
 
     /// Forget a request that began [`Begin::Fresh`] but had no answer worth
     /// keeping (a server error), so a retry runs it again.
-    pub async fn release(&self, scope: &str, key: &str) -> Result<()> {
+    /// Returns false, forgetting nothing, when the lease was lost.
+    pub async fn release(&self, scope: &str, key: &str, lease: &Lease) -> Result<bool> {
         check(scope, key)?;
         let mut tx = self.ctx.db.begin().await?;
-        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2 AND state = 'in_progress'")
-            .bind(scope)
-            .bind(key)
-            .execute(tx.conn())
-            .await?;
-        tx.commit().await
+        let n = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2 AND state = 'in_progress' AND holder = $3",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(&lease.0)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
     }
 
     /// Remove keys created more than `age_ms` ago — but never younger than

@@ -4,7 +4,15 @@
 
 use yizhan_core::testing::TestDb;
 use yizhan_core::{Code, Msg};
-use yizhan_idempotency::{request_hash, Begin, Idempotency, MIGRATIONS, MIN_RETENTION_MS, STALE_IN_PROGRESS_MS};
+use yizhan_idempotency::{request_hash, Begin, Idempotency, Lease, MIGRATIONS, MIN_RETENTION_MS, STALE_IN_PROGRESS_MS};
+
+/// The lease of a fresh begin.
+fn fresh(b: Begin) -> Lease {
+    match b {
+        Begin::Fresh(lease) => lease,
+        other => panic!("not fresh: {other:?}"),
+    }
+}
 
 async fn store() -> (Idempotency, std::sync::Arc<yizhan_core::ManualClock>, TestDb) {
     let t = TestDb::new(&[&MIGRATIONS]).await;
@@ -16,10 +24,10 @@ async fn store() -> (Idempotency, std::sync::Arc<yizhan_core::ManualClock>, Test
 async fn first_answer_is_replayed_and_another_request_is_a_mismatch() {
     let (s, _clock, _t) = store().await;
     let h = request_hash("POST", "/api/v1/wallet/topup", br#"{"amount":100}"#);
-    assert_eq!(s.begin("u1", "k1", &h).await.unwrap(), Begin::Fresh);
+    let lease = fresh(s.begin("u1", "k1", &h).await.unwrap());
     // Still running.
     assert_eq!(s.begin("u1", "k1", &h).await.unwrap(), Begin::InProgress);
-    s.complete("u1", "k1", 201, r#"{"ok":true}"#).await.unwrap();
+    assert!(s.complete("u1", "k1", &lease, 201, r#"{"ok":true}"#).await.unwrap());
     for _ in 0..2 {
         assert_eq!(
             s.begin("u1", "k1", &h).await.unwrap(),
@@ -31,19 +39,19 @@ async fn first_answer_is_replayed_and_another_request_is_a_mismatch() {
     let other_path = request_hash("POST", "/api/v1/wallet/withdraw", br#"{"amount":100}"#);
     assert_eq!(s.begin("u1", "k1", &other_path).await.unwrap(), Begin::Mismatch);
     // The same key of someone else is theirs.
-    assert_eq!(s.begin("u2", "k1", &other).await.unwrap(), Begin::Fresh);
+    fresh(s.begin("u2", "k1", &other).await.unwrap());
 }
 
 #[tokio::test]
 async fn a_released_key_runs_again() {
     let (s, _clock, _t) = store().await;
     let h = request_hash("POST", "/p", b"{}");
-    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Fresh);
-    s.release("u", "k").await.unwrap();
-    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Fresh);
-    s.complete("u", "k", 200, "done").await.unwrap();
+    let lease = fresh(s.begin("u", "k", &h).await.unwrap());
+    assert!(s.release("u", "k", &lease).await.unwrap());
+    let lease = fresh(s.begin("u", "k", &h).await.unwrap());
+    assert!(s.complete("u", "k", &lease, 200, "done").await.unwrap());
     // A done answer is never released.
-    s.release("u", "k").await.unwrap();
+    assert!(!s.release("u", "k", &lease).await.unwrap());
     assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Replay { status: 200, body: "done".into() });
 }
 
@@ -74,9 +82,9 @@ async fn of_many_at_once_exactly_one_is_fresh() {
             })
             .collect();
         let results: Vec<Begin> = futures::future::join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
-        let fresh = results.iter().filter(|r| **r == Begin::Fresh).count();
+        let fresh = results.iter().filter(|r| matches!(r, Begin::Fresh(_))).count();
         assert_eq!(fresh, 1, "{results:?}");
-        assert!(results.iter().all(|r| matches!(r, Begin::Fresh | Begin::InProgress)), "{results:?}");
+        assert!(results.iter().all(|r| matches!(r, Begin::Fresh(_) | Begin::InProgress)), "{results:?}");
     }
 }
 
@@ -84,28 +92,28 @@ async fn of_many_at_once_exactly_one_is_fresh() {
 async fn racing_a_release_never_gives_two_runners() {
     let (s, _clock, _t) = store().await;
     let h = request_hash("POST", "/pay", b"{}");
-    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Fresh);
+    let lease = fresh(s.begin("u", "k", &h).await.unwrap());
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let (s, h) = (s.clone(), h.clone());
             tokio::spawn(async move { s.begin("u", "k", &h).await.unwrap() })
         })
         .collect();
-    s.release("u", "k").await.unwrap();
+    s.release("u", "k", &lease).await.unwrap();
     let results: Vec<Begin> = futures::future::join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
     // After the release at most one new runner.
-    assert!(results.iter().filter(|r| **r == Begin::Fresh).count() <= 1, "{results:?}");
+    assert!(results.iter().filter(|r| matches!(r, Begin::Fresh(_))).count() <= 1, "{results:?}");
 }
 
 #[tokio::test]
 async fn a_request_that_died_can_be_taken_over_after_a_while() {
     let (s, clock, _t) = store().await;
     let h = request_hash("POST", "/p", b"{}");
-    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Fresh);
+    fresh(s.begin("u", "k", &h).await.unwrap());
     clock.advance_ms(STALE_IN_PROGRESS_MS - 1000);
     assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::InProgress);
     clock.advance_ms(2000);
-    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Fresh);
+    fresh(s.begin("u", "k", &h).await.unwrap());
     assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::InProgress);
     // A different request is still a mismatch, stale or not.
     clock.advance_ms(STALE_IN_PROGRESS_MS + 1);
@@ -116,11 +124,11 @@ async fn a_request_that_died_can_be_taken_over_after_a_while() {
 async fn keys_live_at_least_a_day() {
     let (s, clock, _t) = store().await;
     let h = request_hash("POST", "/p", b"{}");
-    assert_eq!(s.begin("u", "old", &h).await.unwrap(), Begin::Fresh);
-    s.complete("u", "old", 200, "a").await.unwrap();
+    let l = fresh(s.begin("u", "old", &h).await.unwrap());
+    s.complete("u", "old", &l, 200, "a").await.unwrap();
     clock.advance_ms(MIN_RETENTION_MS - 1000);
-    assert_eq!(s.begin("u", "young", &h).await.unwrap(), Begin::Fresh);
-    s.complete("u", "young", 200, "b").await.unwrap();
+    let l = fresh(s.begin("u", "young", &h).await.unwrap());
+    s.complete("u", "young", &l, 200, "b").await.unwrap();
     // Asking for less than a day still keeps a day.
     assert_eq!(s.purge_older_than(0).await.unwrap(), 0);
     assert_eq!(s.begin("u", "old", &h).await.unwrap(), Begin::Replay { status: 200, body: "a".into() });
@@ -128,8 +136,25 @@ async fn keys_live_at_least_a_day() {
     assert_eq!(s.purge_older_than(60_000).await.unwrap(), 1);
     assert_eq!(s.begin("u", "young", &h).await.unwrap(), Begin::Replay { status: 200, body: "b".into() });
     // The purged key is free again.
-    assert_eq!(s.begin("u", "old", &h).await.unwrap(), Begin::Fresh);
+    fresh(s.begin("u", "old", &h).await.unwrap());
     // A longer age keeps more.
     clock.advance_ms(MIN_RETENTION_MS);
     assert_eq!(s.purge_older_than(10 * MIN_RETENTION_MS).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn after_a_stale_takeover_only_the_new_holder_stores_or_releases() {
+    let (s, clock, _t) = store().await;
+    let h = request_hash("POST", "/p", b"{}");
+    let old = fresh(s.begin("u", "k", &h).await.unwrap());
+    // The first request hangs past the stale time; a retry takes the key over.
+    clock.advance_ms(STALE_IN_PROGRESS_MS + 1);
+    let new = fresh(s.begin("u", "k", &h).await.unwrap());
+    assert_ne!(old, new);
+    // The first one wakes up: it can neither release the retry's claim nor store its answer.
+    assert!(!s.release("u", "k", &old).await.unwrap());
+    assert!(!s.complete("u", "k", &old, 500, "late").await.unwrap());
+    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::InProgress, "the retry still holds it");
+    assert!(s.complete("u", "k", &new, 201, "first answer").await.unwrap());
+    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Replay { status: 201, body: "first answer".into() });
 }

@@ -22,7 +22,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use yizhan_core::{Code, Error};
 use yizhan_idempotency::Idempotency;
-use yizhan_idempotency::{request_hash, Begin};
+use yizhan_idempotency::{request_hash, Begin, Lease};
 
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// Largest answer stored for a replay.
@@ -95,11 +95,11 @@ where
             ApiError(Error::new(Code::IdempotencyInProgress, "idempotency.request.in_progress")).into_response()
         }
         Ok(Begin::Replay { status, body }) => replay(status, body),
-        Ok(Begin::Fresh) => {
+        Ok(Begin::Fresh(lease)) => {
             let resp = match AssertUnwindSafe(work).catch_unwind().await {
                 Ok(r) => r.into_response(),
                 Err(_) => {
-                    forget(s, scope, key).await;
+                    forget(s, scope, key, &lease).await;
                     return ApiError(Error::internal(anyhow::anyhow!("the request handler panicked"))).into_response();
                 }
             };
@@ -107,7 +107,7 @@ where
             let bytes = match axum::body::to_bytes(body, MAX_STORED_BODY).await {
                 Ok(b) => b,
                 Err(e) => {
-                    forget(s, scope, key).await;
+                    forget(s, scope, key, &lease).await;
                     return ApiError(Error::internal(anyhow::anyhow!("answer not readable: {e}"))).into_response();
                 }
             };
@@ -116,20 +116,27 @@ where
             let transient = parts.status == axum::http::StatusCode::CONFLICT
                 || parts.status == axum::http::StatusCode::TOO_MANY_REQUESTS;
             if parts.status.is_server_error() || transient {
-                forget(s, scope, key).await;
-            } else if let Err(e) = s.complete(scope, key, parts.status.as_u16(), &stored_body(&parts, &bytes)).await {
-                // The work is done; a retry will run it again and the domain's own key
-                // answers it without moving money twice.
-                tracing::warn!(code = %e.code, error = %e.msg, "idempotent answer not stored");
-                forget(s, scope, key).await;
+                forget(s, scope, key, &lease).await;
+            } else {
+                match s.complete(scope, key, &lease, parts.status.as_u16(), &stored_body(&parts, &bytes)).await {
+                    Ok(true) => {}
+                    // Taken over as stale while it ran: the new holder answers; ours is not stored.
+                    Ok(false) => tracing::warn!("idempotent answer not stored: the key was taken over"),
+                    Err(e) => {
+                        // The work is done; a retry will run it again and the domain's own key
+                        // answers it without moving money twice.
+                        tracing::warn!(code = %e.code, error = %e.msg, "idempotent answer not stored");
+                        forget(s, scope, key, &lease).await;
+                    }
+                }
             }
             Response::from_parts(parts, axum::body::Body::from(bytes))
         }
     }
 }
 
-async fn forget(s: &Idempotency, scope: &str, key: &str) {
-    if let Err(e) = s.release(scope, key).await {
+async fn forget(s: &Idempotency, scope: &str, key: &str, lease: &Lease) {
+    if let Err(e) = s.release(scope, key, lease).await {
         tracing::warn!(code = %e.code, error = %e.msg, "idempotency key not released");
     }
 }

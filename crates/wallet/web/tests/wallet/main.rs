@@ -404,11 +404,13 @@ async fn a_retry_gets_the_first_answer_and_money_moves_once() {
     let body = json!({"to": "idem-b@example.org", "amount": 5});
     let hash = yizhan_idempotency::request_hash("POST", "/api/v1/transfers", body.to_string().as_bytes());
     let me = app.get("/api/v1/me", Some(&a)).await.body["user_id"].as_str().unwrap().to_string();
-    assert_eq!(app.state.idempotency.begin(&me, &k3, &hash).await.unwrap(), yizhan_idempotency::Begin::Fresh);
+    let yizhan_idempotency::Begin::Fresh(lease) = app.state.idempotency.begin(&me, &k3, &hash).await.unwrap() else {
+        panic!("the key is new")
+    };
     let r = app.pay("/api/v1/transfers", &a, &k3, body.clone()).await;
     assert_problem(&r, StatusCode::CONFLICT, "idempotency_in_progress");
     // It died without an answer: once released, the retry runs (once).
-    app.state.idempotency.release(&me, &k3).await.unwrap();
+    assert!(app.state.idempotency.release(&me, &k3, &lease).await.unwrap());
     assert_eq!(app.pay("/api/v1/transfers", &a, &k3, body.clone()).await.status, StatusCode::CREATED);
     assert_eq!(app.pay("/api/v1/transfers", &a, &k3, body).await.status, StatusCode::CREATED);
     assert_eq!(balance(&app, &b).await, 706);
@@ -982,7 +984,7 @@ async fn a_server_error_or_a_panic_is_not_stored_so_a_retry_runs_again() {
     })
     .await;
     assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
-    assert_eq!(s.idempotency.begin("u1", "k500", "h").await.unwrap(), Begin::Fresh, "released");
+    assert!(matches!(s.idempotency.begin("u1", "k500", "h").await.unwrap(), Begin::Fresh(_)), "released");
 
     let r = yizhan_kit::idem::run(&s.idempotency, "u1", "kpanic", "h", async {
         if KEYS.load(Ordering::SeqCst) < usize::MAX {
@@ -992,7 +994,7 @@ async fn a_server_error_or_a_panic_is_not_stored_so_a_retry_runs_again() {
     })
     .await;
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(s.idempotency.begin("u1", "kpanic", "h").await.unwrap(), Begin::Fresh, "released");
+    assert!(matches!(s.idempotency.begin("u1", "kpanic", "h").await.unwrap(), Begin::Fresh(_)), "released");
 
     // "Try again" answers (409, 429) are not stored either: the retry runs.
     let r = yizhan_kit::idem::run(&s.idempotency, "u1", "k409", "h", async { StatusCode::CONFLICT }).await;
