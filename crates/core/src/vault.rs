@@ -102,6 +102,35 @@ impl Vault {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// A keyed hash that names this key without revealing it, recorded in
+    /// the database at first start so a process with another key is refused.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(self.mac("fingerprint", b"yizhan"))
+    }
+
+    /// Record this key's fingerprint in the database if none is there yet,
+    /// and refuse a key whose fingerprint differs from the recorded one:
+    /// data sealed or hashed under one key cannot be read under another.
+    pub async fn check_against(&self, db: &crate::Db, now_ms: i64) -> Result<()> {
+        let mine = self.fingerprint();
+        let mut tx = db.begin().await?;
+        sqlx::query(
+            "INSERT INTO vault_fingerprint (id, fingerprint, created_at_ms) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&mine)
+        .bind(now_ms)
+        .execute(tx.conn())
+        .await?;
+        let (recorded,): (String,) =
+            sqlx::query_as("SELECT fingerprint FROM vault_fingerprint WHERE id = 1").fetch_one(tx.conn()).await?;
+        tx.commit().await?;
+        if recorded != mine {
+            return Err(Error::new(Code::Conflict, "error.vault.key_mismatch"));
+        }
+        Ok(())
+    }
+
     /// A keyed MAC for tokens the platform issues and later checks (QR payloads, CSRF).
     pub fn mac(&self, domain: &str, value: &[u8]) -> Vec<u8> {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key).unwrap_or_else(|_| unreachable!());
