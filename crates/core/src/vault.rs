@@ -2,7 +2,7 @@
 //! The key lives outside the database: generated into the data directory at
 //! first start, or given by the operator as 128 hex digits.
 
-use crate::error::{Code, Error, Result};
+use crate::error::{Arg, Code, Error, Result};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
@@ -126,7 +126,9 @@ impl Vault {
             sqlx::query_as("SELECT fingerprint FROM vault_fingerprint WHERE id = 1").fetch_one(tx.conn()).await?;
         tx.commit().await?;
         if recorded != mine {
-            return Err(Error::new(Code::Conflict, "error.vault.key_mismatch"));
+            return Err(Error::new(Code::Conflict, "error.vault.key_mismatch")
+                .with("variable", Arg::Text("YIZHAN_SECRET_KEY".into()))
+                .with("file", Arg::Text("DATA_DIR/secret.key".into())));
         }
         Ok(())
     }

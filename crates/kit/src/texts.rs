@@ -73,8 +73,8 @@ pub static TEXTS: &[Text] = &[
     ),
     (
         "error.vault.key_mismatch",
-        "This secret key is not the one the database was first used with; set YIZHAN_SECRET_KEY to the key of the first process (its DATA_DIR/secret.key)",
-        "此密钥与数据库首次使用的密钥不同；请将 YIZHAN_SECRET_KEY 设为首个进程所用的密钥（其 DATA_DIR/secret.key）",
+        "This secret key is not the one the database was first used with; set {variable} to the key of the first process (its {file})",
+        "此密钥与数据库首次使用的密钥不同；请将 {variable} 设为首个进程所用的密钥（其 {file}）",
     ),
     ("error.vault.key_not_hex", "The secret key must be written in hexadecimal digits", "密钥须由十六进制数字组成"),
     ("error.with_detail", "{title}: {detail}", "{title}：{detail}"),
