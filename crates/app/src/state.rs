@@ -63,6 +63,9 @@ impl Services {
     /// starts the ledger's batcher and opens the platform's own accounts.
     pub async fn build(ctx: Ctx, w: Wiring) -> yizhan_core::Result<Services> {
         let audit = Audit::new(ctx.clone());
+        // Heads written before the access log's chain was keyed get their MAC
+        // now, before anyone can write the database unseen by the key.
+        audit.seal_legacy_heads().await?;
         let notify = Notify::new(ctx.clone(), w.mailer).with_renderer(crate::mail_renderer());
         let identity = Identity::new(ctx.clone(), audit.clone(), w.identity);
         let ledger = Ledger::start(ctx.clone());

@@ -62,6 +62,14 @@ pub struct MigrationSet {
     pub postgres: &'static [(&'static str, &'static str)],
 }
 
+/// Core's own tables (the vault key's fingerprint), applied before every
+/// domain's by [`Db::migrate`].
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    domain: "core",
+    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_core.sql"))],
+    postgres: &[("0001", include_str!("../migrations/postgres/0001_core.sql"))],
+};
+
 impl Db {
     /// Connect to `sqlite://path` or `postgres://…`. A SQLite file is created if missing.
     pub async fn connect(url: &str) -> Result<Db> {
@@ -140,7 +148,8 @@ impl Db {
         Ok(Tx { inner, _permit: permit })
     }
 
-    /// Apply every migration of every set not applied yet, in order.
+    /// Apply every migration of core's own set and then of every given set
+    /// not applied yet, in order.
     pub async fn migrate(&self, sets: &[&MigrationSet]) -> Result<()> {
         let mut tx = self.begin().await?;
         if self.engine == Engine::Postgres {
@@ -155,7 +164,7 @@ impl Db {
         .execute(tx.conn())
         .await?;
         let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
-        for set in sets {
+        for set in std::iter::once(&&MIGRATIONS).chain(sets.iter()) {
             let list = match self.engine {
                 Engine::Sqlite => set.sqlite,
                 Engine::Postgres => set.postgres,

@@ -30,6 +30,8 @@ pub enum Class {
     PaymentRequired,
     /// An outside service did not answer in time.
     UpstreamTimeout,
+    /// The server is too busy right now: try again shortly.
+    Unavailable,
     Internal,
 }
 
@@ -67,6 +69,7 @@ impl Code {
     pub const IdempotencyKeyReused: Code = Code::new("idempotency_key_reused", Class::Invalid);
     pub const IdempotencyInProgress: Code = Code::new("idempotency_in_progress", Class::Conflict);
     pub const GatewayTimeout: Code = Code::new("gateway_timeout", Class::UpstreamTimeout);
+    pub const Busy: Code = Code::new("busy", Class::Unavailable);
     pub const Internal: Code = Code::new("internal", Class::Internal);
 
     pub const fn new(name: &'static str, class: Class) -> Code {
@@ -91,6 +94,7 @@ impl Code {
         Code::IdempotencyKeyReused,
         Code::IdempotencyInProgress,
         Code::GatewayTimeout,
+        Code::Busy,
         Code::Internal,
     ];
 
@@ -132,7 +136,7 @@ pub struct Error {
     pub code: Code,
     pub msg: Msg,
     pub fields: Vec<FieldError>,
-    /// Seconds to wait before trying again, for rate limits.
+    /// Seconds to wait before trying again, for rate limits and a busy server.
     pub retry_after_s: Option<u64>,
     pub source: Option<anyhow::Error>,
 }

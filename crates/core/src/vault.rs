@@ -2,7 +2,7 @@
 //! The key lives outside the database: generated into the data directory at
 //! first start, or given by the operator as 128 hex digits.
 
-use crate::error::{Code, Error, Result};
+use crate::error::{Arg, Code, Error, Result};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
@@ -100,6 +100,37 @@ impl Vault {
         mac.update(&[0]);
         mac.update(value.as_bytes());
         hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// A keyed hash that names this key without revealing it, recorded in
+    /// the database at first start so a process with another key is refused.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(self.mac("fingerprint", b"yizhan"))
+    }
+
+    /// Record this key's fingerprint in the database if none is there yet,
+    /// and refuse a key whose fingerprint differs from the recorded one:
+    /// data sealed or hashed under one key cannot be read under another.
+    pub async fn check_against(&self, db: &crate::Db, now_ms: i64) -> Result<()> {
+        let mine = self.fingerprint();
+        let mut tx = db.begin().await?;
+        sqlx::query(
+            "INSERT INTO vault_fingerprint (id, fingerprint, created_at_ms) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&mine)
+        .bind(now_ms)
+        .execute(tx.conn())
+        .await?;
+        let (recorded,): (String,) =
+            sqlx::query_as("SELECT fingerprint FROM vault_fingerprint WHERE id = 1").fetch_one(tx.conn()).await?;
+        tx.commit().await?;
+        if recorded != mine {
+            return Err(Error::new(Code::Conflict, "error.vault.key_mismatch")
+                .with("variable", Arg::Text("YIZHAN_SECRET_KEY".into()))
+                .with("file", Arg::Text("DATA_DIR/secret.key".into())));
+        }
+        Ok(())
     }
 
     /// A keyed MAC for tokens the platform issues and later checks (QR payloads, CSRF).

@@ -34,3 +34,22 @@ async fn placeholders_types_and_migrations_work_on_the_engine() {
     let (c,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t").fetch_one(&t.db.pool).await.unwrap();
     assert_eq!(c, 1);
 }
+
+#[tokio::test]
+async fn a_second_process_with_another_vault_key_is_refused() {
+    let t = TestDb::new(&[&SET]).await;
+    let first = yizhan_core::Vault::random();
+    // The first start records the key's fingerprint; later starts with it pass.
+    first.check_against(&t.db, 1).await.unwrap();
+    first.check_against(&t.db, 2).await.unwrap();
+    // A process that generated its own key (another data directory) is refused.
+    let other = yizhan_core::Vault::random();
+    let e = other.check_against(&t.db, 3).await.unwrap_err();
+    assert_eq!(e.code, yizhan_core::Code::Conflict);
+    assert_eq!(e.msg.key, "error.vault.key_mismatch");
+    // The recorded fingerprint is the first key's, and it is not the key.
+    let (fp,): (String,) =
+        sqlx::query_as("SELECT fingerprint FROM vault_fingerprint").fetch_one(&t.db.pool).await.unwrap();
+    assert_eq!(fp, first.fingerprint());
+    first.check_against(&t.db, 4).await.unwrap();
+}

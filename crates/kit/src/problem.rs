@@ -23,6 +23,7 @@ pub fn status_of(code: Code) -> StatusCode {
         Class::Gone => StatusCode::GONE,
         Class::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
         Class::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -17,6 +17,7 @@ pub static TEXTS: &[Text] = &[
         "The amount is larger than the platform's limit of 1,000,000 yuan",
         "金额超过平台单笔上限100万元",
     ),
+    ("error.busy", "The server is busy; try again in a moment", "服务器繁忙，请稍后再试"),
     ("error.conflict", "Conflict", "冲突"),
     ("error.csrf_failed", "The form expired; please try again", "表单已过期，请重试"),
     (
@@ -69,6 +70,11 @@ pub static TEXTS: &[Text] = &[
         "error.vault.key_length",
         "The secret key must be 64 bytes (128 hexadecimal digits)",
         "密钥须为64字节（128位十六进制数字）",
+    ),
+    (
+        "error.vault.key_mismatch",
+        "This secret key is not the one the database was first used with; set {variable} to the key of the first process (its {file})",
+        "此密钥与数据库首次使用的密钥不同；请将 {variable} 设为首个进程所用的密钥（其 {file}）",
     ),
     ("error.vault.key_not_hex", "The secret key must be written in hexadecimal digits", "密钥须由十六进制数字组成"),
     ("error.with_detail", "{title}: {detail}", "{title}：{detail}"),

@@ -41,11 +41,29 @@ fn mailer(data: &DataOpts) -> Option<Arc<dyn yizhan_notify::Mailer>> {
     }
 }
 
+/// A domain error for the operator: its message in English from the joined
+/// catalogue, then its code.
+pub fn explain(e: yizhan_core::Error) -> anyhow::Error {
+    yizhan_app::install();
+    let text = yizhan_kit::i18n::render(yizhan_kit::i18n::Lang::En, &e.msg);
+    match e.source {
+        Some(src) => anyhow::anyhow!("{text} [{}] ({src:#})", e.code),
+        None => anyhow::anyhow!("{text} [{}]", e.code),
+    }
+}
+
 pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Built> {
     let db = open_db(data).await?;
     let vault = Vault::load_or_create(&data.data_dir, std::env::var("YIZHAN_SECRET_KEY").ok().as_deref())
-        .map_err(|e| anyhow::anyhow!("{e}"))
+        .map_err(explain)
         .context("loading the secret key")?;
+    // Every process on one database must hold the same key: refuse one that
+    // generated its own (another data directory) before it writes anything.
+    vault
+        .check_against(&db, yizhan_core::Clock::now_ms(&SystemClock))
+        .await
+        .map_err(explain)
+        .context("checking the secret key against the database")?;
     let ctx = Ctx { db, clock: Arc::new(SystemClock), rng: Arc::new(OsRandom), vault: Arc::new(vault) };
     // The sandbox signs its notifications with a key derived from the vault, so it
     // survives restarts and never sits in the database.
@@ -67,7 +85,7 @@ pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Buil
             .identity
             .ensure_admin(&login, &password, "Administrator")
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))
+            .map_err(explain)
             .context("creating the first administrator from YIZHAN_ADMIN_LOGIN")?;
     }
     Ok(Built { state })

@@ -122,7 +122,8 @@ enum BenchCommand {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Create a platform administrator (or promote an existing login).
+    /// Create a platform administrator, or promote an existing login when the
+    /// password given is that account's own.
     Create {
         #[command(flatten)]
         data: DataOpts,
@@ -160,7 +161,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo { data } => demo::run(&data).await,
         Command::Admin { command: AdminCommand::Create { data, login, password, name } } => {
             let built = app::build(&data, false).await?;
-            let id = built.state.identity.ensure_admin(&login, &password, &name).await?;
+            let id = built.state.identity.ensure_admin(&login, &password, &name).await.map_err(app::explain)?;
             println!("platform administrator {login} ({id})");
             Ok(())
         }

@@ -6,11 +6,19 @@
 //! hash-chained per subject, so an entry altered or removed behind the
 //! triggers' back shows in [`Audit::verify`]. Nothing deletes entries, not even
 //! account deletion: the law requires keeping them.
+//!
+//! The chain is keyed: each entry's hash is an HMAC-SHA256 with a key derived
+//! from the vault (which the database never holds) over the previous hash and
+//! the entry's fields, and each subject's head carries a MAC too. Someone who
+//! can write the database can therefore not recompute a consistent chain, nor
+//! pass off a rewritten chain as one of the older, plain SHA-256 entries
+//! (chain version 1, still verified as such). The person's export holds the
+//! head, so a chain rewritten later shows against an earlier export.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use yizhan_core::error::{is_retryable, is_unique_violation};
-use yizhan_core::{Ctx, Error, FieldError, MigrationSet, Result};
+use yizhan_core::{Ctx, Error, FieldError, MigrationSet, Result, Vault};
 
 /// The organisation label of a read by the platform's own support staff
 /// (shown in the reader's language as `access.org.platform_support`).
@@ -18,12 +26,23 @@ pub const PLATFORM_SUPPORT: &str = "platform_support";
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "audit",
-    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_access_log.sql"))],
-    postgres: &[("0001", include_str!("../migrations/postgres/0001_access_log.sql"))],
+    sqlite: &[
+        ("0001", include_str!("../migrations/sqlite/0001_access_log.sql")),
+        ("0002", include_str!("../migrations/sqlite/0002_keyed_chain.sql")),
+    ],
+    postgres: &[
+        ("0001", include_str!("../migrations/postgres/0001_access_log.sql")),
+        ("0002", include_str!("../migrations/postgres/0002_keyed_chain.sql")),
+    ],
 };
 
 /// The `prev_hash` of a subject's first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Entries written before the chain was keyed: plain SHA-256.
+pub const CHAIN_PLAIN: i64 = 1;
+/// HMAC-SHA256 with the vault's key: what [`Audit::record`] writes.
+pub const CHAIN_KEYED: i64 = 2;
 
 /// How often [`Audit::record`] starts over when a concurrent writer took the
 /// same seq (PostgreSQL; SQLite writers queue on the write permit).
@@ -68,6 +87,8 @@ pub struct AccessEntry {
     pub at_ms: i64,
     pub prev_hash: String,
     pub hash: String,
+    /// How `hash` is computed: [`CHAIN_PLAIN`] or [`CHAIN_KEYED`].
+    pub chain_version: i64,
 }
 
 /// The result of checking one subject's chain.
@@ -80,12 +101,13 @@ pub struct ChainCheck {
 }
 
 const ENTRY_COLUMNS: &str =
-    "id, subject_user_id, seq, actor_user_id, actor_label, org_id, org_label, what, why, at_ms, prev_hash, hash";
+    "id, subject_user_id, seq, actor_user_id, actor_label, org_id, org_label, what, why, at_ms, prev_hash, hash, \
+     chain_version";
 
 /// Canonical encoding: a version tag, then each field tagged and
 /// length-prefixed, so no two different entries encode alike (no ambiguity
 /// between "ab"+"c" and "a"+"bc", nor between None and "").
-fn canonical_bytes(e: &AccessEntry) -> Vec<u8> {
+fn canonical_bytes(e: &AccessEntry, tag: &[u8]) -> Vec<u8> {
     fn text(out: &mut Vec<u8>, s: &str) {
         out.push(b's');
         out.extend_from_slice(&(s.len() as u64).to_be_bytes());
@@ -102,7 +124,7 @@ fn canonical_bytes(e: &AccessEntry) -> Vec<u8> {
         out.extend_from_slice(&v.to_be_bytes());
     }
     let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(b"yizhan-access-log-v1");
+    out.extend_from_slice(tag);
     text(&mut out, &e.prev_hash);
     text(&mut out, &e.id);
     text(&mut out, &e.subject_user_id);
@@ -117,9 +139,35 @@ fn canonical_bytes(e: &AccessEntry) -> Vec<u8> {
     out
 }
 
-/// Hex SHA-256 over the entry's `prev_hash` and every other field (not `hash`).
+/// Hex SHA-256 over the entry's `prev_hash` and every other field (not
+/// `hash`): how entries of [`CHAIN_PLAIN`] were hashed.
 pub fn entry_hash(e: &AccessEntry) -> String {
-    hex::encode(Sha256::digest(canonical_bytes(e)))
+    hex::encode(Sha256::digest(canonical_bytes(e, b"yizhan-access-log-v1")))
+}
+
+/// Hex HMAC-SHA256 with the vault's key over the same fields: [`CHAIN_KEYED`].
+fn keyed_entry_hash(vault: &Vault, e: &AccessEntry) -> String {
+    hex::encode(vault.mac("access_log.entry", &canonical_bytes(e, b"yizhan-access-log-v2")))
+}
+
+/// The MAC of a subject's head, so the head cannot be moved to a forged chain.
+fn head_mac(vault: &Vault, subject: &str, seq: i64, hash: &str) -> String {
+    let mut bytes = Vec::with_capacity(128);
+    for part in [subject.as_bytes(), &seq.to_be_bytes(), hash.as_bytes()] {
+        bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(part);
+    }
+    hex::encode(vault.mac("access_log.head", &bytes))
+}
+
+/// A subject's head as stored: the newest seq and hash the log remembers
+/// writing, and its MAC (none on heads written before the chain was keyed
+/// and not yet sealed by [`Audit::seal_legacy_heads`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct HeadRow {
+    last_seq: i64,
+    last_hash: String,
+    head_mac: Option<String>,
 }
 
 fn check_len(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize, required: bool) {
@@ -205,10 +253,11 @@ impl Audit {
             at_ms: self.ctx.now_ms(),
             prev_hash,
             hash: String::new(),
+            chain_version: CHAIN_KEYED,
         };
-        entry.hash = entry_hash(&entry);
+        entry.hash = keyed_entry_hash(&self.ctx.vault, &entry);
         let insert = sqlx::query(&format!(
-            "INSERT INTO access_log ({ENTRY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO access_log ({ENTRY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(&entry.id)
         .bind(&entry.subject_user_id)
@@ -222,6 +271,7 @@ impl Audit {
         .bind(entry.at_ms)
         .bind(&entry.prev_hash)
         .bind(&entry.hash)
+        .bind(entry.chain_version)
         .execute(tx.conn())
         .await;
         match insert {
@@ -230,12 +280,14 @@ impl Audit {
             Err(err) => return Err(err.into()),
         }
         let head = sqlx::query(
-            "INSERT INTO access_log_heads (subject_user_id, last_seq, last_hash) VALUES ($1, $2, $3)
-             ON CONFLICT (subject_user_id) DO UPDATE SET last_seq = excluded.last_seq, last_hash = excluded.last_hash",
+            "INSERT INTO access_log_heads (subject_user_id, last_seq, last_hash, head_mac) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (subject_user_id) DO UPDATE
+             SET last_seq = excluded.last_seq, last_hash = excluded.last_hash, head_mac = excluded.head_mac",
         )
         .bind(&entry.subject_user_id)
         .bind(entry.seq)
         .bind(&entry.hash)
+        .bind(head_mac(&self.ctx.vault, &entry.subject_user_id, entry.seq, &entry.hash))
         .execute(tx.conn())
         .await;
         match head {
@@ -285,26 +337,65 @@ impl Audit {
     pub async fn verify(&self, subject_user_id: &str) -> Result<ChainCheck> {
         // Read the head first: an entry appended between the two reads then
         // only makes the log longer than the head, which is fine.
-        let head: Option<(i64, String)> =
-            sqlx::query_as("SELECT last_seq, last_hash FROM access_log_heads WHERE subject_user_id = $1")
-                .bind(subject_user_id)
-                .fetch_optional(&self.ctx.db.pool)
-                .await?;
+        let head = self.head(subject_user_id).await?;
         let entries = self.all(subject_user_id).await?;
         let count = i64::try_from(entries.len()).map_err(Error::internal)?;
-        let first_bad_seq = first_bad_seq(subject_user_id, &entries, head.as_ref());
+        let first_bad_seq = first_bad_seq(&self.ctx.vault, subject_user_id, &entries, head.as_ref());
         Ok(ChainCheck { entries: count, ok: first_bad_seq.is_none(), first_bad_seq })
     }
 
-    /// Everything in the subject's log, oldest first, for the subject's data export.
+    async fn head(&self, subject_user_id: &str) -> Result<Option<HeadRow>> {
+        Ok(sqlx::query_as("SELECT last_seq, last_hash, head_mac FROM access_log_heads WHERE subject_user_id = $1")
+            .bind(subject_user_id)
+            .fetch_optional(&self.ctx.db.pool)
+            .await?)
+    }
+
+    /// Everything in the subject's log, oldest first, for the subject's data
+    /// export, with the chain's head (seq and hash): kept by the person, it
+    /// shows a chain rewritten or cut short afterwards.
     pub async fn export(&self, subject_user_id: &str) -> Result<serde_json::Value> {
+        let head = self.head(subject_user_id).await?;
         let entries = self.all(subject_user_id).await?;
         let check = self.verify(subject_user_id).await?;
+        let head = head.map(|h| serde_json::json!({ "seq": h.last_seq, "hash": h.last_hash }));
         Ok(serde_json::json!({
             "subject_user_id": subject_user_id,
             "entries": entries,
             "chain": check,
+            "head": head,
         }))
+    }
+
+    /// Give every head written before the chain was keyed its MAC, vouching
+    /// for the plain chain as it stands now; run at start, before serving.
+    /// Returns how many heads were sealed.
+    pub async fn seal_legacy_heads(&self) -> Result<u64> {
+        let rows: Vec<(String, i64, String)> =
+            sqlx::query_as("SELECT subject_user_id, last_seq, last_hash FROM access_log_heads WHERE head_mac IS NULL")
+                .fetch_all(&self.ctx.db.pool)
+                .await?;
+        let mut sealed = 0;
+        for (subject, seq, hash) in rows {
+            let mac = head_mac(&self.ctx.vault, &subject, seq, &hash);
+            let mut tx = self.ctx.db.begin().await?;
+            sealed += sqlx::query(
+                "UPDATE access_log_heads SET head_mac = $1
+                 WHERE subject_user_id = $2 AND last_seq = $3 AND last_hash = $4 AND head_mac IS NULL",
+            )
+            .bind(&mac)
+            .bind(&subject)
+            .bind(seq)
+            .bind(&hash)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+        }
+        if sealed > 0 {
+            tracing::info!(heads = sealed, "sealed the heads of access logs written before the chain was keyed");
+        }
+        Ok(sealed)
     }
 
     /// How many entries the subject's log holds.
@@ -317,29 +408,42 @@ impl Audit {
     }
 }
 
-fn first_bad_seq(subject: &str, entries: &[AccessEntry], head: Option<&(i64, String)>) -> Option<i64> {
+fn first_bad_seq(vault: &Vault, subject: &str, entries: &[AccessEntry], head: Option<&HeadRow>) -> Option<i64> {
     let mut prev_hash = GENESIS_HASH.to_string();
     let mut expected_seq = 1;
+    let mut version = CHAIN_PLAIN;
     for e in entries {
         if e.seq != expected_seq {
             // A removed entry: the first missing seq is the bad one.
             return Some(expected_seq);
         }
-        if e.subject_user_id != subject || e.prev_hash != prev_hash || entry_hash(e) != e.hash {
+        // Plain entries only ever precede keyed ones: a plain entry after a
+        // keyed one is a forgery.
+        let hash_ok = match e.chain_version {
+            CHAIN_PLAIN if version == CHAIN_PLAIN => entry_hash(e) == e.hash,
+            CHAIN_KEYED => keyed_entry_hash(vault, e) == e.hash,
+            _ => false,
+        };
+        if e.subject_user_id != subject || e.prev_hash != prev_hash || !hash_ok {
             return Some(e.seq);
         }
+        version = e.chain_version;
         prev_hash = e.hash.clone();
         expected_seq += 1;
     }
+    let newest = expected_seq - 1;
     match head {
         // Entries written but gone from the end.
-        Some((last_seq, _)) if *last_seq >= expected_seq => Some(expected_seq),
-        Some((last_seq, last_hash)) if *last_seq == expected_seq - 1 && *last_hash != prev_hash => {
-            Some(expected_seq - 1)
+        Some(h) if h.last_seq >= expected_seq => Some(expected_seq),
+        Some(h) if h.last_seq == newest && h.last_hash != prev_hash => Some(newest),
+        // A head whose MAC is missing or wrong was written without the key:
+        // the newest entry can no longer be vouched for.
+        Some(h) if h.head_mac.as_deref() != Some(head_mac(vault, subject, h.last_seq, &h.last_hash).as_str()) => {
+            Some(newest.max(1))
         }
         // Entries exist but their head is gone, which only tampering does;
         // the newest entry can no longer be vouched for.
-        None if !entries.is_empty() => Some(expected_seq - 1),
+        None if !entries.is_empty() => Some(newest),
         _ => None,
     }
 }

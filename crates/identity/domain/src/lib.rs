@@ -43,11 +43,24 @@ pub struct IdentityConfig {
     pub session_ttl_ms: i64,
     /// Argon2id at a tiny cost, so tests stay fast. Never in production.
     pub fast_hashing_for_tests: bool,
+    /// Password hashes computed at once (each takes about 19 MiB); by default
+    /// one per core.
+    pub max_concurrent_hashes: usize,
+    /// How long a login or registration waits for a hashing slot before it is
+    /// refused as busy (`Code::Busy`, with Retry-After).
+    pub hash_wait_ms: u64,
 }
+
+pub const DEFAULT_HASH_WAIT_MS: u64 = 5_000;
 
 impl Default for IdentityConfig {
     fn default() -> Self {
-        IdentityConfig { session_ttl_ms: DEFAULT_SESSION_TTL_MS, fast_hashing_for_tests: false }
+        IdentityConfig {
+            session_ttl_ms: DEFAULT_SESSION_TTL_MS,
+            fast_hashing_for_tests: false,
+            max_concurrent_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            hash_wait_ms: DEFAULT_HASH_WAIT_MS,
+        }
     }
 }
 
@@ -346,7 +359,8 @@ impl From<UserRefRow> for UserRef {
 
 impl Identity {
     pub fn new(ctx: Ctx, audit: Audit, config: IdentityConfig) -> Identity {
-        let hasher = password::Hasher::new(config.fast_hashing_for_tests);
+        let hasher =
+            password::Hasher::new(config.fast_hashing_for_tests, config.max_concurrent_hashes, config.hash_wait_ms);
         Identity {
             inner: Arc::new(Inner {
                 ctx,
@@ -372,6 +386,12 @@ impl Identity {
 
     pub fn config(&self) -> &IdentityConfig {
         &self.inner.config
+    }
+
+    /// How many more password hashes could start now (see
+    /// [`IdentityConfig::max_concurrent_hashes`]).
+    pub fn free_hashing_slots(&self) -> usize {
+        self.inner.hasher.free_slots()
     }
 
     async fn hash_password(&self, password: &Password) -> Result<String> {
@@ -977,23 +997,44 @@ impl Identity {
     // ---- administration ----
 
     /// Make sure a platform admin with this login exists: create them, or
-    /// promote the existing account. The password is used only on creation.
+    /// promote the existing account, but only when `password` is that
+    /// account's own (whoever registered the login first must not become an
+    /// admin on the operator's word). An account that is already an admin is
+    /// left as it is, so a restart with a stale password still starts.
     pub async fn ensure_admin(&self, login: &str, password: &str, name: &str) -> Result<String> {
         let parsed = Login::parse(login)?;
-        let user_id = match self.user_id_by_login(&parsed).await? {
-            Some(id) => id,
-            None => match self.register(login, password, name).await {
-                Ok(id) => id,
-                // Someone registered it in between.
-                Err(e) if e.code == Code::AlreadyExists => {
-                    self.user_id_by_login(&parsed).await?.ok_or_else(|| Error::not_found("user"))?
-                }
+        if self.user_id_by_login(&parsed).await?.is_none() {
+            match self.register(login, password, name).await {
+                Ok(id) => return self.promote(&id).await.map(|()| id),
+                // Someone registered it in between: checked below like any other.
+                Err(e) if e.code == Code::AlreadyExists => {}
                 Err(e) => return Err(e),
-            },
+            }
+        }
+        let existing: Option<(String, String, i64)> =
+            sqlx::query_as("SELECT id, password_hash, is_admin FROM users WHERE login = $1 AND deleted_at_ms IS NULL")
+                .bind(parsed.as_str())
+                .fetch_optional(&self.ctx().db.pool)
+                .await?;
+        let Some((user_id, hash, is_admin)) = existing else {
+            return Err(Error::not_found("user"));
         };
+        if is_admin == 1 {
+            return Ok(user_id);
+        }
+        let password = if password.len() > MAX_LOGIN_PASSWORD_BYTES { "" } else { password };
+        if !self.inner.hasher.verify(password.to_string(), hash).await? {
+            tracing::warn!(%user_id, "admin bootstrap refused: the login is another account's");
+            return Err(Error::new(Code::AlreadyExists, "identity.admin.login_taken"));
+        }
+        self.promote(&user_id).await?;
+        Ok(user_id)
+    }
+
+    async fn promote(&self, user_id: &str) -> Result<()> {
         let mut tx = self.ctx().db.begin().await?;
         let n = sqlx::query("UPDATE users SET is_admin = 1 WHERE id = $1 AND deleted_at_ms IS NULL")
-            .bind(&user_id)
+            .bind(user_id)
             .execute(tx.conn())
             .await?
             .rows_affected();
@@ -1001,7 +1042,8 @@ impl Identity {
             return Err(Error::not_found("user"));
         }
         tx.commit().await?;
-        Ok(user_id)
+        tracing::info!(%user_id, "promoted to platform admin");
+        Ok(())
     }
 
     // ---- the person's rights: export and deletion ----

@@ -1,23 +1,48 @@
-//! Argon2id password hashes, computed off the async threads.
+//! Argon2id password hashes, computed off the async threads, a bounded
+//! number at once: each takes about 19 MiB, so a flood of logins must not
+//! take the process's memory.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use yizhan_core::{Error, Result};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use yizhan_core::{Code, Error, Result};
 
-#[derive(Debug, Clone, Copy)]
+/// What a caller refused for want of a hashing slot is told to wait.
+const BUSY_RETRY_AFTER_S: u64 = 1;
+
+#[derive(Debug, Clone)]
 pub struct Hasher {
     params: (u32, u32, u32),
+    slots: Arc<Semaphore>,
+    wait: Duration,
 }
 
 impl Hasher {
-    /// Argon2id with the crate's default (OWASP) cost, or a tiny cost for tests.
-    pub fn new(fast_for_tests: bool) -> Hasher {
+    /// Argon2id with the crate's default (OWASP) cost, or a tiny cost for
+    /// tests; at most `max_at_once` hashes run at once (at least one), and a
+    /// caller waits up to `wait_ms` for a turn.
+    pub fn new(fast_for_tests: bool, max_at_once: usize, wait_ms: u64) -> Hasher {
         let params = if fast_for_tests {
             (8, 1, 1)
         } else {
             (Params::DEFAULT_M_COST, Params::DEFAULT_T_COST, Params::DEFAULT_P_COST)
         };
-        Hasher { params }
+        Hasher { params, slots: Arc::new(Semaphore::new(max_at_once.max(1))), wait: Duration::from_millis(wait_ms) }
+    }
+
+    /// How many more hashes could start now.
+    pub fn free_slots(&self) -> usize {
+        self.slots.available_permits()
+    }
+
+    async fn slot(&self) -> Result<OwnedSemaphorePermit> {
+        match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(closed)) => Err(Error::internal(closed)),
+            Err(_) => Err(Error::new(Code::Busy, "error.busy").with_retry_after(BUSY_RETRY_AFTER_S)),
+        }
     }
 
     fn argon2(&self) -> Result<Argon2<'static>> {
@@ -29,7 +54,9 @@ impl Hasher {
     /// A PHC string ("$argon2id$v=19$m=…"); `salt` is 16 random bytes.
     pub async fn hash(&self, password: String, salt: [u8; 16]) -> Result<String> {
         let argon2 = self.argon2()?;
+        let permit = self.slot().await?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let salt = SaltString::encode_b64(&salt).map_err(|e| Error::internal(anyhow::anyhow!("salt: {e}")))?;
             argon2
                 .hash_password(password.as_bytes(), &salt)
@@ -45,7 +72,9 @@ impl Hasher {
     /// A malformed or erased hash matches nothing.
     pub async fn verify(&self, password: String, phc: String) -> Result<bool> {
         let argon2 = self.argon2()?;
+        let permit = self.slot().await?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let Ok(parsed) = PasswordHash::new(&phc) else {
                 return false;
             };
@@ -62,23 +91,43 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_carry_their_cost() {
-        let fast = Hasher::new(true);
+        let fast = Hasher::new(true, 2, 5_000);
         let h = fast.hash("correct horse".into(), [7; 16]).await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{h}");
         assert!(fast.verify("correct horse".into(), h.clone()).await.unwrap());
         assert!(!fast.verify("wrong horse".into(), h.clone()).await.unwrap());
         // A hasher at another cost still checks it: the cost is read from the hash.
-        let default = Hasher::new(false);
+        let default = Hasher::new(false, 2, 5_000);
         assert!(default.verify("correct horse".into(), h).await.unwrap());
         // Erased or garbage hashes match nothing.
         assert!(!fast.verify("".into(), "".into()).await.unwrap());
         assert!(!fast.verify("x".into(), "$argon2id$garbage".into()).await.unwrap());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hash_waits_for_a_slot_then_the_server_is_busy() {
+        let hasher = Hasher::new(false, 1, 20);
+        let first = {
+            let h = hasher.clone();
+            tokio::spawn(async move { h.hash("correct horse".into(), [1; 16]).await })
+        };
+        while hasher.free_slots() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let e = hasher.verify("x".into(), "$argon2id$garbage".into()).await.unwrap_err();
+        assert_eq!(e.code, Code::Busy);
+        assert_eq!(e.msg.key, "error.busy");
+        assert_eq!(e.retry_after_s, Some(BUSY_RETRY_AFTER_S));
+        // The slot comes back when the hash is done.
+        assert!(first.await.unwrap().is_ok());
+        assert_eq!(hasher.free_slots(), 1);
+        assert!(!hasher.verify("x".into(), "$argon2id$garbage".into()).await.unwrap());
+    }
+
     #[tokio::test]
     async fn the_default_cost_is_argon2id_at_owasp_parameters() {
         let started = std::time::Instant::now();
-        let h = Hasher::new(false).hash("correct horse".into(), [1; 16]).await.unwrap();
+        let h = Hasher::new(false, 2, 5_000).hash("correct horse".into(), [1; 16]).await.unwrap();
         eprintln!("default-cost hash took {:?}", started.elapsed());
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
     }

@@ -198,7 +198,8 @@ async fn sessions_expire_by_the_clock() {
     assert_eq!(w.id.authenticate(&s.token).await.unwrap_err().code, Code::Unauthorized);
 
     // A configured lifetime.
-    let w = world_with(IdentityConfig { session_ttl_ms: 60_000, fast_hashing_for_tests: true }).await;
+    let w =
+        world_with(IdentityConfig { session_ttl_ms: 60_000, fast_hashing_for_tests: true, ..Default::default() }).await;
     w.id.register("a@example.com", PASSWORD, "Ann").await.unwrap();
     let s = w.id.login("a@example.com", PASSWORD, "1.1.1.1").await.unwrap();
     assert_eq!(s.expires_at_ms, w.ctx.now_ms() + 60_000);
@@ -240,12 +241,14 @@ async fn logout_ends_only_that_session_and_only_hashes_are_stored() {
 async fn ensure_admin_creates_or_promotes_and_is_idempotent() {
     let w = world().await;
     let a = w.id.ensure_admin("root@yizhan.example", PASSWORD, "Root").await.unwrap();
+    // Already an admin: a restart with another (stale) password still starts.
     let again = w.id.ensure_admin("ROOT@yizhan.example", "another password", "Other").await.unwrap();
     assert_eq!(a, again);
     // The password given later does not replace the first.
     w.id.login("root@yizhan.example", PASSWORD, "1.1.1.1").await.unwrap();
     assert!(w.id.profile(&a).await.unwrap().is_admin);
 
+    // The operator's own account, promoted with its own password.
     let b = w.id.register("13700000000", PASSWORD, "Later Admin").await.unwrap();
     let s = w.id.login("13700000000", PASSWORD, "1.1.1.1").await.unwrap();
     assert!(!w.id.authenticate(&s.token).await.unwrap().is_admin);
@@ -255,6 +258,45 @@ async fn ensure_admin_creates_or_promotes_and_is_idempotent() {
 
     let e = w.id.ensure_admin("not-a-login", PASSWORD, "x").await.unwrap_err();
     assert_eq!(e.fields[0].field, "login");
+}
+
+#[tokio::test]
+async fn ensure_admin_refuses_a_login_someone_else_registered() {
+    let w = world().await;
+    // Someone registers the login the operator will bootstrap, before the operator does.
+    let squatter = w.id.register("admin@city.example", "squatters own pw", "Mallory").await.unwrap();
+    let s = w.id.login("admin@city.example", "squatters own pw", "1.1.1.1").await.unwrap();
+    let e = w.id.ensure_admin("ADMIN@city.example", PASSWORD, "Administrator").await.unwrap_err();
+    assert_eq!(e.code, Code::AlreadyExists);
+    assert_eq!(e.msg.key, "identity.admin.login_taken");
+    assert!(!w.id.profile(&squatter).await.unwrap().is_admin);
+    assert!(!w.id.authenticate(&s.token).await.unwrap().is_admin);
+    // The operator's password did not become the account's either.
+    assert_eq!(w.id.login("admin@city.example", PASSWORD, "2.2.2.2").await.unwrap_err().code, Code::InvalidCredentials);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_hashing_is_bounded_and_a_waiter_times_out_busy() {
+    let w = world_with(IdentityConfig {
+        fast_hashing_for_tests: false,
+        max_concurrent_hashes: 1,
+        hash_wait_ms: 20,
+        ..Default::default()
+    })
+    .await;
+    let first = {
+        let id = w.id.clone();
+        tokio::spawn(async move { id.register("13700000001", PASSWORD, "First").await })
+    };
+    while w.id.free_hashing_slots() > 0 {
+        tokio::task::yield_now().await;
+    }
+    let e = w.id.register("13700000002", PASSWORD, "Second").await.unwrap_err();
+    assert_eq!(e.code, Code::Busy);
+    assert_eq!(e.msg.key, "error.busy");
+    assert!(e.retry_after_s.is_some());
+    first.await.unwrap().unwrap();
+    assert_eq!(w.id.free_hashing_slots(), 1);
 }
 
 #[tokio::test]

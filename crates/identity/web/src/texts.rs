@@ -44,6 +44,11 @@ pub static TEXTS: &[Text] = &[
     ("form.name", "Name", "姓名"),
     ("form.password", "Password", "密码"),
     ("form.reason", "Reason", "原因"),
+    (
+        "identity.admin.login_taken",
+        "This login belongs to an account whose password is not the one given; choose another login for the administrator, or give that account's own password",
+        "该登录名属于另一个账号，所给密码与其不符；请为管理员另选登录名，或提供该账号本身的密码",
+    ),
     ("identity.city.admin_only", "Only a platform administrator may add a city", "只有平台管理员可以添加城市"),
     (
         "identity.city.service_invalid",
