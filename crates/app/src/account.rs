@@ -34,8 +34,9 @@ pub async fn export(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
 }
 
 pub async fn delete(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
-    // Refused before anything is erased while money is still in the wallet.
-    s.pay.ensure_can_close(user_id).await?;
+    // The wallet is closed to incoming money first, then checked: refused
+    // before anything is erased while money is still in it.
+    s.pay.close_for_deletion(user_id).await?;
     let removed_notifications = s.notify.delete_all(user_id).await?;
     let removed_plates = s.pay.erase_personal(user_id).await?;
     s.identity.delete_account(user_id).await?;

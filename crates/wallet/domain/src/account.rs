@@ -74,6 +74,20 @@ impl Pay {
     /// Refuse deletion while the person still has money or money on hold in
     /// their wallet: it must be withdrawn (or the hold resolved) first, or it
     /// would be stranded in an account nobody can reach.
+    /// Close the person's wallet to incoming money, then check it can go: no
+    /// money, nothing on hold, no open red packet. On a refusal the wallet is
+    /// opened again. Closing first means a payment, a claimed share or a refund
+    /// in flight either lands before the check (and is seen) or is refused.
+    pub async fn close_for_deletion(&self, user_id: &str) -> Result<()> {
+        let account = self.ensure_wallet(user_id).await?;
+        self.ledger().set_closed(&account, true).await?;
+        if let Err(e) = self.ensure_can_close(user_id).await {
+            self.ledger().set_closed(&account, false).await?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     pub async fn ensure_can_close(&self, user_id: &str) -> Result<()> {
         let w = self.wallet(user_id).await?;
         if w.balance_fen != 0 || w.pending_fen != 0 {

@@ -243,6 +243,8 @@ struct Bal {
 struct AccMem {
     currency: String,
     allow_negative: bool,
+    /// Takes no new money.
+    closed: bool,
     credit_limit_fen: i64,
     bal: Bal,
     /// As loaded: the batch writes `bal - base` as the account's net change.
@@ -412,6 +414,9 @@ impl State {
         let credit = self.acc(&spec.credit)?;
         if debit.currency != spec.currency || credit.currency != spec.currency {
             return Err(Error::field("currency", "ledger.currency_mismatch"));
+        }
+        if credit.closed {
+            return Err(Error::new(crate::codes::ACCOUNT_CLOSED, "ledger.account_closed"));
         }
         if !debit.allow_negative {
             let available = debit.bal.posted - debit.bal.pending_debit;
@@ -722,13 +727,13 @@ async fn load_accounts(
     let (head, tail) = match engine {
         Engine::Sqlite => (
             "SELECT group_concat(id || char(31) || currency || char(31) || allow_negative || char(31) || \
-             credit_limit_fen || char(31) || posted_fen || char(31) || pending_debit_fen || char(31) || \
+             closed || char(31) || credit_limit_fen || char(31) || posted_fen || char(31) || pending_debit_fen || char(31) || \
              pending_credit_fen, char(30)) FROM ledger_accounts WHERE id",
             "",
         ),
         Engine::Postgres => (
             "SELECT string_agg(id || chr(31) || currency || chr(31) || CAST(allow_negative AS TEXT) || chr(31) || \
-             CAST(credit_limit_fen AS TEXT) || chr(31) || CAST(posted_fen AS TEXT) || chr(31) || \
+             CAST(closed AS TEXT) || chr(31) || CAST(credit_limit_fen AS TEXT) || chr(31) || CAST(posted_fen AS TEXT) || chr(31) || \
              CAST(pending_debit_fen AS TEXT) || chr(31) || CAST(pending_credit_fen AS TEXT), chr(30)) \
              FROM (SELECT * FROM ledger_accounts WHERE id",
             if lock { " ORDER BY id COLLATE \"C\" FOR UPDATE) AS a" } else { ") AS a" },
@@ -743,10 +748,11 @@ async fn load_accounts(
             let id = next()?.to_string();
             let currency = next()?.to_string();
             let allow_negative = next()? != "0";
+            let closed = next()? != "0";
             let mut num = || -> Result<i64> { next()?.parse::<i64>().map_err(|_| bad()) };
             let credit_limit_fen = num()?;
             let bal = Bal { posted: num()?, pending_debit: num()?, pending_credit: num()? };
-            out.insert(id, AccMem { currency, allow_negative, credit_limit_fen, bal, base: bal });
+            out.insert(id, AccMem { currency, allow_negative, closed, credit_limit_fen, bal, base: bal });
         }
     }
     Ok(out)
@@ -1070,6 +1076,9 @@ struct Prepared {
     outcomes: Vec<Outcome>,
     /// The seq counter as the batch expects to find it.
     prev_seq: i64,
+    /// The accounts' version its reads saw: an account changed since (closed,
+    /// a new credit limit) means the batch runs again the plain way.
+    version: i64,
     carry: Arc<Carry>,
     read: std::time::Duration,
 }
@@ -1165,7 +1174,7 @@ async fn prepare(
     for (id, a) in &st.accounts {
         c.accounts.insert(id.clone(), AccMem { base: a.bal, ..a.clone() });
     }
-    Ok(Prepared { st, outcomes, prev_seq, carry, read })
+    Ok(Prepared { st, outcomes, prev_seq, version, carry, read })
 }
 
 enum WriteError {
@@ -1193,6 +1202,13 @@ async fn write_prepared(ctx: &Ctx, cfg: &LedgerConfig, p: &Prepared) -> Result<(
         .map_err(|e| before(e.into()))?;
     if moved.rows_affected() != 1 {
         return Err(before(Error::internal(anyhow::anyhow!("ledger: someone else wrote since the batch was read"))));
+    }
+    let (version,): (i64,) = sqlx::query_as("SELECT value_int FROM ledger_meta WHERE key = 'accounts_version'")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| before(e.into()))?;
+    if version != p.version {
+        return Err(before(Error::internal(anyhow::anyhow!("ledger: an account changed since the batch was read"))));
     }
     write_rows(conn, engine, cfg.max_rows_per_statement, &p.st).await.map_err(before)?;
     let t_write = t0.elapsed();

@@ -123,11 +123,13 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0001_ledger", include_str!("../migrations/sqlite/0001_ledger.sql")),
         ("0002_history_blocks", include_str!("../migrations/sqlite/0002_history_blocks.sql")),
         ("0003_accounts_version", include_str!("../migrations/sqlite/0003_accounts_version.sql")),
+        ("0004_closed", include_str!("../migrations/sqlite/0004_closed.sql")),
     ],
     postgres: &[
         ("0001_ledger", include_str!("../migrations/postgres/0001_ledger.sql")),
         ("0002_history_blocks", include_str!("../migrations/postgres/0002_history_blocks.sql")),
         ("0003_accounts_version", include_str!("../migrations/postgres/0003_accounts_version.sql")),
+        ("0004_closed", include_str!("../migrations/postgres/0004_closed.sql")),
     ],
 };
 
@@ -138,11 +140,14 @@ pub mod codes {
     pub const INSUFFICIENT_FUNDS: Code = Code::new("insufficient_funds", Class::Invalid);
     pub const TRANSFER_ALREADY_RESOLVED: Code = Code::new("transfer_already_resolved", Class::Conflict);
     pub const HOLD_EXPIRED: Code = Code::new("hold_expired", Class::Gone);
+    /// The account is closed to new money.
+    pub const ACCOUNT_CLOSED: Code = Code::new("account_closed", Class::Conflict);
     /// From and to the same account, or a person paying themselves.
     pub const SELF_PAYMENT: Code = Code::new("self_payment", Class::Invalid);
 
     /// Every code of the ledger, for the room's list.
-    pub const ALL: &[Code] = &[INSUFFICIENT_FUNDS, TRANSFER_ALREADY_RESOLVED, HOLD_EXPIRED, SELF_PAYMENT];
+    pub const ALL: &[Code] =
+        &[INSUFFICIENT_FUNDS, TRANSFER_ALREADY_RESOLVED, HOLD_EXPIRED, SELF_PAYMENT, ACCOUNT_CLOSED];
 }
 
 /// The handle to the ledger. Cheap to clone; all clones share one batcher.
@@ -246,6 +251,27 @@ impl Ledger {
             }
             q.execute(tx.conn()).await?;
         }
+        tx.commit().await
+    }
+
+    /// Close an account to new money (`closed = true`) or open it again. A
+    /// transfer into a closed account is refused (`ACCOUNT_CLOSED`); one already
+    /// committed stays. Closing waits for batches in flight on the account, so
+    /// after it returns the balance moves no more.
+    pub async fn set_closed(&self, account_id: &str, closed: bool) -> Result<()> {
+        let mut tx = self.ctx.db.begin().await?;
+        let done = sqlx::query("UPDATE ledger_accounts SET closed = $2 WHERE id = $1")
+            .bind(account_id)
+            .bind(i64::from(closed))
+            .execute(tx.conn())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found("ledger_account"));
+        }
+        // Batchers that keep accounts in memory re-read them.
+        sqlx::query("UPDATE ledger_meta SET value_int = value_int + 1 WHERE key = 'accounts_version'")
+            .execute(tx.conn())
+            .await?;
         tx.commit().await
     }
 

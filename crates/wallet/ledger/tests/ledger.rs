@@ -569,3 +569,27 @@ async fn history_and_statements_walk_across_history_blocks() {
     assert_eq!((third[0].credit_fen, third[0].transfers), (201, 2));
     e.assert_clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_account_takes_no_new_money_until_opened_again() {
+    let e = env().await;
+    e.wallet("wallet:a", 1_000).await;
+    e.wallet("wallet:b", 0).await;
+    // Warm whatever the batcher keeps in memory about b.
+    e.ledger.transfer(TransferSpec::new("wallet:a", "wallet:b", 100, "p2p")).await.unwrap();
+    e.ledger.set_closed("wallet:b", true).await.unwrap();
+    let before = e.transfer_count().await;
+    assert_eq!(
+        code(e.ledger.transfer(TransferSpec::new("wallet:a", "wallet:b", 100, "p2p")).await),
+        yizhan_ledger::codes::ACCOUNT_CLOSED
+    );
+    assert_eq!(e.posted("wallet:b").await, 100);
+    assert_eq!(e.transfer_count().await, before);
+    // Money may still leave it (so what it holds can be paid out).
+    e.ledger.transfer(TransferSpec::new("wallet:b", "wallet:a", 100, "p2p")).await.unwrap();
+    e.ledger.set_closed("wallet:b", false).await.unwrap();
+    e.ledger.transfer(TransferSpec::new("wallet:a", "wallet:b", 50, "p2p")).await.unwrap();
+    assert_eq!(e.posted("wallet:b").await, 50);
+    assert_eq!(code(e.ledger.set_closed("wallet:nobody", true).await), Code::NotFound);
+    e.assert_clean().await;
+}

@@ -1137,3 +1137,40 @@ async fn deletion_waits_for_open_red_packets() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     transfers(&app).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deletion_racing_incoming_payments_strands_no_money() {
+    let app = spawn_app().await;
+    let (_, payer) = funded(&app, "race-payer@example.org", "Payer", 100_000).await;
+    for round in 0..4 {
+        let login = format!("race-leaver-{round}@example.org");
+        let (leaver_id, leaver) = funded(&app, &login, "Leaver", 0).await;
+        let pays: Vec<_> = (0..6)
+            .map(|i| {
+                let (router, payer, login) = (app.router.clone(), payer.clone(), login.clone());
+                tokio::spawn(async move {
+                    let req = axum::http::Request::post("/api/v1/transfers")
+                        .header("authorization", format!("Bearer {payer}"))
+                        .header("content-type", "application/json")
+                        .header("idempotency-key", format!("race-{round}-{i}"))
+                        .body(axum::body::Body::from(json!({"to": login, "amount": 10}).to_string()))
+                        .unwrap();
+                    tower::ServiceExt::oneshot(router, req).await.unwrap().status()
+                })
+            })
+            .collect();
+        let deleted = app.call(Method::DELETE, "/api/v1/me", Some(&leaver), None).await;
+        let statuses: Vec<StatusCode> = futures::future::join_all(pays).await.into_iter().map(|r| r.unwrap()).collect();
+        let landed = statuses.iter().filter(|s| s.is_success()).count() as i64;
+        let wallet = app.state.pay.wallet(&leaver_id).await.unwrap();
+        if deleted.status == StatusCode::OK {
+            // Deleted: nothing may have landed in the closed wallet.
+            assert_eq!(wallet.balance_fen, 0, "round {round}: money stranded in a deleted account ({statuses:?})");
+        } else {
+            assert_problem(&deleted, StatusCode::CONFLICT, "conflict");
+            assert_eq!(wallet.balance_fen, 10 * landed, "round {round}");
+        }
+    }
+    let check = app.state.ledger.check().await.unwrap();
+    assert!(check.is_clean() && check.sum_posted_fen == 0, "{check:?}");
+}
