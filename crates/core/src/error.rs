@@ -30,6 +30,8 @@ pub enum Class {
     PaymentRequired,
     /// An outside service did not answer in time.
     UpstreamTimeout,
+    /// The server could not answer in time; the request may be tried again.
+    Unavailable,
     Internal,
 }
 
@@ -67,6 +69,7 @@ impl Code {
     pub const IdempotencyKeyReused: Code = Code::new("idempotency_key_reused", Class::Invalid);
     pub const IdempotencyInProgress: Code = Code::new("idempotency_in_progress", Class::Conflict);
     pub const GatewayTimeout: Code = Code::new("gateway_timeout", Class::UpstreamTimeout);
+    pub const RequestTimeout: Code = Code::new("request_timeout", Class::Unavailable);
     pub const Internal: Code = Code::new("internal", Class::Internal);
 
     pub const fn new(name: &'static str, class: Class) -> Code {
@@ -91,6 +94,7 @@ impl Code {
         Code::IdempotencyKeyReused,
         Code::IdempotencyInProgress,
         Code::GatewayTimeout,
+        Code::RequestTimeout,
         Code::Internal,
     ];
 

@@ -23,6 +23,7 @@ pub fn status_of(code: Code) -> StatusCode {
         Class::Gone => StatusCode::GONE,
         Class::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
         Class::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -127,7 +128,7 @@ impl IntoResponse for ApiError {
 
 /// Middleware: re-render problem titles in the request's language.
 pub async fn localize(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let lang = Lang::from_headers(req.headers());
+    let lang = Lang::from_request(req.headers(), req.extensions());
     let resp = next.run(req).await;
     if lang == Lang::En {
         return resp;
