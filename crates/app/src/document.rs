@@ -64,6 +64,7 @@ fn complete_operation(path: &str, op: &mut Value, rule: Option<&RouteRule>) {
         responses.entry(code.to_string()).or_insert_with(|| problem(description));
     };
     add("500", "Something went wrong on the server's side; nothing was changed that was not acknowledged.");
+    add("503", "The server took longer than its time limit (request_timeout); a payment retried with its Idempotency-Key gets its answer.");
     if access != Access::Public {
         add("401", "No valid bearer token.");
     }

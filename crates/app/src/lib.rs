@@ -162,6 +162,7 @@ pub fn app(state: AppState, ready: Arc<AtomicBool>) -> Router {
     let openapi_json = Arc::new(serde_json::to_string_pretty(&doc).unwrap_or_default());
     let secure = state.config.secure_cookies;
     let metrics = state.metrics.clone();
+    let timeout = std::time::Duration::from_millis(state.config.request_timeout_ms);
     let request_id = axum::http::HeaderName::from_static("x-request-id");
 
     Router::new()
@@ -179,11 +180,13 @@ pub fn app(state: AppState, ready: Arc<AtomicBool>) -> Router {
         .merge(Router::new().route("/metrics", get(metrics_text)).with_state(state.clone()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        .layer(axum::middleware::from_fn_with_state(timeout, security::timeout))
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
         .layer(axum::middleware::from_fn(problem::localize))
         .layer(axum::middleware::from_fn(security::csrf_cookie))
-        .layer(axum::Extension(security::SecureCookies(secure)))
         .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::Extension(security::CsrfKey::new(state.ctx.vault.clone())))
+        .layer(axum::Extension(security::SecureCookies(secure)))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
@@ -200,7 +203,11 @@ async fn healthz(ready: Arc<AtomicBool>) -> impl IntoResponse {
     }
 }
 
-async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
+async fn metrics_text(State(s): State<AppState>, req: axum::extract::Request) -> axum::response::Response {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    if !metrics::may_read(peer, req.headers(), &s.config.metrics_allow, s.config.metrics_token.as_deref()) {
+        return problem::ApiError(yizhan_core::Error::forbidden("error.metrics.forbidden")).into_response();
+    }
     let size = s.ctx.db.pool.size() as f64;
     let idle = s.ctx.db.pool.num_idle() as f64;
     let l = s.ledger.stats();
@@ -223,7 +230,7 @@ async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
             l.failed_batches as f64,
         ),
     ]);
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], body)
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], body).into_response()
 }
 
 async fn not_found(lang: Lang, uri: axum::http::Uri) -> axum::response::Response {

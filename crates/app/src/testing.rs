@@ -32,6 +32,11 @@ pub struct Spawned {
 /// Build every service on a fresh database, with fast password hashing and a
 /// manual clock, and the router over them.
 pub async fn spawn() -> Spawned {
+    spawn_with(WebConfig::default()).await
+}
+
+/// `spawn` with these web settings.
+pub async fn spawn_with(config: WebConfig) -> Spawned {
     let t = TestDb::new(&crate::all_migrations()).await;
     let (ctx, clock) = t.ctx();
     let gateway = Arc::new(yizhan_pay::SandboxGateway::new(b"web-test-gateway-secret".to_vec()));
@@ -39,7 +44,7 @@ pub async fn spawn() -> Spawned {
         mailer: None,
         gateway: gateway.clone(),
         identity: yizhan_identity::IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
-        config: WebConfig::default(),
+        config,
     };
     let state = AppState::new(Services::build(ctx, wiring).await.expect("services"));
     let router = crate::app(state.clone(), Arc::new(AtomicBool::new(true)));
@@ -63,7 +68,12 @@ pub struct Resp {
 }
 
 pub async fn spawn_app() -> TestApp {
-    let s = spawn().await;
+    spawn_app_with(WebConfig::default()).await
+}
+
+/// `spawn_app` with these web settings.
+pub async fn spawn_app_with(config: WebConfig) -> TestApp {
+    let s = spawn_with(config).await;
     TestApp { router: s.router, state: s.state, gateway: s.gateway, clock: s.clock, _db: s.db }
 }
 
@@ -220,4 +230,16 @@ pub async fn form(app: &TestApp, path: &str, cookies: &str, body: &str) -> Resp 
 pub async fn page(app: &TestApp, path: &str, cookies: &str, lang: &str) -> Resp {
     let req = Request::get(path).header("cookie", cookies).header("accept-language", lang).body(Body::empty()).unwrap();
     app.request(req).await
+}
+
+/// The CSRF token a page's forms carry (the hidden `csrf` field).
+pub fn csrf_of(r: &Resp) -> Option<String> {
+    let at = r.text.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    r.text[at..].split('"').next().map(str::to_string)
+}
+
+/// The CSRF token of a logged-in browser (bound to its session), read from a page.
+pub async fn session_csrf(app: &TestApp, cookies: &str) -> String {
+    let home = page(app, "/home", cookies, "en").await;
+    csrf_of(&home).expect("the page carries a CSRF token")
 }

@@ -3,6 +3,7 @@
 use yizhan_kit::i18n::Text;
 
 pub static TEXTS: &[Text] = &[
+    ("error.metrics.forbidden", "Metrics are served to the operator only", "监控指标仅对运维人员开放"),
     ("error.not_found.page", "There is no such page", "页面不存在"),
     ("error.not_found.route", "There is no such address in the API", "接口中没有这个地址"),
     ("home.greeting", "Hello", "你好"),

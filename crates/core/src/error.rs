@@ -30,7 +30,7 @@ pub enum Class {
     PaymentRequired,
     /// An outside service did not answer in time.
     UpstreamTimeout,
-    /// The server is too busy right now: try again shortly.
+    /// The server is too busy, or could not answer in time: try again shortly.
     Unavailable,
     Internal,
 }
@@ -70,6 +70,7 @@ impl Code {
     pub const IdempotencyInProgress: Code = Code::new("idempotency_in_progress", Class::Conflict);
     pub const GatewayTimeout: Code = Code::new("gateway_timeout", Class::UpstreamTimeout);
     pub const Busy: Code = Code::new("busy", Class::Unavailable);
+    pub const RequestTimeout: Code = Code::new("request_timeout", Class::Unavailable);
     pub const Internal: Code = Code::new("internal", Class::Internal);
 
     pub const fn new(name: &'static str, class: Class) -> Code {
@@ -95,6 +96,7 @@ impl Code {
         Code::IdempotencyInProgress,
         Code::GatewayTimeout,
         Code::Busy,
+        Code::RequestTimeout,
         Code::Internal,
     ];
 

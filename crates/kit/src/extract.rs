@@ -15,19 +15,54 @@ use yizhan_core::{Arg, Code, Error, Msg};
 
 pub const SESSION_COOKIE: &str = "yz_session";
 pub const CSRF_COOKIE: &str = "yz_csrf";
+pub const LANG_COOKIE: &str = "lang";
+
+/// The session cookie's name: over HTTPS with the `__Host-` prefix, so no
+/// subdomain or plain-HTTP page can set it.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-yz_session"
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// The anonymous CSRF cookie's name (see [`session_cookie_name`]).
+pub fn csrf_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-yz_csrf"
+    } else {
+        CSRF_COOKIE
+    }
+}
+
+/// The language cookie's name (see [`session_cookie_name`]).
+pub fn lang_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-lang"
+    } else {
+        LANG_COOKIE
+    }
+}
 /// The longest Idempotency-Key accepted (the domains scope keys further for their own stores).
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 64;
 
-/// The value of one cookie.
+/// The value of one cookie. A name sent twice counts as absent: a cookie
+/// planted beside the real one (from a subdomain, another path) never wins.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string());
+    let first = found.next()?;
+    match found.next() {
+        Some(_) => None,
+        None => Some(first),
+    }
 }
 
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -135,7 +170,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Lang::from_headers(&parts.headers))
+        Ok(Lang::from_request(&parts.headers, &parts.extensions))
     }
 }
 
@@ -151,7 +186,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Csrf {
     }
 }
 
-/// A submitted form whose `csrf` field matches this browser's CSRF cookie.
+/// A submitted form whose `csrf` field matches this browser's token: bound to
+/// its session when logged in, its CSRF cookie otherwise.
 pub struct CsrfForm(pub HashMap<String, String>);
 
 impl CsrfForm {
@@ -164,7 +200,7 @@ impl<S: Send + Sync> FromRequest<S> for CsrfForm {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let expected = cookie(req.headers(), CSRF_COOKIE).unwrap_or_default();
+        let expected = crate::security::expected_csrf(req.headers(), req.extensions()).unwrap_or_default();
         let axum::Form(map) = axum::Form::<HashMap<String, String>>::from_request(req, state)
             .await
             .map_err(|e| (StatusCode::BAD_REQUEST, e.body_text()).into_response())?;

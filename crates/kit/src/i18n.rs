@@ -35,9 +35,21 @@ impl Lang {
         }
     }
 
-    /// The `lang` cookie wins (the switch on the page), then Accept-Language by quality.
+    /// The language of a request through the router (which says whether the
+    /// cookie names carry the `__Host-` prefix).
+    pub fn from_request(headers: &HeaderMap, ext: &axum::http::Extensions) -> Lang {
+        Lang::from_headers_with(headers, crate::security::secure_of(ext))
+    }
+
+    /// `from_headers_with` for plain-HTTP cookie names.
     pub fn from_headers(headers: &HeaderMap) -> Lang {
-        if let Some(l) = crate::extract::cookie(headers, "lang").and_then(|v| Lang::parse(&v)) {
+        Lang::from_headers_with(headers, false)
+    }
+
+    /// The `lang` cookie wins (the switch on the page), then Accept-Language by quality.
+    pub fn from_headers_with(headers: &HeaderMap, secure: bool) -> Lang {
+        let name = crate::extract::lang_cookie_name(secure);
+        if let Some(l) = crate::extract::cookie(headers, name).and_then(|v| Lang::parse(&v)) {
             return l;
         }
         let Some(al) = headers.get("accept-language").and_then(|v| v.to_str().ok()) else {

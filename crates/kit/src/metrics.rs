@@ -66,15 +66,46 @@ impl Metrics {
     }
 }
 
+/// The methods counted by name; any other is `other`, so a client cannot
+/// grow the label sets by inventing methods.
+const KNOWN_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The labels of a request: a known method, and the route template it
+/// matched (never the raw path), or `other`.
+pub fn labels(method: &axum::http::Method, matched: Option<&MatchedPath>) -> (&'static str, String) {
+    let method = KNOWN_METHODS.iter().find(|m| **m == method.as_str()).copied().unwrap_or("other");
+    let route = matched.map(|p| p.as_str().to_string()).unwrap_or_else(|| "other".to_string());
+    (method, route)
+}
+
 pub async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
-    let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    let (method, route) = labels(req.method(), req.extensions().get::<MatchedPath>());
     let start = Instant::now();
     let resp = next.run(req).await;
-    metrics.observe(&method, &route, resp.status().as_u16(), start.elapsed().as_secs_f64() * 1000.0);
+    metrics.observe(method, &route, resp.status().as_u16(), start.elapsed().as_secs_f64() * 1000.0);
     resp
+}
+
+/// Whether this caller may read `/metrics`: from loopback, from a listed
+/// address, or with the operator's bearer token. An unknown peer (no socket
+/// address) is refused.
+pub fn may_read(
+    peer: Option<std::net::IpAddr>,
+    headers: &axum::http::HeaderMap,
+    allow: &[std::net::IpAddr],
+    token: Option<&str>,
+) -> bool {
+    if let Some(ip) = peer {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        if ip.is_loopback() || allow.contains(&ip) {
+            return true;
+        }
+    }
+    match (token.filter(|t| !t.is_empty()), crate::extract::bearer(headers)) {
+        (Some(want), Some(given)) => crate::extract::constant_time_eq(want.as_bytes(), given.as_bytes()),
+        _ => false,
+    }
 }

@@ -31,15 +31,28 @@ pub mod filters {
 /// Settings of the web side.
 #[derive(Clone, Debug)]
 pub struct WebConfig {
-    /// Mark cookies `Secure` (set when served over HTTPS).
+    /// Served over HTTPS: cookies are `Secure` with the `__Host-` prefix, and
+    /// responses carry Strict-Transport-Security.
     pub secure_cookies: bool,
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
+    /// Longest a request may take before it is answered 503 `request_timeout`.
+    pub request_timeout_ms: u64,
+    /// Addresses besides loopback that may read `/metrics`.
+    pub metrics_allow: Vec<std::net::IpAddr>,
+    /// A bearer token that lets any address read `/metrics`.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        Self { secure_cookies: false, body_limit_bytes: 64 * 1024 }
+        Self {
+            secure_cookies: false,
+            body_limit_bytes: 64 * 1024,
+            request_timeout_ms: 30_000,
+            metrics_allow: Vec::new(),
+            metrics_token: None,
+        }
     }
 }
 
@@ -219,7 +232,8 @@ async fn switch_lang(secure: bool, Query(q): Query<LangQuery>) -> Response {
     let back = back.parse::<Uri>().map(|u| u.to_string()).unwrap_or_else(|_| "/".into());
     let mut r = Redirect::to(&back).into_response();
     let v = format!(
-        "lang={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
+        "{}={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
+        crate::extract::lang_cookie_name(secure),
         if lang == Lang::Zh { "zh" } else { "en" },
         if secure { "; Secure" } else { "" }
     );

@@ -128,7 +128,7 @@ impl IntoResponse for ApiError {
 
 /// Middleware: re-render problem titles in the request's language.
 pub async fn localize(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let lang = Lang::from_headers(req.headers());
+    let lang = Lang::from_request(req.headers(), req.extensions());
     let resp = next.run(req).await;
     if lang == Lang::En {
         return resp;

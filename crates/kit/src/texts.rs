@@ -62,6 +62,7 @@ pub static TEXTS: &[Text] = &[
     ),
     ("error.request.too_large", "The request body is larger than the limit", "请求体超过大小限制"),
     ("error.request.unreadable", "The request body could not be read", "无法读取请求体"),
+    ("error.request_timeout", "The server took too long to answer; try again", "服务器响应超时，请重试"),
     ("error.too_many_attempts", "Too many failed attempts; try again later", "失败次数过多，请稍后再试"),
     ("error.unauthorized", "Please log in", "请先登录"),
     ("error.unsupported_media_type", "Send the request as application/json", "请以 JSON 格式发送请求"),

@@ -52,6 +52,24 @@ pub fn explain(e: yizhan_core::Error) -> anyhow::Error {
     }
 }
 
+/// The web settings: from the command line, and from the environment
+/// (`YIZHAN_REQUEST_TIMEOUT_MS`, `YIZHAN_METRICS_ALLOW` as comma-separated
+/// addresses, `YIZHAN_METRICS_TOKEN`).
+fn web_config(secure_cookies: bool) -> anyhow::Result<WebConfig> {
+    let mut c = WebConfig { secure_cookies, ..Default::default() };
+    if let Ok(ms) = std::env::var("YIZHAN_REQUEST_TIMEOUT_MS") {
+        c.request_timeout_ms =
+            ms.trim().parse().context("YIZHAN_REQUEST_TIMEOUT_MS is not a number of milliseconds")?;
+    }
+    if let Ok(list) = std::env::var("YIZHAN_METRICS_ALLOW") {
+        for a in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            c.metrics_allow.push(a.parse().with_context(|| format!("YIZHAN_METRICS_ALLOW: {a} is not an IP address"))?);
+        }
+    }
+    c.metrics_token = std::env::var("YIZHAN_METRICS_TOKEN").ok().filter(|t| !t.trim().is_empty());
+    Ok(c)
+}
+
 pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Built> {
     let db = open_db(data).await?;
     let vault = Vault::load_or_create(&data.data_dir, std::env::var("YIZHAN_SECRET_KEY").ok().as_deref())
@@ -69,12 +87,8 @@ pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Buil
     // survives restarts and never sits in the database.
     let gateway_secret = hex::encode(ctx.vault.mac("gateway", b"sandbox"));
     let gateway = Arc::new(yizhan_pay::SandboxGateway::new(gateway_secret.into_bytes()));
-    let wiring = Wiring {
-        mailer: mailer(data),
-        gateway,
-        identity: Default::default(),
-        config: WebConfig { secure_cookies, ..Default::default() },
-    };
+    let wiring =
+        Wiring { mailer: mailer(data), gateway, identity: Default::default(), config: web_config(secure_cookies)? };
     let services = Services::build(ctx, wiring)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))

@@ -6,6 +6,7 @@
 mod authz;
 mod boundaries;
 mod catalogue;
+mod hardening;
 mod pages;
 mod platform;
 

@@ -120,7 +120,7 @@ async fn the_platform_admin_page_creates_cities_orgs_and_staff() {
     app.admin().await;
     let (staff_id, _) = app.user("clerk@example.org", "Clerk").await;
     let cookies = page_login(&app, "root@example.org").await;
-    let csrf = cookies.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
+    let csrf = session_csrf(&app, &cookies).await;
 
     let r = page(&app, "/admin", &cookies, "en").await;
     assert_eq!(r.status, StatusCode::OK);
@@ -159,7 +159,7 @@ async fn the_platform_admin_page_creates_cities_orgs_and_staff() {
     // Someone else: no page, no effect, and forms need the CSRF token.
     let clerk = page_login(&app, "clerk@example.org").await;
     assert_eq!(page(&app, "/admin", &clerk, "en").await.status, StatusCode::FORBIDDEN);
-    let clerk_csrf = clerk.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
+    let clerk_csrf = session_csrf(&app, &clerk).await;
     let r = form(&app, "/admin/cities", &clerk, &format!("csrf={clerk_csrf}&name=Rogue")).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = form(&app, "/admin/cities", &cookies, "csrf=wrong&name=Rogue").await;
@@ -172,7 +172,7 @@ async fn deleting_an_account_takes_the_confirmation_word_of_either_language() {
     let app = spawn_app().await;
     app.user("del@example.org", "Del").await;
     let cookies = page_login(&app, "del@example.org").await;
-    let csrf = cookies.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
+    let csrf = session_csrf(&app, &cookies).await;
     let en = page(&app, "/account/delete", &cookies, "en").await;
     assert!(en.text.contains("Type DELETE to confirm"), "{}", en.text);
     let zh_cookies = format!("{cookies}; lang=zh-CN");

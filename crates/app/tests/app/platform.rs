@@ -8,7 +8,7 @@ async fn health_metrics_and_openapi() {
     let r = app.get("/healthz", None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["status"], "ok");
-    let r = app.get("/metrics", None).await;
+    let r = crate::hardening::metrics_from(&app, "127.0.0.1", None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text.contains("# TYPE yizhan_http_requests_total counter"), "{}", r.text);
     assert!(r.text.contains("route=\"/healthz\""), "{}", r.text);

@@ -42,8 +42,9 @@ pub fn api() -> OpenApiRouter<IdentityRoom> {
 /// Everything the platform holds about me, as JSON; each section says whether it survives deletion.
 #[utoipa::path(get, path = "/api/v1/me/export", tag = "me",
     responses((status = 200, body = Object), (status = 401, body = Problem)))]
-async fn export_me(State(s): State<IdentityRoom>, ApiUser(p): ApiUser) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(s.accounts.export(&p.user_id).await?))
+async fn export_me(State(s): State<IdentityRoom>, ApiUser(p): ApiUser) -> ApiResult<impl IntoResponse> {
+    // Everything about a person: never kept by a cache on the way.
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(s.accounts.export(&p.user_id).await?)))
 }
 
 /// Delete my account: erase what may be erased, keep what law or money requires.
@@ -61,6 +62,7 @@ async fn export(State(s): State<IdentityRoom>, lang: Lang, PageUser(p): PageUser
                 [
                     (header::CONTENT_TYPE, "application/json; charset=utf-8"),
                     (header::CONTENT_DISPOSITION, "attachment; filename=\"yizhan-export.json\""),
+                    (header::CACHE_CONTROL, "no-store"),
                 ],
                 body,
             )

@@ -171,7 +171,8 @@ where
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> std::result::Result<Self, Self::Rejection> {
-        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+        let name = yizhan_kit::extract::session_cookie_name(yizhan_kit::security::secure_of(&parts.extensions));
+        let Some(token) = cookie(&parts.headers, name) else {
             return Err(Redirect::to("/login").into_response());
         };
         match Identity::from_ref(state).authenticate(&token).await {

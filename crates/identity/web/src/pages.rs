@@ -8,12 +8,13 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use yizhan_kit::extract::{cookie, ClientAddr, Csrf, CsrfForm};
+use yizhan_kit::extract::{cookie, session_cookie_name, ClientAddr, Csrf, CsrfForm};
 use yizhan_kit::page::{cookie_header, failure_page, render, render_status, Layout, WebConfig};
 use yizhan_kit::Lang;
 
-/// The cookie holding a page session's token.
-pub const SESSION_COOKIE: &str = "yz_session";
+/// The cookie holding a page session's token (over plain HTTP; over HTTPS
+/// it is `__Host-yz_session`, see `yizhan_kit::extract::session_cookie_name`).
+pub const SESSION_COOKIE: &str = yizhan_kit::extract::SESSION_COOKIE;
 
 pub fn router() -> Router<IdentityRoom> {
     Router::new()
@@ -28,7 +29,7 @@ pub fn router() -> Router<IdentityRoom> {
 
 /// The session cookie with this token (an empty token and age 0 end it).
 pub fn session_cookie(config: &WebConfig, token: &str, max_age_s: i64) -> HeaderValue {
-    cookie_header(SESSION_COOKIE, token, max_age_s, config.secure_cookies)
+    cookie_header(session_cookie_name(config.secure_cookies), token, max_age_s, config.secure_cookies)
 }
 
 #[derive(Template)]
@@ -38,7 +39,7 @@ struct Landing {
 }
 
 async fn landing(State(s): State<IdentityRoom>, lang: Lang, csrf: Csrf, headers: HeaderMap) -> Response {
-    if let Some(t) = cookie(&headers, SESSION_COOKIE) {
+    if let Some(t) = cookie(&headers, session_cookie_name(s.config.secure_cookies)) {
         if s.identity.authenticate(&t).await.is_ok() {
             return Redirect::to("/home").into_response();
         }
@@ -139,7 +140,7 @@ async fn register_submit(
 }
 
 async fn logout(State(s): State<IdentityRoom>, headers: HeaderMap, _form: CsrfForm) -> Response {
-    if let Some(t) = cookie(&headers, SESSION_COOKIE) {
+    if let Some(t) = cookie(&headers, session_cookie_name(s.config.secure_cookies)) {
         let _ = s.identity.logout(&t).await;
     }
     let mut r = Redirect::to("/").into_response();

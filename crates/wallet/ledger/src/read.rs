@@ -60,14 +60,22 @@ async fn last_seq(ctx: &Ctx) -> Result<i64> {
 /// Widest window of history blocks one query looks at.
 const MAX_BLOCKS_PER_QUERY: i64 = 64;
 
+/// Most queries one history page runs (1+2+…+64 blocks, then 64 a query:
+/// about 1,200 blocks, 20 million seqs), whatever the cursor.
+const MAX_WINDOWS_PER_PAGE: usize = 24;
+
 pub(crate) async fn history(ctx: &Ctx, account_id: &str, cursor: Option<i64>, limit: i64) -> Result<Page<HistoryItem>> {
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(Error::field_msg("limit", yizhan_core::Msg::new("ledger.page_limit").int("max", MAX_PAGE)));
     }
-    let before = match cursor {
-        Some(c) => c,
-        None => last_seq(ctx).await?.saturating_add(1),
-    };
+    // A cursor is a seq: rows have seq >= 1, none beyond the counter. Any
+    // other value is clamped to that range, so no cursor makes the loop
+    // below walk windows that cannot hold a row (or overflow).
+    let newest = last_seq(ctx).await?.max(0);
+    let before = cursor.unwrap_or(i64::MAX).clamp(0, newest.saturating_add(1));
+    if before <= 1 {
+        return Ok(Page { items: Vec::new(), next_cursor: None });
+    }
     // One more than asked, to know whether another page exists.
     let want = usize::try_from(limit + 1).unwrap_or(usize::MAX);
     let mut found: Vec<Transfer> = Vec::with_capacity(want);
@@ -75,10 +83,15 @@ pub(crate) async fn history(ctx: &Ctx, account_id: &str, cursor: Option<i64>, li
     // that widen (1, 2, 4 … blocks) so a busy account needs one query and a
     // quiet one few. Within the windows: two index range scans (debit side,
     // credit side) merged, instead of an OR that would sort every row.
+    // At most MAX_WINDOWS_PER_PAGE queries per page: a quiet account in a
+    // long ledger gets a short (even empty) page whose cursor resumes below
+    // the blocks already looked at.
     let mut hi = (before - 1) >> SEQ_BLOCK_SHIFT;
-    let mut width = 1;
-    while hi >= 0 && found.len() < want {
-        let lo = (hi - width + 1).max(0);
+    let mut width: i64 = 1;
+    let mut windows = 0;
+    while hi >= 0 && found.len() < want && windows < MAX_WINDOWS_PER_PAGE {
+        windows += 1;
+        let lo = hi.saturating_sub(width - 1).max(0);
         let n = usize::try_from(hi - lo + 1).unwrap_or(1);
         let blocks = params_from(4, n);
         let sql = format!(
@@ -98,8 +111,10 @@ pub(crate) async fn history(ctx: &Ctx, account_id: &str, cursor: Option<i64>, li
             found.push(sql::transfer_from_row(&row)?);
         }
         hi = lo - 1;
-        width = (width * 2).min(MAX_BLOCKS_PER_QUERY);
+        width = width.saturating_mul(2).min(MAX_BLOCKS_PER_QUERY);
     }
+    // Blocks 0..=hi were not looked at: the next page starts at their top.
+    let unvisited_cursor = if hi >= 0 && found.len() < want { Some((hi + 1) << SEQ_BLOCK_SHIFT) } else { None };
     let mut items = Vec::with_capacity(found.len());
     for t in found {
         let out = t.debit_account_id == account_id;
@@ -120,7 +135,7 @@ pub(crate) async fn history(ctx: &Ctx, account_id: &str, cursor: Option<i64>, li
         items.truncate(limit_usize);
         items.last().map(|i| i.transfer.seq)
     } else {
-        None
+        unvisited_cursor
     };
     Ok(Page { items, next_cursor })
 }

@@ -93,6 +93,15 @@ async fn top_up_withdraw_history_and_statement() {
     let bad = app.get("/api/v1/wallet/transactions?cursor=abc", Some(&t)).await;
     assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(bad.body["fields"][0]["field"], "cursor");
+    // Any cursor answers at once (a bounded read): beyond the newest row is the
+    // first page, at or below the oldest an empty last page.
+    for c in [i64::MAX, i64::MIN, -1, 0] {
+        let r = app.get(&format!("/api/v1/wallet/transactions?cursor={c}"), Some(&t)).await;
+        assert_eq!(r.status, StatusCode::OK, "cursor {c}: {}", r.text);
+        let want = if c == i64::MAX { items.len() } else { 0 };
+        assert_eq!(r.body["items"].as_array().unwrap().len(), want, "cursor {c}");
+        assert!(r.body["next_cursor"].is_null(), "cursor {c}");
+    }
 
     let st = app.get("/api/v1/wallet/statement", Some(&t)).await;
     assert_eq!(st.status, StatusCode::OK, "{}", st.text);
@@ -733,7 +742,10 @@ mod pages {
         let r = form(app, "/login", &format!("yz_csrf={csrf}"), &body).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
         let session = cookie_of(&r, "yz_session").unwrap();
-        (format!("yz_csrf={csrf}; yz_session={session}"), csrf)
+        let cookies = format!("yz_csrf={csrf}; yz_session={session}");
+        // Logged in, the token is bound to the session: the pages carry it.
+        let csrf = yizhan_app::testing::session_csrf(app, &cookies).await;
+        (cookies, csrf)
     }
 
     fn urlencode(s: &str) -> String {
@@ -885,6 +897,11 @@ mod pages {
         assert!(h.text.contains("Bank card (test)") && !h.text.contains("sandbox"), "{}", h.text);
         let h = page(&app, "/wallet/history", &cookies, "zh-CN").await;
         assert!(h.text.contains("银行卡（测试）") && h.text.contains("充值"), "{}", h.text);
+        for c in [i64::MAX, i64::MIN, -1, 0] {
+            let h = page(&app, &format!("/wallet/history?cursor={c}"), &cookies, "en").await;
+            assert_eq!(h.status, StatusCode::OK, "cursor {c}");
+            assert_eq!(h.text.contains("Page B"), c == i64::MAX, "cursor {c}");
+        }
         let st = page(&app, "/wallet/statement", &cookies, "en").await;
         assert_eq!(st.status, StatusCode::OK, "{}", st.text);
         assert!(st.text.contains("id=\"statement-chart\"") && st.text.contains("class=\"bar-in\""), "{}", st.text);
@@ -1026,9 +1043,14 @@ async fn support_reads_of_transactions_need_a_reason_and_are_logged() {
     let r = app.get(&format!("{path}?reason=disputed%20top-up"), Some(&admin)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert!(!r.body["items"].as_array().unwrap().is_empty());
+    for c in [i64::MAX, i64::MIN] {
+        let r = app.get(&format!("{path}?reason=disputed%20top-up&cursor={c}"), Some(&admin)).await;
+        assert_eq!(r.status, StatusCode::OK, "cursor {c}: {}", r.text);
+        assert!(r.body["next_cursor"].is_null(), "cursor {c}");
+    }
     let log = app.get("/api/v1/me/access-log", Some(&person)).await;
     let entries = log.body["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 1);
+    assert_eq!(entries.len(), 3, "each read is logged");
     assert_eq!(entries[0]["what"], "transactions");
     assert_eq!(entries[0]["why"], "disputed top-up");
     assert_eq!(log.body["chain_ok"], true);
