@@ -181,3 +181,17 @@ fn stored_body(parts: &axum::http::response::Parts, bytes: &[u8]) -> String {
     }
     String::from_utf8_lossy(bytes).to_string()
 }
+
+/// Run work that moves money to its end in a task of its own, so a client
+/// that hangs up (the request future dropped) cannot leave it half done —
+/// the page's answer to the API's `run`.
+pub async fn to_completion<T, Fut>(work: Fut) -> yizhan_core::Result<T>
+where
+    T: Send + 'static,
+    Fut: Future<Output = yizhan_core::Result<T>> + Send + 'static,
+{
+    match tokio::spawn(work).await {
+        Ok(r) => r,
+        Err(e) => Err(Error::internal(anyhow::anyhow!("money work task failed: {e}"))),
+    }
+}

@@ -97,11 +97,15 @@ pub(crate) async fn funding(
     let l = person_layout(&s.notify, lang, csrf, "/wallet", p).await;
     let r = async {
         let amount = yuan_field(form.get("amount"), "amount")?;
-        let (card, idem) = (non_empty(form.get("card")), form.get("idem"));
-        match way {
-            Funding::TopUp => s.pay.topup(&p.user_id, amount, card, idem).await,
-            Funding::Withdraw => s.pay.withdraw(&p.user_id, amount, card, idem).await,
-        }
+        let (card, idem) = (non_empty(form.get("card")).map(str::to_string), form.get("idem").to_string());
+        let (pay, user) = (s.pay.clone(), p.user_id.clone());
+        to_completion(async move {
+            match way {
+                Funding::TopUp => pay.topup(&user, amount, card.as_deref(), &idem).await,
+                Funding::Withdraw => pay.withdraw(&user, amount, card.as_deref(), &idem).await,
+            }
+        })
+        .await
     }
     .await;
     match r {

@@ -58,7 +58,8 @@ pub(crate) async fn bill_pay(
     form: CsrfForm,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/bills", &p).await;
-    match s.pay.pay_bill(&p.user_id, &id, form.get("idem")).await {
+    let (pay, user, bill, idem) = (s.pay.clone(), p.user_id.clone(), id.clone(), form.get("idem").to_string());
+    match to_completion(async move { pay.pay_bill(&user, &bill, &idem).await }).await {
         Ok(rc) => {
             let msg = say(
                 lang,

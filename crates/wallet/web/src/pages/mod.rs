@@ -30,6 +30,7 @@ pub(crate) use yizhan_core::{Error, Msg};
 pub(crate) use yizhan_identity::Principal;
 pub(crate) use yizhan_identity_web::{person_layout, PageUser};
 pub(crate) use yizhan_kit::extract::{Csrf, CsrfForm};
+pub(crate) use yizhan_kit::idem::to_completion;
 pub(crate) use yizhan_kit::page::{failure_page, filters, render, render_status, Layout};
 pub(crate) use yizhan_kit::Lang;
 

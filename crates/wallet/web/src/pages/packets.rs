@@ -50,7 +50,8 @@ pub(crate) async fn packet_create(
             Some(form.get("greeting").to_string()),
             None,
         )?;
-        s.pay.create_red_packet(&p.user_id, spec, form.get("idem")).await
+        let (pay, user, idem) = (s.pay.clone(), p.user_id.clone(), form.get("idem").to_string());
+        to_completion(async move { pay.create_red_packet(&user, spec, &idem).await }).await
     }
     .await;
     match r {
@@ -125,7 +126,8 @@ pub(crate) async fn packet_claim(
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, &format!("/red-packets/{id}"), &p).await;
     // One share per person is Pay's rule, so a double submit opens it once.
-    match s.pay.claim(&id, &p.user_id).await {
+    let (pay, packet, user) = (s.pay.clone(), id.clone(), p.user_id.clone());
+    match to_completion(async move { pay.claim(&packet, &user).await }).await {
         Ok(c) => {
             let msg = say(lang, Msg::new("packet.got_msg").fen("amount", c.amount_fen));
             packet_render(&s, l.ok(&msg), &p, &id, StatusCode::OK).await

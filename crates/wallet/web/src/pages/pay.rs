@@ -68,7 +68,9 @@ pub(crate) async fn pay_submit(
     let payload = form.get("payload").trim().to_string();
     let r = async {
         let amount = yuan_field(form.get("amount"), "amount")?;
-        s.pay.qr_pay(&p.user_id, &payload, amount, form.get("idem")).await
+        let (pay, user, payload, idem) =
+            (s.pay.clone(), p.user_id.clone(), payload.clone(), form.get("idem").to_string());
+        to_completion(async move { pay.qr_pay(&user, &payload, amount, &idem).await }).await
     }
     .await;
     match r {
@@ -175,7 +177,9 @@ pub(crate) async fn send_submit(
     let l = person_layout(&s.notify, lang, &csrf, "/wallet/send", &p).await;
     let r = async {
         let amount = yuan_field(form.get("amount"), "amount")?;
-        s.pay.transfer_to_user(&p.user_id, form.get("to"), amount, form.get("memo"), form.get("idem")).await
+        let (pay, user) = (s.pay.clone(), p.user_id.clone());
+        let (to, memo, idem) = (form.get("to").to_string(), form.get("memo").to_string(), form.get("idem").to_string());
+        to_completion(async move { pay.transfer_to_user(&user, &to, amount, &memo, &idem).await }).await
     }
     .await;
     match r {

@@ -1196,3 +1196,49 @@ async fn deletion_racing_incoming_payments_strands_no_money() {
     let check = app.state.ledger.check().await.unwrap();
     assert!(check.is_clean() && check.sum_posted_fen == 0, "{check:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_money_work_finishes_when_the_browser_hangs_up() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    // The request future is dropped while the money work is under way
+    // (what a client hanging up does); the work still runs to its end.
+    let done = Arc::new(AtomicBool::new(false));
+    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    let (started, under_way) = tokio::sync::oneshot::channel::<()>();
+    let flag = done.clone();
+    let request = tokio::spawn(async move {
+        yizhan_kit::idem::to_completion(async move {
+            let _ = started.send(());
+            let _ = wait.await;
+            flag.store(true, Ordering::SeqCst);
+            Ok(())
+        })
+        .await
+    });
+    under_way.await.unwrap();
+    request.abort();
+    let _ = request.await;
+    go.send(()).unwrap();
+    for _ in 0..200 {
+        if done.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(done.load(Ordering::SeqCst), "the money work was abandoned with the request");
+
+    // And through a real page: the top-up form moves the money once however it ends.
+    let app = spawn_app().await;
+    let (_, token) = funded(&app, "hangup@example.org", "Hangup", 0).await;
+    let cookies = format!("yz_session={token}");
+    let page_ = page(&app, "/wallet", &cookies, "en").await;
+    let csrf = csrf_of(&page_).unwrap();
+    let idem = "web-hangup-key";
+    let body = format!("csrf={csrf}&amount=12.00&card=&idem={idem}");
+    let r = form(&app, "/wallet/topup", &cookies, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let again = form(&app, "/wallet/topup", &cookies, &body).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(balance(&app, &token).await, 1_200, "one top-up for one form key");
+}
