@@ -2,10 +2,12 @@
 # The API fuzzer: schemathesis generates requests from /api/openapi.json and
 # checks every answer against the document (no server error, documented
 # status codes, content types, headers and schemas). Starts a real server on
-# a fresh data directory (SQLite), logs in a resident, and fuzzes every
-# operation except logging out and deleting the account (they would end the
-# fuzzer's own session). A fixed seed keeps runs reproducible; the budget is
-# bounded (examples per operation, a time limit). Installs schemathesis itself.
+# a fresh data directory (SQLite, or with FUZZ_PG_URL a fresh PostgreSQL
+# database dropped afterwards), then fuzzes every operation as a resident and
+# again as a platform administrator (who reaches the staff routes), except
+# logging out and deleting the account (they would end the fuzzer's own
+# session). A fixed seed keeps runs reproducible; the budget is bounded
+# (examples per operation, a time limit). Installs schemathesis itself.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -19,9 +21,24 @@ cargo build --locked -p yizhan --manifest-path "$root/Cargo.toml"
 bin="$root/target/debug/yizhan"
 data="$(mktemp -d)"
 port=$((20000 + RANDOM % 20000))
-"$bin" serve --addr "127.0.0.1:$port" --data-dir "$data" >"$data/server.log" 2>&1 &
+db_args=()
+pg_db=""
+if [ -n "${FUZZ_PG_URL:-}" ]; then
+  pg_db="yz_fuzz_$RANDOM$RANDOM"
+  psql "$FUZZ_PG_URL" -qc "CREATE DATABASE $pg_db" >/dev/null
+  db_args=(--database-url "${FUZZ_PG_URL%/*}/$pg_db")
+  echo "fuzzing on PostgreSQL ($pg_db)"
+else
+  echo "fuzzing on SQLite"
+fi
+YIZHAN_ADMIN_LOGIN=fuzz-admin@example.org YIZHAN_ADMIN_PASSWORD=fuzz-admin-2026 \
+  "$bin" serve --addr "127.0.0.1:$port" --data-dir "$data" "${db_args[@]}" >"$data/server.log" 2>&1 &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
+cleanup() {
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"
+  if [ -n "$pg_db" ]; then psql "$FUZZ_PG_URL" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null || true; fi
+}
+trap cleanup EXIT
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
   sleep 0.2
@@ -29,15 +46,25 @@ done
 base="http://127.0.0.1:$port"
 curl -fsS -X POST "$base/api/v1/auth/register" -H 'content-type: application/json' \
   -d '{"login":"fuzzer@example.org","password":"fuzz-pass-2026","name":"Fuzzer"}' >/dev/null
-token="$(curl -fsS -X POST "$base/api/v1/auth/login" -H 'content-type: application/json' \
-  -d '{"login":"fuzzer@example.org","password":"fuzz-pass-2026"}' | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')"
+login() {
+  curl -fsS -X POST "$base/api/v1/auth/login" -H 'content-type: application/json' \
+    -d "{\"login\":\"$1\",\"password\":\"$2\"}" | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])'
+}
+fuzz() {
+  timeout 600 st run "$base/api/openapi.json" \
+    -H "Authorization: Bearer $1" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+    --exclude-path /api/v1/auth/logout --exclude-method DELETE \
+    --phases examples,fuzzing --max-examples "$2" --seed 20261201 -w 2
+}
 
 status=0
-timeout 600 st run "$base/api/openapi.json" \
-  -H "Authorization: Bearer $token" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-  --exclude-path /api/v1/auth/logout --exclude-method DELETE \
-  --phases examples,fuzzing --max-examples "${FUZZ_EXAMPLES:-40}" --seed 20261201 -w 2 || status=$?
+echo "--- as a resident"
+fuzz "$(login fuzzer@example.org fuzz-pass-2026)" "${FUZZ_EXAMPLES:-40}" || status=$?
+if [ "$status" -eq 0 ]; then
+  echo "--- as a platform administrator"
+  fuzz "$(login fuzz-admin@example.org fuzz-admin-2026)" "${FUZZ_ADMIN_EXAMPLES:-20}" || status=$?
+fi
 if [ "$status" -ne 0 ]; then
   echo "--- server log"; tail -30 "$data/server.log"
   echo "fuzz: 0 passed, 1 failed"

@@ -182,6 +182,7 @@ pub fn app(state: AppState, ready: Arc<AtomicBool>) -> Router {
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
         .layer(axum::middleware::from_fn_with_state(timeout, security::timeout))
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
+        .layer(axum::middleware::from_fn(security::refuse_nul))
         .layer(axum::middleware::from_fn(problem::localize))
         .layer(axum::middleware::from_fn(security::csrf_cookie))
         .layer(axum::middleware::from_fn(security::headers))

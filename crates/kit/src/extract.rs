@@ -116,8 +116,34 @@ pub async fn any_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum::
     })
 }
 
+/// Where a JSON value holds a NUL character, if anywhere (no text column of
+/// either engine stores one, and PostgreSQL refuses it outright).
+fn nul_at(v: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains('\0') => Some(path.to_string()),
+        Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| nul_at(x, &format!("{path}[{i}]"))),
+        Value::Object(o) => o.iter().find_map(|(k, x)| {
+            if k.contains('\0') {
+                return Some(path.to_string());
+            }
+            nul_at(x, &if path.is_empty() { k.clone() } else { format!("{path}.{k}") })
+        }),
+        _ => None,
+    }
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     use serde_json::error::Category;
+    // A body that is JSON but carries a NUL is refused naming the field.
+    if bytes.windows(2).any(|w| w == b"\\u") {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
+            if let Some(at) = nul_at(&v, "") {
+                let field = if at.is_empty() { "body".to_string() } else { at };
+                return Err(ApiError(Error::field(&field, "error.field.control_characters")));
+            }
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => v,

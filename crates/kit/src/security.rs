@@ -141,3 +141,16 @@ impl tower_http::request_id::MakeRequestId for MakeId {
         HeaderValue::from_str(&hex::encode(b)).ok().map(tower_http::request_id::RequestId::new)
     }
 }
+
+/// A percent-encoded NUL in the path or the query is refused before any
+/// handler sees it (no text column stores one; PostgreSQL refuses it).
+pub async fn refuse_nul(req: Request, next: Next) -> Response {
+    let uri = req.uri();
+    let has_nul = |s: &str| s.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0');
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        let field = if has_nul(uri.path()) { "path" } else { "query" };
+        return crate::problem::ApiError(yizhan_core::Error::field(field, "error.field.control_characters"))
+            .into_response();
+    }
+    next.run(req).await
+}

@@ -1,6 +1,7 @@
 use crate::common::*;
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
+use serde_json::json;
 
 #[tokio::test]
 async fn health_metrics_and_openapi() {
@@ -66,4 +67,30 @@ async fn unknown_api_routes_are_problems_in_the_callers_language() {
     let r = app.request(req).await;
     assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized");
     assert_eq!(r.body["title"], "请先登录");
+}
+
+#[tokio::test]
+async fn a_nul_character_is_refused_naming_where_it_is() {
+    let app = spawn_app().await;
+    let (_, token) = app.user("nul@example.org", "Nul").await;
+    // In a JSON body: PostgreSQL cannot store it, so it is refused before any handler.
+    let r = app
+        .call_with(
+            Method::POST,
+            "/api/v1/merchant/charge",
+            Some(&token),
+            Some(json!({"org_id": "a\u{0}b", "code": "123", "amount": 100})),
+            &[("idempotency-key", "nul-1")],
+        )
+        .await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["fields"][0]["field"], "org_id");
+    let r = app.post("/api/v1/auth/login", None, json!({"login": "x", "pass\u{0}word": "y"})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    // In a path or a query.
+    let r = app.get("/api/v1/red-packets/ab%00cd", Some(&token)).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["fields"][0]["field"], "path");
+    let r = app.get("/api/v1/wallet/transactions?cursor=%00", Some(&token)).await;
+    assert_eq!(r.body["fields"][0]["field"], "query");
 }
