@@ -188,6 +188,7 @@ pub fn app(state: AppState, ready: Arc<AtomicBool>) -> Router {
         .layer(axum::middleware::from_fn(security::headers))
         .layer(axum::Extension(security::CsrfKey::new(state.ctx.vault.clone())))
         .layer(axum::Extension(security::SecureCookies(secure)))
+        .layer(axum::Extension(yizhan_kit::extract::TrustedProxies(Arc::new(state.config.trusted_proxies.clone()))))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)

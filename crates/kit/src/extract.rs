@@ -242,20 +242,63 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The client's address, for rate limits (the socket peer; no proxy headers are trusted).
+/// The client's address, for rate limits: the socket peer, or, when the peer
+/// is a trusted proxy (`TrustedProxies`, from the operator), the nearest
+/// address in `X-Forwarded-For` that is not itself a trusted proxy.
 pub struct ClientAddr(pub String);
+
+/// The reverse proxies whose `X-Forwarded-For` is believed (set by the app).
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies(pub std::sync::Arc<Vec<std::net::IpAddr>>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "local".to_string());
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let trusted = parts.extensions.get::<TrustedProxies>().cloned().unwrap_or_default();
+        let addr = match peer {
+            Some(ip) => client_ip(ip, &parts.headers, &trusted.0).to_string(),
+            None => "local".to_string(),
+        };
         Ok(ClientAddr(addr))
     }
+}
+
+/// Walk `X-Forwarded-For` from the right (the entry our proxy added) while the
+/// hop is a trusted proxy; the first other address is the client. A header
+/// from anyone else, or one that does not parse, is ignored.
+pub fn client_ip(peer: std::net::IpAddr, headers: &HeaderMap, trusted: &[std::net::IpAddr]) -> std::net::IpAddr {
+    let canon = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|t| canon(*t) == canon(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .take(64)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// The `Idempotency-Key` header every request that moves money must carry.
@@ -302,5 +345,40 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
                 Err(ApiError(Error::field(field, "error.field.invalid")))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn xff(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy = [ip("10.0.0.2")];
+        // From the proxy: the address it saw.
+        assert_eq!(client_ip(ip("10.0.0.2"), &xff("203.0.113.5"), &proxy), ip("203.0.113.5"));
+        // A client that sends its own header through the proxy cannot pick its address.
+        assert_eq!(client_ip(ip("10.0.0.2"), &xff("1.2.3.4, 203.0.113.5"), &proxy), ip("203.0.113.5"));
+        // Two proxies in a row are both skipped.
+        let two = [ip("10.0.0.2"), ip("10.0.0.3")];
+        assert_eq!(client_ip(ip("10.0.0.2"), &xff("198.51.100.7, 10.0.0.3"), &two), ip("198.51.100.7"));
+        // From anyone else the header means nothing.
+        assert_eq!(client_ip(ip("198.51.100.9"), &xff("10.9.9.9"), &proxy), ip("198.51.100.9"));
+        // No header, or garbage: the proxy itself.
+        assert_eq!(client_ip(ip("10.0.0.2"), &HeaderMap::new(), &proxy), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), &xff("not-an-ip"), &proxy), ip("10.0.0.2"));
+        // An IPv4-mapped peer matches its IPv4 entry.
+        assert_eq!(client_ip(ip("::ffff:10.0.0.2"), &xff("203.0.113.5"), &proxy), ip("203.0.113.5"));
     }
 }

@@ -42,6 +42,9 @@ pub struct WebConfig {
     pub metrics_allow: Vec<std::net::IpAddr>,
     /// A bearer token that lets any address read `/metrics`.
     pub metrics_token: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (the client is the
+    /// address they say connected to them); nobody else's is.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for WebConfig {
@@ -52,6 +55,7 @@ impl Default for WebConfig {
             request_timeout_ms: 30_000,
             metrics_allow: Vec::new(),
             metrics_token: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

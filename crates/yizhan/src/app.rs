@@ -54,7 +54,8 @@ pub fn explain(e: yizhan_core::Error) -> anyhow::Error {
 
 /// The web settings: from the command line, and from the environment
 /// (`YIZHAN_REQUEST_TIMEOUT_MS`, `YIZHAN_METRICS_ALLOW` as comma-separated
-/// addresses, `YIZHAN_METRICS_TOKEN`).
+/// addresses, `YIZHAN_METRICS_TOKEN`, `YIZHAN_TRUSTED_PROXIES` as
+/// comma-separated addresses).
 fn web_config(secure_cookies: bool) -> anyhow::Result<WebConfig> {
     let mut c = WebConfig { secure_cookies, ..Default::default() };
     if let Ok(ms) = std::env::var("YIZHAN_REQUEST_TIMEOUT_MS") {
@@ -67,6 +68,12 @@ fn web_config(secure_cookies: bool) -> anyhow::Result<WebConfig> {
         }
     }
     c.metrics_token = std::env::var("YIZHAN_METRICS_TOKEN").ok().filter(|t| !t.trim().is_empty());
+    if let Ok(list) = std::env::var("YIZHAN_TRUSTED_PROXIES") {
+        for a in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            c.trusted_proxies
+                .push(a.parse().with_context(|| format!("YIZHAN_TRUSTED_PROXIES: {a} is not an IP address"))?);
+        }
+    }
     Ok(c)
 }
 
@@ -158,6 +165,11 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
             ),
             Ok(_) => {}
             Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "red packet sweep failed"),
+        }
+        match state.identity.purge_login_limits().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "old log-in counters purged"),
+            Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "purging log-in counters failed"),
         }
         match state.idempotency.purge_older_than(IDEMPOTENCY_KEEP_MS).await {
             Ok(0) => {}

@@ -5,17 +5,15 @@
 //! read a person's data do so through [`Identity::staff_read_profile`], which
 //! writes the read into the person's access log before returning anything.
 
-pub mod limiter;
 mod password;
 pub mod types;
 
 pub use types::{mask_id_number, mask_login, IdNumber, Login, OrgKind, Password, PersonName, Role};
 
 use base64::Engine as _;
-use limiter::FailureWindow;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use yizhan_audit::{Audit, NewAccess};
 use yizhan_core::error::unique_as;
 use yizhan_core::time::{days_from_civil, CST_OFFSET_MS, DAY_MS, MINUTE_MS};
@@ -23,14 +21,26 @@ use yizhan_core::{Arg, Code, Ctx, Error, FieldError, MigrationSet, Msg, Result};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "identity",
-    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_identity.sql"))],
-    postgres: &[("0001", include_str!("../migrations/postgres/0001_identity.sql"))],
+    sqlite: &[
+        ("0001", include_str!("../migrations/sqlite/0001_identity.sql")),
+        ("0002", include_str!("../migrations/sqlite/0002_login_limits.sql")),
+    ],
+    postgres: &[
+        ("0001", include_str!("../migrations/postgres/0001_identity.sql")),
+        ("0002", include_str!("../migrations/postgres/0002_login_limits.sql")),
+    ],
 };
 
 pub const DEFAULT_SESSION_TTL_MS: i64 = 7 * DAY_MS;
 pub const LOGIN_WINDOW_MS: i64 = 15 * MINUTE_MS;
+/// Failures of one login from one address.
 pub const MAX_FAILURES_PER_LOGIN: usize = 5;
 pub const MAX_FAILURES_PER_ADDRESS: usize = 30;
+/// Failures of one login from all the addresses it never succeeded from (a
+/// distributed guess); its owner's known addresses are not held by these.
+pub const MAX_FAILURES_PER_LOGIN_ANYWHERE: usize = 50;
+/// How long an address a login succeeded from stays known.
+pub const KNOWN_ADDRESS_MS: i64 = 30 * DAY_MS;
 /// Longer passwords are not hashed at login: they cannot match (registration caps at 128).
 const MAX_LOGIN_PASSWORD_BYTES: usize = 4096;
 const MAX_SERVICE_KEY_CHARS: usize = 64;
@@ -198,9 +208,11 @@ const USER_SELECT: &str = "SELECT u.id, u.login, u.name, u.is_admin, u.verificat
      u.created_at_ms, u.deleted_at_ms \
      FROM users u LEFT JOIN cities c ON c.id = u.home_city_id";
 
-struct Limits {
-    per_login: FailureWindow,
-    per_address: FailureWindow,
+/// The limiter's keys of one attempt.
+struct LimitKeys {
+    pair: String,
+    addr: String,
+    login: String,
 }
 
 struct Inner {
@@ -208,7 +220,6 @@ struct Inner {
     audit: Audit,
     config: IdentityConfig,
     hasher: password::Hasher,
-    limits: Mutex<Limits>,
     /// A hash to check unknown logins against, so they take as long as known ones.
     dummy_hash: tokio::sync::OnceCell<String>,
 }
@@ -361,19 +372,7 @@ impl Identity {
     pub fn new(ctx: Ctx, audit: Audit, config: IdentityConfig) -> Identity {
         let hasher =
             password::Hasher::new(config.fast_hashing_for_tests, config.max_concurrent_hashes, config.hash_wait_ms);
-        Identity {
-            inner: Arc::new(Inner {
-                ctx,
-                audit,
-                config,
-                hasher,
-                limits: Mutex::new(Limits {
-                    per_login: FailureWindow::new(MAX_FAILURES_PER_LOGIN, LOGIN_WINDOW_MS),
-                    per_address: FailureWindow::new(MAX_FAILURES_PER_ADDRESS, LOGIN_WINDOW_MS),
-                }),
-                dummy_hash: tokio::sync::OnceCell::new(),
-            }),
-        }
+        Identity { inner: Arc::new(Inner { ctx, audit, config, hasher, dummy_hash: tokio::sync::OnceCell::new() }) }
     }
 
     fn ctx(&self) -> &Ctx {
@@ -481,26 +480,19 @@ impl Identity {
             Some(l) => l.as_str().to_string(),
             None => login.trim().to_lowercase().chars().take(300).collect(),
         };
-        let addr_key: String = client_addr.chars().take(100).collect();
+        let addr: String = client_addr.chars().take(100).collect();
         let attempt_ms = self.ctx().now_ms();
-        {
-            let mut limits = self.inner.limits.lock().unwrap_or_else(|e| e.into_inner());
-            let wait_s = [
-                limits.per_login.blocked_for_s(&login_key, attempt_ms),
-                limits.per_address.blocked_for_s(&addr_key, attempt_ms),
-            ]
-            .into_iter()
-            .flatten()
-            .max();
-            if let Some(s) = wait_s {
-                return Err(Error::new(Code::TooManyAttempts, "identity.login.too_many_attempts")
-                    .with("minutes", Arg::Int(s.div_ceil(60) as i64))
-                    .with_retry_after(s));
-            }
-            // Counted before checking, so concurrent attempts cannot pass the limit;
-            // taken back on success.
-            limits.per_login.add(&login_key, attempt_ms);
-            limits.per_address.add(&addr_key, attempt_ms);
+        let keys = LimitKeys {
+            pair: self.limit_key("pair", &format!("{login_key}\u{1f}{addr}")),
+            addr: self.limit_key("addr", &addr),
+            login: self.limit_key("login", &login_key),
+        };
+        // Counted before checking, so concurrent attempts cannot pass the limit;
+        // taken back on success.
+        if let Some(s) = self.count_attempt(&keys, attempt_ms).await? {
+            return Err(Error::new(Code::TooManyAttempts, "identity.login.too_many_attempts")
+                .with("minutes", Arg::Int(s.div_ceil(60) as i64))
+                .with_retry_after(s));
         }
         let user: Option<(String, String)> = match &parsed {
             Some(l) => {
@@ -531,12 +523,99 @@ impl Identity {
                 return Err(invalid_credentials());
             }
         };
-        {
-            let mut limits = self.inner.limits.lock().unwrap_or_else(|e| e.into_inner());
-            limits.per_login.clear(&login_key);
-            limits.per_address.remove_one(&addr_key, attempt_ms);
-        }
+        self.after_success(&keys, attempt_ms).await?;
         self.create_session(&user_id).await
+    }
+
+    /// A limiter key: a keyed hash, so the table holds no login or address.
+    fn limit_key(&self, scope: &str, value: &str) -> String {
+        hex::encode(&self.ctx().vault.mac("login-limit", format!("{scope}:{value}").as_bytes())[..16])
+    }
+
+    /// Count one attempt under each of its keys (in one transaction); the
+    /// seconds to wait when one of them is over its limit.
+    async fn count_attempt(&self, k: &LimitKeys, now: i64) -> Result<Option<u64>> {
+        let window_start_before = now - LOGIN_WINDOW_MS;
+        let known: Option<(i64,)> = sqlx::query_as(
+            "SELECT last_ok_ms FROM login_known_addresses WHERE login_key = $1 AND addr_key = $2 AND last_ok_ms > $3",
+        )
+        .bind(&k.login)
+        .bind(&k.addr)
+        .bind(now - KNOWN_ADDRESS_MS)
+        .fetch_optional(&self.ctx().db.pool)
+        .await?;
+        let mut limits = vec![(&k.pair, MAX_FAILURES_PER_LOGIN), (&k.addr, MAX_FAILURES_PER_ADDRESS)];
+        if known.is_none() {
+            limits.push((&k.login, MAX_FAILURES_PER_LOGIN_ANYWHERE));
+        }
+        let mut wait: Option<u64> = None;
+        let mut tx = self.ctx().db.begin().await?;
+        for (key, max) in limits {
+            let (failures, start): (i64, i64) = sqlx::query_as(
+                "INSERT INTO login_limits (limit_key, window_start_ms, failures) VALUES ($1, $2, 1)
+                 ON CONFLICT (limit_key) DO UPDATE SET
+                     failures = CASE WHEN login_limits.window_start_ms <= $3 THEN 1 ELSE login_limits.failures + 1 END,
+                     window_start_ms = CASE WHEN login_limits.window_start_ms <= $3 THEN $2
+                                            ELSE login_limits.window_start_ms END
+                 RETURNING failures, window_start_ms",
+            )
+            .bind(key)
+            .bind(now)
+            .bind(window_start_before)
+            .fetch_one(tx.conn())
+            .await?;
+            if failures > max as i64 {
+                let ms = (start + LOGIN_WINDOW_MS - now).max(1);
+                let s = u64::try_from(ms).unwrap_or(1).div_ceil(1000);
+                wait = Some(wait.map_or(s, |w| w.max(s)));
+            }
+        }
+        tx.commit().await?;
+        Ok(wait)
+    }
+
+    /// A login went through: its failures from this address and anywhere are
+    /// forgiven, the address's count loses this attempt, the address is known.
+    async fn after_success(&self, k: &LimitKeys, now: i64) -> Result<()> {
+        let mut tx = self.ctx().db.begin().await?;
+        sqlx::query("DELETE FROM login_limits WHERE limit_key = $1 OR limit_key = $2")
+            .bind(&k.pair)
+            .bind(&k.login)
+            .execute(tx.conn())
+            .await?;
+        sqlx::query("UPDATE login_limits SET failures = failures - 1 WHERE limit_key = $1 AND failures > 0")
+            .bind(&k.addr)
+            .execute(tx.conn())
+            .await?;
+        sqlx::query(
+            "INSERT INTO login_known_addresses (login_key, addr_key, last_ok_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (login_key, addr_key) DO UPDATE SET last_ok_ms = $3",
+        )
+        .bind(&k.login)
+        .bind(&k.addr)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await
+    }
+
+    /// Forget counters whose window has passed and addresses not used for long.
+    /// Returns how many rows went.
+    pub async fn purge_login_limits(&self) -> Result<u64> {
+        let now = self.ctx().now_ms();
+        let mut tx = self.ctx().db.begin().await?;
+        let a = sqlx::query("DELETE FROM login_limits WHERE window_start_ms <= $1")
+            .bind(now - LOGIN_WINDOW_MS)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+        let b = sqlx::query("DELETE FROM login_known_addresses WHERE last_ok_ms <= $1")
+            .bind(now - KNOWN_ADDRESS_MS)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(a + b)
     }
 
     async fn create_session(&self, user_id: &str) -> Result<Session> {

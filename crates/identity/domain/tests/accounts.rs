@@ -108,28 +108,68 @@ async fn login_checks_the_password_and_says_the_same_for_unknown_logins() {
 }
 
 #[tokio::test]
-async fn five_failures_lock_a_login_for_fifteen_minutes_even_with_the_right_password() {
+async fn five_failures_from_one_address_lock_that_address_out_of_the_login() {
     let w = world().await;
     let user = w.id.register("13812345678", PASSWORD, "A").await.unwrap();
     for i in 0..5 {
         w.clock.advance_ms(1000);
-        let e = w.id.login("13812345678", "wrong password", &format!("10.0.0.{i}")).await.unwrap_err();
+        let e = w.id.login("13812345678", "wrong password", "10.0.0.1").await.unwrap_err();
         assert_eq!(e.code, Code::InvalidCredentials, "attempt {i}");
     }
-    // The sixth attempt, right password, other address, other spelling.
-    let e = w.id.login("+86 138 1234 5678", PASSWORD, "10.9.9.9").await.unwrap_err();
+    // The sixth attempt from there, right password, other spelling.
+    let e = w.id.login("+86 138 1234 5678", PASSWORD, "10.0.0.1").await.unwrap_err();
     assert_eq!(e.code, Code::TooManyAttempts);
-    // The first failure was 4 s before the last; it leaves the window 15 min after it happened.
+    // The first failure was 4 s before the last; the window ends 15 min after it.
     assert_eq!(e.retry_after_s, Some(15 * 60 - 4));
     assert_eq!(e.msg, Msg::new("identity.login.too_many_attempts").int("minutes", 15));
+    // The owner, somewhere else, is not locked out by whoever guessed there.
+    assert_eq!(w.id.login("13812345678", PASSWORD, "10.9.9.9").await.unwrap().user_id, user);
 
     w.clock.advance_ms(15 * MINUTE_MS - 4_000 - 1);
-    let e = w.id.login("13812345678", PASSWORD, "10.9.9.9").await.unwrap_err();
+    let e = w.id.login("13812345678", PASSWORD, "10.0.0.1").await.unwrap_err();
     assert_eq!(e.code, Code::TooManyAttempts);
     assert_eq!(e.retry_after_s, Some(1));
 
     w.clock.advance_ms(1);
-    assert_eq!(w.id.login("13812345678", PASSWORD, "10.9.9.9").await.unwrap().user_id, user);
+    assert_eq!(w.id.login("13812345678", PASSWORD, "10.0.0.1").await.unwrap().user_id, user);
+}
+
+#[tokio::test]
+async fn a_distributed_guess_holds_strangers_but_not_the_owners_known_address() {
+    let w = world().await;
+    let user = w.id.register("owner@example.com", PASSWORD, "O").await.unwrap();
+    // The owner logs in from home once.
+    w.id.login("owner@example.com", PASSWORD, "192.0.2.10").await.unwrap();
+    for i in 0..50 {
+        let e = w.id.login("owner@example.com", "guess", &format!("198.51.100.{i}")).await.unwrap_err();
+        assert_eq!(e.code, Code::InvalidCredentials, "attempt {i}");
+    }
+    // A new address, even with the right password, waits...
+    let e = w.id.login("owner@example.com", PASSWORD, "203.0.113.99").await.unwrap_err();
+    assert_eq!(e.code, Code::TooManyAttempts);
+    // ...but home is known.
+    assert_eq!(w.id.login("owner@example.com", PASSWORD, "192.0.2.10").await.unwrap().user_id, user);
+}
+
+#[tokio::test]
+async fn the_counts_are_shared_by_every_process_on_the_database() {
+    let w = world().await;
+    w.id.register("shared@example.com", PASSWORD, "S").await.unwrap();
+    // A second server process on the same database: its own Identity, the same tables.
+    let other = yizhan_identity::Identity::new(
+        w.ctx.clone(),
+        w.audit.clone(),
+        yizhan_identity::IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
+    );
+    for i in 0..5 {
+        let id = if i % 2 == 0 { &w.id } else { &other };
+        assert_eq!(id.login("shared@example.com", "x", "10.3.3.3").await.unwrap_err().code, Code::InvalidCredentials);
+    }
+    assert_eq!(other.login("shared@example.com", PASSWORD, "10.3.3.3").await.unwrap_err().code, Code::TooManyAttempts);
+    assert_eq!(w.id.login("shared@example.com", PASSWORD, "10.3.3.3").await.unwrap_err().code, Code::TooManyAttempts);
+    w.clock.advance_ms(15 * MINUTE_MS);
+    assert!(w.id.purge_login_limits().await.unwrap() >= 1);
+    w.id.login("shared@example.com", PASSWORD, "10.3.3.3").await.unwrap();
 }
 
 #[tokio::test]
@@ -172,7 +212,8 @@ async fn concurrent_guesses_get_five_tries_in_all() {
     let mut tasks = Vec::new();
     for i in 0..20 {
         let id = w.id.clone();
-        tasks.push(tokio::spawn(async move { id.login("a@example.com", "wrong", &format!("10.1.0.{i}")).await }));
+        let _ = i;
+        tasks.push(tokio::spawn(async move { id.login("a@example.com", "wrong", "10.1.0.1").await }));
     }
     let (mut wrong, mut limited) = (0, 0);
     for t in tasks {
