@@ -148,6 +148,9 @@ impl AccountLifecycle for Composed {
 /// room lacks a service it needs: a build that cannot start.
 pub fn app(state: AppState, ready: Arc<AtomicBool>) -> Router {
     install();
+    // A sandbox gateway moves no real money: every page says so, and /healthz too.
+    let sandbox = state.pay.gateway_is_sandbox();
+    yizhan_kit::page::install_notice(sandbox.then_some(SANDBOX_BAND));
     let deps = deps(&state);
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
     let mut pages = pages::router().with_state(state.clone());
@@ -176,7 +179,7 @@ pub fn app(state: AppState, ready: Arc<AtomicBool>) -> Router {
                 async move { ([(header::CONTENT_TYPE, "application/json")], doc.as_ref().clone()) }
             }),
         )
-        .route("/healthz", get(move || healthz(ready.clone())))
+        .route("/healthz", get(move || healthz(ready.clone(), sandbox)))
         .merge(Router::new().route("/metrics", get(metrics_text)).with_state(state.clone()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
@@ -197,9 +200,12 @@ pub fn app(state: AppState, ready: Arc<AtomicBool>) -> Router {
         .layer(SetRequestIdLayer::new(request_id, security::MakeId))
 }
 
-async fn healthz(ready: Arc<AtomicBool>) -> impl IntoResponse {
+/// The wallet room's words for the band every page shows while the gateway is the sandbox.
+pub const SANDBOX_BAND: &str = "wallet.sandbox_band";
+
+async fn healthz(ready: Arc<AtomicBool>, sandbox: bool) -> impl IntoResponse {
     if ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, Json(serde_json::json!({"status": "ok"})))
+        (StatusCode::OK, Json(serde_json::json!({"status": "ok", "sandbox": sandbox})))
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "starting"})))
     }

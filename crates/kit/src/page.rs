@@ -13,7 +13,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 use yizhan_core::{Code, Error, Msg};
 
 pub mod filters {
@@ -93,6 +93,20 @@ pub fn install_nav(mut items: Vec<&'static NavItem>) {
     let _ = NAV.set(items);
 }
 
+static NOTICE: RwLock<Option<&'static str>> = RwLock::new(None);
+
+/// The text key of a band shown at the top of every page (the app sets it at
+/// start, e.g. to say that no real money moves), or `None` for no band. The
+/// kit shows it without knowing what it says.
+pub fn install_notice(key: Option<&'static str>) {
+    *NOTICE.write().unwrap_or_else(|e| e.into_inner()) = key;
+}
+
+/// The installed notice's text key, if any.
+pub fn notice_key() -> Option<&'static str> {
+    *NOTICE.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// What every page's frame needs.
 pub struct Layout {
     pub lang: Lang,
@@ -120,6 +134,11 @@ impl Layout {
     /// The frame of a logged-in person.
     pub fn person(lang: Lang, csrf: &Csrf, path: &str, name: &str, unread: i64) -> Layout {
         Layout { user_name: Some(name.to_string()), unread, ..Layout::anon(lang, csrf, path) }
+    }
+
+    /// The band at the top of every page, in this frame's language.
+    pub fn notice(&self) -> Option<&'static str> {
+        notice_key().map(|k| self.lang.t(k))
     }
 
     /// The tabs of the bar at the bottom.

@@ -52,6 +52,40 @@ pub fn explain(e: yizhan_core::Error) -> anyhow::Error {
     }
 }
 
+/// The funding gateways this build can talk to, as `YIZHAN_GATEWAY` names them.
+/// A real provider would be one more variant, built behind `FundingGateway`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayChoice {
+    /// [`yizhan_pay::SandboxGateway`]: pretends, never moves real money.
+    Sandbox,
+}
+
+/// Every value `YIZHAN_GATEWAY` may take in this build.
+pub const GATEWAYS: &[&str] = &["sandbox"];
+
+/// The gateway from `YIZHAN_GATEWAY` (unset or empty: the sandbox) and
+/// `YIZHAN_ENV`: an unknown gateway is refused naming the ones this build
+/// has, and `YIZHAN_ENV=production` refuses the sandbox, so a production
+/// server never takes pretend money for real.
+pub fn gateway_choice(gateway: Option<&str>, env: Option<&str>) -> anyhow::Result<GatewayChoice> {
+    let name = gateway.map(str::trim).filter(|g| !g.is_empty()).unwrap_or("sandbox");
+    let choice = match name {
+        "sandbox" => GatewayChoice::Sandbox,
+        other => anyhow::bail!(
+            "YIZHAN_GATEWAY={other:?} is not a gateway this build supports; supported: {}",
+            GATEWAYS.join(", ")
+        ),
+    };
+    let production = env.map(str::trim).is_some_and(|e| e.eq_ignore_ascii_case("production"));
+    if production && choice == GatewayChoice::Sandbox {
+        anyhow::bail!(
+            "YIZHAN_ENV=production refuses the sandbox gateway (YIZHAN_GATEWAY=sandbox, the default): \
+             it moves no real money; configure a real gateway or unset YIZHAN_ENV"
+        );
+    }
+    Ok(choice)
+}
+
 /// The web settings: from the command line, and from the environment
 /// (`YIZHAN_REQUEST_TIMEOUT_MS`, `YIZHAN_METRICS_ALLOW` as comma-separated
 /// addresses, `YIZHAN_METRICS_TOKEN`, `YIZHAN_TRUSTED_PROXIES` as
@@ -78,6 +112,9 @@ fn web_config(secure_cookies: bool) -> anyhow::Result<WebConfig> {
 }
 
 pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Built> {
+    // Checked before anything is opened: a refused configuration touches nothing.
+    let choice =
+        gateway_choice(std::env::var("YIZHAN_GATEWAY").ok().as_deref(), std::env::var("YIZHAN_ENV").ok().as_deref())?;
     let db = open_db(data).await?;
     let vault = Vault::load_or_create(&data.data_dir, std::env::var("YIZHAN_SECRET_KEY").ok().as_deref())
         .map_err(explain)
@@ -92,8 +129,13 @@ pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Buil
     let ctx = Ctx { db, clock: Arc::new(SystemClock), rng: Arc::new(OsRandom), vault: Arc::new(vault) };
     // The sandbox signs its notifications with a key derived from the vault, so it
     // survives restarts and never sits in the database.
-    let gateway_secret = hex::encode(ctx.vault.mac("gateway", b"sandbox"));
-    let gateway = Arc::new(yizhan_pay::SandboxGateway::new(gateway_secret.into_bytes()));
+    let gateway: Arc<dyn yizhan_pay::FundingGateway> = match choice {
+        GatewayChoice::Sandbox => {
+            let gateway_secret = hex::encode(ctx.vault.mac("gateway", b"sandbox"));
+            tracing::warn!("the sandbox gateway is on: no real money moves");
+            Arc::new(yizhan_pay::SandboxGateway::new(gateway_secret.into_bytes()))
+        }
+    };
     let wiring =
         Wiring { mailer: mailer(data), gateway, identity: Default::default(), config: web_config(secure_cookies)? };
     let services = Services::build(ctx, wiring)
@@ -196,4 +238,33 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutdown signal received; finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_is_the_default() {
+        assert_eq!(gateway_choice(None, None).unwrap(), GatewayChoice::Sandbox);
+        assert_eq!(gateway_choice(Some("sandbox"), None).unwrap(), GatewayChoice::Sandbox);
+        assert_eq!(gateway_choice(Some(" "), Some("development")).unwrap(), GatewayChoice::Sandbox);
+    }
+
+    #[test]
+    fn an_unknown_gateway_is_refused_naming_the_supported_ones() {
+        let e = gateway_choice(Some("stripe"), None).unwrap_err().to_string();
+        assert!(e.contains("YIZHAN_GATEWAY") && e.contains("\"stripe\""), "{e}");
+        assert!(e.contains("supported: sandbox"), "{e}");
+    }
+
+    #[test]
+    fn production_refuses_the_sandbox() {
+        for env in ["production", "PRODUCTION"] {
+            for gw in [None, Some("sandbox")] {
+                let e = gateway_choice(gw, Some(env)).unwrap_err().to_string();
+                assert!(e.contains("YIZHAN_ENV=production") && e.contains("sandbox"), "{e}");
+            }
+        }
+    }
 }

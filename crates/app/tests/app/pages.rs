@@ -228,3 +228,28 @@ async fn the_access_log_and_profile_show_what_was_read_and_roles_in_words() {
     let zh = page(&app, "/profile", &doc, "zh-CN").await;
     assert!(zh.text.contains("First Hospital (操作员)"), "{}", zh.text);
 }
+
+#[tokio::test]
+async fn every_page_shows_the_sandbox_band_in_both_languages() {
+    let app = spawn_app().await;
+    assert!(app.state.pay.gateway_is_sandbox());
+    let (_, token) = app.user("band@example.org", "Band").await;
+    let w = app.get("/api/v1/wallet", Some(&token)).await;
+    assert_eq!(w.status, StatusCode::OK, "{}", w.text);
+    assert_eq!(w.body["sandbox"], true);
+    let cookies = page_login(&app, "band@example.org").await;
+    for (lang, text) in [("en", "Sandbox: no real money moves"), ("zh-CN", "沙箱环境：不会发生真实资金往来")]
+    {
+        for (path, cookies) in
+            [("/login", ""), ("/wallet", cookies.as_str()), ("/home", cookies.as_str()), ("/nowhere", "")]
+        {
+            let r = page(&app, path, cookies, lang).await;
+            let band = format!("<div class=\"band\" role=\"note\" id=\"notice-band\">{text}</div>");
+            assert!(r.text.contains(&band), "{path} in {lang}: {}", r.text);
+            // At the top: before the header.
+            assert!(r.text.find(&band) < r.text.find("<header"), "{path} in {lang}");
+        }
+    }
+    let css = app.get("/static/app.css", None).await;
+    assert!(css.text.contains(".band {"), "the band is styled");
+}

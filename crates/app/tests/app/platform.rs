@@ -8,7 +8,7 @@ async fn health_metrics_and_openapi() {
     let app = spawn_app().await;
     let r = app.get("/healthz", None).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.body["status"], "ok");
+    assert_eq!(r.body, serde_json::json!({"status": "ok", "sandbox": true}), "the sandbox gateway is on");
     let r = crate::hardening::metrics_from(&app, "127.0.0.1", None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text.contains("# TYPE yizhan_http_requests_total counter"), "{}", r.text);
@@ -33,6 +33,9 @@ async fn health_metrics_and_openapi() {
             }
         }
     }
+    let wallet = &r.body["components"]["schemas"]["WalletResp"];
+    assert_eq!(wallet["properties"]["sandbox"]["type"], "boolean", "{wallet}");
+    assert!(wallet["required"].as_array().unwrap().iter().any(|f| f == "sandbox"), "{wallet}");
     let topup = &r.body["paths"]["/api/v1/wallet/topup"]["post"];
     let key = topup["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "Idempotency-Key").unwrap();
     assert_eq!((key["in"].as_str(), key["required"].as_bool()), (Some("header"), Some(true)));

@@ -39,6 +39,11 @@ pub trait FundingGateway: Send + Sync {
     /// Short stable name; the platform's account for this gateway is "gateway:<name>".
     fn name(&self) -> &'static str;
 
+    /// Whether this gateway only pretends (no real money moves). Required of
+    /// every gateway, so a new one cannot pass for real by omission; the app
+    /// tells people and refuses such a gateway in production.
+    fn is_sandbox(&self) -> bool;
+
     /// Take `amount_fen` from a card. `reference` is unique per operation: the same
     /// reference again returns the first outcome instead of charging twice.
     /// Errors: [`crate::codes::PAYMENT_DECLINED`], [`Code::GatewayTimeout`] (nothing was charged).
@@ -190,6 +195,10 @@ impl FundingGateway for SandboxGateway {
         "sandbox"
     }
 
+    fn is_sandbox(&self) -> bool {
+        true
+    }
+
     async fn charge(&self, card: &str, amount_fen: i64, reference: &str) -> Result<GatewayOutcome> {
         self.run(SandboxOperation::Charge, card, amount_fen, reference)
     }
@@ -234,6 +243,7 @@ mod tests {
     async fn cards_decide_the_outcome() {
         let g = SandboxGateway::new(b"k".to_vec());
         assert!(g.name().contains("sandbox"));
+        assert!(g.is_sandbox());
         let ok = g.charge(sandbox_cards::SUCCEEDS, 500, "r1").await.unwrap();
         assert_eq!(ok.amount_fen, 500);
         assert!(ok.gateway_ref.starts_with("sandbox_"));

@@ -195,6 +195,11 @@ impl Pay {
         self.inner.gateway.name()
     }
 
+    /// Whether money only pretends to enter and leave (the sandbox gateway).
+    pub fn gateway_is_sandbox(&self) -> bool {
+        self.inner.gateway.is_sandbox()
+    }
+
     /// Open a ledger account unless this process already knows it exists.
     pub(crate) async fn ensure_account(&self, id: &str, kind: &str, allow_negative: bool) -> Result<()> {
         if self.inner.opened.lock().unwrap_or_else(|e| e.into_inner()).contains(id) {

@@ -278,6 +278,7 @@ pub static TEXTS: &[Text] = &[
     ("wallet.personal_no_amount", "A personal code has no fixed amount", "个人收款码没有固定金额"),
     ("wallet.qr_format", "The format must be json, svg or png", "格式必须是 json、svg 或 png"),
     ("wallet.qr_hint", "Others scan this to pay you.", "别人扫这个码就能向你付款。"),
+    ("wallet.sandbox_band", "Sandbox: no real money moves", "沙箱环境：不会发生真实资金往来"),
     ("wallet.send", "Send", "转账"),
     ("wallet.statement", "Monthly statement", "月度账单"),
     ("wallet.title", "Wallet", "钱包"),

@@ -19,7 +19,8 @@ pub fn router() -> OpenApiRouter<WalletRoom> {
 #[utoipa::path(get, path = "/api/v1/wallet", tag = "wallet",
     responses((status = 200, body = WalletResp), (status = 401, body = Problem)))]
 pub(crate) async fn wallet(State(s): State<WalletRoom>, ApiUser(p): ApiUser) -> ApiResult<Json<WalletResp>> {
-    Ok(Json(s.pay.wallet(&p.user_id).await.map_err(pay_err)?.into()))
+    let w = s.pay.wallet(&p.user_id).await.map_err(pay_err)?;
+    Ok(Json(WalletResp::new(w, s.pay.gateway_is_sandbox())))
 }
 
 #[derive(Deserialize, ToSchema)]

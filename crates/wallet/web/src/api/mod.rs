@@ -101,6 +101,9 @@ pub struct WalletResp {
     /// Money on hold (withdrawals in flight), fen.
     pub pending: i64,
     pub currency: String,
+    /// True when the platform runs the sandbox gateway: top-ups and
+    /// withdrawals only pretend, no real money enters or leaves.
+    pub sandbox: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -184,9 +187,16 @@ pub const CURRENCY: &str = "CNY";
 /// Header carrying the sandbox gateway's signature of a notification body.
 pub const SANDBOX_SIGNATURE_HEADER: &str = "x-sandbox-signature";
 
-impl From<yizhan_pay::Wallet> for WalletResp {
-    fn from(w: yizhan_pay::Wallet) -> Self {
-        WalletResp { balance: w.balance_fen, available: w.available_fen, pending: w.pending_fen, currency: w.currency }
+impl WalletResp {
+    /// A wallet's balances, and whether the gateway behind them is the sandbox.
+    pub fn new(w: yizhan_pay::Wallet, sandbox: bool) -> Self {
+        WalletResp {
+            balance: w.balance_fen,
+            available: w.available_fen,
+            pending: w.pending_fen,
+            currency: w.currency,
+            sandbox,
+        }
     }
 }
 
