@@ -71,6 +71,7 @@ impl Services {
         let ledger = Ledger::start(ctx.clone());
         let pay = Pay::new(ctx.clone(), ledger.clone(), identity.clone(), audit.clone(), notify.clone(), w.gateway);
         pay.open_system_accounts().await?;
+        identity.set_relations(Arc::new(Relations { pay: pay.clone() }));
         let idempotency = Idempotency::new(ctx.clone());
         Ok(Services {
             ctx,
@@ -82,6 +83,30 @@ impl Services {
             idempotency,
             config: w.config,
             metrics: Default::default(),
+        })
+    }
+}
+
+/// What the rooms know of an organisation's dealings with a person, for the
+/// identity room's staff reads: a bill it issued; other reasons (a case, an
+/// appointment) have no room that knows them yet.
+struct Relations {
+    pay: Pay,
+}
+
+#[async_trait::async_trait]
+impl yizhan_identity::Relations for Relations {
+    async fn relation(
+        &self,
+        org_id: &str,
+        subject_user_id: &str,
+        reason: &str,
+    ) -> yizhan_core::Result<yizhan_identity::Relation> {
+        use yizhan_identity::Relation;
+        Ok(match reason {
+            "bill" if self.pay.org_billed(org_id, subject_user_id).await? => Relation::Yes,
+            "bill" => Relation::No,
+            _ => Relation::Unknowable,
         })
     }
 }

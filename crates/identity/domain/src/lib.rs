@@ -215,11 +215,33 @@ struct LimitKeys {
     login: String,
 }
 
+/// The reasons staff may give to read a person's full identity number; the
+/// person sees the reason in their access log, in their language.
+pub const ID_NUMBER_REASONS: &[&str] = &["registration", "case", "bill", "appointment", "permit", "identity_check"];
+
+/// Whether an organisation has something to do with a person, for a reason:
+/// the other rooms know (a bill it issued, later a case or an appointment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    Yes,
+    No,
+    /// Nothing on the platform can tell (yet): the reason stands on its own.
+    Unknowable,
+}
+
+/// Asked before staff read a full identity number (the app gives one that
+/// asks the rooms that know).
+#[async_trait::async_trait]
+pub trait Relations: Send + Sync {
+    async fn relation(&self, org_id: &str, subject_user_id: &str, reason: &str) -> Result<Relation>;
+}
+
 struct Inner {
     ctx: Ctx,
     audit: Audit,
     config: IdentityConfig,
     hasher: password::Hasher,
+    relations: std::sync::OnceLock<Arc<dyn Relations>>,
     /// A hash to check unknown logins against, so they take as long as known ones.
     dummy_hash: tokio::sync::OnceCell<String>,
 }
@@ -372,7 +394,16 @@ impl Identity {
     pub fn new(ctx: Ctx, audit: Audit, config: IdentityConfig) -> Identity {
         let hasher =
             password::Hasher::new(config.fast_hashing_for_tests, config.max_concurrent_hashes, config.hash_wait_ms);
-        Identity { inner: Arc::new(Inner { ctx, audit, config, hasher, dummy_hash: tokio::sync::OnceCell::new() }) }
+        Identity {
+            inner: Arc::new(Inner {
+                ctx,
+                audit,
+                config,
+                hasher,
+                relations: std::sync::OnceLock::new(),
+                dummy_hash: tokio::sync::OnceCell::new(),
+            }),
+        }
     }
 
     fn ctx(&self) -> &Ctx {
@@ -766,6 +797,11 @@ impl Identity {
     /// Staff of `org_id` read a person's profile (and, if asked, the full
     /// identity number) for a stated reason. The read is written into the
     /// person's access log before anything is returned.
+    /// Who can tell whether an organisation has to do with a person (set once, at start).
+    pub fn set_relations(&self, relations: Arc<dyn Relations>) {
+        let _ = self.inner.relations.set(relations);
+    }
+
     pub async fn staff_read_profile(
         &self,
         actor: &Principal,
@@ -787,7 +823,23 @@ impl Identity {
             return Err(Error::forbidden("identity.staff_read.no_id_number")
                 .with("kind", Arg::Key(format!("kind.{}", org.kind.as_str()))));
         }
+        if include_id_number && !ID_NUMBER_REASONS.contains(&reason) {
+            return Err(Error::field_msg(
+                "reason",
+                Msg::new("identity.staff_read.reason_from_list").text("reasons", ID_NUMBER_REASONS.join(", ")),
+            ));
+        }
         let subject = self.live_user(subject_user_id).await?;
+        // Staff (not the platform's support) need a relation to the person where one can be known.
+        let member = self.memberships(&actor.user_id).await?.iter().any(|m| m.org_id == org.id);
+        if include_id_number && member {
+            if let Some(rel) = self.inner.relations.get() {
+                if rel.relation(&org.id, subject_user_id, reason).await? == Relation::No {
+                    return Err(Error::forbidden("identity.staff_read.no_relation")
+                        .with("reason", Arg::Key(format!("access.reason.{reason}"))));
+                }
+            }
+        }
         let id_number = match (&subject.id_cipher, include_id_number) {
             (Some(sealed), true) => Some(self.open_id_number(subject_user_id, sealed).await?),
             _ => None,
@@ -798,8 +850,9 @@ impl Identity {
                 subject_user_id: subject_user_id.to_string(),
                 actor_user_id: actor.user_id.clone(),
                 actor_label: actor.name.clone(),
-                org_id: Some(org.id.clone()),
-                org_label: Some(org.name.clone()),
+                // A platform admin reads as the platform's support, whatever org the path names.
+                org_id: member.then(|| org.id.clone()),
+                org_label: Some(if member { org.name.clone() } else { yizhan_audit::PLATFORM_SUPPORT.to_string() }),
                 what: if include_id_number { "identity_number" } else { "profile" }.to_string(),
                 why: reason.to_string(),
             })

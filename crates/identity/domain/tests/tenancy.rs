@@ -4,7 +4,7 @@ mod common;
 
 use common::{world, World};
 use yizhan_core::{Code, Msg};
-use yizhan_identity::{City, Org, OrgKind, Principal, Role};
+use yizhan_identity::{City, Org, OrgKind, Principal, Relation, Relations, Role};
 
 struct Town {
     admin: Principal,
@@ -157,7 +157,7 @@ async fn every_staff_read_is_in_the_residents_access_log_first() {
     assert_eq!(view.id_number, None);
     assert_eq!(view.name, "Resident Chen");
 
-    let view = w.id.staff_read_profile(&t.chief, &t.bureau.id, subject, "identity check P-17", true).await.unwrap();
+    let view = w.id.staff_read_profile(&t.chief, &t.bureau.id, subject, "identity_check", true).await.unwrap();
     assert_eq!(view.id_number.as_deref(), Some("11010519491231002X"));
 
     // The platform admin may read through any org, also logged.
@@ -174,7 +174,9 @@ async fn every_staff_read_is_in_the_residents_access_log_first() {
     assert_eq!(clerk_read.org_label.as_deref(), Some("Exit-Entry Bureau"));
     assert_eq!(chief_read.what, "identity_number");
     assert_eq!(chief_read.actor_label, "Chief Wang");
-    assert_eq!(admin_read.org_label.as_deref(), Some("First People's Hospital"));
+    // ...as the platform's support, not as the org in the path.
+    assert_eq!(admin_read.org_label.as_deref(), Some(yizhan_audit::PLATFORM_SUPPORT));
+    assert_eq!(admin_read.org_id, None);
     assert!(w.audit.verify(subject).await.unwrap().ok);
     // The log never holds the number itself.
     for e in &log {
@@ -189,7 +191,7 @@ async fn staff_cannot_read_through_another_org_and_refused_reads_leave_nothing()
     let subject = &t.resident.user_id;
 
     // The nurse is staff of the hospital, not the bureau.
-    let e = w.id.staff_read_profile(&t.nurse, &t.bureau.id, subject, "curious", true).await.unwrap_err();
+    let e = w.id.staff_read_profile(&t.nurse, &t.bureau.id, subject, "registration", true).await.unwrap_err();
     assert_eq!(e.code, Code::Forbidden);
     assert_eq!(e.msg.key, "identity.staff.not_member");
     // Residents are nobody's staff.
@@ -225,4 +227,35 @@ async fn a_home_city_shows_in_the_profile() {
     assert_eq!(p.home_city_name.as_deref(), Some("Hangzhou"));
     assert_eq!(w.id.set_home_city(&t.resident.user_id, "nope").await.unwrap_err().code, Code::NotFound);
     assert_eq!(w.id.set_home_city("nobody", &t.city.id).await.unwrap_err().code, Code::NotFound);
+}
+
+struct Knows(Relation);
+
+#[async_trait::async_trait]
+impl Relations for Knows {
+    async fn relation(&self, _org: &str, _subject: &str, reason: &str) -> yizhan_core::Result<Relation> {
+        Ok(if reason == "bill" { self.0 } else { Relation::Unknowable })
+    }
+}
+
+#[tokio::test]
+async fn a_full_identity_number_needs_a_listed_reason_and_a_relation_where_one_is_known() {
+    let w = world().await;
+    let t = town(&w).await;
+    let subject = &t.resident.user_id;
+    // A free-text reason is fine for the profile, not for the number.
+    let e = w.id.staff_read_profile(&t.chief, &t.bureau.id, subject, "just checking", true).await.unwrap_err();
+    assert_eq!(e.code, Code::ValidationFailed);
+    assert_eq!(e.fields[0].msg.key, "identity.staff_read.reason_from_list");
+    // The rooms that know say this bureau never billed the person.
+    w.id.set_relations(std::sync::Arc::new(Knows(Relation::No)));
+    let e = w.id.staff_read_profile(&t.chief, &t.bureau.id, subject, "bill", true).await.unwrap_err();
+    assert_eq!((e.code, e.msg.key.as_str()), (Code::Forbidden, "identity.staff_read.no_relation"));
+    // A reason nothing can check stands on its own.
+    let view = w.id.staff_read_profile(&t.chief, &t.bureau.id, subject, "permit", true).await.unwrap();
+    assert!(view.id_number.is_some());
+    // Refused reads leave nothing in the log; the one that went through does.
+    let log = w.audit.list(subject, 10, None).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].what.as_str(), log[0].why.as_str()), ("identity_number", "permit"));
 }

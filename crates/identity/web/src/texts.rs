@@ -108,6 +108,8 @@ pub static TEXTS: &[Text] = &[
         "Staff of this kind of organisation ({kind}) may not read identity numbers",
         "此类机构（{kind}）的工作人员无权查看身份证号",
     ),
+    ("identity.staff_read.no_relation", "Your organisation has nothing on record with this person for \u{201c}{reason}\u{201d}", "贵机构与此人没有与“{reason}”相关的记录"),
+    ("identity.staff_read.reason_from_list", "To read the full identity number, give one of these reasons: {reasons}", "查看完整身份证号须选择以下原因之一：{reasons}"),
     ("identity.staff_read.reason_required", "State why you read this person's data", "请说明查看此人数据的原因"),
     ("kind.city_department", "City department", "政府部门"),
     ("kind.court", "Court", "法院"),

@@ -304,6 +304,17 @@ impl Pay {
             .ok_or_else(|| Error::not_found("bill"))
     }
 
+    /// Whether the organisation ever issued a bill to the person (what lets its
+    /// staff give "a bill" as their reason to read the person's identity number).
+    pub async fn org_billed(&self, org_id: &str, user_id: &str) -> Result<bool> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM bills WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_one(&self.ctx().db.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
     /// Pay a bill from the wallet. The ledger key is the bill's own, so of two
     /// payments at once (whatever their keys) one moves money; a retry with the
     /// same key gets the receipt, another key gets `AlreadyPaid`.

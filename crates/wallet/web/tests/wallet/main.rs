@@ -1243,3 +1243,37 @@ async fn page_money_work_finishes_when_the_browser_hangs_up() {
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(balance(&app, &token).await, 1_200, "one top-up for one form key");
 }
+
+#[tokio::test]
+async fn a_bill_is_a_reason_to_read_the_identity_number_only_for_the_org_that_issued_it() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let (_, dept) = app.city_and_org(&admin, "Reason City", "Water Bureau", "city_department").await;
+    let (clerk_id, clerk) = app.user("reason-clerk@example.org", "Clerk").await;
+    app.add_staff(&admin, &dept, &clerk_id, "operator").await;
+    let (person_id, person) = funded(&app, "reason-person@example.org", "Person", 0).await;
+    let me = app.get("/api/v1/me", Some(&person)).await.body;
+    assert_eq!(me["verification_level"], 0);
+    let read = format!("/api/v1/orgs/{dept}/residents/{person_id}?reason=bill&include_id_number=true");
+    issue_bill_to(&app, &admin, &dept, &person, 1_000).await;
+    // The bureau billed the person: its clerk may read the number for that.
+    let r = app.get(&read, Some(&clerk)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.body["resident"]["id_number"].is_string(), "{}", r.text);
+    // Another department that never billed them may not.
+    let (_, other) = app.city_and_org(&admin, "Reason City", "Parks", "city_department").await;
+    app.add_staff(&admin, &other, &clerk_id, "operator").await;
+    let r = app
+        .get(&format!("/api/v1/orgs/{other}/residents/{person_id}?reason=bill&include_id_number=true"), Some(&clerk))
+        .await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+    // A reason off the list is refused for the number.
+    let r = app
+        .get(&format!("/api/v1/orgs/{dept}/residents/{person_id}?reason=curious&include_id_number=true"), Some(&clerk))
+        .await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    // The person sees the reason in their language.
+    let cookies = format!("yz_session={person}");
+    let zh = page(&app, "/access-log", &cookies, "zh-CN").await;
+    assert!(zh.text.contains("账单或罚款"), "{}", zh.text);
+}
