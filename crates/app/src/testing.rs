@@ -43,7 +43,12 @@ pub async fn spawn_with(config: WebConfig) -> Spawned {
     let wiring = Wiring {
         mailer: None,
         gateway: gateway.clone(),
-        identity: yizhan_identity::IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
+        // Every test registers its people from one in-process "address".
+        identity: yizhan_identity::IdentityConfig {
+            fast_hashing_for_tests: true,
+            registrations_per_address_hour: 100_000,
+            ..Default::default()
+        },
         config,
     };
     let state = AppState::new(Services::build(ctx, wiring).await.expect("services"));

@@ -39,6 +39,10 @@ pub const MAX_FAILURES_PER_ADDRESS: usize = 30;
 /// Failures of one login from all the addresses it never succeeded from (a
 /// distributed guess); its owner's known addresses are not held by these.
 pub const MAX_FAILURES_PER_LOGIN_ANYWHERE: usize = 50;
+/// New accounts from one address in an hour (behind a trusted proxy, the
+/// client's address): enough for a family or an office, not for a script.
+pub const MAX_REGISTRATIONS_PER_ADDRESS: usize = 20;
+pub const REGISTRATION_WINDOW_MS: i64 = 60 * MINUTE_MS;
 /// How long an address a login succeeded from stays known.
 pub const KNOWN_ADDRESS_MS: i64 = 30 * DAY_MS;
 /// Longer passwords are not hashed at login: they cannot match (registration caps at 128).
@@ -59,6 +63,8 @@ pub struct IdentityConfig {
     /// How long a login or registration waits for a hashing slot before it is
     /// refused as busy (`Code::Busy`, with Retry-After).
     pub hash_wait_ms: u64,
+    /// New accounts one address may open in an hour through the web side.
+    pub registrations_per_address_hour: usize,
 }
 
 pub const DEFAULT_HASH_WAIT_MS: u64 = 5_000;
@@ -70,6 +76,7 @@ impl Default for IdentityConfig {
             fast_hashing_for_tests: false,
             max_concurrent_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             hash_wait_ms: DEFAULT_HASH_WAIT_MS,
+            registrations_per_address_hour: MAX_REGISTRATIONS_PER_ADDRESS,
         }
     }
 }
@@ -630,13 +637,45 @@ impl Identity {
         tx.commit().await
     }
 
+    /// Count a registration attempt from an address; refused (429, with the
+    /// wait) past `IdentityConfig::registrations_per_address_hour` (by default
+    /// [`MAX_REGISTRATIONS_PER_ADDRESS`]) an hour. Called by the web
+    /// side before it registers anyone (the demo and administrators do not).
+    pub async fn count_registration(&self, client_addr: &str) -> Result<()> {
+        let addr: String = client_addr.chars().take(100).collect();
+        let key = self.limit_key("register", &addr);
+        let now = self.ctx().now_ms();
+        let mut tx = self.ctx().db.begin().await?;
+        let (n, start): (i64, i64) = sqlx::query_as(
+            "INSERT INTO login_limits (limit_key, window_start_ms, failures) VALUES ($1, $2, 1)
+             ON CONFLICT (limit_key) DO UPDATE SET
+                 failures = CASE WHEN login_limits.window_start_ms <= $3 THEN 1 ELSE login_limits.failures + 1 END,
+                 window_start_ms = CASE WHEN login_limits.window_start_ms <= $3 THEN $2
+                                        ELSE login_limits.window_start_ms END
+             RETURNING failures, window_start_ms",
+        )
+        .bind(&key)
+        .bind(now)
+        .bind(now - REGISTRATION_WINDOW_MS)
+        .fetch_one(tx.conn())
+        .await?;
+        tx.commit().await?;
+        if n > self.inner.config.registrations_per_address_hour as i64 {
+            let s = u64::try_from((start + REGISTRATION_WINDOW_MS - now).max(1)).unwrap_or(1).div_ceil(1000);
+            return Err(Error::new(Code::TooManyAttempts, "identity.register.too_many")
+                .with("minutes", Arg::Int(s.div_ceil(60) as i64))
+                .with_retry_after(s));
+        }
+        Ok(())
+    }
+
     /// Forget counters whose window has passed and addresses not used for long.
     /// Returns how many rows went.
     pub async fn purge_login_limits(&self) -> Result<u64> {
         let now = self.ctx().now_ms();
         let mut tx = self.ctx().db.begin().await?;
         let a = sqlx::query("DELETE FROM login_limits WHERE window_start_ms <= $1")
-            .bind(now - LOGIN_WINDOW_MS)
+            .bind(now - LOGIN_WINDOW_MS.max(REGISTRATION_WINDOW_MS))
             .execute(tx.conn())
             .await?
             .rows_affected();

@@ -167,9 +167,11 @@ async fn the_counts_are_shared_by_every_process_on_the_database() {
     }
     assert_eq!(other.login("shared@example.com", PASSWORD, "10.3.3.3").await.unwrap_err().code, Code::TooManyAttempts);
     assert_eq!(w.id.login("shared@example.com", PASSWORD, "10.3.3.3").await.unwrap_err().code, Code::TooManyAttempts);
+    // The window ends for both; counters past every window (an hour) are purged.
     w.clock.advance_ms(15 * MINUTE_MS);
-    assert!(w.id.purge_login_limits().await.unwrap() >= 1);
     w.id.login("shared@example.com", PASSWORD, "10.3.3.3").await.unwrap();
+    w.clock.advance_ms(60 * MINUTE_MS);
+    assert!(w.id.purge_login_limits().await.unwrap() >= 1);
 }
 
 #[tokio::test]
@@ -377,4 +379,25 @@ async fn unknown_logins_cost_as_much_as_wrong_passwords() {
     // Loose bounds: the machine is shared; a leak would be an order of magnitude.
     assert!(unknown * 3 > known, "unknown {unknown:?} vs known {known:?}");
     assert!(first_unknown * 3 > known, "first unknown {first_unknown:?} vs known {known:?}");
+}
+
+#[tokio::test]
+async fn registrations_from_one_address_are_limited_per_hour() {
+    let w = world_with(IdentityConfig {
+        fast_hashing_for_tests: true,
+        registrations_per_address_hour: 3,
+        ..Default::default()
+    })
+    .await;
+    for _ in 0..3 {
+        w.id.count_registration("198.51.100.4").await.unwrap();
+    }
+    let e = w.id.count_registration("198.51.100.4").await.unwrap_err();
+    assert_eq!(e.code, Code::TooManyAttempts);
+    assert_eq!(e.msg.key, "identity.register.too_many");
+    assert_eq!(e.retry_after_s, Some(3600));
+    // Another address is not affected, and the hour passes.
+    w.id.count_registration("198.51.100.5").await.unwrap();
+    w.clock.advance_ms(60 * MINUTE_MS);
+    w.id.count_registration("198.51.100.4").await.unwrap();
 }

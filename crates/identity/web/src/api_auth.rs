@@ -37,11 +37,14 @@ pub struct RegisterResp {
 
 /// Create an account.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", security(()), request_body = RegisterReq,
-    responses((status = 201, body = RegisterResp), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = RegisterResp), (status = 409, body = Problem), (status = 422, body = Problem),
+        (status = 429, body = Problem, description = "Too many new accounts from this address; Retry-After says when")))]
 async fn register(
     State(s): State<IdentityRoom>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<RegisterReq>,
 ) -> ApiResult<(StatusCode, Json<RegisterResp>)> {
+    s.identity.count_registration(&addr).await?;
     let user_id = register_with_welcome(&s.identity, &s.notify, &req.login, &req.password, &req.name).await?;
     Ok((StatusCode::CREATED, Json(RegisterResp { user_id })))
 }

@@ -108,6 +108,7 @@ async fn register_submit(
             // Checked before the account exists, so a bad choice leaves nothing half done.
             s.identity.city(city_id).await?;
         }
+        s.identity.count_registration(&addr).await?;
         let user_id =
             register_with_welcome(&s.identity, &s.notify, form.get("login"), form.get("password"), form.get("name"))
                 .await?;

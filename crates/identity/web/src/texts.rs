@@ -98,6 +98,7 @@ pub static TEXTS: &[Text] = &[
     ("identity.org_kind.invalid", "Choose one of the kinds of organisation", "请选择一种机构类型"),
     ("identity.password.too_long", "The password must be at most {max} characters", "密码最多{max}个字符"),
     ("identity.password.too_short", "The password must be at least {min} characters", "密码至少{min}个字符"),
+    ("identity.register.too_many", "Too many new accounts from this address; try again in about {minutes} min", "此地址注册的新账号过多，请约 {minutes} 分钟后再试"),
     ("identity.role.invalid", "Choose a role: admin or operator", "请选择角色：管理员或操作员"),
     ("identity.session.ended", "You are not logged in, or your session has ended", "你尚未登录，或登录已过期"),
     ("identity.session.missing", "Please log in: the request carries no session token", "请先登录：请求未携带登录令牌"),
