@@ -180,7 +180,8 @@ pub async fn serve(data: &DataOpts, addr: &str, secure_cookies: bool) -> anyhow:
 }
 
 /// Every few seconds: expire holds past their time, return what is left of
-/// red packets after 24 hours (and finish payouts a crash interrupted), and
+/// red packets after 24 hours (and finish payouts a crash interrupted), settle
+/// withdrawals whose payout had no answer (asking the gateway), and
 /// forget old idempotency answers. Ends when `stop` turns true.
 async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut every = tokio::time::interval(std::time::Duration::from_millis(SWEEP_EVERY_MS));
@@ -207,6 +208,19 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
             ),
             Ok(_) => {}
             Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "red packet sweep failed"),
+        }
+        match state.pay.reconcile_withdrawals().await {
+            Ok(r) if !r.is_empty() => tracing::info!(
+                paid = r.paid,
+                failed = r.failed,
+                given_up = r.given_up,
+                no_hold = r.no_hold,
+                still_unknown = r.unknown,
+                failures = r.failures,
+                "withdrawals reconciled"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "withdrawal reconciliation failed"),
         }
         match state.identity.purge_login_limits().await {
             Ok(0) => {}

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use yizhan_core::{Code, Error, Result};
 
@@ -34,6 +34,18 @@ pub struct Notification {
     pub gateway_ref: String,
 }
 
+/// What the gateway knows of a payout, asked by its reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutStatus {
+    /// The money left; the gateway's own id of the payout.
+    Paid { gateway_ref: String },
+    /// The payout was refused and will not happen.
+    Failed,
+    /// The gateway has no final answer (still in flight, or it never saw the reference).
+    Unknown,
+}
+
 #[async_trait]
 pub trait FundingGateway: Send + Sync {
     /// Short stable name; the platform's account for this gateway is "gateway:<name>".
@@ -51,6 +63,10 @@ pub trait FundingGateway: Send + Sync {
 
     /// Send `amount_fen` to a card or bank account; same reference rule and errors as `charge`.
     async fn payout(&self, destination: &str, amount_fen: i64, reference: &str) -> Result<GatewayOutcome>;
+
+    /// What became of the payout sent with `reference` (after a timeout or a crash
+    /// left its outcome unknown). An error means the gateway could not be asked.
+    async fn payout_status(&self, reference: &str) -> Result<PayoutStatus>;
 
     /// Check a notification's signature and read it. A bad signature is [`Code::Forbidden`].
     fn verify_notification(&self, body: &[u8], signature: &str) -> Result<Notification>;
@@ -85,6 +101,11 @@ pub struct SandboxRecord {
 pub struct SandboxGateway {
     secret: Vec<u8>,
     done: Mutex<HashMap<String, SandboxRecord>>,
+    /// Payouts that timed out: the bank has them but has not answered yet
+    /// (tests decide with [`SandboxGateway::answer_late`]).
+    unanswered: Mutex<HashMap<String, SandboxRecord>>,
+    /// References of payouts refused for good.
+    failed: Mutex<HashSet<String>>,
     seq: Mutex<u64>,
 }
 
@@ -125,7 +146,13 @@ pub fn luhn_ok(number: &str) -> bool {
 impl SandboxGateway {
     /// `secret` signs the notifications it sends (derive it from the vault in production use).
     pub fn new(secret: impl Into<Vec<u8>>) -> SandboxGateway {
-        SandboxGateway { secret: secret.into(), done: Mutex::new(HashMap::new()), seq: Mutex::new(0) }
+        SandboxGateway {
+            secret: secret.into(),
+            done: Mutex::new(HashMap::new()),
+            unanswered: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashSet::new()),
+            seq: Mutex::new(0),
+        }
     }
 
     /// Signature of a notification body, as the sandbox would send it: lowercase hex HMAC-SHA256.
@@ -147,6 +174,35 @@ impl SandboxGateway {
         self.done.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
+    /// The bank's late answer to a payout that timed out: it went through
+    /// (`paid`) or it was refused. Returns the outcome of a paid one; `None` when
+    /// no such payout is waiting for an answer.
+    pub fn answer_late(&self, reference: &str, paid: bool) -> Option<GatewayOutcome> {
+        let waiting = self.unanswered.lock().unwrap_or_else(|e| e.into_inner()).remove(reference)?;
+        if !paid {
+            self.failed.lock().unwrap_or_else(|e| e.into_inner()).insert(reference.to_string());
+            return None;
+        }
+        let outcome = GatewayOutcome {
+            gateway_ref: self.next_ref(&SandboxOperation::Payout),
+            reference: reference.to_string(),
+            amount_fen: waiting.outcome.amount_fen,
+        };
+        let record = SandboxRecord { outcome: outcome.clone(), ..waiting };
+        self.done.lock().unwrap_or_else(|e| e.into_inner()).insert(reference.to_string(), record);
+        Some(outcome)
+    }
+
+    fn next_ref(&self, op: &SandboxOperation) -> String {
+        let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
+        *seq += 1;
+        let prefix = match op {
+            SandboxOperation::Charge => "sandbox_ch",
+            SandboxOperation::Payout => "sandbox_po",
+        };
+        format!("{prefix}_{:08}", *seq)
+    }
+
     fn run(&self, op: SandboxOperation, card: &str, amount_fen: i64, reference: &str) -> Result<GatewayOutcome> {
         let card = if card.trim().is_empty() { sandbox_cards::SUCCEEDS } else { card.trim() };
         if !luhn_ok(card) {
@@ -165,22 +221,37 @@ impl SandboxGateway {
             }
             return Ok(r.outcome.clone());
         }
+        // Only payouts are remembered when they fail or hang: a payout's reference
+        // is asked about later, a charge's is simply tried again.
+        let payout = op == SandboxOperation::Payout;
+        if payout && self.failed.lock().unwrap_or_else(|e| e.into_inner()).contains(reference) {
+            return Err(Error::new(crate::codes::PAYMENT_DECLINED, "pay.gateway.declined"));
+        }
         match card {
-            sandbox_cards::DECLINED => return Err(Error::new(crate::codes::PAYMENT_DECLINED, "pay.gateway.declined")),
-            sandbox_cards::TIMES_OUT => return Err(Error::new(Code::GatewayTimeout, "pay.gateway.timeout")),
+            sandbox_cards::DECLINED => {
+                if payout {
+                    self.failed.lock().unwrap_or_else(|e| e.into_inner()).insert(reference.to_string());
+                }
+                return Err(Error::new(crate::codes::PAYMENT_DECLINED, "pay.gateway.declined"));
+            }
+            sandbox_cards::TIMES_OUT => {
+                if payout {
+                    let waiting = SandboxRecord {
+                        operation: op,
+                        card: card.to_string(),
+                        outcome: GatewayOutcome {
+                            gateway_ref: String::new(),
+                            reference: reference.to_string(),
+                            amount_fen,
+                        },
+                    };
+                    self.unanswered.lock().unwrap_or_else(|e| e.into_inner()).insert(reference.to_string(), waiting);
+                }
+                return Err(Error::new(Code::GatewayTimeout, "pay.gateway.timeout"));
+            }
             _ => {}
         }
-        let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
-        *seq += 1;
-        let prefix = match op {
-            SandboxOperation::Charge => "sandbox_ch",
-            SandboxOperation::Payout => "sandbox_po",
-        };
-        let outcome = GatewayOutcome {
-            gateway_ref: format!("{prefix}_{:08}", *seq),
-            reference: reference.to_string(),
-            amount_fen,
-        };
+        let outcome = GatewayOutcome { gateway_ref: self.next_ref(&op), reference: reference.to_string(), amount_fen };
         done.insert(
             reference.to_string(),
             SandboxRecord { operation: op, card: card.to_string(), outcome: outcome.clone() },
@@ -205,6 +276,18 @@ impl FundingGateway for SandboxGateway {
 
     async fn payout(&self, destination: &str, amount_fen: i64, reference: &str) -> Result<GatewayOutcome> {
         self.run(SandboxOperation::Payout, destination, amount_fen, reference)
+    }
+
+    async fn payout_status(&self, reference: &str) -> Result<PayoutStatus> {
+        let done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = done.get(reference).filter(|r| r.operation == SandboxOperation::Payout) {
+            return Ok(PayoutStatus::Paid { gateway_ref: r.outcome.gateway_ref.clone() });
+        }
+        drop(done);
+        if self.failed.lock().unwrap_or_else(|e| e.into_inner()).contains(reference) {
+            return Ok(PayoutStatus::Failed);
+        }
+        Ok(PayoutStatus::Unknown)
     }
 
     fn verify_notification(&self, body: &[u8], signature: &str) -> Result<Notification> {
@@ -270,6 +353,33 @@ mod tests {
         assert_eq!(g.records().len(), 1);
         assert_eq!(g.charge(sandbox_cards::SUCCEEDS, 600, "same").await.unwrap_err().code, Code::Conflict);
         assert_eq!(g.payout(sandbox_cards::SUCCEEDS, 500, "same").await.unwrap_err().code, Code::Conflict);
+    }
+
+    #[tokio::test]
+    async fn payouts_are_asked_about_by_reference() {
+        let g = SandboxGateway::new(b"k".to_vec());
+        let paid = g.payout(sandbox_cards::SUCCEEDS, 500, "p1").await.unwrap();
+        assert_eq!(g.payout_status("p1").await.unwrap(), PayoutStatus::Paid { gateway_ref: paid.gateway_ref });
+        g.payout(sandbox_cards::DECLINED, 500, "p2").await.unwrap_err();
+        assert_eq!(g.payout_status("p2").await.unwrap(), PayoutStatus::Failed);
+        assert_eq!(g.payout_status("never").await.unwrap(), PayoutStatus::Unknown);
+        g.charge(sandbox_cards::SUCCEEDS, 500, "c1").await.unwrap();
+        assert_eq!(g.payout_status("c1").await.unwrap(), PayoutStatus::Unknown);
+        // A timed-out payout is unknown until the bank answers; then a retry gets that answer.
+        g.payout(sandbox_cards::TIMES_OUT, 700, "p3").await.unwrap_err();
+        g.payout(sandbox_cards::TIMES_OUT, 700, "p4").await.unwrap_err();
+        assert_eq!(g.payout_status("p3").await.unwrap(), PayoutStatus::Unknown);
+        let late = g.answer_late("p3", true).unwrap();
+        assert_eq!(late.amount_fen, 700);
+        assert_eq!(g.payout_status("p3").await.unwrap(), PayoutStatus::Paid { gateway_ref: late.gateway_ref.clone() });
+        assert_eq!(g.payout(sandbox_cards::TIMES_OUT, 700, "p3").await.unwrap(), late);
+        assert!(g.answer_late("p4", false).is_none());
+        assert_eq!(g.payout_status("p4").await.unwrap(), PayoutStatus::Failed);
+        assert_eq!(
+            g.payout(sandbox_cards::SUCCEEDS, 700, "p4").await.unwrap_err().code,
+            crate::codes::PAYMENT_DECLINED
+        );
+        assert!(g.answer_late("p4", true).is_none());
     }
 
     #[test]

@@ -19,17 +19,19 @@ pub mod qrimage;
 pub mod qrpay;
 pub mod redpacket;
 pub mod types;
+pub mod withdrawals;
 
-pub use gateway::{FundingGateway, GatewayOutcome, Notification, SandboxGateway};
+pub use gateway::{FundingGateway, GatewayOutcome, Notification, PayoutStatus, SandboxGateway};
 pub use redpacket::SplitMode;
 pub use types::*;
+pub use withdrawals::WithdrawalReport;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use yizhan_audit::Audit;
 use yizhan_core::{Code, Ctx, Error, MigrationSet, Msg, Result};
 use yizhan_identity::Identity;
-use yizhan_ledger::{HoldState, Ledger, Transfer, TransferSpec};
+use yizhan_ledger::{Ledger, Transfer, TransferSpec};
 use yizhan_notify::{Message, Notify, Target};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
@@ -37,10 +39,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
     sqlite: &[
         ("0001", include_str!("../migrations/sqlite/0001_pay.sql")),
         ("0002", include_str!("../migrations/sqlite/0002_bill_issue_key.sql")),
+        ("0003", include_str!("../migrations/sqlite/0003_withdrawals.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_pay.sql")),
         ("0002", include_str!("../migrations/postgres/0002_bill_issue_key.sql")),
+        ("0003", include_str!("../migrations/postgres/0003_withdrawals.sql")),
     ],
 };
 
@@ -325,89 +329,6 @@ impl Pay {
         })
     }
 
-    /// Move money from the wallet to a card: hold it, pay out, then post the
-    /// hold, or void it when the payout fails (declined, timed out).
-    pub async fn withdraw(
-        &self,
-        user_id: &str,
-        amount_fen: i64,
-        card: Option<&str>,
-        idempotency_key: &str,
-    ) -> Result<GatewayReceipt> {
-        let amount_fen = check_amount(amount_fen)?;
-        let key = scoped_key("user", user_id, "withdraw", check_idempotency_key(idempotency_key)?);
-        let wallet = self.ensure_wallet(user_id).await?;
-        let gw = self.ensure_gateway().await?;
-        let hold = self
-            .transfer(
-                TransferSpec::new(wallet, gw, amount_fen, category::WITHDRAWAL)
-                    .with_memo(format!("withdrawal {}", self.gateway_name()))
-                    .with_idempotency_key(key.clone())
-                    .pending(None),
-            )
-            .await?;
-        // A retry of a withdrawal that already ended must not reach the gateway
-        // again: after a failure the card may have changed, after a success the
-        // gateway answers from its own record of the reference.
-        let state = self.ledger().hold(&hold.id).await?.state;
-        match state {
-            HoldState::Pending | HoldState::Posted => {}
-            HoldState::Voided | HoldState::Expired => {
-                return Err(Error::new(yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED, "pay.withdrawal_failed_before"))
-            }
-        }
-        match self.inner.gateway.payout(card.unwrap_or(""), amount_fen, &key).await {
-            Ok(outcome) => {
-                let posted = match self.ledger().post_pending(&hold.id, None, Some(format!("{key}:post"))).await {
-                    Ok(t) => t,
-                    // A retry of a withdrawal that already went through.
-                    Err(e) if e.code == yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED => {
-                        self.resolution_of(&hold.id).await?
-                    }
-                    Err(e) => return Err(e),
-                };
-                Ok(GatewayReceipt {
-                    transfer_id: posted.id,
-                    amount_fen,
-                    gateway: self.gateway_name().to_string(),
-                    gateway_ref: outcome.gateway_ref,
-                    at_ms: posted.created_at_ms,
-                })
-            }
-            // Only a definite refusal releases the money (the sandbox promises that a
-            // timed-out payout moved nothing). Anything else, e.g. the gateway saying
-            // this reference was already paid out, leaves the hold in place: the
-            // money stays reserved until the payout is reconciled, never paid twice.
-            Err(e)
-                if !matches!(
-                    e.code,
-                    crate::codes::PAYMENT_DECLINED | Code::ValidationFailed | Code::GatewayTimeout
-                ) =>
-            {
-                tracing::warn!(hold = %hold.id, code = %e.code, "withdrawal outcome unknown; hold kept");
-                Err(e)
-            }
-            Err(e) => {
-                match self.ledger().void_pending(&hold.id, Some(format!("{key}:void"))).await {
-                    Ok(_) => {}
-                    Err(v) if v.code == yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED => {}
-                    Err(v) => {
-                        tracing::error!(hold = %hold.id, code = %v.code, error = %v.msg, "withdrawal hold not voided");
-                    }
-                }
-                Err(e)
-            }
-        }
-    }
-
-    async fn resolution_of(&self, pending_id: &str) -> Result<Transfer> {
-        let hold = self.ledger().hold(pending_id).await?;
-        match hold.resolved_by {
-            Some(id) if hold.state == HoldState::Posted => self.ledger().get_transfer(&id).await,
-            _ => Err(Error::new(yizhan_ledger::codes::TRANSFER_ALREADY_RESOLVED, "pay.withdrawal_cancelled")),
-        }
-    }
-
     /// Send money to another person, named by login or by their QR payload.
     pub async fn transfer_to_user(
         &self,
@@ -662,7 +583,8 @@ impl Pay {
     /// Take a notification from the funding gateway. Its signature is checked;
     /// a notification seen before (same id) is acknowledged and changes nothing.
     /// A "charge.succeeded" for a top-up whose answer was lost credits the wallet
-    /// (once: the ledger key is the charge's reference).
+    /// (once: the ledger key is the charge's reference). A "payout.succeeded" or
+    /// "payout.failed" settles a withdrawal still on hold: posts or voids the hold.
     pub async fn gateway_notification(&self, body: &[u8], signature: &str) -> Result<NotificationAck> {
         let n = self.inner.gateway.verify_notification(body, signature)?;
         let gateway = self.gateway_name();
@@ -741,6 +663,8 @@ impl Pay {
                     .await?;
                 Ok(format!("topup credited: {}", t.id))
             }
+            ("payout.succeeded", _) => self.withdrawal_notification(n, true).await,
+            ("payout.failed", _) => self.withdrawal_notification(n, false).await,
             _ => Ok("recorded".into()),
         }
     }

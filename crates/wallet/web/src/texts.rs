@@ -190,6 +190,7 @@ pub static TEXTS: &[Text] = &[
     ("pay.title", "Pay", "付款"),
     ("pay.withdrawal_cancelled", "This withdrawal was cancelled before", "这笔提现之前已被取消"),
     ("pay.withdrawal_failed_before", "This withdrawal failed before and its money was released; try again with a new form", "这笔提现之前已失败，资金已解冻，请重新提交"),
+    ("pay.withdrawal_pending", "The bank did not answer in time; the money stays on hold until the payout is confirmed, then it is paid out or released", "银行未及时响应，资金暂时冻结，待确认后将完成提现或解冻退回"),
     ("pay.year_range", "The year must be between {min} and {max}", "年份须在 {min} 到 {max} 之间"),
     ("paycode.expires", "Valid until", "有效期至"),
     ("paycode.intro", "Show this to the cashier. It works once and only for 60 seconds.", "向收银员出示。仅可使用一次，60 秒内有效。"),

@@ -8,3 +8,4 @@ mod packets;
 mod qr;
 mod recovery;
 mod wallet;
+mod withdrawals;

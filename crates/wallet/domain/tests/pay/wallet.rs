@@ -73,12 +73,20 @@ async fn withdrawal_holds_then_posts_or_releases() {
         e.gateway.records().iter().filter(|r| r.operation == yizhan_pay::gateway::SandboxOperation::Payout).count();
     assert_eq!(payouts, 1);
 
-    // Declined and timed-out payouts release the hold: nothing moves.
+    // A declined payout releases the hold: nothing moves.
     assert_eq!(
         code_of(e.pay.withdraw(&u, 1_000, Some(sandbox_cards::DECLINED), "w2").await),
         yizhan_pay::codes::PAYMENT_DECLINED
     );
+    let w = e.pay.wallet(&u).await.unwrap();
+    assert_eq!((w.balance_fen, w.available_fen, w.pending_fen), (7_000, 7_000, 0));
+    // A timed-out one may have been paid: its money stays on hold until reconciled.
     assert_eq!(code_of(e.pay.withdraw(&u, 1_000, Some(sandbox_cards::TIMES_OUT), "w3").await), Code::GatewayTimeout);
+    let w = e.pay.wallet(&u).await.unwrap();
+    assert_eq!((w.balance_fen, w.available_fen, w.pending_fen), (7_000, 6_000, 1_000));
+    assert!(e.gateway.answer_late(&format!("user:{u}:withdraw:w3"), false).is_none());
+    e.clock.advance_ms(yizhan_pay::withdrawals::RECONCILE_AFTER_MS);
+    assert_eq!(e.pay.reconcile_withdrawals().await.unwrap().failed, 1);
     let w = e.pay.wallet(&u).await.unwrap();
     assert_eq!((w.balance_fen, w.available_fen, w.pending_fen), (7_000, 7_000, 0));
     // The failed key does not reach the gateway again, even with a good card.
