@@ -12,11 +12,42 @@ use yizhan_core::{Code, Error, Result};
 /// What a caller refused for want of a hashing slot is told to wait.
 const BUSY_RETRY_AFTER_S: u64 = 1;
 
+/// A hashing job for the pool.
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
 #[derive(Debug, Clone)]
 pub struct Hasher {
     params: (u32, u32, u32),
     slots: Arc<Semaphore>,
     wait: Duration,
+    /// The pool's queue. Hashes run on a few threads of their own, one per
+    /// slot, never on tokio's blocking pool: each hash takes ~19 MiB, and the
+    /// allocator keeps freed memory with the thread (its arena), so hundreds
+    /// of blocking threads each kept their own 19 MiB. A fixed pool bounds it.
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+/// Start `n` hashing threads; they end when every sender is dropped.
+fn start_pool(n: usize) -> std::sync::mpsc::Sender<Job> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    for i in 0..n {
+        let rx = rx.clone();
+        let spawned = std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || loop {
+            let job = match rx.lock() {
+                Ok(guard) => guard.recv(),
+                Err(_) => return,
+            };
+            match job {
+                Ok(job) => job(),
+                Err(_) => return,
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start a password hashing thread");
+        }
+    }
+    tx
 }
 
 impl Hasher {
@@ -29,7 +60,19 @@ impl Hasher {
         } else {
             (Params::DEFAULT_M_COST, Params::DEFAULT_T_COST, Params::DEFAULT_P_COST)
         };
-        Hasher { params, slots: Arc::new(Semaphore::new(max_at_once.max(1))), wait: Duration::from_millis(wait_ms) }
+        let n = max_at_once.max(1);
+        Hasher { params, slots: Arc::new(Semaphore::new(n)), wait: Duration::from_millis(wait_ms), jobs: start_pool(n) }
+    }
+
+    /// Run `f` on the hashing pool.
+    async fn on_pool<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .map_err(|_| Error::internal(anyhow::anyhow!("the password hashing pool is gone")))?;
+        rx.await.map_err(|_| Error::internal(anyhow::anyhow!("a password hashing job was lost")))
     }
 
     /// How many more hashes could start now.
@@ -55,7 +98,7 @@ impl Hasher {
     pub async fn hash(&self, password: String, salt: [u8; 16]) -> Result<String> {
         let argon2 = self.argon2()?;
         let permit = self.slot().await?;
-        tokio::task::spawn_blocking(move || {
+        self.on_pool(move || {
             let _permit = permit;
             let salt = SaltString::encode_b64(&salt).map_err(|e| Error::internal(anyhow::anyhow!("salt: {e}")))?;
             argon2
@@ -63,8 +106,7 @@ impl Hasher {
                 .map(|h| h.to_string())
                 .map_err(|e| Error::internal(anyhow::anyhow!("argon2 hash: {e}")))
         })
-        .await
-        .map_err(Error::internal)?
+        .await?
     }
 
     /// Whether `password` matches `phc`. The cost is read from the stored
@@ -73,7 +115,7 @@ impl Hasher {
     pub async fn verify(&self, password: String, phc: String) -> Result<bool> {
         let argon2 = self.argon2()?;
         let permit = self.slot().await?;
-        tokio::task::spawn_blocking(move || {
+        self.on_pool(move || {
             let _permit = permit;
             let Ok(parsed) = PasswordHash::new(&phc) else {
                 return false;
@@ -81,7 +123,6 @@ impl Hasher {
             argon2.verify_password(password.as_bytes(), &parsed).is_ok()
         })
         .await
-        .map_err(Error::internal)
     }
 }
 
