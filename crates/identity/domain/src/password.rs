@@ -2,7 +2,7 @@
 //! number at once: each takes about 19 MiB, so a flood of logins must not
 //! take the process's memory.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{self, Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,75 @@ use yizhan_core::{Code, Error, Result};
 
 /// What a caller refused for want of a hashing slot is told to wait.
 const BUSY_RETRY_AFTER_S: u64 = 1;
+
+thread_local! {
+    /// The Argon2 working memory of a hashing thread, kept and reused: freeing
+    /// and allocating 19 MiB per hash left the allocator holding far more.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Run `f` with at least `count` blocks of this thread's reused memory.
+fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [argon2::Block]) -> T) -> T {
+    BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        if blocks.len() < count {
+            blocks.resize(count, argon2::Block::default());
+        }
+        f(&mut blocks[..count])
+    })
+}
+
+/// The PHC string of `password` hashed with `argon2`'s parameters, on reused memory.
+fn hash_reusing_memory(argon2: &Argon2<'_>, password: &[u8], salt: &SaltString) -> password_hash::Result<String> {
+    let params = argon2.params().clone();
+    let salt = salt.as_salt();
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf)?;
+    let len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let output = Output::init_with(len, |out| {
+        with_blocks(params.block_count(), |blocks| {
+            argon2.hash_password_into_with_memory(password, salt_bytes, out, blocks)
+        })
+        .map_err(password_hash::Error::from)
+    })?;
+    Ok(PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params)?,
+        salt: Some(salt),
+        hash: Some(output),
+    }
+    .to_string())
+}
+
+/// Whether `password` gives the stored hash, with the stored cost, on reused memory.
+fn verify_reusing_memory(password: &[u8], stored: &PasswordHash<'_>) -> bool {
+    let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(stored.algorithm) else {
+        return false;
+    };
+    let version = match stored.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(stored) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let mut out = vec![0u8; expected.len()];
+    let ok = with_blocks(params.block_count(), |blocks| {
+        argon2.hash_password_into_with_memory(password, salt_bytes, &mut out, blocks)
+    });
+    // Output compares in constant time.
+    ok.is_ok() && Output::new(&out).is_ok_and(|o| o == expected)
+}
 
 /// A hashing job for the pool.
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -101,9 +170,7 @@ impl Hasher {
         self.on_pool(move || {
             let _permit = permit;
             let salt = SaltString::encode_b64(&salt).map_err(|e| Error::internal(anyhow::anyhow!("salt: {e}")))?;
-            argon2
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
+            hash_reusing_memory(&argon2, password.as_bytes(), &salt)
                 .map_err(|e| Error::internal(anyhow::anyhow!("argon2 hash: {e}")))
         })
         .await?
@@ -117,10 +184,11 @@ impl Hasher {
         let permit = self.slot().await?;
         self.on_pool(move || {
             let _permit = permit;
+            let _ = &argon2;
             let Ok(parsed) = PasswordHash::new(&phc) else {
                 return false;
             };
-            argon2.verify_password(password.as_bytes(), &parsed).is_ok()
+            verify_reusing_memory(password.as_bytes(), &parsed)
         })
         .await
     }
@@ -143,6 +211,25 @@ mod tests {
         // Erased or garbage hashes match nothing.
         assert!(!fast.verify("".into(), "".into()).await.unwrap());
         assert!(!fast.verify("x".into(), "$argon2id$garbage".into()).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_on_reused_memory_match_the_crates_own() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let salt = SaltString::encode_b64(&[9; 16]).unwrap();
+        for (m, t, p) in [(8, 1, 1), (64, 2, 1), (Params::DEFAULT_M_COST, Params::DEFAULT_T_COST, 1)] {
+            let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(m, t, p, None).unwrap());
+            let theirs = argon2.hash_password(b"correct horse", &salt).unwrap().to_string();
+            let ours = hash_reusing_memory(&argon2, b"correct horse", &salt).unwrap();
+            assert_eq!(ours, theirs, "m={m}");
+            // Each verifies the other's.
+            assert!(verify_reusing_memory(b"correct horse", &PasswordHash::new(&theirs).unwrap()));
+            assert!(argon2.verify_password(b"correct horse", &PasswordHash::new(&ours).unwrap()).is_ok());
+            assert!(!verify_reusing_memory(b"correct horsE", &PasswordHash::new(&theirs).unwrap()));
+        }
+        // Hashes made earlier with the crate's own (argon2id v19) still verify.
+        let earlier = Argon2::default().hash_password(b"pw", &salt).unwrap().to_string();
+        assert!(verify_reusing_memory(b"pw", &PasswordHash::new(&earlier).unwrap()));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
