@@ -14,8 +14,9 @@ use crate::gateway::PayoutStatus;
 use crate::{category, check_amount, check_idempotency_key, scoped_key, GatewayReceipt, Pay};
 use serde::Serialize;
 use yizhan_core::time::{HOUR_MS, MINUTE_MS};
-use yizhan_core::{Code, Error, Result};
+use yizhan_core::{Code, Error, Msg, Result};
 use yizhan_ledger::{Hold, HoldState, TransferSpec};
+use yizhan_notify::{Message, Target};
 
 /// A withdrawal whose payout has had no final answer for this long is asked about.
 pub const RECONCILE_AFTER_MS: i64 = 10 * MINUTE_MS;
@@ -237,6 +238,29 @@ impl Pay {
         Ok((hold, marked > 0))
     }
 
+    /// Tell the person how a withdrawal that waited for the bank ended (they
+    /// left the page with "waiting for the bank").
+    async fn tell_settled_late(&self, hold: &Hold) {
+        let Some(user_id) = hold.debit_account_id.strip_prefix("wallet:") else {
+            return;
+        };
+        let (title, body) = if hold.state == HoldState::Posted {
+            ("pay.notice.withdrawal_paid.title", "pay.notice.withdrawal_paid.body")
+        } else {
+            ("pay.notice.withdrawal_returned.title", "pay.notice.withdrawal_returned.body")
+        };
+        self.tell(
+            user_id,
+            Message {
+                kind: "pay.withdrawal_settled".into(),
+                title: Msg::new(title).fen("amount", hold.amount_fen),
+                body: Msg::new(body),
+                target: Some(Target::new("transfer", &hold.pending_id)),
+            },
+        )
+        .await;
+    }
+
     /// The hold of a withdrawal row, found by the ledger key when the row does
     /// not have it yet (a crash between the hold and the row's update).
     async fn hold_of(&self, row: &WithdrawalRow) -> Result<Option<Hold>> {
@@ -338,7 +362,10 @@ impl Pay {
             },
         };
         let given_up = how == Settle::GiveUp;
-        let (hold, _) = self.settle_withdrawal(&row.reference, &hold.pending_id, how).await?;
+        let (hold, marked) = self.settle_withdrawal(&row.reference, &hold.pending_id, how).await?;
+        if marked {
+            self.tell_settled_late(&hold).await;
+        }
         Ok(match hold.state {
             HoldState::Posted => Reconciled::Paid,
             _ if given_up => Reconciled::GivenUp,
@@ -369,7 +396,10 @@ impl Pay {
             return Ok("recorded: amount differs".into());
         }
         let how = if paid { Settle::Paid { gateway_ref: n.gateway_ref.clone() } } else { Settle::Failed };
-        let (hold, _) = self.settle_withdrawal(&row.reference, &hold.pending_id, how).await?;
+        let (hold, marked) = self.settle_withdrawal(&row.reference, &hold.pending_id, how).await?;
+        if marked {
+            self.tell_settled_late(&hold).await;
+        }
         Ok(match hold.state {
             HoldState::Posted => format!("withdrawal paid: {}", hold.pending_id),
             _ => format!("withdrawal voided: {}", hold.pending_id),

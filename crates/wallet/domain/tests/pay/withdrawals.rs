@@ -49,6 +49,14 @@ async fn the_sweep_waits_then_posts_a_payout_the_gateway_made() {
     assert_eq!((r.paid, r.failed, r.given_up, r.unknown, r.failures), (1, 0, 0, 0, 0));
     assert_eq!(wallet(&e, &u).await, (7_000, 7_000, 0));
     assert_eq!(gateway_balance(&e).await, gw_before + 3_000);
+    // The person, who left with "waiting for the bank", is told how it ended (once).
+    let told = |inbox: Vec<yizhan_notify::Notification>| {
+        inbox.into_iter().filter(|n| n.kind == "pay.withdrawal_settled").map(|n| n.title).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        told(e.notify.inbox(&u, 50).await.unwrap()),
+        vec![yizhan_core::Msg::new("pay.notice.withdrawal_paid.title").fen("amount", 3_000)]
+    );
     let transfers = e.transfers().await;
     // Again: nothing more, not even much later; a retry of the request answers with the payout.
     assert_eq!(e.pay.reconcile_withdrawals().await.unwrap(), WithdrawalReport::default());
@@ -56,6 +64,7 @@ async fn the_sweep_waits_then_posts_a_payout_the_gateway_made() {
     assert_eq!(e.pay.reconcile_withdrawals().await.unwrap(), WithdrawalReport::default());
     let retry = e.pay.withdraw(&u, 3_000, Some(sandbox_cards::TIMES_OUT), "t1").await.unwrap();
     assert_eq!(retry.amount_fen, 3_000);
+    assert_eq!(told(e.notify.inbox(&u, 50).await.unwrap()).len(), 1, "told once");
     assert_eq!(wallet(&e, &u).await, (7_000, 7_000, 0));
     assert_eq!(e.transfers().await, transfers);
     e.assert_clean().await;
@@ -69,6 +78,11 @@ async fn the_sweep_voids_a_payout_the_gateway_refused() {
     assert!(e.gateway.answer_late(&reference(&u, "t2"), false).is_none());
     e.clock.advance_ms(RECONCILE_AFTER_MS);
     let r = e.pay.reconcile_withdrawals().await.unwrap();
+    let returned = e.notify.inbox(&u, 50).await.unwrap().into_iter().filter(|n| n.kind == "pay.withdrawal_settled");
+    assert_eq!(
+        returned.map(|n| n.title.key).collect::<Vec<_>>(),
+        vec!["pay.notice.withdrawal_returned.title".to_string()]
+    );
     assert_eq!((r.paid, r.failed, r.given_up, r.failures), (0, 1, 0, 0));
     assert_eq!(wallet(&e, &u).await, (10_000, 10_000, 0));
     assert_eq!(gateway_balance(&e).await, gw_before);
