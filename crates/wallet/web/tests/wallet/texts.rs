@@ -61,7 +61,14 @@ fn every_key_the_wallet_uses_has_words_and_the_rows_are_sorted() {
     assert_eq!(have.len(), TEXTS.len(), "a key is defined twice");
     assert!(TEXTS.windows(2).all(|w| w[0].0 < w[1].0), "rows are sorted by key");
     // Notification kinds look like keys but are not texts.
-    let kinds = ["pay.bill", "pay.paycode_charged", "pay.red_packet", "pay.red_packet_refund", "pay.received"];
+    let kinds = [
+        "pay.bill",
+        "pay.paycode_charged",
+        "pay.red_packet",
+        "pay.red_packet_refund",
+        "pay.received",
+        "pay.withdrawal_settled",
+    ];
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut used = Vec::new();
     for dir in ["src", "../domain/src", "../ledger/src"] {
