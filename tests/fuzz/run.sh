@@ -10,40 +10,16 @@
 # (examples per operation, a time limit). Installs schemathesis itself.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
 
 if ! command -v st >/dev/null 2>&1; then
   echo "installing schemathesis (PyPI)"
   python3 -m pip install -q schemathesis >/dev/null 2>&1 || pip install -q schemathesis
 fi
 
-cargo build --locked -p yizhan --manifest-path "$root/Cargo.toml"
-bin="$root/target/debug/yizhan"
-data="$(mktemp -d)"
-port=$((20000 + RANDOM % 20000))
-db_args=()
-pg_db=""
-if [ -n "${FUZZ_PG_URL:-}" ]; then
-  pg_db="yz_fuzz_$RANDOM$RANDOM"
-  psql "$FUZZ_PG_URL" -qc "CREATE DATABASE $pg_db" >/dev/null
-  db_args=(--database-url "${FUZZ_PG_URL%/*}/$pg_db")
-  echo "fuzzing on PostgreSQL ($pg_db)"
-else
-  echo "fuzzing on SQLite"
-fi
-YIZHAN_ADMIN_LOGIN=fuzz-admin@example.org YIZHAN_ADMIN_PASSWORD=fuzz-admin-2026 \
-  "$bin" serve --addr "127.0.0.1:$port" --data-dir "$data" "${db_args[@]}" >"$data/server.log" 2>&1 &
-pid=$!
-cleanup() {
-  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"
-  if [ -n "$pg_db" ]; then psql "$FUZZ_PG_URL" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null || true; fi
-}
-trap cleanup EXIT
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-base="http://127.0.0.1:$port"
+PG_URL="${FUZZ_PG_URL:-}"
+# shellcheck source=../lib/server.sh
+source "$here/../lib/server.sh"
+start_server fuzz YIZHAN_ADMIN_LOGIN=fuzz-admin@example.org YIZHAN_ADMIN_PASSWORD=fuzz-admin-2026
 curl -fsS -X POST "$base/api/v1/auth/register" -H 'content-type: application/json' \
   -d '{"login":"fuzzer@example.org","password":"fuzz-pass-2026","name":"Fuzzer"}' >/dev/null
 login() {
@@ -66,7 +42,7 @@ if [ "$status" -eq 0 ]; then
   fuzz "$(login fuzz-admin@example.org fuzz-admin-2026)" "${FUZZ_ADMIN_EXAMPLES:-20}" || status=$?
 fi
 if [ "$status" -ne 0 ]; then
-  echo "--- server log"; tail -30 "$data/server.log"
+  echo "--- server log"; tail -30 "$log"
   echo "fuzz: 0 passed, 1 failed"
   exit "$status"
 fi

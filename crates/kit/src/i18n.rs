@@ -95,11 +95,6 @@ impl Lang {
         }
     }
 
-    /// A text with `{name}` placeholders filled in.
-    pub fn tr(self, key: &str, args: &[(&str, String)]) -> String {
-        fill(lookup(self, key), args)
-    }
-
     /// Pick between two texts given in both languages (e.g. a stored notification).
     pub fn pick<'a>(self, en: &'a str, zh: &'a str) -> &'a str {
         match self {
@@ -157,11 +152,6 @@ pub fn install(parts: &[(&'static str, &'static [Text])]) -> Result<(), String> 
     let joined = join(parts)?;
     let _ = CATALOG.set(joined);
     Ok(())
-}
-
-/// Every key of the installed catalogue.
-pub fn keys() -> Vec<&'static str> {
-    CATALOG.get().map(|c| c.keys().copied().collect()).unwrap_or_default()
 }
 
 /// Whether the installed catalogue has this key.

@@ -215,6 +215,26 @@ const USER_SELECT: &str = "SELECT u.id, u.login, u.name, u.is_admin, u.verificat
      u.created_at_ms, u.deleted_at_ms \
      FROM users u LEFT JOIN cities c ON c.id = u.home_city_id";
 
+/// Count one more under `key` in a window that starts with the first count
+/// and lasts `window_ms` (a count after it starts a new window), atomically
+/// on both engines. Returns the count and when its window started.
+async fn bump_window(tx: &mut yizhan_core::Tx, key: &str, now: i64, window_ms: i64) -> Result<(i64, i64)> {
+    let row: (i64, i64) = sqlx::query_as(
+        "INSERT INTO login_limits (limit_key, window_start_ms, failures) VALUES ($1, $2, 1)
+         ON CONFLICT (limit_key) DO UPDATE SET
+             failures = CASE WHEN login_limits.window_start_ms <= $3 THEN 1 ELSE login_limits.failures + 1 END,
+             window_start_ms = CASE WHEN login_limits.window_start_ms <= $3 THEN $2
+                                    ELSE login_limits.window_start_ms END
+         RETURNING failures, window_start_ms",
+    )
+    .bind(key)
+    .bind(now)
+    .bind(now - window_ms)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(row)
+}
+
 /// The limiter's keys of one attempt.
 struct LimitKeys {
     pair: String,
@@ -573,7 +593,6 @@ impl Identity {
     /// Count one attempt under each of its keys (in one transaction); the
     /// seconds to wait when one of them is over its limit.
     async fn count_attempt(&self, k: &LimitKeys, now: i64) -> Result<Option<u64>> {
-        let window_start_before = now - LOGIN_WINDOW_MS;
         let known: Option<(i64,)> = sqlx::query_as(
             "SELECT last_ok_ms FROM login_known_addresses WHERE login_key = $1 AND addr_key = $2 AND last_ok_ms > $3",
         )
@@ -589,19 +608,7 @@ impl Identity {
         let mut wait: Option<u64> = None;
         let mut tx = self.ctx().db.begin().await?;
         for (key, max) in limits {
-            let (failures, start): (i64, i64) = sqlx::query_as(
-                "INSERT INTO login_limits (limit_key, window_start_ms, failures) VALUES ($1, $2, 1)
-                 ON CONFLICT (limit_key) DO UPDATE SET
-                     failures = CASE WHEN login_limits.window_start_ms <= $3 THEN 1 ELSE login_limits.failures + 1 END,
-                     window_start_ms = CASE WHEN login_limits.window_start_ms <= $3 THEN $2
-                                            ELSE login_limits.window_start_ms END
-                 RETURNING failures, window_start_ms",
-            )
-            .bind(key)
-            .bind(now)
-            .bind(window_start_before)
-            .fetch_one(tx.conn())
-            .await?;
+            let (failures, start) = bump_window(&mut tx, key, now, LOGIN_WINDOW_MS).await?;
             if failures > max as i64 {
                 let ms = (start + LOGIN_WINDOW_MS - now).max(1);
                 let s = u64::try_from(ms).unwrap_or(1).div_ceil(1000);
@@ -646,19 +653,7 @@ impl Identity {
         let key = self.limit_key("register", &addr);
         let now = self.ctx().now_ms();
         let mut tx = self.ctx().db.begin().await?;
-        let (n, start): (i64, i64) = sqlx::query_as(
-            "INSERT INTO login_limits (limit_key, window_start_ms, failures) VALUES ($1, $2, 1)
-             ON CONFLICT (limit_key) DO UPDATE SET
-                 failures = CASE WHEN login_limits.window_start_ms <= $3 THEN 1 ELSE login_limits.failures + 1 END,
-                 window_start_ms = CASE WHEN login_limits.window_start_ms <= $3 THEN $2
-                                        ELSE login_limits.window_start_ms END
-             RETURNING failures, window_start_ms",
-        )
-        .bind(&key)
-        .bind(now)
-        .bind(now - REGISTRATION_WINDOW_MS)
-        .fetch_one(tx.conn())
-        .await?;
+        let (n, start) = bump_window(&mut tx, &key, now, REGISTRATION_WINDOW_MS).await?;
         tx.commit().await?;
         if n > self.inner.config.registrations_per_address_hour as i64 {
             let s = u64::try_from((start + REGISTRATION_WINDOW_MS - now).max(1)).unwrap_or(1).div_ceil(1000);

@@ -20,10 +20,5 @@ pub fn yuan_field(s: &str, field: &str) -> Result<i64, Error> {
 
 /// The words for a ledger category, or the category itself if the catalogue has none.
 pub fn category_label(lang: Lang, category: &str) -> String {
-    let key = format!("category.{category}");
-    if yizhan_kit::i18n::lookup(lang, &key) != yizhan_kit::i18n::MISSING {
-        lang.t(&key).to_string()
-    } else {
-        category.to_string()
-    }
+    lang.tk_or("category", category).to_string()
 }
