@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod document;
+pub mod keys;
 mod pages;
 pub mod state;
 pub mod testing;

@@ -14,7 +14,18 @@ use std::path::Path;
 pub struct Vault {
     enc_key: [u8; 32],
     mac_key: [u8; 32],
+    /// The MAC half of the key this one replaced (`secret.key.previous`), if
+    /// the operator keeps it: tokens printed before a rotation (static QR
+    /// codes) still check. It never seals, opens or indexes anything.
+    previous_mac_key: Option<[u8; 32]>,
 }
+
+/// The key file in a data directory, and the two a rotation leaves next to it.
+pub const KEY_FILE: &str = "secret.key";
+/// Written (and synced) before a rotation commits; becomes `secret.key` after.
+pub const NEXT_KEY_FILE: &str = "secret.key.next";
+/// The key a rotation replaced, kept so printed QR codes still check.
+pub const PREVIOUS_KEY_FILE: &str = "secret.key.previous";
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -32,7 +43,36 @@ impl Vault {
         let mut mac_key = [0u8; 32];
         enc_key.copy_from_slice(&bytes[..32]);
         mac_key.copy_from_slice(&bytes[32..]);
-        Ok(Vault { enc_key, mac_key })
+        Ok(Vault { enc_key, mac_key, previous_mac_key: None })
+    }
+
+    /// A new random key.
+    pub fn generate() -> Vault {
+        let mut bytes = [0u8; 64];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let mut enc_key = [0u8; 32];
+        let mut mac_key = [0u8; 32];
+        enc_key.copy_from_slice(&bytes[..32]);
+        mac_key.copy_from_slice(&bytes[32..]);
+        Vault { enc_key, mac_key, previous_mac_key: None }
+    }
+
+    /// The key as 128 hex digits, for writing it to its file (never to a log).
+    pub fn to_hex(&self) -> String {
+        let mut bytes = self.enc_key.to_vec();
+        bytes.extend_from_slice(&self.mac_key);
+        hex::encode(bytes)
+    }
+
+    /// Also accept MACs made with `previous` (see [`Vault::mac_matches`]).
+    pub fn with_previous(mut self, previous: &Vault) -> Vault {
+        self.previous_mac_key = Some(previous.mac_key);
+        self
+    }
+
+    /// Whether the key a rotation replaced is still kept for checking MACs.
+    pub fn has_previous(&self) -> bool {
+        self.previous_mac_key.is_some()
     }
 
     pub fn from_hex(s: &str) -> Result<Vault> {
@@ -62,9 +102,7 @@ impl Vault {
 
     /// A vault with a random key, for tests.
     pub fn random() -> Vault {
-        let mut bytes = [0u8; 64];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Vault { enc_key: bytes[..32].try_into().unwrap_or([0; 32]), mac_key: bytes[32..].try_into().unwrap_or([1; 32]) }
+        Vault::generate()
     }
 
     /// Encrypt; `context` binds the ciphertext to its place (e.g. "id_number:USER").
@@ -135,16 +173,117 @@ impl Vault {
 
     /// A keyed MAC for tokens the platform issues and later checks (QR payloads, CSRF).
     pub fn mac(&self, domain: &str, value: &[u8]) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key).unwrap_or_else(|_| unreachable!());
-        mac.update(b"mac:");
-        mac.update(domain.as_bytes());
-        mac.update(&[0]);
-        mac.update(value);
-        mac.finalize().into_bytes().to_vec()
+        mac_with(&self.mac_key, domain, value)
+    }
+
+    /// Whether `tag` is the first `tag.len()` bytes (at least 8) of this
+    /// key's MAC of `value`, or of the previous key's while it is kept.
+    /// Compared in constant time.
+    pub fn mac_matches(&self, domain: &str, value: &[u8], tag: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        if tag.len() < 8 || tag.len() > 32 {
+            return false;
+        }
+        let now = mac_with(&self.mac_key, domain, value);
+        let mut ok = now[..tag.len()].ct_eq(tag);
+        if let Some(prev) = &self.previous_mac_key {
+            ok |= mac_with(prev, domain, value)[..tag.len()].ct_eq(tag);
+        }
+        ok.into()
+    }
+
+    /// Make `replacement` this database's key: checks the recorded fingerprint
+    /// is this key's and records the replacement's, inside the rotation's
+    /// transaction (so the data and the fingerprint change together).
+    pub async fn hand_over(&self, tx: &mut crate::db::Tx, replacement: &Vault) -> Result<()> {
+        let n = sqlx::query("UPDATE vault_fingerprint SET fingerprint = $1 WHERE id = 1 AND fingerprint = $2")
+            .bind(replacement.fingerprint())
+            .bind(self.fingerprint())
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+        if n != 1 {
+            return Err(Error::new(Code::Conflict, "error.vault.key_mismatch")
+                .with("variable", Arg::Text("YIZHAN_SECRET_KEY".into()))
+                .with("file", Arg::Text("DATA_DIR/secret.key".into())));
+        }
+        Ok(())
+    }
+
+    /// The fingerprint the database has recorded, if any.
+    pub async fn recorded_fingerprint(db: &crate::Db) -> Result<Option<String>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT fingerprint FROM vault_fingerprint WHERE id = 1").fetch_optional(&db.pool).await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Load the key of a data directory (or the operator's), finishing or
+    /// undoing a rotation a crash interrupted: a `secret.key.next` whose
+    /// fingerprint the database records is the key now (the rotation
+    /// committed), any other is left over from one that did not. The kept
+    /// previous key, if any, joins for checking MACs.
+    pub async fn load_for(data_dir: &Path, operator_hex: Option<&str>, db: &crate::Db) -> Result<Vault> {
+        let next_path = data_dir.join(NEXT_KEY_FILE);
+        if let Ok(hex) = std::fs::read_to_string(&next_path) {
+            let next = Vault::from_hex(&hex)?;
+            if Vault::recorded_fingerprint(db).await?.as_deref() == Some(next.fingerprint().as_str()) {
+                promote_next_key(data_dir)?;
+                tracing::warn!("finished a key rotation that was interrupted after it committed");
+            } else {
+                std::fs::remove_file(&next_path).map_err(Error::internal)?;
+                tracing::warn!("removed the new key of a rotation that did not commit; the old key stays");
+            }
+        }
+        let vault = Vault::load_or_create(data_dir, operator_hex)?;
+        let previous = match std::env::var("YIZHAN_PREVIOUS_SECRET_KEY").ok().filter(|h| !h.trim().is_empty()) {
+            Some(h) => Some(Vault::from_hex(&h)?),
+            None => match std::fs::read_to_string(data_dir.join(PREVIOUS_KEY_FILE)) {
+                Ok(h) => Some(Vault::from_hex(&h)?),
+                Err(_) => None,
+            },
+        };
+        Ok(match previous {
+            Some(p) => vault.with_previous(&p),
+            None => vault,
+        })
     }
 }
 
-fn write_private(path: &Path, contents: &str) -> Result<()> {
+fn mac_with(key: &[u8; 32], domain: &str, value: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    mac.update(b"mac:");
+    mac.update(domain.as_bytes());
+    mac.update(&[0]);
+    mac.update(value);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Write a new key next to the current one (`secret.key.next`, mode 0600,
+/// synced) before a rotation commits.
+pub fn write_next_key(data_dir: &Path, next: &Vault) -> Result<()> {
+    let path = data_dir.join(NEXT_KEY_FILE);
+    if path.exists() {
+        std::fs::remove_file(&path).map_err(Error::internal)?;
+    }
+    write_private(&path, &next.to_hex())
+}
+
+/// After the rotation committed: `secret.key` becomes `secret.key.previous`
+/// and `secret.key.next` becomes `secret.key`, each rename synced.
+pub fn promote_next_key(data_dir: &Path) -> Result<()> {
+    let key = data_dir.join(KEY_FILE);
+    if key.exists() {
+        std::fs::rename(&key, data_dir.join(PREVIOUS_KEY_FILE)).map_err(Error::internal)?;
+    }
+    std::fs::rename(data_dir.join(NEXT_KEY_FILE), &key).map_err(Error::internal)?;
+    if let Ok(dir) = std::fs::File::open(data_dir) {
+        dir.sync_all().map_err(Error::internal)?;
+    }
+    Ok(())
+}
+
+/// Write a key file that only its owner can read (mode 0600, synced); refuses to overwrite.
+pub fn write_private(path: &Path, contents: &str) -> Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

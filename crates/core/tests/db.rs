@@ -53,3 +53,55 @@ async fn a_second_process_with_another_vault_key_is_refused() {
     assert_eq!(fp, first.fingerprint());
     first.check_against(&t.db, 4).await.unwrap();
 }
+
+/// A rotation writes `secret.key.next` before it commits. Started again, a
+/// data directory whose database took the new key finishes the move (the old
+/// key becomes `secret.key.previous`, still good for checking MACs); one
+/// whose rotation never committed drops the new key and keeps the old.
+#[tokio::test]
+async fn an_interrupted_rotation_is_finished_or_undone_at_start() {
+    use yizhan_core::vault::{write_next_key, NEXT_KEY_FILE, PREVIOUS_KEY_FILE};
+    use yizhan_core::Vault;
+    let t = TestDb::new(&[&SET]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let old = Vault::load_for(dir.path(), None, &t.db).await.unwrap();
+    old.check_against(&t.db, 1).await.unwrap();
+    let tag = old.mac("pay.qr.v1", b"user:u1:");
+
+    // Not committed: the next key goes, the old one stays.
+    let abandoned = Vault::generate();
+    write_next_key(dir.path(), &abandoned).unwrap();
+    let again = Vault::load_for(dir.path(), None, &t.db).await.unwrap();
+    assert_eq!(again.fingerprint(), old.fingerprint());
+    assert!(!dir.path().join(NEXT_KEY_FILE).exists());
+    assert!(!again.has_previous());
+
+    // Committed (the database records the new key), then a crash: the move is finished.
+    let new = Vault::generate();
+    write_next_key(dir.path(), &new).unwrap();
+    let mut tx = t.db.begin().await.unwrap();
+    old.hand_over(&mut tx, &new).await.unwrap();
+    tx.commit().await.unwrap();
+    let started = Vault::load_for(dir.path(), None, &t.db).await.unwrap();
+    assert_eq!(started.fingerprint(), new.fingerprint());
+    started.check_against(&t.db, 2).await.unwrap();
+    assert!(dir.path().join(PREVIOUS_KEY_FILE).exists());
+    assert!(started.has_previous());
+    // Tokens made under the old key still check while it is kept, not forged ones.
+    assert!(started.mac_matches("pay.qr.v1", b"user:u1:", &tag[..12]));
+    assert!(!started.mac_matches("pay.qr.v1", b"user:u2:", &tag[..12]));
+    assert!(!Vault::generate().mac_matches("pay.qr.v1", b"user:u1:", &tag[..12]));
+    // A hand-over from a key that is no longer the database's is refused.
+    let mut tx = t.db.begin().await.unwrap();
+    assert!(old.hand_over(&mut tx, &Vault::generate()).await.is_err());
+}
+
+#[test]
+fn a_key_written_out_reads_back_as_the_same_key() {
+    let v = yizhan_core::Vault::generate();
+    let back = yizhan_core::Vault::from_hex(&v.to_hex()).unwrap();
+    assert_eq!(back.fingerprint(), v.fingerprint());
+    assert_eq!(back.blind_index("d", "x"), v.blind_index("d", "x"));
+    let sealed = v.seal(b"secret", "ctx").unwrap();
+    assert_eq!(back.open(&sealed, "ctx").unwrap(), b"secret");
+}

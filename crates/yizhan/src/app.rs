@@ -116,7 +116,8 @@ pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Buil
     let choice =
         gateway_choice(std::env::var("YIZHAN_GATEWAY").ok().as_deref(), std::env::var("YIZHAN_ENV").ok().as_deref())?;
     let db = open_db(data).await?;
-    let vault = Vault::load_or_create(&data.data_dir, std::env::var("YIZHAN_SECRET_KEY").ok().as_deref())
+    let vault = Vault::load_for(&data.data_dir, std::env::var("YIZHAN_SECRET_KEY").ok().as_deref(), &db)
+        .await
         .map_err(explain)
         .context("loading the secret key")?;
     // Every process on one database must hold the same key: refuse one that
@@ -193,6 +194,12 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
         }
         if *stop.borrow() {
             return;
+        }
+        // A key rotation while this process ran: everything it would seal or
+        // look up from now on would be under a key the database left behind.
+        if let Ok(false) = yizhan_app::keys::key_still_current(&state.ctx.db, &state.ctx.vault).await {
+            tracing::error!("the database's secret key was rotated; this process holds the old one and stops");
+            std::process::exit(3);
         }
         match state.ledger.expire_due().await {
             Ok(0) => {}

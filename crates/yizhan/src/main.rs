@@ -3,6 +3,7 @@
 
 mod app;
 mod demo;
+mod key_cmd;
 mod ledger_cmd;
 
 use clap::{Args, Parser, Subcommand};
@@ -58,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The secret key: rotate it (stop every server first).
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// The ledger: check that the books balance.
     Ledger {
         #[command(subcommand)]
@@ -67,6 +73,22 @@ enum Command {
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Move every sealed identity number, blind index and access-log seal to
+    /// a new key in one transaction, then make the new key the data
+    /// directory's (secret.key; the old one becomes secret.key.previous).
+    /// With YIZHAN_SECRET_KEY, the new key goes to --new-key-out instead.
+    /// YIZHAN_NEW_SECRET_KEY gives the new key; by default one is generated.
+    Rotate {
+        #[command(flatten)]
+        data: DataOpts,
+        /// Where to write the new key (required when the key comes from YIZHAN_SECRET_KEY).
+        #[arg(long)]
+        new_key_out: Option<PathBuf>,
     },
 }
 
@@ -164,6 +186,9 @@ async fn main() -> anyhow::Result<()> {
             let id = built.state.identity.ensure_admin(&login, &password, &name).await.map_err(app::explain)?;
             println!("platform administrator {login} ({id})");
             Ok(())
+        }
+        Command::Key { command: KeyCommand::Rotate { data, new_key_out } } => {
+            key_cmd::rotate(&data, new_key_out.as_deref()).await
         }
         Command::Ledger { command: LedgerCommand::Check { data } } => {
             if ledger_cmd::check(&data).await? {

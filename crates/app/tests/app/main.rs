@@ -7,6 +7,7 @@ mod authz;
 mod boundaries;
 mod catalogue;
 mod hardening;
+mod keys;
 mod pages;
 mod platform;
 

@@ -29,10 +29,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
     sqlite: &[
         ("0001", include_str!("../migrations/sqlite/0001_access_log.sql")),
         ("0002", include_str!("../migrations/sqlite/0002_keyed_chain.sql")),
+        ("0003", include_str!("../migrations/sqlite/0003_checkpoints.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_access_log.sql")),
         ("0002", include_str!("../migrations/postgres/0002_keyed_chain.sql")),
+        ("0003", include_str!("../migrations/postgres/0003_checkpoints.sql")),
     ],
 };
 
@@ -168,6 +170,41 @@ struct HeadRow {
     last_seq: i64,
     last_hash: String,
     head_mac: Option<String>,
+}
+
+/// A key rotation's word for a subject's chain up to `seq` (see the migration).
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct CheckpointRow {
+    seq: i64,
+    digest: String,
+    mac: String,
+}
+
+/// SHA-256 over every entry up to a checkpoint, each with the hash it carries.
+#[derive(Default)]
+struct Digest2(Sha256);
+
+impl Digest2 {
+    fn add(&mut self, e: &AccessEntry) {
+        let bytes = canonical_bytes(e, b"yizhan-access-log-checkpoint");
+        self.0.update((bytes.len() as u64).to_be_bytes());
+        self.0.update(&bytes);
+        self.0.update((e.hash.len() as u64).to_be_bytes());
+        self.0.update(e.hash.as_bytes());
+        self.0.update(e.chain_version.to_be_bytes());
+    }
+    fn hex(self) -> String {
+        hex::encode(self.0.finalize())
+    }
+}
+
+fn checkpoint_mac(vault: &Vault, subject: &str, seq: i64, digest: &str) -> String {
+    let mut bytes = Vec::with_capacity(128);
+    for part in [subject.as_bytes(), &seq.to_be_bytes(), digest.as_bytes()] {
+        bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(part);
+    }
+    hex::encode(vault.mac("access_log.checkpoint", &bytes))
 }
 
 fn check_len(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize, required: bool) {
@@ -338,10 +375,19 @@ impl Audit {
         // Read the head first: an entry appended between the two reads then
         // only makes the log longer than the head, which is fine.
         let head = self.head(subject_user_id).await?;
+        let checkpoint = self.checkpoint(subject_user_id).await?;
         let entries = self.all(subject_user_id).await?;
         let count = i64::try_from(entries.len()).map_err(Error::internal)?;
-        let first_bad_seq = first_bad_seq(&self.ctx.vault, subject_user_id, &entries, head.as_ref());
+        let first_bad_seq =
+            first_bad_seq(&self.ctx.vault, subject_user_id, &entries, head.as_ref(), checkpoint.as_ref());
         Ok(ChainCheck { entries: count, ok: first_bad_seq.is_none(), first_bad_seq })
+    }
+
+    async fn checkpoint(&self, subject_user_id: &str) -> Result<Option<CheckpointRow>> {
+        Ok(sqlx::query_as("SELECT seq, digest, mac FROM access_log_checkpoints WHERE subject_user_id = $1")
+            .bind(subject_user_id)
+            .fetch_optional(&self.ctx.db.pool)
+            .await?)
     }
 
     async fn head(&self, subject_user_id: &str) -> Result<Option<HeadRow>> {
@@ -408,10 +454,19 @@ impl Audit {
     }
 }
 
-fn first_bad_seq(vault: &Vault, subject: &str, entries: &[AccessEntry], head: Option<&HeadRow>) -> Option<i64> {
+fn first_bad_seq(
+    vault: &Vault,
+    subject: &str,
+    entries: &[AccessEntry],
+    head: Option<&HeadRow>,
+    checkpoint: Option<&CheckpointRow>,
+) -> Option<i64> {
     let mut prev_hash = GENESIS_HASH.to_string();
     let mut expected_seq = 1;
     let mut version = CHAIN_PLAIN;
+    // Entries up to a key rotation's checkpoint are vouched for by its digest.
+    let covered = checkpoint.map(|c| c.seq).unwrap_or(0);
+    let mut digest = Digest2::default();
     for e in entries {
         if e.seq != expected_seq {
             // A removed entry: the first missing seq is the bad one.
@@ -420,6 +475,7 @@ fn first_bad_seq(vault: &Vault, subject: &str, entries: &[AccessEntry], head: Op
         // Plain entries only ever precede keyed ones: a plain entry after a
         // keyed one is a forgery.
         let hash_ok = match e.chain_version {
+            _ if e.seq <= covered => matches!(e.chain_version, CHAIN_PLAIN | CHAIN_KEYED),
             CHAIN_PLAIN if version == CHAIN_PLAIN => entry_hash(e) == e.hash,
             CHAIN_KEYED => keyed_entry_hash(vault, e) == e.hash,
             _ => false,
@@ -427,9 +483,27 @@ fn first_bad_seq(vault: &Vault, subject: &str, entries: &[AccessEntry], head: Op
         if e.subject_user_id != subject || e.prev_hash != prev_hash || !hash_ok {
             return Some(e.seq);
         }
-        version = e.chain_version;
+        if e.seq <= covered {
+            digest.add(e);
+            if e.seq == covered {
+                let cp = checkpoint?;
+                let d = std::mem::take(&mut digest).hex();
+                if d != cp.digest || checkpoint_mac(vault, subject, cp.seq, &d) != cp.mac {
+                    // Something up to the checkpoint changed; which entry cannot be told.
+                    return Some(1);
+                }
+                // After a rotation only entries keyed with the new key follow.
+                version = CHAIN_KEYED;
+            }
+        } else {
+            version = e.chain_version;
+        }
         prev_hash = e.hash.clone();
         expected_seq += 1;
+    }
+    if expected_seq <= covered {
+        // Entries the checkpoint vouched for are gone from the end.
+        return Some(expected_seq);
     }
     let newest = expected_seq - 1;
     match head {
@@ -446,4 +520,104 @@ fn first_bad_seq(vault: &Vault, subject: &str, entries: &[AccessEntry], head: Op
         None if !entries.is_empty() => Some(newest),
         _ => None,
     }
+}
+
+/// Subjects whose chains a rotation checks at a time.
+const REKEY_PAGE: i64 = 200;
+
+/// What a key rotation did to the access logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RekeyReport {
+    pub subjects: u64,
+    pub entries: u64,
+}
+
+/// Move every subject's chain to a new key (`yizhan key rotate`), inside the
+/// rotation's transaction: each chain is first checked under the old key (a
+/// rotation refuses to launder a chain that does not verify), then a
+/// checkpoint under the new key vouches for it as it stands and its head is
+/// sealed with the new key. No entry is rewritten: the log stays append-only
+/// and the heads in earlier exports still match.
+pub async fn rekey(
+    tx: &mut yizhan_core::Tx,
+    old: &Vault,
+    new: &Vault,
+    now_ms: i64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<RekeyReport> {
+    let mut report = RekeyReport::default();
+    let mut broken: Vec<String> = Vec::new();
+    let mut after = String::new();
+    loop {
+        let subjects: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT subject_user_id FROM access_log WHERE subject_user_id > $1 ORDER BY subject_user_id LIMIT $2",
+        )
+        .bind(&after)
+        .bind(REKEY_PAGE)
+        .fetch_all(tx.conn())
+        .await?;
+        let Some(last) = subjects.last() else { break };
+        after = last.0.clone();
+        for (subject,) in subjects {
+            let head: Option<HeadRow> =
+                sqlx::query_as("SELECT last_seq, last_hash, head_mac FROM access_log_heads WHERE subject_user_id = $1")
+                    .bind(&subject)
+                    .fetch_optional(tx.conn())
+                    .await?;
+            let checkpoint: Option<CheckpointRow> =
+                sqlx::query_as("SELECT seq, digest, mac FROM access_log_checkpoints WHERE subject_user_id = $1")
+                    .bind(&subject)
+                    .fetch_optional(tx.conn())
+                    .await?;
+            let entries: Vec<AccessEntry> = sqlx::query_as(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM access_log WHERE subject_user_id = $1 ORDER BY seq ASC"
+            ))
+            .bind(&subject)
+            .fetch_all(tx.conn())
+            .await?;
+            if first_bad_seq(old, &subject, &entries, head.as_ref(), checkpoint.as_ref()).is_some() {
+                broken.push(subject);
+                continue;
+            }
+            let Some(newest) = entries.last() else { continue };
+            let mut digest = Digest2::default();
+            for e in &entries {
+                digest.add(e);
+            }
+            let digest = digest.hex();
+            let mac = checkpoint_mac(new, &subject, newest.seq, &digest);
+            sqlx::query(
+                "INSERT INTO access_log_checkpoints (subject_user_id, seq, digest, mac, created_at_ms)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (subject_user_id) DO UPDATE SET seq = $2, digest = $3, mac = $4, created_at_ms = $5",
+            )
+            .bind(&subject)
+            .bind(newest.seq)
+            .bind(&digest)
+            .bind(&mac)
+            .bind(now_ms)
+            .execute(tx.conn())
+            .await?;
+            sqlx::query("UPDATE access_log_heads SET head_mac = $1 WHERE subject_user_id = $2")
+                .bind(head_mac(new, &subject, newest.seq, &newest.hash))
+                .bind(&subject)
+                .execute(tx.conn())
+                .await?;
+            report.subjects += 1;
+            report.entries += entries.len() as u64;
+            progress(1);
+        }
+    }
+    if !broken.is_empty() {
+        return Err(Error::new(yizhan_core::Code::Conflict, "audit.rekey.broken_chains")
+            .with("count", yizhan_core::Arg::Int(broken.len() as i64)));
+    }
+    Ok(report)
+}
+
+/// How many subjects [`rekey`] will check, for a progress bar.
+pub async fn rekey_size(db: &yizhan_core::Db) -> Result<u64> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(DISTINCT subject_user_id) FROM access_log").fetch_one(&db.pool).await?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }

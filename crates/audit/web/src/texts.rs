@@ -24,6 +24,7 @@ pub static TEXTS: &[Text] = &[
     ("access.when", "When", "时间"),
     ("access.who", "Who", "查看人"),
     ("access.why", "Why", "原因"),
+    ("audit.rekey.broken_chains", "{count} access logs do not verify under the current key: the rotation was refused and nothing changed", "有 {count} 份访问记录在当前密钥下校验失败：已拒绝轮换密钥，未做任何更改"),
     ("nav.access", "Access log", "访问记录"),
     ("service.access", "My data", "我的数据"),
 ];

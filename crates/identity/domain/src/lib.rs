@@ -6,6 +6,7 @@
 //! writes the read into the person's access log before returning anything.
 
 mod password;
+pub mod rekey;
 pub mod types;
 
 pub use types::{mask_id_number, mask_login, IdNumber, Login, OrgKind, Password, PersonName, Role};

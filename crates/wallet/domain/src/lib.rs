@@ -18,6 +18,7 @@ pub mod packets;
 pub mod qrimage;
 pub mod qrpay;
 pub mod redpacket;
+pub mod rekey;
 pub mod types;
 pub mod withdrawals;
 

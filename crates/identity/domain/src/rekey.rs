@@ -1,0 +1,75 @@
+//! Moving the identity room's secrets to a new vault key (`yizhan key rotate`):
+//! every sealed identity number is opened with the old key and sealed with the
+//! new one, its blind index recomputed, inside the rotation's transaction.
+//! What the room only ever stored as a keyed hash of something it does not
+//! keep (log-in limit counters, the addresses a login succeeded from) cannot
+//! be carried over and is dropped: counters start afresh and owners' known
+//! addresses are learnt again at their next log-in.
+
+use yizhan_core::db::Tx;
+use yizhan_core::{Error, Result, Vault};
+
+/// Rows read and rewritten at a time, so memory stays flat however many people there are.
+const PAGE: i64 = 500;
+
+/// What a rotation did in this room.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RekeyReport {
+    pub id_numbers: u64,
+    pub login_limits_dropped: u64,
+    pub known_addresses_dropped: u64,
+}
+
+#[derive(sqlx::FromRow)]
+struct SealedRow {
+    id: String,
+    id_cipher: String,
+}
+
+/// Re-seal and re-index under `new`; `progress` is told each row done.
+pub async fn rekey(tx: &mut Tx, old: &Vault, new: &Vault, progress: &(dyn Fn(u64) + Sync)) -> Result<RekeyReport> {
+    let mut report = RekeyReport::default();
+    // The new indexes go in first under a prefix no old one has, then lose it,
+    // so no new value can meet an old one in the UNIQUE index half-way.
+    let mut after = String::new();
+    loop {
+        let rows: Vec<SealedRow> = sqlx::query_as(
+            "SELECT id, id_cipher FROM users WHERE id_cipher IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(&after)
+        .bind(PAGE)
+        .fetch_all(tx.conn())
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id.clone();
+        for row in rows {
+            let context = format!("id_number:{}", row.id);
+            let plain = old.open(&row.id_cipher, &context)?;
+            let number = String::from_utf8(plain).map_err(Error::internal)?;
+            let sealed = new.seal(number.as_bytes(), &context)?;
+            let index = format!("rekey:{}", new.blind_index("id_number", &number));
+            sqlx::query("UPDATE users SET id_cipher = $1, id_index = $2 WHERE id = $3")
+                .bind(&sealed)
+                .bind(&index)
+                .bind(&row.id)
+                .execute(tx.conn())
+                .await?;
+            report.id_numbers += 1;
+            progress(1);
+        }
+    }
+    sqlx::query("UPDATE users SET id_index = SUBSTR(id_index, 7) WHERE id_index LIKE 'rekey:%'")
+        .execute(tx.conn())
+        .await?;
+    report.login_limits_dropped = sqlx::query("DELETE FROM login_limits").execute(tx.conn()).await?.rows_affected();
+    report.known_addresses_dropped =
+        sqlx::query("DELETE FROM login_known_addresses").execute(tx.conn()).await?.rows_affected();
+    Ok(report)
+}
+
+/// How many rows [`rekey`] will rewrite, for a progress bar.
+pub async fn rekey_size(db: &yizhan_core::Db) -> Result<u64> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM users WHERE id_cipher IS NOT NULL").fetch_one(&db.pool).await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
