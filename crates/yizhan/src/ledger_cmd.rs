@@ -121,8 +121,13 @@ fn tempdir_if(yes: bool) -> anyhow::Result<Option<TempDir>> {
 /// A scratch directory removed when dropped.
 pub struct TempDir(std::path::PathBuf);
 
+/// A fresh scratch directory under the system's temporary directory.
+pub fn scratch_dir() -> anyhow::Result<TempDir> {
+    tempdir_if(true)?.ok_or_else(|| anyhow::anyhow!("no scratch directory"))
+}
+
 impl TempDir {
-    fn path(&self) -> &std::path::Path {
+    pub fn path(&self) -> &std::path::Path {
         &self.0
     }
 }
