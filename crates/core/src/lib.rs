@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod db;
 pub mod error;
+pub mod group;
 pub mod ids;
 pub mod money;
 pub mod msg;

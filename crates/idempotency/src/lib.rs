@@ -14,8 +14,10 @@
 //! ledger's idempotency keys), not a replacement for them: if an answer is
 //! lost or released, the domain still moves money once.
 
+use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
-use yizhan_core::{Ctx, Error, MigrationSet, Msg, Result};
+use yizhan_core::group::{Batch, GroupCommit, GroupLimits};
+use yizhan_core::{Ctx, Error, MigrationSet, Msg, Result, Tx};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "idempotency",
@@ -67,10 +69,115 @@ pub fn request_hash(method: &str, path: &str, body: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
-/// The store. Cheap to clone.
+/// The store. Cheap to clone. Claims and answers are written by group
+/// commits: a request waits for the transaction that holds its row to commit,
+/// and shares that commit with every request in flight.
 #[derive(Clone)]
 pub struct Idempotency {
     ctx: Ctx,
+    claims: GroupCommit<Claims>,
+    answers: GroupCommit<Answers>,
+}
+
+/// Rows in one multi-row statement (each binds at most 9 values).
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// A claim of a key for a fresh request.
+struct Claim {
+    scope: String,
+    key: String,
+    request_hash: String,
+    now_ms: i64,
+    holder: String,
+}
+
+/// Claims in one `INSERT … ON CONFLICT DO NOTHING RETURNING holder`: a claim
+/// is won when its (unique) holder comes back.
+struct Claims;
+
+impl Batch for Claims {
+    type Op = Claim;
+    type Out = bool;
+    fn apply<'a>(&'a self, tx: &'a mut Tx, ops: &'a [Claim]) -> BoxFuture<'a, Result<Vec<Result<bool>>>> {
+        Box::pin(async move {
+            let mut won = std::collections::HashSet::new();
+            for chunk in ops.chunks(ROWS_PER_STATEMENT) {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|i| {
+                        let b = i * 5;
+                        format!(
+                            "(${}, ${}, ${}, 'in_progress', NULL, NULL, ${}, ${}, ${})",
+                            b + 1,
+                            b + 2,
+                            b + 3,
+                            b + 4,
+                            b + 4,
+                            b + 5
+                        )
+                    })
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO idempotency_keys
+                         (scope, idem_key, request_hash, state, status_code, body, created_at_ms, locked_at_ms, holder)
+                     VALUES {} ON CONFLICT (scope, idem_key) DO NOTHING RETURNING holder",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query_as::<_, (String,)>(&sql);
+                for c in chunk {
+                    q = q.bind(&c.scope).bind(&c.key).bind(&c.request_hash).bind(c.now_ms).bind(&c.holder);
+                }
+                for (holder,) in q.fetch_all(tx.conn()).await? {
+                    won.insert(holder);
+                }
+            }
+            Ok(ops.iter().map(|c| Ok(won.contains(&c.holder))).collect())
+        })
+    }
+}
+
+/// A request's answer, stored if its holder still holds the key.
+struct Answer {
+    scope: String,
+    key: String,
+    holder: String,
+    status: i64,
+    body: String,
+}
+
+/// Answers in one `UPDATE … FROM (VALUES …) RETURNING holder`.
+struct Answers;
+
+impl Batch for Answers {
+    type Op = Answer;
+    type Out = bool;
+    fn apply<'a>(&'a self, tx: &'a mut Tx, ops: &'a [Answer]) -> BoxFuture<'a, Result<Vec<Result<bool>>>> {
+        Box::pin(async move {
+            let mut stored = std::collections::HashSet::new();
+            for chunk in ops.chunks(ROWS_PER_STATEMENT) {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|i| {
+                        let b = i * 5;
+                        format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5)
+                    })
+                    .collect();
+                let sql = format!(
+                    "WITH v (v_scope, v_key, v_holder, v_status, v_body) AS (VALUES {})
+                     UPDATE idempotency_keys SET state = 'done', status_code = v_status, body = v_body
+                     FROM v WHERE scope = v_scope AND idem_key = v_key AND state = 'in_progress' AND holder = v_holder
+                     RETURNING holder",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query_as::<_, (String,)>(&sql);
+                for a in chunk {
+                    q = q.bind(&a.scope).bind(&a.key).bind(&a.holder).bind(a.status).bind(&a.body);
+                }
+                for (holder,) in q.fetch_all(tx.conn()).await? {
+                    stored.insert(holder);
+                }
+            }
+            Ok(ops.iter().map(|a| Ok(stored.contains(&a.holder))).collect())
+        })
+    }
 }
 
 /// What is stored for one (scope, key).
@@ -97,8 +204,11 @@ fn check(scope: &str, key: &str) -> Result<()> {
 }
 
 impl Idempotency {
+    /// The store, with its group commits running on the current tokio runtime.
     pub fn new(ctx: Ctx) -> Idempotency {
-        Idempotency { ctx }
+        let claims = GroupCommit::start(ctx.db.clone(), Claims, GroupLimits::default());
+        let answers = GroupCommit::start(ctx.db.clone(), Answers, GroupLimits::default());
+        Idempotency { ctx, claims, answers }
     }
 
     /// Claim `key` for a request, or learn what became of it.
@@ -109,23 +219,14 @@ impl Idempotency {
         for _ in 0..5 {
             let now = self.ctx.now_ms();
             let lease = Lease(self.ctx.new_id());
-            let mut tx = self.ctx.db.begin().await?;
-            let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys
-                     (scope, idem_key, request_hash, state, status_code, body, created_at_ms, locked_at_ms, holder)
-                 VALUES ($1, $2, $3, 'in_progress', NULL, NULL, $4, $4, $5)
-                 ON CONFLICT (scope, idem_key) DO NOTHING",
-            )
-            .bind(scope)
-            .bind(key)
-            .bind(request_hash)
-            .bind(now)
-            .bind(&lease.0)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-            tx.commit().await?;
-            if inserted == 1 {
+            let claim = Claim {
+                scope: scope.to_string(),
+                key: key.to_string(),
+                request_hash: request_hash.to_string(),
+                now_ms: now,
+                holder: lease.0.clone(),
+            };
+            if self.claims.submit(claim).await? {
                 return Ok(Begin::Fresh(lease));
             }
             let row: Option<KeyRow> = sqlx::query_as(
@@ -178,21 +279,15 @@ impl Idempotency {
     /// false, storing nothing, when the lease was lost (the key was taken over).
     pub async fn complete(&self, scope: &str, key: &str, lease: &Lease, status: u16, body: &str) -> Result<bool> {
         check(scope, key)?;
-        let mut tx = self.ctx.db.begin().await?;
-        let n = sqlx::query(
-            "UPDATE idempotency_keys SET state = 'done', status_code = $1, body = $2
-             WHERE scope = $3 AND idem_key = $4 AND state = 'in_progress' AND holder = $5",
-        )
-        .bind(i64::from(status))
-        .bind(body)
-        .bind(scope)
-        .bind(key)
-        .bind(&lease.0)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(n == 1)
+        self.answers
+            .submit(Answer {
+                scope: scope.to_string(),
+                key: key.to_string(),
+                holder: lease.0.clone(),
+                status: i64::from(status),
+                body: body.to_string(),
+            })
+            .await
     }
 
     /// Forget a request that began [`Begin::Fresh`] but had no answer worth

@@ -158,3 +158,33 @@ async fn after_a_stale_takeover_only_the_new_holder_stores_or_releases() {
     assert!(s.complete("u", "k", &new, 201, "first answer").await.unwrap());
     assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Replay { status: 201, body: "first answer".into() });
 }
+
+/// Many requests at once share group commits: each distinct key is claimed
+/// by its own request, each answer is stored for its own key only (a batch
+/// mixes many keys and scopes), and each key replays its own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_keys_at_once_are_claimed_and_answered_each_for_itself() {
+    let (s, _clock, _t) = store().await;
+    let tasks: Vec<_> = (0..600)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let scope = format!("user-{}", i % 7);
+                let key = format!("k-{i}");
+                let h = request_hash("POST", "/pay", format!("{{\"n\":{i}}}").as_bytes());
+                let Begin::Fresh(lease) = s.begin(&scope, &key, &h).await.unwrap() else { panic!("not fresh: {i}") };
+                assert!(s.complete(&scope, &key, &lease, 201, &format!("answer {i}")).await.unwrap());
+                // Completing twice stores nothing more.
+                assert!(!s.complete(&scope, &key, &lease, 500, "other").await.unwrap());
+                (scope, key, h, i)
+            })
+        })
+        .collect();
+    for t in futures::future::join_all(tasks).await {
+        let (scope, key, h, i) = t.unwrap();
+        assert_eq!(
+            s.begin(&scope, &key, &h).await.unwrap(),
+            Begin::Replay { status: 201, body: format!("answer {i}") }
+        );
+    }
+}

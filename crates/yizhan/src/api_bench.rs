@@ -9,6 +9,9 @@
 //! the ledger's transfer count is compared with what was acknowledged, and
 //! `ledger check` must be clean. The server's resident memory is printed.
 
+// Statistics (rates, percentiles) are floating point over counts and microseconds.
+#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+
 use crate::app::{build, explain};
 use crate::DataOpts;
 use anyhow::Context;

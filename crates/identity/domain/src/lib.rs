@@ -7,6 +7,7 @@
 
 mod password;
 pub mod rekey;
+pub mod session_cache;
 pub mod types;
 
 pub use types::{mask_id_number, mask_login, IdNumber, Login, OrgKind, Password, PersonName, Role};
@@ -272,6 +273,8 @@ struct Inner {
     relations: std::sync::OnceLock<Arc<dyn Relations>>,
     /// A hash to check unknown logins against, so they take as long as known ones.
     dummy_hash: tokio::sync::OnceCell<String>,
+    /// Who holds which token, so a request need not read the database.
+    sessions: Arc<session_cache::SessionCache>,
 }
 
 #[derive(Clone)]
@@ -395,6 +398,7 @@ struct SessionUserRow {
     id: String,
     name: String,
     is_admin: i64,
+    expires_at_ms: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -422,6 +426,8 @@ impl Identity {
     pub fn new(ctx: Ctx, audit: Audit, config: IdentityConfig) -> Identity {
         let hasher =
             password::Hasher::new(config.fast_hashing_for_tests, config.max_concurrent_hashes, config.hash_wait_ms);
+        let sessions = Arc::new(session_cache::SessionCache::new(ctx.db.engine()));
+        session_cache::listen(&ctx.db, sessions.clone());
         Identity {
             inner: Arc::new(Inner {
                 ctx,
@@ -430,6 +436,7 @@ impl Identity {
                 hasher,
                 relations: std::sync::OnceLock::new(),
                 dummy_hash: tokio::sync::OnceCell::new(),
+                sessions,
             }),
         }
     }
@@ -705,37 +712,65 @@ impl Identity {
         Ok(Session { token, user_id: user_id.to_string(), expires_at_ms })
     }
 
-    /// Who holds this token: one indexed query per request.
+    /// Who holds this token: remembered (see [`session_cache`]), else one
+    /// indexed query.
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
         if token.is_empty() || token.len() > 128 {
             return Err(unauthorized());
         }
+        let hash = token_hash(token);
+        let now = self.ctx().now_ms();
+        if let Some(p) = self.inner.sessions.get(&hash, now) {
+            return Ok(p);
+        }
+        let generation = self.inner.sessions.generation();
         let row: Option<SessionUserRow> = sqlx::query_as(
-            "SELECT u.id, u.name, u.is_admin FROM sessions s JOIN users u ON u.id = s.user_id
+            "SELECT u.id, u.name, u.is_admin, s.expires_at_ms FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1 AND s.revoked_at_ms IS NULL AND s.expires_at_ms > $2
                AND u.deleted_at_ms IS NULL",
         )
-        .bind(token_hash(token))
-        .bind(self.ctx().now_ms())
+        .bind(&hash)
+        .bind(now)
         .fetch_optional(&self.ctx().db.pool)
         .await?;
         let u = row.ok_or_else(unauthorized)?;
-        Ok(Principal { user_id: u.id, name: u.name, is_admin: u.is_admin != 0 })
+        let p = Principal { user_id: u.id, name: u.name, is_admin: u.is_admin != 0 };
+        self.inner.sessions.put(&hash, p.clone(), u.expires_at_ms, now, generation);
+        Ok(p)
+    }
+
+    /// Forget remembered sessions, here and (with the transaction's commit) in
+    /// every other process.
+    async fn evict_sessions(&self, tx: &mut yizhan_core::Tx, e: &session_cache::Eviction) -> Result<()> {
+        self.inner.sessions.evict(e);
+        session_cache::announce(tx, self.ctx().db.engine(), e).await
+    }
+
+    /// After the revoking transaction committed: a read that began before it
+    /// may have put the session back; evict once more.
+    fn evicted(&self, e: &session_cache::Eviction) {
+        self.inner.sessions.evict(e);
     }
 
     /// End the session of this token (unknown or ended tokens: nothing to do).
     pub async fn logout(&self, token: &str) -> Result<()> {
+        let hash = token_hash(token);
+        let eviction = session_cache::Eviction::Token(hash.clone());
         let mut tx = self.ctx().db.begin().await?;
         sqlx::query("UPDATE sessions SET revoked_at_ms = $1 WHERE token_hash = $2 AND revoked_at_ms IS NULL")
             .bind(self.ctx().now_ms())
-            .bind(token_hash(token))
+            .bind(&hash)
             .execute(tx.conn())
             .await?;
-        tx.commit().await
+        self.evict_sessions(&mut tx, &eviction).await?;
+        tx.commit().await?;
+        self.evicted(&eviction);
+        Ok(())
     }
 
     /// End every session of the person (e.g. "sign out everywhere"); returns how many.
     pub async fn logout_all(&self, user_id: &str) -> Result<u64> {
+        let eviction = session_cache::Eviction::User(user_id.to_string());
         let mut tx = self.ctx().db.begin().await?;
         let n = sqlx::query("UPDATE sessions SET revoked_at_ms = $1 WHERE user_id = $2 AND revoked_at_ms IS NULL")
             .bind(self.ctx().now_ms())
@@ -743,7 +778,9 @@ impl Identity {
             .execute(tx.conn())
             .await?
             .rows_affected();
+        self.evict_sessions(&mut tx, &eviction).await?;
         tx.commit().await?;
+        self.evicted(&eviction);
         Ok(n)
     }
 
@@ -1208,7 +1245,11 @@ impl Identity {
         if n != 1 {
             return Err(Error::not_found("user"));
         }
+        // Sessions remembered before answer with the role they had.
+        let eviction = session_cache::Eviction::User(user_id.to_string());
+        self.evict_sessions(&mut tx, &eviction).await?;
         tx.commit().await?;
+        self.evicted(&eviction);
         tracing::info!(%user_id, "promoted to platform admin");
         Ok(())
     }
@@ -1283,7 +1324,10 @@ impl Identity {
             .execute(tx.conn())
             .await?;
         sqlx::query("DELETE FROM org_members WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+        let eviction = session_cache::Eviction::User(user_id.to_string());
+        self.evict_sessions(&mut tx, &eviction).await?;
         tx.commit().await?;
+        self.evicted(&eviction);
         tracing::info!(%user_id, "account deleted");
         Ok(())
     }

@@ -6,9 +6,11 @@ pub mod mail;
 
 pub use mail::{Mailer, SandboxMailer, SmtpMailer};
 
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use yizhan_core::{Ctx, Error, FieldError, MigrationSet, Msg, Result};
+use yizhan_core::group::{Batch, GroupCommit, GroupLimits};
+use yizhan_core::{Ctx, Error, FieldError, MigrationSet, Msg, Result, Tx};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "notify",
@@ -156,12 +158,76 @@ pub struct Notify {
     ctx: Ctx,
     mailer: Option<Arc<dyn Mailer>>,
     render: Renderer,
+    /// Notifications are stored by a group commit: a payment's notice shares
+    /// its commit with every other notice in flight.
+    store: GroupCommit<Inserts>,
+}
+
+/// A notification row to insert.
+struct NewRow {
+    id: String,
+    user_id: String,
+    kind: String,
+    title: String,
+    body: String,
+    target_kind: Option<String>,
+    target_id: Option<String>,
+    at_ms: i64,
+}
+
+/// Rows per multi-row INSERT (8 values each).
+const ROWS_PER_INSERT: usize = 256;
+
+/// Notifications inserted many per statement and per transaction.
+struct Inserts;
+
+impl Batch for Inserts {
+    type Op = NewRow;
+    type Out = ();
+    fn apply<'a>(&'a self, tx: &'a mut Tx, ops: &'a [NewRow]) -> BoxFuture<'a, Result<Vec<Result<()>>>> {
+        Box::pin(async move {
+            for chunk in ops.chunks(ROWS_PER_INSERT) {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|i| {
+                        let b = i * 8;
+                        format!(
+                            "(${}, ${}, ${}, '', '', '', '', ${}, ${}, ${}, ${}, ${}, NULL)",
+                            b + 1,
+                            b + 2,
+                            b + 3,
+                            b + 4,
+                            b + 5,
+                            b + 6,
+                            b + 7,
+                            b + 8
+                        )
+                    })
+                    .collect();
+                let sql = format!("INSERT INTO notifications ({COLUMNS}) VALUES {}", values.join(", "));
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q
+                        .bind(&r.id)
+                        .bind(&r.user_id)
+                        .bind(&r.kind)
+                        .bind(&r.title)
+                        .bind(&r.body)
+                        .bind(&r.target_kind)
+                        .bind(&r.target_id)
+                        .bind(r.at_ms);
+                }
+                q.execute(tx.conn()).await?;
+            }
+            Ok(ops.iter().map(|_| Ok(())).collect())
+        })
+    }
 }
 
 impl Notify {
     /// Without a renderer (`with_renderer`), mail shows each message's key.
     pub fn new(ctx: Ctx, mailer: Option<Arc<dyn Mailer>>) -> Notify {
-        Notify { ctx, mailer, render: Arc::new(|_, m: &Msg| m.to_string()) }
+        let store = GroupCommit::start(ctx.db.clone(), Inserts, GroupLimits::default());
+        Notify { ctx, mailer, render: Arc::new(|_, m: &Msg| m.to_string()), store }
     }
 
     /// How mail renders messages (the app gives the joined catalogue's).
@@ -183,22 +249,18 @@ impl Notify {
         validate(user_id, &msg, &title, &body)?;
         let id = self.ctx.new_id();
         let now = self.ctx.now_ms();
-        let mut tx = self.ctx.db.begin().await?;
-        sqlx::query(&format!(
-            "INSERT INTO notifications ({COLUMNS}) VALUES ($1, $2, $3, '', '', '', '', $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(&id)
-        .bind(user_id)
-        .bind(&msg.kind)
-        .bind(&title)
-        .bind(&body)
-        .bind(msg.target.as_ref().map(|t| t.kind.clone()))
-        .bind(msg.target.as_ref().map(|t| t.id.clone()))
-        .bind(now)
-        .bind(None::<i64>)
-        .execute(tx.conn())
-        .await?;
-        tx.commit().await?;
+        self.store
+            .submit(NewRow {
+                id: id.clone(),
+                user_id: user_id.to_string(),
+                kind: msg.kind.clone(),
+                title,
+                body,
+                target_kind: msg.target.as_ref().map(|t| t.kind.clone()),
+                target_id: msg.target.as_ref().map(|t| t.id.clone()),
+                at_ms: now,
+            })
+            .await?;
         if let (Some(mailer), Some(to)) = (self.mailer.clone(), email.map(str::trim).filter(|e| !e.is_empty())) {
             let to = to.to_string();
             let user_id = user_id.to_string();

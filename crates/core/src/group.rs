@@ -1,0 +1,119 @@
+//! Group commit for small writes: callers hand an operation to a worker,
+//! which applies every operation waiting at that moment (up to a limit) in
+//! ONE transaction and answers each caller after that transaction commits.
+//! A caller is answered only once its write is durable, as if it had
+//! committed alone; the cost of the commit (an fsync, a round trip, on SQLite
+//! the process's write permit) is shared by the batch.
+//!
+//! If the batch as a whole fails (a serialization failure, one operation's
+//! constraint aborting the transaction), each operation is tried again in a
+//! transaction of its own, so one bad operation fails only its own caller.
+//! The queue is bounded: callers wait when it is full.
+
+use crate::db::{Db, Tx};
+use crate::error::{Error, Result};
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// What a group commit does with a batch of operations.
+pub trait Batch: Send + Sync + 'static {
+    type Op: Send + Sync + 'static;
+    type Out: Send + 'static;
+    /// Apply `ops` in `tx` and give one result per operation, in order. An
+    /// `Err` for the whole call rolls the batch back (then each operation is
+    /// tried alone).
+    fn apply<'a>(&'a self, tx: &'a mut Tx, ops: &'a [Self::Op]) -> BoxFuture<'a, Result<Vec<Result<Self::Out>>>>;
+}
+
+type Job<B> = (<B as Batch>::Op, oneshot::Sender<Result<<B as Batch>::Out>>);
+
+/// The handle callers use; cheap to clone.
+pub struct GroupCommit<B: Batch> {
+    queue: mpsc::Sender<Job<B>>,
+}
+
+impl<B: Batch> Clone for GroupCommit<B> {
+    fn clone(&self) -> Self {
+        GroupCommit { queue: self.queue.clone() }
+    }
+}
+
+/// Limits of one group commit.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupLimits {
+    /// Operations in one transaction at most.
+    pub max_batch: usize,
+    /// Operations waiting at most; more callers wait for room.
+    pub queue: usize,
+}
+
+impl Default for GroupLimits {
+    fn default() -> Self {
+        GroupLimits { max_batch: 512, queue: 16_384 }
+    }
+}
+
+impl<B: Batch> GroupCommit<B> {
+    /// Start the worker on the current tokio runtime.
+    pub fn start(db: Db, batch: B, limits: GroupLimits) -> GroupCommit<B> {
+        let (queue, rx) = mpsc::channel(limits.queue.max(1));
+        tokio::spawn(worker(db, Arc::new(batch), rx, limits.max_batch.max(1)));
+        GroupCommit { queue }
+    }
+
+    /// Apply one operation; answered after the transaction that holds it commits.
+    pub async fn submit(&self, op: B::Op) -> Result<B::Out> {
+        let (tx, rx) = oneshot::channel();
+        self.queue.send((op, tx)).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> Error {
+    Error::internal(anyhow::anyhow!("the group commit worker stopped"))
+}
+
+async fn worker<B: Batch>(db: Db, batch: Arc<B>, mut rx: mpsc::Receiver<Job<B>>, max_batch: usize) {
+    let mut jobs: Vec<Job<B>> = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        let (ops, answers): (Vec<B::Op>, Vec<_>) = jobs.drain(..).unzip();
+        match run(&db, &*batch, &ops).await {
+            Ok(results) if results.len() == ops.len() => {
+                for (answer, result) in answers.into_iter().zip(results) {
+                    let _ = answer.send(result);
+                }
+            }
+            whole => {
+                if ops.len() == 1 {
+                    let result = match whole {
+                        Ok(mut r) if !r.is_empty() => r.remove(0),
+                        Ok(_) => Err(Error::internal(anyhow::anyhow!("a batch gave no result"))),
+                        Err(e) => Err(e),
+                    };
+                    if let Some(answer) = answers.into_iter().next() {
+                        let _ = answer.send(result);
+                    }
+                    continue;
+                }
+                // One operation spoilt the batch: each on its own, so only it fails.
+                for (op, answer) in ops.into_iter().zip(answers) {
+                    let one = [op];
+                    let result = match run(&db, &*batch, &one).await {
+                        Ok(mut r) if !r.is_empty() => r.remove(0),
+                        Ok(_) => Err(Error::internal(anyhow::anyhow!("a batch gave no result"))),
+                        Err(e) => Err(e),
+                    };
+                    let _ = answer.send(result);
+                }
+            }
+        }
+    }
+}
+
+async fn run<B: Batch>(db: &Db, batch: &B, ops: &[B::Op]) -> Result<Vec<Result<B::Out>>> {
+    let mut tx = db.begin().await?;
+    let results = batch.apply(&mut tx, ops).await?;
+    tx.commit().await?;
+    Ok(results)
+}

@@ -1,0 +1,239 @@
+//! Who holds a bearer token, remembered so a request need not read the
+//! database: a bounded map from the token's hash to its principal.
+//!
+//! Revocation takes effect at once: ending a session (or every session of a
+//! person, a deletion, a change of role) evicts it here, and on PostgreSQL the
+//! same transaction sends a `NOTIFY` that every other server process's
+//! listener turns into the same eviction. While a process's listener is not
+//! connected it does not use the map at all (every request reads the
+//! database), and it clears the map when the listener connects again, since
+//! it may have missed an eviction. As a last bound, an entry is trusted for
+//! [`MAX_AGE_MS`] at most.
+//!
+//! A read racing an eviction cannot put back what was evicted: each eviction
+//! moves a generation on, and a principal read from the database is kept only
+//! if no eviction happened since the read began.
+
+use crate::Principal;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use yizhan_core::{Db, Engine};
+
+/// Entries kept at most; past this the map is emptied and fills again.
+pub const MAX_ENTRIES: usize = 100_000;
+/// The longest an entry is trusted without reading the database again.
+pub const MAX_AGE_MS: i64 = 60_000;
+/// The PostgreSQL channel evictions travel on.
+pub const CHANNEL: &str = "yizhan_sessions";
+
+#[derive(Clone)]
+struct Entry {
+    principal: Principal,
+    session_expires_at_ms: i64,
+    cached_at_ms: i64,
+}
+
+pub struct SessionCache {
+    map: Mutex<HashMap<String, Entry>>,
+    generation: AtomicU64,
+    /// False while evictions from other processes might be missed.
+    trusted: AtomicBool,
+}
+
+/// What to evict: one session (by token hash) or every session of a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Eviction {
+    Token(String),
+    User(String),
+}
+
+impl Eviction {
+    pub fn payload(&self) -> String {
+        match self {
+            Eviction::Token(h) => format!("t:{h}"),
+            Eviction::User(u) => format!("u:{u}"),
+        }
+    }
+
+    fn parse(payload: &str) -> Option<Eviction> {
+        if let Some(h) = payload.strip_prefix("t:") {
+            return Some(Eviction::Token(h.to_string()));
+        }
+        payload.strip_prefix("u:").map(|u| Eviction::User(u.to_string()))
+    }
+}
+
+impl SessionCache {
+    /// Trusted from the start on SQLite (one process per database file);
+    /// on PostgreSQL only once the listener is connected.
+    pub fn new(engine: Engine) -> SessionCache {
+        SessionCache {
+            map: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            trusted: AtomicBool::new(engine == Engine::Sqlite),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The principal of a token hash, if remembered and still good at `now_ms`.
+    pub fn get(&self, token_hash: &str, now_ms: i64) -> Option<Principal> {
+        if !self.trusted.load(Ordering::Acquire) {
+            return None;
+        }
+        let map = self.lock();
+        let e = map.get(token_hash)?;
+        (e.session_expires_at_ms > now_ms && now_ms - e.cached_at_ms < MAX_AGE_MS).then(|| e.principal.clone())
+    }
+
+    /// The generation to pass to [`SessionCache::put`] after reading the database.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Remember a principal read from the database, unless an eviction came
+    /// in since `generation` was taken.
+    pub fn put(
+        &self,
+        token_hash: &str,
+        principal: Principal,
+        session_expires_at_ms: i64,
+        now_ms: i64,
+        generation: u64,
+    ) {
+        if !self.trusted.load(Ordering::Acquire) {
+            return;
+        }
+        let mut map = self.lock();
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(token_hash.to_string(), Entry { principal, session_expires_at_ms, cached_at_ms: now_ms });
+    }
+
+    pub fn evict(&self, e: &Eviction) {
+        let mut map = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        match e {
+            Eviction::Token(h) => {
+                map.remove(h);
+            }
+            Eviction::User(u) => map.retain(|_, v| v.principal.user_id != *u),
+        }
+    }
+
+    fn distrust(&self) {
+        self.trusted.store(false, Ordering::Release);
+        let mut map = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.clear();
+    }
+
+    fn trust(&self) {
+        let mut map = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.clear();
+        self.trusted.store(true, Ordering::Release);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Tell every process of an eviction, in the revoking transaction (PostgreSQL
+/// delivers a NOTIFY when, and only if, its transaction commits).
+pub async fn announce(tx: &mut yizhan_core::Tx, engine: Engine, e: &Eviction) -> yizhan_core::Result<()> {
+    if engine == Engine::Postgres {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(e.payload()).execute(tx.conn()).await?;
+    }
+    Ok(())
+}
+
+/// On PostgreSQL: listen for other processes' evictions for as long as the
+/// cache lives, reconnecting after a failure (untrusted meanwhile).
+pub fn listen(db: &Db, cache: std::sync::Arc<SessionCache>) {
+    if db.engine() != Engine::Postgres {
+        return;
+    }
+    let url = db.url().to_string();
+    let weak = std::sync::Arc::downgrade(&cache);
+    drop(cache);
+    tokio::spawn(async move {
+        let mut backoff_ms = 100u64;
+        loop {
+            let Some(cache) = weak.upgrade() else { return };
+            match sqlx::postgres::PgListener::connect(&url).await {
+                Ok(mut listener) => {
+                    if listener.listen(CHANNEL).await.is_ok() {
+                        cache.trust();
+                        backoff_ms = 100;
+                        drop(cache);
+                        // Ok(None) or an error: the connection was lost, evictions may have been missed.
+                        while let Ok(Some(n)) = listener.try_recv().await {
+                            let Some(cache) = weak.upgrade() else { return };
+                            if let Some(e) = Eviction::parse(n.payload()) {
+                                cache.evict(&e);
+                            }
+                        }
+                        let Some(cache) = weak.upgrade() else { return };
+                        cache.distrust();
+                        tracing::warn!("the session eviction listener lost its connection; reading every session");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "the session eviction listener cannot connect"),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(backoff_ms)).await;
+            backoff_ms = (backoff_ms * 2).min(5_000);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(id: &str) -> Principal {
+        Principal { user_id: id.into(), name: "n".into(), is_admin: false }
+    }
+
+    #[test]
+    fn an_eviction_during_a_read_keeps_the_stale_principal_out() {
+        let c = SessionCache::new(Engine::Sqlite);
+        let g = c.generation();
+        c.evict(&Eviction::Token("h".into()));
+        c.put("h", p("u"), 10_000, 0, g);
+        assert!(c.get("h", 1).is_none());
+        let g = c.generation();
+        c.put("h", p("u"), 10_000, 0, g);
+        assert_eq!(c.get("h", 1).unwrap().user_id, "u");
+        // Expired sessions and old entries are not answered.
+        assert!(c.get("h", 10_000).is_none());
+        c.put("h2", p("u"), i64::MAX, 0, c.generation());
+        assert!(c.get("h2", MAX_AGE_MS).is_none());
+        c.evict(&Eviction::User("u".into()));
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn an_untrusted_cache_answers_nothing() {
+        let c = SessionCache::new(Engine::Postgres);
+        c.put("h", p("u"), 10_000, 0, c.generation());
+        assert!(c.get("h", 1).is_none());
+        c.trust();
+        c.put("h", p("u"), 10_000, 0, c.generation());
+        assert!(c.get("h", 1).is_some());
+        c.distrust();
+        assert!(c.get("h", 1).is_none());
+    }
+}
