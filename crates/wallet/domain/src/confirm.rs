@@ -435,6 +435,17 @@ impl Pay {
     }
 }
 
+/// A deleted account's payment PIN and its counts go with it.
+pub(crate) async fn erase_pin(tx: &mut yizhan_core::Tx, user_id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM payment_pins WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+    sqlx::query("DELETE FROM pin_limits WHERE limit_key = $1 OR limit_key = $2")
+        .bind(format!("pin:{user_id}"))
+        .bind(format!("password:{user_id}"))
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
 fn check_pin_shape(pin: &str) -> Result<()> {
     if pin.len() != PIN_DIGITS || !pin.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::field_msg("pin", Msg::new("pay.pin.digits").int("digits", PIN_DIGITS as i64)));

@@ -262,5 +262,8 @@ async fn the_payment_pin_needs_the_password_and_wrong_pins_lock_it_for_the_hour(
     // A below-threshold charge never asks for the PIN.
     let pc = e.pay.create_paycode(&s.customer).await.unwrap();
     e.pay.merchant_charge(&s.cashier, &s.shop, &pc.code, 1_000, "p3").await.unwrap().receipt().unwrap();
+    // A deleted account's PIN goes with its other personal data.
+    e.pay.erase_personal(&s.customer).await.unwrap();
+    assert!(!e.pay.has_payment_pin(&s.customer).await.unwrap());
     e.assert_clean().await;
 }
