@@ -1,8 +1,9 @@
 // Browser test: a person registers, logs in, sees the home screen and the
 // access log (including a staff read made through the API), uses the wallet
 // (top-up with the sandbox's default card, the QR code, paying another person
-// by login and by their code, the history), a demo resident pays a bill, and
-// the language switches. Debian's Chromium through playwright-core; no browser download.
+// by login and by their code, the history, a large pay code charge confirmed
+// on the pay code page), a demo resident pays a bill, and the language switches.
+// Debian's Chromium through playwright-core; no browser download.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 
@@ -224,6 +225,32 @@ await step("the platform administrator adds an organisation and its staff on the
   const profile = await api("GET", "/api/v1/me", me.body.token);
   assert.ok(profile.body.memberships.some((m) => m.org_name === "Browser Noodle Bar" && m.role === "admin"), JSON.stringify(profile.body));
   await loginAs(page, login, "correct horse battery");
+});
+
+await step("a large pay code charge waits on the customer's screen until they confirm it", async () => {
+  const me = await api("POST", "/api/v1/auth/login", null, { login, password: "correct horse battery" });
+  const top = await fetch(base + "/api/v1/wallet/topup", { method: "POST", headers: { "content-type": "application/json",
+    authorization: `Bearer ${me.body.token}`, "idempotency-key": `browser-big-${login}` }, body: JSON.stringify({ amount: 60000 }) });
+  assert.equal(top.status, 201);
+  const cashier = await api("POST", "/api/v1/auth/login", null, { login: "teahouse@demo.yizhan.local", password: DEMO_PASSWORD });
+  const staff = await api("GET", "/api/v1/me", cashier.body.token);
+  const org = staff.body.memberships[0].org_id;
+  await page.goto(base + "/wallet/paycode");
+  const code = (await page.textContent("#paycode-digits")).trim();
+  const charge = () => fetch(base + "/api/v1/merchant/charge", { method: "POST", headers: { "content-type": "application/json",
+    authorization: `Bearer ${cashier.body.token}`, "idempotency-key": `browser-till-${login}` },
+    body: JSON.stringify({ org_id: org, code, amount: 60000 }) });
+  const first = await charge();
+  assert.equal(first.status, 202);
+  // The page's script sees the charge and shows the question.
+  await page.waitForURL(/\/wallet\/paycode\/[0-9a-f]{32}$/, { timeout: 10000 });
+  assert.ok(!page.url().includes(code), "the digits are not in the address");
+  assert.match(await page.textContent("#paycode-question"), /Pay ¥600\.00 to West Lake Tea House/);
+  await page.screenshot({ path: `${shots}/paycode-confirm.png`, fullPage: true });
+  await page.click("#paycode-confirm");
+  await page.waitForSelector("#paycode-paid");
+  const done = await charge();
+  assert.equal(done.status, 201);
 });
 
 await step("switch to Chinese", async () => {

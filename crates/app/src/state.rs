@@ -54,6 +54,7 @@ pub struct Wiring {
     pub mailer: Option<Arc<dyn yizhan_notify::Mailer>>,
     pub gateway: Arc<dyn yizhan_pay::FundingGateway>,
     pub identity: yizhan_identity::IdentityConfig,
+    pub pay: yizhan_pay::PayConfig,
     pub config: WebConfig,
 }
 
@@ -69,7 +70,15 @@ impl Services {
         let notify = Notify::new(ctx.clone(), w.mailer).with_renderer(crate::mail_renderer());
         let identity = Identity::new(ctx.clone(), audit.clone(), w.identity);
         let ledger = Ledger::start(ctx.clone());
-        let pay = Pay::new(ctx.clone(), ledger.clone(), identity.clone(), audit.clone(), notify.clone(), w.gateway);
+        let pay = Pay::with_config(
+            ctx.clone(),
+            ledger.clone(),
+            identity.clone(),
+            audit.clone(),
+            notify.clone(),
+            w.gateway,
+            w.pay,
+        );
         pay.open_system_accounts().await?;
         identity.set_relations(Arc::new(Relations { pay: pay.clone() }));
         let idempotency = Idempotency::new(ctx.clone());

@@ -49,6 +49,7 @@ pub async fn spawn_with(config: WebConfig) -> Spawned {
             registrations_per_address_hour: 100_000,
             ..Default::default()
         },
+        pay: Default::default(),
         config,
     };
     let state = AppState::new(Services::build(ctx, wiring).await.expect("services"));

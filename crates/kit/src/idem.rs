@@ -111,10 +111,12 @@ where
                     return ApiError(Error::internal(anyhow::anyhow!("answer not readable: {e}"))).into_response();
                 }
             };
-            // A server error, or an answer that says "try again" (409 conflict, 429),
-            // is not stored: the retry runs again.
+            // A server error, an answer that says "try again" (409 conflict, 429), or
+            // one that says the work goes on elsewhere (202 accepted) is not stored:
+            // the retry runs again, and learns how it stands.
             let transient = parts.status == axum::http::StatusCode::CONFLICT
-                || parts.status == axum::http::StatusCode::TOO_MANY_REQUESTS;
+                || parts.status == axum::http::StatusCode::TOO_MANY_REQUESTS
+                || parts.status == axum::http::StatusCode::ACCEPTED;
             if parts.status.is_server_error() || transient {
                 forget(s, scope, key, &lease).await;
             } else {

@@ -43,10 +43,31 @@ document.addEventListener("DOMContentLoaded", function () {
   var ttl = document.getElementById("paycode-ttl");
   if (code && ttl) {
     var left = parseInt(code.dataset.expiresIn, 10) || 0;
+    var stateUrl = code.dataset.stateUrl;
+    var statusUrl = code.dataset.statusUrl;
+    var moved = false;
+    // Once a cashier has charged it, the page that shows how it stands takes over
+    // (a charge above the threshold waits there for the person to confirm).
+    var ask = function () {
+      if (!stateUrl || !window.fetch) { return Promise.resolve("waiting"); }
+      return window.fetch(stateUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : { state: "waiting" }; })
+        .then(function (a) { return a.state; })
+        .catch(function () { return "waiting"; });
+    };
     var timer = window.setInterval(function () {
       left -= 1;
       ttl.textContent = String(Math.max(left, 0));
-      if (left <= 0) { window.clearInterval(timer); window.location.reload(); }
+      if (left % 2 === 0 || left <= 0) {
+        ask().then(function (state) {
+          if (moved) { return; }
+          if (state !== "waiting" && statusUrl) {
+            moved = true; window.clearInterval(timer); window.location.assign(statusUrl);
+          } else if (left <= 0) {
+            moved = true; window.clearInterval(timer); window.location.reload();
+          }
+        });
+      }
     }, 1000);
   }
 });

@@ -111,6 +111,22 @@ fn web_config(secure_cookies: bool) -> anyhow::Result<WebConfig> {
     Ok(c)
 }
 
+/// Pay's settings from the environment: `YIZHAN_PAYCODE_CONFIRM_ABOVE_FEN`, the
+/// pay code charge (fen) above which the customer must confirm on their
+/// screen (default 50000, ¥500; 0 asks for every charge).
+fn pay_config() -> anyhow::Result<yizhan_pay::PayConfig> {
+    let mut c = yizhan_pay::PayConfig::default();
+    if let Ok(v) = std::env::var("YIZHAN_PAYCODE_CONFIRM_ABOVE_FEN") {
+        c.paycode_confirm_above_fen = v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|f| *f >= 0)
+            .context("YIZHAN_PAYCODE_CONFIRM_ABOVE_FEN is not a whole number of fen (0 or more)")?;
+    }
+    Ok(c)
+}
+
 pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Built> {
     // Checked before anything is opened: a refused configuration touches nothing.
     let choice =
@@ -137,8 +153,13 @@ pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Buil
             Arc::new(yizhan_pay::SandboxGateway::new(gateway_secret.into_bytes()))
         }
     };
-    let wiring =
-        Wiring { mailer: mailer(data), gateway, identity: Default::default(), config: web_config(secure_cookies)? };
+    let wiring = Wiring {
+        mailer: mailer(data),
+        gateway,
+        identity: Default::default(),
+        pay: pay_config()?,
+        config: web_config(secure_cookies)?,
+    };
     let services = Services::build(ctx, wiring)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))

@@ -465,6 +465,35 @@ impl Identity {
         self.inner.hasher.hash(password.expose().to_string(), salt).await
     }
 
+    /// An Argon2id hash (PHC string) of a short secret another room keeps for
+    /// a person (a payment PIN), on the same bounded pool as passwords: a flood
+    /// of PIN checks takes no more memory than a flood of logins.
+    pub async fn hash_secret(&self, secret: &str) -> Result<String> {
+        let mut salt = [0u8; 16];
+        self.ctx().rng.fill(&mut salt);
+        self.inner.hasher.hash(secret.to_string(), salt).await
+    }
+
+    /// Whether `secret` gives the PHC string `hash` from [`Identity::hash_secret`].
+    pub async fn verify_secret(&self, secret: &str, hash: &str) -> Result<bool> {
+        if secret.len() > MAX_LOGIN_PASSWORD_BYTES {
+            return Ok(false);
+        }
+        self.inner.hasher.verify(secret.to_string(), hash.to_string()).await
+    }
+
+    /// Whether `password` is the person's account password, for a step that
+    /// asks for it again (setting a payment PIN). The caller counts failures.
+    pub async fn check_password(&self, user_id: &str, password: &str) -> Result<bool> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT password_hash FROM users WHERE id = $1 AND deleted_at_ms IS NULL")
+                .bind(user_id)
+                .fetch_optional(&self.ctx().db.pool)
+                .await?;
+        let Some((hash,)) = row else { return Err(Error::not_found("user")) };
+        self.verify_secret(password, &hash).await
+    }
+
     async fn user_row(&self, user_id: &str) -> Result<Option<UserRow>> {
         Ok(sqlx::query_as::<_, UserRow>(&format!("{USER_SELECT} WHERE u.id = $1"))
             .bind(user_id)

@@ -113,6 +113,7 @@ impl Pay {
     pub async fn erase_personal(&self, user_id: &str) -> Result<u64> {
         let mut tx = self.ctx().db.begin().await?;
         let n = sqlx::query("DELETE FROM vehicles WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+        crate::confirm::erase_pin(&mut tx, user_id).await?;
         tx.commit().await?;
         Ok(n.rows_affected())
     }

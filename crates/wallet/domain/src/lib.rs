@@ -12,6 +12,7 @@
 
 pub mod account;
 pub mod bills;
+pub mod confirm;
 pub mod emvco;
 pub mod gateway;
 pub mod packets;
@@ -22,6 +23,7 @@ pub mod rekey;
 pub mod types;
 pub mod withdrawals;
 
+pub use confirm::{Charge, PayCodeState, PayCodeStatus, PendingCharge, PIN_DIGITS, PIN_MAX_FAILURES, PIN_WINDOW_MS};
 pub use gateway::{FundingGateway, GatewayOutcome, Notification, PayoutStatus, SandboxGateway};
 pub use redpacket::SplitMode;
 pub use types::*;
@@ -41,11 +43,13 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0001", include_str!("../migrations/sqlite/0001_pay.sql")),
         ("0002", include_str!("../migrations/sqlite/0002_bill_issue_key.sql")),
         ("0003", include_str!("../migrations/sqlite/0003_withdrawals.sql")),
+        ("0004", include_str!("../migrations/sqlite/0004_paycode_confirm.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_pay.sql")),
         ("0002", include_str!("../migrations/postgres/0002_bill_issue_key.sql")),
         ("0003", include_str!("../migrations/postgres/0003_withdrawals.sql")),
+        ("0004", include_str!("../migrations/postgres/0004_paycode_confirm.sql")),
     ],
 };
 
@@ -60,10 +64,22 @@ pub mod codes {
     pub const ALREADY_CLAIMED: Code = Code::new("already_claimed", Class::Conflict);
     pub const PACKET_EMPTY: Code = Code::new("packet_empty", Class::Gone);
     pub const ALREADY_PAID: Code = Code::new("already_paid", Class::Conflict);
+    /// The customer said no to a pay code charge above the confirmation threshold.
+    pub const PAYCODE_DECLINED: Code = Code::new("paycode_declined", Class::PaymentRequired);
+    pub const WRONG_PIN: Code = Code::new("wrong_pin", Class::Invalid);
 
     /// Every code of the pay, for the room's list.
-    pub const ALL: &[Code] =
-        &[CODE_EXPIRED, CODE_USED, QR_INVALID, PAYMENT_DECLINED, ALREADY_CLAIMED, PACKET_EMPTY, ALREADY_PAID];
+    pub const ALL: &[Code] = &[
+        CODE_EXPIRED,
+        CODE_USED,
+        QR_INVALID,
+        PAYMENT_DECLINED,
+        ALREADY_CLAIMED,
+        PACKET_EMPTY,
+        ALREADY_PAID,
+        PAYCODE_DECLINED,
+        WRONG_PIN,
+    ];
 }
 
 /// Longest idempotency key a client may send (the ledger gets it scoped, with room to spare).
@@ -105,6 +121,26 @@ pub mod category {
     pub const BILL: &str = "bill";
 }
 
+/// What the operator sets for Pay.
+#[derive(Debug, Clone)]
+pub struct PayConfig {
+    /// A pay code charge of more than this (fen) waits for the customer to
+    /// confirm it on their screen (with their payment PIN, if they set one).
+    /// 0 asks for every charge.
+    pub paycode_confirm_above_fen: i64,
+}
+
+/// ¥500: above an everyday shop or restaurant bill, so the till keeps its
+/// one-scan speed for most payments, and below what a lost or photographed
+/// code should be able to take without its owner noticing.
+pub const DEFAULT_PAYCODE_CONFIRM_ABOVE_FEN: i64 = 50_000;
+
+impl Default for PayConfig {
+    fn default() -> Self {
+        PayConfig { paycode_confirm_above_fen: DEFAULT_PAYCODE_CONFIRM_ABOVE_FEN }
+    }
+}
+
 /// The payment services. Cheap to clone.
 #[derive(Clone)]
 pub struct Pay {
@@ -118,6 +154,7 @@ struct Inner {
     audit: Audit,
     notify: Notify,
     gateway: Arc<dyn FundingGateway>,
+    config: PayConfig,
     /// Accounts known to exist, so "open on first use" costs one call per process.
     opened: Mutex<HashSet<String>>,
 }
@@ -167,6 +204,19 @@ impl Pay {
         notify: Notify,
         gateway: Arc<dyn FundingGateway>,
     ) -> Pay {
+        Pay::with_config(ctx, ledger, identity, audit, notify, gateway, PayConfig::default())
+    }
+
+    /// Pay with the operator's settings.
+    pub fn with_config(
+        ctx: Ctx,
+        ledger: Ledger,
+        identity: Identity,
+        audit: Audit,
+        notify: Notify,
+        gateway: Arc<dyn FundingGateway>,
+        config: PayConfig,
+    ) -> Pay {
         Pay {
             inner: Arc::new(Inner {
                 ctx,
@@ -175,9 +225,14 @@ impl Pay {
                 audit,
                 notify,
                 gateway,
+                config,
                 opened: Mutex::new(HashSet::new()),
             }),
         }
+    }
+
+    pub fn config(&self) -> &PayConfig {
+        &self.inner.config
     }
 
     pub(crate) fn ctx(&self) -> &Ctx {

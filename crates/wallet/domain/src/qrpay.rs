@@ -2,11 +2,12 @@
 //! whose payee reference is signed with the vault key), and the one-time
 //! numeric pay codes customers show to a merchant's scanner.
 
+use crate::confirm::{self, Charge, PendingCharge};
 use crate::emvco::{self, MerchantAccount, MerchantQr, YIZHAN_GUID};
 use crate::{category, check_amount, check_idempotency_key, scoped_key, Pay, PayCode, Payee, QrPreview, Receipt};
 use yizhan_core::error::is_unique_violation;
 use yizhan_core::{Code, Error, Msg, Result};
-use yizhan_identity::{OrgKind, Principal, Role};
+use yizhan_identity::{Org, OrgKind, Principal, Role};
 use yizhan_ledger::TransferSpec;
 use yizhan_notify::{Message, Target};
 
@@ -25,6 +26,11 @@ pub const PAYCODE_TTL_MS: i64 = 60_000;
 pub const PAYCODE_PREFIX: &str = "88";
 pub const PAYCODE_DIGITS: usize = 18;
 
+/// How long a customer has to confirm a charge above the threshold. Longer
+/// than the code's own minute: a charge made in its last seconds still
+/// leaves time to read it and type a PIN.
+pub const PAYCODE_CONFIRM_WINDOW_MS: i64 = 90_000;
+
 /// A pay code that could not be taken: whose it is and how it was used.
 #[derive(sqlx::FromRow)]
 struct UsedCodeRow {
@@ -32,6 +38,9 @@ struct UsedCodeRow {
     used_at_ms: Option<i64>,
     charge_key: Option<String>,
     amount_fen: Option<i64>,
+    confirm_state: Option<String>,
+    confirm_expires_at_ms: Option<i64>,
+    failure_code: Option<String>,
 }
 
 fn mcc_for(kind: OrgKind) -> &'static str {
@@ -167,6 +176,9 @@ impl Pay {
         for _ in 0..5 {
             let random = self.ctx().rng.below(10u64.pow(16));
             let code = format!("{PAYCODE_PREFIX}{random:016}");
+            let mut id = [0u8; 16];
+            self.ctx().rng.fill(&mut id);
+            let id = hex::encode(id);
             let mut tx = self.ctx().db.begin().await?;
             // Old codes nobody used are of no further use.
             sqlx::query("DELETE FROM paycodes WHERE user_id = $1 AND used_at_ms IS NULL AND expires_at_ms < $2")
@@ -175,18 +187,20 @@ impl Pay {
                 .execute(tx.conn())
                 .await?;
             let r = sqlx::query(
-                "INSERT INTO paycodes (code_hash, user_id, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO paycodes (code_hash, user_id, created_at_ms, expires_at_ms, public_id)
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(self.paycode_hash(&code))
             .bind(user_id)
             .bind(now)
             .bind(expires_at_ms)
+            .bind(&id)
             .execute(tx.conn())
             .await;
             match r {
                 Ok(_) => {
                     tx.commit().await?;
-                    return Ok(PayCode { code, expires_at_ms });
+                    return Ok(PayCode { id, code, expires_at_ms });
                 }
                 Err(e) if is_unique_violation(&e) => continue,
                 Err(e) => return Err(e.into()),
@@ -196,7 +210,10 @@ impl Pay {
     }
 
     /// A merchant's staff charges a customer's pay code. The code is taken by one
-    /// conditional UPDATE, so of two charges at once exactly one gets it.
+    /// conditional UPDATE, so of two charges at once exactly one gets it. Above
+    /// the operator's threshold ([`crate::PayConfig`]) no money moves yet: the
+    /// charge waits for the customer to confirm it, and the same charge again
+    /// (same organisation, key and amount) answers how it stands.
     pub async fn merchant_charge(
         &self,
         actor: &Principal,
@@ -204,7 +221,7 @@ impl Pay {
         code: &str,
         amount_fen: i64,
         idempotency_key: &str,
-    ) -> Result<Receipt> {
+    ) -> Result<Charge> {
         let amount_fen = check_amount(amount_fen)?;
         let idem = check_idempotency_key(idempotency_key)?;
         self.identity().require_staff(actor, org_id, Role::Operator).await?;
@@ -216,10 +233,13 @@ impl Pay {
         let hash = self.paycode_hash(code);
         let key = scoped_key("org", org_id, "paycode", idem);
         let now = self.ctx().now_ms();
+        let needs_confirmation = amount_fen > self.config().paycode_confirm_above_fen;
+        let confirm_until = now + PAYCODE_CONFIRM_WINDOW_MS;
 
         let mut tx = self.ctx().db.begin().await?;
         let taken: Option<(String,)> = sqlx::query_as(
-            "UPDATE paycodes SET used_at_ms = $1, used_by_org_id = $2, charge_key = $3, amount_fen = $4
+            "UPDATE paycodes SET used_at_ms = $1, used_by_org_id = $2, charge_key = $3, amount_fen = $4,
+                 confirm_state = $6, confirm_expires_at_ms = $7
              WHERE code_hash = $5 AND used_at_ms IS NULL AND expires_at_ms > $1
              RETURNING user_id",
         )
@@ -228,15 +248,31 @@ impl Pay {
         .bind(&key)
         .bind(amount_fen)
         .bind(&hash)
+        .bind(needs_confirmation.then_some(confirm::AWAITING))
+        .bind(needs_confirmation.then_some(confirm_until))
         .fetch_optional(tx.conn())
         .await?;
         tx.commit().await?;
 
+        let pending = |confirm_expires_at_ms: i64| {
+            Charge::AwaitingConfirmation(PendingCharge {
+                amount_fen,
+                payee: Payee::Org(org.id.clone()),
+                payee_name: org.name.clone(),
+                confirm_expires_at_ms,
+            })
+        };
         let customer = match taken {
+            Some((user_id,)) if needs_confirmation => {
+                self.ask_to_confirm(&user_id, &hash, amount_fen, &org.name).await;
+                return Ok(pending(confirm_until));
+            }
             Some((user_id,)) => user_id,
             None => {
                 let row: Option<UsedCodeRow> = sqlx::query_as(
-                    "SELECT user_id, used_at_ms, charge_key, amount_fen FROM paycodes WHERE code_hash = $1",
+                    "SELECT user_id, used_at_ms, charge_key, amount_fen, confirm_state, confirm_expires_at_ms,
+                            failure_code
+                     FROM paycodes WHERE code_hash = $1",
                 )
                 .bind(&hash)
                 .fetch_optional(&self.ctx().db.pool)
@@ -244,17 +280,41 @@ impl Pay {
                 let Some(row) = row else { return Err(Error::not_found("pay_code")) };
                 let same_key = row.charge_key.as_deref() == Some(key.as_str());
                 match (row.used_at_ms, same_key) {
-                    // The same charge again (a retry): finish it or return its receipt.
-                    (Some(_), true) if row.amount_fen == Some(amount_fen) => row.user_id,
+                    // The same charge again (a retry): how it stands, finished if it may be.
+                    (Some(_), true) if row.amount_fen == Some(amount_fen) => {
+                        match (row.confirm_state.as_deref(), row.confirm_expires_at_ms) {
+                            (None | Some(confirm::CONFIRMED), _) => row.user_id,
+                            (Some(confirm::AWAITING), Some(until)) if until > now => return Ok(pending(until)),
+                            (Some(confirm::AWAITING), _) => {
+                                return Err(Error::new(crate::codes::CODE_EXPIRED, "pay.paycode.confirm_expired"))
+                            }
+                            (Some(confirm::DECLINED), _) => {
+                                return Err(Error::new(crate::codes::PAYCODE_DECLINED, "pay.paycode.declined"))
+                            }
+                            (Some(_), _) => return Err(confirm::failure(row.failure_code.as_deref())),
+                        }
+                    }
                     (Some(_), true) => return Err(Error::new(Code::IdempotencyKeyReused, "pay.paycode.key_reused")),
                     (Some(_), false) => return Err(Error::new(crate::codes::CODE_USED, "pay.paycode.used")),
                     (None, _) => return Err(Error::new(crate::codes::CODE_EXPIRED, "pay.paycode.expired")),
                 }
             }
         };
+        self.finish_paycode(&customer, &org, &hash, &key, amount_fen).await.map(Charge::Paid)
+    }
 
-        let from = self.ensure_wallet(&customer).await?;
-        let to = self.ensure_org(org_id).await?;
+    /// Move the money of a pay code taken by `key` (the cashier's charge, or
+    /// the customer's confirmation of it), once, and tell the customer.
+    pub(crate) async fn finish_paycode(
+        &self,
+        customer: &str,
+        org: &Org,
+        hash: &str,
+        key: &str,
+        amount_fen: i64,
+    ) -> Result<Receipt> {
+        let from = self.ensure_wallet(customer).await?;
+        let to = self.ensure_org(&org.id).await?;
         // The customer is told once, by the request that moved the money.
         // The ledger's key names the code itself: a code moves money at most once,
         // whatever keys the merchant's tills send.
@@ -263,7 +323,7 @@ impl Pay {
         let t = match self
             .transfer(
                 TransferSpec::new(from, to, amount_fen, category::PAYCODE)
-                    .with_memo(format!("paycode org:{org_id}"))
+                    .with_memo(format!("paycode org:{}", org.id))
                     .with_idempotency_key(ledger_key),
             )
             .await
@@ -271,14 +331,26 @@ impl Pay {
             Ok(t) => t,
             Err(e) => {
                 if e.code != Code::Internal {
-                    // Refused for good (e.g. not enough money): the customer may use the code again.
                     let mut tx = self.ctx().db.begin().await?;
+                    // Refused for good (e.g. not enough money): a code charged without
+                    // confirmation may be used again; a confirmed one has failed.
                     sqlx::query(
                         "UPDATE paycodes SET used_at_ms = NULL, used_by_org_id = NULL, charge_key = NULL, amount_fen = NULL
-                         WHERE code_hash = $1 AND charge_key = $2 AND transfer_id IS NULL",
+                         WHERE code_hash = $1 AND charge_key = $2 AND transfer_id IS NULL AND confirm_state IS NULL",
                     )
-                    .bind(&hash)
-                    .bind(&key)
+                    .bind(hash)
+                    .bind(key)
+                    .execute(tx.conn())
+                    .await?;
+                    sqlx::query(
+                        "UPDATE paycodes SET confirm_state = $3, failure_code = $4
+                         WHERE code_hash = $1 AND charge_key = $2 AND transfer_id IS NULL AND confirm_state = $5",
+                    )
+                    .bind(hash)
+                    .bind(key)
+                    .bind(confirm::FAILED)
+                    .bind(e.code.as_str())
+                    .bind(confirm::CONFIRMED)
                     .execute(tx.conn())
                     .await?;
                     tx.commit().await?;
@@ -287,15 +359,16 @@ impl Pay {
             }
         };
         let mut tx = self.ctx().db.begin().await?;
-        sqlx::query("UPDATE paycodes SET transfer_id = $1 WHERE code_hash = $2")
+        sqlx::query("UPDATE paycodes SET transfer_id = $1, paid_at_ms = $2 WHERE code_hash = $3")
             .bind(&t.id)
-            .bind(&hash)
+            .bind(t.created_at_ms)
+            .bind(hash)
             .execute(tx.conn())
             .await?;
         tx.commit().await?;
         if !replay {
             self.tell(
-                &customer,
+                customer,
                 Message {
                     kind: "pay.paycode_charged".into(),
                     title: Msg::new("pay.notice.paycode.title").fen("amount", amount_fen).text("org", org.name.clone()),
@@ -309,8 +382,8 @@ impl Pay {
             transfer_id: t.id,
             amount_fen,
             category: category::PAYCODE.into(),
-            payee: Payee::Org(org.id),
-            payee_name: org.name,
+            payee: Payee::Org(org.id.clone()),
+            payee_name: org.name.clone(),
             at_ms: t.created_at_ms,
         })
     }

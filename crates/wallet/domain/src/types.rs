@@ -82,6 +82,9 @@ pub struct QrPreview {
 /// A customer's one-time pay code. Shown once; only its keyed hash is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PayCode {
+    /// An opaque id for its owner to ask how it was used (the digits are a
+    /// bearer credential and never go in a URL).
+    pub id: String,
     /// 18 digits.
     pub code: String,
     pub expires_at_ms: i64,

@@ -63,7 +63,12 @@ pub static ROOM: Room = Room {
     nav: &[],
     city_services: &["wallet"],
     codes: &[yizhan_ledger::codes::ALL, yizhan_pay::codes::ALL],
-    links: &[("transfer", "/wallet/transfers/{id}"), ("red_packet", "/red-packets/{id}"), ("bill", "/bills/{id}")],
+    links: &[
+        ("transfer", "/wallet/transfers/{id}"),
+        ("paycode", "/wallet/paycode/{id}"),
+        ("red_packet", "/red-packets/{id}"),
+        ("bill", "/bills/{id}"),
+    ],
     migrations: &[&yizhan_ledger::MIGRATIONS, &yizhan_pay::MIGRATIONS],
     mount,
 };
@@ -89,6 +94,11 @@ static ACCESS: &[RouteRule] = &[
     r("GET", "/api/v1/wallet/transactions", Access::Resident),
     r("GET", "/api/v1/wallet/statement", Access::Resident),
     r("POST", "/api/v1/paycodes", Access::Resident),
+    // Pay answers only the code's owner (another's code is not found).
+    r("GET", "/api/v1/paycodes/{id}/status", Access::Resident),
+    money("POST", "/api/v1/paycodes/{id}/confirm", Access::Resident),
+    r("POST", "/api/v1/paycodes/{id}/decline", Access::Resident),
+    r("POST", "/api/v1/wallet/pin", Access::Resident),
     // The organisation is named in the body; Pay checks the caller is its staff.
     money("POST", "/api/v1/merchant/charge", Access::OrgStaff),
     r("GET", "/api/v1/qr/me", Access::Resident),

@@ -5,6 +5,7 @@
 mod bills;
 mod common;
 mod packets;
+mod paycode_confirm;
 mod qr;
 mod recovery;
 mod wallet;

@@ -154,12 +154,12 @@ async fn paycodes_charge_once_and_expire() {
         sqlx::query_as("SELECT code_hash FROM paycodes").fetch_all(&e.t.db.pool).await.unwrap();
     assert!(stored.iter().all(|(h,)| !h.contains(&pc.code) && h.len() == 64));
 
-    let r = e.pay.merchant_charge(&cashier, &shop, &pc.code, 1_500, "m1").await.unwrap();
+    let r = e.pay.merchant_charge(&cashier, &shop, &pc.code, 1_500, "m1").await.unwrap().receipt().unwrap();
     assert_eq!((r.amount_fen, r.payee_name.as_str()), (1_500, "Corner Shop"));
     assert_eq!(e.balance(&customer).await, 8_500);
     assert_eq!(e.org_balance(&shop).await, 1_500);
     // The merchant's retry gets the same receipt; a second charge is refused.
-    let again = e.pay.merchant_charge(&cashier, &shop, &pc.code, 1_500, "m1").await.unwrap();
+    let again = e.pay.merchant_charge(&cashier, &shop, &pc.code, 1_500, "m1").await.unwrap().receipt().unwrap();
     assert_eq!(again.transfer_id, r.transfer_id);
     assert_eq!(
         code_of(e.pay.merchant_charge(&cashier, &shop, &pc.code, 1_500, "m2").await),
@@ -198,7 +198,7 @@ async fn paycodes_charge_once_and_expire() {
         yizhan_ledger::codes::INSUFFICIENT_FUNDS
     );
     assert_eq!(e.balance(&customer).await, 8_500);
-    e.pay.merchant_charge(&cashier, &shop, &pc3.code, 500, "m11").await.unwrap();
+    e.pay.merchant_charge(&cashier, &shop, &pc3.code, 500, "m11").await.unwrap().receipt().unwrap();
     assert_eq!(e.balance(&customer).await, 8_000);
     assert_eq!(e.org_balance(&shop).await, 2_000);
     e.assert_clean().await;

@@ -30,8 +30,8 @@ async fn a_pay_code_taken_but_not_charged_is_finished_by_the_merchants_retry() {
         code_of(e.pay.merchant_charge(&cashier, &shop, &pc.code, 700, "m2").await),
         yizhan_pay::codes::CODE_USED
     );
-    let r = e.pay.merchant_charge(&cashier, &shop, &pc.code, 700, "m1").await.unwrap();
-    let again = e.pay.merchant_charge(&cashier, &shop, &pc.code, 700, "m1").await.unwrap();
+    let r = e.pay.merchant_charge(&cashier, &shop, &pc.code, 700, "m1").await.unwrap().receipt().unwrap();
+    let again = e.pay.merchant_charge(&cashier, &shop, &pc.code, 700, "m1").await.unwrap().receipt().unwrap();
     assert_eq!(r.transfer_id, again.transfer_id);
     assert_eq!(code_of(e.pay.merchant_charge(&cashier, &shop, &pc.code, 800, "m1").await), Code::IdempotencyKeyReused);
     assert_eq!(e.balance(&customer).await, 4_300);

@@ -5,6 +5,10 @@ use super::*;
 pub fn router() -> OpenApiRouter<WalletRoom> {
     OpenApiRouter::new()
         .routes(routes!(create_paycode))
+        .routes(routes!(paycode_status))
+        .routes(routes!(confirm_paycode))
+        .routes(routes!(decline_paycode))
+        .routes(routes!(set_pin))
         .routes(routes!(merchant_charge))
         .routes(routes!(my_qr))
         .routes(routes!(org_qr))
@@ -16,6 +20,9 @@ pub fn router() -> OpenApiRouter<WalletRoom> {
 
 #[derive(Serialize, ToSchema)]
 pub struct PayCodeResp {
+    /// The code's opaque id, for `GET /api/v1/paycodes/{id}/status` (the
+    /// digits are a bearer credential: never put them in a URL).
+    pub id: String,
     /// 18 digits, shown once; a cashier scans or types it.
     pub code: String,
     /// Epoch milliseconds (60 seconds from now).
@@ -37,7 +44,10 @@ pub fn paycode_images(code: &str) -> Result<(String, String), Error> {
 pub(crate) async fn create_paycode(State(s): State<WalletRoom>, ApiUser(p): ApiUser) -> Created<PayCodeResp> {
     let pc = s.pay.create_paycode(&p.user_id).await.map_err(pay_err)?;
     let (qr_svg, barcode_svg) = paycode_images(&pc.code)?;
-    Ok((StatusCode::CREATED, Json(PayCodeResp { code: pc.code, expires_at: pc.expires_at_ms, qr_svg, barcode_svg })))
+    Ok((
+        StatusCode::CREATED,
+        Json(PayCodeResp { id: pc.id, code: pc.code, expires_at: pc.expires_at_ms, qr_svg, barcode_svg }),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -53,21 +63,177 @@ pub struct ChargeReq {
     pub currency: Option<String>,
 }
 
+/// A charge above the platform's threshold, waiting for the customer.
+#[derive(Serialize, ToSchema)]
+pub struct ChargePendingResp {
+    /// Always "awaiting_confirmation": no money moved yet. Send the same
+    /// request again (same Idempotency-Key and body) to learn the outcome.
+    pub status: String,
+    pub amount: i64,
+    pub payee: PayeeDoc,
+    pub payee_name: String,
+    /// Epoch milliseconds; with no answer by then, the charge lapses (410 `code_expired`).
+    pub confirm_expires_at: i64,
+}
+
 /// A cashier charges a customer's pay code (staff of the organisation).
+/// Above the platform's confirmation threshold nothing moves at once: the
+/// answer is 202 `awaiting_confirmation` and the customer confirms or declines
+/// on their screen; the till asks again with the same request (same
+/// Idempotency-Key and body) until it answers 201 (paid), 402
+/// `paycode_declined`, or 410 `code_expired` (no answer in time).
 #[utoipa::path(post, path = "/api/v1/merchant/charge", tag = "merchant", request_body = ChargeReq,
-    params(("Idempotency-Key" = String, Header, description = "unique per charge")),
-    responses((status = 201, body = ReceiptResp), (status = 403, body = Problem), (status = 404, body = Problem),
+    params(("Idempotency-Key" = String, Header, description = "unique per charge; the same again to ask how it stands")),
+    responses((status = 201, body = ReceiptResp), (status = 202, body = ChargePendingResp),
+        (status = 402, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 410, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn merchant_charge(
     State(s): State<WalletRoom>,
     ApiUser(p): ApiUser,
     r: IdemJson<ChargeReq>,
 ) -> Response {
-    money(&s, &p, r, |st, p, key, b: ChargeReq| async move {
-        let amount = money_in(&b.amount, b.currency.as_deref())?;
-        Ok(ReceiptResp::from(st.pay.merchant_charge(&p, &b.org_id, &b.code, amount, &key).await?))
+    let (b, key, hash) = (r.body, r.key, r.hash);
+    let (st, who, k) = (s.clone(), p.clone(), key.clone());
+    // A 202 is not stored by `idem::run`: the same request again reaches Pay and answers how it stands.
+    idem::run(&s.idempotency, &p.user_id, &key, &hash, async move {
+        let amount = money_in(&b.amount, b.currency.as_deref()).map_err(pay_err)?;
+        let charge = st.pay.merchant_charge(&who, &b.org_id, &b.code, amount, &k).await.map_err(pay_err)?;
+        Ok::<Response, ApiError>(match charge {
+            Charge::Paid(r) => (StatusCode::CREATED, Json(ReceiptResp::from(r))).into_response(),
+            Charge::AwaitingConfirmation(pc) => {
+                (StatusCode::ACCEPTED, Json(ChargePendingResp::from(pc))).into_response()
+            }
+        })
     })
     .await
+}
+
+impl From<yizhan_pay::PendingCharge> for ChargePendingResp {
+    fn from(p: yizhan_pay::PendingCharge) -> Self {
+        ChargePendingResp {
+            status: "awaiting_confirmation".into(),
+            amount: p.amount_fen,
+            payee: PayeeDoc::from(&p.payee),
+            payee_name: p.payee_name,
+            confirm_expires_at: p.confirm_expires_at_ms,
+        }
+    }
+}
+
+// ---- the customer's side of a pay code ----
+
+#[derive(Serialize, ToSchema)]
+pub struct PayCodeStatusResp {
+    pub id: String,
+    /// waiting, charging, awaiting_confirmation, paid, declined, expired or failed.
+    pub state: String,
+    /// When the code itself stops being chargeable (epoch milliseconds).
+    pub expires_at: i64,
+    /// The cashier's charge, once there is one (fen).
+    pub amount: Option<i64>,
+    pub payee: Option<PayeeDoc>,
+    pub payee_name: Option<String>,
+    /// awaiting_confirmation: answer before this (epoch milliseconds).
+    pub confirm_expires_at: Option<i64>,
+    /// awaiting_confirmation: whether confirming needs the payment PIN.
+    pub pin_required: bool,
+    /// paid: the transaction and when it was made.
+    pub transfer_id: Option<String>,
+    pub paid_at: Option<i64>,
+    /// failed: the error code the money could not move with.
+    pub failure_code: Option<String>,
+}
+
+impl From<yizhan_pay::PayCodeStatus> for PayCodeStatusResp {
+    fn from(s: yizhan_pay::PayCodeStatus) -> Self {
+        PayCodeStatusResp {
+            id: s.id,
+            state: s.state.as_str().into(),
+            expires_at: s.expires_at_ms,
+            amount: s.amount_fen,
+            payee: s.payee.as_ref().map(PayeeDoc::from),
+            payee_name: s.payee_name,
+            confirm_expires_at: s.confirm_expires_at_ms,
+            pin_required: s.pin_required,
+            transfer_id: s.transfer_id,
+            paid_at: s.paid_at_ms,
+            failure_code: s.failure_code,
+        }
+    }
+}
+
+/// How my pay code stands: waiting for a cashier, a charge awaiting my
+/// confirmation, paid, declined, expired. Someone else's code is not found.
+#[utoipa::path(get, path = "/api/v1/paycodes/{id}/status", tag = "wallet",
+    params(("id" = String, Path, description = "the id returned when the code was made")),
+    responses((status = 200, body = PayCodeStatusResp), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn paycode_status(
+    State(s): State<WalletRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PayCodeStatusResp>> {
+    Ok(Json(s.pay.paycode_status(&p.user_id, &id).await.map_err(pay_err)?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmReq {
+    /// The payment PIN, if one is set.
+    pub pin: Option<String>,
+}
+
+/// Confirm a charge of my pay code that awaits my confirmation: the money
+/// moves (once; confirming again answers the same receipt).
+#[utoipa::path(post, path = "/api/v1/paycodes/{id}/confirm", tag = "wallet", request_body = ConfirmReq,
+    params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "unique per attempt")),
+    responses((status = 201, body = ReceiptResp), (status = 401, body = Problem), (status = 402, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 410, body = Problem),
+        (status = 422, body = Problem), (status = 429, body = Problem)))]
+pub(crate) async fn confirm_paycode(
+    State(s): State<WalletRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+    r: IdemJson<ConfirmReq>,
+) -> Response {
+    money(&s, &p, r, |st, p, _key, b: ConfirmReq| async move {
+        Ok(ReceiptResp::from(st.pay.confirm_paycode(&p.user_id, &id, b.pin.as_deref()).await?))
+    })
+    .await
+}
+
+/// Decline a charge of my pay code that awaits my confirmation: nothing moves.
+#[utoipa::path(post, path = "/api/v1/paycodes/{id}/decline", tag = "wallet",
+    params(("id" = String, Path)),
+    responses((status = 200, body = PayCodeStatusResp), (status = 401, body = Problem), (status = 402, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 410, body = Problem)))]
+pub(crate) async fn decline_paycode(
+    State(s): State<WalletRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PayCodeStatusResp>> {
+    Ok(Json(s.pay.decline_paycode(&p.user_id, &id).await.map_err(pay_err)?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinReq {
+    /// The account password.
+    pub password: String,
+    /// Six digits, not all one digit nor a run like 123456.
+    pub pin: String,
+}
+
+/// Set or change my payment PIN, asked when I confirm a large pay code charge.
+#[utoipa::path(post, path = "/api/v1/wallet/pin", tag = "wallet", request_body = PinReq,
+    responses((status = 204, description = "set"), (status = 401, body = Problem), (status = 422, body = Problem),
+        (status = 429, body = Problem)))]
+pub(crate) async fn set_pin(
+    State(s): State<WalletRoom>,
+    ApiUser(p): ApiUser,
+    ApiJson(b): ApiJson<PinReq>,
+) -> ApiResult<StatusCode> {
+    s.pay.set_payment_pin(&p.user_id, &b.password, &b.pin).await.map_err(pay_err)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, IntoParams)]

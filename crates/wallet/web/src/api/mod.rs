@@ -24,7 +24,7 @@ pub(crate) use yizhan_identity_web::ApiUser;
 pub(crate) use yizhan_kit::extract::{any_bytes, ApiJson, ApiQuery};
 pub(crate) use yizhan_kit::idem::{self, IdemCall, IdemJson};
 pub(crate) use yizhan_kit::problem::{ApiError, ApiResult, Problem};
-pub(crate) use yizhan_pay::{BillSpec, BillTo, Payee, RedPacketSpec, SplitMode};
+pub(crate) use yizhan_pay::{BillSpec, BillTo, Charge, Payee, RedPacketSpec, SplitMode};
 
 pub fn router() -> OpenApiRouter<WalletRoom> {
     OpenApiRouter::new().merge(balance::router()).merge(codes::router()).merge(packets::router()).merge(bills::router())

@@ -10,6 +10,7 @@ pub mod balance;
 pub mod bills;
 pub mod packets;
 pub mod pay;
+pub mod paycode;
 
 pub(crate) use crate::forms::{category_label, form_key, yuan_field};
 
@@ -35,7 +36,12 @@ pub(crate) use yizhan_kit::page::{failure_page, filters, render, render_status, 
 pub(crate) use yizhan_kit::Lang;
 
 pub fn router() -> Router<WalletRoom> {
-    Router::new().merge(balance::router()).merge(pay::router()).merge(packets::router()).merge(bills::router())
+    Router::new()
+        .merge(balance::router())
+        .merge(pay::router())
+        .merge(paycode::router())
+        .merge(packets::router())
+        .merge(bills::router())
 }
 
 /// A message in the reader's language.

@@ -102,6 +102,8 @@ pub(crate) async fn pay_submit(
 #[template(path = "wallet_paycode.html")]
 pub(crate) struct PayCodePage {
     l: Layout,
+    /// The code's opaque id, for the page that shows how it stands.
+    id: String,
     code: String,
     expires_at_ms: i64,
     ttl_s: i64,
@@ -125,6 +127,7 @@ pub(crate) async fn paycode(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf,
             l,
             ttl_s: (pc.expires_at_ms - s.ctx.now_ms()) / 1000,
             ttl_around: around_placeholder(lang.t("paycode.seconds_left"), "{s}"),
+            id: pc.id,
             code: pc.code,
             expires_at_ms: pc.expires_at_ms,
             qr_svg: strip_xml_declaration(qr),

@@ -64,6 +64,7 @@ fn every_key_the_wallet_uses_has_words_and_the_rows_are_sorted() {
     let kinds = [
         "pay.bill",
         "pay.paycode_charged",
+        "pay.paycode_confirm",
         "pay.red_packet",
         "pay.red_packet_refund",
         "pay.received",
