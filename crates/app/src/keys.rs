@@ -11,7 +11,7 @@ use yizhan_core::{Db, Result, Vault};
 pub struct RotationReport {
     pub identity: yizhan_identity::rekey::RekeyReport,
     pub access_logs: yizhan_audit::RekeyReport,
-    pub paycodes_dropped: u64,
+    pub wallet: yizhan_pay::rekey::RekeyReport,
 }
 
 /// Rows a rotation will go through (for a progress bar).
@@ -35,9 +35,17 @@ pub async fn rotate(
     old.hand_over(&mut tx, new).await?;
     let identity = yizhan_identity::rekey::rekey(&mut tx, old, new, progress).await?;
     let access_logs = yizhan_audit::rekey(&mut tx, old, new, now_ms, progress).await?;
-    let paycodes_dropped = yizhan_pay::rekey::rekey(&mut tx).await?;
+    let wallet = yizhan_pay::rekey::rekey(&mut tx).await?;
     tx.commit().await?;
-    Ok(RotationReport { identity, access_logs, paycodes_dropped })
+    Ok(RotationReport { identity, access_logs, wallet })
+}
+
+/// After a rotation, with the services under the new key: tell the people
+/// what they must set again.
+pub async fn after_rotation(pay: &yizhan_pay::Pay, report: &RotationReport) {
+    for user_id in &report.wallet.pins_dropped {
+        pay.tell_pin_dropped(user_id).await;
+    }
 }
 
 /// Whether the database still records this process's key (a rotation by

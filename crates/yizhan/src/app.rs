@@ -128,11 +128,16 @@ fn pay_config() -> anyhow::Result<yizhan_pay::PayConfig> {
 }
 
 pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Built> {
+    build_with_key(data, secure_cookies, std::env::var("YIZHAN_SECRET_KEY").ok()).await
+}
+
+/// [`build`] with the secret key given (hex) instead of read from `YIZHAN_SECRET_KEY`.
+pub async fn build_with_key(data: &DataOpts, secure_cookies: bool, key_hex: Option<String>) -> anyhow::Result<Built> {
     // Checked before anything is opened: a refused configuration touches nothing.
     let choice =
         gateway_choice(std::env::var("YIZHAN_GATEWAY").ok().as_deref(), std::env::var("YIZHAN_ENV").ok().as_deref())?;
     let db = open_db(data).await?;
-    let vault = Vault::load_for(&data.data_dir, std::env::var("YIZHAN_SECRET_KEY").ok().as_deref(), &db)
+    let vault = Vault::load_for(&data.data_dir, key_hex.as_deref(), &db)
         .await
         .map_err(explain)
         .context("loading the secret key")?;

@@ -2,7 +2,7 @@
 //! seal to a new vault key. Stop every server first; start them again with
 //! the new key afterwards.
 
-use crate::app::{explain, open_db};
+use crate::app::{build_with_key, explain, open_db};
 use crate::DataOpts;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -64,14 +64,27 @@ pub async fn rotate(data: &DataOpts, new_key_out: Option<&Path>) -> anyhow::Resu
     if new_key_out.is_none() {
         promote_next_key(&data.data_dir).map_err(explain).context("moving secret.key.next to secret.key")?;
     }
+    // Tell the people whose payment PIN could not move, with the new key's services.
+    if !report.wallet.pins_dropped.is_empty() {
+        let key = new_key_out.map(|_| new.to_hex());
+        let built = build_with_key(data, false, key).await;
+        match built {
+            Ok(b) => yizhan_app::keys::after_rotation(&b.state.pay, &report).await,
+            Err(e) => eprintln!("could not tell the people whose payment PIN was dropped: {e:#}"),
+        }
+    }
     println!("key rotated: {} -> {}", &old.fingerprint()[..16], &new.fingerprint()[..16]);
     println!(
         "  identity numbers re-sealed: {}; access logs re-sealed: {} ({} entries)",
         report.identity.id_numbers, report.access_logs.subjects, report.access_logs.entries
     );
     println!(
-        "  dropped (keyed hashes that cannot move): {} log-in counters, {} known addresses, {} unused pay codes",
-        report.identity.login_limits_dropped, report.identity.known_addresses_dropped, report.paycodes_dropped
+        "  dropped (keyed hashes that cannot move): {} log-in counters, {} known addresses, {} unused pay codes, \
+         {} payment PINs (their owners are told to set them again)",
+        report.identity.login_limits_dropped,
+        report.identity.known_addresses_dropped,
+        report.wallet.paycodes_dropped,
+        report.wallet.pins_dropped.len()
     );
     match new_key_out {
         Some(path) => println!(

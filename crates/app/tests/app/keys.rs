@@ -40,6 +40,7 @@ async fn services_with(s: &Spawned, vault: Vault) -> Services {
         gateway: s.gateway.clone(),
         identity: yizhan_identity::IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
         config: Default::default(),
+        pay: Default::default(),
     };
     Services::build(ctx, wiring).await.unwrap()
 }
@@ -61,6 +62,7 @@ async fn rotation_moves_sealed_numbers_indexes_and_access_logs_to_the_new_key() 
     let now = yizhan_core::Clock::now_ms(&*s.clock);
     s.state.ctx.vault.check_against(&db, now).await.unwrap();
     let (user, number) = person(&s).await;
+    s.state.pay.set_payment_pin(&user, "correct horse battery", "024681").await.unwrap();
     let qr = s.state.pay.my_qr(&user).await.unwrap();
     let head_before = s.state.audit.export(&user).await.unwrap()["head"].clone();
     let cipher_before: (String, String) = sqlx::query_as("SELECT id_cipher, id_index FROM users WHERE id = $1")
@@ -75,6 +77,8 @@ async fn rotation_moves_sealed_numbers_indexes_and_access_logs_to_the_new_key() 
     assert_eq!(report.identity.id_numbers, 1);
     assert_eq!(report.access_logs.subjects, 1);
     assert_eq!(report.access_logs.entries, 2);
+    // A payment PIN is hashed over the key: it cannot move, and its owner is told.
+    assert_eq!(report.wallet.pins_dropped, vec![user.clone()]);
 
     // The process still holding the old key learns it is stale.
     assert!(!key_still_current(&db, &s.state.ctx.vault).await.unwrap());
@@ -91,6 +95,10 @@ async fn rotation_moves_sealed_numbers_indexes_and_access_logs_to_the_new_key() 
     let old_again = Vault::from_hex(&s.state.ctx.vault.to_hex()).unwrap();
     let after = services_with(&s, Vault::from_hex(&new_hex).unwrap().with_previous(&old_again)).await;
     after.ctx.vault.check_against(&db, now).await.unwrap();
+    assert!(!after.pay.has_payment_pin(&user).await.unwrap());
+    yizhan_app::keys::after_rotation(&after.pay, &report).await;
+    let inbox = after.notify.inbox(&user, 10).await.unwrap();
+    assert!(inbox.iter().any(|n| n.kind == "pay.pin_dropped"), "{inbox:?}");
     assert_eq!(after.identity.reveal_own_id_number(&user).await.unwrap(), number);
     assert_eq!(after.identity.find_by_id_number(&number).await.unwrap().unwrap().user_id, user);
     let check = after.audit.verify(&user).await.unwrap();

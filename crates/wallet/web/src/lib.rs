@@ -68,6 +68,7 @@ pub static ROOM: Room = Room {
         ("paycode", "/wallet/paycode/{id}"),
         ("red_packet", "/red-packets/{id}"),
         ("bill", "/bills/{id}"),
+        ("wallet_settings", "/wallet/settings"),
     ],
     migrations: &[&yizhan_ledger::MIGRATIONS, &yizhan_pay::MIGRATIONS],
     mount,

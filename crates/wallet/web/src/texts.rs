@@ -157,6 +157,8 @@ pub static TEXTS: &[Text] = &[
     ("pay.notice.paycode.title", "You paid {amount} yuan to {org}", "你向 {org} 支付了 {amount} 元"),
     ("pay.notice.paycode_confirm.body", "{org} asks {amount} yuan from your pay code. Confirm or decline it on the pay code page.", "{org} 通过付款码请求收取 {amount} 元，请在付款码页面确认或拒绝。"),
     ("pay.notice.paycode_confirm.title", "Confirm paying {amount} yuan to {org}", "请确认向 {org} 支付 {amount} 元"),
+    ("pay.notice.pin_dropped.body", "The platform renewed its encryption key, and payment PINs cannot move to a new key. Set a new PIN under Wallet → Settings; until then large pay code charges ask only for your confirmation.", "平台更换了加密密钥，支付密码无法随之迁移。请在“钱包 → 设置”中重新设置支付密码；在此之前，大额付款码扣款只需你确认。"),
+    ("pay.notice.pin_dropped.title", "Set your payment PIN again", "请重新设置支付密码"),
     ("pay.notice.received.body", "{payer} sent you {amount} yuan.", "{payer} 向你转账 {amount} 元。"),
     ("pay.notice.received.body_memo", "{payer} sent you {amount} yuan. “{memo}”", "{payer} 向你转账 {amount} 元，附言：{memo}。"),
     ("pay.notice.received.title", "You received {amount} yuan", "收到 {amount} 元"),

@@ -65,6 +65,7 @@ fn every_key_the_wallet_uses_has_words_and_the_rows_are_sorted() {
         "pay.bill",
         "pay.paycode_charged",
         "pay.paycode_confirm",
+        "pay.pin_dropped",
         "pay.red_packet",
         "pay.red_packet_refund",
         "pay.received",
