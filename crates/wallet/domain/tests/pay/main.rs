@@ -4,6 +4,7 @@
 
 mod bills;
 mod common;
+mod limits;
 mod packets;
 mod qr;
 mod recovery;
