@@ -88,6 +88,8 @@ static ACCESS: &[RouteRule] = &[
     money("POST", "/api/v1/transfers", Access::Resident),
     r("GET", "/api/v1/wallet/transactions", Access::Resident),
     r("GET", "/api/v1/wallet/statement", Access::Resident),
+    r("GET", "/api/v1/wallet/limits", Access::Resident),
+    r("PUT", "/api/v1/wallet/limits", Access::PlatformAdmin),
     r("POST", "/api/v1/paycodes", Access::Resident),
     // The organisation is named in the body; Pay checks the caller is its staff.
     money("POST", "/api/v1/merchant/charge", Access::OrgStaff),
