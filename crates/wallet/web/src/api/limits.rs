@@ -100,14 +100,15 @@ pub struct SetLimitReq {
     #[schema(minimum = 0, maximum = 2)]
     pub level: i64,
     /// "topup", "payment" or "withdrawal".
+    #[schema(pattern = "^(topup|payment|withdrawal)$")]
     pub operation: String,
     /// Fen, 0 (not allowed) up to the platform's largest amount, at most `per_day`.
     #[serde(default)]
-    #[schema(value_type = i64, minimum = 0)]
+    #[schema(value_type = i64, minimum = 0, maximum = 100_000_000)]
     pub per_transaction: Value,
-    /// Fen, 0 or more.
+    /// Fen, 0 up to 100 times the platform's largest amount.
     #[serde(default)]
-    #[schema(value_type = i64, minimum = 0)]
+    #[schema(value_type = i64, minimum = 0, maximum = 10_000_000_000_i64)]
     pub per_day: Value,
 }
 

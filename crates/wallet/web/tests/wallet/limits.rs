@@ -128,6 +128,13 @@ async fn only_an_admin_changes_a_limit_and_it_applies_at_once() {
         put_limit(&app, &admin, json!({"level": 9, "operation": "payment", "per_transaction": 1, "per_day": 1})).await;
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 
+    // The document's bounds are Pay's.
+    let doc = app.get("/api/openapi.json", None).await.body;
+    let req = &doc["components"]["schemas"]["SetLimitReq"]["properties"];
+    assert_eq!(req["per_transaction"]["maximum"], yizhan_core::Fen::MAX_AMOUNT, "{req}");
+    assert_eq!(req["per_day"]["maximum"], yizhan_pay::limits::MAX_DAILY_LIMIT_FEN, "{req}");
+    assert_eq!(req["level"]["maximum"], yizhan_pay::limits::MAX_LEVEL, "{req}");
+
     let r = put_limit(&app, &admin, change).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!((r.body["per_transaction"].as_i64(), r.body["per_day"].as_i64()), (Some(10 * YUAN), Some(30 * YUAN)));
