@@ -13,6 +13,9 @@ pub const DEMO_PASSWORD: &str = "demo-pass-2026";
 /// What each demo resident finds in the wallet (fen). Topped up with a fixed
 /// idempotency key, so a second run of the demo credits nothing.
 const DEMO_TOPUP_FEN: i64 = 50_000;
+/// What an unverified demo resident finds instead: their account may top up
+/// at most 200 yuan at a time (the default limit for level 0).
+const DEMO_UNVERIFIED_TOPUP_FEN: i64 = 20_000;
 const DEMO_TOPUP_KEY: &str = "demo-seed-topup-1";
 const DEMO_PLATE: &str = "浙A12345";
 
@@ -135,7 +138,8 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
     let mut residents = Vec::new();
     for p in PEOPLE.iter().filter(|p| p.staff_of.is_none()) {
         let Some(u) = s.identity.find_by_login(p.login).await.map_err(err)? else { continue };
-        s.pay.topup(&u.user_id, DEMO_TOPUP_FEN, None, DEMO_TOPUP_KEY).await.map_err(err)?;
+        let fen = if p.id_number.is_some() { DEMO_TOPUP_FEN } else { DEMO_UNVERIFIED_TOPUP_FEN };
+        s.pay.topup(&u.user_id, fen, None, DEMO_TOPUP_KEY).await.map_err(err)?;
         residents.push((p, u.user_id));
     }
     // Bills go to the verified resident (by identity number, or by the plate of the car registered to them).
@@ -175,6 +179,10 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
         };
         println!("  {:<32} {} — {}", p.login, p.name, role);
     }
-    println!("\nResidents' wallets hold {} yuan each (sandbox money).", yizhan_core::money::yuan(DEMO_TOPUP_FEN));
+    println!(
+        "\nResidents' wallets hold {} yuan each, {} if not verified (sandbox money).",
+        yizhan_core::money::yuan(DEMO_TOPUP_FEN),
+        yizhan_core::money::yuan(DEMO_UNVERIFIED_TOPUP_FEN)
+    );
     Ok(())
 }

@@ -124,8 +124,8 @@ pub static TEXTS: &[Text] = &[
     ("nav.profile", "Me", "我的"),
     (
         "notify.welcome_body",
-        "Your yizhan account is ready. Verify your real name to use city services and payments.",
-        "你的一站账号已就绪。完成实名认证即可使用城市服务和支付。",
+        "Your yizhan account is ready. Until you verify your real name, your wallet allows only small top-ups and payments and no withdrawals (the wallet page shows your limits). Verify to raise them and to use city services.",
+        "你的一站账号已就绪。实名认证前，钱包仅支持小额充值和付款，不能提现（限额见钱包页面）。完成实名认证即可提高限额并使用城市服务。",
     ),
     ("notify.welcome_title", "Welcome to yizhan", "欢迎使用一站"),
     ("profile.city", "My city", "我的城市"),

@@ -327,13 +327,22 @@ impl Pay {
         let from = self.ensure_wallet(user_id).await?;
         let to = self.ensure_org(&bill.org_id).await?;
         debug_assert_eq!(to, org_account(&bill.org_id));
-        let t = self
+        let ledger_key = format!("bill:{}:pay", bill.id);
+        self.reserve_limit(user_id, crate::Operation::Payment, bill.amount_fen, &ledger_key).await?;
+        let t = match self
             .transfer(
                 TransferSpec::new(from, to, bill.amount_fen, category::BILL)
                     .with_memo(format!("{} {}", bill.kind.as_str(), bill.id))
-                    .with_idempotency_key(format!("bill:{}:pay", bill.id)),
+                    .with_idempotency_key(ledger_key.clone()),
             )
-            .await?;
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                self.give_back_if_refused(&ledger_key, &e).await;
+                return Err(e);
+            }
+        };
         let mut tx = self.ctx().db.begin().await?;
         let n = sqlx::query(
             "UPDATE bills SET status = 'paid', paid_at_ms = $1, transfer_id = $2, paid_idempotency_key = $3

@@ -15,6 +15,7 @@ pub mod bills;
 pub mod confirm;
 pub mod emvco;
 pub mod gateway;
+pub mod limits;
 pub mod packets;
 pub mod qrimage;
 pub mod qrpay;
@@ -25,6 +26,7 @@ pub mod withdrawals;
 
 pub use confirm::{Charge, PayCodeState, PayCodeStatus, PendingCharge, PIN_DIGITS, PIN_MAX_FAILURES, PIN_WINDOW_MS};
 pub use gateway::{FundingGateway, GatewayOutcome, Notification, PayoutStatus, SandboxGateway};
+pub use limits::{LimitChange, LimitRule, LimitUse, MyLimits, Operation};
 pub use redpacket::SplitMode;
 pub use types::*;
 pub use withdrawals::WithdrawalReport;
@@ -44,12 +46,14 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0002", include_str!("../migrations/sqlite/0002_bill_issue_key.sql")),
         ("0003", include_str!("../migrations/sqlite/0003_withdrawals.sql")),
         ("0004", include_str!("../migrations/sqlite/0004_paycode_confirm.sql")),
+        ("0005", include_str!("../migrations/sqlite/0005_limits.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_pay.sql")),
         ("0002", include_str!("../migrations/postgres/0002_bill_issue_key.sql")),
         ("0003", include_str!("../migrations/postgres/0003_withdrawals.sql")),
         ("0004", include_str!("../migrations/postgres/0004_paycode_confirm.sql")),
+        ("0005", include_str!("../migrations/postgres/0005_limits.sql")),
     ],
 };
 
@@ -67,6 +71,11 @@ pub mod codes {
     /// The customer said no to a pay code charge above the confirmation threshold.
     pub const PAYCODE_DECLINED: Code = Code::new("paycode_declined", Class::PaymentRequired);
     pub const WRONG_PIN: Code = Code::new("wrong_pin", Class::Invalid);
+    /// Over a per-transaction or daily limit of the person's verification level.
+    /// Invalid (422), like `insufficient_funds`: the request is well formed and
+    /// a rule says no; not 429, which invites an automatic retry that a
+    /// per-transaction cap never lets pass, nor 403, which says who may call.
+    pub const LIMIT_EXCEEDED: Code = Code::new("limit_exceeded", Class::Invalid);
 
     /// Every code of the pay, for the room's list.
     pub const ALL: &[Code] = &[
@@ -79,6 +88,7 @@ pub mod codes {
         ALREADY_PAID,
         PAYCODE_DECLINED,
         WRONG_PIN,
+        LIMIT_EXCEEDED,
     ];
 }
 
@@ -368,14 +378,28 @@ impl Pay {
         // The gateway reference is the ledger key: a retry is charged once by the
         // gateway and credited once by the ledger, and a late "charge.succeeded"
         // notification can credit a top-up whose answer was lost.
-        let outcome = self.inner.gateway.charge(card.unwrap_or(""), amount_fen, &key).await?;
-        let t = self
+        self.reserve_limit(user_id, Operation::Topup, amount_fen, &key).await?;
+        let outcome = match self.inner.gateway.charge(card.unwrap_or(""), amount_fen, &key).await {
+            Ok(o) => o,
+            Err(e) => {
+                self.give_back_if_refused(&key, &e).await;
+                return Err(e);
+            }
+        };
+        let t = match self
             .transfer(
                 TransferSpec::new(gw, wallet, amount_fen, category::TOPUP)
                     .with_memo(format!("{} {}", self.gateway_name(), outcome.gateway_ref))
-                    .with_idempotency_key(key),
+                    .with_idempotency_key(key.clone()),
             )
-            .await?;
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                self.give_back_if_refused(&key, &e).await;
+                return Err(e);
+            }
+        };
         Ok(GatewayReceipt {
             transfer_id: t.id,
             amount_fen,
@@ -450,9 +474,21 @@ impl Pay {
         let key = scoped_key("user", payer_user_id, category, idem);
         // A retry of a payment already made is answered without telling the payee again.
         let replay = self.ledger().transfer_by_idempotency_key(&key).await?.is_some();
-        let t = self
-            .transfer(TransferSpec::new(from, to, amount_fen, category).with_memo(memo).with_idempotency_key(key))
-            .await?;
+        if !replay {
+            self.reserve_limit(payer_user_id, Operation::Payment, amount_fen, &key).await?;
+        }
+        let t = match self
+            .transfer(
+                TransferSpec::new(from, to, amount_fen, category).with_memo(memo).with_idempotency_key(key.clone()),
+            )
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                self.give_back_if_refused(&key, &e).await;
+                return Err(e);
+            }
+        };
         if let (Payee::User(to_user), false) = (&preview.payee, replay) {
             let body = if memo.is_empty() {
                 Msg::new("pay.notice.received.body")

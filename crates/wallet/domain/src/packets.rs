@@ -130,6 +130,9 @@ impl Pay {
             return self.fund_packet(p).await;
         }
 
+        // Counted before the packet exists, so a packet over the limit is never made.
+        let funding_key = scoped_key("user", sender_user_id, "redpacket", &idem);
+        self.reserve_limit(sender_user_id, crate::Operation::Payment, spec.total_fen, &funding_key).await?;
         let now = self.ctx().now_ms();
         let id = self.ctx().new_id();
         let mut tx = self.ctx().db.begin().await?;
@@ -218,7 +221,7 @@ impl Pay {
             .transfer(
                 TransferSpec::new(from, ESCROW_ACCOUNT, packet.total_fen, category::RED_PACKET)
                     .with_memo(format!("red_packet {}", packet.id))
-                    .with_idempotency_key(key),
+                    .with_idempotency_key(key.clone()),
             )
             .await;
         let mut tx = self.ctx().db.begin().await?;
@@ -242,6 +245,7 @@ impl Pay {
                     .execute(tx.conn())
                     .await?;
                 tx.commit().await?;
+                self.give_back_if_refused(&key, &e).await;
                 Err(e)
             }
             Err(e) => Err(e),

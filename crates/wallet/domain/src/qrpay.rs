@@ -320,16 +320,20 @@ impl Pay {
         // whatever keys the merchant's tills send.
         let ledger_key = format!("paycode:{hash}");
         let replay = self.ledger().transfer_by_idempotency_key(&ledger_key).await?.is_some();
-        let t = match self
-            .transfer(
+        let moved = async {
+            // The customer pays: the limit is theirs, counted once per code.
+            self.reserve_limit(customer, crate::Operation::Payment, amount_fen, &ledger_key).await?;
+            self.transfer(
                 TransferSpec::new(from, to, amount_fen, category::PAYCODE)
                     .with_memo(format!("paycode org:{}", org.id))
-                    .with_idempotency_key(ledger_key),
+                    .with_idempotency_key(ledger_key.clone()),
             )
             .await
-        {
+        };
+        let t = match moved.await {
             Ok(t) => t,
             Err(e) => {
+                self.give_back_if_refused(&ledger_key, &e).await;
                 if e.code != Code::Internal {
                     let mut tx = self.ctx().db.begin().await?;
                     // Refused for good (e.g. not enough money): a code charged without

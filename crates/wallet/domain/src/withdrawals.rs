@@ -95,6 +95,7 @@ impl Pay {
         let key = scoped_key("user", user_id, "withdraw", check_idempotency_key(idempotency_key)?);
         let wallet = self.ensure_wallet(user_id).await?;
         let gw = self.ensure_gateway().await?;
+        self.reserve_limit(user_id, crate::Operation::Withdrawal, amount_fen, &key).await?;
         let now = self.ctx().now_ms();
         // The row comes before the hold, so no hold exists that the sweep cannot find.
         let mut tx = self.ctx().db.begin().await?;
@@ -110,14 +111,21 @@ impl Pay {
         .execute(tx.conn())
         .await?;
         tx.commit().await?;
-        let hold = self
+        let hold = match self
             .transfer(
                 TransferSpec::new(wallet, gw, amount_fen, category::WITHDRAWAL)
                     .with_memo(format!("withdrawal {}", self.gateway_name()))
                     .with_idempotency_key(key.clone())
                     .pending(None),
             )
-            .await?;
+            .await
+        {
+            Ok(h) => h,
+            Err(e) => {
+                self.give_back_if_refused(&key, &e).await;
+                return Err(e);
+            }
+        };
         // A sweep that found no hold yet (this request was slow) closed the row
         // as 'no_hold': the hold exists now, so the row is pending again.
         let mut tx = self.ctx().db.begin().await?;
@@ -235,6 +243,12 @@ impl Pay {
         .await?
         .rows_affected();
         tx.commit().await?;
+        if marked > 0 && matches!(status, "failed" | "given_up") {
+            // The money went back to the wallet: so does what it used of the limit.
+            if let Err(e) = self.give_back_limit(reference).await {
+                tracing::warn!(%reference, code = %e.code, "withdrawal's limit not given back; the day stays over-counted");
+            }
+        }
         Ok((hold, marked > 0))
     }
 

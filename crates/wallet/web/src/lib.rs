@@ -94,6 +94,8 @@ static ACCESS: &[RouteRule] = &[
     money("POST", "/api/v1/transfers", Access::Resident),
     r("GET", "/api/v1/wallet/transactions", Access::Resident),
     r("GET", "/api/v1/wallet/statement", Access::Resident),
+    r("GET", "/api/v1/wallet/limits", Access::Resident),
+    r("PUT", "/api/v1/wallet/limits", Access::PlatformAdmin),
     r("POST", "/api/v1/paycodes", Access::Resident),
     // Pay answers only the code's owner (another's code is not found).
     r("GET", "/api/v1/paycodes/{id}/status", Access::Resident),

@@ -16,9 +16,10 @@ async fn setup() -> Setup {
     let e = env().await;
     let dept = e.org(OrgKind::CityDepartment, "Traffic Police").await;
     let officer = e.staff(&dept, "13600000001", "Officer Wu").await;
-    let citizen = e.funded_user("13600000002", "Driver Tang", 50_000).await;
+    let citizen = e.user("13600000002", "Driver Tang").await;
     let id_no = id_number(7);
     e.identity.verify_real_name(&citizen, "唐明", &id_no).await.unwrap();
+    e.pay.topup(&citizen, 50_000, None, "seed-citizen").await.unwrap();
     Setup { e, dept, officer, citizen, id_no }
 }
 

@@ -78,6 +78,18 @@ impl Env {
         id
     }
 
+    /// A person whose real name is verified (level 1, so the limits of an
+    /// unverified account do not apply), with money in the wallet.
+    pub async fn verified_user(&self, login: &str, name: &str, fen: i64) -> String {
+        let id = self.user(login, name).await;
+        let n = NUMBERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.identity.verify_real_name(&id, "居民", &id_number(n)).await.unwrap();
+        if fen > 0 {
+            self.pay.topup(&id, fen, None, &format!("seed-{login}")).await.unwrap();
+        }
+        id
+    }
+
     pub async fn org(&self, kind: OrgKind, name: &str) -> String {
         self.identity.create_org(&self.admin, &self.city_id, kind, name).await.unwrap().id
     }
@@ -125,6 +137,9 @@ pub fn code_of<T: std::fmt::Debug>(r: yizhan_core::Result<T>) -> Code {
         Err(e) => e.code,
     }
 }
+
+/// Identity numbers for [`Env::verified_user`], apart from those tests choose.
+static NUMBERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(100);
 
 static KEYS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 

@@ -4,6 +4,7 @@
 
 mod bills;
 mod common;
+mod limits;
 mod packets;
 mod paycode_confirm;
 mod qr;

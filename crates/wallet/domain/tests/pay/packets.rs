@@ -141,7 +141,7 @@ async fn unclaimed_money_returns_to_the_sender_after_a_day() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_people_race_for_ten_shares() {
     let e = env().await;
-    let sender = e.funded_user("13700000041", "Host", 100_000).await;
+    let sender = e.verified_user("13700000041", "Host", 100_000).await;
     let total = 5_000;
     let p = e.pay.create_red_packet(&sender, group(10, total, SplitMode::Lucky), "race").await.unwrap();
     let mut users = Vec::new();

@@ -207,7 +207,7 @@ async fn paycodes_charge_once_and_expire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pay_code_charged_twice_at_once_charges_once() {
     let e = env().await;
-    let customer = e.funded_user("13900000008", "Lu Xun", 100_000).await;
+    let customer = e.verified_user("13900000008", "Lu Xun", 100_000).await;
     let shop = e.org(OrgKind::Merchant, "Busy Shop").await;
     let a = e.staff(&shop, "13900000009", "Till A").await;
     let b = e.staff(&shop, "13900000010", "Till B").await;

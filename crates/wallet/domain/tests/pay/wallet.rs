@@ -60,7 +60,7 @@ async fn declined_timed_out_and_bad_topups_move_nothing() {
 #[tokio::test]
 async fn withdrawal_holds_then_posts_or_releases() {
     let e = env().await;
-    let u = e.funded_user("13800000003", "Zhang Min", 10_000).await;
+    let u = e.verified_user("13800000003", "Zhang Min", 10_000).await;
     let r = e.pay.withdraw(&u, 3_000, None, "w1").await.unwrap();
     assert_eq!(r.amount_fen, 3_000);
     let w = e.pay.wallet(&u).await.unwrap();
@@ -186,7 +186,7 @@ async fn concurrent_spending_never_overdraws() {
 #[tokio::test]
 async fn statement_and_history() {
     let e = env().await;
-    let a = e.funded_user("13800000007", "Qian Yu", 10_000).await;
+    let a = e.verified_user("13800000007", "Qian Yu", 10_000).await;
     let b = e.user("13800000008", "Zhou Xun").await;
     e.pay.transfer_to_user(&a, "13800000008", 2_500, "rent", "s1").await.unwrap();
     e.pay.transfer_to_user(&b, "13800000007", 500, "", "s2").await.unwrap();

@@ -25,7 +25,7 @@ async fn gateway_balance(e: &Env) -> i64 {
 
 /// A person with 10 000 fen who asked to withdraw 3 000 with the card that times out.
 async fn timed_out(e: &Env, login: &str, key: &str) -> String {
-    let u = e.funded_user(login, "Withdrawer", 10_000).await;
+    let u = e.verified_user(login, "Withdrawer", 10_000).await;
     let err = e.pay.withdraw(&u, 3_000, Some(sandbox_cards::TIMES_OUT), key).await.unwrap_err();
     assert_eq!(err.code, Code::GatewayTimeout);
     assert_eq!(err.msg.key, "pay.withdrawal_pending");
@@ -179,7 +179,7 @@ async fn a_crash_before_the_row_learnt_its_hold_is_reconciled_by_the_ledger_key(
     assert_eq!(e.pay.reconcile_withdrawals().await.unwrap().paid, 1);
     assert_eq!(wallet(&e, &u).await, (7_000, 7_000, 0));
     // A withdrawal the ledger refused (no money) never got a hold: closed, nothing moves.
-    let poor = e.user("13900000007", "Poor").await;
+    let poor = e.verified_user("13900000007", "Poor", 0).await;
     assert_eq!(code_of(e.pay.withdraw(&poor, 100, None, "c2").await), yizhan_ledger::codes::INSUFFICIENT_FUNDS);
     e.clock.advance_ms(RECONCILE_AFTER_MS);
     let r = e.pay.reconcile_withdrawals().await.unwrap();

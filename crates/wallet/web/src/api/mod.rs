@@ -6,6 +6,7 @@
 pub mod balance;
 pub mod bills;
 pub mod codes;
+pub mod limits;
 pub mod packets;
 
 pub(crate) use crate::WalletRoom;
@@ -27,7 +28,12 @@ pub(crate) use yizhan_kit::problem::{ApiError, ApiResult, Problem};
 pub(crate) use yizhan_pay::{BillSpec, BillTo, Charge, Payee, RedPacketSpec, SplitMode};
 
 pub fn router() -> OpenApiRouter<WalletRoom> {
-    OpenApiRouter::new().merge(balance::router()).merge(codes::router()).merge(packets::router()).merge(bills::router())
+    OpenApiRouter::new()
+        .merge(balance::router())
+        .merge(codes::router())
+        .merge(packets::router())
+        .merge(bills::router())
+        .merge(limits::router())
 }
 
 // ---- input checks shared by the handlers ----

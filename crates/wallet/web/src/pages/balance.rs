@@ -7,6 +7,7 @@ pub fn router() -> Router<WalletRoom> {
         .route("/wallet", get(wallet_page))
         .route("/wallet/topup", post(topup))
         .route("/wallet/withdraw", post(withdraw))
+        .route("/wallet/limits", post(set_limit))
         .route("/wallet/history", get(history))
         .route("/wallet/transfers/{id}", get(|| async { Redirect::to("/wallet/history") }))
         .route("/wallet/statement", get(statement))
@@ -23,6 +24,95 @@ pub(crate) struct WalletPage {
     topup_key: String,
     withdraw_key: String,
     receipt: Option<yizhan_pay::GatewayReceipt>,
+    limits: LimitsView,
+    /// Every level's limits, for a platform admin to change.
+    admin_limits: Vec<AdminLimitRow>,
+}
+
+/// One of the person's limits, in their words.
+pub(crate) struct LimitLine {
+    operation: &'static str,
+    title: String,
+    /// "Up to ¥200.00 at a time", or that it is not available.
+    per_tx: String,
+    allowed: bool,
+    /// "Today ¥100.00 of ¥500.00, ¥400.00 left".
+    today: String,
+    /// Of the daily limit, 0..=100.
+    used_pct: i64,
+}
+
+/// The person's limits today.
+pub(crate) struct LimitsView {
+    level: String,
+    lines: Vec<LimitLine>,
+    resets: String,
+    /// How to raise them, at levels below the highest.
+    raise: Option<String>,
+}
+
+/// One limit on the admin's form.
+pub(crate) struct AdminLimitRow {
+    level: i64,
+    level_label: String,
+    operation: String,
+    operation_label: String,
+    per_tx_yuan: String,
+    per_day_yuan: String,
+}
+
+fn level_label(lang: Lang, level: i64) -> String {
+    lang.t(&format!("wallet.limits.level{}", level.clamp(0, yizhan_pay::limits::MAX_LEVEL))).to_string()
+}
+
+fn limits_view(lang: Lang, m: yizhan_pay::MyLimits) -> LimitsView {
+    let lines = m
+        .limits
+        .into_iter()
+        .map(|u| LimitLine {
+            operation: u.operation.as_str(),
+            title: lang.t(&format!("wallet.limits.op.{}", u.operation.as_str())).to_string(),
+            allowed: u.per_tx_fen > 0 && u.per_day_fen > 0,
+            per_tx: if u.per_tx_fen > 0 && u.per_day_fen > 0 {
+                say(lang, Msg::new("wallet.limits.per_tx").fen("amount", u.per_tx_fen))
+            } else {
+                lang.t("wallet.limits.not_allowed").to_string()
+            },
+            today: say(
+                lang,
+                Msg::new("wallet.limits.today")
+                    .fen("used", u.used_today_fen)
+                    .fen("limit", u.per_day_fen)
+                    .fen("remaining", u.remaining_today_fen),
+            ),
+            used_pct: if u.per_day_fen > 0 { (u.used_today_fen.min(u.per_day_fen) * 100) / u.per_day_fen } else { 100 },
+        })
+        .collect();
+    let raise = match m.level {
+        0 => Some(lang.t("pay.limit.raise.verify").to_string()),
+        1 => Some(lang.t("pay.limit.raise.counter").to_string()),
+        _ => None,
+    };
+    LimitsView {
+        level: level_label(lang, m.level),
+        lines,
+        resets: say(lang, Msg::new("wallet.limits.resets").time("time", m.resets_at_ms)),
+        raise,
+    }
+}
+
+fn admin_rows(lang: Lang, table: Vec<yizhan_pay::LimitRule>) -> Vec<AdminLimitRow> {
+    table
+        .into_iter()
+        .map(|r| AdminLimitRow {
+            level_label: level_label(lang, r.level),
+            level: r.level,
+            operation_label: lang.t(&format!("wallet.limits.op.{}", r.operation)).to_string(),
+            operation: r.operation,
+            per_tx_yuan: yuan(r.per_tx_fen),
+            per_day_yuan: yuan(r.per_day_fen),
+        })
+        .collect()
 }
 
 pub(crate) async fn wallet_render(
@@ -41,12 +131,24 @@ pub(crate) async fn wallet_render(
         Ok(svg) => strip_xml_declaration(svg),
         Err(e) => return failure_page(l.lang, &e),
     };
+    let limits = match s.pay.my_limits(&p.user_id).await {
+        Ok(m) => limits_view(l.lang, m),
+        Err(e) => return failure_page(l.lang, &e),
+    };
+    let admin_limits = if p.is_admin {
+        match s.pay.limit_table().await {
+            Ok(t) => admin_rows(l.lang, t),
+            Err(e) => return failure_page(l.lang, &e),
+        }
+    } else {
+        Vec::new()
+    };
     let (topup_key, withdraw_key) = match kept {
         Some((Funding::TopUp, k)) => (k, form_key()),
         Some((Funding::Withdraw, k)) => (form_key(), k),
         None => (form_key(), form_key()),
     };
-    render_status(status, &WalletPage { l, w, qr_svg, topup_key, withdraw_key, receipt })
+    render_status(status, &WalletPage { l, w, qr_svg, topup_key, withdraw_key, receipt, limits, admin_limits })
 }
 
 pub(crate) async fn wallet_page(
@@ -121,6 +223,33 @@ pub(crate) async fn funding(
             let key = key_after(&e, form);
             let (l, status) = failed(l, e);
             wallet_render(s, l, p, status, None, Some((way, key))).await
+        }
+    }
+}
+
+/// A platform admin changes one limit from the wallet page (amounts in yuan).
+pub(crate) async fn set_limit(
+    State(s): State<WalletRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/wallet", &p).await;
+    let r = async {
+        let op = yizhan_pay::Operation::parse(form.get("operation"))?;
+        let level =
+            form.get("level").trim().parse::<i64>().map_err(|_| Error::field("level", "wallet.whole_number"))?;
+        let per_tx = yuan_field(form.get("per_tx"), "per_tx")?;
+        let per_day = yuan_field(form.get("per_day"), "per_day")?;
+        s.pay.set_limit(&p, level, op, per_tx, per_day).await
+    }
+    .await;
+    match r {
+        Ok(_) => wallet_render(&s, l.ok(lang.t("wallet.limits.saved")), &p, StatusCode::OK, None, None).await,
+        Err(e) => {
+            let (l, status) = l.failed(&e);
+            wallet_render(&s, l, &p, status, None, None).await
         }
     }
 }

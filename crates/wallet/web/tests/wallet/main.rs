@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod forms;
+mod limits;
 mod paycode;
 mod texts;
 
@@ -30,10 +31,29 @@ async fn balance(app: &TestApp, token: &str) -> i64 {
     r.body["balance"].as_i64().unwrap()
 }
 
-/// A person with `fen` in the wallet; returns (user_id, token).
+/// The identity number a test person verifies with, the same for the same login.
+fn number_for(login: &str) -> String {
+    let h = login.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    id_number(&format!("3301061985{:02}{:02}{:03}", (h % 12) + 1, ((h / 12) % 28) + 1, (h / 336) % 1000))
+}
+
+/// Verify a person's real name through the API (level 1: the limits of an
+/// unverified account no longer apply, and they may withdraw).
+async fn verify(app: &TestApp, token: &str) {
+    let me = app.get("/api/v1/me", Some(token)).await.body;
+    if me["verification_level"] == 0 {
+        let number = number_for(me["login"].as_str().unwrap());
+        let r = app.post("/api/v1/me/real-name", Some(token), json!({"name": "王居民", "id_number": number})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+}
+
+/// A person with `fen` in the wallet, verified when it has money (so tests may
+/// move more than an unverified account's limits); returns (user_id, token).
 async fn funded(app: &TestApp, login: &str, name: &str, fen: i64) -> (String, String) {
     let (id, token) = app.user(login, name).await;
     if fen > 0 {
+        verify(app, &token).await;
         let r = app.pay("/api/v1/wallet/topup", &token, &key(), json!({"amount": fen})).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     }
@@ -50,6 +70,8 @@ async fn transfers(app: &TestApp) -> u64 {
 async fn top_up_withdraw_history_and_statement() {
     let app = spawn_app().await;
     let (_, t) = app.user("w1@example.org", "Wen").await;
+    // Withdrawing needs a verified name.
+    verify(&app, &t).await;
     let r = app.get("/api/v1/wallet", Some(&t)).await;
     assert_eq!(r.status, StatusCode::OK);
     // The test app runs the sandbox gateway, and the wallet says so.
@@ -379,16 +401,16 @@ async fn a_retry_gets_the_first_answer_and_money_moves_once() {
 
     // A refusal is an answer too: replayed, in the caller's language.
     let k2 = key();
-    let r = app.pay("/api/v1/transfers", &a, &k2, json!({"to": "idem-b@example.org", "amount": 1_000_000})).await;
+    let r = app.pay("/api/v1/transfers", &a, &k2, json!({"to": "idem-b@example.org", "amount": 100_000})).await;
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds");
     let detail = r.body["detail"].as_str().unwrap();
-    assert!(detail.contains("10000.00 yuan is needed") && !detail.contains("wallet:"), "{detail}");
+    assert!(detail.contains("1000.00 yuan is needed") && !detail.contains("wallet:"), "{detail}");
     let r = app
         .call_with(
             Method::POST,
             "/api/v1/transfers",
             Some(&a),
-            Some(json!({"to": "idem-b@example.org", "amount": 1_000_000})),
+            Some(json!({"to": "idem-b@example.org", "amount": 100_000})),
             &[("idempotency-key", &k2), ("accept-language", "zh-CN")],
         )
         .await;
@@ -396,7 +418,7 @@ async fn a_retry_gets_the_first_answer_and_money_moves_once() {
     assert_eq!(r.body["title"], "余额不足");
     assert_eq!(r.headers.get("idempotent-replayed").unwrap(), "true");
     let replayed = r.body["detail"].as_str().unwrap();
-    assert!(replayed.contains("需要 10000.00 元"), "the replay speaks the caller's language: {replayed}");
+    assert!(replayed.contains("需要 1000.00 元"), "the replay speaks the caller's language: {replayed}");
     assert!(r.body.get("words").is_none() && r.body.get("problem").is_none(), "{}", r.body);
     // A new request in Chinese is told why in Chinese, with the amounts in yuan.
     let r = app
@@ -404,11 +426,11 @@ async fn a_retry_gets_the_first_answer_and_money_moves_once() {
             Method::POST,
             "/api/v1/transfers",
             Some(&a),
-            Some(json!({"to": "idem-b@example.org", "amount": 1_000_000})),
+            Some(json!({"to": "idem-b@example.org", "amount": 100_000})),
             &[("idempotency-key", &key()), ("accept-language", "zh-CN")],
         )
         .await;
-    assert!(r.body["detail"].as_str().unwrap().contains("需要 10000.00 元"), "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("需要 1000.00 元"), "{}", r.body);
 
     // While the first request with a key still runs, a retry is told to wait.
     let k3 = key();
@@ -469,13 +491,9 @@ async fn the_same_key_at_once_runs_once() {
 
 /// Verify the person's real name and bill them through the API; returns the bill id.
 async fn issue_bill_to(app: &TestApp, admin: &str, org: &str, person: &str, fen: i64) -> String {
-    let n = KEYS.fetch_add(1, Ordering::SeqCst);
-    let number = id_number(&format!("3301061985{:02}{:02}{:03}", (n % 12) + 1, (n % 28) + 1, n % 1000));
     let me = app.get("/api/v1/me", Some(person)).await.body;
-    if me["verification_level"] == 0 {
-        let r = app.post("/api/v1/me/real-name", Some(person), json!({"name": me["name"], "id_number": number})).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    }
+    let number = number_for(me["login"].as_str().unwrap());
+    verify(app, person).await;
     let due = app_now(app) + 7 * 86_400_000;
     let r = app
         .pay(
@@ -505,11 +523,13 @@ async fn bills_by_identity_number_and_plate_paid_once_and_staff_reads_are_logged
     let (_, shop) = app.city_and_org(&admin, "Bill City", "Corner Shop", "merchant").await;
     let (officer_id, officer) = app.user("officer@example.org", "Officer Zhang").await;
     app.add_staff(&admin, &police, &officer_id, "operator").await;
-    let (driver_id, driver) = funded(&app, "driver@example.org", "Driver", 50_000).await;
+    let (driver_id, driver) = funded(&app, "driver@example.org", "Driver", 0).await;
 
     let number = id_number("11010519491231002");
     let r = app.post("/api/v1/me/real-name", Some(&driver), json!({"name": "Driver", "id_number": number})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app.pay("/api/v1/wallet/topup", &driver, &key(), json!({"amount": 50_000})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let r = app.post("/api/v1/me/vehicles", Some(&driver), json!({"plate": "浙a·12345"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.body["plate"], "浙A12345");
@@ -673,7 +693,7 @@ async fn red_packets_for_a_group_and_for_one_person() {
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     let r = app.pay("/api/v1/red-packets", &sender, &key(), json!({"count": 2, "amount": 100, "mode": "greedy"})).await;
     assert_eq!(r.body["fields"][0]["field"], "mode", "{}", r.text);
-    let r = app.pay("/api/v1/red-packets", &sender, &key(), json!({"count": 2, "amount": 1_000_000})).await;
+    let r = app.pay("/api/v1/red-packets", &sender, &key(), json!({"count": 2, "amount": 100_000})).await;
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds");
     assert_eq!(transfers(&app).await, before);
     assert_eq!(balance(&app, &sender).await, 10_000 - 900 - 888);
@@ -776,6 +796,8 @@ mod pages {
     async fn the_wallet_page_tops_up_once_per_form_and_shows_the_qr_code() {
         let app = spawn_app().await;
         let (_, t) = app.user("page-w@example.org", "Page W").await;
+        // Withdrawing needs a verified name.
+        verify(&app, &t).await;
         let (cookies, csrf) = browser(&app, "page-w@example.org").await;
 
         let w = page(&app, "/wallet", &cookies, "en").await;

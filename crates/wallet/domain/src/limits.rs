@@ -1,0 +1,443 @@
+//! Wallet limits per person: for each verification level, a per-transaction
+//! and a per-day cap on top-ups, payments (all money a person sends: transfers,
+//! QR payments, pay codes charged by a merchant, red packets, bills) and
+//! withdrawals. The operator sets them (`wallet_limits`, seeded with the
+//! defaults); every change is kept in `wallet_limit_changes`.
+//!
+//! # Counting, under races
+//!
+//! The ledger's batcher checks each command against balances it plans in
+//! memory (and on SQLite pipelines batches), so a counter of another table
+//! cannot join its transaction cleanly. Usage is reserved first instead, in its
+//! own transaction: a row in `wallet_limit_reservations` keyed by the
+//! movement's ledger key (`INSERT … ON CONFLICT DO NOTHING`, so a retry is
+//! counted once), and one conditional upsert of the day's counter (`used_fen +
+//! amount <= cap`), so of two payments that together exceed the cap only one
+//! passes, on both engines. Then the money moves. When the movement is refused
+//! for good (not enough money, a declined card, a withdrawal the bank refused)
+//! the reservation is given back. A crash between the reservation and the
+//! movement leaves the day over-counted by that amount: the safe side (a retry
+//! with the same key is not counted again).
+//!
+//! A movement the ledger already made under the key (a replay) is never
+//! refused by a limit: it answers its receipt.
+//!
+//! The day is the China calendar day (UTC+8): daily usage resets at 00:00
+//! China time.
+
+use crate::Pay;
+use serde::Serialize;
+use yizhan_core::time::{CST_OFFSET_MS, DAY_MS};
+use yizhan_core::{Error, Fen, Msg, Result};
+use yizhan_identity::Principal;
+
+/// Verification levels: 0 registered, 1 real name verified, 2 verified in person.
+/// A higher level the identity room may add counts as the highest known.
+pub const MAX_LEVEL: i64 = 2;
+/// The highest daily cap an operator may set.
+pub const MAX_DAILY_LIMIT_FEN: i64 = 100 * Fen::MAX_AMOUNT;
+
+/// What a limit applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Topup,
+    /// Money the person sends out of the wallet to someone.
+    Payment,
+    Withdrawal,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 3] = [Operation::Topup, Operation::Payment, Operation::Withdrawal];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Topup => "topup",
+            Operation::Payment => "payment",
+            Operation::Withdrawal => "withdrawal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Operation> {
+        Operation::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s.trim())
+            .ok_or_else(|| Error::field("operation", "pay.limit.operation_unknown"))
+    }
+
+    /// The catalogue key naming it ("payment", "付款").
+    pub fn key(self) -> String {
+        format!("pay.limit.op.{}", self.as_str())
+    }
+}
+
+/// One operator-set limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct LimitRule {
+    pub level: i64,
+    pub operation: String,
+    pub per_tx_fen: i64,
+    pub per_day_fen: i64,
+    pub updated_at_ms: i64,
+}
+
+/// A limit as it stands for one person today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LimitUse {
+    pub operation: Operation,
+    pub per_tx_fen: i64,
+    pub per_day_fen: i64,
+    pub used_today_fen: i64,
+    pub remaining_today_fen: i64,
+}
+
+/// A person's limits today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MyLimits {
+    /// The verification level the limits are for (0..=[`MAX_LEVEL`]).
+    pub level: i64,
+    pub limits: Vec<LimitUse>,
+    /// When the daily usage resets (the next 00:00 China time).
+    pub resets_at_ms: i64,
+}
+
+/// Days since 1970-01-01 in China time.
+pub fn china_day(ms: i64) -> i64 {
+    (ms + CST_OFFSET_MS).div_euclid(DAY_MS)
+}
+
+/// The first moment of the China day after `ms`.
+pub fn next_china_midnight(ms: i64) -> i64 {
+    (china_day(ms) + 1) * DAY_MS - CST_OFFSET_MS
+}
+
+/// The level a verification level counts as.
+fn level_of(verification_level: i64) -> i64 {
+    verification_level.clamp(0, MAX_LEVEL)
+}
+
+impl Pay {
+    /// Every limit, for every level and operation.
+    pub async fn limit_table(&self) -> Result<Vec<LimitRule>> {
+        Ok(sqlx::query_as(
+            "SELECT level, operation, per_tx_fen, per_day_fen, updated_at_ms FROM wallet_limits
+             ORDER BY level, CASE operation WHEN 'topup' THEN 0 WHEN 'payment' THEN 1 ELSE 2 END",
+        )
+        .fetch_all(&self.ctx().db.pool)
+        .await?)
+    }
+
+    async fn limit_rule(&self, level: i64, op: Operation) -> Result<(i64, i64)> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT per_tx_fen, per_day_fen FROM wallet_limits WHERE level = $1 AND operation = $2")
+                .bind(level)
+                .bind(op.as_str())
+                .fetch_optional(&self.ctx().db.pool)
+                .await?;
+        // No row (an operator deleted it by hand): nothing is allowed, the safe side.
+        Ok(row.unwrap_or((0, 0)))
+    }
+
+    async fn level(&self, user_id: &str) -> Result<i64> {
+        Ok(level_of(self.identity().profile(user_id).await?.verification_level))
+    }
+
+    async fn used_on(&self, user_id: &str, op: Operation, day: i64) -> Result<i64> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT used_fen FROM wallet_limit_usage WHERE user_id = $1 AND operation = $2 AND day = $3",
+        )
+        .bind(user_id)
+        .bind(op.as_str())
+        .bind(day)
+        .fetch_optional(&self.ctx().db.pool)
+        .await?;
+        Ok(row.map(|r| r.0).unwrap_or(0))
+    }
+
+    /// A person's limits, what they used of them today and what is left.
+    pub async fn my_limits(&self, user_id: &str) -> Result<MyLimits> {
+        let level = self.level(user_id).await?;
+        let now = self.ctx().now_ms();
+        let day = china_day(now);
+        let mut limits = Vec::with_capacity(3);
+        for op in Operation::ALL {
+            let (per_tx_fen, per_day_fen) = self.limit_rule(level, op).await?;
+            let used_today_fen = self.used_on(user_id, op, day).await?;
+            limits.push(LimitUse {
+                operation: op,
+                per_tx_fen,
+                per_day_fen,
+                used_today_fen,
+                remaining_today_fen: (per_day_fen - used_today_fen).max(0),
+            });
+        }
+        Ok(MyLimits { level, limits, resets_at_ms: next_china_midnight(now) })
+    }
+
+    /// A platform admin sets one limit. Both caps are whole fen, not negative,
+    /// the per-transaction cap within the platform's largest amount and not
+    /// above the daily cap. The change is recorded (who, when, before, after).
+    pub async fn set_limit(
+        &self,
+        actor: &Principal,
+        level: i64,
+        op: Operation,
+        per_tx_fen: i64,
+        per_day_fen: i64,
+    ) -> Result<LimitRule> {
+        if !actor.is_admin {
+            return Err(Error::forbidden("error.forbidden.admin_only"));
+        }
+        let mut errors = Vec::new();
+        if !(0..=MAX_LEVEL).contains(&level) {
+            errors.push(yizhan_core::FieldError::new("level", Msg::new("pay.limit.level_range").int("max", MAX_LEVEL)));
+        }
+        if !(0..=Fen::MAX_AMOUNT).contains(&per_tx_fen) {
+            errors.push(yizhan_core::FieldError::new(
+                "per_tx_fen",
+                Msg::new("pay.limit.amount_range").fen("max", Fen::MAX_AMOUNT),
+            ));
+        }
+        if !(0..=MAX_DAILY_LIMIT_FEN).contains(&per_day_fen) {
+            errors.push(yizhan_core::FieldError::new(
+                "per_day_fen",
+                Msg::new("pay.limit.amount_range").fen("max", MAX_DAILY_LIMIT_FEN),
+            ));
+        } else if errors.is_empty() && per_tx_fen > per_day_fen {
+            errors.push(yizhan_core::FieldError::new("per_tx_fen", Msg::new("pay.limit.tx_over_day")));
+        }
+        if !errors.is_empty() {
+            return Err(Error::fields(errors));
+        }
+        let now = self.ctx().now_ms();
+        let mut tx = self.ctx().db.begin().await?;
+        let old: Option<(i64, i64)> =
+            sqlx::query_as("SELECT per_tx_fen, per_day_fen FROM wallet_limits WHERE level = $1 AND operation = $2")
+                .bind(level)
+                .bind(op.as_str())
+                .fetch_optional(tx.conn())
+                .await?;
+        let (old_tx, old_day) = old.unwrap_or((0, 0));
+        sqlx::query(
+            "INSERT INTO wallet_limits (level, operation, per_tx_fen, per_day_fen, updated_at_ms, updated_by_user_id)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (level, operation) DO UPDATE SET per_tx_fen = excluded.per_tx_fen,
+                 per_day_fen = excluded.per_day_fen, updated_at_ms = excluded.updated_at_ms,
+                 updated_by_user_id = excluded.updated_by_user_id",
+        )
+        .bind(level)
+        .bind(op.as_str())
+        .bind(per_tx_fen)
+        .bind(per_day_fen)
+        .bind(now)
+        .bind(&actor.user_id)
+        .execute(tx.conn())
+        .await?;
+        sqlx::query(
+            "INSERT INTO wallet_limit_changes (id, level, operation, old_per_tx_fen, old_per_day_fen,
+                 new_per_tx_fen, new_per_day_fen, changed_by_user_id, changed_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(self.ctx().new_id())
+        .bind(level)
+        .bind(op.as_str())
+        .bind(old_tx)
+        .bind(old_day)
+        .bind(per_tx_fen)
+        .bind(per_day_fen)
+        .bind(&actor.user_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        tracing::info!(admin = %actor.user_id, level, operation = op.as_str(), old_per_tx_fen = old_tx,
+            old_per_day_fen = old_day, per_tx_fen, per_day_fen, "wallet limit changed");
+        Ok(LimitRule { level, operation: op.as_str().into(), per_tx_fen, per_day_fen, updated_at_ms: now })
+    }
+
+    /// The changes admins made to limits, newest first.
+    pub async fn limit_changes(&self, limit: i64) -> Result<Vec<LimitChange>> {
+        Ok(sqlx::query_as(
+            "SELECT level, operation, old_per_tx_fen, old_per_day_fen, new_per_tx_fen, new_per_day_fen,
+                    changed_by_user_id, changed_at_ms
+             FROM wallet_limit_changes ORDER BY changed_at_ms DESC, id DESC LIMIT $1",
+        )
+        .bind(limit.clamp(1, 500))
+        .fetch_all(&self.ctx().db.pool)
+        .await?)
+    }
+
+    /// Count `amount_fen` of `op` against the person's limits for the movement
+    /// with ledger key `reference`, or refuse it (`LIMIT_EXCEEDED`). A movement
+    /// counted before (a retry) or made before (a replay) passes as it is.
+    pub(crate) async fn reserve_limit(
+        &self,
+        user_id: &str,
+        op: Operation,
+        amount_fen: i64,
+        reference: &str,
+    ) -> Result<()> {
+        let counted: Option<(i64,)> =
+            sqlx::query_as("SELECT amount_fen FROM wallet_limit_reservations WHERE reference = $1")
+                .bind(reference)
+                .fetch_optional(&self.ctx().db.pool)
+                .await?;
+        if counted.is_some() || self.ledger().transfer_by_idempotency_key(reference).await?.is_some() {
+            return Ok(());
+        }
+        let level = self.level(user_id).await?;
+        let (per_tx_fen, per_day_fen) = self.limit_rule(level, op).await?;
+        let now = self.ctx().now_ms();
+        let day = china_day(now);
+        let refuse = |remaining: i64, daily: bool| {
+            let (key, limit) = if per_tx_fen == 0 || per_day_fen == 0 {
+                ("pay.limit.not_allowed", 0)
+            } else if daily {
+                ("pay.limit.exceeded", per_day_fen)
+            } else {
+                ("pay.limit.exceeded", per_tx_fen)
+            };
+            let period = if daily { "pay.limit.period.per_day" } else { "pay.limit.period.per_tx" };
+            let raise = match level {
+                0 => "pay.limit.raise.verify",
+                1 => "pay.limit.raise.counter",
+                _ => "pay.limit.raise.none",
+            };
+            Error::msg(
+                crate::codes::LIMIT_EXCEEDED,
+                Msg::new(key)
+                    .key_arg("operation", op.key())
+                    .key_arg("period", period)
+                    .fen("limit", limit)
+                    .fen("remaining", remaining.max(0))
+                    .time("resets", next_china_midnight(now))
+                    .key_arg("raise", raise),
+            )
+        };
+        if amount_fen > per_tx_fen || amount_fen > per_day_fen {
+            let used = self.used_on(user_id, op, day).await?;
+            return Err(refuse(per_day_fen - used, amount_fen <= per_tx_fen));
+        }
+        let mut tx = self.ctx().db.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO wallet_limit_reservations (reference, user_id, operation, day, amount_fen, created_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reference) DO NOTHING",
+        )
+        .bind(reference)
+        .bind(user_id)
+        .bind(op.as_str())
+        .bind(day)
+        .bind(amount_fen)
+        .bind(now)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if fresh == 0 {
+            // A request with the same key counted it a moment ago.
+            return Ok(());
+        }
+        // One statement decides: two payments at once that together pass the
+        // cap cannot both add to the counter (the row is locked by the first).
+        let counted = sqlx::query(
+            "INSERT INTO wallet_limit_usage (user_id, operation, day, used_fen) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id, operation, day) DO UPDATE SET used_fen = wallet_limit_usage.used_fen + excluded.used_fen
+             WHERE wallet_limit_usage.used_fen + excluded.used_fen <= $5",
+        )
+        .bind(user_id)
+        .bind(op.as_str())
+        .bind(day)
+        .bind(amount_fen)
+        .bind(per_day_fen)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if counted == 0 {
+            drop(tx);
+            let used = self.used_on(user_id, op, day).await?;
+            return Err(refuse(per_day_fen - used, true));
+        }
+        tx.commit().await
+    }
+
+    /// Give back what a movement reserved: it was refused for good. Safe to
+    /// repeat (the reservation is gone after the first).
+    pub(crate) async fn give_back_limit(&self, reference: &str) -> Result<()> {
+        let mut tx = self.ctx().db.begin().await?;
+        let row: Option<ReservationRow> = sqlx::query_as(
+            "DELETE FROM wallet_limit_reservations WHERE reference = $1 RETURNING user_id, operation, day, amount_fen",
+        )
+        .bind(reference)
+        .fetch_optional(tx.conn())
+        .await?;
+        if let Some(r) = row {
+            sqlx::query(
+                "UPDATE wallet_limit_usage SET used_fen = used_fen - $1
+                 WHERE user_id = $2 AND operation = $3 AND day = $4 AND used_fen >= $1",
+            )
+            .bind(r.amount_fen)
+            .bind(&r.user_id)
+            .bind(&r.operation)
+            .bind(r.day)
+            .execute(tx.conn())
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// After a movement failed with `e`: give its reservation back if it was
+    /// refused for good and the ledger holds nothing under its key (a refused
+    /// request that reused the key of a movement made does not undo its count).
+    /// On an unknown outcome (a server error, a timeout) the count stays.
+    pub(crate) async fn give_back_if_refused(&self, reference: &str, e: &Error) {
+        if matches!(e.code, yizhan_core::Code::Internal | yizhan_core::Code::GatewayTimeout) {
+            return;
+        }
+        let r = async {
+            if self.ledger().transfer_by_idempotency_key(reference).await?.is_none() {
+                self.give_back_limit(reference).await?;
+            }
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(code = %e.code, error = %e.msg, "limit reservation not given back; the day stays over-counted");
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ReservationRow {
+    user_id: String,
+    operation: String,
+    day: i64,
+    amount_fen: i64,
+}
+
+/// One change an admin made to a limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct LimitChange {
+    pub level: i64,
+    pub operation: String,
+    pub old_per_tx_fen: i64,
+    pub old_per_day_fen: i64,
+    pub new_per_tx_fen: i64,
+    pub new_per_day_fen: i64,
+    pub changed_by_user_id: String,
+    pub changed_at_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_day_turns_at_china_midnight() {
+        // 2026-12-01 16:00 UTC is 2026-12-02 00:00 in China.
+        let midnight = yizhan_core::time::days_from_civil(2026, 12, 2) * DAY_MS - CST_OFFSET_MS;
+        assert_eq!(china_day(midnight - 1) + 1, china_day(midnight));
+        assert_eq!(next_china_midnight(midnight - 1), midnight);
+        assert_eq!(next_china_midnight(midnight), midnight + DAY_MS);
+        assert_eq!(level_of(7), 2);
+        assert_eq!(level_of(-1), 0);
+    }
+}
