@@ -13,7 +13,7 @@ struct Shop {
 }
 
 async fn shop(e: &Env, n: u32, fen: i64) -> Shop {
-    let customer = e.funded_user(&format!("1370000{n:04}"), "Customer", fen).await;
+    let customer = e.verified_user(&format!("1370000{n:04}"), "Customer", fen).await;
     let shop = e.org(OrgKind::Merchant, &format!("Shop {n}")).await;
     let cashier = e.staff(&shop, &format!("1371000{n:04}"), "Cashier").await;
     Shop { customer, shop, cashier }
@@ -146,7 +146,7 @@ async fn a_confirmed_charge_without_the_money_fails_and_the_till_hears_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_confirmation_racing_a_decline_has_one_outcome() {
     let e = env().await;
-    let s = shop(&e, 5, 1_000_000).await;
+    let s = shop(&e, 5, 500_000).await;
     let mut paid = 0;
     for round in 0..6 {
         let pc = e.pay.create_paycode(&s.customer).await.unwrap();
@@ -185,7 +185,7 @@ async fn a_confirmation_racing_a_decline_has_one_outcome() {
             other => panic!("round {round}: {other:?}"),
         }
     }
-    assert_eq!(e.balance(&s.customer).await, 1_000_000 - paid * 60_000);
+    assert_eq!(e.balance(&s.customer).await, 500_000 - paid * 60_000);
     assert_eq!(e.org_balance(&s.shop).await, paid * 60_000);
     e.assert_clean().await;
 }
@@ -194,7 +194,7 @@ async fn a_confirmation_racing_a_decline_has_one_outcome() {
 async fn someone_elses_pay_code_is_not_found() {
     let e = env().await;
     let s = shop(&e, 6, 100_000).await;
-    let thief = e.funded_user("13720000006", "Thief", 0).await;
+    let thief = e.verified_user("13720000006", "Thief", 0).await;
     let pc = e.pay.create_paycode(&s.customer).await.unwrap();
     pending(e.pay.merchant_charge(&s.cashier, &s.shop, &pc.code, 60_000, "t1").await.unwrap());
     assert_eq!(code_of(e.pay.paycode_status(&thief, &pc.id).await), Code::NotFound);
@@ -208,7 +208,7 @@ async fn someone_elses_pay_code_is_not_found() {
 #[tokio::test]
 async fn the_payment_pin_needs_the_password_and_wrong_pins_lock_it_for_the_hour() {
     let e = env().await;
-    let s = shop(&e, 7, 1_000_000).await;
+    let s = shop(&e, 7, 500_000).await;
     let field = |r: yizhan_core::Result<()>| {
         let err = r.unwrap_err();
         (err.code, err.fields.first().map(|f| (f.field.clone(), f.msg.key.clone())))
@@ -243,7 +243,7 @@ async fn the_payment_pin_needs_the_password_and_wrong_pins_lock_it_for_the_hour(
     assert_eq!(err.msg.key, "pay.pin.locked");
     assert_eq!(arg(&err, "until"), Some(&yizhan_core::Arg::Time(locked_at + yizhan_pay::PIN_WINDOW_MS)));
     assert_eq!(err.retry_after_s, Some(3600));
-    assert_eq!(e.balance(&s.customer).await, 1_000_000);
+    assert_eq!(e.balance(&s.customer).await, 500_000);
 
     // After the hour a new charge is confirmed with the right PIN.
     e.clock.advance_ms(yizhan_pay::PIN_WINDOW_MS);
@@ -251,7 +251,7 @@ async fn the_payment_pin_needs_the_password_and_wrong_pins_lock_it_for_the_hour(
     pending(e.pay.merchant_charge(&s.cashier, &s.shop, &pc.code, 60_000, "p2").await.unwrap());
     assert_eq!(code_of(e.pay.confirm_paycode(&s.customer, &pc.id, Some("000002")).await), yizhan_pay::codes::WRONG_PIN);
     e.pay.confirm_paycode(&s.customer, &pc.id, Some("274951")).await.unwrap();
-    assert_eq!(e.balance(&s.customer).await, 940_000);
+    assert_eq!(e.balance(&s.customer).await, 440_000);
 
     // Wrong passwords are counted too.
     for _ in 0..PIN_MAX_FAILURES {
