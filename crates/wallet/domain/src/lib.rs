@@ -167,6 +167,8 @@ struct Inner {
     config: PayConfig,
     /// Accounts known to exist, so "open on first use" costs one call per process.
     opened: Mutex<HashSet<String>>,
+    /// Limit reservations, many per transaction (see [`limits`]).
+    reservations: yizhan_core::group::GroupCommit<limits::Reservations>,
 }
 
 /// A client's idempotency key: required, 1 to 64 printable ASCII characters.
@@ -227,6 +229,8 @@ impl Pay {
         gateway: Arc<dyn FundingGateway>,
         config: PayConfig,
     ) -> Pay {
+        let reservations =
+            yizhan_core::group::GroupCommit::start(ctx.db.clone(), limits::Reservations, Default::default());
         Pay {
             inner: Arc::new(Inner {
                 ctx,
@@ -237,8 +241,13 @@ impl Pay {
                 gateway,
                 config,
                 opened: Mutex::new(HashSet::new()),
+                reservations,
             }),
         }
+    }
+
+    pub(crate) fn inner_reservations(&self) -> &yizhan_core::group::GroupCommit<limits::Reservations> {
+        &self.inner.reservations
     }
 
     pub fn config(&self) -> &PayConfig {

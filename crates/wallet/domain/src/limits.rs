@@ -26,10 +26,95 @@
 //! China time.
 
 use crate::Pay;
+use futures::future::BoxFuture;
 use serde::Serialize;
+use yizhan_core::group::Batch;
 use yizhan_core::time::{CST_OFFSET_MS, DAY_MS};
 use yizhan_core::{Error, Fen, Msg, Result};
 use yizhan_identity::Principal;
+
+/// One reservation to count (see the module's note).
+pub(crate) struct Reserve {
+    reference: String,
+    user_id: String,
+    operation: &'static str,
+    day: i64,
+    amount_fen: i64,
+    per_day_fen: i64,
+    now_ms: i64,
+}
+
+/// What became of a reservation.
+pub(crate) enum Reserved {
+    Counted,
+    /// A request with the same key counted it a moment ago.
+    AlreadyCounted,
+    /// It would pass the daily cap: nothing was counted.
+    OverDaily,
+}
+
+/// Reservations counted many per transaction (a group commit), each decided
+/// by its own conditional statements in order, so two payments in one batch
+/// that together pass the cap are decided one after the other.
+pub(crate) struct Reservations;
+
+impl Batch for Reservations {
+    type Op = Reserve;
+    type Out = Reserved;
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut yizhan_core::Tx,
+        ops: &'a [Reserve],
+    ) -> BoxFuture<'a, Result<Vec<Result<Reserved>>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(ops.len());
+            for r in ops {
+                let fresh = sqlx::query(
+                    "INSERT INTO wallet_limit_reservations (reference, user_id, operation, day, amount_fen, created_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reference) DO NOTHING",
+                )
+                .bind(&r.reference)
+                .bind(&r.user_id)
+                .bind(r.operation)
+                .bind(r.day)
+                .bind(r.amount_fen)
+                .bind(r.now_ms)
+                .execute(tx.conn())
+                .await?
+                .rows_affected();
+                if fresh == 0 {
+                    out.push(Ok(Reserved::AlreadyCounted));
+                    continue;
+                }
+                // One statement decides: two payments at once that together pass the
+                // cap cannot both add to the counter (the row is locked by the first).
+                let counted = sqlx::query(
+                    "INSERT INTO wallet_limit_usage (user_id, operation, day, used_fen) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (user_id, operation, day) DO UPDATE SET used_fen = wallet_limit_usage.used_fen + excluded.used_fen
+                     WHERE wallet_limit_usage.used_fen + excluded.used_fen <= $5",
+                )
+                .bind(&r.user_id)
+                .bind(r.operation)
+                .bind(r.day)
+                .bind(r.amount_fen)
+                .bind(r.per_day_fen)
+                .execute(tx.conn())
+                .await?
+                .rows_affected();
+                if counted == 0 {
+                    sqlx::query("DELETE FROM wallet_limit_reservations WHERE reference = $1")
+                        .bind(&r.reference)
+                        .execute(tx.conn())
+                        .await?;
+                    out.push(Ok(Reserved::OverDaily));
+                } else {
+                    out.push(Ok(Reserved::Counted));
+                }
+            }
+            Ok(out)
+        })
+    }
+}
 
 /// Verification levels: 0 registered, 1 real name verified, 2 verified in person.
 /// A higher level the identity room may add counts as the highest known.
@@ -318,45 +403,25 @@ impl Pay {
             let used = self.used_on(user_id, op, day).await?;
             return Err(refuse(per_day_fen - used, amount_fen <= per_tx_fen));
         }
-        let mut tx = self.ctx().db.begin().await?;
-        let fresh = sqlx::query(
-            "INSERT INTO wallet_limit_reservations (reference, user_id, operation, day, amount_fen, created_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reference) DO NOTHING",
-        )
-        .bind(reference)
-        .bind(user_id)
-        .bind(op.as_str())
-        .bind(day)
-        .bind(amount_fen)
-        .bind(now)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        if fresh == 0 {
-            // A request with the same key counted it a moment ago.
-            return Ok(());
+        let reserved = self
+            .inner_reservations()
+            .submit(Reserve {
+                reference: reference.to_string(),
+                user_id: user_id.to_string(),
+                operation: op.as_str(),
+                day,
+                amount_fen,
+                per_day_fen,
+                now_ms: now,
+            })
+            .await?;
+        match reserved {
+            Reserved::Counted | Reserved::AlreadyCounted => Ok(()),
+            Reserved::OverDaily => {
+                let used = self.used_on(user_id, op, day).await?;
+                Err(refuse(per_day_fen - used, true))
+            }
         }
-        // One statement decides: two payments at once that together pass the
-        // cap cannot both add to the counter (the row is locked by the first).
-        let counted = sqlx::query(
-            "INSERT INTO wallet_limit_usage (user_id, operation, day, used_fen) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (user_id, operation, day) DO UPDATE SET used_fen = wallet_limit_usage.used_fen + excluded.used_fen
-             WHERE wallet_limit_usage.used_fen + excluded.used_fen <= $5",
-        )
-        .bind(user_id)
-        .bind(op.as_str())
-        .bind(day)
-        .bind(amount_fen)
-        .bind(per_day_fen)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        if counted == 0 {
-            drop(tx);
-            let used = self.used_on(user_id, op, day).await?;
-            return Err(refuse(per_day_fen - used, true));
-        }
-        tx.commit().await
     }
 
     /// Give back what a movement reserved: it was refused for good. Safe to
