@@ -21,7 +21,7 @@ pub async fn export(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
             },
             "payments": {
                 "retained_after_deletion": true,
-                "why_retained": "payment records (wallet transactions, bills, red packets) are kept as the law requires; car plates are erased",
+                "why_retained": "payment records (wallet transactions, bills, red packets) are kept as the law requires",
                 "data": s.pay.export(user_id).await?,
             },
             "access_log": {
@@ -38,7 +38,7 @@ pub async fn delete(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
     // before anything is erased while money is still in it.
     s.pay.close_for_deletion(user_id).await?;
     let removed_notifications = s.notify.delete_all(user_id).await?;
-    let removed_plates = s.pay.erase_personal(user_id).await?;
+    let removed_plates = s.identity.erase_vehicles(user_id).await?;
     s.identity.delete_account(user_id).await?;
     Ok(json!({
         "deleted": true,

@@ -40,11 +40,13 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0001", include_str!("../migrations/sqlite/0001_pay.sql")),
         ("0002", include_str!("../migrations/sqlite/0002_bill_issue_key.sql")),
         ("0003", include_str!("../migrations/sqlite/0003_withdrawals.sql")),
+        ("0004", include_str!("../migrations/sqlite/0004_drop_vehicles.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_pay.sql")),
         ("0002", include_str!("../migrations/postgres/0002_bill_issue_key.sql")),
         ("0003", include_str!("../migrations/postgres/0003_withdrawals.sql")),
+        ("0004", include_str!("../migrations/postgres/0004_drop_vehicles.sql")),
     ],
 };
 
