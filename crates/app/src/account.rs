@@ -42,7 +42,7 @@ pub async fn delete(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
     s.identity.delete_account(user_id).await?;
     Ok(json!({
         "deleted": true,
-        "erased": ["profile", "login", "password", "real_name", "identity_number", "sessions", "memberships", "notifications", "vehicles"],
+        "erased": ["profile", "login", "password", "real_name", "identity_number", "sessions", "memberships", "notifications", "vehicles", "dispute_evidence"],
         "notifications_removed": removed_notifications,
         "vehicles_removed": removed_plates,
         "kept": {

@@ -201,6 +201,20 @@ impl From<VehicleRow> for Vehicle {
     }
 }
 
+/// What a claimant showed, as a dispute keeps it.
+struct Evidence {
+    kind: DisputeKind,
+    /// The number's blind index, or the plate.
+    subject_key: String,
+    holder: String,
+    name: Option<String>,
+    /// The number sealed for the claimant's account.
+    cipher: Option<String>,
+    masked: Option<String>,
+    cert_index: Option<String>,
+    cert_last4: Option<String>,
+}
+
 /// A vehicle registration certificate number: 12 digits (spaces ignored).
 fn parse_certificate(s: &str) -> Result<String> {
     let c: String = s.chars().filter(|c| !c.is_whitespace()).collect();
@@ -301,7 +315,9 @@ impl Identity {
     async fn tell(&self, user_id: &str, msg: Message) {
         let email = match self.profile(user_id).await {
             Ok(p) if p.login.contains('@') => Some(p.login),
-            _ => None,
+            Ok(_) => None,
+            // A deleted account has no inbox to tell.
+            Err(_) => return,
         };
         if let Err(e) = self.inner.notify.send(user_id, email.as_deref(), msg).await {
             tracing::warn!(%user_id, code = %e.code, error = %e.msg, "identity notice not stored");
@@ -398,7 +414,7 @@ impl Identity {
         let user = self.live_user(user_id).await?;
         let id = self.ctx().new_id();
         let now = self.ctx().now_ms();
-        let (kind, subject_key, holder, name, cipher, masked, cert_index, cert_last4) = match claim {
+        let e = match claim {
             Claim::IdNumber { name, id_number } => {
                 let (name, number) = parse_real_name(self, name, id_number)?;
                 let index = self.id_index(&number);
@@ -412,8 +428,16 @@ impl Identity {
                     .ok_or_else(|| Error::new(Code::Conflict, "identity.dispute.nothing_to_dispute"))?;
                 // Sealed for the claimant's account, so upholding moves it as it is.
                 let sealed = self.ctx().vault.seal(number.expose().as_bytes(), &format!("id_number:{user_id}"))?;
-                let n = (DisputeKind::IdNumber, index, holder.id, Some(name.into_string()), Some(sealed));
-                (n.0, n.1, n.2, n.3, n.4, Some(number.masked()), None, None)
+                Evidence {
+                    kind: DisputeKind::IdNumber,
+                    subject_key: index,
+                    holder: holder.id,
+                    name: Some(name.into_string()),
+                    cipher: Some(sealed),
+                    masked: Some(number.masked()),
+                    cert_index: None,
+                    cert_last4: None,
+                }
             }
             Claim::Plate { plate, certificate } => {
                 let (plate, certificate) = self.check_vehicle_claim(&user, plate, certificate).await?;
@@ -421,19 +445,19 @@ impl Identity {
                     Some((h,)) if h != user_id => h,
                     _ => return Err(Error::new(Code::Conflict, "identity.dispute.nothing_to_dispute")),
                 };
-                let ci = self.certificate_index(&certificate);
-                (
-                    DisputeKind::Plate,
-                    plate,
+                Evidence {
+                    kind: DisputeKind::Plate,
+                    cert_index: Some(self.certificate_index(&certificate)),
+                    cert_last4: Some(last4(&certificate)),
+                    subject_key: plate,
                     holder,
-                    user.real_name.clone(),
-                    None,
-                    None,
-                    Some(ci),
-                    Some(last4(&certificate)),
-                )
+                    name: user.real_name.clone(),
+                    cipher: None,
+                    masked: None,
+                }
             }
         };
+        let Evidence { kind, subject_key, holder, name, cipher, masked, cert_index, cert_last4 } = e;
         let mut tx = self.ctx().db.begin().await?;
         let r = sqlx::query(&format!(
             "INSERT INTO identity_disputes ({DISPUTE_COLS}, resolved_by_user_id, resolved_org_id)
@@ -862,7 +886,7 @@ impl Identity {
         .await?;
         let more = rows.len() as i64 > limit;
         let mut items = Vec::new();
-        for r in rows.iter().take(limit as usize) {
+        for r in rows.iter().take(usize::try_from(limit).unwrap_or(0)) {
             items.push(self.staff_dispute(r).await?);
         }
         let next_cursor = if more { items.last().map(|d| d.id.clone()) } else { None };
