@@ -107,11 +107,16 @@ pub struct Dispute {
     pub resolved_at_ms: Option<i64>,
 }
 
-/// A dispute as city-department staff see it: who claims, who holds.
+/// A dispute as city-department staff see it: who claims and who holds (as
+/// anyone choosing whom to pay sees a person: name, masked login), and only
+/// enough of the subject to match it with the card or registration at a
+/// counter (the last 4 characters of the number, the plate's ends). Listing
+/// is therefore no read of personal data; deciding writes both access logs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StaffDispute {
     pub id: String,
     pub kind: DisputeKind,
+    /// "**************123X", or "浙A***45".
     pub subject: String,
     pub status: DisputeStatus,
     pub claimant: UserRef,
@@ -167,6 +172,19 @@ impl DisputeRow {
         match self.kind.as_str() {
             "plate" => self.subject_key.clone(),
             _ => self.id_masked.clone().unwrap_or_else(|| "******".into()),
+        }
+    }
+
+    /// What staff see of the subject (see [`StaffDispute`]).
+    fn staff_subject(&self) -> String {
+        let chars: Vec<char> = self.subject().chars().collect();
+        let n = chars.len();
+        match self.kind.as_str() {
+            "plate" if n > 4 => {
+                format!("{}***{}", chars[..2].iter().collect::<String>(), chars[n - 2..].iter().collect::<String>())
+            }
+            _ if n >= 4 => format!("{}{}", "*".repeat(n - 4), chars[n - 4..].iter().collect::<String>()),
+            _ => "*".repeat(n),
         }
     }
 
@@ -855,7 +873,7 @@ impl Identity {
         Ok(StaffDispute {
             id: r.id.clone(),
             kind: r.kind()?,
-            subject: r.subject(),
+            subject: r.staff_subject(),
             status: DisputeStatus::from_db(&r.status)?,
             claimant: self.user_ref(&r.claimant_user_id).await?,
             holder: self.user_ref(&r.holder_user_id).await?,

@@ -118,6 +118,8 @@ async fn the_true_holder_disputes_an_attackers_binding_and_staff_uphold_it() {
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.items[0].claimant.user_id, owner.user_id);
     assert_eq!(page.items[0].holder.user_id, attacker.user_id);
+    // Staff see only the end of the number (to match the card at a counter).
+    assert_eq!(page.items[0].subject, format!("**************{}", &number()[14..]));
 
     let resolved = w.id.resolve_dispute(&t.clerk, &t.bureau, &d.id, true).await.unwrap();
     assert_eq!(resolved.status, DisputeStatus::Upheld);
@@ -258,6 +260,9 @@ async fn plates_are_bound_only_with_a_matching_registration() {
     let free = w.id.bind_vehicle(&other.user_id, "浙A54321", sandbox::WRONG_CERTIFICATE).await.unwrap_err();
     assert_eq!(shown(&held), shown(&free));
     let d = w.id.open_dispute(&other.user_id, Claim::Plate { plate: "浙A12345", certificate: &cert }).await.unwrap();
+    assert_eq!(d.subject, "浙A12345", "the claimant sees what they claimed");
+    let listed = w.id.list_disputes(&t.clerk, &t.bureau, None, None).await.unwrap();
+    assert_eq!(listed.items[0].subject, "浙A***45");
     assert!(kinds_of(&w, &me.user_id).await.contains(&"identity.notice.claimed.title".to_string()));
     w.id.resolve_dispute(&t.clerk, &t.bureau, &d.id, true).await.unwrap();
     assert_eq!(w.id.plate_holder("浙A12345").await.unwrap().as_deref(), Some(other.user_id.as_str()));
