@@ -1,9 +1,11 @@
 // Browser test: a person registers, logs in, sees the home screen and the
 // access log (including a staff read made through the API), uses the wallet
 // (top-up with the sandbox's default card, the QR code, paying another person
-// by login and by their code, the history, a large pay code charge confirmed
-// on the pay code page), a demo resident pays a bill, and the language switches.
-// Debian's Chromium through playwright-core; no browser download.
+// by login and by their code, the history), a demo resident pays a bill, the
+// person verifies their real name through the sandbox verifier and binds a
+// plate, traffic-police staff verify them at the counter, a large pay code
+// charge waits on the pay code page until they confirm it, and the language
+// switches. Debian's Chromium through playwright-core; no browser download.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 
@@ -228,6 +230,59 @@ await step("the platform administrator adds an organisation and its staff on the
   await loginAs(page, login, "correct horse battery");
 });
 
+// A valid GB 11643 number: weights, sum mod 11 into "10X98765432".
+function idNumber(first17) {
+  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  const sum = [...first17].reduce((acc, d, i) => acc + Number(d) * w[i], 0);
+  return first17 + "10X98765432"[sum % 11];
+}
+const myNumber = idNumber(`33010619900307${String(Date.now()).slice(-3)}`);
+const myPlate = `浙B${String(Date.now()).slice(-5)}`;
+
+await step("verify my real name through the sandbox verifier, which says so, and bind a plate with its registration", async () => {
+  await page.goto(base + "/profile");
+  assert.match(await page.textContent("#rn-sandbox"), /Sandbox verifier: no authority was asked/);
+  await page.fill("#rn-name", "不匹配");
+  await page.fill("#rn-id", myNumber);
+  await page.click("#rn-submit");
+  await page.waitForSelector(".flash.error");
+  assert.match(await page.textContent("#level"), /Not verified/);
+  await page.fill("#rn-name", "Browser Tester");
+  await page.fill("#rn-id", myNumber);
+  await page.click("#rn-submit");
+  await page.waitForSelector(".flash.ok");
+  assert.match(await page.textContent("#level"), /Real name verified/);
+  await page.fill("#vehicle-plate", myPlate);
+  await page.fill("#vehicle-certificate", "330100000000");
+  await page.click("#vehicle-submit");
+  await page.waitForSelector(".flash.error");
+  assert.ok(await page.isVisible("#vehicles-empty"));
+  await page.fill("#vehicle-plate", myPlate);
+  await page.fill("#vehicle-certificate", "330100000007");
+  await page.click("#vehicle-submit");
+  await page.waitForSelector(".flash.ok");
+  assert.match(await page.textContent("#my-vehicles"), new RegExp(myPlate));
+  await page.screenshot({ path: `${shots}/profile-verified.png`, fullPage: true });
+});
+
+await step("traffic-police staff verify me in person at the counter page, and my access log says so", async () => {
+  const p6 = await context.newPage();
+  await loginAs(p6, "police@demo.yizhan.local", DEMO_PASSWORD);
+  await p6.goto(base + "/profile");
+  await p6.click("#counter-link");
+  await p6.waitForURL(base + "/counter");
+  await p6.fill("#counter-login", login);
+  await p6.fill("#counter-name", "Browser Tester");
+  await p6.fill("#counter-id", myNumber);
+  await p6.click("#counter-verify-submit");
+  await p6.waitForSelector(".flash.ok");
+  await p6.screenshot({ path: `${shots}/counter.png`, fullPage: true });
+  await p6.close();
+  await loginAs(page, login, "correct horse battery");
+  await page.goto(base + "/profile");
+  assert.match(await page.textContent("#level"), /in person/);
+  await page.goto(base + "/access-log");
+  assert.match(await page.textContent("#access-entries"), /Verification in person at a counter/);
 await step("a large pay code charge waits on the customer's screen until they confirm it", async () => {
   const me = await api("POST", "/api/v1/auth/login", null, { login, password: "correct horse battery" });
   const top = await fetch(base + "/api/v1/wallet/topup", { method: "POST", headers: { "content-type": "application/json",

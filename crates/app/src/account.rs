@@ -21,7 +21,7 @@ pub async fn export(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
             },
             "payments": {
                 "retained_after_deletion": true,
-                "why_retained": "payment records (wallet transactions, bills, red packets) are kept as the law requires; car plates are erased",
+                "why_retained": "payment records (wallet transactions, bills, red packets) are kept as the law requires",
                 "data": s.pay.export(user_id).await?,
             },
             "access_log": {
@@ -38,11 +38,12 @@ pub async fn delete(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
     // before anything is erased while money is still in it.
     s.pay.close_for_deletion(user_id).await?;
     let removed_notifications = s.notify.delete_all(user_id).await?;
-    let removed_plates = s.pay.erase_personal(user_id).await?;
+    let removed_plates = s.identity.erase_vehicles(user_id).await?;
+    s.pay.erase_personal(user_id).await?;
     s.identity.delete_account(user_id).await?;
     Ok(json!({
         "deleted": true,
-        "erased": ["profile", "login", "password", "real_name", "identity_number", "sessions", "memberships", "notifications", "vehicles"],
+        "erased": ["profile", "login", "password", "real_name", "identity_number", "sessions", "memberships", "notifications", "vehicles", "dispute_evidence"],
         "notifications_removed": removed_notifications,
         "vehicles_removed": removed_plates,
         "kept": {

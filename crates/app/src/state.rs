@@ -53,6 +53,8 @@ impl axum::extract::FromRef<AppState> for Identity {
 pub struct Wiring {
     pub mailer: Option<Arc<dyn yizhan_notify::Mailer>>,
     pub gateway: Arc<dyn yizhan_pay::FundingGateway>,
+    /// Who checks real names and vehicle registrations.
+    pub verifier: Arc<dyn yizhan_identity::IdentityVerifier>,
     pub identity: yizhan_identity::IdentityConfig,
     pub pay: yizhan_pay::PayConfig,
     pub config: WebConfig,
@@ -68,7 +70,7 @@ impl Services {
         // now, before anyone can write the database unseen by the key.
         audit.seal_legacy_heads().await?;
         let notify = Notify::new(ctx.clone(), w.mailer).with_renderer(crate::mail_renderer());
-        let identity = Identity::new(ctx.clone(), audit.clone(), w.identity);
+        let identity = Identity::new(ctx.clone(), audit.clone(), notify.clone(), w.verifier, w.identity);
         let ledger = Ledger::start(ctx.clone());
         let pay = Pay::with_config(
             ctx.clone(),

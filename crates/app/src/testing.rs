@@ -43,6 +43,7 @@ pub async fn spawn_with(config: WebConfig) -> Spawned {
     let wiring = Wiring {
         mailer: None,
         gateway: gateway.clone(),
+        verifier: Arc::new(yizhan_identity::SandboxIdentityVerifier),
         // Every test registers its people from one in-process "address".
         identity: yizhan_identity::IdentityConfig {
             fast_hashing_for_tests: true,

@@ -86,6 +86,41 @@ pub fn gateway_choice(gateway: Option<&str>, env: Option<&str>) -> anyhow::Resul
     Ok(choice)
 }
 
+/// The identity verifiers this build can ask, as `YIZHAN_VERIFIER` names them.
+/// A real one (the public-security registry, a bank's real-name check) would
+/// be one more variant, built behind `IdentityVerifier`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifierChoice {
+    /// [`yizhan_identity::SandboxIdentityVerifier`]: asks no authority.
+    Sandbox,
+}
+
+/// Every value `YIZHAN_VERIFIER` may take in this build.
+pub const VERIFIERS: &[&str] = &["sandbox"];
+
+/// The verifier from `YIZHAN_VERIFIER` (unset or empty: the sandbox) and
+/// `YIZHAN_ENV`, as for the gateway: an unknown one is refused naming the
+/// ones this build has, and `YIZHAN_ENV=production` refuses the sandbox, so
+/// a production server never binds identity numbers and plates on nobody's word.
+pub fn verifier_choice(verifier: Option<&str>, env: Option<&str>) -> anyhow::Result<VerifierChoice> {
+    let name = verifier.map(str::trim).filter(|v| !v.is_empty()).unwrap_or("sandbox");
+    let choice = match name {
+        "sandbox" => VerifierChoice::Sandbox,
+        other => anyhow::bail!(
+            "YIZHAN_VERIFIER={other:?} is not an identity verifier this build supports; supported: {}",
+            VERIFIERS.join(", ")
+        ),
+    };
+    let production = env.map(str::trim).is_some_and(|e| e.eq_ignore_ascii_case("production"));
+    if production && choice == VerifierChoice::Sandbox {
+        anyhow::bail!(
+            "YIZHAN_ENV=production refuses the sandbox identity verifier (YIZHAN_VERIFIER=sandbox, the default): \
+             it asks no authority; configure a real verifier or unset YIZHAN_ENV"
+        );
+    }
+    Ok(choice)
+}
+
 /// The web settings: from the command line, and from the environment
 /// (`YIZHAN_REQUEST_TIMEOUT_MS`, `YIZHAN_METRICS_ALLOW` as comma-separated
 /// addresses, `YIZHAN_METRICS_TOKEN`, `YIZHAN_TRUSTED_PROXIES` as
@@ -136,6 +171,8 @@ pub async fn build_with_key(data: &DataOpts, secure_cookies: bool, key_hex: Opti
     // Checked before anything is opened: a refused configuration touches nothing.
     let choice =
         gateway_choice(std::env::var("YIZHAN_GATEWAY").ok().as_deref(), std::env::var("YIZHAN_ENV").ok().as_deref())?;
+    let verifier_choice =
+        verifier_choice(std::env::var("YIZHAN_VERIFIER").ok().as_deref(), std::env::var("YIZHAN_ENV").ok().as_deref())?;
     let db = open_db(data).await?;
     let vault = Vault::load_for(&data.data_dir, key_hex.as_deref(), &db)
         .await
@@ -158,9 +195,16 @@ pub async fn build_with_key(data: &DataOpts, secure_cookies: bool, key_hex: Opti
             Arc::new(yizhan_pay::SandboxGateway::new(gateway_secret.into_bytes()))
         }
     };
+    let verifier: Arc<dyn yizhan_identity::IdentityVerifier> = match verifier_choice {
+        VerifierChoice::Sandbox => {
+            tracing::warn!("the sandbox identity verifier is on: no authority checks real names or vehicles");
+            Arc::new(yizhan_identity::SandboxIdentityVerifier)
+        }
+    };
     let wiring = Wiring {
         mailer: mailer(data),
         gateway,
+        verifier,
         identity: Default::default(),
         pay: pay_config()?,
         config: web_config(secure_cookies)?,
@@ -303,6 +347,20 @@ mod tests {
         let e = gateway_choice(Some("stripe"), None).unwrap_err().to_string();
         assert!(e.contains("YIZHAN_GATEWAY") && e.contains("\"stripe\""), "{e}");
         assert!(e.contains("supported: sandbox"), "{e}");
+    }
+
+    #[test]
+    fn the_sandbox_verifier_is_the_default_and_production_refuses_it() {
+        assert_eq!(verifier_choice(None, None).unwrap(), VerifierChoice::Sandbox);
+        assert_eq!(verifier_choice(Some(" sandbox "), Some("development")).unwrap(), VerifierChoice::Sandbox);
+        let e = verifier_choice(Some("police"), None).unwrap_err().to_string();
+        assert!(e.contains("YIZHAN_VERIFIER") && e.contains("supported: sandbox"), "{e}");
+        for env in ["production", " Production "] {
+            for v in [None, Some(""), Some("sandbox")] {
+                let e = verifier_choice(v, Some(env)).unwrap_err().to_string();
+                assert!(e.contains("YIZHAN_ENV=production") && e.contains("sandbox identity verifier"), "{e}");
+            }
+        }
     }
 
     #[test]

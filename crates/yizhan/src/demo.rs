@@ -142,9 +142,11 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
         s.pay.topup(&u.user_id, fen, None, DEMO_TOPUP_KEY).await.map_err(err)?;
         residents.push((p, u.user_id));
     }
-    // Bills go to the verified resident (by identity number, or by the plate of the car registered to them).
+    // Bills go to the verified resident (by identity number, or by the plate of the car bound to them with its registration).
     if let Some((person, user_id)) = residents.iter().find(|(p, _)| p.id_number.is_some()) {
-        s.pay.register_vehicle(user_id, DEMO_PLATE).await.map_err(err)?;
+        // Bound with proof: the sandbox verifier's documented valid registration certificate.
+        let certificate = yizhan_identity::verifier::sandbox::VALID_CERTIFICATE;
+        s.identity.bind_vehicle(user_id, DEMO_PLATE, certificate).await.map_err(err)?;
         let existing = s.pay.bills(user_id).await.map_err(err)?;
         for (n, (org_name, kind, fen, description, due_days, by_plate)) in BILLS.iter().enumerate() {
             let Some((_, org_id)) = org_ids.iter().find(|(n, _)| n == org_name) else { continue };

@@ -29,7 +29,10 @@ impl World {
     }
 
     fn path(&self, p: &str) -> String {
-        p.replace("{id}", &self.org_a).replace("{user_id}", &self.subject_id)
+        p.replace("{id}", &self.org_a)
+            .replace("{user_id}", &self.subject_id)
+            .replace("{dispute_id}", "no-such-dispute")
+            .replace("{plate}", "%E6%B5%99A00000")
     }
 
     async fn body(&self, method: &str, path: &str) -> Option<Value> {
@@ -64,7 +67,21 @@ impl World {
                 "plate": "浙A00000", "kind": "fee", "amount": 100,
                 "due_at": self.app.clock.now_ms() + 86_400_000, "description": "authz"
             }),
-            "/api/v1/me/vehicles" => json!({"plate": format!("浙B{:05}", n % 100_000)}),
+            "/api/v1/me/vehicles" => json!({
+                "plate": format!("浙B{:05}", n % 100_000),
+                "certificate": yizhan_identity::verifier::sandbox::VALID_CERTIFICATE
+            }),
+            "/api/v1/me/disputes" => json!({
+                "kind": "id_number", "name": "Q", "id_number": id_number(&format!("1101051990020{:04}", n % 10000))
+            }),
+            "/api/v1/orgs/{id}/counter/verifications" => json!({
+                "user_id": self.subject_id, "name": "Q",
+                "id_number": id_number(&format!("1101051990030{:04}", n % 10000))
+            }),
+            "/api/v1/orgs/{id}/counter/vehicles" => json!({
+                "user_id": self.subject_id, "plate": format!("浙C{:05}", n % 100_000), "certificate": "330100000000"
+            }),
+            "/api/v1/orgs/{id}/disputes/{dispute_id}" => json!({"decision": "reject"}),
             "/api/v1/gateway/sandbox/notify" => json!({
                 "id": format!("authz-{n}"), "kind": "charge.failed", "reference": "r", "amount_fen": 1
             }),

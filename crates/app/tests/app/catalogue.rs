@@ -470,7 +470,7 @@ fn every_key_the_code_and_templates_use_has_words_in_both_languages() {
         needed.insert(format!("service.{s}"), "city service");
     }
     // What the access log records: the reads the rooms write (`NewAccess::what`).
-    for w in ["profile", "identity_number", "bills", "transactions"] {
+    for w in ["profile", "identity_number", "bills", "transactions", "identity_verification", "vehicle"] {
         needed.insert(format!("access.field.{w}"), "kind of read in the access log");
     }
     let joined = yizhan_app::joined().expect("the rooms join");

@@ -38,6 +38,7 @@ async fn services_with(s: &Spawned, vault: Vault) -> Services {
     let wiring = Wiring {
         mailer: None,
         gateway: s.gateway.clone(),
+        verifier: Arc::new(yizhan_identity::SandboxIdentityVerifier),
         identity: yizhan_identity::IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
         config: Default::default(),
         pay: Default::default(),

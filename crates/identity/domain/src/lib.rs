@@ -9,8 +9,12 @@ mod password;
 pub mod rekey;
 pub mod session_cache;
 pub mod types;
+mod verification;
+pub mod verifier;
 
-pub use types::{mask_id_number, mask_login, IdNumber, Login, OrgKind, Password, PersonName, Role};
+pub use types::{mask_id_number, mask_login, normalize_plate, IdNumber, Login, OrgKind, Password, PersonName, Role};
+pub use verification::{Claim, Dispute, DisputeKind, DisputePage, DisputeStatus, StaffDispute, Vehicle};
+pub use verifier::{IdentityVerifier, SandboxIdentityVerifier, VerifyOutcome};
 
 use base64::Engine as _;
 use serde::Serialize;
@@ -18,7 +22,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use yizhan_audit::{Audit, NewAccess};
 use yizhan_core::error::unique_as;
-use yizhan_core::time::{days_from_civil, CST_OFFSET_MS, DAY_MS, MINUTE_MS};
+use yizhan_core::time::{DAY_MS, MINUTE_MS};
 use yizhan_core::{Arg, Code, Ctx, Error, FieldError, MigrationSet, Msg, Result};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
@@ -26,10 +30,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
     sqlite: &[
         ("0001", include_str!("../migrations/sqlite/0001_identity.sql")),
         ("0002", include_str!("../migrations/sqlite/0002_login_limits.sql")),
+        ("0003", include_str!("../migrations/sqlite/0003_verification.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_identity.sql")),
         ("0002", include_str!("../migrations/postgres/0002_login_limits.sql")),
+        ("0003", include_str!("../migrations/postgres/0003_verification.sql")),
     ],
 };
 
@@ -51,8 +57,24 @@ pub const KNOWN_ADDRESS_MS: i64 = 30 * DAY_MS;
 const MAX_LOGIN_PASSWORD_BYTES: usize = 4096;
 const MAX_SERVICE_KEY_CHARS: usize = 64;
 
+/// Verification levels (`Profile::verification_level`): registered only.
 pub const VERIFICATION_REGISTERED: i64 = 0;
+/// The real name and identity number were matched by the [`IdentityVerifier`].
 pub const VERIFICATION_REAL_NAME: i64 = 1;
+/// Staff of a city department saw the person and their card at a counter.
+pub const VERIFICATION_IN_PERSON: i64 = 2;
+
+/// The identity room's public error codes (their titles are in its texts).
+pub mod codes {
+    use yizhan_core::{Class, Code};
+
+    /// The verifier could not be asked now; try again later.
+    pub const VERIFIER_UNAVAILABLE: Code = Code::new("verifier_unavailable", Class::Unavailable);
+    /// The number or plate is bound to another account: a dispute may be opened.
+    pub const BOUND_ELSEWHERE: Code = Code::new("bound_elsewhere", Class::Conflict);
+
+    pub const ALL: &[Code] = &[VERIFIER_UNAVAILABLE, BOUND_ELSEWHERE];
+}
 
 #[derive(Debug, Clone)]
 pub struct IdentityConfig {
@@ -208,13 +230,14 @@ struct UserRow {
     id_masked: Option<String>,
     home_city_id: Option<String>,
     home_city_name: Option<String>,
+    verified_by: Option<String>,
     created_at_ms: i64,
     deleted_at_ms: Option<i64>,
 }
 
 const USER_SELECT: &str = "SELECT u.id, u.login, u.name, u.is_admin, u.verification_level, \
      u.real_name, u.id_cipher, u.id_index, u.id_masked, u.home_city_id, c.name AS home_city_name, \
-     u.created_at_ms, u.deleted_at_ms \
+     u.verified_by, u.created_at_ms, u.deleted_at_ms \
      FROM users u LEFT JOIN cities c ON c.id = u.home_city_id";
 
 /// Count one more under `key` in a window that starts with the first count
@@ -268,6 +291,8 @@ pub trait Relations: Send + Sync {
 struct Inner {
     ctx: Ctx,
     audit: Audit,
+    notify: yizhan_notify::Notify,
+    verifier: Arc<dyn IdentityVerifier>,
     config: IdentityConfig,
     hasher: password::Hasher,
     relations: std::sync::OnceLock<Arc<dyn Relations>>,
@@ -423,7 +448,13 @@ impl From<UserRefRow> for UserRef {
 }
 
 impl Identity {
-    pub fn new(ctx: Ctx, audit: Audit, config: IdentityConfig) -> Identity {
+    pub fn new(
+        ctx: Ctx,
+        audit: Audit,
+        notify: yizhan_notify::Notify,
+        verifier: Arc<dyn IdentityVerifier>,
+        config: IdentityConfig,
+    ) -> Identity {
         let hasher =
             password::Hasher::new(config.fast_hashing_for_tests, config.max_concurrent_hashes, config.hash_wait_ms);
         let sessions = Arc::new(session_cache::SessionCache::new(ctx.db.engine()));
@@ -432,6 +463,8 @@ impl Identity {
             inner: Arc::new(Inner {
                 ctx,
                 audit,
+                notify,
+                verifier,
                 config,
                 hasher,
                 relations: std::sync::OnceLock::new(),
@@ -833,56 +866,6 @@ impl Identity {
         })
     }
 
-    /// Record the person's real name and identity number (verification level 1).
-    /// The number is stored sealed, with a blind index that keeps it on one account.
-    pub async fn verify_real_name(&self, user_id: &str, name: &str, id_number: &str) -> Result<Profile> {
-        let mut errors = Vec::new();
-        let name = collect(PersonName::parse(name), &mut errors);
-        let number = collect(IdNumber::parse(id_number), &mut errors);
-        if let Some(n) = &number {
-            let (y, m, d) = n.birth_date();
-            let today = (self.ctx().now_ms() + CST_OFFSET_MS).div_euclid(DAY_MS);
-            if days_from_civil(y, m, d) > today {
-                errors.push(FieldError::new("id_number", Msg::new("identity.id_number.birth_in_future")));
-            }
-        }
-        let (Some(name), Some(number), true) = (name, number, errors.is_empty()) else {
-            return Err(Error::fields(errors));
-        };
-        let user = self.live_user(user_id).await?;
-        let index = self.ctx().vault.blind_index("id_number", number.expose());
-        match &user.id_index {
-            Some(existing) if *existing == index => {}
-            Some(_) => return Err(Error::new(Code::Conflict, "identity.id_number.other_on_account")),
-            None => {}
-        }
-        let sealed = self.ctx().vault.seal(number.expose().as_bytes(), &format!("id_number:{user_id}"))?;
-        let mut tx = self.ctx().db.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE users SET real_name = $1, id_cipher = $2, id_index = $3, id_masked = $4, verification_level = $5
-             WHERE id = $6 AND deleted_at_ms IS NULL",
-        )
-        .bind(name.as_str())
-        .bind(&sealed)
-        .bind(&index)
-        .bind(number.masked())
-        .bind(VERIFICATION_REAL_NAME)
-        .bind(user_id)
-        .execute(tx.conn())
-        .await;
-        let updated = unique_as(updated, || {
-            let mut err = Error::new(Code::AlreadyExists, "identity.id_number.in_use");
-            err.fields.push(FieldError::new("id_number", Msg::new("identity.id_number.in_use")));
-            err
-        })?;
-        if updated.rows_affected() != 1 {
-            return Err(Error::not_found("user"));
-        }
-        tx.commit().await?;
-        tracing::info!(%user_id, "real name verified");
-        self.profile(user_id).await
-    }
-
     async fn open_id_number(&self, user_id: &str, sealed: &str) -> Result<String> {
         let bytes = self.ctx().vault.open(sealed, &format!("id_number:{user_id}"))?;
         String::from_utf8(bytes).map_err(Error::internal)
@@ -974,14 +957,18 @@ impl Identity {
         Ok(row.map(UserRef::from))
     }
 
+    /// The verified holder of an identity number (bound through the verifier
+    /// or at a counter), if any: what bills by number reach.
     pub async fn find_by_id_number(&self, number: &str) -> Result<Option<UserRef>> {
         let number = IdNumber::parse(number)?;
         let index = self.ctx().vault.blind_index("id_number", number.expose());
-        let row: Option<UserRefRow> =
-            sqlx::query_as("SELECT id, name, login FROM users WHERE id_index = $1 AND deleted_at_ms IS NULL")
-                .bind(&index)
-                .fetch_optional(&self.ctx().db.pool)
-                .await?;
+        let row: Option<UserRefRow> = sqlx::query_as(
+            "SELECT id, name, login FROM users WHERE id_index = $1 AND deleted_at_ms IS NULL AND verification_level >= $2",
+        )
+        .bind(&index)
+        .bind(VERIFICATION_REAL_NAME)
+        .fetch_optional(&self.ctx().db.pool)
+        .await?;
         Ok(row.map(UserRef::from))
     }
 
@@ -1311,9 +1298,14 @@ impl Identity {
                 })
             })
             .collect();
+        let vehicles = self.vehicles(user_id).await?;
+        let disputes = self.my_disputes(user_id).await?;
         Ok(serde_json::json!({
             "profile": profile,
             "id_number": id_number,
+            "verified_by": self.live_user(user_id).await?.verified_by,
+            "vehicles": vehicles,
+            "disputes": disputes,
             "memberships": profile.memberships,
             "sessions_count": sessions.len(),
             "active_sessions_count": active,
@@ -1339,7 +1331,7 @@ impl Identity {
         sqlx::query(
             "UPDATE users SET login = $1, name = '', password_hash = '', is_admin = 0, verification_level = 0,
                  real_name = NULL, id_cipher = NULL, id_index = NULL, id_masked = NULL, home_city_id = NULL,
-                 deleted_at_ms = $2
+                 verified_by = NULL, verified_at_ms = NULL, deleted_at_ms = $2
              WHERE id = $3",
         )
         .bind(format!("deleted:{user_id}"))
@@ -1353,6 +1345,7 @@ impl Identity {
             .execute(tx.conn())
             .await?;
         sqlx::query("DELETE FROM org_members WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+        verification::erase_for_deletion(&mut tx, user_id).await?;
         let eviction = session_cache::Eviction::User(user_id.to_string());
         self.evict_sessions(&mut tx, &eviction).await?;
         tx.commit().await?;

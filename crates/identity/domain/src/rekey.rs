@@ -1,10 +1,15 @@
 //! Moving the identity room's secrets to a new vault key (`yizhan key rotate`):
 //! every sealed identity number is opened with the old key and sealed with the
 //! new one, its blind index recomputed, inside the rotation's transaction.
+//! A dispute's sealed evidence (the claimant's number) is re-sealed the same
+//! way, and its subject (the number's blind index) recomputed.
+//!
 //! What the room only ever stored as a keyed hash of something it does not
-//! keep (log-in limit counters, the addresses a login succeeded from) cannot
-//! be carried over and is dropped: counters start afresh and owners' known
-//! addresses are learnt again at their next log-in.
+//! keep cannot be carried over: log-in limit counters and the addresses a
+//! login succeeded from are dropped (counters start afresh, owners' known
+//! addresses are learnt again at their next log-in). The keyed hash of a
+//! vehicle registration certificate is kept as it was, with its last four
+//! digits: it is the record of which certificate was shown, never looked up.
 
 use yizhan_core::db::Tx;
 use yizhan_core::{Error, Result, Vault};
@@ -16,6 +21,7 @@ const PAGE: i64 = 500;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RekeyReport {
     pub id_numbers: u64,
+    pub disputes: u64,
     pub login_limits_dropped: u64,
     pub known_addresses_dropped: u64,
 }
@@ -23,6 +29,14 @@ pub struct RekeyReport {
 #[derive(sqlx::FromRow)]
 struct SealedRow {
     id: String,
+    id_cipher: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct DisputeRow {
+    id: String,
+    kind: String,
+    claimant_user_id: String,
     id_cipher: String,
 }
 
@@ -61,6 +75,35 @@ pub async fn rekey(tx: &mut Tx, old: &Vault, new: &Vault, progress: &(dyn Fn(u64
     sqlx::query("UPDATE users SET id_index = SUBSTR(id_index, 7) WHERE id_index LIKE 'rekey:%'")
         .execute(tx.conn())
         .await?;
+    let mut after = String::new();
+    loop {
+        let rows: Vec<DisputeRow> = sqlx::query_as(
+            "SELECT id, kind, claimant_user_id, id_cipher FROM identity_disputes
+             WHERE id_cipher IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(&after)
+        .bind(PAGE)
+        .fetch_all(tx.conn())
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id.clone();
+        for row in rows {
+            let context = format!("id_number:{}", row.claimant_user_id);
+            let number = String::from_utf8(old.open(&row.id_cipher, &context)?).map_err(Error::internal)?;
+            let sealed = new.seal(number.as_bytes(), &context)?;
+            let q = if row.kind == "id_number" {
+                sqlx::query("UPDATE identity_disputes SET id_cipher = $1, subject_key = $2 WHERE id = $3")
+                    .bind(sealed)
+                    .bind(new.blind_index("id_number", &number))
+                    .bind(&row.id)
+            } else {
+                sqlx::query("UPDATE identity_disputes SET id_cipher = $1 WHERE id = $2").bind(sealed).bind(&row.id)
+            };
+            q.execute(tx.conn()).await?;
+            report.disputes += 1;
+            progress(1);
+        }
+    }
     report.login_limits_dropped = sqlx::query("DELETE FROM login_limits").execute(tx.conn()).await?.rows_affected();
     report.known_addresses_dropped =
         sqlx::query("DELETE FROM login_known_addresses").execute(tx.conn()).await?.rows_affected();
@@ -71,5 +114,8 @@ pub async fn rekey(tx: &mut Tx, old: &Vault, new: &Vault, progress: &(dyn Fn(u64
 pub async fn rekey_size(db: &yizhan_core::Db) -> Result<u64> {
     let (n,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM users WHERE id_cipher IS NOT NULL").fetch_one(&db.pool).await?;
-    Ok(u64::try_from(n).unwrap_or(0))
+    let (d,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM identity_disputes WHERE id_cipher IS NOT NULL")
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(u64::try_from(n + d).unwrap_or(0))
 }

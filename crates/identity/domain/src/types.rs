@@ -341,9 +341,57 @@ impl Role {
     }
 }
 
+/// Province abbreviations that begin a mainland plate.
+const PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
+
+fn plate_char_ok(c: char) -> bool {
+    (c.is_ascii_uppercase() && c != 'I' && c != 'O') || c.is_ascii_digit()
+}
+
+/// Normalise and check a mainland car plate: province character, issuing-office
+/// letter, then 5 characters (6 for new-energy vehicles, with D or F first or
+/// last), letters I and O never used. "浙a·12345" becomes "浙A12345".
+pub fn normalize_plate(s: &str) -> Result<String> {
+    let p: String =
+        s.chars().filter(|c| !matches!(c, ' ' | '·' | '•' | '-' | '\u{3000}')).collect::<String>().to_uppercase();
+    let chars: Vec<char> = p.chars().collect();
+    let bad = || Error::field("plate", "identity.plate.format");
+    if chars.len() != 7 && chars.len() != 8 {
+        return Err(bad());
+    }
+    if !PROVINCES.contains(chars[0]) || !chars[1].is_ascii_uppercase() || matches!(chars[1], 'I' | 'O') {
+        return Err(bad());
+    }
+    let serial = &chars[2..];
+    if !serial.iter().all(|c| plate_char_ok(*c)) {
+        return Err(bad());
+    }
+    if serial.len() == 6 {
+        let first = serial[0];
+        let last = serial[5];
+        if !matches!(first, 'D' | 'F') && !matches!(last, 'D' | 'F') {
+            return Err(bad());
+        }
+    }
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use yizhan_core::Code;
+
+    #[test]
+    fn plates_normalise_and_check() {
+        assert_eq!(normalize_plate("浙A12345").unwrap(), "浙A12345");
+        assert_eq!(normalize_plate(" 浙a·1234x ").unwrap(), "浙A1234X");
+        assert_eq!(normalize_plate("京AD12345").unwrap(), "京AD12345");
+        assert_eq!(normalize_plate("粤B12345F").unwrap(), "粤B12345F");
+        for bad in ["浙A1234", "浙A123456", "A12345", "浙I12345", "浙A1234O", "美A12345", "浙112345", "", "浙A12345678"]
+        {
+            assert_eq!(normalize_plate(bad).unwrap_err().code, Code::ValidationFailed, "{bad}");
+        }
+    }
 
     #[test]
     fn mobile_numbers_normalize() {

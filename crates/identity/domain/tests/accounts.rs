@@ -159,6 +159,8 @@ async fn the_counts_are_shared_by_every_process_on_the_database() {
     let other = yizhan_identity::Identity::new(
         w.ctx.clone(),
         w.audit.clone(),
+        w.notify.clone(),
+        std::sync::Arc::new(yizhan_identity::SandboxIdentityVerifier),
         yizhan_identity::IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
     );
     for i in 0..5 {

@@ -88,6 +88,8 @@ const USER_COLUMNS: &[&str] = &[
     "id_index",
     "id_masked",
     "home_city_id",
+    "verified_by",
+    "verified_at_ms",
     "created_at_ms",
     "deleted_at_ms",
 ];
@@ -142,10 +144,12 @@ async fn one_number_belongs_to_one_account() {
     let a = w.id.register("a@example.com", PASSWORD, "A").await.unwrap();
     let b = w.id.register("b@example.com", PASSWORD, "B").await.unwrap();
     w.id.verify_real_name(&a, "张三", "11010519491231002X").await.unwrap();
+    // The verifier matched B too (the sandbox matches any name but its test
+    // names): B hears it is bound elsewhere, and may open a dispute.
     let e = w.id.verify_real_name(&b, "张三", "11010519491231002x").await.unwrap_err();
-    assert_eq!(e.code, Code::AlreadyExists);
-    assert_eq!(e.msg.key, "identity.id_number.in_use");
-    assert_eq!(e.fields[0].msg.key, "identity.id_number.in_use");
+    assert_eq!(e.code, yizhan_identity::codes::BOUND_ELSEWHERE);
+    assert_eq!(e.msg.key, "identity.id_number.bound_elsewhere");
+    assert_eq!(e.fields[0].msg.key, "identity.id_number.bound_elsewhere");
     let p = w.id.profile(&b).await.unwrap();
     assert_eq!((p.verification_level, p.real_name, p.id_number_masked), (0, None, None));
     assert_eq!(w.id.reveal_own_id_number(&b).await.unwrap_err().code, Code::NotFound);

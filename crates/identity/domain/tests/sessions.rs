@@ -78,6 +78,8 @@ async fn a_logout_in_one_process_ends_the_session_in_another() {
     let other = Identity::new(
         w.ctx.clone(),
         w.audit.clone(),
+        w.notify.clone(),
+        std::sync::Arc::new(yizhan_identity::SandboxIdentityVerifier),
         IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
     );
     let user = w.id.register("13800000102", PASSWORD, "王二").await.unwrap();

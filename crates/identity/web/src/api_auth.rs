@@ -102,9 +102,12 @@ pub struct RealNameReq {
     pub id_number: String,
 }
 
-/// Verify my real name with a resident identity number.
+/// Verify my real name with a resident identity number: the identity verifier is asked first.
 #[utoipa::path(post, path = "/api/v1/me/real-name", tag = "me", request_body = RealNameReq,
-    responses((status = 200, body = Object, description = "profile"), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Object, description = "profile"),
+        (status = 409, body = Problem, description = "bound to another account (bound_elsewhere: open a dispute), or another number is on this account"),
+        (status = 422, body = Problem, description = "invalid, or the verifier does not match the name and number"),
+        (status = 503, body = Problem, description = "the verifier cannot be asked now (verifier_unavailable)")))]
 async fn real_name(
     State(s): State<IdentityRoom>,
     ApiUser(p): ApiUser,

@@ -1,5 +1,7 @@
 //! The identity room's HTTP side. People register, log in and out, verify
-//! their real name and choose a home city; platform administrators create
+//! their real name (through the identity verifier) and bind their car plates
+//! with proof, choose a home city and open disputes; city-department staff
+//! verify people and vehicles at a counter and decide disputes; platform administrators create
 //! cities and organisations and add staff; staff read a resident's profile
 //! (written to the resident's access log by the domain). It also owns the
 //! extractors every room uses to know who is calling: `ApiUser` and
@@ -9,6 +11,8 @@ mod account;
 mod admin;
 mod api_auth;
 mod api_tenancy;
+mod api_verify;
+mod counter;
 mod pages;
 mod texts;
 
@@ -54,13 +58,14 @@ pub static ROOM: Room = Room {
         "/admin",
         "/export",
         "/account",
+        "/counter",
     ],
     texts: texts::TEXTS,
     access: ACCESS,
     tiles: &[],
     nav: &[NavItem { order: 90, href: "/profile", label_key: "nav.profile", shows_unread: false }],
     city_services: &[],
-    codes: &[],
+    codes: &[yizhan_identity::codes::ALL],
     links: &[("profile", "/profile")],
     migrations: &[&yizhan_identity::MIGRATIONS],
     mount,
@@ -82,6 +87,15 @@ static ACCESS: &[RouteRule] = &[
     r("POST", "/api/v1/orgs/{id}/members", Access::OrgAdmin),
     r("GET", "/api/v1/orgs/{id}/members", Access::OrgStaff),
     r("GET", "/api/v1/orgs/{id}/residents/{user_id}", Access::OrgStaff),
+    r("POST", "/api/v1/me/vehicles", Access::Resident),
+    r("GET", "/api/v1/me/vehicles", Access::Resident),
+    r("DELETE", "/api/v1/me/vehicles/{plate}", Access::Resident),
+    r("POST", "/api/v1/me/disputes", Access::Resident),
+    r("GET", "/api/v1/me/disputes", Access::Resident),
+    r("POST", "/api/v1/orgs/{id}/counter/verifications", Access::OrgStaff),
+    r("POST", "/api/v1/orgs/{id}/counter/vehicles", Access::OrgStaff),
+    r("GET", "/api/v1/orgs/{id}/disputes", Access::OrgStaff),
+    r("POST", "/api/v1/orgs/{id}/disputes/{dispute_id}", Access::OrgStaff),
 ];
 
 fn mount(d: &Deps) -> std::result::Result<Mounted, String> {
@@ -90,9 +104,11 @@ fn mount(d: &Deps) -> std::result::Result<Mounted, String> {
     let api = OpenApiRouter::new()
         .merge(api_auth::router())
         .merge(api_tenancy::router())
+        .merge(api_verify::router())
         .merge(account::api())
         .with_state(room.clone());
-    let pages = pages::router().merge(admin::router()).merge(account::pages()).with_state(room);
+    let pages =
+        pages::router().merge(admin::router()).merge(counter::router()).merge(account::pages()).with_state(room);
     Ok(Mounted::new(api, pages))
 }
 

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use yizhan_kit::extract::{cookie, session_cookie_name, ClientAddr, Csrf, CsrfForm};
-use yizhan_kit::page::{cookie_header, failure_page, render, render_status, Layout, WebConfig};
+use yizhan_kit::page::{cookie_header, failure_page, filters, render, render_status, Layout, WebConfig};
 use yizhan_kit::Lang;
 
 /// The cookie holding a page session's token (over plain HTTP; over HTTPS
@@ -25,6 +25,9 @@ pub fn router() -> Router<IdentityRoom> {
         .route("/profile", get(profile))
         .route("/profile/real-name", post(real_name))
         .route("/profile/city", post(set_city))
+        .route("/profile/vehicles", post(add_vehicle))
+        .route("/profile/vehicles/remove", post(remove_vehicle))
+        .route("/profile/disputes", post(open_dispute))
 }
 
 /// The session cookie with this token (an empty token and age 0 end it).
@@ -149,24 +152,96 @@ async fn logout(State(s): State<IdentityRoom>, headers: HeaderMap, _form: CsrfFo
     r
 }
 
+/// What the person typed that may be offered back as a dispute (after a
+/// refusal that said the number or plate is bound to another account).
+#[derive(Default)]
+pub struct Offer {
+    pub kind: &'static str,
+    pub name: String,
+    pub id_number: String,
+    pub plate: String,
+    pub certificate: String,
+}
+
 #[derive(Template)]
 #[template(path = "profile.html")]
 struct ProfilePage {
     l: Layout,
     p: yizhan_identity::Profile,
     cities: Vec<yizhan_identity::City>,
+    vehicles: Vec<yizhan_identity::Vehicle>,
+    disputes: Vec<yizhan_identity::Dispute>,
+    /// The verifier asks nobody: the forms say so.
+    sandbox: bool,
+    offer: Option<Offer>,
+}
+
+impl ProfilePage {
+    fn counter_staff(&self) -> bool {
+        self.p.memberships.iter().any(|m| m.org_kind == yizhan_identity::OrgKind::CityDepartment)
+    }
+
+    fn verified_by(&self, v: &yizhan_identity::Vehicle) -> &'static str {
+        if v.verified_by.starts_with("counter:") {
+            self.l.lang.t("vehicles.by_counter")
+        } else {
+            self.l.lang.t("vehicles.by_verifier")
+        }
+    }
 }
 
 async fn profile_page(s: &IdentityRoom, l: Layout, user_id: &str, status: StatusCode) -> Response {
-    match (s.identity.profile(user_id).await, s.identity.list_cities().await) {
-        (Ok(p), Ok(cities)) => render_status(status, &ProfilePage { l, p, cities }),
-        (Err(e), _) | (_, Err(e)) => failure_page(l.lang, &e),
+    profile_offer(s, l, user_id, status, None).await
+}
+
+async fn profile_offer(
+    s: &IdentityRoom,
+    l: Layout,
+    user_id: &str,
+    status: StatusCode,
+    offer: Option<Offer>,
+) -> Response {
+    let loaded = async {
+        Ok::<_, yizhan_core::Error>((
+            s.identity.profile(user_id).await?,
+            s.identity.list_cities().await?,
+            s.identity.vehicles(user_id).await?,
+            s.identity.my_disputes(user_id).await?,
+        ))
+    }
+    .await;
+    match loaded {
+        Ok((p, cities, vehicles, disputes)) => {
+            let sandbox = s.identity.verifier_is_sandbox();
+            render_status(status, &ProfilePage { l, p, cities, vehicles, disputes, sandbox, offer })
+        }
+        Err(e) => failure_page(l.lang, &e),
     }
 }
 
 async fn profile(State(s): State<IdentityRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/profile", &p).await;
     profile_page(&s, l, &p.user_id, StatusCode::OK).await
+}
+
+/// Show the outcome of a form on the profile; a refusal saying the number
+/// or plate is another account's offers a dispute with what was typed.
+async fn after_form(
+    s: &IdentityRoom,
+    l: Layout,
+    user_id: &str,
+    r: yizhan_core::Result<()>,
+    done: &str,
+    offer: Offer,
+) -> Response {
+    match r {
+        Ok(()) => profile_page(s, l.ok(done), user_id, StatusCode::OK).await,
+        Err(e) => {
+            let offer = (e.code == yizhan_identity::codes::BOUND_ELSEWHERE).then_some(offer);
+            let (l, status) = l.failed(&e);
+            profile_offer(s, l, user_id, status, offer).await
+        }
+    }
 }
 
 async fn real_name(
@@ -177,13 +252,60 @@ async fn real_name(
     form: CsrfForm,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/profile", &p).await;
-    match s.identity.verify_real_name(&p.user_id, form.get("name"), form.get("id_number")).await {
-        Ok(_) => profile_page(&s, l.ok(lang.t("realname.done")), &p.user_id, StatusCode::OK).await,
-        Err(e) => {
-            let (l, status) = l.failed(&e);
-            profile_page(&s, l, &p.user_id, status).await
-        }
-    }
+    let r = s.identity.verify_real_name(&p.user_id, form.get("name"), form.get("id_number")).await.map(|_| ());
+    let offer = Offer {
+        kind: "id_number",
+        name: form.get("name").to_string(),
+        id_number: form.get("id_number").to_string(),
+        ..Default::default()
+    };
+    after_form(&s, l, &p.user_id, r, lang.t("realname.done"), offer).await
+}
+
+async fn add_vehicle(
+    State(s): State<IdentityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/profile", &p).await;
+    let r = s.identity.bind_vehicle(&p.user_id, form.get("plate"), form.get("certificate")).await.map(|_| ());
+    let offer = Offer {
+        kind: "plate",
+        plate: form.get("plate").to_string(),
+        certificate: form.get("certificate").to_string(),
+        ..Default::default()
+    };
+    after_form(&s, l, &p.user_id, r, lang.t("vehicles.done"), offer).await
+}
+
+async fn remove_vehicle(
+    State(s): State<IdentityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/profile", &p).await;
+    let r = s.identity.remove_vehicle(&p.user_id, form.get("plate")).await;
+    after_form(&s, l, &p.user_id, r, lang.t("vehicles.removed"), Offer::default()).await
+}
+
+async fn open_dispute(
+    State(s): State<IdentityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/profile", &p).await;
+    let claim = match form.get("kind") {
+        "plate" => yizhan_identity::Claim::Plate { plate: form.get("plate"), certificate: form.get("certificate") },
+        _ => yizhan_identity::Claim::IdNumber { name: form.get("name"), id_number: form.get("id_number") },
+    };
+    let r = s.identity.open_dispute(&p.user_id, claim).await.map(|_| ());
+    after_form(&s, l, &p.user_id, r, lang.t("dispute.opened"), Offer::default()).await
 }
 
 async fn set_city(

@@ -1,6 +1,6 @@
 //! A person's part of the platform's money records, for their data export and
 //! for account deletion. Money records are kept (the law requires payment
-//! records); what is only personal (car plates) is erased.
+//! records). Car plates live in the identity room, which erases them.
 
 use crate::Pay;
 use serde_json::json;
@@ -60,7 +60,6 @@ impl Pay {
             "wallet": wallet,
             "transactions": transactions,
             "bills": self.bills(user_id).await?,
-            "vehicles": self.vehicles(user_id).await?,
             "red_packets_sent": packets_sent.into_iter().map(|p| json!({
                 "id": p.id, "total_fen": p.total_fen, "shares": p.share_count, "mode": p.mode,
                 "status": p.status, "created_at_ms": p.created_at_ms,
@@ -108,13 +107,10 @@ impl Pay {
         Ok(())
     }
 
-    /// Erase what is only personal; keep the money records. Returns how many
-    /// car plates were removed.
-    pub async fn erase_personal(&self, user_id: &str) -> Result<u64> {
+    /// Erase what is only personal; keep the money records: the payment PIN.
+    pub async fn erase_personal(&self, user_id: &str) -> Result<()> {
         let mut tx = self.ctx().db.begin().await?;
-        let n = sqlx::query("DELETE FROM vehicles WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
         crate::confirm::erase_pin(&mut tx, user_id).await?;
-        tx.commit().await?;
-        Ok(n.rows_affected())
+        tx.commit().await
     }
 }

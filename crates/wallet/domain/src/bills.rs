@@ -1,5 +1,6 @@
 //! Bills and fines: an organisation's staff issue them to a person (found by
-//! identity number, or by a registered car plate); the person pays once from
+//! the verified holder of an identity number, or of a car plate bound with
+//! proof, both in the identity room); the person pays once from
 //! the wallet. Paid and due times are kept, so payment history (on time or
 //! late) can feed the credit score.
 
@@ -11,47 +12,13 @@ use std::collections::HashMap;
 use yizhan_audit::NewAccess;
 use yizhan_core::error::is_unique_violation;
 use yizhan_core::{Code, Error, Msg, Result};
+pub use yizhan_identity::normalize_plate;
 use yizhan_identity::{OrgKind, Principal, Role};
 use yizhan_ledger::TransferSpec;
 use yizhan_notify::{Message, Target};
 
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
 pub const MAX_REASON_CHARS: usize = 1000;
-
-/// Province abbreviations that begin a mainland plate.
-const PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
-
-fn plate_char_ok(c: char) -> bool {
-    (c.is_ascii_uppercase() && c != 'I' && c != 'O') || c.is_ascii_digit()
-}
-
-/// Normalise and check a mainland car plate: province character, issuing-office
-/// letter, then 5 characters (6 for new-energy vehicles, with D or F first or
-/// last), letters I and O never used. "浙a·12345" becomes "浙A12345".
-pub fn normalize_plate(s: &str) -> Result<String> {
-    let p: String =
-        s.chars().filter(|c| !matches!(c, ' ' | '·' | '•' | '-' | '\u{3000}')).collect::<String>().to_uppercase();
-    let chars: Vec<char> = p.chars().collect();
-    let bad = || Error::field("plate", "pay.bill.plate_format");
-    if chars.len() != 7 && chars.len() != 8 {
-        return Err(bad());
-    }
-    if !PROVINCES.contains(chars[0]) || !chars[1].is_ascii_uppercase() || matches!(chars[1], 'I' | 'O') {
-        return Err(bad());
-    }
-    let serial = &chars[2..];
-    if !serial.iter().all(|c| plate_char_ok(*c)) {
-        return Err(bad());
-    }
-    if serial.len() == 6 {
-        let first = serial[0];
-        let last = serial[5];
-        if !matches!(first, 'D' | 'F') && !matches!(last, 'D' | 'F') {
-            return Err(bad());
-        }
-    }
-    Ok(p)
-}
 
 /// A row of `bills`, as [`BILL_COLS`] reads it.
 #[derive(sqlx::FromRow)]
@@ -107,46 +74,6 @@ fn is_late(due_at_ms: i64, paid_at_ms: Option<i64>, now_ms: i64) -> bool {
 }
 
 impl Pay {
-    /// Record that a car plate belongs to a person, so fines can be issued by plate.
-    pub async fn register_vehicle(&self, user_id: &str, plate: &str) -> Result<String> {
-        let plate = normalize_plate(plate)?;
-        self.live_user_name(user_id).await?;
-        let mut tx = self.ctx().db.begin().await?;
-        let r = sqlx::query("INSERT INTO vehicles (plate, user_id, registered_at_ms) VALUES ($1, $2, $3)")
-            .bind(&plate)
-            .bind(user_id)
-            .bind(self.ctx().now_ms())
-            .execute(tx.conn())
-            .await;
-        match r {
-            Ok(_) => {
-                tx.commit().await?;
-                Ok(plate)
-            }
-            Err(e) if is_unique_violation(&e) => {
-                drop(tx);
-                let owner: Option<(String,)> = sqlx::query_as("SELECT user_id FROM vehicles WHERE plate = $1")
-                    .bind(&plate)
-                    .fetch_optional(&self.ctx().db.pool)
-                    .await?;
-                match owner {
-                    Some((o,)) if o == user_id => Ok(plate),
-                    _ => Err(Error::new(Code::AlreadyExists, "pay.bill.plate_taken")),
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// The plates registered to a person.
-    pub async fn vehicles(&self, user_id: &str) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT plate FROM vehicles WHERE user_id = $1 ORDER BY plate")
-            .bind(user_id)
-            .fetch_all(&self.ctx().db.pool)
-            .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
-    }
-
     /// Staff of an organisation bill a person. Fines only come from city departments and courts.
     /// Issue a bill to a person, once per the issuer's `idempotency_key`: the
     /// same key again answers the bill it issued (and tells the person once);
@@ -181,6 +108,7 @@ impl Pay {
         }
         let (user_id, plate) = match &spec.to {
             BillTo::IdNumber(n) => {
+                // Only a verified holder (through the verifier or at a counter).
                 let u = self
                     .identity()
                     .find_by_id_number(n)
@@ -189,12 +117,14 @@ impl Pay {
                 (u.user_id, None)
             }
             BillTo::Plate(p) => {
+                // Plates are bound in the identity room, only with proof (a
+                // registration checked by the verifier or at a counter).
                 let plate = normalize_plate(p)?;
-                let owner: Option<(String,)> = sqlx::query_as("SELECT user_id FROM vehicles WHERE plate = $1")
-                    .bind(&plate)
-                    .fetch_optional(&self.ctx().db.pool)
-                    .await?;
-                let (user_id,) = owner.ok_or_else(|| Error::new(Code::NotFound, "pay.bill.no_vehicle"))?;
+                let user_id = self
+                    .identity()
+                    .plate_holder(&plate)
+                    .await?
+                    .ok_or_else(|| Error::new(Code::NotFound, "pay.bill.no_vehicle"))?;
                 (user_id, Some(plate))
             }
         };
@@ -429,18 +359,6 @@ impl Pay {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plates_normalise_and_check() {
-        assert_eq!(normalize_plate("浙A12345").unwrap(), "浙A12345");
-        assert_eq!(normalize_plate(" 浙a·1234x ").unwrap(), "浙A1234X");
-        assert_eq!(normalize_plate("京AD12345").unwrap(), "京AD12345");
-        assert_eq!(normalize_plate("粤B12345F").unwrap(), "粤B12345F");
-        for bad in ["浙A1234", "浙A123456", "A12345", "浙I12345", "浙A1234O", "美A12345", "浙112345", "", "浙A12345678"]
-        {
-            assert_eq!(normalize_plate(bad).unwrap_err().code, Code::ValidationFailed, "{bad}");
-        }
-    }
 
     #[test]
     fn lateness() {

@@ -47,6 +47,7 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0003", include_str!("../migrations/sqlite/0003_withdrawals.sql")),
         ("0004", include_str!("../migrations/sqlite/0004_paycode_confirm.sql")),
         ("0005", include_str!("../migrations/sqlite/0005_limits.sql")),
+        ("0006", include_str!("../migrations/sqlite/0006_drop_vehicles.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_pay.sql")),
@@ -54,6 +55,7 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0003", include_str!("../migrations/postgres/0003_withdrawals.sql")),
         ("0004", include_str!("../migrations/postgres/0004_paycode_confirm.sql")),
         ("0005", include_str!("../migrations/postgres/0005_limits.sql")),
+        ("0006", include_str!("../migrations/postgres/0006_drop_vehicles.sql")),
     ],
 };
 

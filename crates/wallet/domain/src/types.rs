@@ -200,9 +200,11 @@ impl BillKind {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "by", content = "value", rename_all = "snake_case")]
 pub enum BillTo {
-    /// A resident identity number (the person must be real-name verified).
+    /// A resident identity number; reaches only its verified holder (through
+    /// the identity room's verifier or at a counter).
     IdNumber(String),
-    /// A car plate registered with [`crate::Pay::register_vehicle`], e.g. "浙A12345".
+    /// A car plate bound with proof in the identity room
+    /// ([`yizhan_identity::Identity::bind_vehicle`]), e.g. "浙A12345".
     Plate(String),
 }
 

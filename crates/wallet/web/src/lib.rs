@@ -1,5 +1,5 @@
 //! The wallet room's HTTP side: the JSON API under `/api/v1` (wallet,
-//! transfers, QR and pay codes, red packets, bills, vehicles, the sandbox
+//! transfers, QR and pay codes, red packets, bills, the sandbox
 //! gateway's webhook) and the pages under `/wallet`, `/red-packets` and
 //! `/bills`. Amounts are integer fen in the API and yuan on the pages; every
 //! route that moves money takes an idempotency key that also reaches Pay.
@@ -44,7 +44,6 @@ pub static ROOM: Room = Room {
         "/api/v1/orgs/{id}/bills",
         "/api/v1/orgs/{id}/residents/{user_id}/bills",
         "/api/v1/admin/users/{user_id}/transactions",
-        "/api/v1/me/vehicles",
         "/api/v1/gateway",
         "/wallet",
         "/red-packets",
@@ -116,7 +115,6 @@ static ACCESS: &[RouteRule] = &[
     money("POST", "/api/v1/orgs/{id}/bills", Access::OrgStaff),
     r("GET", "/api/v1/orgs/{id}/residents/{user_id}/bills", Access::OrgStaff),
     r("GET", "/api/v1/admin/users/{user_id}/transactions", Access::PlatformAdmin),
-    r("POST", "/api/v1/me/vehicles", Access::Resident),
     // No token: the gateway signs the body instead.
     r("POST", "/api/v1/gateway/sandbox/notify", Access::Public),
 ];

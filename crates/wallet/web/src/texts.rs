@@ -115,8 +115,6 @@ pub static TEXTS: &[Text] = &[
     ("pay.bill.kind_unknown", "Choose a kind: fine, water, electricity, gas, heating, medical or fee", "请选择类型：罚款、水费、电费、燃气费、供暖费、医疗费用或其他费用"),
     ("pay.bill.no_person", "No verified person has this identity number", "没有实名认证用户使用这个身份证号"),
     ("pay.bill.no_vehicle", "No vehicle is registered with this plate", "没有车辆登记这个车牌号"),
-    ("pay.bill.plate_format", "Enter a plate like 浙A12345 (or 浙AD12345 for a new-energy vehicle)", "请输入形如 浙A12345 的车牌号（新能源车为 浙AD12345）"),
-    ("pay.bill.plate_taken", "This plate is registered to someone else", "这个车牌号已登记在他人名下"),
     ("pay.bill_kind.electricity", "electricity bill", "电费"),
     ("pay.bill_kind.fee", "fee", "费用"),
     ("pay.bill_kind.fine", "fine", "罚款"),

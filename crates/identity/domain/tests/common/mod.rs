@@ -4,13 +4,15 @@ use std::sync::Arc;
 use yizhan_audit::Audit;
 use yizhan_core::testing::TestDb;
 use yizhan_core::{Ctx, ManualClock};
-use yizhan_identity::{Identity, IdentityConfig, Principal};
+use yizhan_identity::{Identity, IdentityConfig, Principal, SandboxIdentityVerifier};
+use yizhan_notify::Notify;
 
 pub struct World {
     pub t: TestDb,
     pub ctx: Ctx,
     pub clock: Arc<ManualClock>,
     pub audit: Audit,
+    pub notify: Notify,
     pub id: Identity,
 }
 
@@ -19,11 +21,12 @@ pub async fn world() -> World {
 }
 
 pub async fn world_with(config: IdentityConfig) -> World {
-    let t = TestDb::new(&[&yizhan_identity::MIGRATIONS, &yizhan_audit::MIGRATIONS]).await;
+    let t = TestDb::new(&[&yizhan_identity::MIGRATIONS, &yizhan_audit::MIGRATIONS, &yizhan_notify::MIGRATIONS]).await;
     let (ctx, clock) = t.ctx();
     let audit = Audit::new(ctx.clone());
-    let id = Identity::new(ctx.clone(), audit.clone(), config);
-    World { t, ctx, clock, audit, id }
+    let notify = Notify::new(ctx.clone(), None);
+    let id = Identity::new(ctx.clone(), audit.clone(), notify.clone(), Arc::new(SandboxIdentityVerifier), config);
+    World { t, ctx, clock, audit, notify, id }
 }
 
 pub const PASSWORD: &str = "correct horse battery";

@@ -2,6 +2,7 @@
 //! The identity room over HTTP: the real application on a fresh database per test.
 
 mod api;
+mod verify;
 
 mod common {
     pub use yizhan_app::testing::*;

@@ -37,12 +37,14 @@ pub async fn env() -> Env {
     .await;
     let (ctx, clock) = t.ctx();
     let audit = Audit::new(ctx.clone());
+    let notify = Notify::new(ctx.clone(), None);
     let identity = Identity::new(
         ctx.clone(),
         audit.clone(),
+        notify.clone(),
+        Arc::new(yizhan_identity::SandboxIdentityVerifier),
         IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
     );
-    let notify = Notify::new(ctx.clone(), None);
     let ledger = Ledger::start(ctx.clone());
     let gateway = Arc::new(SandboxGateway::new(b"sandbox-test-secret".to_vec()));
     let pay = Pay::new(ctx.clone(), ledger.clone(), identity.clone(), audit.clone(), notify.clone(), gateway.clone());

@@ -1,4 +1,4 @@
-//! Bills and fines: a resident's bills and paying one, a department issuing one, staff reading a resident's bills or (support) transactions, registering a car.
+//! Bills and fines: a resident's bills and paying one, a department issuing one, staff reading a resident's bills or (support) transactions (car plates are bound in the identity room).
 
 use super::balance::HistoryResp;
 use super::*;
@@ -10,7 +10,6 @@ pub fn router() -> OpenApiRouter<WalletRoom> {
         .routes(routes!(issue_bill))
         .routes(routes!(resident_bills))
         .routes(routes!(resident_transactions))
-        .routes(routes!(add_vehicle))
 }
 
 // ---- bills ----
@@ -157,31 +156,6 @@ pub(crate) async fn resident_transactions(
     let cursor = int_param("cursor", q.cursor.as_deref())?;
     let reason = q.reason.unwrap_or_default();
     Ok(Json(s.pay.staff_read_history(&p, &user_id, &reason, cursor).await.map_err(pay_err)?.into()))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VehicleReq {
-    /// A mainland plate, e.g. 浙A12345.
-    pub plate: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct VehicleResp {
-    /// The plate, normalised.
-    pub plate: String,
-}
-
-/// Register my car's plate, so its fines reach me.
-#[utoipa::path(post, path = "/api/v1/me/vehicles", tag = "me", request_body = VehicleReq,
-    responses((status = 201, body = VehicleResp), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub(crate) async fn add_vehicle(
-    State(s): State<WalletRoom>,
-    ApiUser(p): ApiUser,
-    ApiJson(req): ApiJson<VehicleReq>,
-) -> Created<VehicleResp> {
-    let plate = s.pay.register_vehicle(&p.user_id, &req.plate).await.map_err(pay_err)?;
-    Ok((StatusCode::CREATED, Json(VehicleResp { plate })))
 }
 
 impl From<yizhan_pay::Bill> for BillDoc {

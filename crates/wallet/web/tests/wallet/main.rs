@@ -530,10 +530,12 @@ async fn bills_by_identity_number_and_plate_paid_once_and_staff_reads_are_logged
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = app.pay("/api/v1/wallet/topup", &driver, &key(), json!({"amount": 50_000})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let r = app.post("/api/v1/me/vehicles", Some(&driver), json!({"plate": "浙a·12345"})).await;
+    // The plate is bound in the identity room, with its registration certificate.
+    let cert = yizhan_identity::verifier::sandbox::VALID_CERTIFICATE;
+    let r = app.post("/api/v1/me/vehicles", Some(&driver), json!({"plate": "浙a·12345", "certificate": cert})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.body["plate"], "浙A12345");
-    let r = app.post("/api/v1/me/vehicles", Some(&driver), json!({"plate": "ABC"})).await;
+    let r = app.post("/api/v1/me/vehicles", Some(&driver), json!({"plate": "ABC", "certificate": cert})).await;
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 
     let due = app_now(&app) + 86_400_000;
@@ -1089,8 +1091,15 @@ async fn support_reads_of_transactions_need_a_reason_and_are_logged() {
 #[tokio::test]
 async fn export_holds_the_money_records_and_deletion_waits_for_an_empty_wallet() {
     let app = spawn_app().await;
-    let (user_id, t) = funded(&app, "leaver@example.org", "Leaver", 3_000).await;
-    let r = app.post("/api/v1/me/vehicles", Some(&t), json!({"plate": "浙A12345"})).await;
+    // ¥30 is within an unverified account's limits; the person verifies with their own number below.
+    let (user_id, t) = app.user("leaver@example.org", "Leaver").await;
+    let r = app.pay("/api/v1/wallet/topup", &t, &key(), json!({"amount": 3_000})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let number = id_number("33010619900307123");
+    let r = app.post("/api/v1/me/real-name", Some(&t), json!({"name": "Leaver", "id_number": number})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let cert = yizhan_identity::verifier::sandbox::VALID_CERTIFICATE;
+    let r = app.post("/api/v1/me/vehicles", Some(&t), json!({"plate": "浙A12345", "certificate": cert})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 
     let export = app.get("/api/v1/me/export", Some(&t)).await;
@@ -1098,7 +1107,9 @@ async fn export_holds_the_money_records_and_deletion_waits_for_an_empty_wallet()
     assert_eq!(payments["retained_after_deletion"], true);
     assert_eq!(payments["data"]["wallet"]["balance_fen"], 3_000);
     assert_eq!(payments["data"]["transactions"].as_array().unwrap().len(), 1);
-    assert_eq!(payments["data"]["vehicles"][0], "浙A12345");
+    // Plates are the identity room's now, and erased with the account.
+    assert_eq!(export.body["sections"]["profile"]["data"]["vehicles"][0]["plate"], "浙A12345");
+    assert_eq!(payments["data"].get("vehicles"), None);
 
     // Money in the wallet: refused, and nothing is erased.
     let r = app.call(Method::DELETE, "/api/v1/me", Some(&t), None).await;
@@ -1113,7 +1124,7 @@ async fn export_holds_the_money_records_and_deletion_waits_for_an_empty_wallet()
     // The money records stay, and the books still balance.
     let kept = app.state.pay.history(&user_id, None).await.unwrap().items;
     assert!(kept.iter().any(|l| l.category == "topup") && kept.iter().any(|l| l.category == "withdrawal"), "{kept:?}");
-    assert!(app.state.pay.vehicles(&user_id).await.unwrap().is_empty());
+    assert!(app.state.identity.vehicles(&user_id).await.unwrap().is_empty());
     transfers(&app).await;
 }
 
