@@ -64,6 +64,10 @@ async fn rotation_moves_sealed_numbers_indexes_and_access_logs_to_the_new_key() 
     s.state.ctx.vault.check_against(&db, now).await.unwrap();
     let (user, number) = person(&s).await;
     s.state.pay.set_payment_pin(&user, "correct horse battery", "024681").await.unwrap();
+    // Someone else claims the same number: a dispute holds their evidence sealed.
+    let claimant = s.state.identity.register("claimant@example.com", "correct horse battery", "Li Lei").await.unwrap();
+    let claim = yizhan_identity::Claim::IdNumber { name: "李雷", id_number: &number };
+    s.state.identity.open_dispute(&claimant, claim).await.unwrap();
     let qr = s.state.pay.my_qr(&user).await.unwrap();
     let head_before = s.state.audit.export(&user).await.unwrap()["head"].clone();
     let cipher_before: (String, String) = sqlx::query_as("SELECT id_cipher, id_index FROM users WHERE id = $1")
@@ -91,6 +95,17 @@ async fn rotation_moves_sealed_numbers_indexes_and_access_logs_to_the_new_key() 
     assert_ne!(cipher_after.0, cipher_before.0);
     assert_ne!(cipher_after.1, cipher_before.1);
     assert!(!cipher_after.1.starts_with("rekey:"));
+    // The dispute's evidence opens under the new key, and names the number by its new index.
+    assert_eq!(report.identity.disputes, 1);
+    let (sealed, subject): (String, String) =
+        sqlx::query_as("SELECT id_cipher, subject_key FROM identity_disputes WHERE claimant_user_id = $1")
+            .bind(&claimant)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    let new_again = Vault::from_hex(&new_hex).unwrap();
+    assert_eq!(new_again.open(&sealed, &format!("id_number:{claimant}")).unwrap(), number.as_bytes());
+    assert_eq!(subject, cipher_after.1);
 
     // A server started with the new key (keeping the old one for printed codes).
     let old_again = Vault::from_hex(&s.state.ctx.vault.to_hex()).unwrap();
