@@ -283,6 +283,8 @@ await step("traffic-police staff verify me in person at the counter page, and my
   assert.match(await page.textContent("#level"), /in person/);
   await page.goto(base + "/access-log");
   assert.match(await page.textContent("#access-entries"), /Verification in person at a counter/);
+});
+
 await step("a large pay code charge waits on the customer's screen until they confirm it", async () => {
   const me = await api("POST", "/api/v1/auth/login", null, { login, password: "correct horse battery" });
   const top = await fetch(base + "/api/v1/wallet/topup", { method: "POST", headers: { "content-type": "application/json",
