@@ -18,6 +18,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -199,6 +200,9 @@ pub fn app(state: AppState, ready: Arc<AtomicBool>) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, security::MakeId))
+        // Outermost: pages and JSON go compressed (brotli or gzip) to a client
+        // that asks, after every other layer has seen the plain body.
+        .layer(CompressionLayer::new().br(true).gzip(true))
 }
 
 /// The wallet room's words for the band every page shows while the gateway is the sandbox.

@@ -240,6 +240,11 @@ pub async fn page(app: &TestApp, path: &str, cookies: &str, lang: &str) -> Resp 
 }
 
 /// The CSRF token a page's forms carry (the hidden `csrf` field).
+/// The token a masked CSRF field carries (pages mask it with a fresh pad each time).
+pub fn unmasked(field: &str) -> String {
+    String::from_utf8(yizhan_kit::extract::unmask_csrf(field).unwrap_or_default()).unwrap_or_default()
+}
+
 pub fn csrf_of(r: &Resp) -> Option<String> {
     let at = r.text.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
     r.text[at..].split('"').next().map(str::to_string)

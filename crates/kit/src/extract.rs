@@ -200,7 +200,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
     }
 }
 
-/// The CSRF token of this browser (set by the csrf middleware).
+/// The CSRF token of this browser (set by the csrf middleware), as a page
+/// puts it in its forms: masked with a fresh random pad each time, so a
+/// compressed page never carries the same secret bytes twice (BREACH).
 #[derive(Clone, Debug)]
 pub struct Csrf(pub String);
 
@@ -208,8 +210,40 @@ impl<S: Send + Sync> FromRequestParts<S> for Csrf {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<Csrf>().cloned().unwrap_or(Csrf(String::new())))
+        Ok(match parts.extensions.get::<Csrf>() {
+            Some(Csrf(t)) if !t.is_empty() => Csrf(mask_csrf(t)),
+            _ => Csrf(String::new()),
+        })
     }
+}
+
+/// `hex(pad) ‖ hex(token XOR pad)` with a random pad as long as the token.
+pub fn mask_csrf(token: &str) -> String {
+    let t = token.as_bytes();
+    let mut pad = vec![0u8; t.len()];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut pad);
+    let masked: Vec<u8> = t.iter().zip(&pad).map(|(a, b)| a ^ b).collect();
+    format!("{}{}", hex::encode(&pad), hex::encode(masked))
+}
+
+/// The token a masked form field carries, if it is one.
+pub fn unmask_csrf(given: &str) -> Option<Vec<u8>> {
+    let raw = hex::decode(given).ok()?;
+    if raw.is_empty() || raw.len() % 2 != 0 {
+        return None;
+    }
+    let (pad, masked) = raw.split_at(raw.len() / 2);
+    Some(pad.iter().zip(masked).map(|(a, b)| a ^ b).collect())
+}
+
+/// Whether a form's field carries this browser's token, masked or not.
+pub fn csrf_matches(expected: &str, given: &str) -> bool {
+    if expected.is_empty() {
+        return false;
+    }
+    let plain = constant_time_eq(expected.as_bytes(), given.as_bytes());
+    let masked = unmask_csrf(given).is_some_and(|t| constant_time_eq(expected.as_bytes(), &t));
+    plain | masked
 }
 
 /// A submitted form whose `csrf` field matches this browser's token: bound to
@@ -231,7 +265,7 @@ impl<S: Send + Sync> FromRequest<S> for CsrfForm {
             .await
             .map_err(|e| (StatusCode::BAD_REQUEST, e.body_text()).into_response())?;
         let given = map.get("csrf").map(String::as_str).unwrap_or("");
-        if expected.is_empty() || !constant_time_eq(expected.as_bytes(), given.as_bytes()) {
+        if !csrf_matches(&expected, given) {
             return Err(ApiError(Error::new(Code::CsrfFailed, "error.request.form_expired")).into_response());
         }
         Ok(CsrfForm(map))

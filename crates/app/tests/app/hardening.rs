@@ -188,7 +188,9 @@ async fn the_export_is_never_cached() {
 async fn login_page(app: &TestApp, login: &str) -> (String, String) {
     let first = page(app, "/login", "", "en").await;
     let anon = cookie_of(&first, "yz_csrf").unwrap();
-    assert_eq!(csrf_of(&first).unwrap(), anon, "an anonymous browser's token is its cookie");
+    assert_eq!(unmasked(&csrf_of(&first).unwrap()), anon, "an anonymous browser's token is its cookie");
+    // Masked: a compressed page never carries the secret's own bytes (BREACH).
+    assert!(!first.text.contains(&anon));
     let r = form(
         app,
         "/login",
@@ -209,9 +211,12 @@ async fn a_logged_in_browsers_csrf_token_is_bound_to_its_session() {
     let (cookies_b, _) = login_page(&app, "b@example.org").await;
     let token_a = session_csrf(&app, &cookies_a).await;
     let token_b = session_csrf(&app, &cookies_b).await;
-    assert_ne!(token_a, anon_a, "logged in, the token is not the cookie's");
-    assert_ne!(token_a, token_b);
-    assert_eq!(session_csrf(&app, &cookies_a).await, token_a, "stable for the session");
+    assert_ne!(unmasked(&token_a), anon_a, "logged in, the token is not the cookie's");
+    assert_ne!(unmasked(&token_a), unmasked(&token_b));
+    // Masked with a fresh pad on every page, the same token underneath for the session.
+    let again = session_csrf(&app, &cookies_a).await;
+    assert_ne!(again, token_a);
+    assert_eq!(unmasked(&again), unmasked(&token_a), "stable for the session");
 
     let city = |csrf: &str| format!("csrf={csrf}&city_id=");
     // The double-submit cookie alone no longer passes, nor another session's token.
@@ -311,4 +316,32 @@ async fn over_https_cookies_are_host_prefixed_and_transport_is_strict() {
     // The API answers carry the header too.
     let r = app.get("/api/v1/me", None).await;
     assert_eq!(r.headers.get("strict-transport-security").unwrap(), "max-age=31536000");
+}
+
+/// Pages and JSON are compressed for a client that asks (and only then);
+/// problems are still rendered in the request's language underneath.
+#[tokio::test]
+async fn answers_are_compressed_for_a_client_that_asks() {
+    let app = spawn_app().await;
+    let ask = |path: &str, enc: Option<&str>| {
+        let mut b = axum::http::Request::builder().uri(path).header("accept-language", "zh-CN");
+        if let Some(e) = enc {
+            b = b.header("accept-encoding", e);
+        }
+        b.body(axum::body::Body::empty()).unwrap()
+    };
+    let r = app.request(ask("/login", Some("br, gzip"))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers.get("content-encoding").unwrap(), "br");
+    let r = app.request(ask("/login", Some("gzip"))).await;
+    assert_eq!(r.headers.get("content-encoding").unwrap(), "gzip");
+    let r = app.request(ask("/login", None)).await;
+    assert!(r.headers.get("content-encoding").is_none());
+    assert!(r.text.contains("<html"));
+    // A problem, compressed: the localised body underneath.
+    let r = app.request(ask("/api/v1/wallet", Some("gzip"))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers.get("content-encoding").unwrap(), "gzip");
+    let r = app.request(ask("/api/v1/wallet", None)).await;
+    assert_eq!(r.headers.get("content-type").unwrap(), "application/problem+json");
 }
