@@ -43,6 +43,23 @@ pub fn yuan(fen: i64) -> String {
     format!("{sign}{}.{:02}", a / 100, a % 100)
 }
 
+/// For people to read: "1,234,567.89" (thousands grouped with commas, as
+/// both English and Chinese money amounts are written); never for input
+/// fields or payloads, which take [`yuan`].
+pub fn yuan_grouped(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let a = fen.unsigned_abs();
+    let whole = (a / 100).to_string();
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{:02}", a % 100)
+}
+
 /// Parse "12.34", "12.3", "12" yuan into fen; for forms where people type yuan.
 pub fn parse_yuan(s: &str) -> Option<i64> {
     let s = s.trim();
@@ -73,6 +90,12 @@ mod tests {
     fn formats_and_parses_yuan() {
         assert_eq!(yuan(1234), "12.34");
         assert_eq!(yuan(-5), "-0.05");
+        assert_eq!(yuan(123_456_789), "1234567.89");
+        assert_eq!(yuan_grouped(123_456_789), "1,234,567.89");
+        assert_eq!(yuan_grouped(100_000), "1,000.00");
+        assert_eq!(yuan_grouped(99_999), "999.99");
+        assert_eq!(yuan_grouped(-12_345_600), "-123,456.00");
+        assert_eq!(yuan_grouped(5), "0.05");
         assert_eq!(parse_yuan("12.34"), Some(1234));
         assert_eq!(parse_yuan("0.5"), Some(50));
         assert_eq!(parse_yuan("7"), Some(700));

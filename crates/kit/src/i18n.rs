@@ -180,7 +180,7 @@ pub fn render(lang: Lang, m: &Msg) -> String {
 fn arg_text(lang: Lang, a: &Arg) -> String {
     match a {
         Arg::Text(s) => s.clone(),
-        Arg::Fen(f) => yizhan_core::money::yuan(*f),
+        Arg::Fen(f) => yizhan_core::money::yuan_grouped(*f),
         Arg::Time(ms) => yizhan_core::time::fmt_cst(*ms),
         Arg::Int(n) => n.to_string(),
         Arg::Key(k) => lookup(lang, k).to_string(),

@@ -24,7 +24,7 @@ pub mod filters {
 
     /// Fen as yuan: 1234 → "12.34".
     pub fn yuan(fen: &i64) -> askama::Result<String> {
-        Ok(yizhan_core::money::yuan(*fen))
+        Ok(yizhan_core::money::yuan_grouped(*fen))
     }
 }
 

@@ -404,7 +404,7 @@ async fn a_retry_gets_the_first_answer_and_money_moves_once() {
     let r = app.pay("/api/v1/transfers", &a, &k2, json!({"to": "idem-b@example.org", "amount": 100_000})).await;
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds");
     let detail = r.body["detail"].as_str().unwrap();
-    assert!(detail.contains("1000.00 yuan is needed") && !detail.contains("wallet:"), "{detail}");
+    assert!(detail.contains("1,000.00 yuan is needed") && !detail.contains("wallet:"), "{detail}");
     let r = app
         .call_with(
             Method::POST,
@@ -418,7 +418,7 @@ async fn a_retry_gets_the_first_answer_and_money_moves_once() {
     assert_eq!(r.body["title"], "余额不足");
     assert_eq!(r.headers.get("idempotent-replayed").unwrap(), "true");
     let replayed = r.body["detail"].as_str().unwrap();
-    assert!(replayed.contains("需要 1000.00 元"), "the replay speaks the caller's language: {replayed}");
+    assert!(replayed.contains("需要 1,000.00 元"), "the replay speaks the caller's language: {replayed}");
     assert!(r.body.get("words").is_none() && r.body.get("problem").is_none(), "{}", r.body);
     // A new request in Chinese is told why in Chinese, with the amounts in yuan.
     let r = app
@@ -430,7 +430,7 @@ async fn a_retry_gets_the_first_answer_and_money_moves_once() {
             &[("idempotency-key", &key()), ("accept-language", "zh-CN")],
         )
         .await;
-    assert!(r.body["detail"].as_str().unwrap().contains("需要 1000.00 元"), "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("需要 1,000.00 元"), "{}", r.body);
 
     // While the first request with a key still runs, a retry is told to wait.
     let k3 = key();
