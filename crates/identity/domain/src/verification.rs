@@ -1009,34 +1009,14 @@ impl Identity {
         tx.commit().await?;
         tracing::info!(%dispute_id, upheld = uphold, org_id = %org.id, "dispute resolved");
         let subject = d.subject();
-        if uphold {
+        // Both sides hear the outcome, each in their own words.
+        let (to_claimant, to_holder) = if uphold { ("upheld", "moved_away") } else { ("rejected", "kept") };
+        for (user_id, outcome) in [(&d.claimant_user_id, to_claimant), (&d.holder_user_id, to_holder)] {
             self.tell_key(
-                &d.claimant_user_id,
+                user_id,
                 "identity.dispute",
-                Msg::new("identity.notice.upheld.title").text("subject", &subject),
-                Msg::new("identity.notice.upheld.body").text("subject", &subject),
-            )
-            .await;
-            self.tell_key(
-                &d.holder_user_id,
-                "identity.dispute",
-                Msg::new("identity.notice.moved_away.title").text("subject", &subject),
-                Msg::new("identity.notice.moved_away.body").text("subject", &subject),
-            )
-            .await;
-        } else {
-            self.tell_key(
-                &d.claimant_user_id,
-                "identity.dispute",
-                Msg::new("identity.notice.rejected.title").text("subject", &subject),
-                Msg::new("identity.notice.rejected.body").text("subject", &subject),
-            )
-            .await;
-            self.tell_key(
-                &d.holder_user_id,
-                "identity.dispute",
-                Msg::new("identity.notice.kept.title").text("subject", &subject),
-                Msg::new("identity.notice.kept.body").text("subject", &subject),
+                Msg::new(format!("identity.notice.{outcome}.title")).text("subject", &subject),
+                Msg::new(format!("identity.notice.{outcome}.body")).text("subject", &subject),
             )
             .await;
         }
