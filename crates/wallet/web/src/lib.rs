@@ -14,7 +14,7 @@ use yizhan_core::Ctx;
 use yizhan_idempotency::Idempotency;
 use yizhan_identity::Identity;
 use yizhan_kit::authz::{money, r, Access, RouteRule};
-use yizhan_kit::page::{Tile, WebConfig};
+use yizhan_kit::page::{NavItem, Tile, WebConfig};
 use yizhan_kit::{Deps, Mounted, Room};
 use yizhan_notify::Notify;
 use yizhan_pay::Pay;
@@ -59,7 +59,7 @@ pub static ROOM: Room = Room {
         label_key: "service.wallet",
         everywhere: false,
     }],
-    nav: &[],
+    nav: &[NavItem { order: 15, href: "/wallet", label_key: "nav.wallet", shows_unread: false }],
     city_services: &["wallet"],
     codes: &[yizhan_ledger::codes::ALL, yizhan_pay::codes::ALL],
     links: &[

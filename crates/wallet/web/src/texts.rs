@@ -85,6 +85,7 @@ pub static TEXTS: &[Text] = &[
     ("ledger.timeout_not_positive", "The hold time must be positive", "冻结时长必须大于零"),
     ("ledger.transfer_exists", "This transaction already exists", "这笔交易已存在"),
     ("ledger.transfers_empty", "There are no payments to make", "没有要执行的付款"),
+    ("nav.wallet", "Wallet", "钱包"),
     ("packet.claims", "Opened by", "领取记录"),
     ("packet.count", "Number of shares", "红包个数"),
     ("packet.expires", "Open until", "有效期至"),
