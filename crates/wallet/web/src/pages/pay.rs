@@ -105,6 +105,8 @@ pub(crate) struct PayCodePage {
     /// The code's opaque id, for the page that shows how it stands.
     id: String,
     code: String,
+    /// The digits as the page shows them at first: all but the last four hidden.
+    code_masked: String,
     expires_at_ms: i64,
     ttl_s: i64,
     /// The words around the seconds left ("(" and " s)"), in the reader's
@@ -128,6 +130,7 @@ pub(crate) async fn paycode(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf,
             ttl_s: (pc.expires_at_ms - s.ctx.now_ms()) / 1000,
             ttl_around: around_placeholder(lang.t("paycode.seconds_left"), "{s}"),
             id: pc.id,
+            code_masked: masked_digits(&pc.code),
             code: pc.code,
             expires_at_ms: pc.expires_at_ms,
             qr_svg: strip_xml_declaration(qr),
@@ -135,6 +138,21 @@ pub(crate) async fn paycode(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf,
         }),
         Err(e) => failure_page(lang, &e),
     }
+}
+
+/// "•••• •••• •••• ••34 56": a code in groups of four, all but its last four
+/// digits hidden, so someone looking over the person's shoulder cannot read it.
+pub(crate) fn masked_digits(code: &str) -> String {
+    let n = code.chars().count();
+    let shown: String = code.chars().enumerate().map(|(i, c)| if i + 4 >= n { c } else { '•' }).collect();
+    let mut out = String::with_capacity(shown.len() + n / 4);
+    for (i, c) in shown.chars().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A text split at its one placeholder, for markup that goes in its place.

@@ -186,6 +186,11 @@ mod pages {
         let status_url = between(&pc.text, "data-status-url=\"", "\"").to_string();
         // The digits are a bearer credential: never in a link.
         assert!(!state_url.contains(&digits) && !status_url.contains(&digits));
+        // Shown masked at first (all but the last four), behind a "show" for reading out, with a warning.
+        let masked = between(&pc.text, "id=\"paycode-masked\" aria-hidden=\"true\">", "<").to_string();
+        assert_eq!(masked.chars().filter(|c| *c == '•').count(), digits.len() - 4, "{masked}");
+        assert!(masked.ends_with(&digits[digits.len() - 4..].chars().collect::<String>()[2..]), "{masked}");
+        assert!(pc.text.contains("id=\"paycode-show\"") && pc.text.contains("id=\"paycode-warning\""));
         assert!(pc.text.contains(&format!("href=\"{status_url}\"")), "a link for browsers without the script");
 
         let st = page(&app, &state_url, &cookies, "en").await;
