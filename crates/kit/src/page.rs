@@ -234,12 +234,47 @@ pub fn cookie_header(name: &str, value: &str, max_age_s: i64, secure: bool) -> H
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// The language switch and the static files, for every page.
+const APP_CSS: &str = include_str!("../static/app.css");
+const APP_JS: &str = include_str!("../static/app.js");
+
+/// A static file's name with its content's hash in it, so it can be cached
+/// for a year and a new build's pages ask for the new file.
+fn versioned(stem: &str, ext: &str, body: &str) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(body.as_bytes());
+    format!("/static/{stem}.{}.{ext}", &hex::encode(h)[..12])
+}
+
+static CSS_HREF: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| versioned("app", "css", APP_CSS));
+static JS_HREF: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| versioned("app", "js", APP_JS));
+
+impl Layout {
+    /// Where the page's stylesheet is (a versioned name).
+    pub fn css_href(&self) -> &'static str {
+        CSS_HREF.as_str()
+    }
+
+    /// Where the page's script is (a versioned name).
+    pub fn js_href(&self) -> &'static str {
+        JS_HREF.as_str()
+    }
+}
+
+/// The language switch and the static files, for every page: under their
+/// versioned names (cached for a year, immutable) and their plain names (an
+/// hour, for anything that links them directly).
 pub fn router(config: WebConfig) -> Router {
     Router::new()
         .route("/lang", get(move |q| switch_lang(config.secure_cookies, q)))
-        .route("/static/app.css", get(css))
-        .route("/static/app.js", get(js))
+        .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS, false) }))
+        .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS, false) }))
+        .route(CSS_HREF.as_str(), get(|| async { asset("text/css; charset=utf-8", APP_CSS, true) }))
+        .route(JS_HREF.as_str(), get(|| async { asset("text/javascript; charset=utf-8", APP_JS, true) }))
+}
+
+fn asset(content_type: &'static str, body: &'static str, versioned: bool) -> Response {
+    let cache = if versioned { "public, max-age=31536000, immutable" } else { "public, max-age=3600" };
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], body).into_response()
 }
 
 #[derive(Deserialize)]
@@ -264,20 +299,4 @@ async fn switch_lang(secure: bool, Query(q): Query<LangQuery>) -> Response {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
-}
-
-async fn css() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
-        include_str!("../static/app.css"),
-    )
-        .into_response()
-}
-
-async fn js() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
-        include_str!("../static/app.js"),
-    )
-        .into_response()
 }

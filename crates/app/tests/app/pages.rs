@@ -254,3 +254,26 @@ async fn every_page_shows_the_sandbox_band_in_both_languages() {
     let css = app.get("/static/app.css", None).await;
     assert!(css.text.contains(".band {"), "the band is styled");
 }
+
+/// Pages link their stylesheet and script under names with the content's
+/// hash, served for a year as immutable; the plain names stay, for an hour.
+#[tokio::test]
+async fn static_files_have_versioned_names_and_long_lifetimes() {
+    let app = spawn_app().await;
+    let login = page(&app, "/login", "", "en").await;
+    let href = |attr: &str, ext: &str| {
+        let at = login.text.find(&format!("{attr}=\"/static/app.")).expect("a versioned link") + attr.len() + 2;
+        let end = login.text[at..].find('"').unwrap();
+        let h = login.text[at..at + end].to_string();
+        assert!(h.ends_with(ext) && h.len() == "/static/app.".len() + 12 + ext.len(), "{h}");
+        h
+    };
+    for (h, plain) in [(href("href", ".css"), "/static/app.css"), (href("src", ".js"), "/static/app.js")] {
+        let r = app.get(&h, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{h}");
+        assert_eq!(r.headers.get("cache-control").unwrap(), "public, max-age=31536000, immutable");
+        let p = app.get(plain, None).await;
+        assert_eq!(p.text, r.text);
+        assert_eq!(p.headers.get("cache-control").unwrap(), "public, max-age=3600");
+    }
+}
