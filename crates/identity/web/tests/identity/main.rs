@@ -2,6 +2,7 @@
 //! The identity room over HTTP: the real application on a fresh database per test.
 
 mod api;
+mod sessions;
 mod verify;
 
 mod common {
