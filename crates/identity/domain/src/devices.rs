@@ -230,6 +230,58 @@ impl Identity {
         });
     }
 
+    /// A sign-in succeeded: remember its device and network, and tell the
+    /// person when neither was seen together before (not for their first).
+    pub(crate) async fn note_device(&self, user_id: &str, device: &str, address: &str) -> Result<()> {
+        let now = self.ctx().now_ms();
+        let network = network_of(address);
+        let mut tx = self.ctx().db.begin().await?;
+        let (known,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM identity_known_devices WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(tx.conn())
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO identity_known_devices (user_id, device, network, first_seen_ms, last_seen_ms)
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_id, device, network) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(device)
+        .bind(&network)
+        .bind(now)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            sqlx::query(
+                "UPDATE identity_known_devices SET last_seen_ms = $1 WHERE user_id = $2 AND device = $3 AND network = $4",
+            )
+            .bind(now)
+            .bind(user_id)
+            .bind(device)
+            .bind(&network)
+            .execute(tx.conn())
+            .await?;
+        }
+        tx.commit().await?;
+        if inserted == 1 && known > 0 {
+            let device_arg =
+                if device.is_empty() { Arg::Key("devices.unknown".into()) } else { Arg::Text(device.into()) };
+            let body = Msg::new("identity.notice.new_device.body")
+                .arg("device", device_arg.clone())
+                .text("network", &network)
+                .time("at", now);
+            let title = Msg::new("identity.notice.new_device.title").arg("device", device_arg);
+            let msg = Message {
+                kind: "identity.new_device".into(),
+                title,
+                body,
+                target: Some(Target::new("profile", user_id)),
+            };
+            self.tell(user_id, msg).await;
+        }
+        Ok(())
+    }
+
     /// Change the password: the current one is needed (wrong ones are
     /// counted per account, like logins); every other session ends and the
     /// person is told.

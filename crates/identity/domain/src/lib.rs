@@ -701,7 +701,10 @@ impl Identity {
         // Only after the right password: a missing or wrong code stays counted.
         self.check_second_factor(&user_id, totp).await?;
         self.after_success(&keys, attempt_ms).await?;
-        self.create_session(&user_id, &device_label(user_agent), &addr).await
+        let device = device_label(user_agent);
+        let session = self.create_session(&user_id, &device, &addr).await?;
+        self.note_device(&user_id, &device, &addr).await?;
+        Ok(session)
     }
 
     /// A limiter key: a keyed hash, so the table holds no login or address.
@@ -1409,6 +1412,7 @@ impl Identity {
         sqlx::query("DELETE FROM org_members WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
         verification::erase_for_deletion(&mut tx, user_id).await?;
         sqlx::query("DELETE FROM identity_totp WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM identity_known_devices WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
         sqlx::query("DELETE FROM identity_totp_recovery WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
         let eviction = session_cache::Eviction::User(user_id.to_string());
         self.evict_sessions(&mut tx, &eviction).await?;

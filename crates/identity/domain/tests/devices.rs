@@ -130,3 +130,33 @@ async fn wrong_current_passwords_are_limited_per_account() {
     w.clock.advance_ms(yizhan_identity::LOGIN_WINDOW_MS + 1);
     w.id.change_password(&user, &s.token, PASSWORD, "a new good password").await.unwrap();
 }
+
+#[tokio::test]
+async fn a_sign_in_from_a_new_device_is_told_once() {
+    let w = world().await;
+    let user = w.id.register("newdev@example.com", PASSWORD, "New Device").await.unwrap();
+    let notices = |kind: &'static str| {
+        let w = &w;
+        let user = user.clone();
+        async move { w.notify.inbox(&user, 50).await.unwrap().into_iter().filter(|n| n.kind == kind).count() }
+    };
+    // The first device of an account is not news.
+    w.id.sign_in(attempt("newdev@example.com", "203.0.113.7", FIREFOX)).await.unwrap();
+    assert_eq!(notices("identity.new_device").await, 0);
+    // The same device on the same network, another address in it: known.
+    w.id.sign_in(attempt("newdev@example.com", "203.0.113.8", FIREFOX)).await.unwrap();
+    assert_eq!(notices("identity.new_device").await, 0);
+    // Another device: told, once.
+    w.id.sign_in(attempt("newdev@example.com", "198.51.100.1", IPHONE)).await.unwrap();
+    assert_eq!(notices("identity.new_device").await, 1);
+    w.id.sign_in(attempt("newdev@example.com", "198.51.100.1", IPHONE)).await.unwrap();
+    assert_eq!(notices("identity.new_device").await, 1);
+    let n = w.notify.inbox(&user, 50).await.unwrap().into_iter().find(|n| n.kind == "identity.new_device").unwrap();
+    assert_eq!(n.body.key, "identity.notice.new_device.body");
+    assert!(n.body.args.iter().any(|(k, v)| k == "network" && *v == yizhan_core::Arg::Text("198.51.100.x".into())));
+    assert!(n.body.args.iter().any(|(k, v)| k == "device" && *v == yizhan_core::Arg::Text("Safari · iOS".into())));
+    // A failed attempt from a new device tells nothing.
+    let bad = LoginAttempt { password: "wrong password", ..attempt("newdev@example.com", "192.0.2.1", "curl/8") };
+    assert!(w.id.sign_in(bad).await.is_err());
+    assert_eq!(notices("identity.new_device").await, 1);
+}

@@ -140,3 +140,39 @@ async fn the_operator_can_require_a_second_factor_of_staff() {
     let resident = w.person("13800000312", "孙二").await;
     assert_eq!(w.id.profile(&resident.user_id).await.unwrap().user_id, resident.user_id);
 }
+
+/// Our codes against pyotp's, for several secrets and times (including the
+/// edges of a step). Runs when `YIZHAN_PYOTP` names the command
+/// (`tests/totp/run.sh` sets it); skipped otherwise.
+#[test]
+fn codes_match_pyotp() {
+    let Ok(cmd) = std::env::var("YIZHAN_PYOTP") else {
+        eprintln!("YIZHAN_PYOTP is not set: skipped (tests/totp/run.sh runs it)");
+        return;
+    };
+    let mut parts = cmd.split_whitespace();
+    let program = parts.next().expect("a command");
+    let times: Vec<i64> =
+        vec![0, 29, 30, 59, 1_111_111_109, 1_234_567_890, 1_700_000_000, 1_700_000_029, 2_000_000_000];
+    for secret in [
+        &b"12345678901234567890"[..],
+        &[0u8; 20][..],
+        &[
+            0xa5, 0x01, 0xff, 0x10, 0x7e, 0x33, 0x99, 0x00, 0x42, 0xc3, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+            0x99, 0xaa,
+        ][..],
+    ] {
+        let b32 = yizhan_identity::totp::base32(secret);
+        let out = std::process::Command::new(program)
+            .args(parts.clone())
+            .arg(&b32)
+            .args(times.iter().map(|t| t.to_string()))
+            .output()
+            .expect("pyotp runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let theirs: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+        let ours: Vec<String> = times.iter().map(|t| totp_at(secret, t * 1000, 6).unwrap()).collect();
+        assert_eq!(ours, theirs, "secret {b32}");
+        eprintln!("secret {b32}: {} codes match pyotp", ours.len());
+    }
+}

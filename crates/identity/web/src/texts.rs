@@ -163,6 +163,8 @@ pub static TEXTS: &[Text] = &[
     ("identity.notice.kept.title", "{subject} stays yours", "{subject}仍归你所有"),
     ("identity.notice.moved_away.body", "After a check by staff of a city department, {subject} was moved to another account. If this is wrong, go to a counter with your card or registration.", "经政府部门工作人员核查，{subject}已转至另一个账号。如有错误，请携带证件或行驶证前往服务窗口。"),
     ("identity.notice.moved_away.title", "{subject} was moved off your account", "{subject}已从你的账号移出"),
+    ("identity.notice.new_device.body", "New sign-in: {device} from the network {network} at {at}. If it was not you, change your password and sign out that device under Devices.", "新的登录：{device}，来自网络{network}，时间{at}。如非本人操作，请修改密码，并在“登录设备”中让该设备退出登录。"),
+    ("identity.notice.new_device.title", "New sign-in on {device}", "{device}上有新的登录"),
     ("identity.notice.password_changed.body", "Your password was changed at {at} and every other device was signed out. If it was not you, contact support at once.", "你的密码已于{at}修改，其他所有设备均已退出登录。如非本人操作，请立即联系客服。"),
     ("identity.notice.password_changed.title", "Your password was changed", "你的密码已修改"),
     ("identity.notice.rejected.body", "Staff checked your claim to {subject} and rejected it. You can go to a counter with your card or registration.", "工作人员核查了你对{subject}的争议并予以驳回。你可以携带证件或行驶证前往服务窗口。"),
