@@ -3,6 +3,7 @@
 
 mod api;
 mod sessions;
+mod totp;
 mod verify;
 
 mod common {
