@@ -355,6 +355,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn flags_are_true_or_false_and_nothing_else() {
+        for v in ["true", "TRUE", "1", "yes", "on"] {
+            assert_eq!(parse_flag(v), Some(true), "{v}");
+        }
+        for v in ["false", "0", "no", "off", ""] {
+            assert_eq!(parse_flag(v), Some(false), "{v}");
+        }
+        assert_eq!(parse_flag("maybe"), None);
+    }
+
+    #[test]
     fn the_sandbox_is_the_default() {
         assert_eq!(gateway_choice(None, None).unwrap(), GatewayChoice::Sandbox);
         assert_eq!(gateway_choice(Some("sandbox"), None).unwrap(), GatewayChoice::Sandbox);
