@@ -38,6 +38,15 @@ pub struct SessionInfo {
     pub expires_at_ms: i64,
 }
 
+/// A device and network the person signed in from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct KnownDevice {
+    pub device: String,
+    pub network: String,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+}
+
 #[derive(sqlx::FromRow)]
 struct InfoRow {
     id: String,
@@ -228,6 +237,17 @@ impl Identity {
                 tracing::warn!(code = %e.code, "a session's last use was not written");
             }
         });
+    }
+
+    /// The devices and networks the person signed in from (for the export).
+    pub(crate) async fn known_devices(&self, user_id: &str) -> Result<Vec<KnownDevice>> {
+        Ok(sqlx::query_as(
+            "SELECT device, network, first_seen_ms, last_seen_ms FROM identity_known_devices
+             WHERE user_id = $1 ORDER BY first_seen_ms",
+        )
+        .bind(user_id)
+        .fetch_all(&self.ctx().db.pool)
+        .await?)
     }
 
     /// A sign-in succeeded: remember its device and network, and tell the

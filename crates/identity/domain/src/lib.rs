@@ -15,7 +15,8 @@ mod verification;
 pub mod verifier;
 
 pub use devices::{
-    device_label, network_of, SessionInfo, LAST_SEEN_EVERY_MS, MAX_LISTED_SESSIONS, MAX_PASSWORD_CHANGE_FAILURES,
+    device_label, network_of, KnownDevice, SessionInfo, LAST_SEEN_EVERY_MS, MAX_LISTED_SESSIONS,
+    MAX_PASSWORD_CHANGE_FAILURES,
 };
 pub use totp::TotpEnrolment;
 pub use types::{mask_id_number, mask_login, normalize_plate, IdNumber, Login, OrgKind, Password, PersonName, Role};
@@ -1375,6 +1376,7 @@ impl Identity {
             "active_sessions_count": active,
             "sessions": session_list,
             "second_factor_on": self.totp_enabled(user_id).await?,
+            "known_devices": self.known_devices(user_id).await?,
         }))
     }
 

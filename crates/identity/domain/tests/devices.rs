@@ -155,6 +155,9 @@ async fn a_sign_in_from_a_new_device_is_told_once() {
     assert_eq!(n.body.key, "identity.notice.new_device.body");
     assert!(n.body.args.iter().any(|(k, v)| k == "network" && *v == yizhan_core::Arg::Text("198.51.100.x".into())));
     assert!(n.body.args.iter().any(|(k, v)| k == "device" && *v == yizhan_core::Arg::Text("Safari · iOS".into())));
+    let export = w.id.export(&user).await.unwrap();
+    assert_eq!(export["known_devices"].as_array().unwrap().len(), 2, "{export}");
+    assert_eq!(export["sessions"][0]["device"], "Firefox · Linux");
     // A failed attempt from a new device tells nothing.
     let bad = LoginAttempt { password: "wrong password", ..attempt("newdev@example.com", "192.0.2.1", "curl/8") };
     assert!(w.id.sign_in(bad).await.is_err());
