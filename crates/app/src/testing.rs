@@ -37,6 +37,17 @@ pub async fn spawn() -> Spawned {
 
 /// `spawn` with these web settings.
 pub async fn spawn_with(config: WebConfig) -> Spawned {
+    spawn_with_identity(config, |_| {}).await
+}
+
+/// `spawn_with`, the identity settings changed by `f` (e.g. a second factor required of staff).
+pub async fn spawn_with_identity(config: WebConfig, f: impl FnOnce(&mut yizhan_identity::IdentityConfig)) -> Spawned {
+    let mut identity = yizhan_identity::IdentityConfig {
+        fast_hashing_for_tests: true,
+        registrations_per_address_hour: 100_000,
+        ..Default::default()
+    };
+    f(&mut identity);
     let t = TestDb::new(&crate::all_migrations()).await;
     let (ctx, clock) = t.ctx();
     let gateway = Arc::new(yizhan_pay::SandboxGateway::new(b"web-test-gateway-secret".to_vec()));
@@ -45,11 +56,7 @@ pub async fn spawn_with(config: WebConfig) -> Spawned {
         gateway: gateway.clone(),
         verifier: Arc::new(yizhan_identity::SandboxIdentityVerifier),
         // Every test registers its people from one in-process "address".
-        identity: yizhan_identity::IdentityConfig {
-            fast_hashing_for_tests: true,
-            registrations_per_address_hour: 100_000,
-            ..Default::default()
-        },
+        identity,
         pay: Default::default(),
         config,
     };
@@ -76,6 +83,12 @@ pub struct Resp {
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(WebConfig::default()).await
+}
+
+/// `spawn_app` with a second factor required of staff and administrators.
+pub async fn spawn_app_requiring_totp_for_staff() -> TestApp {
+    let s = spawn_with_identity(WebConfig::default(), |c| c.require_totp_for_staff = true).await;
+    TestApp { router: s.router, state: s.state, gateway: s.gateway, clock: s.clock, _db: s.db }
 }
 
 /// `spawn_app` with these web settings.

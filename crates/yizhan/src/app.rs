@@ -162,6 +162,25 @@ fn pay_config() -> anyhow::Result<yizhan_pay::PayConfig> {
     Ok(c)
 }
 
+/// Identity's settings from the environment: `YIZHAN_REQUIRE_TOTP_FOR_STAFF`
+/// (`true` or `false`, default false): staff and platform administrators
+/// cannot act as such without a second factor.
+fn identity_config() -> anyhow::Result<yizhan_identity::IdentityConfig> {
+    let mut c = yizhan_identity::IdentityConfig::default();
+    if let Ok(v) = std::env::var("YIZHAN_REQUIRE_TOTP_FOR_STAFF") {
+        c.require_totp_for_staff = parse_flag(&v).context("YIZHAN_REQUIRE_TOTP_FOR_STAFF is not true or false")?;
+    }
+    Ok(c)
+}
+
+fn parse_flag(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
 pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Built> {
     build_with_key(data, secure_cookies, std::env::var("YIZHAN_SECRET_KEY").ok()).await
 }
@@ -205,7 +224,7 @@ pub async fn build_with_key(data: &DataOpts, secure_cookies: bool, key_hex: Opti
         mailer: mailer(data),
         gateway,
         verifier,
-        identity: Default::default(),
+        identity: identity_config()?,
         pay: pay_config()?,
         config: web_config(secure_cookies)?,
     };
@@ -334,6 +353,17 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flags_are_true_or_false_and_nothing_else() {
+        for v in ["true", "TRUE", "1", "yes", "on"] {
+            assert_eq!(parse_flag(v), Some(true), "{v}");
+        }
+        for v in ["false", "0", "no", "off", ""] {
+            assert_eq!(parse_flag(v), Some(false), "{v}");
+        }
+        assert_eq!(parse_flag("maybe"), None);
+    }
 
     #[test]
     fn the_sandbox_is_the_default() {

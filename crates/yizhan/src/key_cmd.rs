@@ -75,8 +75,11 @@ pub async fn rotate(data: &DataOpts, new_key_out: Option<&Path>) -> anyhow::Resu
     }
     println!("key rotated: {} -> {}", &old.fingerprint()[..16], &new.fingerprint()[..16]);
     println!(
-        "  identity numbers re-sealed: {}; access logs re-sealed: {} ({} entries)",
-        report.identity.id_numbers, report.access_logs.subjects, report.access_logs.entries
+        "  identity numbers re-sealed: {}; second-factor secrets re-sealed: {}; access logs re-sealed: {} ({} entries)",
+        report.identity.id_numbers,
+        report.identity.totp_secrets,
+        report.access_logs.subjects,
+        report.access_logs.entries
     );
     println!(
         "  dropped (keyed hashes that cannot move): {} log-in counters, {} known addresses, {} unused pay codes, \

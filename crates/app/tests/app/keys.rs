@@ -69,6 +69,11 @@ async fn rotation_moves_sealed_numbers_indexes_and_access_logs_to_the_new_key() 
     let claim = yizhan_identity::Claim::IdNumber { name: "李雷", id_number: &number };
     s.state.identity.open_dispute(&claimant, claim).await.unwrap();
     let qr = s.state.pay.my_qr(&user).await.unwrap();
+    // A second factor: its secret is sealed too.
+    let enrolment = s.state.identity.start_totp(&user).await.unwrap();
+    let totp_secret = yizhan_identity::totp::from_base32(&enrolment.secret).unwrap();
+    let code = yizhan_identity::totp::totp_at(&totp_secret, now, 6).unwrap();
+    s.state.identity.confirm_totp(&user, &code).await.unwrap();
     let head_before = s.state.audit.export(&user).await.unwrap()["head"].clone();
     let cipher_before: (String, String) = sqlx::query_as("SELECT id_cipher, id_index FROM users WHERE id = $1")
         .bind(&user)
@@ -97,6 +102,7 @@ async fn rotation_moves_sealed_numbers_indexes_and_access_logs_to_the_new_key() 
     assert!(!cipher_after.1.starts_with("rekey:"));
     // The dispute's evidence opens under the new key, and names the number by its new index.
     assert_eq!(report.identity.disputes, 1);
+    assert_eq!(report.identity.totp_secrets, 1);
     let (sealed, subject): (String, String) =
         sqlx::query_as("SELECT id_cipher, subject_key FROM identity_disputes WHERE claimant_user_id = $1")
             .bind(&claimant)
@@ -116,6 +122,24 @@ async fn rotation_moves_sealed_numbers_indexes_and_access_logs_to_the_new_key() 
     let inbox = after.notify.inbox(&user, 10).await.unwrap();
     assert!(inbox.iter().any(|n| n.kind == "pay.pin_dropped"), "{inbox:?}");
     assert_eq!(after.identity.reveal_own_id_number(&user).await.unwrap(), number);
+    // The second factor still checks, under the new key only.
+    let (totp_sealed,): (String,) = sqlx::query_as("SELECT secret_cipher FROM identity_totp WHERE user_id = $1")
+        .bind(&user)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(new_again.open(&totp_sealed, &format!("totp:{user}")).unwrap(), totp_secret);
+    assert!(old_again.open(&totp_sealed, &format!("totp:{user}")).is_err());
+    s.clock.advance_ms(yizhan_identity::totp::STEP_MS);
+    let code = yizhan_identity::totp::totp_at(&totp_secret, yizhan_core::Clock::now_ms(&*s.clock), 6).unwrap();
+    let attempt = yizhan_identity::LoginAttempt {
+        login: "rotate@example.com",
+        password: "correct horse battery",
+        client_addr: "10.0.0.1",
+        user_agent: "",
+        totp: Some(&code),
+    };
+    after.identity.sign_in(attempt).await.unwrap();
     assert_eq!(after.identity.find_by_id_number(&number).await.unwrap().unwrap().user_id, user);
     let check = after.audit.verify(&user).await.unwrap();
     assert!(check.ok, "{check:?}");

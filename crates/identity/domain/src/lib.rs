@@ -5,13 +5,20 @@
 //! read a person's data do so through [`Identity::staff_read_profile`], which
 //! writes the read into the person's access log before returning anything.
 
+mod devices;
 mod password;
 pub mod rekey;
 pub mod session_cache;
+pub mod totp;
 pub mod types;
 mod verification;
 pub mod verifier;
 
+pub use devices::{
+    device_label, network_of, KnownDevice, SessionInfo, LAST_SEEN_EVERY_MS, MAX_LISTED_SESSIONS,
+    MAX_PASSWORD_CHANGE_FAILURES,
+};
+pub use totp::TotpEnrolment;
 pub use types::{mask_id_number, mask_login, normalize_plate, IdNumber, Login, OrgKind, Password, PersonName, Role};
 pub use verification::{Claim, Dispute, DisputeKind, DisputePage, DisputeStatus, StaffDispute, Vehicle};
 pub use verifier::{IdentityVerifier, SandboxIdentityVerifier, VerifyOutcome};
@@ -31,11 +38,15 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0001", include_str!("../migrations/sqlite/0001_identity.sql")),
         ("0002", include_str!("../migrations/sqlite/0002_login_limits.sql")),
         ("0003", include_str!("../migrations/sqlite/0003_verification.sql")),
+        ("0004", include_str!("../migrations/sqlite/0004_sessions.sql")),
+        ("0005", include_str!("../migrations/sqlite/0005_totp.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_identity.sql")),
         ("0002", include_str!("../migrations/postgres/0002_login_limits.sql")),
         ("0003", include_str!("../migrations/postgres/0003_verification.sql")),
+        ("0004", include_str!("../migrations/postgres/0004_sessions.sql")),
+        ("0005", include_str!("../migrations/postgres/0005_totp.sql")),
     ],
 };
 
@@ -73,7 +84,17 @@ pub mod codes {
     /// The number or plate is bound to another account: a dispute may be opened.
     pub const BOUND_ELSEWHERE: Code = Code::new("bound_elsewhere", Class::Conflict);
 
-    pub const ALL: &[Code] = &[VERIFIER_UNAVAILABLE, BOUND_ELSEWHERE];
+    /// The password was right; the second factor (a TOTP or recovery code) is needed too.
+    pub const TOTP_REQUIRED: Code = Code::new("totp_required", Class::Unauthenticated);
+    /// The second factor given is not a current code nor an unused recovery code.
+    pub const TOTP_INVALID: Code = Code::new("totp_invalid", Class::Unauthenticated);
+    /// This code was already used: wait for the next one.
+    pub const TOTP_REPLAYED: Code = Code::new("totp_replayed", Class::Unauthenticated);
+    /// The operator requires staff and administrators to have a second factor on.
+    pub const TOTP_REQUIRED_FOR_STAFF: Code = Code::new("totp_required_for_staff", Class::Forbidden);
+
+    pub const ALL: &[Code] =
+        &[VERIFIER_UNAVAILABLE, BOUND_ELSEWHERE, TOTP_REQUIRED, TOTP_INVALID, TOTP_REPLAYED, TOTP_REQUIRED_FOR_STAFF];
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +110,9 @@ pub struct IdentityConfig {
     pub hash_wait_ms: u64,
     /// New accounts one address may open in an hour through the web side.
     pub registrations_per_address_hour: usize,
+    /// Staff and platform administrators cannot act as such without a second
+    /// factor (`YIZHAN_REQUIRE_TOTP_FOR_STAFF=true`).
+    pub require_totp_for_staff: bool,
 }
 
 pub const DEFAULT_HASH_WAIT_MS: u64 = 5_000;
@@ -101,6 +125,7 @@ impl Default for IdentityConfig {
             max_concurrent_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             hash_wait_ms: DEFAULT_HASH_WAIT_MS,
             registrations_per_address_hour: MAX_REGISTRATIONS_PER_ADDRESS,
+            require_totp_for_staff: false,
         }
     }
 }
@@ -424,6 +449,7 @@ struct SessionUserRow {
     name: String,
     is_admin: i64,
     expires_at_ms: i64,
+    last_seen_ms: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -431,6 +457,22 @@ struct SessionRow {
     created_at_ms: i64,
     expires_at_ms: i64,
     revoked_at_ms: Option<i64>,
+    device: String,
+    address: String,
+    last_seen_ms: i64,
+}
+
+/// One attempt to sign in, with what the session will be known by.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoginAttempt<'a> {
+    pub login: &'a str,
+    pub password: &'a str,
+    /// The client's address (behind a trusted proxy, the forwarded one).
+    pub client_addr: &'a str,
+    /// The raw User-Agent header: only a short label made from it is kept.
+    pub user_agent: &'a str,
+    /// A TOTP or recovery code, for a person whose second factor is on.
+    pub totp: Option<&'a str>,
 }
 
 /// A person as others may see them, before masking the login.
@@ -602,6 +644,12 @@ impl Identity {
     /// Sign in. Failures are counted per login and per client address; past
     /// the limit every attempt is refused without checking the password.
     pub async fn login(&self, login: &str, password: &str, client_addr: &str) -> Result<Session> {
+        self.sign_in(LoginAttempt { login, password, client_addr, user_agent: "", totp: None }).await
+    }
+
+    /// [`Identity::login`], naming the session's device from its User-Agent.
+    pub async fn sign_in(&self, a: LoginAttempt<'_>) -> Result<Session> {
+        let LoginAttempt { login, password, client_addr, user_agent, totp } = a;
         let parsed = Login::parse(login).ok();
         // Unparseable logins are counted too, under their raw (bounded) spelling.
         let login_key = match &parsed {
@@ -651,8 +699,13 @@ impl Identity {
                 return Err(invalid_credentials());
             }
         };
+        // Only after the right password: a missing or wrong code stays counted.
+        self.check_second_factor(&user_id, totp).await?;
         self.after_success(&keys, attempt_ms).await?;
-        self.create_session(&user_id).await
+        let device = device_label(user_agent);
+        let session = self.create_session(&user_id, &device, &addr).await?;
+        self.note_device(&user_id, &device, &addr).await?;
+        Ok(session)
     }
 
     /// A limiter key: a keyed hash, so the table holds no login or address.
@@ -753,7 +806,7 @@ impl Identity {
         Ok(a + b)
     }
 
-    async fn create_session(&self, user_id: &str) -> Result<Session> {
+    async fn create_session(&self, user_id: &str, device: &str, address: &str) -> Result<Session> {
         let mut raw = [0u8; 32];
         self.ctx().rng.fill(&mut raw);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
@@ -761,13 +814,17 @@ impl Identity {
         let expires_at_ms = now.saturating_add(self.inner.config.session_ttl_ms);
         let mut tx = self.ctx().db.begin().await?;
         sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at_ms, expires_at_ms, revoked_at_ms)
-             VALUES ($1, $2, $3, $4, NULL)",
+            "INSERT INTO sessions (token_hash, user_id, created_at_ms, expires_at_ms, revoked_at_ms,
+                 id, device, address, last_seen_ms)
+             VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $3)",
         )
         .bind(token_hash(&token))
         .bind(user_id)
         .bind(now)
         .bind(expires_at_ms)
+        .bind(self.ctx().new_id())
+        .bind(device)
+        .bind(address)
         .execute(tx.conn())
         .await?;
         tx.commit().await?;
@@ -787,7 +844,7 @@ impl Identity {
         }
         let generation = self.inner.sessions.generation();
         let row: Option<SessionUserRow> = sqlx::query_as(
-            "SELECT u.id, u.name, u.is_admin, s.expires_at_ms FROM sessions s JOIN users u ON u.id = s.user_id
+            "SELECT u.id, u.name, u.is_admin, s.expires_at_ms, s.last_seen_ms FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1 AND s.revoked_at_ms IS NULL AND s.expires_at_ms > $2
                AND u.deleted_at_ms IS NULL",
         )
@@ -798,6 +855,7 @@ impl Identity {
         let u = row.ok_or_else(unauthorized)?;
         let p = Principal { user_id: u.id, name: u.name, is_admin: u.is_admin != 0 };
         self.inner.sessions.put(&hash, p.clone(), u.expires_at_ms, now, generation);
+        self.touch_later(hash, u.last_seen_ms, now);
         Ok(p)
     }
 
@@ -1003,6 +1061,7 @@ impl Identity {
         if !actor.is_admin {
             return Err(Error::forbidden("identity.city.admin_only"));
         }
+        self.require_second_factor_for_staff(actor).await?;
         let mut errors = Vec::new();
         let name = collect(PersonName::parse_field(name, "name"), &mut errors);
         let services = collect(parse_services(services), &mut errors);
@@ -1046,6 +1105,7 @@ impl Identity {
         if !actor.is_admin {
             return Err(Error::forbidden("identity.org.admin_only"));
         }
+        self.require_second_factor_for_staff(actor).await?;
         let name = PersonName::parse_field(name, "name")?;
         self.city(city_id).await?;
         let org = Org {
@@ -1162,6 +1222,7 @@ impl Identity {
     /// platform admins pass as admins. Forbidden otherwise (also when the
     /// organisation does not exist, so outsiders learn nothing).
     pub async fn require_staff(&self, actor: &Principal, org_id: &str, min_role: Role) -> Result<Member> {
+        self.require_second_factor_for_staff(actor).await?;
         if actor.is_admin {
             let org = self.org(org_id).await?;
             return Ok(Member {
@@ -1282,7 +1343,8 @@ impl Identity {
         };
         let now = self.ctx().now_ms();
         let sessions: Vec<SessionRow> = sqlx::query_as(
-            "SELECT created_at_ms, expires_at_ms, revoked_at_ms FROM sessions WHERE user_id = $1 ORDER BY created_at_ms",
+            "SELECT created_at_ms, expires_at_ms, revoked_at_ms, device, address, last_seen_ms
+             FROM sessions WHERE user_id = $1 ORDER BY created_at_ms",
         )
         .bind(user_id)
         .fetch_all(&self.ctx().db.pool)
@@ -1295,6 +1357,9 @@ impl Identity {
                     "created_at_ms": s.created_at_ms,
                     "expires_at_ms": s.expires_at_ms,
                     "revoked_at_ms": s.revoked_at_ms,
+                    "device": s.device,
+                    "address": s.address,
+                    "last_seen_ms": s.last_seen_ms,
                 })
             })
             .collect();
@@ -1310,6 +1375,8 @@ impl Identity {
             "sessions_count": sessions.len(),
             "active_sessions_count": active,
             "sessions": session_list,
+            "second_factor_on": self.totp_enabled(user_id).await?,
+            "known_devices": self.known_devices(user_id).await?,
         }))
     }
 
@@ -1346,6 +1413,9 @@ impl Identity {
             .await?;
         sqlx::query("DELETE FROM org_members WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
         verification::erase_for_deletion(&mut tx, user_id).await?;
+        sqlx::query("DELETE FROM identity_totp WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM identity_known_devices WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM identity_totp_recovery WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
         let eviction = session_cache::Eviction::User(user_id.to_string());
         self.evict_sessions(&mut tx, &eviction).await?;
         tx.commit().await?;

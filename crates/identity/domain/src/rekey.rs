@@ -2,7 +2,9 @@
 //! every sealed identity number is opened with the old key and sealed with the
 //! new one, its blind index recomputed, inside the rotation's transaction.
 //! A dispute's sealed evidence (the claimant's number) is re-sealed the same
-//! way, and its subject (the number's blind index) recomputed.
+//! way, and its subject (the number's blind index) recomputed, and so is each
+//! second factor's TOTP secret (context `totp:USER`). Recovery codes are plain
+//! hashes, not keyed: they stay as they are.
 //!
 //! What the room only ever stored as a keyed hash of something it does not
 //! keep cannot be carried over: log-in limit counters and the addresses a
@@ -22,6 +24,7 @@ const PAGE: i64 = 500;
 pub struct RekeyReport {
     pub id_numbers: u64,
     pub disputes: u64,
+    pub totp_secrets: u64,
     pub login_limits_dropped: u64,
     pub known_addresses_dropped: u64,
 }
@@ -30,6 +33,12 @@ pub struct RekeyReport {
 struct SealedRow {
     id: String,
     id_cipher: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct TotpRow {
+    user_id: String,
+    secret_cipher: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -104,6 +113,29 @@ pub async fn rekey(tx: &mut Tx, old: &Vault, new: &Vault, progress: &(dyn Fn(u64
             progress(1);
         }
     }
+    let mut after = String::new();
+    loop {
+        let rows: Vec<TotpRow> = sqlx::query_as(
+            "SELECT user_id, secret_cipher FROM identity_totp WHERE user_id > $1 ORDER BY user_id LIMIT $2",
+        )
+        .bind(&after)
+        .bind(PAGE)
+        .fetch_all(tx.conn())
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.user_id.clone();
+        for row in rows {
+            let context = format!("totp:{}", row.user_id);
+            let sealed = new.seal(&old.open(&row.secret_cipher, &context)?, &context)?;
+            sqlx::query("UPDATE identity_totp SET secret_cipher = $1 WHERE user_id = $2")
+                .bind(sealed)
+                .bind(&row.user_id)
+                .execute(tx.conn())
+                .await?;
+            report.totp_secrets += 1;
+            progress(1);
+        }
+    }
     report.login_limits_dropped = sqlx::query("DELETE FROM login_limits").execute(tx.conn()).await?.rows_affected();
     report.known_addresses_dropped =
         sqlx::query("DELETE FROM login_known_addresses").execute(tx.conn()).await?.rows_affected();
@@ -117,5 +149,6 @@ pub async fn rekey_size(db: &yizhan_core::Db) -> Result<u64> {
     let (d,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM identity_disputes WHERE id_cipher IS NOT NULL")
         .fetch_one(&db.pool)
         .await?;
-    Ok(u64::try_from(n + d).unwrap_or(0))
+    let (t,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM identity_totp").fetch_one(&db.pool).await?;
+    Ok(u64::try_from(n + d + t).unwrap_or(0))
 }

@@ -330,7 +330,7 @@ impl Identity {
 
     /// Tell a person something. A binding never fails because its notice
     /// could not be stored: that is logged instead.
-    async fn tell(&self, user_id: &str, msg: Message) {
+    pub(crate) async fn tell(&self, user_id: &str, msg: Message) {
         let email = match self.profile(user_id).await {
             Ok(p) if p.login.contains('@') => Some(p.login),
             Ok(_) => None,

@@ -54,6 +54,9 @@ async fn register(
 pub struct LoginReq {
     pub login: String,
     pub password: String,
+    /// When the second factor is on: the 6-digit code of the authenticator app, or a recovery code.
+    #[serde(default)]
+    pub totp: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -67,13 +70,23 @@ pub struct LoginResp {
 
 /// Log in; returns a bearer token.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()), request_body = LoginReq,
-    responses((status = 200, body = LoginResp), (status = 401, body = Problem), (status = 429, body = Problem)))]
+    responses((status = 200, body = LoginResp),
+        (status = 401, body = Problem, description = "invalid_credentials; or, after the right password, totp_required, totp_invalid or totp_replayed"),
+        (status = 429, body = Problem)))]
 async fn login(
     State(s): State<IdentityRoom>,
     ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<LoginReq>,
 ) -> ApiResult<Json<LoginResp>> {
-    let sess = s.identity.login(&req.login, &req.password, &addr).await?;
+    let attempt = yizhan_identity::LoginAttempt {
+        login: &req.login,
+        password: &req.password,
+        client_addr: &addr,
+        user_agent: crate::user_agent(&headers),
+        totp: req.totp.as_deref(),
+    };
+    let sess = s.identity.sign_in(attempt).await?;
     Ok(Json(LoginResp { token: sess.token, expires_at: sess.expires_at_ms, user_id: sess.user_id }))
 }
 

@@ -10,9 +10,11 @@
 mod account;
 mod admin;
 mod api_auth;
+mod api_sessions;
 mod api_tenancy;
 mod api_verify;
 mod counter;
+mod devices;
 mod pages;
 mod texts;
 
@@ -80,6 +82,12 @@ static ACCESS: &[RouteRule] = &[
     r("GET", "/api/v1/me/export", Access::Resident),
     r("POST", "/api/v1/me/real-name", Access::Resident),
     r("PUT", "/api/v1/me/city", Access::Resident),
+    r("GET", "/api/v1/me/sessions", Access::Resident),
+    r("DELETE", "/api/v1/me/sessions", Access::Resident),
+    r("DELETE", "/api/v1/me/sessions/{id}", Access::Resident),
+    r("POST", "/api/v1/me/password", Access::Resident),
+    r("POST", "/api/v1/me/totp", Access::Resident),
+    r("POST", "/api/v1/me/totp/confirm", Access::Resident),
     r("POST", "/api/v1/cities", Access::PlatformAdmin),
     r("GET", "/api/v1/cities", Access::Resident),
     r("POST", "/api/v1/orgs", Access::PlatformAdmin),
@@ -103,12 +111,17 @@ fn mount(d: &Deps) -> std::result::Result<Mounted, String> {
         IdentityRoom { ctx: d.get()?, identity: d.get()?, notify: d.get()?, config: d.get()?, accounts: d.get()? };
     let api = OpenApiRouter::new()
         .merge(api_auth::router())
+        .merge(api_sessions::router())
         .merge(api_tenancy::router())
         .merge(api_verify::router())
         .merge(account::api())
         .with_state(room.clone());
-    let pages =
-        pages::router().merge(admin::router()).merge(counter::router()).merge(account::pages()).with_state(room);
+    let pages = pages::router()
+        .merge(admin::router())
+        .merge(counter::router())
+        .merge(account::pages())
+        .merge(devices::router())
+        .with_state(room);
     Ok(Mounted::new(api, pages))
 }
 
@@ -135,6 +148,11 @@ pub async fn register_with_welcome(
         )
         .await?;
     Ok(user_id)
+}
+
+/// The raw User-Agent header (the domain keeps only a short label made from it).
+pub(crate) fn user_agent(headers: &axum::http::HeaderMap) -> &str {
+    headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
 /// The frame of a logged-in person's page: their name and unread messages.
@@ -173,6 +191,7 @@ where
         if !p.is_admin {
             return Err(ApiError(Error::forbidden("error.forbidden.admin_only")));
         }
+        Identity::from_ref(state).require_second_factor_for_staff(&p).await?;
         Ok(ApiAdmin(p))
     }
 }

@@ -66,9 +66,17 @@ async fn login_submit(
     lang: Lang,
     csrf: Csrf,
     ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
     form: CsrfForm,
 ) -> Response {
-    match s.identity.login(form.get("login"), form.get("password"), &addr).await {
+    let attempt = yizhan_identity::LoginAttempt {
+        login: form.get("login"),
+        password: form.get("password"),
+        client_addr: &addr,
+        user_agent: crate::user_agent(&headers),
+        totp: Some(form.get("totp")).filter(|t| !t.is_empty()),
+    };
+    match s.identity.sign_in(attempt).await {
         Ok(sess) => {
             let max_age = (sess.expires_at_ms - s.ctx.now_ms()) / 1000;
             let mut r = Redirect::to("/home").into_response();
@@ -103,6 +111,7 @@ async fn register_submit(
     lang: Lang,
     csrf: Csrf,
     ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
     form: CsrfForm,
 ) -> Response {
     let result = async {
@@ -118,7 +127,14 @@ async fn register_submit(
         if !city_id.is_empty() {
             s.identity.set_home_city(&user_id, form.get("city_id")).await?;
         }
-        s.identity.login(form.get("login"), form.get("password"), &addr).await
+        let attempt = yizhan_identity::LoginAttempt {
+            login: form.get("login"),
+            password: form.get("password"),
+            client_addr: &addr,
+            user_agent: crate::user_agent(&headers),
+            totp: None,
+        };
+        s.identity.sign_in(attempt).await
     }
     .await;
     match result {

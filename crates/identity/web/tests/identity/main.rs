@@ -2,6 +2,8 @@
 //! The identity room over HTTP: the real application on a fresh database per test.
 
 mod api;
+mod sessions;
+mod totp;
 mod verify;
 
 mod common {

@@ -1,0 +1,185 @@
+//! The "Devices" page of the account: the sessions signed in (device,
+//! network, last use) with a sign-out button each, "sign out everywhere
+//! else", and the password change form; the second factor's page.
+
+use crate::{person_layout, IdentityRoom, PageUser};
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use yizhan_identity::SessionInfo;
+use yizhan_kit::extract::{cookie, session_cookie_name, ClientAddr, Csrf, CsrfForm};
+use yizhan_kit::page::{filters, render_status, Layout};
+use yizhan_kit::Lang;
+
+pub fn router() -> Router<IdentityRoom> {
+    Router::new()
+        .route("/account/devices", get(devices))
+        .route("/account/devices/end", post(end_one))
+        .route("/account/devices/end-others", post(end_others))
+        .route("/account/password", post(change_password))
+        .route("/account/totp", get(totp_page).post(totp_start))
+        .route("/account/totp/confirm", post(totp_confirm))
+}
+
+#[derive(Template)]
+#[template(path = "devices.html")]
+struct DevicesPage {
+    l: Layout,
+    sessions: Vec<SessionInfo>,
+}
+
+fn page_token(s: &IdentityRoom, headers: &HeaderMap) -> String {
+    cookie(headers, session_cookie_name(s.config.secure_cookies)).unwrap_or_default()
+}
+
+async fn show(s: &IdentityRoom, l: Layout, user_id: &str, token: &str, addr: &str, status: StatusCode) -> Response {
+    let sessions = s.identity.sessions(user_id, token, addr).await.unwrap_or_default();
+    render_status(status, &DevicesPage { l, sessions })
+}
+
+async fn after(
+    s: &IdentityRoom,
+    l: Layout,
+    user_id: &str,
+    token: &str,
+    addr: &str,
+    r: yizhan_core::Result<()>,
+    done: &str,
+) -> Response {
+    match r {
+        Ok(()) => show(s, l.ok(done), user_id, token, addr, StatusCode::OK).await,
+        Err(e) => {
+            let (l, status) = l.failed(&e);
+            show(s, l, user_id, token, addr, status).await
+        }
+    }
+}
+
+async fn devices(
+    State(s): State<IdentityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/account/devices", &p).await;
+    show(&s, l, &p.user_id, &page_token(&s, &headers), &addr, StatusCode::OK).await
+}
+
+async fn end_one(
+    State(s): State<IdentityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/account/devices", &p).await;
+    let r = s.identity.end_session(&p.user_id, form.get("session_id")).await;
+    after(&s, l, &p.user_id, &page_token(&s, &headers), &addr, r, lang.t("devices.ended")).await
+}
+
+async fn end_others(
+    State(s): State<IdentityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    _form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/account/devices", &p).await;
+    let token = page_token(&s, &headers);
+    let r = s.identity.end_other_sessions(&p.user_id, &token).await.map(|_| ());
+    after(&s, l, &p.user_id, &token, &addr, r, lang.t("devices.ended_others")).await
+}
+
+async fn change_password(
+    State(s): State<IdentityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/account/devices", &p).await;
+    let token = page_token(&s, &headers);
+    let r =
+        s.identity.change_password(&p.user_id, &token, form.get("current_password"), form.get("new_password")).await;
+    after(&s, l, &p.user_id, &token, &addr, r, lang.t("password.changed")).await
+}
+
+#[derive(Template)]
+#[template(path = "totp.html")]
+struct TotpPage {
+    l: Layout,
+    on: bool,
+    /// While enrolling: the secret, its URI and the URI as an SVG QR code.
+    enrolment: Option<(yizhan_identity::TotpEnrolment, String)>,
+    recovery_codes: Vec<String>,
+}
+
+/// The otpauth URI as an SVG QR code (empty if it cannot be drawn).
+fn qr_svg(uri: &str) -> String {
+    match qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M) {
+        Ok(code) => code.render::<qrcode::render::svg::Color<'_>>().quiet_zone(true).min_dimensions(200, 200).build(),
+        Err(_) => String::new(),
+    }
+}
+
+async fn totp_page(State(s): State<IdentityRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/account/totp", &p).await;
+    let on = s.identity.totp_enabled(&p.user_id).await.unwrap_or(false);
+    render_status(StatusCode::OK, &TotpPage { l, on, enrolment: None, recovery_codes: Vec::new() })
+}
+
+async fn totp_start(
+    State(s): State<IdentityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    _form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/account/totp", &p).await;
+    match s.identity.start_totp(&p.user_id).await {
+        Ok(e) => {
+            let svg = qr_svg(&e.otpauth_uri);
+            render_status(
+                StatusCode::OK,
+                &TotpPage { l, on: false, enrolment: Some((e, svg)), recovery_codes: Vec::new() },
+            )
+        }
+        Err(e) => {
+            let (l, status) = l.failed(&e);
+            let on = s.identity.totp_enabled(&p.user_id).await.unwrap_or(false);
+            render_status(status, &TotpPage { l, on, enrolment: None, recovery_codes: Vec::new() })
+        }
+    }
+}
+
+async fn totp_confirm(
+    State(s): State<IdentityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/account/totp", &p).await;
+    match s.identity.confirm_totp(&p.user_id, form.get("code")).await {
+        Ok(codes) => render_status(
+            StatusCode::OK,
+            &TotpPage { l: l.ok(lang.t("totp.on")), on: true, enrolment: None, recovery_codes: codes },
+        ),
+        Err(e) => {
+            let (l, status) = l.failed(&e);
+            let on = s.identity.totp_enabled(&p.user_id).await.unwrap_or(false);
+            render_status(status, &TotpPage { l, on, enrolment: None, recovery_codes: Vec::new() })
+        }
+    }
+}
