@@ -2,7 +2,8 @@
 # Mail through a real SMTP server: aiosmtpd (PyPI) requiring STARTTLS and
 # AUTH, with a certificate from a throwaway CA made here with the openssl
 # CLI; then the Rust test (crates/notify/domain/tests/smtp.rs) sends through
-# it with the SMTP mailer and checks what arrived, and that a wrong password,
+# it with the SMTP mailer (STARTTLS, and implicit TLS on a second port) and
+# checks what arrived, and that a wrong password,
 # an untrusted certificate and a server without STARTTLS are refused.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -36,11 +37,12 @@ openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key
 free_port() { "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 tls_port="$(free_port)"
 plain_port="$(free_port)"
+implicit_port="$(free_port)"
 user="yizhan-ci"
 password="correct horse 2026"
 
 SMTP_TEST_SERVER_SECONDS=300 "$venv/bin/python" "$here/server.py" "$work/server.pem" "$work/server.key" "$work/received" \
-  "$tls_port" "$plain_port" "$user" "$password" >"$work/server.log" 2>&1 &
+  "$tls_port" "$plain_port" "$user" "$password" "$implicit_port" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
   grep -q "smtp test server" "$work/server.log" 2>/dev/null && break
@@ -52,6 +54,7 @@ grep -q "smtp test server" "$work/server.log" || { echo "the SMTP test server di
 status=0
 YIZHAN_TEST_SMTP_PORT="$tls_port" \
 YIZHAN_TEST_SMTP_PLAIN_PORT="$plain_port" \
+YIZHAN_TEST_SMTP_IMPLICIT_PORT="$implicit_port" \
 YIZHAN_TEST_SMTP_USER="$user" \
 YIZHAN_TEST_SMTP_PASSWORD="$password" \
 YIZHAN_TEST_SMTP_CA_FILE="$work/ca.pem" \

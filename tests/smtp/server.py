@@ -1,9 +1,10 @@
 """A real SMTP server for the mail test (aiosmtpd): one port that requires
 STARTTLS before anything else and AUTH (PLAIN or LOGIN, after STARTTLS) with
-a fixed user and password, and one plain port that offers no STARTTLS at all.
+a fixed user and password, one with implicit TLS (TLS from the first byte)
+and AUTH, and one plain port that offers no STARTTLS at all.
 Each accepted message is written, decoded, as JSON into the output directory.
 
-usage: server.py CERT KEY OUT_DIR TLS_PORT PLAIN_PORT USER PASSWORD
+usage: server.py CERT KEY OUT_DIR TLS_PORT PLAIN_PORT USER PASSWORD IMPLICIT_PORT
 """
 import asyncio
 import email
@@ -17,7 +18,7 @@ import time
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-cert, key, out_dir, tls_port, plain_port, user, password = sys.argv[1:8]
+cert, key, out_dir, tls_port, plain_port, user, password, implicit_port = sys.argv[1:9]
 os.makedirs(out_dir, exist_ok=True)
 
 
@@ -31,7 +32,7 @@ class Save:
         self.n += 1
         record = {
             "port": self.port_name,
-            "tls": session.ssl is not None,
+            "tls": session.ssl is not None or self.port_name == "implicit",
             "auth": session.auth_data if session.authenticated else None,
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
@@ -72,14 +73,26 @@ tls = Controller(
     auth_required=True,
     auth_require_tls=True,
 )
+# The whole connection is TLS here, so aiosmtpd's STARTTLS-based check of AUTH is off.
+implicit = Controller(
+    Save("implicit"),
+    hostname="127.0.0.1",
+    port=int(implicit_port),
+    ssl_context=ctx,
+    authenticator=authenticator,
+    auth_required=True,
+    auth_require_tls=False,
+)
 plain = Controller(Save("plain"), hostname="127.0.0.1", port=int(plain_port))
 tls.start()
+implicit.start()
 plain.start()
 import logging
 logging.basicConfig(level=logging.DEBUG if os.environ.get("SMTP_TEST_DEBUG") else logging.WARNING)
-print(f"smtp test server: STARTTLS+AUTH on {tls_port}, plain on {plain_port}", flush=True)
+print(f"smtp test server: STARTTLS+AUTH on {tls_port}, TLS+AUTH on {implicit_port}, plain on {plain_port}", flush=True)
 try:
     asyncio.run(asyncio.sleep(float(os.environ.get("SMTP_TEST_SERVER_SECONDS", "600"))))
 finally:
     tls.stop()
+    implicit.stop()
     plain.stop()

@@ -94,7 +94,7 @@ pub struct SmtpConfig {
     pub port: u16,
     pub from: String,
     pub tls: SmtpTls,
-    /// User and password for AUTH (PLAIN or LOGIN, only over TLS unless `tls` is `None`).
+    /// User and password for AUTH (PLAIN or LOGIN; in the clear only with `SmtpTls::None`, on loopback).
     pub credentials: Option<(String, String)>,
     /// For connecting, and for each reply.
     pub timeout_ms: u64,

@@ -11,6 +11,7 @@ use yizhan_notify::{Mailer, SmtpConfig, SmtpMailer, SmtpTls};
 struct Server {
     port: u16,
     plain_port: u16,
+    implicit_port: u16,
     user: String,
     password: String,
     ca_pem: Vec<u8>,
@@ -26,6 +27,7 @@ fn server() -> Option<Server> {
     Some(Server {
         port: port.parse().unwrap(),
         plain_port: var("YIZHAN_TEST_SMTP_PLAIN_PORT").unwrap().parse().unwrap(),
+        implicit_port: var("YIZHAN_TEST_SMTP_IMPLICIT_PORT").unwrap().parse().unwrap(),
         user: var("YIZHAN_TEST_SMTP_USER").unwrap(),
         password: var("YIZHAN_TEST_SMTP_PASSWORD").unwrap(),
         ca_pem: std::fs::read(var("YIZHAN_TEST_SMTP_CA_FILE").unwrap()).unwrap(),
@@ -129,4 +131,17 @@ async fn a_server_without_starttls_is_refused_before_anything_is_sent() {
     let e = SmtpMailer::new(cfg).unwrap().send("li.wei@example.cn", "s", "b").await.unwrap_err();
     assert_eq!(e.code, Code::Internal, "{e:?}");
     assert_eq!(s.received().len(), before, "the plain server got a message: the password or mail went in the clear");
+}
+
+#[tokio::test]
+async fn a_mail_arrives_over_implicit_tls_with_auth() {
+    let Some(s) = server() else { return };
+    let before = s.received().len();
+    let cfg = SmtpConfig { tls: SmtpTls::Implicit, port: s.implicit_port, ..s.config() };
+    SmtpMailer::new(cfg).unwrap().send("wang.fang@example.cn", "账单 / Bill", "水费 30.00 元").await.unwrap();
+    let got = s.wait_for(before + 1).await;
+    let m = &got[before];
+    assert_eq!((m["port"].as_str(), m["auth"].as_str()), (Some("implicit"), Some(s.user.as_str())), "{m}");
+    assert_eq!(m["subject"], "账单 / Bill", "{m}");
+    assert_eq!(m["body"].as_str().unwrap().trim_end(), "水费 30.00 元", "{m}");
 }
