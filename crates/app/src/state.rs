@@ -52,6 +52,10 @@ impl axum::extract::FromRef<AppState> for Identity {
 /// What the services are built with, besides the context.
 pub struct Wiring {
     pub mailer: Option<Arc<dyn yizhan_notify::Mailer>>,
+    /// Who sends text messages (sign-in codes); none: sending one fails.
+    pub sms: Option<Arc<dyn yizhan_notify::SmsSender>>,
+    /// Where the sandbox senders write, for the operator's outbox page.
+    pub outbox_dir: Option<std::path::PathBuf>,
     pub gateway: Arc<dyn yizhan_pay::FundingGateway>,
     /// Who checks real names and vehicle registrations.
     pub verifier: Arc<dyn yizhan_identity::IdentityVerifier>,
@@ -69,7 +73,13 @@ impl Services {
         // Heads written before the access log's chain was keyed get their MAC
         // now, before anyone can write the database unseen by the key.
         audit.seal_legacy_heads().await?;
-        let notify = Notify::new(ctx.clone(), w.mailer).with_renderer(crate::mail_renderer());
+        let mut notify = Notify::new(ctx.clone(), w.mailer).with_renderer(crate::mail_renderer());
+        if let Some(sms) = w.sms {
+            notify = notify.with_sms(sms);
+        }
+        if let Some(dir) = w.outbox_dir {
+            notify = notify.with_outbox(dir);
+        }
         let identity = Identity::new(ctx.clone(), audit.clone(), notify.clone(), w.verifier, w.identity);
         let ledger = Ledger::start(ctx.clone());
         let pay = Pay::with_config(

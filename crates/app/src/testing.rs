@@ -51,8 +51,12 @@ pub async fn spawn_with_identity(config: WebConfig, f: impl FnOnce(&mut yizhan_i
     let t = TestDb::new(&crate::all_migrations()).await;
     let (ctx, clock) = t.ctx();
     let gateway = Arc::new(yizhan_pay::SandboxGateway::new(b"web-test-gateway-secret".to_vec()));
+    // A sandbox outbox of this test's own (written only when a test sends a text message).
+    let outbox = std::env::temp_dir().join(format!("yizhan-test-outbox-{}", ctx.new_id()));
     let wiring = Wiring {
         mailer: None,
+        sms: Some(Arc::new(yizhan_notify::SandboxSmsSender::new(&outbox))),
+        outbox_dir: Some(outbox),
         gateway: gateway.clone(),
         verifier: Arc::new(yizhan_identity::SandboxIdentityVerifier),
         // Every test registers its people from one in-process "address".

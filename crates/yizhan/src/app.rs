@@ -28,17 +28,126 @@ pub async fn open_db(data: &DataOpts) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-fn mailer(data: &DataOpts) -> Option<Arc<dyn yizhan_notify::Mailer>> {
-    match std::env::var("YIZHAN_MAIL").as_deref() {
-        Ok("smtp") => {
-            let host = std::env::var("YIZHAN_SMTP_HOST").unwrap_or_else(|_| "127.0.0.1".into());
-            let port = std::env::var("YIZHAN_SMTP_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(25);
-            let from = std::env::var("YIZHAN_SMTP_FROM").unwrap_or_else(|_| "yizhan@localhost".into());
-            Some(Arc::new(yizhan_notify::SmtpMailer::new(host, port, from)))
+/// Every value `YIZHAN_MAIL` may take (unset or empty: no mail).
+pub const MAILERS: &[&str] = &["smtp", "sandbox", "none"];
+
+/// The mailer from `YIZHAN_MAIL` (`smtp`, `sandbox` writing into the data
+/// directory's outbox, or unset / `none`: no mail), the SMTP settings from
+/// `YIZHAN_SMTP_*` (see [`smtp_config`]).
+pub fn mailer(
+    mail: Option<&str>,
+    outbox: &std::path::Path,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<Arc<dyn yizhan_notify::Mailer>>> {
+    match mail.map(str::trim).unwrap_or("") {
+        "" | "none" => Ok(None),
+        "sandbox" => {
+            tracing::warn!(outbox = %outbox.display(), "the sandbox mailer is on: mail is written to the outbox, not delivered");
+            Ok(Some(Arc::new(yizhan_notify::SandboxMailer::new(outbox))))
         }
-        Ok("sandbox") => Some(Arc::new(yizhan_notify::SandboxMailer::new(data.data_dir.join("outbox")))),
-        _ => None,
+        "smtp" => {
+            let cfg = smtp_config(var)?;
+            let m = yizhan_notify::SmtpMailer::new(cfg).map_err(explain).context("configuring the SMTP mailer")?;
+            Ok(Some(Arc::new(m)))
+        }
+        other => {
+            anyhow::bail!("YIZHAN_MAIL={other:?} is not a mailer this build has; supported: {}", MAILERS.join(", "))
+        }
     }
+}
+
+/// The SMTP settings: `YIZHAN_SMTP_HOST` (required), `YIZHAN_SMTP_TLS`
+/// (`starttls`, the default; `tls` for implicit TLS; `none`, only to a relay
+/// on loopback), `YIZHAN_SMTP_PORT` (default 587, 465 for `tls`, 25 for
+/// `none`), `YIZHAN_SMTP_FROM` (required), `YIZHAN_SMTP_USER` and
+/// `YIZHAN_SMTP_PASSWORD` (together or neither; the password is never
+/// logged), `YIZHAN_SMTP_TIMEOUT_MS` (default 10000) and `YIZHAN_SMTP_CA_FILE`
+/// (a PEM file of certificates trusted besides the public roots).
+pub fn smtp_config(var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<yizhan_notify::SmtpConfig> {
+    let get = |k: &str| var(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let host = get("YIZHAN_SMTP_HOST").context("YIZHAN_MAIL=smtp needs YIZHAN_SMTP_HOST")?;
+    let from = get("YIZHAN_SMTP_FROM").context("YIZHAN_MAIL=smtp needs YIZHAN_SMTP_FROM (the sender address)")?;
+    let tls_name = get("YIZHAN_SMTP_TLS").unwrap_or_else(|| "starttls".into());
+    let tls = yizhan_notify::SmtpTls::parse(&tls_name)
+        .with_context(|| format!("YIZHAN_SMTP_TLS={tls_name:?} is not one of starttls, tls, none"))?;
+    let port = match get("YIZHAN_SMTP_PORT") {
+        Some(p) => p.parse::<u16>().with_context(|| format!("YIZHAN_SMTP_PORT={p:?} is not a port number"))?,
+        None => match tls {
+            yizhan_notify::SmtpTls::StartTls => 587,
+            yizhan_notify::SmtpTls::Implicit => 465,
+            yizhan_notify::SmtpTls::None => 25,
+        },
+    };
+    if tls == yizhan_notify::SmtpTls::None && !yizhan_notify::mail::is_loopback_host(&host) {
+        anyhow::bail!(
+            "YIZHAN_SMTP_TLS=none sends mail in the clear: only allowed to a relay on loopback, not to {host:?}"
+        );
+    }
+    // The password is not trimmed: spaces may be part of it.
+    let credentials = match (get("YIZHAN_SMTP_USER"), var("YIZHAN_SMTP_PASSWORD").filter(|p| !p.is_empty())) {
+        (Some(user), Some(password)) => Some((user, password)),
+        (None, None) => None,
+        _ => anyhow::bail!("YIZHAN_SMTP_USER and YIZHAN_SMTP_PASSWORD go together (set both or neither)"),
+    };
+    let timeout_ms = match get("YIZHAN_SMTP_TIMEOUT_MS") {
+        Some(ms) => ms
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms > 0)
+            .with_context(|| format!("YIZHAN_SMTP_TIMEOUT_MS={ms:?} is not a positive number of milliseconds"))?,
+        None => 10_000,
+    };
+    let extra_ca_pem = match get("YIZHAN_SMTP_CA_FILE") {
+        Some(path) => Some(std::fs::read(&path).with_context(|| format!("reading YIZHAN_SMTP_CA_FILE={path:?}"))?),
+        None => None,
+    };
+    Ok(yizhan_notify::SmtpConfig {
+        host,
+        port,
+        from,
+        tls,
+        credentials,
+        timeout_ms,
+        extra_ca_pem,
+        helo_name: get("YIZHAN_SMTP_HELO"),
+    })
+}
+
+/// The text-message senders this build has, as `YIZHAN_SMS` names them.
+/// A real provider would be one more variant, built behind `SmsSender`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsChoice {
+    /// [`yizhan_notify::SandboxSmsSender`]: writes into the outbox, delivers nothing.
+    Sandbox,
+    /// No sender: sending a text message fails.
+    None,
+}
+
+/// Every value `YIZHAN_SMS` may take in this build.
+pub const SMS_SENDERS: &[&str] = &["sandbox", "none"];
+
+/// The SMS sender from `YIZHAN_SMS` (unset or empty: the sandbox) and
+/// `YIZHAN_ENV`, as for the gateway: an unknown one is refused naming the
+/// ones this build has, and `YIZHAN_ENV=production` refuses the sandbox, so a
+/// production server never "sends" sign-in codes nobody receives.
+pub fn sms_choice(sms: Option<&str>, env: Option<&str>) -> anyhow::Result<SmsChoice> {
+    let name = sms.map(str::trim).filter(|v| !v.is_empty()).unwrap_or("sandbox");
+    let choice = match name {
+        "sandbox" => SmsChoice::Sandbox,
+        "none" => SmsChoice::None,
+        other => anyhow::bail!(
+            "YIZHAN_SMS={other:?} is not an SMS sender this build supports; supported: {}",
+            SMS_SENDERS.join(", ")
+        ),
+    };
+    let production = env.map(str::trim).is_some_and(|e| e.eq_ignore_ascii_case("production"));
+    if production && choice == SmsChoice::Sandbox {
+        anyhow::bail!(
+            "YIZHAN_ENV=production refuses the sandbox SMS sender (YIZHAN_SMS=sandbox, the default): \
+             it delivers no text message; configure a real sender, YIZHAN_SMS=none, or unset YIZHAN_ENV"
+        );
+    }
+    Ok(choice)
 }
 
 /// A domain error for the operator: its message in English from the joined
@@ -192,6 +301,10 @@ pub async fn build_with_key(data: &DataOpts, secure_cookies: bool, key_hex: Opti
         gateway_choice(std::env::var("YIZHAN_GATEWAY").ok().as_deref(), std::env::var("YIZHAN_ENV").ok().as_deref())?;
     let verifier_choice =
         verifier_choice(std::env::var("YIZHAN_VERIFIER").ok().as_deref(), std::env::var("YIZHAN_ENV").ok().as_deref())?;
+    let sms_choice =
+        sms_choice(std::env::var("YIZHAN_SMS").ok().as_deref(), std::env::var("YIZHAN_ENV").ok().as_deref())?;
+    let outbox = data.data_dir.join("outbox");
+    let mailer = mailer(std::env::var("YIZHAN_MAIL").ok().as_deref(), &outbox, &|k| std::env::var(k).ok())?;
     let db = open_db(data).await?;
     let vault = Vault::load_for(&data.data_dir, key_hex.as_deref(), &db)
         .await
@@ -220,8 +333,17 @@ pub async fn build_with_key(data: &DataOpts, secure_cookies: bool, key_hex: Opti
             Arc::new(yizhan_identity::SandboxIdentityVerifier)
         }
     };
+    let sms: Option<Arc<dyn yizhan_notify::SmsSender>> = match sms_choice {
+        SmsChoice::Sandbox => {
+            tracing::warn!(outbox = %outbox.display(), "the sandbox SMS sender is on: text messages are written to the outbox, not delivered");
+            Some(Arc::new(yizhan_notify::SandboxSmsSender::new(&outbox)))
+        }
+        SmsChoice::None => None,
+    };
     let wiring = Wiring {
-        mailer: mailer(data),
+        mailer,
+        sms,
+        outbox_dir: Some(outbox),
         gateway,
         verifier,
         identity: identity_config()?,
@@ -353,6 +475,75 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    #[test]
+    fn smtp_settings_come_from_the_environment() {
+        let c = smtp_config(&vars(&[("YIZHAN_SMTP_HOST", "mail.example.com"), ("YIZHAN_SMTP_FROM", "a@example.com")]))
+            .unwrap();
+        assert_eq!((c.port, c.tls, c.timeout_ms), (587, yizhan_notify::SmtpTls::StartTls, 10_000));
+        assert!(c.credentials.is_none());
+        let c = smtp_config(&vars(&[
+            ("YIZHAN_SMTP_HOST", "mail.example.com"),
+            ("YIZHAN_SMTP_FROM", "a@example.com"),
+            ("YIZHAN_SMTP_TLS", "tls"),
+            ("YIZHAN_SMTP_USER", "u"),
+            ("YIZHAN_SMTP_PASSWORD", " p w "),
+            ("YIZHAN_SMTP_TIMEOUT_MS", "2500"),
+        ]))
+        .unwrap();
+        assert_eq!((c.port, c.tls, c.timeout_ms), (465, yizhan_notify::SmtpTls::Implicit, 2_500));
+        assert_eq!(c.credentials, Some(("u".into(), " p w ".into())));
+        let refused = |pairs: &[(&str, &str)]| smtp_config(&vars(pairs)).err().map(|e| format!("{e:#}"));
+        let base = [("YIZHAN_SMTP_HOST", "mail.example.com"), ("YIZHAN_SMTP_FROM", "a@example.com")];
+        let with = |extra: (&'static str, &'static str)| {
+            let mut v = base.to_vec();
+            v.push(extra);
+            v
+        };
+        assert!(refused(&with(("YIZHAN_SMTP_TLS", "none"))).unwrap().contains("loopback"));
+        assert!(refused(&with(("YIZHAN_SMTP_TLS", "ssl"))).unwrap().contains("starttls, tls, none"));
+        assert!(refused(&with(("YIZHAN_SMTP_USER", "u"))).unwrap().contains("go together"));
+        assert!(refused(&with(("YIZHAN_SMTP_PORT", "x"))).is_some());
+        assert!(refused(&with(("YIZHAN_SMTP_TIMEOUT_MS", "0"))).is_some());
+        assert!(refused(&with(("YIZHAN_SMTP_CA_FILE", "/nonexistent/ca.pem"))).unwrap().contains("CA_FILE"));
+        assert!(refused(&[("YIZHAN_SMTP_FROM", "a@example.com")]).unwrap().contains("YIZHAN_SMTP_HOST"));
+        let local = smtp_config(&vars(&[
+            ("YIZHAN_SMTP_HOST", "127.0.0.1"),
+            ("YIZHAN_SMTP_FROM", "a@example.com"),
+            ("YIZHAN_SMTP_TLS", "none"),
+        ]))
+        .unwrap();
+        assert_eq!(local.port, 25);
+    }
+
+    #[test]
+    fn the_mail_setting_is_checked() {
+        let dir = std::path::Path::new("/tmp/unused-outbox");
+        let none = vars(&[]);
+        assert!(mailer(None, dir, &none).unwrap().is_none());
+        assert!(mailer(Some("none"), dir, &none).unwrap().is_none());
+        assert_eq!(mailer(Some("sandbox"), dir, &none).unwrap().unwrap().name(), "sandbox");
+        let e = mailer(Some("sendgrid"), dir, &none).err().unwrap().to_string();
+        assert!(e.contains("supported: smtp, sandbox, none"), "{e}");
+        assert!(mailer(Some("smtp"), dir, &none).is_err());
+    }
+
+    #[test]
+    fn the_sandbox_sms_sender_is_the_default_and_production_refuses_it() {
+        assert_eq!(sms_choice(None, None).unwrap(), SmsChoice::Sandbox);
+        assert_eq!(sms_choice(Some(" sandbox "), Some("development")).unwrap(), SmsChoice::Sandbox);
+        let e = sms_choice(None, Some("production")).unwrap_err().to_string();
+        assert!(e.contains("YIZHAN_SMS") && e.contains("production"), "{e}");
+        assert_eq!(sms_choice(Some("none"), Some("production")).unwrap(), SmsChoice::None);
+        let e = sms_choice(Some("twilio"), None).unwrap_err().to_string();
+        assert!(e.contains("supported: sandbox, none"), "{e}");
+    }
 
     #[test]
     fn flags_are_true_or_false_and_nothing_else() {

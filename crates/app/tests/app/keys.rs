@@ -37,6 +37,8 @@ async fn services_with(s: &Spawned, vault: Vault) -> Services {
     let ctx = Ctx { vault: Arc::new(vault), ..s.state.ctx.clone() };
     let wiring = Wiring {
         mailer: None,
+        sms: None,
+        outbox_dir: None,
         gateway: s.gateway.clone(),
         verifier: Arc::new(yizhan_identity::SandboxIdentityVerifier),
         identity: yizhan_identity::IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },

@@ -277,3 +277,30 @@ async fn static_files_have_versioned_names_and_long_lifetimes() {
         assert_eq!(p.headers.get("cache-control").unwrap(), "public, max-age=3600");
     }
 }
+
+#[tokio::test]
+async fn the_operator_reads_the_sandbox_outbox_in_both_languages_and_nobody_else_does() {
+    let app = spawn_app().await;
+    app.admin().await;
+    app.user("resident@example.org", "Resident").await;
+    app.state
+        .notify
+        .send_sms("+86 138 0013 8000", "zh-CN", &yizhan_core::Msg::new("notify.outbox.kind.sms"))
+        .await
+        .unwrap();
+    let admin = page_login(&app, "root@example.org").await;
+
+    let r = page(&app, "/admin/outbox", &admin, "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Sandbox: nothing was delivered"), "{}", r.text);
+    assert!(r.text.contains("+8613800138000") && r.text.contains("短信"), "{}", r.text);
+    assert!(r.text.contains("Text message"), "{}", r.text);
+    let r = page(&app, "/admin/outbox", &admin, "zh-CN").await;
+    assert!(r.text.contains("沙盒：以下消息均未实际发送"), "{}", r.text);
+
+    let resident = page_login(&app, "resident@example.org").await;
+    let r = page(&app, "/admin/outbox", &resident, "en").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(!r.text.contains("+8613800138000"));
+    assert_eq!(page(&app, "/admin/outbox", "", "en").await.status, StatusCode::SEE_OTHER);
+}

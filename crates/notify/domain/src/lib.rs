@@ -3,11 +3,16 @@
 //! reader's language, and optionally a copy by mail in both languages.
 
 pub mod mail;
+pub mod outbox;
+pub mod sms;
 
-pub use mail::{Mailer, SandboxMailer, SmtpMailer};
+pub use mail::{Mailer, SandboxMailer, SmtpConfig, SmtpMailer, SmtpTls};
+pub use outbox::{list_outbox, OutboxItem, OutboxKind, OUTBOX_LIST_MAX};
+pub use sms::{SandboxSmsSender, SmsSender};
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::sync::Arc;
 use yizhan_core::group::{Batch, GroupCommit, GroupLimits};
 use yizhan_core::{Ctx, Error, FieldError, MigrationSet, Msg, Result, Tx};
@@ -157,6 +162,9 @@ pub fn mail_text(msg: &Message, render: &Renderer) -> (String, String) {
 pub struct Notify {
     ctx: Ctx,
     mailer: Option<Arc<dyn Mailer>>,
+    sms: Option<Arc<dyn SmsSender>>,
+    /// Where the sandbox senders write (shown to the operator), if any.
+    outbox_dir: Option<PathBuf>,
     render: Renderer,
     /// Notifications are stored by a group commit: a payment's notice shares
     /// its commit with every other notice in flight.
@@ -227,7 +235,52 @@ impl Notify {
     /// Without a renderer (`with_renderer`), mail shows each message's key.
     pub fn new(ctx: Ctx, mailer: Option<Arc<dyn Mailer>>) -> Notify {
         let store = GroupCommit::start(ctx.db.clone(), Inserts, GroupLimits::default());
-        Notify { ctx, mailer, render: Arc::new(|_, m: &Msg| m.to_string()), store }
+        Notify { ctx, mailer, sms: None, outbox_dir: None, render: Arc::new(|_, m: &Msg| m.to_string()), store }
+    }
+
+    /// The text-message sender (none: `send_sms` refuses).
+    pub fn with_sms(mut self, sms: Arc<dyn SmsSender>) -> Notify {
+        self.sms = Some(sms);
+        self
+    }
+
+    /// The sandbox outbox directory the operator's page lists.
+    pub fn with_outbox(mut self, dir: impl Into<PathBuf>) -> Notify {
+        self.outbox_dir = Some(dir.into());
+        self
+    }
+
+    /// The configured SMS sender's name and whether it is the sandbox.
+    pub fn sms_sender(&self) -> Option<(&'static str, bool)> {
+        self.sms.as_ref().map(|s| (s.name(), s.is_sandbox()))
+    }
+
+    /// Sends a text message now, rendered in `lang` ("zh-CN" or "en"), and
+    /// says whether it failed (a sign-in code that was not sent must be told).
+    pub async fn send_sms(&self, to_phone: &str, lang: &str, text: &Msg) -> Result<()> {
+        let Some(sms) = self.sms.clone() else {
+            return Err(Error::new(yizhan_core::Code::Internal, "notify.sms.not_configured"));
+        };
+        let rendered = (self.render)(lang, text);
+        let result = sms.send(to_phone, &rendered).await;
+        if let Err(e) = &result {
+            // The number and the text (a code) stay out of the log.
+            tracing::warn!(sender = sms.name(), code = %e.code, error = %e.msg, "text message not sent");
+        }
+        result
+    }
+
+    /// The sandbox outbox, newest first (empty without one).
+    pub async fn outbox(&self, limit: usize) -> Result<Vec<OutboxItem>> {
+        match &self.outbox_dir {
+            Some(dir) => list_outbox(dir, limit).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Whether an outbox directory is configured.
+    pub fn has_outbox(&self) -> bool {
+        self.outbox_dir.is_some()
     }
 
     /// How mail renders messages (the app gives the joined catalogue's).

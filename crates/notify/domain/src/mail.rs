@@ -1,15 +1,18 @@
-//! Mail delivery: a sandbox that only writes files, and a minimal SMTP client
-//! for a relay the operator runs (no TLS, no authentication: point it at a
-//! local relay such as Postfix on 127.0.0.1 that handles the rest).
+//! Mail delivery: a sandbox that only writes files into the outbox, and an
+//! SMTP mailer on `lettre` (STARTTLS or implicit TLS through rustls,
+//! authentication, timeouts) for a real server.
 
 use async_trait::async_trait;
-use base64::Engine as _;
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use yizhan_core::{Code, Error, Result};
+
+use crate::outbox::{write_outbox, OutboxKind};
 
 #[async_trait]
 pub trait Mailer: Send + Sync {
@@ -32,47 +35,16 @@ pub fn check_address(to: &str) -> Result<()> {
     }
 }
 
-/// A header value in RFC 2047 form when it is not plain ASCII; line breaks
-/// become spaces so a subject cannot add headers.
-fn header_value(s: &str) -> String {
-    let one_line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    if one_line.is_ascii() {
-        one_line
-    } else {
-        format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(one_line.as_bytes()))
-    }
-}
-
-/// A complete message (headers and a base64 UTF-8 body), CRLF line endings.
-pub fn format_message(from: &str, to: &str, subject: &str, body: &str, extra_headers: &[(&str, &str)]) -> String {
-    let mut m = String::new();
-    m.push_str(&format!("From: {from}\r\n"));
-    m.push_str(&format!("To: {to}\r\n"));
-    m.push_str(&format!("Subject: {}\r\n", header_value(subject)));
-    for (k, v) in extra_headers {
-        m.push_str(&format!("{k}: {}\r\n", header_value(v)));
-    }
-    m.push_str("MIME-Version: 1.0\r\n");
-    m.push_str("Content-Type: text/plain; charset=utf-8\r\n");
-    m.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
-    let encoded = base64::engine::general_purpose::STANDARD.encode(body.as_bytes());
-    for chunk in encoded.as_bytes().chunks(76) {
-        m.push_str(&String::from_utf8_lossy(chunk));
-        m.push_str("\r\n");
-    }
-    m
-}
-
-/// Delivers nothing: writes each mail as an .eml file into a directory, for
-/// an operator trying the platform out and for tests.
+/// Delivers nothing: writes each mail as one file into the outbox (the
+/// destination, the subject and the text), for an operator trying the
+/// platform out and for tests.
 pub struct SandboxMailer {
     dir: PathBuf,
-    next: AtomicU64,
 }
 
 impl SandboxMailer {
     pub fn new(dir: impl Into<PathBuf>) -> SandboxMailer {
-        SandboxMailer { dir: dir.into(), next: AtomicU64::new(1) }
+        SandboxMailer { dir: dir.into() }
     }
 
     pub fn dir(&self) -> &std::path::Path {
@@ -88,144 +60,156 @@ impl Mailer for SandboxMailer {
 
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<()> {
         check_address(to)?;
-        let message = format_message(
-            "yizhan-sandbox@localhost",
-            to,
-            subject,
-            body,
-            &[("X-Yizhan-Sandbox", "not delivered; written to a file by the sandbox mailer")],
-        );
-        tokio::fs::create_dir_all(&self.dir).await.map_err(Error::internal)?;
-        // Numbered files; skip numbers taken by an earlier run.
-        loop {
-            let n = self.next.fetch_add(1, Ordering::SeqCst);
-            let path = self.dir.join(format!("mail-{n:06}.eml"));
-            match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await {
-                Ok(mut f) => {
-                    f.write_all(message.as_bytes()).await.map_err(Error::internal)?;
-                    f.flush().await.map_err(Error::internal)?;
-                    return Ok(());
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(Error::internal(e)),
-            }
+        let subject = one_line(subject);
+        write_outbox(&self.dir, OutboxKind::Mail, to, Some(&subject), body).await
+    }
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS; refused if the server does not offer it.
+    StartTls,
+    /// TLS from the first byte (usually port 465).
+    Implicit,
+    /// No TLS at all: only for a relay on the loopback interface.
+    None,
+}
+
+impl SmtpTls {
+    pub fn parse(s: &str) -> Option<SmtpTls> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "starttls" => Some(SmtpTls::StartTls),
+            "tls" => Some(SmtpTls::Implicit),
+            "none" => Some(SmtpTls::None),
+            _ => None,
         }
     }
 }
 
-/// A minimal SMTP client: EHLO (HELO if refused), MAIL FROM, RCPT TO, DATA
-/// with dot-stuffing, QUIT; every reply code checked, every step timed out.
-pub struct SmtpMailer {
-    host: String,
-    port: u16,
-    from: String,
-    helo_name: String,
-    step_timeout_ms: u64,
+/// What the SMTP mailer needs. No `Debug`: the password must not reach a log.
+#[derive(Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub from: String,
+    pub tls: SmtpTls,
+    /// User and password for AUTH (PLAIN or LOGIN; in the clear only with `SmtpTls::None`, on loopback).
+    pub credentials: Option<(String, String)>,
+    /// For connecting, and for each reply.
+    pub timeout_ms: u64,
+    /// PEM certificates trusted besides the public roots (a private or test CA).
+    pub extra_ca_pem: Option<Vec<u8>>,
+    /// The name this client gives itself in EHLO (default: the machine's host name).
+    pub helo_name: Option<String>,
 }
 
-impl SmtpMailer {
-    pub fn new(host: impl Into<String>, port: u16, from: impl Into<String>) -> SmtpMailer {
-        SmtpMailer {
+impl SmtpConfig {
+    pub fn new(host: impl Into<String>, port: u16, from: impl Into<String>) -> SmtpConfig {
+        SmtpConfig {
             host: host.into(),
             port,
             from: from.into(),
-            helo_name: "localhost".into(),
-            step_timeout_ms: 30_000,
+            tls: SmtpTls::StartTls,
+            credentials: None,
+            timeout_ms: 10_000,
+            extra_ca_pem: None,
+            helo_name: None,
         }
     }
-
-    /// The name this client gives itself in EHLO.
-    pub fn with_helo_name(mut self, name: impl Into<String>) -> SmtpMailer {
-        self.helo_name = name.into();
-        self
-    }
-
-    /// How long to wait for the connection and for each reply.
-    pub fn with_step_timeout_ms(mut self, ms: u64) -> SmtpMailer {
-        self.step_timeout_ms = ms;
-        self
-    }
 }
 
-/// Body lines with CRLF endings and a leading '.' doubled (RFC 5321 4.5.2).
-pub fn dot_stuff(message: &str) -> String {
-    let mut out = String::with_capacity(message.len() + 16);
-    let normalized = message.replace("\r\n", "\n");
-    let trimmed = normalized.strip_suffix('\n').unwrap_or(&normalized);
-    for line in trimmed.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.starts_with('.') {
-            out.push('.');
+/// Whether a host name is this machine's loopback interface.
+pub fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim().trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost") || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// SMTP through `lettre`: one connection per mail, every step under the timeout.
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: lettre::message::Mailbox,
+    timeout_ms: u64,
+}
+
+fn config_err(what: impl std::fmt::Display) -> Error {
+    Error::internal(anyhow::anyhow!("SMTP configuration: {what}"))
+}
+
+impl SmtpMailer {
+    /// Refuses a configuration that would send mail or a password in the
+    /// clear over the network (`SmtpTls::None` to a host not on loopback), a
+    /// bad sender address and an unreadable CA.
+    pub fn new(cfg: SmtpConfig) -> Result<SmtpMailer> {
+        check_address(&cfg.from).map_err(|_| Error::field("from", "notify.mail.sender_invalid"))?;
+        let from = cfg.from.parse().map_err(|_| Error::field("from", "notify.mail.sender_invalid"))?;
+        if cfg.tls == SmtpTls::None && !is_loopback_host(&cfg.host) {
+            return Err(config_err(format!(
+                "TLS none is only allowed to a relay on loopback, not to {:?}; use starttls or tls",
+                cfg.host
+            )));
         }
-        out.push_str(line);
-        out.push_str("\r\n");
-    }
-    out
-}
-
-struct SmtpConn {
-    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::net::tcp::OwnedWriteHalf,
-    timeout: Duration,
-}
-
-/// The relay did not answer in time; the step goes to the log, not to the person.
-fn smtp_timeout(step: &str, what: &str) -> Error {
-    let mut e = Error::new(Code::GatewayTimeout, "notify.mail.timeout");
-    e.source = Some(anyhow::anyhow!("SMTP {step}: {what}"));
-    e
-}
-
-fn smtp_err(step: &str, detail: impl std::fmt::Display) -> Error {
-    // The detail never holds the recipient: only the step and the reply code.
-    Error::internal(anyhow::anyhow!("SMTP {step}: {detail}"))
-}
-
-impl SmtpConn {
-    /// One reply, possibly multi-line ("250-…" then "250 …"); its code.
-    async fn reply(&mut self, step: &str) -> Result<u16> {
-        let mut code = None;
-        loop {
-            let mut line = String::new();
-            let n = tokio::time::timeout(self.timeout, self.reader.read_line(&mut line))
-                .await
-                .map_err(|_| smtp_timeout(step, "no reply in time"))?
-                .map_err(|e| smtp_err(step, e))?;
-            if n == 0 {
-                return Err(smtp_err(step, "connection closed"));
-            }
-            if line.len() > 4096 {
-                return Err(smtp_err(step, "reply line too long"));
-            }
-            let digits = line.get(..3).and_then(|d| d.parse::<u16>().ok());
-            let Some(c) = digits else {
-                return Err(smtp_err(step, "malformed reply"));
-            };
-            if code.is_some_and(|prev| prev != c) {
-                return Err(smtp_err(step, "inconsistent multi-line reply"));
-            }
-            code = Some(c);
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return Ok(c);
-            }
+        let tls = match cfg.tls {
+            SmtpTls::None => Tls::None,
+            SmtpTls::StartTls => Tls::Required(tls_parameters(&cfg)?),
+            SmtpTls::Implicit => Tls::Wrapper(tls_parameters(&cfg)?),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.host.as_str())
+            .port(cfg.port)
+            .tls(tls)
+            .timeout(Some(Duration::from_millis(cfg.timeout_ms)));
+        if let Some(name) = &cfg.helo_name {
+            builder = builder.hello_name(ClientId::Domain(name.clone()));
         }
-    }
-
-    async fn write(&mut self, step: &str, data: &[u8]) -> Result<()> {
-        tokio::time::timeout(self.timeout, self.writer.write_all(data))
-            .await
-            .map_err(|_| smtp_timeout(step, "write timed out"))?
-            .map_err(|e| smtp_err(step, e))
-    }
-
-    async fn command(&mut self, step: &str, line: &str, expect: &[u16]) -> Result<u16> {
-        self.write(step, format!("{line}\r\n").as_bytes()).await?;
-        let code = self.reply(step).await?;
-        if expect.contains(&code) {
-            Ok(code)
-        } else {
-            Err(smtp_err(step, format!("refused with {code}")))
+        if let Some((user, password)) = &cfg.credentials {
+            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
         }
+        Ok(SmtpMailer { transport: builder.build(), from, timeout_ms: cfg.timeout_ms })
+    }
+}
+
+fn tls_parameters(cfg: &SmtpConfig) -> Result<TlsParameters> {
+    let mut b = TlsParameters::builder(cfg.host.clone());
+    if let Some(pem) = &cfg.extra_ca_pem {
+        // An empty or garbled file would otherwise add nothing, silently.
+        if !String::from_utf8_lossy(pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(config_err("the CA file holds no PEM certificate"));
+        }
+        let cert = Certificate::from_pem(pem).map_err(|e| config_err(format!("the CA file: {e}")))?;
+        b = b.add_root_certificate(cert);
+    }
+    b.build_rustls().map_err(|e| config_err(format!("TLS: {e}")))
+}
+
+/// Control characters become spaces, so a subject cannot add headers.
+fn one_line(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// A lettre error for the log: what failed and the reply code, never the
+/// server's text (which may quote the recipient).
+fn send_err(e: &lettre::transport::smtp::Error) -> Error {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_tls() {
+        "TLS failed"
+    } else if e.is_permanent() {
+        "refused (permanent)"
+    } else if e.is_transient() {
+        "refused (transient)"
+    } else if e.is_client() {
+        "client error"
+    } else {
+        "connection failed"
+    };
+    let code = e.status().map(|c| format!(" with {c}")).unwrap_or_default();
+    let detail = anyhow::anyhow!("SMTP: {what}{code}");
+    if e.is_timeout() {
+        let mut err = Error::new(Code::GatewayTimeout, "notify.mail.timeout");
+        err.source = Some(detail);
+        err
+    } else {
+        Error::internal(detail)
     }
 }
 
@@ -237,34 +221,25 @@ impl Mailer for SmtpMailer {
 
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<()> {
         check_address(to)?;
-        check_address(&self.from).map_err(|_| Error::field("from", "notify.mail.sender_invalid"))?;
-        let timeout = Duration::from_millis(self.step_timeout_ms);
-        let stream = tokio::time::timeout(timeout, TcpStream::connect((self.host.as_str(), self.port)))
-            .await
-            .map_err(|_| smtp_timeout("connect", "timed out"))?
-            .map_err(|e| smtp_err("connect", e))?;
-        let (r, w) = stream.into_split();
-        let mut c = SmtpConn { reader: BufReader::new(r), writer: w, timeout };
-        let greeting = c.reply("greeting").await?;
-        if greeting != 220 {
-            return Err(smtp_err("greeting", format!("refused with {greeting}")));
+        let to_box: lettre::message::Mailbox =
+            to.parse().map_err(|_| Error::field("email", "notify.mail.address_invalid"))?;
+        let message = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to_box)
+            .subject(one_line(subject))
+            .header(ContentType::TEXT_PLAIN)
+            .body(body.to_string())
+            .map_err(|e| Error::internal(anyhow::anyhow!("building the mail: {e}")))?;
+        // A timeout on lettre's own clock can only cover each step; this bounds the whole mail too.
+        let whole = Duration::from_millis(self.timeout_ms.saturating_mul(6));
+        match tokio::time::timeout(whole, self.transport.send(message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(send_err(&e)),
+            Err(_) => {
+                let mut err = Error::new(Code::GatewayTimeout, "notify.mail.timeout");
+                err.source = Some(anyhow::anyhow!("SMTP: the whole exchange timed out"));
+                Err(err)
+            }
         }
-        if c.command("EHLO", &format!("EHLO {}", self.helo_name), &[250]).await.is_err() {
-            c.command("HELO", &format!("HELO {}", self.helo_name), &[250]).await?;
-        }
-        c.command("MAIL FROM", &format!("MAIL FROM:<{}>", self.from), &[250]).await?;
-        c.command("RCPT TO", &format!("RCPT TO:<{to}>"), &[250, 251]).await?;
-        c.command("DATA", "DATA", &[354]).await?;
-        let message = format_message(&self.from, to, subject, body, &[]);
-        let mut data = dot_stuff(&message);
-        data.push_str(".\r\n");
-        c.write("DATA", data.as_bytes()).await?;
-        let code = c.reply("end of DATA").await?;
-        if code != 250 {
-            return Err(smtp_err("end of DATA", format!("refused with {code}")));
-        }
-        // The mail is accepted; a failed QUIT changes nothing.
-        let _ = c.command("QUIT", "QUIT", &[221]).await;
-        Ok(())
     }
 }

@@ -2,15 +2,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use async_trait::async_trait;
-use base64::Engine as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use yizhan_core::testing::{TestDb, T0_MS};
 use yizhan_core::{Arg, Code, Error, Msg};
-use yizhan_notify::mail::{dot_stuff, format_message};
-use yizhan_notify::{Mailer, Message, Notify, Renderer, SandboxMailer, SmtpMailer, Target, MIGRATIONS};
+use yizhan_notify::mail::is_loopback_host;
+use yizhan_notify::{
+    list_outbox, Mailer, Message, Notify, OutboxKind, Renderer, SandboxMailer, SandboxSmsSender, SmsSender, SmtpConfig,
+    SmtpMailer, SmtpTls, Target, MIGRATIONS,
+};
 
 fn msg(kind: &str, n: u32) -> Message {
     Message {
@@ -141,14 +143,8 @@ async fn wait_for_files(dir: &std::path::Path, n: usize) -> Vec<std::path::PathB
     panic!("expected {n} mails in {}", dir.display());
 }
 
-fn decoded_body(eml: &str) -> String {
-    let (_, body) = eml.split_once("\r\n\r\n").unwrap();
-    let b64: String = body.split("\r\n").collect();
-    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
-}
-
 #[tokio::test]
-async fn the_sandbox_mailer_writes_eml_files_when_an_address_is_given() {
+async fn the_sandbox_mailer_writes_one_outbox_file_per_mail_when_an_address_is_given() {
     let t = TestDb::new(&[&MIGRATIONS]).await;
     let (ctx, _) = t.ctx();
     let dir = tempfile::tempdir().unwrap();
@@ -160,17 +156,13 @@ async fn the_sandbox_mailer_writes_eml_files_when_an_address_is_given() {
     notify.send("alice", Some("alice@example.com"), msg("pay.received", 2)).await.unwrap();
     let files = wait_for_files(&outbox, 1).await;
     assert_eq!(files.len(), 1, "no address, no mail");
-    assert_eq!(files[0].extension().unwrap(), "eml");
-    let eml = std::fs::read_to_string(&files[0]).unwrap();
-    assert!(eml.contains("To: alice@example.com\r\n"), "{eml}");
-    assert!(eml.contains("X-Yizhan-Sandbox: not delivered"), "{eml}");
-    let subject = format!(
-        "Subject: =?UTF-8?B?{}?=\r\n",
-        base64::engine::general_purpose::STANDARD.encode("收到付款 2 / Payment received 2")
-    );
-    assert!(eml.contains(&subject), "{eml}");
-    let body = decoded_body(&eml);
-    assert!(body.contains("李伟向你转账 12.00 元。") && body.contains("Li Wei sent you 12.00 yuan."));
+    let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
+    assert!(name.ends_with("-mail.txt"), "{name}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.contains("To: alice@example.com\n"), "{text}");
+    assert!(text.contains("X-Yizhan-Sandbox: not delivered"), "{text}");
+    assert!(text.contains("Subject: 收到付款 2 / Payment received 2\n"), "{text}");
+    assert!(text.contains("李伟向你转账 12.00 元。") && text.contains("Li Wei sent you 12.00 yuan."), "{text}");
     // Both stored in the inbox regardless.
     assert_eq!(notify.inbox("alice", 10).await.unwrap().len(), 2);
 
@@ -178,6 +170,48 @@ async fn the_sandbox_mailer_writes_eml_files_when_an_address_is_given() {
     let again = SandboxMailer::new(&outbox);
     again.send("bob@example.com", "hi", "there").await.unwrap();
     assert_eq!(wait_for_files(&outbox, 2).await.len(), 2);
+}
+
+#[tokio::test]
+async fn the_sandbox_sms_sender_writes_the_number_and_the_text_and_the_outbox_lists_newest_first() {
+    let t = TestDb::new(&[&MIGRATIONS]).await;
+    let (ctx, _) = t.ctx();
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox");
+    let sms = Arc::new(SandboxSmsSender::new(&outbox));
+    assert!(sms.is_sandbox());
+    assert_eq!(sms.name(), "sandbox");
+    let notify = Notify::new(ctx.clone(), Some(Arc::new(SandboxMailer::new(&outbox))))
+        .with_renderer(renderer())
+        .with_sms(sms.clone())
+        .with_outbox(&outbox);
+    assert_eq!(notify.sms_sender(), Some(("sandbox", true)));
+
+    SandboxMailer::new(&outbox).send("carol@example.com", "验证码", "你的验证码是 123456").await.unwrap();
+    notify.send_sms("+86 138-0013-8000", "zh-CN", &Msg::new("t.received").int("n", 7)).await.unwrap();
+    notify.send_sms("+8613800138000", "en", &Msg::new("t.received").int("n", 8)).await.unwrap();
+
+    let items = notify.outbox(100).await.unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0].kind, OutboxKind::Sms);
+    assert_eq!(items[0].to, "+8613800138000");
+    assert_eq!(items[0].text, "Payment received 8");
+    assert_eq!(items[1].text, "收到付款 7");
+    assert_eq!(items[2].kind, OutboxKind::Mail);
+    assert_eq!(items[2].to, "carol@example.com");
+    assert_eq!(items[2].subject.as_deref(), Some("验证码"));
+    assert_eq!(items[2].text, "你的验证码是 123456");
+    assert!(items[0].at_ms >= items[2].at_ms);
+    assert_eq!(list_outbox(&outbox, 1).await.unwrap().len(), 1);
+    assert!(list_outbox(&dir.path().join("none"), 10).await.unwrap().is_empty());
+
+    for bad in ["", "12", "+86 abc", "+8613800138000\nBcc: x"] {
+        assert_eq!(sms.send(bad, "hi").await.unwrap_err().code, Code::ValidationFailed, "{bad:?}");
+    }
+    assert_eq!(sms.send("+8613800138000", &"码".repeat(501)).await.unwrap_err().code, Code::ValidationFailed);
+    let without = Notify::new(ctx, None);
+    assert!(without.send_sms("+8613800138000", "en", &Msg::new("t.received")).await.is_err());
+    assert!(without.outbox(10).await.unwrap().is_empty());
 }
 
 struct FailingMailer;
@@ -205,18 +239,44 @@ async fn a_failing_mailer_does_not_fail_the_notification() {
 async fn addresses_that_could_inject_headers_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let m = SandboxMailer::new(dir.path());
+    let smtp = SmtpMailer::new(plain("127.0.0.1", 9)).unwrap();
     for bad in ["a@b.cn\r\nBcc: x@y.cn", "a b@c.cn", "<a@b.cn>", "nobody", "a@b@c"] {
         assert_eq!(m.send(bad, "s", "b").await.unwrap_err().code, Code::ValidationFailed, "{bad:?}");
+        assert_eq!(smtp.send(bad, "s", "b").await.unwrap_err().code, Code::ValidationFailed, "{bad:?}");
     }
-    // A subject cannot add headers either.
-    let eml = format_message("f@x.cn", "t@x.cn", "hi\r\nBcc: evil@x.cn", "b", &[]);
-    assert!(!eml.contains("\r\nBcc:"), "{eml}");
+    // A subject cannot add lines to the file either.
+    m.send("t@x.cn", "hi\r\nBcc: evil@x.cn", "b").await.unwrap();
+    let text = std::fs::read_to_string(wait_for_files(dir.path(), 1).await.remove(0)).unwrap();
+    assert!(!text.contains("\nBcc:"), "{text}");
+}
+
+/// A mailer without TLS, as for a relay on loopback.
+fn plain(host: &str, port: u16) -> SmtpConfig {
+    SmtpConfig {
+        tls: SmtpTls::None,
+        helo_name: Some("yizhan.example".into()),
+        ..SmtpConfig::new(host, port, "noreply@yizhan.example")
+    }
 }
 
 #[test]
-fn dot_stuffing_doubles_leading_dots_and_uses_crlf() {
-    assert_eq!(dot_stuff("a\n.b\r\n..c\n."), "a\r\n..b\r\n...c\r\n..\r\n");
-    assert_eq!(dot_stuff("plain"), "plain\r\n");
+fn no_tls_is_refused_to_a_host_not_on_loopback() {
+    assert!(SmtpMailer::new(plain("mail.example.com", 25)).is_err());
+    assert!(SmtpMailer::new(plain("10.0.0.1", 25)).is_err());
+    assert!(SmtpMailer::new(plain("localhost", 25)).is_ok());
+    assert!(SmtpMailer::new(plain("::1", 25)).is_ok());
+    assert!(is_loopback_host("127.0.0.2") && is_loopback_host("[::1]") && !is_loopback_host("example.com"));
+    // With TLS any host will do.
+    assert!(SmtpMailer::new(SmtpConfig::new("mail.example.com", 587, "noreply@yizhan.example")).is_ok());
+    assert_eq!(SmtpTls::parse(""), Some(SmtpTls::StartTls));
+    assert_eq!(SmtpTls::parse("TLS"), Some(SmtpTls::Implicit));
+    assert_eq!(SmtpTls::parse("none"), Some(SmtpTls::None));
+    assert_eq!(SmtpTls::parse("ssl"), None);
+    assert!(SmtpMailer::new(SmtpConfig {
+        extra_ca_pem: Some(b"not a pem".to_vec()),
+        ..SmtpConfig::new("h", 1, "a@b.cn")
+    })
+    .is_err());
 }
 
 /// How the fake SMTP server behaves.
@@ -291,7 +351,7 @@ async fn fake_smtp(script: Script) -> (u16, tokio::task::JoinHandle<(Vec<String>
 #[tokio::test]
 async fn the_smtp_mailer_speaks_smtp() {
     let (port, server) = fake_smtp(GOOD).await;
-    let mailer = SmtpMailer::new("127.0.0.1", port, "noreply@yizhan.example").with_helo_name("yizhan.example");
+    let mailer = SmtpMailer::new(plain("127.0.0.1", port)).unwrap();
     assert_eq!(mailer.name(), "smtp");
     mailer.send("alice@example.com", "收到付款 / Payment", "line one\n.hidden dot line\nend").await.unwrap();
     let (commands, data) = server.await.unwrap();
@@ -307,22 +367,15 @@ async fn the_smtp_mailer_speaks_smtp() {
     );
     assert!(data.contains("From: noreply@yizhan.example\r\n"), "{data}");
     assert!(data.contains("To: alice@example.com\r\n"), "{data}");
-    assert_eq!(decoded_body(&data), "line one\n.hidden dot line\nend");
-}
-
-#[tokio::test]
-async fn the_smtp_mailer_falls_back_to_helo() {
-    let (port, server) = fake_smtp(Script { ehlo_code: 502, ..GOOD }).await;
-    SmtpMailer::new("127.0.0.1", port, "noreply@yizhan.example").send("a@example.com", "s", "b").await.unwrap();
-    let (commands, _) = server.await.unwrap();
-    assert_eq!(commands[0], "EHLO localhost");
-    assert_eq!(commands[1], "HELO localhost");
+    assert!(data.contains("Subject: =?utf-8?"), "{data}");
+    assert!(data.contains(".hidden dot line") || data.contains("Content-Transfer-Encoding: base64"), "{data}");
 }
 
 #[tokio::test]
 async fn the_smtp_mailer_reports_refusals_without_the_address() {
     let (port, server) = fake_smtp(Script { rcpt_code: 550, ..GOOD }).await;
-    let e = SmtpMailer::new("127.0.0.1", port, "noreply@yizhan.example")
+    let e = SmtpMailer::new(plain("127.0.0.1", port))
+        .unwrap()
         .send("secret.person@example.com", "s", "b")
         .await
         .unwrap_err();
@@ -337,13 +390,21 @@ async fn the_smtp_mailer_reports_refusals_without_the_address() {
 async fn the_smtp_mailer_times_out() {
     let (port, _server) = fake_smtp(Script { silent_after_greeting: true, ..GOOD }).await;
     let started = std::time::Instant::now();
-    let e = SmtpMailer::new("127.0.0.1", port, "noreply@yizhan.example")
-        .with_step_timeout_ms(200)
+    let e = SmtpMailer::new(SmtpConfig { timeout_ms: 200, ..plain("127.0.0.1", port) })
+        .unwrap()
         .send("a@example.com", "s", "b")
         .await
         .unwrap_err();
-    assert_eq!(e.code, Code::GatewayTimeout);
+    assert_eq!(e.code, Code::GatewayTimeout, "{e:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn the_smtp_mailer_refuses_a_server_without_starttls() {
+    let (port, _server) = fake_smtp(GOOD).await;
+    let cfg = SmtpConfig { tls: SmtpTls::StartTls, ..plain("127.0.0.1", port) };
+    let e = SmtpMailer::new(cfg).unwrap().send("a@example.com", "s", "b").await.unwrap_err();
+    assert_eq!(e.code, Code::Internal, "{e:?}");
 }
 
 #[tokio::test]
@@ -351,7 +412,6 @@ async fn the_smtp_mailer_reports_a_closed_port() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let e =
-        SmtpMailer::new("127.0.0.1", port, "noreply@yizhan.example").send("a@example.com", "s", "b").await.unwrap_err();
+    let e = SmtpMailer::new(plain("127.0.0.1", port)).unwrap().send("a@example.com", "s", "b").await.unwrap_err();
     assert!(matches!(e.code, Code::Internal | Code::GatewayTimeout));
 }

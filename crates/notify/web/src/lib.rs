@@ -1,4 +1,5 @@
-//! The notify room's HTTP side: the inbox (page and API) with its unread count.
+//! The notify room's HTTP side: the inbox (page and API) with its unread count,
+//! and the operator's view of the sandbox outbox.
 
 mod api;
 mod texts;
@@ -14,7 +15,7 @@ use yizhan_kit::authz::{r, Access, RouteRule};
 use yizhan_kit::extract::{Csrf, CsrfForm};
 use yizhan_kit::page::{failure_page, filters, render, Layout, NavItem, Tile};
 use yizhan_kit::{Deps, Lang, Mounted, Room};
-use yizhan_notify::{Notification, Notify};
+use yizhan_notify::{Notification, Notify, OutboxKind, OUTBOX_LIST_MAX};
 
 /// What the notify room's handlers use.
 #[derive(Clone, FromRef)]
@@ -25,7 +26,7 @@ pub struct NotifyRoom {
 
 pub static ROOM: Room = Room {
     name: "notify",
-    prefixes: &["/api/v1/me/notifications", "/inbox"],
+    prefixes: &["/api/v1/me/notifications", "/inbox", "/admin/outbox"],
     texts: texts::TEXTS,
     access: ACCESS,
     tiles: &[Tile {
@@ -46,8 +47,11 @@ static ACCESS: &[RouteRule] = &[
 
 fn mount(d: &Deps) -> Result<Mounted, String> {
     let room = NotifyRoom { identity: d.get()?, notify: d.get()? };
-    let pages =
-        Router::new().route("/inbox", get(inbox)).route("/inbox/read", post(inbox_read)).with_state(room.clone());
+    let pages = Router::new()
+        .route("/inbox", get(inbox))
+        .route("/inbox/read", post(inbox_read))
+        .route("/admin/outbox", get(outbox))
+        .with_state(room.clone());
     Ok(Mounted::new(api::router().with_state(room), pages))
 }
 
@@ -95,4 +99,48 @@ async fn inbox(State(s): State<NotifyRoom>, lang: Lang, csrf: Csrf, PageUser(p):
 async fn inbox_read(State(s): State<NotifyRoom>, PageUser(p): PageUser, _form: CsrfForm) -> Response {
     let _ = s.notify.mark_read(&p.user_id, None).await;
     Redirect::to("/inbox").into_response()
+}
+
+#[derive(Template)]
+#[template(path = "outbox.html")]
+struct OutboxPage {
+    l: Layout,
+    items: Vec<OutboxRow>,
+}
+
+/// One sandbox message as the operator sees it.
+struct OutboxRow {
+    kind_key: &'static str,
+    to: String,
+    subject: Option<String>,
+    text: String,
+    at_ms: i64,
+}
+
+/// The sandbox outbox, newest first: what the sandbox mailer and SMS sender
+/// "sent" (sign-in codes among them), for the platform's administrators only.
+async fn outbox(State(s): State<NotifyRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/admin/outbox", &p).await;
+    if !p.is_admin {
+        return failure_page(lang, &yizhan_core::Error::forbidden("error.forbidden.admin_only"));
+    }
+    match s.notify.outbox(OUTBOX_LIST_MAX).await {
+        Ok(items) => {
+            let items = items
+                .into_iter()
+                .map(|m| OutboxRow {
+                    kind_key: match m.kind {
+                        OutboxKind::Mail => "notify.outbox.kind.mail",
+                        OutboxKind::Sms => "notify.outbox.kind.sms",
+                    },
+                    to: m.to,
+                    subject: m.subject,
+                    text: m.text,
+                    at_ms: m.at_ms,
+                })
+                .collect();
+            render(&OutboxPage { l, items })
+        }
+        Err(e) => failure_page(lang, &e),
+    }
 }
