@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use yizhan_identity_web::{person_layout, PageUser};
 use yizhan_kit::extract::Csrf;
-use yizhan_kit::page::{failure_page, render, Layout, Tile};
+use yizhan_kit::page::{failure_page, filters, render, Layout, Tile};
 use yizhan_kit::room;
 use yizhan_kit::Lang;
 

@@ -8,6 +8,7 @@
 pub mod authz;
 pub mod extract;
 pub mod i18n;
+pub mod icons;
 pub mod idem;
 pub mod metrics;
 pub mod page;

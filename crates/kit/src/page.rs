@@ -22,6 +22,11 @@ pub mod filters {
         Ok(yizhan_core::time::fmt_cst(*ms))
     }
 
+    /// An icon by name as inline SVG (use with `|safe`).
+    pub fn icon<T: std::fmt::Display>(name: T) -> askama::Result<&'static str> {
+        Ok(crate::icons::svg(&name.to_string()))
+    }
+
     /// Fen as yuan: 1234 → "12.34".
     pub fn yuan(fen: &i64) -> askama::Result<String> {
         Ok(yizhan_core::money::yuan_grouped(*fen))
@@ -79,6 +84,7 @@ pub struct Tile {
     /// The capability's key, as cities list the services they offer.
     pub key: &'static str,
     pub href: &'static str,
+    /// An icon name of `yizhan_kit::icons` (drawn as inline SVG).
     pub icon: &'static str,
     pub label_key: &'static str,
     /// Shown in every city (platform features) rather than only where the city offers it.

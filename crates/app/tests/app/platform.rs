@@ -97,3 +97,16 @@ async fn a_nul_character_is_refused_naming_where_it_is() {
     let r = app.get("/api/v1/wallet/transactions?cursor=%00", Some(&token)).await;
     assert_eq!(r.body["fields"][0]["field"], "query");
 }
+
+/// Every home-screen tile names an icon the kit draws (inline SVG, never an
+/// emoji that some phones show as an empty box), and the home page draws it.
+#[tokio::test]
+async fn every_tile_has_a_drawn_icon() {
+    let app = spawn_app().await;
+    for t in yizhan_kit::room::tiles() {
+        assert!(yizhan_kit::icons::NAMES.contains(&t.icon), "tile {} has icon {:?}", t.key, t.icon);
+    }
+    let (_, token) = app.user("icons@example.org", "Icons").await;
+    let home = page(&app, "/home", &format!("yz_session={token}"), "en").await;
+    assert!(home.text.contains("<span class=\"icon\" aria-hidden=\"true\"><svg "), "{}", home.text);
+}

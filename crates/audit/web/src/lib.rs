@@ -35,7 +35,7 @@ pub static ROOM: Room = Room {
         order: 90,
         key: "access",
         href: "/access-log",
-        icon: "👁",
+        icon: "eye",
         label_key: "service.access",
         everywhere: true,
     }],

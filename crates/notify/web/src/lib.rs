@@ -30,7 +30,12 @@ pub static ROOM: Room = Room {
     texts: texts::TEXTS,
     access: ACCESS,
     tiles: &[Tile {
-        order: 80, key: "inbox", href: "/inbox", icon: "✉", label_key: "service.inbox", everywhere: true
+        order: 80,
+        key: "inbox",
+        href: "/inbox",
+        icon: "inbox",
+        label_key: "service.inbox",
+        everywhere: true,
     }],
     nav: &[NavItem { order: 20, href: "/inbox", label_key: "nav.inbox", shows_unread: true }],
     city_services: &[],

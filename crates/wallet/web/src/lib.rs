@@ -55,7 +55,7 @@ pub static ROOM: Room = Room {
         order: 10,
         key: "wallet",
         href: "/wallet",
-        icon: "¥",
+        icon: "purse",
         label_key: "service.wallet",
         everywhere: false,
     }],
