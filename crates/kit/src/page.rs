@@ -242,6 +242,12 @@ pub fn cookie_header(name: &str, value: &str, max_age_s: i64, secure: bool) -> H
 
 const APP_CSS: &str = include_str!("../static/app.css");
 const APP_JS: &str = include_str!("../static/app.js");
+/// The tab's icon: the brand's green square with the character 站.
+const FAVICON_SVG: &str = concat!(
+    r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">"##,
+    r##"<rect width="64" height="64" rx="14" fill="#07c160"/>"##,
+    r##"<text x="32" y="45" font-size="38" text-anchor="middle" fill="#fff" font-family="sans-serif">站</text></svg>"##
+);
 
 /// A static file's name with its content's hash in it, so it can be cached
 /// for a year and a new build's pages ask for the new file.
@@ -274,6 +280,7 @@ pub fn router(config: WebConfig) -> Router {
         .route("/lang", get(move |q| switch_lang(config.secure_cookies, q)))
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS, false) }))
         .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS, false) }))
+        .route("/static/favicon.svg", get(|| async { asset("image/svg+xml", FAVICON_SVG, false) }))
         .route(CSS_HREF.as_str(), get(|| async { asset("text/css; charset=utf-8", APP_CSS, true) }))
         .route(JS_HREF.as_str(), get(|| async { asset("text/javascript; charset=utf-8", APP_JS, true) }))
 }

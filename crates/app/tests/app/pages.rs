@@ -276,6 +276,12 @@ async fn static_files_have_versioned_names_and_long_lifetimes() {
         assert_eq!(p.text, r.text);
         assert_eq!(p.headers.get("cache-control").unwrap(), "public, max-age=3600");
     }
+    // The tab's icon.
+    assert!(login.text.contains("<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">"));
+    let icon = app.get("/static/favicon.svg", None).await;
+    assert_eq!(icon.status, StatusCode::OK);
+    assert_eq!(icon.headers.get("content-type").unwrap(), "image/svg+xml");
+    assert!(icon.text.starts_with("<svg ") && icon.text.contains("站"));
 }
 
 #[tokio::test]
