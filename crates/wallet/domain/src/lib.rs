@@ -344,9 +344,14 @@ impl Pay {
     /// Tell a person something, in English and Chinese. A payment never fails
     /// because its notice could not be stored: that is logged instead.
     pub(crate) async fn tell(&self, user_id: &str, msg: Message) {
-        let email = match self.identity().profile(user_id).await {
-            Ok(p) if p.login.contains('@') => Some(p.login),
-            _ => None,
+        // The person's address is looked up only when mail goes anywhere:
+        // without a mailer a notice costs no read on the payment path.
+        let email = match self.inner.notify.mailer_name() {
+            Some(_) => match self.identity().profile(user_id).await {
+                Ok(p) if p.login.contains('@') => Some(p.login),
+                _ => None,
+            },
+            None => None,
         };
         if let Err(e) = self.inner.notify.send(user_id, email.as_deref(), msg).await {
             tracing::warn!(%user_id, code = %e.code, error = %e.msg, "payment notice not stored");
