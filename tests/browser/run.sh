@@ -22,4 +22,4 @@ PG_URL="${BROWSER_PG_URL:-}"
 source "$here/../lib/server.sh"
 start_server browser
 "$bin" demo --data-dir "$data" "${db_args[@]}" >"$data/demo.log" 2>&1 || { cat "$data/demo.log"; exit 1; }
-YIZHAN_URL="$base" SCREENSHOT_DIR="${SCREENSHOT_DIR:-$data}" node "$here/test.mjs" || { echo "--- server log"; tail -50 "$log"; exit 1; }
+YIZHAN_URL="$base" YIZHAN_DATA_DIR="$data" SCREENSHOT_DIR="${SCREENSHOT_DIR:-$data}" node "$here/test.mjs" || { echo "--- server log"; tail -50 "$log"; exit 1; }

@@ -319,6 +319,21 @@ await step("switch to Chinese", async () => {
   await page.screenshot({ path: `${shots}/home-zh.png`, fullPage: true });
 });
 
+// Each file in flows/ is one more flow (a room's own screens), run in name
+// order after the steps above: `export default async function (t)` where t
+// holds { base, shots, page, context, browser, step, api, loginAs, assert,
+// DEMO_PASSWORD, login, data }.
+import { readdirSync } from "node:fs";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { dirname, join } from "node:path";
+const flowsDir = join(dirname(fileURLToPath(import.meta.url)), "flows");
+const t = { base, shots, page, context, browser, step, api, loginAs, assert, DEMO_PASSWORD, login,
+            data: process.env.YIZHAN_DATA_DIR };
+for (const f of readdirSync(flowsDir).filter((f) => f.endsWith(".mjs")).sort()) {
+  const flow = await import(pathToFileURL(join(flowsDir, f)).href);
+  await flow.default(t);
+}
+
 await browser.close();
 console.log(`browser: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
