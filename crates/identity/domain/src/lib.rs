@@ -19,7 +19,7 @@ pub use devices::{
     MAX_PASSWORD_CHANGE_FAILURES,
 };
 pub use totp::TotpEnrolment;
-pub use types::{mask_id_number, mask_login, normalize_plate, IdNumber, Login, OrgKind, Password, PersonName, Role};
+pub use types::{mask_id_number, mask_login, mask_name, normalize_plate, IdNumber, Login, OrgKind, Password, PersonName, Role};
 pub use verification::{Claim, Dispute, DisputeKind, DisputePage, DisputeStatus, StaffDispute, Vehicle};
 pub use verifier::{IdentityVerifier, SandboxIdentityVerifier, VerifyOutcome};
 
@@ -213,6 +213,13 @@ pub struct UserRef {
     pub user_id: String,
     pub name: String,
     pub login_masked: String,
+}
+
+impl UserRef {
+    /// The name with all but its last character hidden, for payment previews.
+    pub fn name_masked(&self) -> String {
+        types::mask_name(&self.name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -60,6 +60,18 @@ pub fn mask_login(login: &str) -> String {
     "***".into()
 }
 
+/// A person's name as a payer sees it before paying them: every character but
+/// the last hidden ("*伟", "**ng"), enough to tell a wrong number, too little to
+/// learn a stranger's name.
+pub fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.trim().chars().collect();
+    match chars.split_last() {
+        None => String::new(),
+        Some((last, [])) => format!("*{last}"),
+        Some((last, rest)) => format!("{}{last}", "*".repeat(rest.len().min(3))),
+    }
+}
+
 fn parse_mobile(s: &str) -> Option<String> {
     let all: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     let digits = match all.strip_prefix("+86") {
@@ -378,6 +390,15 @@ pub fn normalize_plate(s: &str) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_are_masked_but_their_last_character() {
+        assert_eq!(super::mask_name("王伟"), "*伟");
+        assert_eq!(super::mask_name("欧阳娜娜"), "***娜");
+        assert_eq!(super::mask_name("Li"), "*i");
+        assert_eq!(super::mask_name("Browser Tester"), "***r");
+        assert_eq!(super::mask_name(""), "");
+    }
+
     use super::*;
     use yizhan_core::Code;
 
