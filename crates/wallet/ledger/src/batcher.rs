@@ -7,7 +7,7 @@ use crate::sql::{
     self, param_list, rows_per_statement, typed_values_list, values_list, INSERT_COLS, INSERT_NCOLS, PENDING_COLS,
     PENDING_NCOLS, SEQ_BLOCK_SHIFT, TRANSFER_COLS,
 };
-use crate::types::{check_id, HoldState, Transfer, TransferKind, TransferSpec};
+use crate::types::{check_id, Attachment, HoldState, Transfer, TransferKind, TransferSpec};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -87,6 +87,8 @@ pub(crate) enum Action {
 pub(crate) enum Cmd {
     Transfer {
         spec: TransferSpec,
+        /// Rows of other parts written in the transaction that makes the transfer.
+        attachments: Vec<Arc<dyn Attachment>>,
         reply: oneshot::Sender<Result<Transfer>>,
     },
     Linked {
@@ -1010,6 +1012,58 @@ fn assign_seqs(rows: &mut [Transfer], first: i64) -> Result<()> {
 }
 
 /// Writes the batch's rows, pending states and account changes.
+/// Writes the attachments of the transfers this batch made (not of replays
+/// or refusals), each kind together through its first one's `write_all`.
+async fn write_attachments<C: Attached>(
+    conn: &mut AnyConnection,
+    cmds: &[C],
+    outcomes: &[Outcome],
+    rows: &[Transfer],
+) -> Result<()> {
+    let mut kinds: Vec<(std::any::TypeId, Vec<(&dyn Attachment, &Transfer)>)> = Vec::new();
+    for (cmd, outcome) in cmds.iter().zip(outcomes) {
+        let (atts, Outcome::One(Ok(TRef::New(i)))) = (cmd.attachments(), outcome) else {
+            continue;
+        };
+        let Some(row) = rows.get(*i) else {
+            continue;
+        };
+        for a in atts {
+            let kind = a.as_any().type_id();
+            match kinds.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, list)) => list.push((a.as_ref(), row)),
+                None => kinds.push((kind, vec![(a.as_ref(), row)])),
+            }
+        }
+    }
+    for (_, list) in &kinds {
+        if let Some((first, _)) = list.first() {
+            first.write_all(conn, list).await?;
+        }
+    }
+    Ok(())
+}
+
+/// What carries attachments: a command, or (in a prepared batch) their copy.
+trait Attached {
+    fn attachments(&self) -> &[Arc<dyn Attachment>];
+}
+
+impl Attached for Cmd {
+    fn attachments(&self) -> &[Arc<dyn Attachment>] {
+        match self {
+            Cmd::Transfer { attachments, .. } => attachments,
+            _ => &[],
+        }
+    }
+}
+
+impl Attached for Vec<Arc<dyn Attachment>> {
+    fn attachments(&self) -> &[Arc<dyn Attachment>] {
+        self
+    }
+}
+
 async fn write_rows(conn: &mut AnyConnection, engine: Engine, cap: usize, st: &State) -> Result<()> {
     insert_transfers(conn, engine, cap, &st.rows).await?;
     write_pendings(conn, engine, cap, &st.pendings).await?;
@@ -1045,6 +1099,7 @@ async fn run_once(ctx: &Ctx, cfg: &LedgerConfig, cmds: &[Cmd]) -> Result<BatchRe
     assign_seqs(&mut st.rows, last - n + 1)?;
     let t_apply = t0.elapsed();
     write_rows(conn, engine, cap, &st).await?;
+    write_attachments(conn, cmds, &outcomes, &st.rows).await?;
     let t_write = t0.elapsed();
     tx.commit().await?;
     tracing::debug!(
@@ -1074,6 +1129,8 @@ async fn run_once(ctx: &Ctx, cfg: &LedgerConfig, cmds: &[Cmd]) -> Result<BatchRe
 struct Prepared {
     st: State,
     outcomes: Vec<Outcome>,
+    /// Each command's attachments (the commands themselves stay with their callers' replies).
+    cmds_attachments: Vec<Vec<Arc<dyn Attachment>>>,
     /// The seq counter as the batch expects to find it.
     prev_seq: i64,
     /// The accounts' version its reads saw: an account changed since (closed,
@@ -1174,7 +1231,8 @@ async fn prepare(
     for (id, a) in &st.accounts {
         c.accounts.insert(id.clone(), AccMem { base: a.bal, ..a.clone() });
     }
-    Ok(Prepared { st, outcomes, prev_seq, version, carry, read })
+    let cmds_attachments = cmds.iter().map(|c| c.attachments().to_vec()).collect();
+    Ok(Prepared { st, outcomes, cmds_attachments, prev_seq, version, carry, read })
 }
 
 enum WriteError {
@@ -1211,6 +1269,7 @@ async fn write_prepared(ctx: &Ctx, cfg: &LedgerConfig, p: &Prepared) -> Result<(
         return Err(before(Error::internal(anyhow::anyhow!("ledger: an account changed since the batch was read"))));
     }
     write_rows(conn, engine, cfg.max_rows_per_statement, &p.st).await.map_err(before)?;
+    write_attachments(conn, &p.cmds_attachments, &p.outcomes, &p.st.rows).await.map_err(before)?;
     let t_write = t0.elapsed();
     tx.commit().await.map_err(WriteError::AtCommit)?;
     tracing::debug!(

@@ -106,8 +106,8 @@ mod types;
 pub use batcher::{LedgerConfig, LedgerStats};
 pub use read::MAX_PAGE;
 pub use types::{
-    amount_check, amount_msg, Account, Balance, CategorySum, CheckReport, Direction, HistoryItem, Hold, HoldState,
-    Page, Transfer, TransferKind, TransferSpec, CNY, MAX_ID_LEN, MAX_MEMO_LEN,
+    amount_check, amount_msg, Account, Attachment, Balance, CategorySum, CheckReport, Direction, HistoryItem, Hold,
+    HoldState, Page, Transfer, TransferKind, TransferSpec, CNY, MAX_ID_LEN, MAX_MEMO_LEN,
 };
 
 use batcher::{Action, Cmd, Stats};
@@ -307,7 +307,16 @@ impl Ledger {
     /// Make one transfer (posted, or pending if `spec.pending`). Returns it once durable.
     /// With an idempotency key already used for the same transfer, returns that first transfer.
     pub async fn transfer(&self, spec: TransferSpec) -> Result<Transfer> {
-        self.call(|reply| Cmd::Transfer { spec, reply }).await
+        self.call(|reply| Cmd::Transfer { spec, attachments: Vec::new(), reply }).await
+    }
+
+    /// [`Ledger::transfer`], with rows of other parts of the system (a
+    /// notice, the stored answer of the request) written in the same
+    /// transaction as the transfer, so they commit together or not at all.
+    /// They are written only when the transfer is made, not for a replay of
+    /// its idempotency key or a refusal.
+    pub async fn transfer_with(&self, spec: TransferSpec, attachments: Vec<Arc<dyn Attachment>>) -> Result<Transfer> {
+        self.call(|reply| Cmd::Transfer { spec, attachments, reply }).await
     }
 
     /// Make several transfers that succeed or fail together (in order, in one

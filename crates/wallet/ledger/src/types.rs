@@ -379,3 +379,22 @@ impl CheckReport {
         self.mismatches.is_empty()
     }
 }
+
+/// Rows that belong to a transfer but to another part of the system (the
+/// payee's notice, the stored answer of the request that paid), written by
+/// that part's own code in the ledger's transaction: they commit with the
+/// money, or not at all. Given to [`crate::Ledger::transfer_with`].
+///
+/// A batch holds many transfers; their attachments of one type are written
+/// together, by the first one's [`Attachment::write_all`], which sees every
+/// attachment of its type with the transfer it belongs to (downcast them with
+/// `as_any`). A failing write fails the whole batch, so attachments write
+/// rows that cannot conflict (or `ON CONFLICT DO NOTHING`).
+pub trait Attachment: Send + Sync + 'static {
+    fn as_any(&self) -> &dyn std::any::Any;
+    fn write_all<'a>(
+        &'a self,
+        conn: &'a mut sqlx::AnyConnection,
+        all: &'a [(&'a dyn Attachment, &'a Transfer)],
+    ) -> futures::future::BoxFuture<'a, yizhan_core::Result<()>>;
+}
