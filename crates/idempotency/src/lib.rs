@@ -3,11 +3,16 @@
 //! gets the first answer back instead of running the request again.
 //!
 //! Per (scope, key) — the scope is the caller, e.g. a user id — one row holds
-//! a hash of the request, its state (`in_progress` or `done`) and, once done,
-//! the stored answer (a status code and a body). The row is claimed with one
-//! `INSERT … ON CONFLICT DO NOTHING` on the primary key, so of two requests
-//! with the same key at once exactly one is [`Begin::Fresh`] and the other
-//! sees [`Begin::InProgress`].
+//! a hash of the request and its answer: either the answer itself (a status
+//! code and a body, state `done`), or, for work whose domain keeps the answer
+//! under the same key (a payment in the ledger), a row written in the
+//! domain's own transaction (state `domain`, see [`DomainAnswer`]) that says
+//! "run it again and the domain answers". While a request runs its key is
+//! claimed in this process only ([`Lease`]): of two requests with the same
+//! key at once in one process exactly one is [`Begin::Fresh`] and the other
+//! sees [`Begin::InProgress`]; in two processes both may run, and the
+//! domain's key makes the work happen once. So a paid request costs no write
+//! of its own: its answer commits with its money.
 //!
 //! This store knows nothing of HTTP: the status code is just a number it
 //! keeps. It is a convenience in front of the domain's own guarantees (the
@@ -16,6 +21,9 @@
 
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use yizhan_core::group::{Batch, GroupCommit, GroupLimits};
 use yizhan_core::{Ctx, Error, MigrationSet, Msg, Result, Tx};
 
@@ -33,30 +41,154 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
 
 /// Keys are kept at least this long; [`Idempotency::purge_older_than`] never removes younger ones.
 pub const MIN_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
-/// An `in_progress` row this old belongs to a request that died with its process;
-/// a retry may take it over (the domain below is idempotent on the same key).
-pub const STALE_IN_PROGRESS_MS: i64 = 5 * 60 * 1000;
 /// Longest key accepted.
 pub const MAX_KEY_CHARS: usize = 200;
 
 /// What [`Idempotency::begin`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
-    /// First time for this key (or a takeover of a dead request's): run the
-    /// request, then `complete` or `release` with this lease.
+    /// First time for this key: run the request, then `complete` or
+    /// `release` with this lease (or let the domain store a
+    /// [`DomainAnswer`] with the work it describes).
     Fresh(Lease),
     /// Done before with the same request: here is the stored answer.
     Replay { status: u16, body: String },
+    /// Done before with the same request, and the domain keeps the answer
+    /// (the money moved under the same key): run the request again, and the
+    /// domain answers it from its own key without doing anything twice.
+    /// Nothing is stored afterwards; the lease only keeps a second copy of
+    /// the request in this process from running at the same time.
+    Rerun(Lease),
     /// The same key is being run right now by another request.
     InProgress,
     /// The key was used for a different request.
     Mismatch,
 }
 
-/// Proof of holding an in-progress key: only its holder may complete or
-/// release it (a request taken over after it went stale has lost its lease).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease(String);
+/// Proof of holding a key while its request runs: only the holder completes
+/// or releases it. Claims live in this process (a request that dies with its
+/// process holds nothing afterwards), so claiming costs no write: what is
+/// durable is the answer, stored with [`Idempotency::complete`] or in the
+/// domain's own transaction ([`DomainAnswer`]). Dropping every copy of a lease
+/// releases the key.
+#[derive(Clone)]
+pub struct Lease(Arc<Guard>);
+
+impl PartialEq for Lease {
+    fn eq(&self, other: &Lease) -> bool {
+        self.0.id == other.0.id
+    }
+}
+impl Eq for Lease {}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Lease({})", self.0.id)
+    }
+}
+
+/// The keys whose requests run in this process: (scope, key) → (lease id, request hash).
+#[derive(Default)]
+struct Running(Mutex<HashMap<(String, String), (String, String)>>);
+
+struct Guard {
+    running: Arc<Running>,
+    scope: String,
+    key: String,
+    id: String,
+    request_hash: String,
+    /// Completed or released: the key is no longer this lease's.
+    settled: AtomicBool,
+}
+
+impl Guard {
+    /// Gives the key up; true if this lease still held it.
+    fn settle(&self) -> bool {
+        if self.settled.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        let mut map = self.running.0.lock().unwrap_or_else(|e| e.into_inner());
+        let k = (self.scope.clone(), self.key.clone());
+        if map.get(&k).is_some_and(|(id, _)| *id == self.id) {
+            map.remove(&k);
+        }
+        true
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.settle();
+    }
+}
+
+/// The answer to a request kept by the domain that did its work: a row
+/// saying "done, with this request hash; run it again to hear the answer",
+/// written in the domain's transaction (e.g. as a ledger attachment) so that
+/// it commits with the work or not at all, and costs no commit of its own.
+/// A retry then gets [`Begin::Rerun`] (or [`Begin::Mismatch`] for another
+/// request), also after a restart.
+#[derive(Clone)]
+pub struct DomainAnswer {
+    scope: String,
+    key: String,
+    request_hash: String,
+    at_ms: i64,
+    written: Arc<AtomicBool>,
+}
+
+impl DomainAnswer {
+    /// Whether [`DomainAnswer::insert_all`] wrote it (in a transaction that
+    /// then committed, if the work reports success).
+    pub fn was_written(&self) -> bool {
+        self.written.load(Ordering::SeqCst)
+    }
+
+    /// Write the rows in the transaction `conn` is in. A key already answered
+    /// (by a request in another process) keeps its first answer.
+    pub async fn insert_all(conn: &mut sqlx::AnyConnection, all: &[&DomainAnswer]) -> Result<()> {
+        for chunk in all.chunks(ROWS_PER_STATEMENT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = i * 4;
+                    format!("(${}, ${}, ${}, 'domain', NULL, NULL, ${}, ${}, NULL)", b + 1, b + 2, b + 3, b + 4, b + 4)
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO idempotency_keys
+                     (scope, idem_key, request_hash, state, status_code, body, created_at_ms, locked_at_ms, holder)
+                 VALUES {} ON CONFLICT (scope, idem_key) DO NOTHING",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                q = q.bind(&a.scope).bind(&a.key).bind(&a.request_hash).bind(a.at_ms);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        for a in all {
+            a.written.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+tokio::task_local! {
+    /// The domain answer the request running in this task may store with its work.
+    static DOMAIN_ANSWER: std::cell::RefCell<Option<DomainAnswer>>;
+}
+
+/// Run `work` with `answer` on offer to the domain code it calls: the first
+/// [`take_domain_answer`] inside it gets it.
+pub async fn offering<F: std::future::Future>(answer: DomainAnswer, work: F) -> F::Output {
+    DOMAIN_ANSWER.scope(std::cell::RefCell::new(Some(answer)), work).await
+}
+
+/// The domain answer of the idempotent request this task runs, if it has one
+/// and nobody took it yet: the domain writes it with the work (once).
+pub fn take_domain_answer() -> Option<DomainAnswer> {
+    DOMAIN_ANSWER.try_with(|c| c.borrow_mut().take()).ok().flatten()
+}
 
 /// The hash that tells one request from another: method, path and body.
 pub fn request_hash(method: &str, path: &str, body: &[u8]) -> String {
@@ -75,76 +207,27 @@ pub fn request_hash(method: &str, path: &str, body: &[u8]) -> String {
 #[derive(Clone)]
 pub struct Idempotency {
     ctx: Ctx,
-    claims: GroupCommit<Claims>,
+    running: Arc<Running>,
     answers: GroupCommit<Answers>,
 }
 
 /// Rows in one multi-row statement (each binds at most 9 values).
 const ROWS_PER_STATEMENT: usize = 256;
 
-/// A claim of a key for a fresh request.
-struct Claim {
-    scope: String,
-    key: String,
-    request_hash: String,
-    now_ms: i64,
-    holder: String,
-}
-
-/// Claims in one `INSERT … ON CONFLICT DO NOTHING RETURNING holder`: a claim
-/// is won when its (unique) holder comes back.
-struct Claims;
-
-impl Batch for Claims {
-    type Op = Claim;
-    type Out = bool;
-    fn apply<'a>(&'a self, tx: &'a mut Tx, ops: &'a [Claim]) -> BoxFuture<'a, Result<Vec<Result<bool>>>> {
-        Box::pin(async move {
-            let mut won = std::collections::HashSet::new();
-            for chunk in ops.chunks(ROWS_PER_STATEMENT) {
-                let values: Vec<String> = (0..chunk.len())
-                    .map(|i| {
-                        let b = i * 5;
-                        format!(
-                            "(${}, ${}, ${}, 'in_progress', NULL, NULL, ${}, ${}, ${})",
-                            b + 1,
-                            b + 2,
-                            b + 3,
-                            b + 4,
-                            b + 4,
-                            b + 5
-                        )
-                    })
-                    .collect();
-                let sql = format!(
-                    "INSERT INTO idempotency_keys
-                         (scope, idem_key, request_hash, state, status_code, body, created_at_ms, locked_at_ms, holder)
-                     VALUES {} ON CONFLICT (scope, idem_key) DO NOTHING RETURNING holder",
-                    values.join(", ")
-                );
-                let mut q = sqlx::query_as::<_, (String,)>(&sql);
-                for c in chunk {
-                    q = q.bind(&c.scope).bind(&c.key).bind(&c.request_hash).bind(c.now_ms).bind(&c.holder);
-                }
-                for (holder,) in q.fetch_all(tx.conn()).await? {
-                    won.insert(holder);
-                }
-            }
-            Ok(ops.iter().map(|c| Ok(won.contains(&c.holder))).collect())
-        })
-    }
-}
-
-/// A request's answer, stored if its holder still holds the key.
+/// A request's answer.
 struct Answer {
     scope: String,
     key: String,
-    holder: String,
+    request_hash: String,
     status: i64,
     body: String,
+    at_ms: i64,
+    /// Distinguishes this answer's row from one stored by another process.
+    holder: String,
 }
 
-/// Answers in one `UPDATE … FROM (VALUES …) RETURNING holder`.
+/// Answers in one `INSERT … ON CONFLICT DO NOTHING RETURNING holder`: stored
+/// unless the key was answered already.
 struct Answers;
 
 impl Batch for Answers {
@@ -156,20 +239,36 @@ impl Batch for Answers {
             for chunk in ops.chunks(ROWS_PER_STATEMENT) {
                 let values: Vec<String> = (0..chunk.len())
                     .map(|i| {
-                        let b = i * 5;
-                        format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5)
+                        let b = i * 7;
+                        format!(
+                            "(${}, ${}, ${}, 'done', ${}, ${}, ${}, ${}, ${})",
+                            b + 1,
+                            b + 2,
+                            b + 3,
+                            b + 4,
+                            b + 5,
+                            b + 6,
+                            b + 6,
+                            b + 7
+                        )
                     })
                     .collect();
                 let sql = format!(
-                    "WITH v (v_scope, v_key, v_holder, v_status, v_body) AS (VALUES {})
-                     UPDATE idempotency_keys SET state = 'done', status_code = v_status, body = v_body
-                     FROM v WHERE scope = v_scope AND idem_key = v_key AND state = 'in_progress' AND holder = v_holder
-                     RETURNING holder",
+                    "INSERT INTO idempotency_keys
+                         (scope, idem_key, request_hash, state, status_code, body, created_at_ms, locked_at_ms, holder)
+                     VALUES {} ON CONFLICT (scope, idem_key) DO NOTHING RETURNING holder",
                     values.join(", ")
                 );
                 let mut q = sqlx::query_as::<_, (String,)>(&sql);
                 for a in chunk {
-                    q = q.bind(&a.scope).bind(&a.key).bind(&a.holder).bind(a.status).bind(&a.body);
+                    q = q
+                        .bind(&a.scope)
+                        .bind(&a.key)
+                        .bind(&a.request_hash)
+                        .bind(a.status)
+                        .bind(&a.body)
+                        .bind(a.at_ms)
+                        .bind(&a.holder);
                 }
                 for (holder,) in q.fetch_all(tx.conn()).await? {
                     stored.insert(holder);
@@ -187,7 +286,6 @@ struct KeyRow {
     state: String,
     status_code: Option<i64>,
     body: Option<String>,
-    locked_at_ms: i64,
 }
 
 fn check(scope: &str, key: &str) -> Result<()> {
@@ -204,109 +302,107 @@ fn check(scope: &str, key: &str) -> Result<()> {
 }
 
 impl Idempotency {
-    /// The store, with its group commits running on the current tokio runtime.
+    /// The store, with its group commit running on the current tokio runtime.
     pub fn new(ctx: Ctx) -> Idempotency {
-        let claims = GroupCommit::start(ctx.db.clone(), Claims, GroupLimits::default());
         let answers = GroupCommit::start(ctx.db.clone(), Answers, GroupLimits::default());
-        Idempotency { ctx, claims, answers }
+        Idempotency { ctx, running: Arc::new(Running::default()), answers }
     }
 
-    /// Claim `key` for a request, or learn what became of it.
+    /// Claim `key` for a request, or learn what became of it. A claim is
+    /// made in this process and costs one read; see [`Lease`].
     pub async fn begin(&self, scope: &str, key: &str, request_hash: &str) -> Result<Begin> {
         check(scope, key)?;
-        // A row released between our INSERT and SELECT sends us round again;
-        // that needs a release in each round, so a few rounds are plenty.
-        for _ in 0..5 {
-            let now = self.ctx.now_ms();
-            let lease = Lease(self.ctx.new_id());
-            let claim = Claim {
+        let lease = {
+            let mut map = self.running.0.lock().unwrap_or_else(|e| e.into_inner());
+            let k = (scope.to_string(), key.to_string());
+            if let Some((_, running_hash)) = map.get(&k) {
+                return Ok(if running_hash == request_hash { Begin::InProgress } else { Begin::Mismatch });
+            }
+            let id = self.ctx.new_id();
+            map.insert(k, (id.clone(), request_hash.to_string()));
+            Lease(Arc::new(Guard {
+                running: self.running.clone(),
                 scope: scope.to_string(),
                 key: key.to_string(),
+                id,
                 request_hash: request_hash.to_string(),
-                now_ms: now,
-                holder: lease.0.clone(),
-            };
-            if self.claims.submit(claim).await? {
-                return Ok(Begin::Fresh(lease));
-            }
-            let row: Option<KeyRow> = sqlx::query_as(
-                "SELECT request_hash, state, status_code, body, locked_at_ms FROM idempotency_keys
-                 WHERE scope = $1 AND idem_key = $2",
-            )
-            .bind(scope)
-            .bind(key)
-            .fetch_optional(&self.ctx.db.pool)
-            .await?;
-            let Some(row) = row else {
-                continue;
-            };
-            if row.request_hash != request_hash {
-                return Ok(Begin::Mismatch);
-            }
-            if row.state == "done" {
-                let status = row.status_code.and_then(|s| u16::try_from(s).ok()).unwrap_or(500);
-                return Ok(Begin::Replay { status, body: row.body.unwrap_or_default() });
-            }
-            let locked_at_ms = row.locked_at_ms;
-            if locked_at_ms > now - STALE_IN_PROGRESS_MS {
-                return Ok(Begin::InProgress);
-            }
-            // The request that held it died; take it over (once: the lock time must still be the one we saw).
-            let mut tx = self.ctx.db.begin().await?;
-            let taken = sqlx::query(
-                "UPDATE idempotency_keys SET locked_at_ms = $1, holder = $5
-                 WHERE scope = $2 AND idem_key = $3 AND state = 'in_progress' AND locked_at_ms = $4",
-            )
-            .bind(now)
-            .bind(scope)
-            .bind(key)
-            .bind(locked_at_ms)
-            .bind(&lease.0)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-            tx.commit().await?;
-            if taken == 1 {
-                tracing::warn!(scope, "took over a stale idempotency key");
-                return Ok(Begin::Fresh(lease));
-            }
-            return Ok(Begin::InProgress);
-        }
-        Ok(Begin::InProgress)
-    }
-
-    /// Store the answer of a request that began [`Begin::Fresh`]. Returns
-    /// false, storing nothing, when the lease was lost (the key was taken over).
-    pub async fn complete(&self, scope: &str, key: &str, lease: &Lease, status: u16, body: &str) -> Result<bool> {
-        check(scope, key)?;
-        self.answers
-            .submit(Answer {
-                scope: scope.to_string(),
-                key: key.to_string(),
-                holder: lease.0.clone(),
-                status: i64::from(status),
-                body: body.to_string(),
-            })
-            .await
-    }
-
-    /// Forget a request that began [`Begin::Fresh`] but had no answer worth
-    /// keeping (a server error), so a retry runs it again.
-    /// Returns false, forgetting nothing, when the lease was lost.
-    pub async fn release(&self, scope: &str, key: &str, lease: &Lease) -> Result<bool> {
-        check(scope, key)?;
-        let mut tx = self.ctx.db.begin().await?;
-        let n = sqlx::query(
-            "DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2 AND state = 'in_progress' AND holder = $3",
+                settled: AtomicBool::new(false),
+            }))
+        };
+        // Claimed here first, so the row read below cannot be stored by
+        // another request of this process between the read and the run.
+        let row: Option<KeyRow> = sqlx::query_as(
+            "SELECT request_hash, state, status_code, body FROM idempotency_keys WHERE scope = $1 AND idem_key = $2",
         )
         .bind(scope)
         .bind(key)
-        .bind(&lease.0)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(n == 1)
+        .fetch_optional(&self.ctx.db.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Begin::Fresh(lease));
+        };
+        if row.request_hash != request_hash {
+            return Ok(Begin::Mismatch);
+        }
+        match row.state.as_str() {
+            "done" => {
+                let status = row.status_code.and_then(|s| u16::try_from(s).ok()).unwrap_or(500);
+                Ok(Begin::Replay { status, body: row.body.unwrap_or_default() })
+            }
+            "domain" => Ok(Begin::Rerun(lease)),
+            // A claim row of an earlier version of this store, whose request
+            // is gone: run it again (the domain below is idempotent on the key).
+            _ => Ok(Begin::Fresh(lease)),
+        }
+    }
+
+    /// The row that says the domain keeps this request's answer, to be
+    /// written in the domain's transaction (see [`DomainAnswer`]).
+    pub fn domain_answer(&self, lease: &Lease) -> DomainAnswer {
+        DomainAnswer {
+            scope: lease.0.scope.clone(),
+            key: lease.0.key.clone(),
+            request_hash: lease.0.request_hash.clone(),
+            at_ms: self.ctx.now_ms(),
+            written: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Store the answer of a request that began [`Begin::Fresh`] (durable
+    /// when this returns). Returns false, storing nothing, when the lease
+    /// was settled already or the key was answered meanwhile (by another
+    /// process: the first answer stays).
+    pub async fn complete(&self, scope: &str, key: &str, lease: &Lease, status: u16, body: &str) -> Result<bool> {
+        check(scope, key)?;
+        if lease.0.scope != scope || lease.0.key != key || lease.0.settled.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let stored = self
+            .answers
+            .submit(Answer {
+                scope: scope.to_string(),
+                key: key.to_string(),
+                request_hash: lease.0.request_hash.clone(),
+                status: i64::from(status),
+                body: body.to_string(),
+                at_ms: self.ctx.now_ms(),
+                holder: lease.0.id.clone(),
+            })
+            .await;
+        // Settled after the write, so no second copy runs before the answer is there.
+        let held = lease.0.settle();
+        Ok(stored? && held)
+    }
+
+    /// Forget a request that began [`Begin::Fresh`] but had no answer worth
+    /// keeping (a server error), so a retry runs it again. Returns false,
+    /// forgetting nothing, when the lease was settled already.
+    pub async fn release(&self, scope: &str, key: &str, lease: &Lease) -> Result<bool> {
+        check(scope, key)?;
+        if lease.0.scope != scope || lease.0.key != key {
+            return Ok(false);
+        }
+        Ok(lease.0.settle())
     }
 
     /// Remove keys created more than `age_ms` ago — but never younger than
@@ -316,14 +412,11 @@ impl Idempotency {
         let now = self.ctx.now_ms();
         let cutoff = now - age_ms.max(MIN_RETENTION_MS);
         let mut tx = self.ctx.db.begin().await?;
-        let n = sqlx::query(
-            "DELETE FROM idempotency_keys WHERE created_at_ms < $1 AND (state = 'done' OR locked_at_ms < $2)",
-        )
-        .bind(cutoff)
-        .bind(now - STALE_IN_PROGRESS_MS)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
+        let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_at_ms < $1")
+            .bind(cutoff)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
         tx.commit().await?;
         Ok(n)
     }

@@ -4,7 +4,7 @@
 
 use yizhan_core::testing::TestDb;
 use yizhan_core::{Code, Msg};
-use yizhan_idempotency::{request_hash, Begin, Idempotency, Lease, MIGRATIONS, MIN_RETENTION_MS, STALE_IN_PROGRESS_MS};
+use yizhan_idempotency::{request_hash, Begin, DomainAnswer, Idempotency, Lease, MIGRATIONS, MIN_RETENTION_MS};
 
 /// The lease of a fresh begin.
 fn fresh(b: Begin) -> Lease {
@@ -106,18 +106,58 @@ async fn racing_a_release_never_gives_two_runners() {
 }
 
 #[tokio::test]
-async fn a_request_that_died_can_be_taken_over_after_a_while() {
-    let (s, clock, _t) = store().await;
+async fn a_request_that_died_leaves_its_key_free_at_once() {
+    let (s, _clock, _t) = store().await;
     let h = request_hash("POST", "/p", b"{}");
-    fresh(s.begin("u", "k", &h).await.unwrap());
-    clock.advance_ms(STALE_IN_PROGRESS_MS - 1000);
+    let lease = fresh(s.begin("u", "k", &h).await.unwrap());
     assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::InProgress);
-    clock.advance_ms(2000);
-    fresh(s.begin("u", "k", &h).await.unwrap());
-    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::InProgress);
-    // A different request is still a mismatch, stale or not.
-    clock.advance_ms(STALE_IN_PROGRESS_MS + 1);
+    // Another request with the key while it runs is a mismatch, as it would be after.
     assert_eq!(s.begin("u", "k", "other").await.unwrap(), Begin::Mismatch);
+    // The request dies without an answer (its task is gone): nothing was written,
+    // so a retry runs (the domain below is idempotent on the key).
+    drop(lease);
+    let lease = fresh(s.begin("u", "k", &h).await.unwrap());
+    assert!(s.complete("u", "k", &lease, 201, "answer").await.unwrap());
+    assert!(!s.release("u", "k", &lease).await.unwrap(), "a stored answer is not released");
+    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Replay { status: 201, body: "answer".into() });
+}
+
+/// A domain answer is written in the domain's transaction: it commits with
+/// the work or not at all, and a retry runs again (the domain answers from
+/// its own key), also after a restart; another request is a mismatch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domain_answer_commits_with_the_work_and_sends_retries_round_again() {
+    let (s, clock, t) = store().await;
+    let h = request_hash("POST", "/pay", br#"{"amount":1}"#);
+    let lease = fresh(s.begin("u", "paid", &h).await.unwrap());
+    let answer = s.domain_answer(&lease);
+    // Rolled back: as if nothing happened.
+    let mut tx = t.db.begin().await.unwrap();
+    DomainAnswer::insert_all(tx.conn(), &[&answer]).await.unwrap();
+    drop(tx);
+    drop(lease);
+    let lease = fresh(s.begin("u", "paid", &h).await.unwrap());
+    let answer = s.domain_answer(&lease);
+    assert!(!answer.was_written());
+    let mut tx = t.db.begin().await.unwrap();
+    DomainAnswer::insert_all(tx.conn(), &[&answer]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(answer.was_written());
+    // While the first still runs, a retry waits its turn.
+    assert_eq!(s.begin("u", "paid", &h).await.unwrap(), Begin::InProgress);
+    drop(lease);
+    let rerun = s.begin("u", "paid", &h).await.unwrap();
+    assert!(matches!(rerun, Begin::Rerun(_)), "{rerun:?}");
+    drop(rerun);
+    // A fresh store (a restart) reads the same.
+    let again = Idempotency::new(t.ctx().0);
+    assert!(matches!(again.begin("u", "paid", &h).await.unwrap(), Begin::Rerun(_)));
+    let other = request_hash("POST", "/pay", br#"{"amount":2}"#);
+    assert_eq!(again.begin("u", "paid", &other).await.unwrap(), Begin::Mismatch);
+    // Purged like any answer, after the retention.
+    clock.advance_ms(MIN_RETENTION_MS + 1);
+    assert_eq!(s.purge_older_than(0).await.unwrap(), 1);
+    fresh(s.begin("u", "paid", &h).await.unwrap());
 }
 
 #[tokio::test]
@@ -143,18 +183,17 @@ async fn keys_live_at_least_a_day() {
 }
 
 #[tokio::test]
-async fn after_a_stale_takeover_only_the_new_holder_stores_or_releases() {
-    let (s, clock, _t) = store().await;
+async fn a_settled_lease_stores_nothing_more() {
+    let (s, _clock, _t) = store().await;
     let h = request_hash("POST", "/p", b"{}");
-    let old = fresh(s.begin("u", "k", &h).await.unwrap());
-    // The first request hangs past the stale time; a retry takes the key over.
-    clock.advance_ms(STALE_IN_PROGRESS_MS + 1);
+    let lease = fresh(s.begin("u", "k", &h).await.unwrap());
+    assert!(s.release("u", "k", &lease).await.unwrap());
+    // Woken up late: the released lease can no longer store its answer.
+    assert!(!s.complete("u", "k", &lease, 500, "late").await.unwrap());
     let new = fresh(s.begin("u", "k", &h).await.unwrap());
-    assert_ne!(old, new);
-    // The first one wakes up: it can neither release the retry's claim nor store its answer.
-    assert!(!s.release("u", "k", &old).await.unwrap());
-    assert!(!s.complete("u", "k", &old, 500, "late").await.unwrap());
-    assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::InProgress, "the retry still holds it");
+    assert_ne!(lease, new);
+    // A lease speaks only for its own key.
+    assert!(!s.complete("u", "other", &new, 201, "wrong key").await.unwrap());
     assert!(s.complete("u", "k", &new, 201, "first answer").await.unwrap());
     assert_eq!(s.begin("u", "k", &h).await.unwrap(), Begin::Replay { status: 201, body: "first answer".into() });
 }

@@ -68,6 +68,9 @@ impl<S: Send + Sync> FromRequest<S> for IdemCall {
 }
 
 /// Run `work` at most once per (scope, key): see the module documentation.
+/// The work may store its answer with its own writes: the domain code it
+/// calls takes [`yizhan_idempotency::take_domain_answer`] and writes it in its
+/// transaction; then the answer costs no write here.
 pub async fn run<Fut, R>(s: &Idempotency, scope: &str, key: &str, hash: &str, work: Fut) -> Response
 where
     Fut: Future<Output = R> + Send + 'static,
@@ -95,14 +98,33 @@ where
             ApiError(Error::new(Code::IdempotencyInProgress, "idempotency.request.in_progress")).into_response()
         }
         Ok(Begin::Replay { status, body }) => replay(status, body),
+        Ok(Begin::Rerun(lease)) => {
+            // The domain keeps the answer under the same key: it answers the
+            // rerun from there, doing nothing twice; nothing is stored.
+            let mut resp = match AssertUnwindSafe(work).catch_unwind().await {
+                Ok(r) => r.into_response(),
+                Err(_) => ApiError(Error::internal(anyhow::anyhow!("the request handler panicked"))).into_response(),
+            };
+            drop(lease);
+            resp.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+            resp
+        }
         Ok(Begin::Fresh(lease)) => {
-            let resp = match AssertUnwindSafe(work).catch_unwind().await {
+            // On offer to the domain: written with its work, it is the stored answer.
+            let domain_answer = s.domain_answer(&lease);
+            let offered = yizhan_idempotency::offering(domain_answer.clone(), AssertUnwindSafe(work).catch_unwind());
+            let resp = match offered.await {
                 Ok(r) => r.into_response(),
                 Err(_) => {
                     forget(s, scope, key, &lease).await;
                     return ApiError(Error::internal(anyhow::anyhow!("the request handler panicked"))).into_response();
                 }
             };
+            if domain_answer.was_written() && resp.status().is_success() {
+                // Committed with the work: nothing more to store.
+                forget(s, scope, key, &lease).await;
+                return resp;
+            }
             let (parts, body) = resp.into_parts();
             let bytes = match axum::body::to_bytes(body, MAX_STORED_BODY).await {
                 Ok(b) => b,

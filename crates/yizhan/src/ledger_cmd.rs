@@ -45,7 +45,14 @@ pub struct BenchArgs {
     pub hot_share_pct: u32,
     pub runs: usize,
     pub idempotency_keys: bool,
+    /// Also measure, in each run, the ledger without and with keys and a
+    /// plain one-transaction-per-payment program, side by side.
+    pub compare_plain: bool,
 }
+
+/// Payments of the plain program per run: it is slow, and its rate settles
+/// long before this.
+const PLAIN_TRANSFERS_MAX: usize = 20_000;
 
 /// Run the ledger benchmark `runs` times; print each run, then the median and spread.
 pub async fn bench(data: &DataOpts, explicit_data_dir: bool, a: BenchArgs) -> anyhow::Result<()> {
@@ -61,6 +68,11 @@ pub async fn bench(data: &DataOpts, explicit_data_dir: bool, a: BenchArgs) -> an
         "yizhan bench ledger: {engine}, {} wallets, {} payments per run, {} concurrent payers, {}% into one hot merchant account, {} runs",
         a.accounts, a.transfers, a.concurrency, a.hot_share_pct, a.runs
     );
+    if a.compare_plain {
+        let r = compare(&db, &a).await;
+        db.close().await;
+        return r;
+    }
     let mut reports: Vec<BenchReport> = Vec::new();
     for run in 1..=a.runs {
         let bar = ProgressBar::new(a.transfers as u64);
@@ -104,6 +116,67 @@ pub async fn bench(data: &DataOpts, explicit_data_dir: bool, a: BenchArgs) -> an
         p99[p99.len() - 1]
     );
     db.close().await;
+    Ok(())
+}
+
+/// One measurement with a progress bar.
+async fn measure(db: &Db, a: &BenchArgs, what: &str, keys: bool, plain: bool) -> anyhow::Result<BenchReport> {
+    let transfers = if plain { a.transfers.min(PLAIN_TRANSFERS_MAX) } else { a.transfers };
+    let bar = ProgressBar::new(transfers as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(what.to_string());
+    let opts = BenchOpts {
+        accounts: a.accounts,
+        transfers,
+        concurrency: if plain { a.concurrency.min(64) } else { a.concurrency },
+        hot_share_pct: a.hot_share_pct,
+        idempotency_keys: keys,
+        ..Default::default()
+    };
+    let b = bar.clone();
+    let r = if plain {
+        yizhan_ledger::bench::run_plain(ctx_for(db.clone()), opts, move |n| b.set_position(n)).await
+    } else {
+        yizhan_ledger::bench::run(ctx_for(db.clone()), opts, move |n| b.set_position(n)).await
+    }
+    .map_err(err)?;
+    bar.finish_and_clear();
+    Ok(r)
+}
+
+/// `--compare-plain`: per run the ledger without keys, with a key on every
+/// payment, and the plain program; then the medians and the ratios.
+async fn compare(db: &Db, a: &BenchArgs) -> anyhow::Result<()> {
+    let mut rows: [Vec<BenchReport>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let names = ["ledger, no keys", "ledger, a key on every payment", "plain program (1 transaction per payment)"];
+    for run in 1..=a.runs {
+        for (i, (keys, plain)) in [(false, false), (true, false), (true, true)].into_iter().enumerate() {
+            let r = measure(db, a, &format!("run {run}/{}: {}", a.runs, names[i]), keys, plain).await?;
+            println!(
+                "run {run}: {:<42} {:>9.0} transfers/s  p50 {:>7.1} ms  p99 {:>7.1} ms  ({} payments in {:.2} s)",
+                names[i], r.per_second, r.p50_ms, r.p99_ms, r.transfers, r.seconds
+            );
+            rows[i].push(r);
+        }
+    }
+    let med = |v: &[BenchReport]| -> (f64, f64, f64) {
+        let mut t: Vec<f64> = v.iter().map(|r| r.per_second).collect();
+        t.sort_by(f64::total_cmp);
+        (t[t.len() / 2], t[0], t[t.len() - 1])
+    };
+    let (unkeyed, keyed, plain) = (med(&rows[0]), med(&rows[1]), med(&rows[2]));
+    println!("\nmedian of {} runs (min–max), {}:", a.runs, db.engine().name());
+    for (name, (m, lo, hi)) in names.iter().zip([unkeyed, keyed, plain]) {
+        println!("  {name:<42} {m:>9.0} transfers/s  ({lo:.0}–{hi:.0})");
+    }
+    println!(
+        "  keyed ledger / unkeyed ledger: {:.0}%   keyed ledger / plain program: {:.1}x",
+        100.0 * keyed.0 / unkeyed.0.max(1e-9),
+        keyed.0 / plain.0.max(1e-9)
+    );
     Ok(())
 }
 

@@ -140,6 +140,10 @@ enum BenchCommand {
         /// Give every payment an idempotency key (checked in the same batch).
         #[arg(long, default_value_t = false)]
         idempotency_keys: bool,
+        /// In each run measure the ledger without keys, with keys, and a plain
+        /// one-transaction-per-payment program on the same database, side by side.
+        #[arg(long, default_value_t = false)]
+        compare_plain: bool,
     },
     /// Payments over real HTTP: a server process on a fresh database, funded
     /// people logged in, load clients in separate processes posting
@@ -265,7 +269,17 @@ async fn main() -> anyhow::Result<()> {
             api_bench::client(&plan, &out, &acks).await
         }
         Command::Bench {
-            command: BenchCommand::Ledger { data, accounts, transfers, concurrency, hot_share, runs, idempotency_keys },
+            command:
+                BenchCommand::Ledger {
+                    data,
+                    accounts,
+                    transfers,
+                    concurrency,
+                    hot_share,
+                    runs,
+                    idempotency_keys,
+                    compare_plain,
+                },
         } => {
             let explicit_dir = std::env::args().any(|a| a == "--data-dir" || a.starts_with("--data-dir="))
                 || std::env::var_os("YIZHAN_DATA_DIR").is_some();
@@ -276,6 +290,7 @@ async fn main() -> anyhow::Result<()> {
                 hot_share_pct: hot_share,
                 runs: runs.max(1),
                 idempotency_keys,
+                compare_plain,
             };
             ledger_cmd::bench(&data, explicit_dir, args).await
         }

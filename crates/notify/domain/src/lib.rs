@@ -172,6 +172,7 @@ pub struct Notify {
 }
 
 /// A notification row to insert.
+#[derive(Clone)]
 struct NewRow {
     id: String,
     user_id: String,
@@ -194,40 +195,61 @@ impl Batch for Inserts {
     type Out = ();
     fn apply<'a>(&'a self, tx: &'a mut Tx, ops: &'a [NewRow]) -> BoxFuture<'a, Result<Vec<Result<()>>>> {
         Box::pin(async move {
-            for chunk in ops.chunks(ROWS_PER_INSERT) {
-                let values: Vec<String> = (0..chunk.len())
-                    .map(|i| {
-                        let b = i * 8;
-                        format!(
-                            "(${}, ${}, ${}, '', '', '', '', ${}, ${}, ${}, ${}, ${}, NULL)",
-                            b + 1,
-                            b + 2,
-                            b + 3,
-                            b + 4,
-                            b + 5,
-                            b + 6,
-                            b + 7,
-                            b + 8
-                        )
-                    })
-                    .collect();
-                let sql = format!("INSERT INTO notifications ({COLUMNS}) VALUES {}", values.join(", "));
-                let mut q = sqlx::query(&sql);
-                for r in chunk {
-                    q = q
-                        .bind(&r.id)
-                        .bind(&r.user_id)
-                        .bind(&r.kind)
-                        .bind(&r.title)
-                        .bind(&r.body)
-                        .bind(&r.target_kind)
-                        .bind(&r.target_id)
-                        .bind(r.at_ms);
-                }
-                q.execute(tx.conn()).await?;
-            }
+            let rows: Vec<&NewRow> = ops.iter().collect();
+            insert_rows(tx.conn(), &rows).await?;
             Ok(ops.iter().map(|_| Ok(())).collect())
         })
+    }
+}
+
+async fn insert_rows(conn: &mut sqlx::AnyConnection, rows: &[&NewRow]) -> Result<()> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 8;
+                format!(
+                    "(${}, ${}, ${}, '', '', '', '', ${}, ${}, ${}, ${}, ${}, NULL)",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                )
+            })
+            .collect();
+        let sql = format!("INSERT INTO notifications ({COLUMNS}) VALUES {}", values.join(", "));
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(&r.id)
+                .bind(&r.user_id)
+                .bind(&r.kind)
+                .bind(&r.title)
+                .bind(&r.body)
+                .bind(&r.target_kind)
+                .bind(&r.target_id)
+                .bind(r.at_ms);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A notification made ready to be stored in the transaction of the work it
+/// tells about (a payment's notice with the payment), by
+/// [`Notify::insert_prepared`]; then [`Notify::mail_prepared`] after commit.
+pub struct PreparedNotice {
+    row: NewRow,
+    msg: Message,
+}
+
+impl PreparedNotice {
+    /// The notification's id.
+    pub fn id(&self) -> &str {
+        &self.row.id
     }
 }
 
@@ -297,28 +319,46 @@ impl Notify {
     /// Store in the person's inbox; then, if a mailer is configured and an
     /// address given, mail a copy in the background. Returns the id.
     pub async fn send(&self, user_id: &str, email: Option<&str>, msg: Message) -> Result<String> {
+        let prepared = self.prepare(user_id, msg)?;
+        let id = prepared.row.id.clone();
+        self.store.submit(prepared.row.clone()).await?;
+        self.mail_prepared(&prepared, email);
+        Ok(id)
+    }
+
+    /// Check and make a notification's row, to be stored by [`Notify::insert_prepared`]
+    /// in the caller's transaction.
+    pub fn prepare(&self, user_id: &str, msg: Message) -> Result<PreparedNotice> {
         let title = serde_json::to_string(&msg.title).map_err(Error::internal)?;
         let body = serde_json::to_string(&msg.body).map_err(Error::internal)?;
         validate(user_id, &msg, &title, &body)?;
-        let id = self.ctx.new_id();
-        let now = self.ctx.now_ms();
-        self.store
-            .submit(NewRow {
-                id: id.clone(),
-                user_id: user_id.to_string(),
-                kind: msg.kind.clone(),
-                title,
-                body,
-                target_kind: msg.target.as_ref().map(|t| t.kind.clone()),
-                target_id: msg.target.as_ref().map(|t| t.id.clone()),
-                at_ms: now,
-            })
-            .await?;
+        let row = NewRow {
+            id: self.ctx.new_id(),
+            user_id: user_id.to_string(),
+            kind: msg.kind.clone(),
+            title,
+            body,
+            target_kind: msg.target.as_ref().map(|t| t.kind.clone()),
+            target_id: msg.target.as_ref().map(|t| t.id.clone()),
+            at_ms: self.ctx.now_ms(),
+        };
+        Ok(PreparedNotice { row, msg })
+    }
+
+    /// Store prepared notifications in the transaction `conn` is in (many rows per statement).
+    pub async fn insert_prepared(conn: &mut sqlx::AnyConnection, notices: &[&PreparedNotice]) -> Result<()> {
+        let rows: Vec<&NewRow> = notices.iter().map(|n| &n.row).collect();
+        insert_rows(conn, &rows).await
+    }
+
+    /// After the notification is stored: if a mailer is configured and an
+    /// address given, mail a copy in the background.
+    pub fn mail_prepared(&self, n: &PreparedNotice, email: Option<&str>) {
         if let (Some(mailer), Some(to)) = (self.mailer.clone(), email.map(str::trim).filter(|e| !e.is_empty())) {
             let to = to.to_string();
-            let user_id = user_id.to_string();
-            let notification_id = id.clone();
-            let (subject, body) = mail_text(&msg, &self.render);
+            let user_id = n.row.user_id.clone();
+            let notification_id = n.row.id.clone();
+            let (subject, body) = mail_text(&n.msg, &self.render);
             tokio::spawn(async move {
                 // Logs name the person by id only, never by address.
                 match mailer.send(&to, &subject, &body).await {
@@ -332,7 +372,6 @@ impl Notify {
                 }
             });
         }
-        Ok(id)
     }
 
     /// The person's notifications, newest first.

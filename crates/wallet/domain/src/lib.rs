@@ -11,6 +11,7 @@
 //! between the two is finished by the next retry with the same key.
 
 pub mod account;
+mod attach;
 pub mod bills;
 pub mod confirm;
 pub mod emvco;
@@ -37,7 +38,7 @@ use yizhan_audit::Audit;
 use yizhan_core::{Code, Ctx, Error, MigrationSet, Msg, Result};
 use yizhan_identity::Identity;
 use yizhan_ledger::{Ledger, Transfer, TransferSpec};
-use yizhan_notify::{Message, Notify, Target};
+use yizhan_notify::{Message, Notify};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "pay",
@@ -344,17 +345,20 @@ impl Pay {
     /// Tell a person something, in English and Chinese. A payment never fails
     /// because its notice could not be stored: that is logged instead.
     pub(crate) async fn tell(&self, user_id: &str, msg: Message) {
-        // The person's address is looked up only when mail goes anywhere:
-        // without a mailer a notice costs no read on the payment path.
-        let email = match self.inner.notify.mailer_name() {
-            Some(_) => match self.identity().profile(user_id).await {
-                Ok(p) if p.login.contains('@') => Some(p.login),
-                _ => None,
-            },
-            None => None,
-        };
+        let email = self.notice_email(user_id).await;
         if let Err(e) = self.inner.notify.send(user_id, email.as_deref(), msg).await {
             tracing::warn!(%user_id, code = %e.code, error = %e.msg, "payment notice not stored");
+        }
+    }
+
+    /// Where a notice's copy is mailed. The person's address is looked up
+    /// only when mail goes anywhere: without a mailer a notice costs no read
+    /// on the payment path.
+    async fn notice_email(&self, user_id: &str) -> Option<String> {
+        self.inner.notify.mailer_name()?;
+        match self.identity().profile(user_id).await {
+            Ok(p) if p.login.contains('@') => Some(p.login),
+            _ => None,
         }
     }
 
@@ -493,34 +497,34 @@ impl Pay {
         if !replay {
             self.reserve_limit(payer_user_id, Operation::Payment, amount_fen, &key).await?;
         }
-        let t = match self
-            .transfer(
-                TransferSpec::new(from, to, amount_fen, category).with_memo(memo).with_idempotency_key(key.clone()),
-            )
-            .await
-        {
+        // The payee's notice and the request's answer commit with the money.
+        let mut attachments: Vec<Arc<dyn yizhan_ledger::Attachment>> = Vec::new();
+        let notice = match (&preview.payee, replay) {
+            (Payee::User(to_user), false) => {
+                let n = Arc::new(attach::ReceivedNotice {
+                    notify: self.inner.notify.clone(),
+                    payee_user_id: to_user.clone(),
+                    payer_name: payer_name.clone(),
+                    memo: memo.to_string(),
+                    email: self.notice_email(to_user).await,
+                    prepared: std::sync::Mutex::new(None),
+                });
+                attachments.push(n.clone());
+                Some(n)
+            }
+            _ => None,
+        };
+        attachments.extend(attach::request_answer());
+        let spec = TransferSpec::new(from, to, amount_fen, category).with_memo(memo).with_idempotency_key(key.clone());
+        let t = match self.ledger().transfer_with(spec, attachments).await {
             Ok(t) => t,
             Err(e) => {
                 self.give_back_if_refused(&key, &e).await;
                 return Err(e);
             }
         };
-        if let (Payee::User(to_user), false) = (&preview.payee, replay) {
-            let body = if memo.is_empty() {
-                Msg::new("pay.notice.received.body")
-            } else {
-                Msg::new("pay.notice.received.body_memo").text("memo", memo)
-            };
-            self.tell(
-                to_user,
-                Message {
-                    kind: "pay.received".into(),
-                    title: Msg::new("pay.notice.received.title").fen("amount", amount_fen),
-                    body: body.text("payer", payer_name.clone()).fen("amount", amount_fen),
-                    target: Some(Target::new("transfer", &t.id)),
-                },
-            )
-            .await;
+        if let Some(n) = notice {
+            n.mail();
         }
         Ok(Receipt {
             transfer_id: t.id,

@@ -175,3 +175,176 @@ pub async fn run(ctx: Ctx, opts: BenchOpts, progress: impl Fn(u64) + Send + Sync
         engine: ctx.db.engine().name(),
     })
 }
+
+/// The comparison the ledger is measured against: what a plain program
+/// does, one database transaction per payment (lock both balances in id
+/// order, check and move, insert the transfer with its idempotency key,
+/// commit), `opts.concurrency` payers at once over the pool's connections.
+/// Its own tables (`bench_plain_*`) are made for the run and dropped after.
+pub async fn run_plain(ctx: Ctx, opts: BenchOpts, progress: impl Fn(u64) + Send + Sync) -> Result<BenchReport> {
+    if opts.accounts < 2 || opts.concurrency == 0 || opts.hot_share_pct > 100 {
+        return Err(Error::field("opts", "ledger.bench_opts"));
+    }
+    let db = &ctx.db;
+    for sql in [
+        "DROP TABLE IF EXISTS bench_plain_transfers",
+        "DROP TABLE IF EXISTS bench_plain_accounts",
+        "CREATE TABLE bench_plain_accounts (id TEXT PRIMARY KEY, balance_fen BIGINT NOT NULL CHECK (balance_fen >= 0))",
+        "CREATE TABLE bench_plain_transfers (id TEXT PRIMARY KEY, debit TEXT NOT NULL, credit TEXT NOT NULL,
+             amount_fen BIGINT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE, created_at_ms BIGINT NOT NULL)",
+    ] {
+        sqlx::query(sql).execute(&db.pool).await?;
+    }
+    let hot = "hot".to_string();
+    let wallets: Arc<Vec<String>> = Arc::new((0..opts.accounts).map(|i| format!("w{i:07}")).collect());
+    {
+        let mut tx = db.begin().await?;
+        for chunk in wallets.iter().chain(std::iter::once(&hot)).collect::<Vec<_>>().chunks(500) {
+            let values: Vec<String> = (1..=chunk.len()).map(|i| format!("(${i}, {FUND_FEN})")).collect();
+            let sql = format!("INSERT INTO bench_plain_accounts (id, balance_fen) VALUES {}", values.join(", "));
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            q.execute(tx.conn()).await?;
+        }
+        tx.commit().await?;
+    }
+    let done = Arc::new(AtomicU64::new(0));
+    let rejected = Arc::new(AtomicU64::new(0));
+    let hot = Arc::new(hot);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(opts.concurrency);
+    for t in 0..opts.concurrency {
+        let n = opts.transfers / opts.concurrency + usize::from(t < opts.transfers % opts.concurrency);
+        let (ctx, wallets, hot, done, rejected) =
+            (ctx.clone(), wallets.clone(), hot.clone(), done.clone(), rejected.clone());
+        let seed = ctx.rng.next_u64();
+        let hot_pct = opts.hot_share_pct;
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut latencies_us: Vec<u32> = Vec::with_capacity(n);
+            for i in 0..n {
+                let from = wallets[rng.gen_range(0..wallets.len())].as_str();
+                let to = if rng.gen_range(0..100) < hot_pct {
+                    hot.as_str()
+                } else {
+                    wallets[rng.gen_range(0..wallets.len())].as_str()
+                };
+                if from == to {
+                    continue;
+                }
+                let amount: i64 = rng.gen_range(1..=1_000);
+                let t0 = Instant::now();
+                let made = plain_transfer(&ctx, from, to, amount, &format!("plain:{seed:x}:{i}")).await?;
+                latencies_us.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
+                if !made {
+                    rejected.fetch_add(1, Ordering::Relaxed);
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, Error>(latencies_us)
+        }));
+    }
+    let mut all = futures::future::join_all(tasks);
+    let results = loop {
+        tokio::select! {
+            r = &mut all => break r,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => progress(done.load(Ordering::Relaxed)),
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let mut latencies: Vec<u32> = Vec::new();
+    for r in results {
+        latencies.extend(r.map_err(Error::internal)??);
+    }
+    latencies.sort_unstable();
+    let pct = |per_mille: usize| -> f64 {
+        match latencies.len() {
+            0 => 0.0,
+            n => f64::from(latencies[((n - 1) * per_mille / 1000).min(n - 1)]) / 1000.0,
+        }
+    };
+    let (sum,): (i64,) =
+        sqlx::query_as("SELECT CAST(COALESCE(SUM(balance_fen), 0) AS BIGINT) FROM bench_plain_accounts")
+            .fetch_one(&db.pool)
+            .await?;
+    let expected = FUND_FEN * i64::try_from(opts.accounts + 1).map_err(Error::internal)?;
+    for sql in ["DROP TABLE bench_plain_transfers", "DROP TABLE bench_plain_accounts"] {
+        sqlx::query(sql).execute(&db.pool).await?;
+    }
+    if sum != expected {
+        return Err(Error::internal(anyhow::anyhow!("plain script: balances sum to {sum}, not {expected}")));
+    }
+    let transfers = done.load(Ordering::Relaxed);
+    Ok(BenchReport {
+        transfers,
+        seconds,
+        per_second: transfers as f64 / seconds.max(1e-9),
+        p50_ms: pct(500),
+        p99_ms: pct(990),
+        rejected: rejected.load(Ordering::Relaxed),
+        batches: transfers,
+        mean_batch: 1.0,
+        engine: ctx.db.engine().name(),
+    })
+}
+
+/// One payment the plain way; false when the payer's balance is too low.
+async fn plain_transfer(ctx: &Ctx, from: &str, to: &str, amount: i64, key: &str) -> Result<bool> {
+    for attempt in 0..10 {
+        match plain_transfer_once(ctx, from, to, amount, key).await {
+            Err(e) if attempt < 9 && is_retryable_error(&e) => continue,
+            r => return r,
+        }
+    }
+    Ok(false)
+}
+
+fn is_retryable_error(e: &Error) -> bool {
+    e.source.as_ref().and_then(|s| s.downcast_ref::<sqlx::Error>()).is_some_and(yizhan_core::error::is_retryable)
+}
+
+async fn plain_transfer_once(ctx: &Ctx, from: &str, to: &str, amount: i64, key: &str) -> Result<bool> {
+    let mut tx = ctx.db.begin().await?;
+    // Both rows in id order, so two payments never wait on each other in a circle.
+    let (first, second) = if from < to { (from, to) } else { (to, from) };
+    let lock = match ctx.db.engine() {
+        yizhan_core::Engine::Postgres => "SELECT balance_fen FROM bench_plain_accounts WHERE id = $1 FOR UPDATE",
+        yizhan_core::Engine::Sqlite => "SELECT balance_fen FROM bench_plain_accounts WHERE id = $1",
+    };
+    let mut balance_from = 0;
+    for id in [first, second] {
+        let (b,): (i64,) = sqlx::query_as(lock).bind(id).fetch_one(tx.conn()).await?;
+        if id == from {
+            balance_from = b;
+        }
+    }
+    if balance_from < amount {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE bench_plain_accounts SET balance_fen = balance_fen - $1 WHERE id = $2")
+        .bind(amount)
+        .bind(from)
+        .execute(tx.conn())
+        .await?;
+    sqlx::query("UPDATE bench_plain_accounts SET balance_fen = balance_fen + $1 WHERE id = $2")
+        .bind(amount)
+        .bind(to)
+        .execute(tx.conn())
+        .await?;
+    sqlx::query(
+        "INSERT INTO bench_plain_transfers (id, debit, credit, amount_fen, idempotency_key, created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(ctx.new_id())
+    .bind(from)
+    .bind(to)
+    .bind(amount)
+    .bind(key)
+    .bind(ctx.now_ms())
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -385,6 +385,13 @@ async fn a_retry_gets_the_first_answer_and_money_moves_once() {
     assert_eq!(again.headers.get("content-type").unwrap(), "application/json");
     assert_eq!(again.body, first.body);
     assert_eq!(balance(&app, &b).await, 700);
+    // The payee's notice committed with the money, once, about this transfer.
+    let inbox = app.get("/api/v1/me/notifications", Some(&b)).await;
+    let items = inbox.body["items"].as_array().unwrap_or_else(|| panic!("{}", inbox.text)).clone();
+    let received: Vec<_> = items.iter().filter(|n| n["kind"] == "pay.received").collect();
+    assert_eq!(received.len(), 1, "{}", inbox.text);
+    let link = received[0]["link"].as_str().unwrap_or_default();
+    assert!(link.ends_with(first.body["transfer_id"].as_str().unwrap()), "{}", inbox.text);
 
     // The same key for another request.
     let r = app.pay("/api/v1/transfers", &a, &k, json!({"to": "idem-b@example.org", "amount": 701})).await;
