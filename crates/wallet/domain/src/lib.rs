@@ -19,14 +19,18 @@ pub mod limits;
 pub mod packets;
 pub mod qrimage;
 pub mod qrpay;
+pub mod receiving;
 pub mod redpacket;
 pub mod rekey;
 pub mod types;
 pub mod withdrawals;
 
-pub use confirm::{Charge, PayCodeState, PayCodeStatus, PendingCharge, PIN_DIGITS, PIN_MAX_FAILURES, PIN_WINDOW_MS};
+pub use confirm::{
+    Charge, PayCodeState, PayCodeStatus, PendingCharge, TillCharge, PIN_DIGITS, PIN_MAX_FAILURES, PIN_WINDOW_MS,
+};
 pub use gateway::{FundingGateway, GatewayOutcome, Notification, PayoutStatus, SandboxGateway};
 pub use limits::{LimitChange, LimitRule, LimitUse, MyLimits, Operation};
+pub use receiving::{Received, ReceivedToday};
 pub use redpacket::SplitMode;
 pub use types::*;
 pub use withdrawals::WithdrawalReport;

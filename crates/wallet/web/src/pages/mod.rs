@@ -11,6 +11,7 @@ pub mod bills;
 pub mod packets;
 pub mod pay;
 pub mod paycode;
+pub mod staff;
 
 pub(crate) use crate::forms::{category_label, form_key, yuan_field};
 
@@ -42,6 +43,7 @@ pub fn router() -> Router<WalletRoom> {
         .merge(paycode::router())
         .merge(packets::router())
         .merge(bills::router())
+        .merge(staff::router())
 }
 
 /// A message in the reader's language.

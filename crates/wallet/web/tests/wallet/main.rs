@@ -6,6 +6,7 @@
 mod forms;
 mod limits;
 mod paycode;
+mod staff;
 mod texts;
 
 mod common {
@@ -915,7 +916,10 @@ mod pages {
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(r.text.contains("The QR code is not valid"));
         let p = page(&app, "/wallet/pay", &cookies, "en").await;
-        assert!(p.text.contains("id=\"scan\" hidden"), "the camera button waits for JavaScript");
+        assert!(
+            p.text.contains("id=\"scan\" data-scan=\"payload\" data-scan-video=\"scan-video\" data-scan-submit hidden"),
+            "the camera button waits for JavaScript"
+        );
 
         let h = page(&app, "/wallet/history", &cookies, "en").await;
         assert_eq!(h.status, StatusCode::OK);
