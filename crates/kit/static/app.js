@@ -54,6 +54,22 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 
+  // Copy a link, and share it where the browser can (the Web Share API).
+  document.querySelectorAll("button[data-copy]").forEach(function (b) {
+    if (!navigator.clipboard) { return; }
+    b.hidden = false;
+    b.addEventListener("click", function () {
+      navigator.clipboard.writeText(b.dataset.copy).then(function () { b.textContent = b.dataset.copied; });
+    });
+  });
+  document.querySelectorAll("button[data-share]").forEach(function (b) {
+    if (!navigator.share) { return; }
+    b.hidden = false;
+    b.addEventListener("click", function () {
+      navigator.share({ title: b.dataset.shareTitle, url: b.dataset.share }).catch(function () {});
+    });
+  });
+
   // Print buttons (the receiving page's QR code).
   document.querySelectorAll("button[data-print]").forEach(function (b) {
     b.hidden = false;

@@ -30,6 +30,7 @@ pub use confirm::{
 };
 pub use gateway::{FundingGateway, GatewayOutcome, Notification, PayoutStatus, SandboxGateway};
 pub use limits::{LimitChange, LimitRule, LimitUse, MyLimits, Operation};
+pub use packets::{MyPackets, PacketLine};
 pub use receiving::{Received, ReceivedToday};
 pub use redpacket::SplitMode;
 pub use types::*;

@@ -111,7 +111,7 @@ pub(crate) async fn cashier_form(
     PageUser(p): PageUser,
     Path(org): Path<String>,
 ) -> Response {
-    let l = person_layout(&s.notify, lang, &csrf, "/wallet/staff", &p).await;
+    let l = person_layout(&s.notify, lang, &csrf, &format!("/wallet/orgs/{org}/cashier"), &p).await;
     match staff_org(&s, &p, &org).await {
         Ok(o) => render(&CashierPage { l, org_id: o.id, org_name: o.name, amount: String::new(), key: form_key() }),
         Err(e) => l.failure(&e),
@@ -126,7 +126,7 @@ pub(crate) async fn cashier_charge(
     Path(org): Path<String>,
     form: CsrfForm,
 ) -> Response {
-    let l = person_layout(&s.notify, lang, &csrf, "/wallet/staff", &p).await;
+    let l = person_layout(&s.notify, lang, &csrf, &format!("/wallet/orgs/{org}/cashier"), &p).await;
     let o = match staff_org(&s, &p, &org).await {
         Ok(o) => o,
         Err(e) => return l.failure(&e),
@@ -170,7 +170,7 @@ pub(crate) async fn cashier_result(
     PageUser(p): PageUser,
     Path((org, key)): Path<(String, String)>,
 ) -> Response {
-    let l = person_layout(&s.notify, lang, &csrf, "/wallet/staff", &p).await;
+    let l = person_layout(&s.notify, lang, &csrf, &format!("/wallet/orgs/{org}/cashier/{key}"), &p).await;
     let o = match staff_org(&s, &p, &org).await {
         Ok(o) => o,
         Err(e) => return l.failure(&e),
@@ -260,7 +260,7 @@ pub(crate) async fn receive_page(
     Path(org): Path<String>,
     Query(q): Query<ReceiveQuery>,
 ) -> Response {
-    let l = person_layout(&s.notify, lang, &csrf, "/wallet/staff", &p).await;
+    let l = person_layout(&s.notify, lang, &csrf, &format!("/wallet/orgs/{org}/receive"), &p).await;
     let o = match staff_org(&s, &p, &org).await {
         Ok(o) => o,
         Err(e) => return l.failure(&e),
@@ -449,7 +449,7 @@ pub(crate) async fn org_bills_page(
     Path(org): Path<String>,
     Query(q): Query<IssuedQuery>,
 ) -> Response {
-    let l = person_layout(&s.notify, lang, &csrf, "/wallet/staff", &p).await;
+    let l = person_layout(&s.notify, lang, &csrf, &format!("/wallet/orgs/{org}/bills"), &p).await;
     let o = match staff_org(&s, &p, &org).await {
         Ok(o) => o,
         Err(e) => return l.failure(&e),
@@ -471,7 +471,7 @@ pub(crate) async fn org_bill_issue(
     Path(org): Path<String>,
     form: CsrfForm,
 ) -> Response {
-    let l = person_layout(&s.notify, lang, &csrf, "/wallet/staff", &p).await;
+    let l = person_layout(&s.notify, lang, &csrf, &format!("/wallet/orgs/{org}/bills"), &p).await;
     let o = match staff_org(&s, &p, &org).await {
         Ok(o) => o,
         Err(e) => return l.failure(&e),

@@ -5,6 +5,7 @@
 
 mod forms;
 mod limits;
+mod packets;
 mod paycode;
 mod staff;
 mod texts;
@@ -988,7 +989,10 @@ mod pages {
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
         assert!(p.text.contains("id=\"claim\""));
         let r = form(&app, &format!("/red-packets/{id}/claim"), &cb, &format!("csrf={csrf_b}&idem=web-c1")).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+        let opened = r.headers.get("location").unwrap().to_str().unwrap().to_string();
+        assert_eq!(opened, format!("{link}?opened=1"));
+        let r = page(&app, &opened, &cb, "en").await;
         assert!(r.text.contains("You got ¥1.00") && r.text.contains("id=\"my-share\""), "{}", r.text);
         assert!(!r.text.contains("id=\"claim\""));
         let r = form(&app, &format!("/red-packets/{id}/claim"), &cb, &format!("csrf={csrf_b}&idem=web-c1")).await;
