@@ -646,6 +646,7 @@ impl Pay {
                 counterparty_account: h.counterparty,
                 counterparty_name: counterpart.name().to_string(),
                 counterpart,
+                pending_id: h.transfer.pending_id,
                 at_ms: h.transfer.created_at_ms,
             });
         }

@@ -67,6 +67,7 @@ pub static TEXTS: &[Text] = &[
     ("history.on_hold", "on hold", "冻结中"),
     ("history.platform", "yizhan", "驿站"),
     ("history.red_packet", "Red packet", "红包"),
+    ("history.released", "Not taken: the money stayed in the wallet", "未扣款：款项仍在钱包中"),
     ("ledger.account_closed", "The receiving account is closed", "收款账户已关闭"),
     ("ledger.account_exists_differently", "This account already exists with other settings", "该账户已存在，但设置不同"),
     ("ledger.amount.not_positive", "The amount must be more than zero", "金额必须大于零"),

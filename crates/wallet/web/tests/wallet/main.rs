@@ -7,6 +7,7 @@ mod forms;
 mod limits;
 mod packets;
 mod paycode;
+mod screens;
 mod staff;
 mod texts;
 
