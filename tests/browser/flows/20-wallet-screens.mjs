@@ -1,7 +1,8 @@
 // The wallet's staff screens on a phone: the tea house's cashier finds their
 // tools from the home screen, charges a customer's pay code at the till (the
 // customer's page shows the payment), sees it arrive on the receiving page
-// and another one arrive live; traffic police issue a fine from their bills
+// and another one arrive live; a resident reads the shop's QR code from a
+// photo with the bundled decoder; traffic police issue a fine from their bills
 // page and see it paid once the resident pays it. In both languages.
 export default async function (t) {
   const { base, shots, browser, step, api, loginAs, assert, DEMO_PASSWORD } = t;
@@ -64,6 +65,20 @@ export default async function (t) {
     await till.screenshot({ path: `${shots}/receive.png`, fullPage: true });
   });
 
+  await step("a resident picks a photo of the shop's QR code; the bundled decoder reads it", async () => {
+    const png = await fetch(base + `/api/v1/orgs/${org}/qr?format=png`, { headers: { authorization: `Bearer ${staff.body.token}` } });
+    assert.equal(png.status, 200);
+    const file = `${shots}/shop-qr-input.png`;
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(file, Buffer.from(await png.arrayBuffer()));
+    await customer.goto(base + "/wallet/pay");
+    // Chromium on Linux has no BarcodeDetector: the photo button shows once jsQR has loaded.
+    await customer.waitForSelector("#scan-photo", { state: "visible", timeout: 10000 });
+    await customer.setInputFiles("#scan-photo input", file);
+    await customer.waitForSelector("#preview", { timeout: 10000 });
+    assert.match(await customer.textContent("#payee-name"), /West Lake Tea House/);
+  });
+
   await step("traffic police issue a fine by identity number; the resident pays it; the page says paid", async () => {
     const policeCtx = await browser.newContext({ ...phone, locale: "zh-CN" });
     const police = await policeCtx.newPage();
@@ -91,6 +106,16 @@ export default async function (t) {
     await police.reload();
     assert.equal(await police.getAttribute(`#issued-${bill}`, "data-standing"), "paid");
     await policeCtx.close();
+  });
+
+  await step("setting the city asks first; saying no changes nothing", async () => {
+    await customer.goto(base + "/profile");
+    let asked = "";
+    customer.once("dialog", (d) => { asked = d.message(); d.dismiss(); });
+    await customer.click('form[action="/profile/city"] button[type=submit]');
+    await customer.waitForTimeout(300);
+    assert.match(asked, /Make this your city\?/);
+    assert.equal(new URL(customer.url()).pathname, "/profile");
   });
 
   await step("the staff screens in Chinese", async () => {

@@ -243,6 +243,7 @@ pub static TEXTS: &[Text] = &[
     ("pay.preview", "Continue", "下一步"),
     ("pay.reason_required", "State why you need this (1 to {max} characters)", "请说明查看的原因（1 到 {max} 个字符）"),
     ("pay.scan", "Scan with camera", "相机扫码"),
+    ("pay.scan_photo", "Choose a photo of the code", "从照片识别"),
     ("pay.self_payment", "You cannot pay yourself", "不能向自己付款"),
     ("pay.self_transfer", "You cannot send money to yourself", "不能给自己转账"),
     ("pay.staff_only", "Only platform support staff may read a person's transactions", "只有平台客服人员可以查看他人的交易记录"),

@@ -919,7 +919,7 @@ mod pages {
         assert!(r.text.contains("The QR code is not valid"));
         let p = page(&app, "/wallet/pay", &cookies, "en").await;
         assert!(
-            p.text.contains("id=\"scan\" data-scan=\"payload\" data-scan-video=\"scan-video\" data-scan-submit hidden"),
+            p.text.contains("id=\"scan\" data-scan=\"payload\" data-scan-video=\"scan-video\" data-scan-submit data-decoder=\"/wallet/static/jsqr-1.4.0.js\" hidden"),
             "the camera button waits for JavaScript"
         );
 
