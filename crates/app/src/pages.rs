@@ -24,6 +24,8 @@ struct HomePage {
     name: String,
     city_name: Option<String>,
     tiles: Vec<&'static Tile>,
+    /// The organisations the person works for: their tools come first.
+    work: Vec<String>,
 }
 
 async fn home(State(s): State<AppState>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
@@ -42,6 +44,7 @@ async fn home(State(s): State<AppState>, lang: Lang, csrf: Csrf, PageUser(p): Pa
         .copied()
         .filter(|t| t.everywhere || no_city || city_services.iter().any(|k| k == t.key))
         .collect();
+    let work = s.identity.memberships(&p.user_id).await.unwrap_or_default().into_iter().map(|m| m.org_name).collect();
     let l = person_layout(&s.notify, lang, &csrf, "/home", &p).await;
-    render(&HomePage { l, name: profile.name, city_name: profile.home_city_name, tiles })
+    render(&HomePage { l, name: profile.name, city_name: profile.home_city_name, tiles, work })
 }

@@ -10,6 +10,7 @@ pub static TEXTS: &[Text] = &[
     ("home.no_city", "Choose your city to see its services.", "选择你的城市以查看本地服务。"),
     ("home.services", "Services", "服务"),
     ("home.title", "Home", "首页"),
+    ("home.work", "My work: cashier, receiving, bills", "我的工作：收银、收款、开单"),
     ("service.city", "City services", "城市服务"),
     ("service.credit", "Credit", "信用"),
     ("service.health", "Health", "医疗"),

@@ -228,6 +228,7 @@ pub static TEXTS: &[Text] = &[
     ("password.title", "Change password", "修改密码"),
     ("profile.city", "My city", "我的城市"),
     ("profile.city_button", "Set city", "设置城市"),
+    ("profile.city_confirm", "Make this your city? Your home screen will show its services.", "确定设为你的城市吗？首页将显示该城市的服务。"),
     ("profile.id_number", "Identity number", "身份证号"),
     ("profile.level", "Verification", "认证状态"),
     ("profile.level0", "Not verified", "未实名"),

@@ -19,6 +19,8 @@ use yizhan_notify::{Message, Target};
 
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
 pub const MAX_REASON_CHARS: usize = 1000;
+/// The most bills [`Pay::org_bills`] lists.
+pub const ORG_BILLS_MAX: i64 = 500;
 
 /// A row of `bills`, as [`BILL_COLS`] reads it.
 #[derive(sqlx::FromRow)]
@@ -203,7 +205,12 @@ impl Pay {
     }
 
     async fn bills_where(&self, sql_where: &str, binds: &[&str]) -> Result<Vec<Bill>> {
-        let sql = format!("SELECT {BILL_COLS} FROM bills WHERE {sql_where} ORDER BY issued_at_ms DESC, id DESC");
+        self.bills_where_limit(sql_where, binds, None).await
+    }
+
+    async fn bills_where_limit(&self, sql_where: &str, binds: &[&str], limit: Option<i64>) -> Result<Vec<Bill>> {
+        let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+        let sql = format!("SELECT {BILL_COLS} FROM bills WHERE {sql_where} ORDER BY issued_at_ms DESC, id DESC{limit}");
         let mut q = sqlx::query_as::<_, BillRow>(&sql);
         for b in binds {
             q = q.bind(*b);
@@ -218,6 +225,14 @@ impl Pay {
         }
         let now = self.ctx().now_ms();
         rows.into_iter().map(|r| self.bill_from_row(r, &names, now)).collect()
+    }
+
+    /// The bills an organisation issued, newest first, at most `limit` (1..=500),
+    /// for its staff: what is paid, what is still open, what is overdue.
+    pub async fn org_bills(&self, actor: &Principal, org_id: &str, limit: i64) -> Result<Vec<Bill>> {
+        self.identity().require_staff(actor, org_id, Role::Operator).await?;
+        let limit = limit.clamp(1, ORG_BILLS_MAX);
+        self.bills_where_limit("org_id = $1", &[org_id], Some(limit)).await
     }
 
     /// A person's bills, newest first, paid and unpaid.

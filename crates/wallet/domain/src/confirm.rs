@@ -12,6 +12,7 @@
 use crate::{Pay, Payee, Receipt};
 use yizhan_core::time::HOUR_MS;
 use yizhan_core::{Arg, Code, Error, Msg, Result};
+use yizhan_identity::{Principal, Role};
 use yizhan_ledger::Transfer;
 use yizhan_notify::{Message, Target};
 
@@ -177,6 +178,19 @@ fn not_awaiting(state: PayCodeState) -> Error {
     }
 }
 
+/// A cashier's charge as the till sees it, found by the till's own key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TillCharge {
+    pub state: PayCodeState,
+    pub amount_fen: i64,
+    /// Awaiting the customer: until when.
+    pub confirm_expires_at_ms: Option<i64>,
+    pub transfer_id: Option<String>,
+    pub paid_at_ms: Option<i64>,
+    /// Failed: the error code the money could not move with.
+    pub failure_code: Option<String>,
+}
+
 impl Pay {
     /// The owner's code by its opaque id; someone else's is not found.
     async fn owned_code(&self, user_id: &str, paycode_id: &str) -> Result<CodeRow> {
@@ -187,6 +201,32 @@ impl Pay {
                 .fetch_optional(&self.ctx().db.pool)
                 .await?;
         row.ok_or_else(|| Error::not_found("pay_code"))
+    }
+
+    /// How the till's charge made with `idempotency_key` stands (staff of the
+    /// organisation): paid, waiting for the customer, declined, lapsed. A charge
+    /// refused outright (not enough money) left nothing behind: not found.
+    pub async fn till_charge(&self, actor: &Principal, org_id: &str, idempotency_key: &str) -> Result<TillCharge> {
+        let idem = crate::check_idempotency_key(idempotency_key)?;
+        self.identity().require_staff(actor, org_id, Role::Operator).await?;
+        let key = crate::scoped_key("org", org_id, "paycode", idem);
+        let row: Option<CodeRow> = sqlx::query_as(&format!(
+            "SELECT {CODE_COLUMNS} FROM paycodes WHERE charge_key = $1 AND used_by_org_id = $2"
+        ))
+        .bind(&key)
+        .bind(org_id)
+        .fetch_optional(&self.ctx().db.pool)
+        .await?;
+        let row = row.ok_or_else(|| Error::not_found("pay_code"))?;
+        let state = row.state(self.ctx().now_ms());
+        Ok(TillCharge {
+            state,
+            amount_fen: row.amount_fen.unwrap_or_default(),
+            confirm_expires_at_ms: row.confirm_expires_at_ms,
+            transfer_id: row.transfer_id,
+            paid_at_ms: row.paid_at_ms,
+            failure_code: row.failure_code,
+        })
     }
 
     /// Tell the customer a charge waits for them (the page that shows the code

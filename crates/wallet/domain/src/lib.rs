@@ -20,14 +20,19 @@ pub mod limits;
 pub mod packets;
 pub mod qrimage;
 pub mod qrpay;
+pub mod receiving;
 pub mod redpacket;
 pub mod rekey;
 pub mod types;
 pub mod withdrawals;
 
-pub use confirm::{Charge, PayCodeState, PayCodeStatus, PendingCharge, PIN_DIGITS, PIN_MAX_FAILURES, PIN_WINDOW_MS};
+pub use confirm::{
+    Charge, PayCodeState, PayCodeStatus, PendingCharge, TillCharge, PIN_DIGITS, PIN_MAX_FAILURES, PIN_WINDOW_MS,
+};
 pub use gateway::{FundingGateway, GatewayOutcome, Notification, PayoutStatus, SandboxGateway};
 pub use limits::{LimitChange, LimitRule, LimitUse, MyLimits, Operation};
+pub use packets::{MyPackets, PacketLine};
+pub use receiving::{Received, ReceivedToday};
 pub use redpacket::SplitMode;
 pub use types::*;
 pub use withdrawals::WithdrawalReport;
@@ -645,6 +650,7 @@ impl Pay {
                 counterparty_account: h.counterparty,
                 counterparty_name: counterpart.name().to_string(),
                 counterpart,
+                pending_id: h.transfer.pending_id,
                 at_ms: h.transfer.created_at_ms,
             });
         }

@@ -565,3 +565,101 @@ async fn packet_idem(db: &yizhan_core::Db, packet_id: &str) -> Result<String> {
         .await?;
     Ok(k)
 }
+
+/// How many packets each list of [`Pay::my_red_packets`] holds.
+pub const MY_PACKETS_MAX: i64 = 30;
+
+/// A packet in the person's lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketLine {
+    pub packet_id: String,
+    /// Sent: the packet's total; received: my share (none while unopened).
+    pub amount_fen: Option<i64>,
+    /// Sent: the recipient (a personal packet) or none (a group); received: the sender.
+    pub other_user_id: Option<String>,
+    pub greeting: String,
+    pub share_count: i64,
+    pub status: String,
+    pub at_ms: i64,
+}
+
+/// The packets a person sent and received, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MyPackets {
+    pub sent: Vec<PacketLine>,
+    /// Opened by me, and personal packets to me still waiting to be opened.
+    pub received: Vec<PacketLine>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LineRow {
+    packet_id: String,
+    amount_fen: Option<i64>,
+    other_user_id: Option<String>,
+    greeting: String,
+    share_count: i64,
+    status: String,
+    at_ms: i64,
+}
+
+impl From<LineRow> for PacketLine {
+    fn from(r: LineRow) -> Self {
+        PacketLine {
+            packet_id: r.packet_id,
+            amount_fen: r.amount_fen,
+            other_user_id: r.other_user_id,
+            greeting: r.greeting,
+            share_count: r.share_count,
+            status: r.status,
+            at_ms: r.at_ms,
+        }
+    }
+}
+
+impl Pay {
+    /// The packets the person sent and the ones they received (or may open).
+    pub async fn my_red_packets(&self, user_id: &str) -> Result<MyPackets> {
+        let pool = &self.ctx().db.pool;
+        let sent: Vec<LineRow> = sqlx::query_as(
+            "SELECT id AS packet_id, total_fen AS amount_fen, to_user_id AS other_user_id, greeting, share_count,
+                    status, created_at_ms AS at_ms
+             FROM red_packets WHERE sender_user_id = $1 AND status <> 'funding' AND status <> 'failed'
+             ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(MY_PACKETS_MAX)
+        .fetch_all(pool)
+        .await?;
+        let mut received: Vec<LineRow> = sqlx::query_as(
+            "SELECT p.id AS packet_id, s.amount_fen AS amount_fen, p.sender_user_id AS other_user_id, p.greeting,
+                    p.share_count, p.status, s.claimed_at_ms AS at_ms
+             FROM red_packet_shares s JOIN red_packets p ON p.id = s.packet_id
+             WHERE s.claimed_by = $1 AND s.claimed_at_ms IS NOT NULL
+             ORDER BY s.claimed_at_ms DESC, p.id DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(MY_PACKETS_MAX)
+        .fetch_all(pool)
+        .await?;
+        let waiting: Vec<LineRow> = sqlx::query_as(
+            "SELECT p.id AS packet_id, CAST(NULL AS BIGINT) AS amount_fen, p.sender_user_id AS other_user_id,
+                    p.greeting, p.share_count, p.status, p.created_at_ms AS at_ms
+             FROM red_packets p
+             WHERE p.to_user_id = $1 AND p.status = 'open' AND p.expires_at_ms > $3
+               AND NOT EXISTS (SELECT 1 FROM red_packet_shares s WHERE s.packet_id = p.id AND s.claimed_by = $1)
+             ORDER BY p.created_at_ms DESC, p.id DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(MY_PACKETS_MAX)
+        .bind(self.ctx().now_ms())
+        .fetch_all(pool)
+        .await?;
+        // Waiting ones first: they are what the person can still do something with.
+        received.splice(0..0, waiting);
+        received.truncate(usize::try_from(MY_PACKETS_MAX).unwrap_or(0));
+        Ok(MyPackets {
+            sent: sent.into_iter().map(PacketLine::from).collect(),
+            received: received.into_iter().map(PacketLine::from).collect(),
+        })
+    }
+}

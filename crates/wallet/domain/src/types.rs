@@ -308,6 +308,8 @@ pub struct HistoryLine {
     pub counterpart: Counterpart,
     /// The kind of a paid bill (category "bill").
     pub bill_kind: Option<BillKind>,
+    /// A hold's settlement (post, void or expiry): the hold it settles.
+    pub pending_id: Option<String>,
     pub at_ms: i64,
 }
 

@@ -302,11 +302,17 @@ pub(crate) async fn history(
     let cursor = q.cursor.as_deref().and_then(|c| c.trim().parse::<i64>().ok());
     match s.pay.history(&p.user_id, cursor).await {
         Ok(page) => {
+            // A hold that was settled on this page shows once, as its settlement
+            // (a withdrawal is one line, not "on hold −10" and then "−10").
+            let settled: std::collections::HashSet<String> =
+                page.items.iter().filter_map(|l| l.pending_id.clone()).collect();
             let rows = page
                 .items
                 .into_iter()
+                .filter(|line| !(line.kind == "pending" && settled.contains(&line.transfer_id)))
                 .map(|line| {
-                    let change = if line.posted_change_fen != 0 {
+                    let released = matches!(line.kind.as_str(), "void_pending" | "expire_pending");
+                    let change = if line.posted_change_fen != 0 || released {
                         line.posted_change_fen
                     } else if line.direction == "in" {
                         line.amount_fen
@@ -346,7 +352,7 @@ pub(crate) struct StatementPage {
     bars: Vec<Bar>,
     chart_height: i64,
     prev: (i64, u32),
-    next: (i64, u32),
+    next: Option<(i64, u32)>,
 }
 
 /// Chart geometry: bars start after the label column and share the rest.
@@ -395,6 +401,9 @@ pub(crate) async fn statement(
             let chart_height = (bars.len() as i64).max(1) * CHART_ROW_PX;
             let prev = if st.month == 1 { (st.year - 1, 12) } else { (st.year, st.month - 1) };
             let next = if st.month == 12 { (st.year + 1, 1) } else { (st.year, st.month + 1) };
+            // No statement of a month still to come.
+            let now = yizhan_core::time::year_month_cst(s.ctx.now_ms());
+            let next = (next <= now).then_some(next);
             render(&StatementPage { l, st, bars, chart_height, prev, next })
         }
         Err(e) => {

@@ -11,6 +11,7 @@ pub mod bills;
 pub mod packets;
 pub mod pay;
 pub mod paycode;
+pub mod staff;
 
 pub(crate) use crate::forms::{category_label, form_key, yuan_field};
 
@@ -42,6 +43,26 @@ pub fn router() -> Router<WalletRoom> {
         .merge(paycode::router())
         .merge(packets::router())
         .merge(bills::router())
+        .merge(staff::router())
+        .route(JSQR_HREF, get(jsqr))
+}
+
+/// The QR decoder the scan buttons load where the browser has no
+/// BarcodeDetector (jsQR 1.4.0; `static/README.md` says how to refetch it).
+/// The version is in the name, so it is cached for a year.
+pub const JSQR_HREF: &str = "/wallet/static/jsqr-1.4.0.js";
+const JSQR_JS: &str = include_str!("../../static/jsQR-1.4.0.js");
+
+async fn jsqr() -> Response {
+    use axum::http::header;
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        JSQR_JS,
+    )
+        .into_response()
 }
 
 /// A message in the reader's language.

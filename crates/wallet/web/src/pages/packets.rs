@@ -12,11 +12,55 @@ pub fn router() -> Router<WalletRoom> {
 
 // ---- red packets ----
 
+pub(crate) struct Line {
+    id: String,
+    amount_fen: Option<i64>,
+    /// The sender (received) or the recipient (sent; empty for a group).
+    who: String,
+    greeting: String,
+    share_count: i64,
+    status: String,
+    at_ms: i64,
+}
+
 #[derive(Template)]
 #[template(path = "red_packets.html")]
 pub(crate) struct PacketsPage {
     l: Layout,
     key: String,
+    sent: Vec<Line>,
+    received: Vec<Line>,
+}
+
+async fn lines(s: &WalletRoom, list: Vec<yizhan_pay::PacketLine>) -> Vec<Line> {
+    let mut out = Vec::with_capacity(list.len());
+    for p in list {
+        let who = match &p.other_user_id {
+            Some(u) => s.identity.user_ref(u).await.map(|u| u.name).unwrap_or_else(|_| "—".into()),
+            None => String::new(),
+        };
+        out.push(Line {
+            id: p.packet_id,
+            amount_fen: p.amount_fen,
+            who,
+            greeting: p.greeting,
+            share_count: p.share_count,
+            status: p.status,
+            at_ms: p.at_ms,
+        });
+    }
+    out
+}
+
+async fn packets_render(s: &WalletRoom, l: Layout, status: StatusCode, p: &Principal, key: String) -> Response {
+    match s.pay.my_red_packets(&p.user_id).await {
+        Ok(mine) => {
+            let sent = lines(s, mine.sent).await;
+            let received = lines(s, mine.received).await;
+            render_status(status, &PacketsPage { l, key, sent, received })
+        }
+        Err(e) => l.failure(&e),
+    }
 }
 
 pub(crate) async fn packets_page(
@@ -26,7 +70,7 @@ pub(crate) async fn packets_page(
     PageUser(p): PageUser,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/red-packets", &p).await;
-    render(&PacketsPage { l, key: form_key() })
+    packets_render(&s, l, StatusCode::OK, &p, form_key()).await
 }
 
 pub(crate) async fn packet_create(
@@ -60,7 +104,7 @@ pub(crate) async fn packet_create(
             let l = person_layout(&s.notify, lang, &csrf, "/red-packets", &p).await;
             let key = key_after(&e, &form);
             let (l, status) = failed(l, e);
-            render_status(status, &PacketsPage { l, key })
+            packets_render(&s, l, status, &p, key).await
         }
     }
 }
@@ -87,9 +131,30 @@ pub(crate) struct PacketPage {
     rp: RedPacketResp,
     can_claim: bool,
     key: String,
+    /// The packet's address for others to open, with the scheme and host the person reached us on.
+    link: String,
 }
 
-pub(crate) async fn packet_render(s: &WalletRoom, l: Layout, p: &Principal, id: &str, status: StatusCode) -> Response {
+/// The address of a packet as the person's browser reached this server.
+fn packet_link(s: &WalletRoom, headers: &axum::http::HeaderMap, id: &str) -> String {
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let scheme = if s.config.secure_cookies { "https" } else { "http" };
+    let host_ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    if host_ok {
+        format!("{scheme}://{host}/red-packets/{id}")
+    } else {
+        format!("/red-packets/{id}")
+    }
+}
+
+pub(crate) async fn packet_render(
+    s: &WalletRoom,
+    l: Layout,
+    p: &Principal,
+    id: &str,
+    status: StatusCode,
+    link: String,
+) -> Response {
     let rp = match s.pay.red_packet(id).await {
         Ok(rp) => rp,
         Err(e) => return failure_page(l.lang, &e),
@@ -99,10 +164,15 @@ pub(crate) async fn packet_render(s: &WalletRoom, l: Layout, p: &Principal, id: 
             // A personal packet is for its recipient; a group packet for anyone, its sender too.
             let for_me = !rp.personal || !rp.mine;
             let can_claim = for_me && rp.status == "open" && rp.my_share.is_none() && rp.claimed_count < rp.count;
-            render_status(status, &PacketPage { l, rp, can_claim, key: form_key() })
+            render_status(status, &PacketPage { l, rp, can_claim, key: form_key(), link })
         }
         Err(e) => failure_page(l.lang, &e),
     }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PacketQuery {
+    opened: Option<String>,
 }
 
 pub(crate) async fn packet_page(
@@ -111,9 +181,25 @@ pub(crate) async fn packet_page(
     csrf: Csrf,
     PageUser(p): PageUser,
     Path(id): Path<String>,
+    Query(q): Query<PacketQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, &format!("/red-packets/{id}"), &p).await;
-    packet_render(&s, l, &p, &id, StatusCode::OK).await
+    // Just opened (the claim redirects here): say what I got.
+    let got = match q.opened {
+        Some(_) => s
+            .pay
+            .red_packet(&id)
+            .await
+            .ok()
+            .and_then(|rp| rp.claims.iter().find(|c| c.user_id == p.user_id).map(|c| c.amount_fen)),
+        None => None,
+    };
+    let l = match got {
+        Some(fen) => l.ok(&say(lang, Msg::new("packet.got_msg").fen("amount", fen))),
+        None => l,
+    };
+    packet_render(&s, l, &p, &id, StatusCode::OK, packet_link(&s, &headers, &id)).await
 }
 
 pub(crate) async fn packet_claim(
@@ -122,19 +208,17 @@ pub(crate) async fn packet_claim(
     csrf: Csrf,
     PageUser(p): PageUser,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     _form: CsrfForm,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, &format!("/red-packets/{id}"), &p).await;
     // One share per person is Pay's rule, so a double submit opens it once.
     let (pay, packet, user) = (s.pay.clone(), id.clone(), p.user_id.clone());
     match to_completion(async move { pay.claim(&packet, &user).await }).await {
-        Ok(c) => {
-            let msg = say(lang, Msg::new("packet.got_msg").fen("amount", c.amount_fen));
-            packet_render(&s, l.ok(&msg), &p, &id, StatusCode::OK).await
-        }
+        Ok(c) => Redirect::to(&format!("/red-packets/{}?opened=1", c.packet_id)).into_response(),
         Err(e) => {
             let (l, status) = failed(l, e);
-            packet_render(&s, l, &p, &id, status).await
+            packet_render(&s, l, &p, &id, status, packet_link(&s, &headers, &id)).await
         }
     }
 }

@@ -5,7 +5,10 @@
 
 mod forms;
 mod limits;
+mod packets;
 mod paycode;
+mod screens;
+mod staff;
 mod texts;
 
 mod common {
@@ -922,7 +925,10 @@ mod pages {
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(r.text.contains("The QR code is not valid"));
         let p = page(&app, "/wallet/pay", &cookies, "en").await;
-        assert!(p.text.contains("id=\"scan\" hidden"), "the camera button waits for JavaScript");
+        assert!(
+            p.text.contains("id=\"scan\" data-scan=\"payload\" data-scan-video=\"scan-video\" data-scan-submit data-decoder=\"/wallet/static/jsqr-1.4.0.js\" hidden"),
+            "the camera button waits for JavaScript"
+        );
 
         let h = page(&app, "/wallet/history", &cookies, "en").await;
         assert_eq!(h.status, StatusCode::OK);
@@ -991,7 +997,10 @@ mod pages {
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
         assert!(p.text.contains("id=\"claim\""));
         let r = form(&app, &format!("/red-packets/{id}/claim"), &cb, &format!("csrf={csrf_b}&idem=web-c1")).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+        let opened = r.headers.get("location").unwrap().to_str().unwrap().to_string();
+        assert_eq!(opened, format!("{link}?opened=1"));
+        let r = page(&app, &opened, &cb, "en").await;
         assert!(r.text.contains("You got ¥1.00") && r.text.contains("id=\"my-share\""), "{}", r.text);
         assert!(!r.text.contains("id=\"claim\""));
         let r = form(&app, &format!("/red-packets/{id}/claim"), &cb, &format!("csrf={csrf_b}&idem=web-c1")).await;
