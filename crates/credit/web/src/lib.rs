@@ -1,0 +1,1 @@
+pub static PLACEHOLDER: u8 = 0;
