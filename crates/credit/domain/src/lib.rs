@@ -644,7 +644,7 @@ impl Credit {
     async fn latest(&self, user_id: &str) -> Result<Option<ScoreRow>> {
         Ok(sqlx::query_as(
             "SELECT score, band, model_version, model_hash, inputs, computed_at_ms FROM credit_scores
-             WHERE user_id = $1 ORDER BY computed_at_ms DESC, id DESC LIMIT 1",
+             WHERE user_id = $1 ORDER BY seq DESC LIMIT 1",
         )
         .bind(user_id)
         .fetch_optional(&self.ctx().db.pool)
@@ -668,9 +668,15 @@ impl Credit {
             }
         }
         let mut tx = self.ctx().db.begin().await?;
-        sqlx::query(
-            "INSERT INTO credit_scores (id, user_id, score, band, model_version, model_hash, inputs, cause, computed_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        let (seq,): (i64,) =
+            sqlx::query_as("SELECT CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT) FROM credit_scores WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_one(tx.conn())
+                .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO credit_scores (id, user_id, seq, score, band, model_version, model_hash, inputs, cause,
+                 computed_at_ms)
+             VALUES ($1, $2, $10, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(self.ctx().new_id())
         .bind(user_id)
@@ -681,9 +687,15 @@ impl Credit {
         .bind(&json)
         .bind(cause)
         .bind(self.ctx().now_ms())
+        .bind(seq)
         .execute(tx.conn())
-        .await?;
-        tx.commit().await?;
+        .await;
+        match inserted {
+            Ok(_) => tx.commit().await?,
+            // A recomputation at the same moment stored the same inputs' score first.
+            Err(e) if yizhan_core::error::is_unique_violation(&e) => drop(tx),
+            Err(e) => return Err(e.into()),
+        }
         Ok(Some(scored.score))
     }
 
@@ -719,7 +731,7 @@ impl Credit {
         }
         let mut rows: Vec<HistoryPoint> = sqlx::query_as(
             "SELECT score, band, model_version, model_hash, cause, computed_at_ms FROM credit_scores
-             WHERE user_id = $1 ORDER BY computed_at_ms DESC, id DESC LIMIT $2",
+             WHERE user_id = $1 ORDER BY seq DESC LIMIT $2",
         )
         .bind(user_id)
         .bind(MAX_HISTORY)
@@ -734,7 +746,7 @@ impl Credit {
     pub async fn verify_history(&self, user_id: &str) -> Result<Vec<(i64, i64)>> {
         let rows: Vec<ScoreRow> = sqlx::query_as(
             "SELECT score, band, model_version, model_hash, inputs, computed_at_ms FROM credit_scores
-             WHERE user_id = $1 ORDER BY computed_at_ms, id",
+             WHERE user_id = $1 ORDER BY seq",
         )
         .bind(user_id)
         .fetch_all(&self.ctx().db.pool)

@@ -14,6 +14,8 @@ CREATE TABLE credit_people (
 CREATE TABLE credit_scores (
     id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,
+    -- 1, 2, … per person: the order the scores were computed in.
+    seq BIGINT NOT NULL,
     score BIGINT NOT NULL,
     band TEXT NOT NULL,
     model_version TEXT NOT NULL,
@@ -22,7 +24,7 @@ CREATE TABLE credit_scores (
     cause TEXT NOT NULL,
     computed_at_ms BIGINT NOT NULL
 );
-CREATE INDEX credit_scores_user ON credit_scores (user_id, computed_at_ms);
+CREATE UNIQUE INDEX credit_scores_user ON credit_scores (user_id, seq);
 
 -- What the score is computed from: a person's records, each from a source
 -- (a room, an organisation) with the source's own reference.
