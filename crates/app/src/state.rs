@@ -154,11 +154,8 @@ impl yizhan_pay::bills::BillEvents for BillsToCredit {
         } else {
             (yizhan_credit::Outcome::OnTime, 0)
         };
-        let kind = if bill.kind == yizhan_pay::BillKind::Fine {
-            yizhan_credit::Kind::Fine
-        } else {
-            yizhan_credit::Kind::Bill
-        };
+        let kind =
+            if bill.kind == yizhan_pay::BillKind::Fine { yizhan_credit::Kind::Fine } else { yizhan_credit::Kind::Bill };
         let record = yizhan_credit::NewRecord {
             user_id: bill.user_id.clone(),
             kind,

@@ -460,9 +460,7 @@ impl Credit {
     /// consents are deleted; the perks the person had are named.
     pub async fn opt_out(&self, user_id: &str) -> Result<OptedOut> {
         let had: Vec<String> = match self.latest(user_id).await? {
-            Some(s) => {
-                self.model().perks.iter().filter(|p| s.score >= p.from).map(|p| p.key.clone()).collect()
-            }
+            Some(s) => self.model().perks.iter().filter(|p| s.score >= p.from).map(|p| p.key.clone()).collect(),
             None => Vec::new(),
         };
         let mut tx = self.ctx().db.begin().await?;
@@ -1074,9 +1072,12 @@ impl Credit {
         let s = self.score(user_id).await?;
         let m = self.model();
         let next_band = m.next_band(s.score).map(|b| m.plan(&s.inputs, &b.key, b.from));
-        let next_perk = m.perks.iter().filter(|p| p.from > s.score).min_by_key(|p| p.from).map(|p| {
-            m.plan(&s.inputs, &p.key, p.from)
-        });
+        let next_perk = m
+            .perks
+            .iter()
+            .filter(|p| p.from > s.score)
+            .min_by_key(|p| p.from)
+            .map(|p| m.plan(&s.inputs, &p.key, p.from));
         Ok(Improve { score: s.score, next_band, next_perk })
     }
 
@@ -1165,8 +1166,7 @@ impl Credit {
         sqlx::query("DELETE FROM credit_defaulters WHERE org_id = $1").bind(org_id).execute(tx.conn()).await?;
         for (user_id, case_ref) in &matched {
             // A listing that stays keeps the time it was first listed.
-            let listed_at =
-                before.iter().find(|(u, c, _)| u == user_id && c == case_ref).map_or(now, |(_, _, at)| *at);
+            let listed_at = before.iter().find(|(u, c, _)| u == user_id && c == case_ref).map_or(now, |(_, _, at)| *at);
             sqlx::query(
                 "INSERT INTO credit_defaulters (org_id, user_id, case_ref, listed_at_ms) VALUES ($1, $2, $3, $4)",
             )
@@ -1216,12 +1216,7 @@ impl Credit {
             }
         }
         tracing::info!(org_id, lines = rows.len(), listed = matched.len(), unmatched, "defaulter list uploaded");
-        Ok(DefaulterReport {
-            lines: rows.len() as i64,
-            listed: matched.len() as i64,
-            lifted: lifted_people,
-            unmatched,
-        })
+        Ok(DefaulterReport { lines: rows.len() as i64, listed: matched.len() as i64, lifted: lifted_people, unmatched })
     }
 
     /// Every opted-in person, in pages (for `yizhan credit recompute`).
@@ -1236,8 +1231,7 @@ impl Credit {
     }
 
     pub async fn count_people(&self) -> Result<i64> {
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM credit_people").fetch_one(&self.ctx().db.pool).await?;
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM credit_people").fetch_one(&self.ctx().db.pool).await?;
         Ok(n)
     }
 

@@ -259,8 +259,7 @@ impl Model {
         if f.min_score + neutral != f.no_record_score {
             return Err(invalid("the first bins must add up to the no-record score"));
         }
-        if f.bands.first().map(|b| b.from) != Some(f.min_score) || f.bands.windows(2).any(|w| w[0].from >= w[1].from)
-        {
+        if f.bands.first().map(|b| b.from) != Some(f.min_score) || f.bands.windows(2).any(|w| w[0].from >= w[1].from) {
             return Err(invalid("bands must start at min_score and be sorted"));
         }
         let _ = f.about;
@@ -312,7 +311,13 @@ impl Model {
             .iter()
             .map(|c| {
                 let v = value(&c.key);
-                CharScore { key: c.key.clone(), group: c.group.clone(), value: v, points: c.points(v), max: c.max_points() }
+                CharScore {
+                    key: c.key.clone(),
+                    group: c.group.clone(),
+                    value: v,
+                    points: c.points(v),
+                    max: c.max_points(),
+                }
             })
             .collect();
         let groups = self
@@ -329,11 +334,7 @@ impl Model {
         let sum: i64 = characteristics.iter().map(|c| c.points).sum();
         let raw = (self.min_score + sum).clamp(self.min_score, self.max_score);
         let listed = value(DEFAULTER_INPUT) > 0;
-        let score = if listed {
-            (raw - self.defaulter.drop).min(self.defaulter.cap).max(self.min_score)
-        } else {
-            raw
-        };
+        let score = if listed { (raw - self.defaulter.drop).min(self.defaulter.cap).max(self.min_score) } else { raw };
         let mut lost: Vec<(usize, &CharScore)> =
             characteristics.iter().enumerate().filter(|(_, c)| c.points < c.max).collect();
         lost.sort_by(|a, b| (b.1.max - b.1.points).cmp(&(a.1.max - a.1.points)).then(a.0.cmp(&b.0)));
@@ -355,7 +356,14 @@ impl Model {
                 msg: self.reason_msg(&self.characteristics[i], c.value),
             });
         }
-        Scored { score, band: self.band_of(score).to_string(), groups, characteristics, reasons, defaulter_listed: listed }
+        Scored {
+            score,
+            band: self.band_of(score).to_string(),
+            groups,
+            characteristics,
+            reasons,
+            defaulter_listed: listed,
+        }
     }
 
     fn reason_msg(&self, c: &Characteristic, value: i64) -> Msg {

@@ -1,6 +1,7 @@
 //! The credit service on both engines: opt-in, records and recomputation,
 //! contests, court listings, perks in the access log, and opt-out leaving
 //! nothing behind.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use yizhan_audit::Audit;
@@ -183,11 +184,9 @@ async fn a_court_lists_and_lifts_defaulters_and_a_bad_line_applies_nothing() {
     e.credit.opt_in(&u).await.unwrap();
     let before = e.credit.score(&u).await.unwrap().score;
     assert_eq!(before, 635);
-    let good = format!("identity_number,case\n{},(2026)浙01执100号\n{},(2026)浙01执101号\n", id_number(1), id_number(2));
-    assert_eq!(
-        e.credit.upload_defaulters(&seller, &shop, &good).await.unwrap_err().code,
-        codes::NOT_A_COURT
-    );
+    let good =
+        format!("identity_number,case\n{},(2026)浙01执100号\n{},(2026)浙01执101号\n", id_number(1), id_number(2));
+    assert_eq!(e.credit.upload_defaulters(&seller, &shop, &good).await.unwrap_err().code, codes::NOT_A_COURT);
     let bad = format!("{},(2026)浙01执100号\n12345,(2026)x\n", id_number(1));
     let err = e.credit.upload_defaulters(&judge, &court, &bad).await.unwrap_err();
     assert_eq!(err.code, codes::DEFAULTER_FILE);
@@ -201,11 +200,12 @@ async fn a_court_lists_and_lifts_defaulters_and_a_bad_line_applies_nothing() {
     assert_eq!(s.listings[0].court_name, "Court");
     assert!(e.audit.list(&u, 10, None).await.unwrap().iter().any(|a| a.what == "credit_defaulter_listing"));
     // No identity number is stored by the credit room.
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM credit_defaulters WHERE case_ref LIKE $1 OR user_id LIKE $1")
-        .bind(format!("%{}%", &id_number(1)[..10]))
-        .fetch_one(&e.ctx.db.pool)
-        .await
-        .unwrap();
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM credit_defaulters WHERE case_ref LIKE $1 OR user_id LIKE $1")
+            .bind(format!("%{}%", &id_number(1)[..10]))
+            .fetch_one(&e.ctx.db.pool)
+            .await
+            .unwrap();
     assert_eq!(n, 0);
     let r = e.credit.upload_defaulters(&judge, &court, "identity_number,case\n").await.unwrap();
     assert_eq!(r.lifted, 1);

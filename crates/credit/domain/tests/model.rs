@@ -1,6 +1,7 @@
 //! The published model, scored by hand: a table of profiles with the score,
 //! band and reasons each must get (the edges 350 and 950, every band edge,
 //! the defaulter cap), and properties over random profiles.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
 use yizhan_credit::{inputs_of, model::Better, Counted, Inputs, Kind, Model, Outcome, DEFAULTER_INPUT, INPUTS};
@@ -41,7 +42,13 @@ const TABLE: &[(&str, &[(&str, i64)], i64, &str, &[&str])] = &[
     ),
     (
         "worst_listed",
-        &[("late_30_12m", 3), ("late_any_12m", 4), ("missed_12m", 3), ("paylater_overdue_12m", 2), (DEFAULTER_INPUT, 1)],
+        &[
+            ("late_30_12m", 3),
+            ("late_any_12m", 4),
+            ("missed_12m", 3),
+            ("paylater_overdue_12m", 2),
+            (DEFAULTER_INPUT, 1),
+        ],
         350,
         "low",
         &["defaulter", "active_months_12m", "late_30_12m", "on_time_24m"],
@@ -100,7 +107,13 @@ const TABLE: &[(&str, &[(&str, i64)], i64, &str, &[&str])] = &[
     ),
     (
         "two_late_30",
-        &[("late_30_12m", 2), ("late_any_12m", 2), ("on_time_24m", 3), ("verification_level", 1), ("active_months_12m", 3)],
+        &[
+            ("late_30_12m", 2),
+            ("late_any_12m", 2),
+            ("on_time_24m", 3),
+            ("verification_level", 1),
+            ("active_months_12m", 3),
+        ],
         615,
         "good",
         &["late_30_12m", "kept_24m", "active_months_12m", "tenure_months"],
@@ -133,7 +146,18 @@ fn reasons_name_the_records_in_plain_words_with_their_counts() {
 #[test]
 fn every_threshold_is_exactly_where_the_model_says() {
     let m = Model::v1().unwrap();
-    let edges: Vec<(i64, &str)> = vec![(350, "low"), (549, "low"), (550, "fair"), (599, "fair"), (600, "good"), (649, "good"), (650, "very_good"), (699, "very_good"), (700, "excellent"), (950, "excellent")];
+    let edges: Vec<(i64, &str)> = vec![
+        (350, "low"),
+        (549, "low"),
+        (550, "fair"),
+        (599, "fair"),
+        (600, "good"),
+        (649, "good"),
+        (650, "very_good"),
+        (699, "very_good"),
+        (700, "excellent"),
+        (950, "excellent"),
+    ];
     for (s, band) in edges {
         assert_eq!(m.band_of(s), band, "{s}");
     }

@@ -76,11 +76,18 @@ struct EndedQuery {
 
 fn plan_row(lang: Lang, p: &Plan, title_key: &str, name: &str) -> PlanRow {
     PlanRow {
-        title: say(lang, &Msg::new(title_key.to_string()).text(if title_key.ends_with("band") { "band" } else { "perk" }, name).int("score", p.target_score)),
+        title: say(
+            lang,
+            &Msg::new(title_key.to_string())
+                .text(if title_key.ends_with("band") { "band" } else { "perk" }, name)
+                .int("score", p.target_score),
+        ),
         steps: p
             .steps
             .iter()
-            .map(|s| format!("{} ({})", say(lang, &s.msg), say(lang, &Msg::new("credit.improve.gain").int("gain", s.gain))))
+            .map(|s| {
+                format!("{} ({})", say(lang, &s.msg), say(lang, &Msg::new("credit.improve.gain").int("gain", s.gain)))
+            })
             .collect(),
         reaches: p.reaches,
     }
@@ -257,7 +264,10 @@ async fn records_page(State(s): State<CreditRoom>, lang: Lang, csrf: Csrf, PageU
             RecordRow {
                 kind: lang.tk("credit.kind", &r.kind).to_string(),
                 outcome: outcome_text(lang, &r.outcome, r.days_late),
-                source: r.source_org_name.as_ref().map(|o| say(lang, &Msg::new("credit.record.source").text("org", o.clone()))),
+                source: r
+                    .source_org_name
+                    .as_ref()
+                    .map(|o| say(lang, &Msg::new("credit.record.source").text("org", o.clone()))),
                 occurred_at_ms: r.occurred_at_ms,
                 status: lang.tk("credit.record.status", &r.status).to_string(),
                 contestable: r.status == "active" && r.source_org_id.is_some(),

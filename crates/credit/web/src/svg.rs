@@ -33,7 +33,8 @@ pub fn history(points: &[(i64, i64)], min: i64, max: i64) -> String {
     let y_of = |s: i64| h - pad - ((s.clamp(min, max) - min) as f64) / span * (h - 2.0 * pad);
     let n = points.len();
     let x_of = |i: usize| if n <= 1 { w / 2.0 } else { pad + (i as f64) * (w - 2.0 * pad) / ((n - 1) as f64) };
-    let line: Vec<String> = points.iter().enumerate().map(|(i, (_, s))| format!("{:.1},{:.1}", x_of(i), y_of(*s))).collect();
+    let line: Vec<String> =
+        points.iter().enumerate().map(|(i, (_, s))| format!("{:.1},{:.1}", x_of(i), y_of(*s))).collect();
     let dots: String = points
         .iter()
         .enumerate()

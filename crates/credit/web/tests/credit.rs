@@ -103,12 +103,18 @@ async fn a_paid_bill_feeds_the_score_and_a_contest_is_decided_by_the_billing_org
     let (_, shop) = app.city_and_org(&admin, "Credit City", "Shop", "merchant").await;
     let (seller_id, seller) = app.user("seller@example.org", "Seller").await;
     app.add_staff(&admin, &shop, &seller_id, "operator").await;
-    let other = app.post(&format!("/api/v1/orgs/{shop}/credit/contests/{record}"), Some(&seller), json!({"decision": "remove"})).await;
+    let other = app
+        .post(&format!("/api/v1/orgs/{shop}/credit/contests/{record}"), Some(&seller), json!({"decision": "remove"}))
+        .await;
     assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.text);
     let list = app.get(&format!("/api/v1/orgs/{water}/credit/contests"), Some(&clerk)).await;
     assert_eq!(list.body.as_array().unwrap().len(), 1, "{}", list.text);
     let d = app
-        .post(&format!("/api/v1/orgs/{water}/credit/contests/{record}"), Some(&clerk), json!({"decision": "correct", "outcome": "on_time"}))
+        .post(
+            &format!("/api/v1/orgs/{water}/credit/contests/{record}"),
+            Some(&clerk),
+            json!({"decision": "correct", "outcome": "on_time"}),
+        )
         .await;
     assert_eq!(d.status, StatusCode::OK, "{}", d.text);
     assert_eq!(d.body["status"], "corrected");
@@ -121,7 +127,11 @@ async fn a_paid_bill_feeds_the_score_and_a_contest_is_decided_by_the_billing_org
     // Organisations learn yes or no, never the score; each check is in Ana's access log.
     let (_, ana_id) = (0, app.state.identity.find_by_login("ana@example.org").await.unwrap().unwrap().user_id);
     let c = app
-        .post(&format!("/api/v1/orgs/{shop}/credit/perk-checks"), Some(&seller), json!({"user_id": ana_id, "perk": "deposit_free_rentals"}))
+        .post(
+            &format!("/api/v1/orgs/{shop}/credit/perk-checks"),
+            Some(&seller),
+            json!({"user_id": ana_id, "perk": "deposit_free_rentals"}),
+        )
         .await;
     assert_eq!(c.status, StatusCode::OK, "{}", c.text);
     assert_eq!(c.body, json!({"granted": true}));
@@ -134,8 +144,19 @@ async fn a_paid_bill_feeds_the_score_and_a_contest_is_decided_by_the_billing_org
 
     // Opting out names the perks that ended and deletes everything.
     let out = app.post("/api/v1/credit/opt-out", Some(&ana), json!({})).await;
-    let ended: Vec<&str> = out.body["perks_ended"].as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap()).collect();
-    assert_eq!(ended, vec!["library_card", "wheelchair", "deposit_free_rentals", "pay_after_treatment", "station_lounge", "pay_later"]);
+    let ended: Vec<&str> =
+        out.body["perks_ended"].as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap()).collect();
+    assert_eq!(
+        ended,
+        vec![
+            "library_card",
+            "wheelchair",
+            "deposit_free_rentals",
+            "pay_after_treatment",
+            "station_lounge",
+            "pay_later"
+        ]
+    );
     for table in ["credit_people", "credit_scores", "credit_records", "credit_contests"] {
         let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table} WHERE user_id = $1"))
             .bind(&ana_id)
