@@ -200,7 +200,12 @@ const CREDIT_PEOPLE: &[(&str, &str, Option<&str>, &[(yizhan_credit::Kind, yizhan
     use yizhan_credit::Kind::{Bill, Booking};
     use yizhan_credit::Outcome::{Kept, Late, OnTime};
     &[
-        ("credit-fair@demo.yizhan.local", "Zhou Min 周敏", None, &[(Bill, Late, 45), (Bill, Late, 3), (Bill, OnTime, 0)]),
+        (
+            "credit-fair@demo.yizhan.local",
+            "Zhou Min 周敏",
+            None,
+            &[(Bill, Late, 45), (Bill, Late, 3), (Bill, OnTime, 0)],
+        ),
         ("credit-good@demo.yizhan.local", "Wu Lei 吴磊", None, &[(Bill, OnTime, 0), (Bill, Late, 40)]),
         (
             "credit-verygood@demo.yizhan.local",
@@ -273,7 +278,10 @@ async fn credit_demo(
             // The good resident contests the late bill (once): frozen while the water company reviews it.
             if login.contains("-good@") && *days_late == 40 {
                 if let Some(rid) = rid {
-                    let _ = s.credit.contest(&user_id, &rid, "Paid at the counter before the due date 已在到期前于窗口缴纳").await;
+                    let _ = s
+                        .credit
+                        .contest(&user_id, &rid, "Paid at the counter before the due date 已在到期前于窗口缴纳")
+                        .await;
                 }
             }
         }

@@ -49,6 +49,8 @@ pub const MAX_CONTESTS_LIST: i64 = 200;
 pub const MAX_REASON_CHARS: usize = 500;
 pub const MAX_REF_CHARS: usize = 200;
 pub const MAX_DEFAULTER_LINES: usize = 100_000;
+/// People per page of `recompute_all` (one write transaction each).
+const RECOMPUTE_PAGE: i64 = 2000;
 
 /// What a record is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -1250,7 +1252,12 @@ pub mod bench {
     use super::*;
 
     /// Seed `residents` people with `records_each` records each; returns the rows written.
-    pub async fn seed(credit: &Credit, residents: u64, records_each: u64, mut progress: impl FnMut(u64)) -> Result<u64> {
+    pub async fn seed(
+        credit: &Credit,
+        residents: u64,
+        records_each: u64,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64> {
         let ctx = credit.ctx();
         let now = ctx.now_ms();
         let mut written = 0;
@@ -1320,15 +1327,130 @@ impl Credit {
         let mut after = String::new();
         let mut done = 0;
         loop {
-            let page = self.people_after(&after, 500).await?;
-            let Some(last) = page.last().cloned() else { break };
-            for u in &page {
-                self.recompute(u).await?;
+            let n = self.recompute_page(&mut after, RECOMPUTE_PAGE).await?;
+            if n == 0 {
+                break;
             }
-            done += page.len() as u64;
-            progress(page.len() as u64);
-            after = last;
+            done += n;
+            progress(n);
         }
         Ok(done)
+    }
+
+    /// One page of the batch: the next `limit` people after `after` (moved
+    /// on), their records, listings, latest scores and verification levels
+    /// read in a few queries, and the changed scores written in one transaction.
+    async fn recompute_page(&self, after: &mut String, limit: i64) -> Result<u64> {
+        let pool = &self.ctx().db.pool;
+        let people: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT user_id, address_consent, education_consent FROM credit_people WHERE user_id > $1
+             ORDER BY user_id LIMIT $2",
+        )
+        .bind(after.as_str())
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = people.last().map(|p| p.0.clone()) else { return Ok(0) };
+        let records: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT user_id, kind, outcome, days_late, occurred_at_ms FROM credit_records
+             WHERE user_id > $1 AND user_id <= $2 AND status = 'active'",
+        )
+        .bind(after.as_str())
+        .bind(&last)
+        .fetch_all(pool)
+        .await?;
+        let listed: Vec<(String,)> =
+            sqlx::query_as("SELECT DISTINCT user_id FROM credit_defaulters WHERE user_id > $1 AND user_id <= $2")
+                .bind(after.as_str())
+                .bind(&last)
+                .fetch_all(pool)
+                .await?;
+        let latest: Vec<(String, i64, String, String)> = sqlx::query_as(
+            "SELECT s.user_id, s.seq, s.inputs, s.model_hash FROM credit_scores s
+             JOIN (SELECT user_id, MAX(seq) AS m FROM credit_scores WHERE user_id > $1 AND user_id <= $2
+                   GROUP BY user_id) l ON s.user_id = l.user_id AND s.seq = l.m",
+        )
+        .bind(after.as_str())
+        .bind(&last)
+        .fetch_all(pool)
+        .await?;
+        let ids: Vec<String> = people.iter().map(|p| p.0.clone()).collect();
+        let levels = self.inner.identity.verification_levels(&ids).await?;
+        let mut by_user: HashMap<&str, Vec<Counted>> = HashMap::new();
+        for (u, kind, outcome, days_late, at) in &records {
+            let (Ok(kind), Ok(outcome)) = (Kind::parse(kind), Outcome::parse(outcome)) else { continue };
+            by_user.entry(u.as_str()).or_default().push(Counted {
+                kind,
+                outcome,
+                days_late: *days_late,
+                occurred_at_ms: *at,
+            });
+        }
+        let listed: BTreeSet<&str> = listed.iter().map(|l| l.0.as_str()).collect();
+        let latest: HashMap<&str, (i64, &str, &str)> =
+            latest.iter().map(|(u, seq, i, h)| (u.as_str(), (*seq, i.as_str(), h.as_str()))).collect();
+        let model = self.model();
+        let now = self.ctx().now_ms();
+        let mut rows: Vec<(String, i64, i64, String, String)> = Vec::new();
+        for (u, address, education) in &people {
+            let counted = by_user.get(u.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            let level = levels.get(u).copied().unwrap_or(0);
+            let inputs = inputs_of(counted, level, *address != 0, *education != 0, listed.contains(u.as_str()), now);
+            let json = serde_json::to_string(&inputs).map_err(Error::internal)?;
+            let prev = latest.get(u.as_str());
+            if prev.is_some_and(|(_, i, h)| *i == json && *h == model.hash) {
+                continue;
+            }
+            let scored = model.score(&inputs);
+            rows.push((u.clone(), prev.map_or(1, |p| p.0 + 1), scored.score, scored.band, json));
+        }
+        if !rows.is_empty() {
+            let mut tx = self.ctx().db.begin().await?;
+            for chunk in rows.chunks(500) {
+                let mut sql = String::from(
+                    "INSERT INTO credit_scores (id, user_id, seq, score, band, model_version, model_hash, inputs, cause,
+                     computed_at_ms) VALUES ",
+                );
+                for i in 0..chunk.len() {
+                    let b = i * 10;
+                    if i > 0 {
+                        sql.push(',');
+                    }
+                    sql.push_str(&format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                        b + 8,
+                        b + 9,
+                        b + 10
+                    ));
+                }
+                // A score stored meanwhile by a single recomputation keeps its place.
+                sql.push_str(" ON CONFLICT (user_id, seq) DO NOTHING");
+                let mut q = sqlx::query(&sql);
+                for (u, seq, score, band, json) in chunk {
+                    q = q
+                        .bind(self.ctx().new_id())
+                        .bind(u)
+                        .bind(*seq)
+                        .bind(*score)
+                        .bind(band)
+                        .bind(&model.version)
+                        .bind(&model.hash)
+                        .bind(json)
+                        .bind("recompute")
+                        .bind(now);
+                }
+                q.execute(tx.conn()).await?;
+            }
+            tx.commit().await?;
+        }
+        *after = last;
+        Ok(people.len() as u64)
     }
 }

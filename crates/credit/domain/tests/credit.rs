@@ -259,3 +259,34 @@ async fn opting_out_leaves_nothing_behind_and_names_the_perks_that_ended() {
     // Opting in again starts afresh.
     assert_eq!(e.credit.opt_in(&u).await.unwrap().score, 600);
 }
+
+#[tokio::test]
+async fn the_batch_recomputes_every_opted_in_person_as_the_single_path_does() {
+    let e = env().await;
+    let org = e.org(OrgKind::CityDepartment, "Water").await;
+    let mut people = Vec::new();
+    for i in 0..5 {
+        let u = e.person(&format!("batch{i}@example.org")).await;
+        e.credit.opt_in(&u).await.unwrap();
+        for j in 0..i {
+            e.credit.record_event(e.bill(&u, &org, &format!("b{j}"), Outcome::Late, 10 * j)).await.unwrap();
+        }
+        people.push(u);
+    }
+    let seeded = yizhan_credit::bench::seed(&e.credit, 3, 4, |_| {}).await.unwrap();
+    assert_eq!(seeded, 15);
+    e.clock.advance_ms(200 * DAY);
+    let n = e.credit.recompute_all(|_| {}).await.unwrap();
+    assert_eq!(n, 8);
+    for u in &people {
+        let stored = e.credit.history(u).await.unwrap().last().unwrap().score;
+        // The single path finds nothing to change: the batch stored what it would.
+        assert_eq!(e.credit.recompute(u).await.unwrap(), Some(stored));
+        assert_eq!(e.credit.history(u).await.unwrap().last().unwrap().score, stored);
+        for (a, b) in e.credit.verify_history(u).await.unwrap() {
+            assert_eq!(a, b);
+        }
+    }
+    yizhan_credit::bench::clear(&e.credit).await.unwrap();
+    assert_eq!(e.credit.count_people().await.unwrap(), 5);
+}
