@@ -20,7 +20,7 @@ pub async fn recompute(data: &DataOpts) -> anyhow::Result<()> {
     let built = app::build(data, false).await?;
     let credit = &built.state.credit;
     let total = credit.count_people().await.map_err(app::explain)?;
-    let b = bar(total.max(0) as u64, "recomputing");
+    let b = bar(u64::try_from(total).unwrap_or(0), "recomputing");
     let started = Instant::now();
     let n = credit.recompute_all(|k| b.inc(k)).await.map_err(app::explain)?;
     b.finish_and_clear();
