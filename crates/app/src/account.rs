@@ -19,6 +19,10 @@ pub async fn export(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
                 "retained_after_deletion": false,
                 "data": s.notify.export(user_id).await?,
             },
+            "credit": {
+                "retained_after_deletion": false,
+                "data": s.credit.export(user_id).await?,
+            },
             "payments": {
                 "retained_after_deletion": true,
                 "why_retained": "payment records (wallet transactions, bills, red packets) are kept as the law requires",
@@ -40,12 +44,14 @@ pub async fn delete(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
     let removed_notifications = s.notify.delete_all(user_id).await?;
     let removed_plates = s.identity.erase_vehicles(user_id).await?;
     s.pay.erase_personal(user_id).await?;
+    let removed_credit = s.credit.erase(user_id).await?;
     s.identity.delete_account(user_id).await?;
     Ok(json!({
         "deleted": true,
-        "erased": ["profile", "login", "password", "real_name", "identity_number", "sessions", "memberships", "notifications", "vehicles", "dispute_evidence"],
+        "erased": ["profile", "login", "password", "real_name", "identity_number", "sessions", "memberships", "notifications", "vehicles", "dispute_evidence", "credit_score", "credit_history", "credit_records", "court_listings"],
         "notifications_removed": removed_notifications,
         "vehicles_removed": removed_plates,
+        "credit_rows_removed": removed_credit,
         "kept": {
             "access_log": "kept: the law requires a record of who read personal data",
             "payments": "kept: payment records (transactions, bills, red packets) are kept as the law requires",

@@ -2,6 +2,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use yizhan_audit::Audit;
 use yizhan_core::Ctx;
+use yizhan_credit::Credit;
 use yizhan_idempotency::Idempotency;
 use yizhan_identity::Identity;
 use yizhan_kit::metrics::Metrics;
@@ -25,6 +26,8 @@ pub struct Services {
     pub pay: Pay,
     /// Answers to requests that carried an Idempotency-Key.
     pub idempotency: Idempotency,
+    /// The credit score (opt-in), fed by the other rooms' events.
+    pub credit: Credit,
     pub config: WebConfig,
     pub metrics: Metrics,
 }
@@ -94,6 +97,8 @@ impl Services {
         pay.open_system_accounts().await?;
         identity.set_relations(Arc::new(Relations { pay: pay.clone() }));
         let idempotency = Idempotency::new(ctx.clone());
+        let credit = Credit::new(ctx.clone(), identity.clone(), audit.clone(), notify.clone())?;
+        pay.set_bill_events(Arc::new(BillsToCredit { credit: credit.clone() }));
         Ok(Services {
             ctx,
             identity,
@@ -102,6 +107,7 @@ impl Services {
             ledger,
             pay,
             idempotency,
+            credit,
             config: w.config,
             metrics: Default::default(),
         })
@@ -129,5 +135,40 @@ impl yizhan_identity::Relations for Relations {
             "bill" => Relation::No,
             _ => Relation::Unknowable,
         })
+    }
+}
+
+/// A paid bill becomes a credit record (for a person who opted in): paid by
+/// its due time, or the whole days it was late.
+struct BillsToCredit {
+    credit: Credit,
+}
+
+#[async_trait::async_trait]
+impl yizhan_pay::bills::BillEvents for BillsToCredit {
+    async fn bill_paid(&self, bill: &yizhan_pay::Bill) {
+        let paid_at_ms = bill.paid_at_ms.unwrap_or(bill.due_at_ms);
+        let late_ms = paid_at_ms - bill.due_at_ms;
+        let (outcome, days_late) = if late_ms > 0 {
+            (yizhan_credit::Outcome::Late, (late_ms + 86_399_999) / 86_400_000)
+        } else {
+            (yizhan_credit::Outcome::OnTime, 0)
+        };
+        let kind =
+            if bill.kind == yizhan_pay::BillKind::Fine { yizhan_credit::Kind::Fine } else { yizhan_credit::Kind::Bill };
+        let record = yizhan_credit::NewRecord {
+            user_id: bill.user_id.clone(),
+            kind,
+            outcome,
+            days_late,
+            occurred_at_ms: paid_at_ms,
+            source: "wallet".into(),
+            source_org_id: Some(bill.org_id.clone()),
+            source_ref: format!("bill:{}", bill.id),
+        };
+        // The payment stands whatever happens here; the score catches up on its next read.
+        if let Err(e) = self.credit.record_event(record).await {
+            tracing::warn!(user_id = %bill.user_id, code = %e.code, error = %e.msg, "bill not recorded for the credit score");
+        }
     }
 }

@@ -168,6 +168,8 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
         }
     }
     bar.inc(1);
+    bar.set_message("credit scores");
+    let credit_people = credit_demo(s, &admin, &org_ids).await.map_err(err)?;
     bar.finish_with_message("done");
 
     println!("\nDemo city: {} ({})", city.name, city.id);
@@ -181,10 +183,115 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
         };
         println!("  {:<32} {} — {}", p.login, p.name, role);
     }
+    for (login, what) in &credit_people {
+        println!("  {login:<32} credit score: {what}");
+    }
     println!(
         "\nResidents' wallets hold {} yuan each, {} if not verified (sandbox money).",
         yizhan_core::money::yuan(DEMO_TOPUP_FEN),
         yizhan_core::money::yuan(DEMO_UNVERIFIED_TOPUP_FEN)
     );
     Ok(())
+}
+
+/// Credit demo residents: (login, real-name number or none, records as (kind, outcome, days late, ref)).
+#[allow(clippy::type_complexity)]
+const CREDIT_PEOPLE: &[(&str, &str, Option<&str>, &[(yizhan_credit::Kind, yizhan_credit::Outcome, i64)])] = {
+    use yizhan_credit::Kind::{Bill, Booking};
+    use yizhan_credit::Outcome::{Kept, Late, OnTime};
+    &[
+        (
+            "credit-fair@demo.yizhan.local",
+            "Zhou Min 周敏",
+            None,
+            &[(Bill, Late, 45), (Bill, Late, 3), (Bill, OnTime, 0)],
+        ),
+        ("credit-good@demo.yizhan.local", "Wu Lei 吴磊", None, &[(Bill, OnTime, 0), (Bill, Late, 40)]),
+        (
+            "credit-verygood@demo.yizhan.local",
+            "Zheng Yu 郑宇",
+            None,
+            &[(Bill, OnTime, 0), (Bill, OnTime, 0), (Bill, OnTime, 0), (Booking, Kept, 0)],
+        ),
+        (
+            "credit-excellent@demo.yizhan.local",
+            "Sun Li 孙丽",
+            Some("33010619850101001"),
+            &[
+                (Bill, OnTime, 0),
+                (Bill, OnTime, 0),
+                (Bill, OnTime, 0),
+                (Bill, OnTime, 0),
+                (Bill, OnTime, 0),
+                (Bill, OnTime, 0),
+                (Booking, Kept, 0),
+                (Booking, Kept, 0),
+                (Booking, Kept, 0),
+            ],
+        ),
+        ("credit-defaulter@demo.yizhan.local", "Qian Gang 钱刚", Some("33010619850101002"), &[(Bill, OnTime, 0)]),
+    ]
+};
+
+/// Residents across every band: each opted in with records from the water
+/// company; the "good" one contests a late bill, the defaulter is on the
+/// court's list. Running it again changes nothing.
+async fn credit_demo(
+    s: &yizhan_app::AppState,
+    admin: &Principal,
+    org_ids: &[(&str, String)],
+) -> yizhan_core::Result<Vec<(String, String)>> {
+    let water = org_ids.iter().find(|(n, _)| n.starts_with("Hangzhou Water")).map(|(_, id)| id.clone());
+    let court = org_ids.iter().find(|(n, _)| n.contains("Court")).map(|(_, id)| id.clone());
+    let (Some(water), Some(court)) = (water, court) else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    let mut listed = Vec::new();
+    for (login, name, first17, records) in CREDIT_PEOPLE {
+        let user_id = match s.identity.find_by_login(login).await? {
+            Some(u) => u.user_id,
+            None => s.identity.register(login, DEMO_PASSWORD, name).await?,
+        };
+        if let Some(f) = first17 {
+            let number = format!("{f}{}", yizhan_identity::types::id_check_char(f).unwrap_or('0'));
+            if s.identity.profile(&user_id).await?.verification_level == 0 {
+                s.identity.verify_real_name(&user_id, name, &number).await?;
+            }
+            if login.contains("defaulter") {
+                listed.push(format!("{number},(2026)浙01执123号"));
+            }
+        }
+        s.credit.opt_in(&user_id).await?;
+        for (n, (kind, outcome, days_late)) in records.iter().enumerate() {
+            let rid = s
+                .credit
+                .record_event(yizhan_credit::NewRecord {
+                    user_id: user_id.clone(),
+                    kind: *kind,
+                    outcome: *outcome,
+                    days_late: *days_late,
+                    occurred_at_ms: s.ctx.now_ms() - DAY_MS,
+                    source: "demo".into(),
+                    source_org_id: Some(water.clone()),
+                    source_ref: format!("demo-{n}"),
+                })
+                .await?;
+            // The good resident contests the late bill (once): frozen while the water company reviews it.
+            if login.contains("-good@") && *days_late == 40 {
+                if let Some(rid) = rid {
+                    let _ = s
+                        .credit
+                        .contest(&user_id, &rid, "Paid at the counter before the due date 已在到期前于窗口缴纳")
+                        .await;
+                }
+            }
+        }
+        out.push((login.to_string(), user_id));
+    }
+    s.credit.upload_defaulters(admin, &court, &listed.join("\n")).await?;
+    let mut shown = Vec::new();
+    for (login, user_id) in out {
+        let v = s.credit.score(&user_id).await?;
+        shown.push((login, format!("{} ({})", v.score, v.band)));
+    }
+    Ok(shown)
 }

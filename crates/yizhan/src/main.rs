@@ -3,6 +3,7 @@
 
 mod api_bench;
 mod app;
+mod credit_cmd;
 mod demo;
 mod key_cmd;
 mod ledger_cmd;
@@ -70,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// The credit score: recompute every opted-in person's score.
+    Credit {
+        #[command(subcommand)]
+        command: CreditCommand,
+    },
     /// Benchmarks (measure speed here, never in tests).
     Bench {
         #[command(subcommand)]
@@ -114,7 +120,28 @@ enum LedgerCommand {
 }
 
 #[derive(Subcommand)]
+enum CreditCommand {
+    /// Recompute every opted-in person's score now (after a model change, or
+    /// as records leave their windows), with a progress bar.
+    Recompute {
+        #[command(flatten)]
+        data: DataOpts,
+    },
+}
+
+#[derive(Subcommand)]
 enum BenchCommand {
+    /// Seed synthetic opted-in residents with records, recompute every score,
+    /// print residents per second (the synthetic rows are removed afterwards).
+    Credit {
+        #[command(flatten)]
+        data: DataOpts,
+        #[arg(long, default_value_t = 1_000_000)]
+        residents: u64,
+        /// Records per resident.
+        #[arg(long, default_value_t = 20)]
+        records: u64,
+    },
     /// Mixed payment load on the ledger: transfers between random wallets, a
     /// share of them into one hot merchant account. Prints durable transfers
     /// per second and p50/p99 latency for each run, then the median and spread.
@@ -251,6 +278,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Ledger { command: LedgerCommand::Load { data, accounts, concurrency } } => {
             ledger_cmd::load(&data, accounts, concurrency).await
+        }
+        Command::Credit { command: CreditCommand::Recompute { data } } => credit_cmd::recompute(&data).await,
+        Command::Bench { command: BenchCommand::Credit { data, residents, records } } => {
+            credit_cmd::bench(&data, residents, records).await
         }
         Command::Bench { command: BenchCommand::ApiPay(o) } => {
             api_bench::run(api_bench::ApiPayArgs {

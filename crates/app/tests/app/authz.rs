@@ -32,6 +32,7 @@ impl World {
         p.replace("{id}", &self.org_a)
             .replace("{user_id}", &self.subject_id)
             .replace("{dispute_id}", "no-such-dispute")
+            .replace("{record_id}", "no-such-record")
             .replace("{plate}", "%E6%B5%99A00000")
     }
 

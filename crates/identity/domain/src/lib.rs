@@ -1039,6 +1039,25 @@ impl Identity {
         Ok(row.map(UserRef::from))
     }
 
+    /// The verification levels of many live users at once (absent: no such
+    /// live user), for batch work such as recomputing credit scores.
+    pub async fn verification_levels(&self, user_ids: &[String]) -> Result<std::collections::HashMap<String, i64>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in user_ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, verification_level FROM users WHERE deleted_at_ms IS NULL AND id IN ({})",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            out.extend(q.fetch_all(&self.ctx().db.pool).await?);
+        }
+        Ok(out)
+    }
+
     /// Any user, deleted ones included (their name is erased), for showing
     /// who is on the other side of old payments.
     pub async fn user_ref(&self, user_id: &str) -> Result<UserRef> {

@@ -18,6 +18,14 @@ use yizhan_ledger::TransferSpec;
 use yizhan_notify::{Message, Target};
 
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
+
+/// Told after a bill is paid (once, when the payment is recorded): how the
+/// credit room learns of bills paid on time or late without reading the
+/// wallet's tables. The default hears nothing.
+#[async_trait::async_trait]
+pub trait BillEvents: Send + Sync {
+    async fn bill_paid(&self, _bill: &Bill) {}
+}
 pub const MAX_REASON_CHARS: usize = 1000;
 /// The most bills [`Pay::org_bills`] lists.
 pub const ORG_BILLS_MAX: i64 = 500;
@@ -307,6 +315,9 @@ impl Pay {
             return self.paid_receipt(&bill, &idem).await;
         }
         let paid_at_ms = bill.paid_at_ms.unwrap_or(t.created_at_ms);
+        if let Some(events) = self.bill_events() {
+            events.bill_paid(&bill).await;
+        }
         Ok(BillReceipt {
             bill_id: bill.id,
             transfer_id: t.id,

@@ -177,6 +177,8 @@ struct Inner {
     opened: Mutex<HashSet<String>>,
     /// Limit reservations, many per transaction (see [`limits`]).
     reservations: yizhan_core::group::GroupCommit<limits::Reservations>,
+    /// Who hears of a paid bill (the credit room, wired by the app); none: nobody.
+    bill_events: std::sync::OnceLock<Arc<dyn bills::BillEvents>>,
 }
 
 /// A client's idempotency key: required, 1 to 64 printable ASCII characters.
@@ -250,12 +252,22 @@ impl Pay {
                 config,
                 opened: Mutex::new(HashSet::new()),
                 reservations,
+                bill_events: std::sync::OnceLock::new(),
             }),
         }
     }
 
     pub(crate) fn inner_reservations(&self) -> &yizhan_core::group::GroupCommit<limits::Reservations> {
         &self.inner.reservations
+    }
+
+    /// Who hears of a paid bill (set once, at start).
+    pub fn set_bill_events(&self, events: Arc<dyn bills::BillEvents>) {
+        let _ = self.inner.bill_events.set(events);
+    }
+
+    pub(crate) fn bill_events(&self) -> Option<&Arc<dyn bills::BillEvents>> {
+        self.inner.bill_events.get()
     }
 
     pub fn config(&self) -> &PayConfig {

@@ -1,0 +1,365 @@
+//! The credit pages: the score (gauge, history chart, factors, reasons, what
+//! would raise it, perks, court listings), the records with their contests,
+//! and the staff page for contested records. Forms post and redirect.
+
+use crate::svg;
+use crate::CreditRoom;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use yizhan_core::{Error, Msg};
+use yizhan_credit::{Decision, Outcome, Plan};
+use yizhan_identity::Role;
+use yizhan_identity_web::{person_layout, PageUser};
+use yizhan_kit::extract::{Csrf, CsrfForm};
+use yizhan_kit::i18n::render as say;
+use yizhan_kit::page::{failure_page, filters, render, Layout};
+use yizhan_kit::Lang;
+
+pub fn router() -> Router<CreditRoom> {
+    Router::new()
+        .route("/credit", get(score_page))
+        .route("/credit/opt-in", post(opt_in))
+        .route("/credit/opt-out", post(opt_out))
+        .route("/credit/records", get(records_page))
+        .route("/credit/records/{id}", get(|| async { Redirect::to("/credit/records") }))
+        .route("/credit/records/{id}/contest", post(contest))
+        .route("/credit/staff", get(staff_page))
+        .route("/credit/staff/{org}/{record}", post(decide))
+}
+
+pub struct Row {
+    pub name: String,
+    pub detail: String,
+    pub points: i64,
+    pub max: i64,
+}
+
+pub struct PlanRow {
+    pub title: String,
+    pub steps: Vec<String>,
+    pub reaches: bool,
+}
+
+pub struct PerkRow {
+    pub name: String,
+    pub needs: String,
+    pub also: Option<String>,
+    pub has: bool,
+}
+
+#[derive(Template)]
+#[template(path = "credit.html")]
+struct ScorePage {
+    l: Layout,
+    opted_in: bool,
+    ended: Vec<String>,
+    score: i64,
+    band: String,
+    gauge: String,
+    chart: String,
+    groups: Vec<Row>,
+    reasons: Vec<String>,
+    plans: Vec<PlanRow>,
+    perks: Vec<PerkRow>,
+    listings: Vec<String>,
+    model: String,
+}
+
+#[derive(Deserialize)]
+struct EndedQuery {
+    ended: Option<String>,
+}
+
+fn plan_row(lang: Lang, p: &Plan, title_key: &str, name: &str) -> PlanRow {
+    PlanRow {
+        title: say(
+            lang,
+            &Msg::new(title_key.to_string())
+                .text(if title_key.ends_with("band") { "band" } else { "perk" }, name)
+                .int("score", p.target_score),
+        ),
+        steps: p
+            .steps
+            .iter()
+            .map(|s| {
+                format!("{} ({})", say(lang, &s.msg), say(lang, &Msg::new("credit.improve.gain").int("gain", s.gain)))
+            })
+            .collect(),
+        reaches: p.reaches,
+    }
+}
+
+async fn score_page(
+    State(s): State<CreditRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Query(q): Query<EndedQuery>,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/credit", &p).await;
+    let m = s.credit.model();
+    // Perks named after an opt-out, from the model's own list only.
+    let ended: Vec<String> = q
+        .ended
+        .unwrap_or_default()
+        .split(',')
+        .filter(|k| m.perk(k).is_some())
+        .map(|k| lang.tk("credit.perk", k).to_string())
+        .collect();
+    let mut page = ScorePage {
+        l,
+        opted_in: false,
+        ended,
+        score: 0,
+        band: String::new(),
+        gauge: String::new(),
+        chart: String::new(),
+        groups: Vec::new(),
+        reasons: Vec::new(),
+        plans: Vec::new(),
+        perks: Vec::new(),
+        listings: Vec::new(),
+        model: String::new(),
+    };
+    match s.credit.is_opted_in(&p.user_id).await {
+        Ok(false) => return render(&page),
+        Ok(true) => {}
+        Err(e) => return failure_page(lang, &e),
+    }
+    let result = async {
+        let v = s.credit.score(&p.user_id).await?;
+        let h = s.credit.history(&p.user_id).await?;
+        let imp = s.credit.improve(&p.user_id).await?;
+        let perks = s.credit.perks(&p.user_id).await?;
+        Ok::<_, Error>((v, h, imp, perks))
+    }
+    .await;
+    let (v, h, imp, perks) = match result {
+        Ok(x) => x,
+        Err(e) => return failure_page(lang, &e),
+    };
+    let edges: Vec<i64> = m.bands.iter().skip(1).map(|b| b.from).collect();
+    page.opted_in = true;
+    page.score = v.score;
+    page.band = lang.tk("credit.band", &v.band).to_string();
+    page.gauge = svg::gauge(v.score, m.min_score, m.max_score, &edges);
+    let pts: Vec<(i64, i64)> = h.iter().map(|p| (p.computed_at_ms, p.score)).collect();
+    page.chart = svg::history(&pts, m.min_score, m.max_score);
+    page.groups = v
+        .explained
+        .groups
+        .iter()
+        .map(|g| Row {
+            name: lang.tk("credit.group", &g.key).to_string(),
+            detail: say(
+                lang,
+                &Msg::new("credit.group.points").int("points", g.points).int("max", g.max).int("weight", g.weight_pct),
+            ),
+            points: g.points,
+            max: g.max.max(1),
+        })
+        .collect();
+    page.reasons = v.explained.reasons.iter().map(|r| say(lang, &r.msg)).collect();
+    if let Some(b) = &imp.next_band {
+        page.plans.push(plan_row(lang, b, "credit.improve.next_band", lang.tk("credit.band", &b.target)));
+    }
+    if let Some(b) = &imp.next_perk {
+        page.plans.push(plan_row(lang, b, "credit.improve.next_perk", lang.tk("credit.perk", &b.target)));
+    }
+    page.perks = perks
+        .iter()
+        .map(|k| PerkRow {
+            name: lang.tk("credit.perk", &k.key).to_string(),
+            needs: say(lang, &Msg::new("credit.perk.needs").int("score", k.min_score)),
+            also: k.also_needs.as_ref().map(|a| lang.tk("credit.perk.also", a).to_string()),
+            has: k.has,
+        })
+        .collect();
+    page.listings = v
+        .listings
+        .iter()
+        .map(|x| {
+            say(
+                lang,
+                &Msg::new("credit.listing")
+                    .text("court", x.court_name.clone())
+                    .text("case", x.case_ref.clone())
+                    .time("at", x.listed_at_ms),
+            )
+        })
+        .collect();
+    page.model = say(
+        lang,
+        &Msg::new("credit.model").text("version", v.model_version.clone()).text("hash", v.model_hash[..12].to_string()),
+    );
+    render(&page)
+}
+
+async fn opt_in(State(s): State<CreditRoom>, lang: Lang, PageUser(p): PageUser, _f: CsrfForm) -> Response {
+    match s.credit.opt_in(&p.user_id).await {
+        Ok(_) => Redirect::to("/credit").into_response(),
+        Err(e) => failure_page(lang, &e),
+    }
+}
+
+async fn opt_out(State(s): State<CreditRoom>, lang: Lang, PageUser(p): PageUser, _f: CsrfForm) -> Response {
+    match s.credit.opt_out(&p.user_id).await {
+        Ok(out) => Redirect::to(&format!("/credit?ended={}", out.perks_ended.join(","))).into_response(),
+        Err(e) => failure_page(lang, &e),
+    }
+}
+
+pub struct RecordRow {
+    pub id: String,
+    pub kind: String,
+    pub outcome: String,
+    pub source: Option<String>,
+    pub occurred_at_ms: i64,
+    pub status: String,
+    pub contestable: bool,
+    pub steps: Vec<String>,
+}
+
+fn outcome_text(lang: Lang, outcome: &str, days_late: i64) -> String {
+    say(lang, &Msg::new(format!("credit.outcome.{outcome}")).int("days", days_late))
+}
+
+#[derive(Template)]
+#[template(path = "records.html")]
+struct RecordsPage {
+    l: Layout,
+    rows: Vec<RecordRow>,
+}
+
+async fn records_page(State(s): State<CreditRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/credit/records", &p).await;
+    let list = match s.credit.records(&p.user_id).await {
+        Ok(x) => x,
+        Err(e) => return failure_page(lang, &e),
+    };
+    let rows = list
+        .into_iter()
+        .map(|r| {
+            let org = r.source_org_name.clone().unwrap_or_default();
+            let mut steps = Vec::new();
+            for c in &r.contests {
+                steps.push(say(
+                    lang,
+                    &Msg::new("credit.contest.opened").time("at", c.opened_at_ms).text("org", org.clone()),
+                ));
+                if let Some(at) = c.decided_at_ms {
+                    steps.push(say(
+                        lang,
+                        &Msg::new("credit.contest.step_decided")
+                            .time("at", at)
+                            .text("who", c.decided_by_label.clone().unwrap_or_default())
+                            .key_arg("decision", format!("credit.contest.status.{}", c.status)),
+                    ));
+                }
+            }
+            RecordRow {
+                kind: lang.tk("credit.kind", &r.kind).to_string(),
+                outcome: outcome_text(lang, &r.outcome, r.days_late),
+                source: r
+                    .source_org_name
+                    .as_ref()
+                    .map(|o| say(lang, &Msg::new("credit.record.source").text("org", o.clone()))),
+                occurred_at_ms: r.occurred_at_ms,
+                status: lang.tk("credit.record.status", &r.status).to_string(),
+                contestable: r.status == "active" && r.source_org_id.is_some(),
+                steps,
+                id: r.id,
+            }
+        })
+        .collect();
+    render(&RecordsPage { l, rows })
+}
+
+async fn contest(
+    State(s): State<CreditRoom>,
+    lang: Lang,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    match s.credit.contest(&p.user_id, &id, form.get("reason")).await {
+        Ok(_) => Redirect::to("/credit/records").into_response(),
+        Err(e) => failure_page(lang, &e),
+    }
+}
+
+pub struct StaffRow {
+    pub org_id: String,
+    pub org_name: String,
+    pub record_id: String,
+    pub kind: String,
+    pub outcome: String,
+    pub source_ref: String,
+    pub reason: String,
+    pub opened_at_ms: i64,
+}
+
+#[derive(Template)]
+#[template(path = "staff.html")]
+struct StaffPage {
+    l: Layout,
+    rows: Vec<StaffRow>,
+}
+
+/// The open contests of every organisation the person is staff of.
+async fn staff_page(State(s): State<CreditRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/credit/staff", &p).await;
+    let orgs = match s.identity.memberships(&p.user_id).await {
+        Ok(m) => m,
+        Err(e) => return failure_page(lang, &e),
+    };
+    if orgs.is_empty() {
+        return failure_page(lang, &Error::forbidden("identity.staff.not_member"));
+    }
+    let mut rows = Vec::new();
+    for m in orgs {
+        let list = match s.credit.open_contests(&p, &m.org_id).await {
+            Ok(x) => x,
+            Err(e) => return failure_page(lang, &e),
+        };
+        for (c, r) in list {
+            rows.push(StaffRow {
+                org_id: m.org_id.clone(),
+                org_name: m.org_name.clone(),
+                record_id: r.id.clone(),
+                kind: lang.tk("credit.kind", &r.kind).to_string(),
+                outcome: outcome_text(lang, &r.outcome, r.days_late),
+                source_ref: r.source_ref.clone(),
+                reason: c.reason.clone(),
+                opened_at_ms: c.opened_at_ms,
+            });
+        }
+    }
+    render(&StaffPage { l, rows })
+}
+
+async fn decide(
+    State(s): State<CreditRoom>,
+    lang: Lang,
+    PageUser(p): PageUser,
+    Path((org, record)): Path<(String, String)>,
+    form: CsrfForm,
+) -> Response {
+    let d = match form.get("decision") {
+        "keep" => Decision::Keep,
+        "remove" => Decision::Remove,
+        "on_time" => Decision::Correct(Outcome::OnTime, 0),
+        _ => return failure_page(lang, &Error::field("decision", "credit.decision.invalid")),
+    };
+    if let Err(e) = s.identity.require_staff(&p, &org, Role::Operator).await {
+        return failure_page(lang, &e);
+    }
+    match s.credit.decide(&p, &org, &record, d).await {
+        Ok(_) => Redirect::to("/credit/staff").into_response(),
+        Err(e) => failure_page(lang, &e),
+    }
+}

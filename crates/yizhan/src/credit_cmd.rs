@@ -1,0 +1,56 @@
+//! `yizhan credit recompute` and `yizhan bench credit`.
+
+use crate::app;
+use crate::DataOpts;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::time::Instant;
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let b = ProgressBar::new(len);
+    b.set_style(
+        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    b.set_message(what.to_string());
+    b
+}
+
+/// Recompute every opted-in person's score now, with a progress bar.
+pub async fn recompute(data: &DataOpts) -> anyhow::Result<()> {
+    let built = app::build(data, false).await?;
+    let credit = &built.state.credit;
+    let total = credit.count_people().await.map_err(app::explain)?;
+    let b = bar(u64::try_from(total).unwrap_or(0), "recomputing");
+    let started = Instant::now();
+    let n = credit.recompute_all(|k| b.inc(k)).await.map_err(app::explain)?;
+    b.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "recomputed {n} credit scores with model {} ({}) in {secs:.1} s",
+        credit.model().version,
+        &credit.model().hash[..12]
+    );
+    Ok(())
+}
+
+/// Seed synthetic residents with records, recompute them all, print residents per second.
+pub async fn bench(data: &DataOpts, residents: u64, records: u64) -> anyhow::Result<()> {
+    let built = app::build(data, false).await?;
+    let credit = &built.state.credit;
+    let engine = built.state.ctx.db.engine().name();
+    println!("yizhan bench credit: {engine}, {residents} synthetic residents with {records} records each");
+    yizhan_credit::bench::clear(credit).await.map_err(app::explain)?;
+    let b = bar(residents, "seeding");
+    let started = Instant::now();
+    let rows = yizhan_credit::bench::seed(credit, residents, records, |k| b.inc(k)).await.map_err(app::explain)?;
+    b.finish_and_clear();
+    println!("seeded {rows} rows in {:.1} s", started.elapsed().as_secs_f64());
+    let b = bar(residents, "recomputing");
+    let started = Instant::now();
+    let n = credit.recompute_all(|k| b.inc(k)).await.map_err(app::explain)?;
+    b.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!("recomputed {n} residents in {secs:.2} s: {:.0} residents/s", n as f64 / secs.max(1e-9));
+    yizhan_credit::bench::clear(credit).await.map_err(app::explain)?;
+    Ok(())
+}
