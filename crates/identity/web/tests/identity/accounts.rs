@@ -484,3 +484,32 @@ async fn on_the_pages_register_enter_the_code_and_recover_the_password() {
     assert_eq!(page(&app, "/home", &cookies, "en").await.status, StatusCode::SEE_OTHER, "the session ended");
     assert_eq!(log_in(&app, "13912350091", "brand new pass").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_devices_page_changes_the_login_once_the_code_is_entered() {
+    let app = spawn_app().await;
+    let (user_id, _) = app.user("13912350101", "Page Mover").await;
+    let first = page(&app, "/login", "", "en").await;
+    let csrf = cookie_of(&first, "yz_csrf").unwrap();
+    let r = form(
+        &app,
+        "/login",
+        &format!("yz_csrf={csrf}"),
+        &format!("csrf={csrf}&login=13912350101&password=correct+horse"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let cookies = format!("yz_csrf={csrf}; yz_session={}", cookie_of(&r, "yz_session").unwrap());
+    let csrf = session_csrf(&app, &cookies).await;
+    let d = page(&app, "/account/devices", &cookies, "zh-CN").await;
+    assert!(d.text.contains("更换手机号或邮箱") && !d.text.contains("id=\"cl-pending\""), "{}", d.text);
+    let r =
+        form(&app, "/account/login", &cookies, &format!("csrf={csrf}&login=13912350102&password=correct+horse")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("id=\"cl-pending\"") && r.text.contains("139****0102"), "{}", r.text);
+    let code = app.last_code("13912350102").await.unwrap();
+    let r = form(&app, "/account/login/confirm", &cookies, &format!("csrf={csrf}&code={code}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(!r.text.contains("id=\"cl-pending\""));
+    assert_eq!(app.state.identity.find_by_login("13912350102").await.unwrap().unwrap().user_id, user_id);
+}
