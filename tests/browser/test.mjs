@@ -8,10 +8,25 @@
 // switches. Debian's Chromium through playwright-core; no browser download.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
 
 const base = process.env.YIZHAN_URL;
 const shots = process.env.SCREENSHOT_DIR || "/tmp";
 const DEMO_PASSWORD = "demo-pass-2026";
+// The server's sandbox outbox: every code sent by text message or mail is a file there.
+const outbox = `${process.env.YIZHAN_DATA_DIR}/outbox`;
+
+// The newest one-time code sent to a phone number or address (its first run of exactly 6 digits).
+function codeFor(dest) {
+  const files = readdirSync(outbox).filter((f) => f.endsWith("-sms.txt") || f.endsWith("-mail.txt")).sort().reverse();
+  for (const f of files) {
+    const text = readFileSync(`${outbox}/${f}`, "utf8");
+    if (!text.includes(`\nTo: ${dest}\n`)) continue;
+    const m = text.split("\n\n").slice(1).join("\n\n").match(/(?<![0-9])[0-9]{6}(?![0-9])/);
+    if (m) return m[0];
+  }
+  throw new Error(`no code was sent to ${dest}`);
+}
 let passed = 0, failed = 0;
 
 async function api(method, path, token, body) {
@@ -36,12 +51,18 @@ const context = await browser.newContext({ viewport: { width: 390, height: 844 }
 const page = await context.newPage();
 const login = `1391${String(Date.now()).slice(-7)}`;
 
-await step("register and land on the home screen", async () => {
+await step("register, enter the code from the text message and land on the home screen", async () => {
   await page.goto(base + "/register");
   await page.fill("#name", "Browser Tester");
   await page.fill("#login", login);
   await page.fill("#password", "correct horse battery");
   await page.click("#submit");
+  await page.waitForURL(/\/register\/verify/);
+  await page.fill("#verify-code", "000000" === codeFor(login) ? "000001" : "000000");
+  await page.click("#verify-submit");
+  assert.ok(await page.isVisible("#code-error"), "a wrong code is shown at its field");
+  await page.fill("#verify-code", codeFor(login));
+  await page.click("#verify-submit");
   await page.waitForURL(base + "/home");
   assert.match(await page.textContent("#greeting"), /Hello, Browser Tester/);
   const services = await page.$$eval("#services a", as => as.map(a => a.dataset.service));
@@ -322,13 +343,12 @@ await step("switch to Chinese", async () => {
 // Each file in flows/ is one more flow (a room's own screens), run in name
 // order after the steps above: `export default async function (t)` where t
 // holds { base, shots, page, context, browser, step, api, loginAs, assert,
-// DEMO_PASSWORD, login, data }.
-import { readdirSync } from "node:fs";
+// DEMO_PASSWORD, login, data, outbox, codeFor }.
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { dirname, join } from "node:path";
 const flowsDir = join(dirname(fileURLToPath(import.meta.url)), "flows");
 const t = { base, shots, page, context, browser, step, api, loginAs, assert, DEMO_PASSWORD, login,
-            data: process.env.YIZHAN_DATA_DIR };
+            data: process.env.YIZHAN_DATA_DIR, outbox, codeFor };
 for (const f of readdirSync(flowsDir).filter((f) => f.endsWith(".mjs")).sort()) {
   const flow = await import(pathToFileURL(join(flowsDir, f)).href);
   await flow.default(t);

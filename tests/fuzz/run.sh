@@ -19,9 +19,24 @@ fi
 PG_URL="${FUZZ_PG_URL:-}"
 # shellcheck source=../lib/server.sh
 source "$here/../lib/server.sh"
-start_server fuzz YIZHAN_ADMIN_LOGIN=fuzz-admin@example.org YIZHAN_ADMIN_PASSWORD=fuzz-admin-2026
+start_server fuzz YIZHAN_ADMIN_LOGIN=fuzz-admin@example.org YIZHAN_ADMIN_PASSWORD=fuzz-admin-2026 YIZHAN_MAIL=sandbox
 curl -fsS -X POST "$base/api/v1/auth/register" -H 'content-type: application/json' \
   -d '{"login":"fuzzer@example.org","password":"fuzz-pass-2026","name":"Fuzzer"}' >/dev/null
+# Prove the login with the code the sandbox mailer wrote into the outbox, so the fuzzer may pay.
+code="$(python3 - "$data/outbox" <<'PY'
+import os, re, sys
+d = sys.argv[1]
+for f in sorted(os.listdir(d), reverse=True):
+    t = open(os.path.join(d, f), encoding="utf-8").read()
+    if "\nTo: fuzzer@example.org\n" in t:
+        m = re.search(r"(?<![0-9])[0-9]{6}(?![0-9])", t.split("\n\n", 1)[1])
+        if m:
+            print(m.group(0))
+            break
+PY
+)"
+curl -fsS -X POST "$base/api/v1/auth/verify" -H 'content-type: application/json' \
+  -d "{\"login\":\"fuzzer@example.org\",\"code\":\"$code\"}" >/dev/null
 login() {
   curl -fsS -X POST "$base/api/v1/auth/login" -H 'content-type: application/json' \
     -d "{\"login\":\"$1\",\"password\":\"$2\"}" | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])'

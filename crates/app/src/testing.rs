@@ -27,6 +27,8 @@ pub struct Spawned {
     pub gateway: Arc<yizhan_pay::SandboxGateway>,
     pub clock: Arc<ManualClock>,
     pub db: TestDb,
+    /// The sandbox outbox (codes, text messages, mail).
+    pub outbox: std::path::PathBuf,
 }
 
 /// Build every service on a fresh database, with fast password hashing and a
@@ -45,18 +47,27 @@ pub async fn spawn_with_identity(config: WebConfig, f: impl FnOnce(&mut yizhan_i
     let mut identity = yizhan_identity::IdentityConfig {
         fast_hashing_for_tests: true,
         registrations_per_address_hour: 100_000,
+        codes_per_address_hour: 100_000,
+        code_checks_per_address: 100_000,
         ..Default::default()
     };
     f(&mut identity);
     let t = TestDb::new(&crate::all_migrations()).await;
     let (ctx, clock) = t.ctx();
     let gateway = Arc::new(yizhan_pay::SandboxGateway::new(b"web-test-gateway-secret".to_vec()));
-    // A sandbox outbox of this test's own (written only when a test sends a text message).
-    let outbox = std::env::temp_dir().join(format!("yizhan-test-outbox-{}", ctx.new_id()));
+    // A sandbox outbox of this test's own: the codes that prove logins land there.
+    // (The context's ids repeat from test to test: a seeded source on a manual clock.)
+    static OUTBOXES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let outbox = std::env::temp_dir().join(format!(
+        "yizhan-test-outbox-{}-{started}-{}",
+        std::process::id(),
+        OUTBOXES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let wiring = Wiring {
-        mailer: None,
+        mailer: Some(Arc::new(yizhan_notify::SandboxMailer::new(&outbox))),
         sms: Some(Arc::new(yizhan_notify::SandboxSmsSender::new(&outbox))),
-        outbox_dir: Some(outbox),
+        outbox_dir: Some(outbox.clone()),
         gateway: gateway.clone(),
         verifier: Arc::new(yizhan_identity::SandboxIdentityVerifier),
         // Every test registers its people from one in-process "address".
@@ -66,7 +77,7 @@ pub async fn spawn_with_identity(config: WebConfig, f: impl FnOnce(&mut yizhan_i
     };
     let state = AppState::new(Services::build(ctx, wiring).await.expect("services"));
     let router = crate::app(state.clone(), Arc::new(AtomicBool::new(true)));
-    Spawned { router, state, gateway, clock, db: t }
+    Spawned { router, state, gateway, clock, db: t, outbox }
 }
 
 pub struct TestApp {
@@ -76,6 +87,8 @@ pub struct TestApp {
     pub gateway: Arc<yizhan_pay::SandboxGateway>,
     pub clock: Arc<ManualClock>,
     pub _db: TestDb,
+    /// The sandbox outbox (codes, text messages, mail).
+    pub outbox: std::path::PathBuf,
 }
 
 pub struct Resp {
@@ -92,13 +105,19 @@ pub async fn spawn_app() -> TestApp {
 /// `spawn_app` with a second factor required of staff and administrators.
 pub async fn spawn_app_requiring_totp_for_staff() -> TestApp {
     let s = spawn_with_identity(WebConfig::default(), |c| c.require_totp_for_staff = true).await;
-    TestApp { router: s.router, state: s.state, gateway: s.gateway, clock: s.clock, _db: s.db }
+    TestApp { router: s.router, state: s.state, gateway: s.gateway, clock: s.clock, _db: s.db, outbox: s.outbox }
+}
+
+/// `spawn_app` with the identity settings changed by `f` (e.g. low code limits).
+pub async fn spawn_app_with_identity(f: impl FnOnce(&mut yizhan_identity::IdentityConfig)) -> TestApp {
+    let s = spawn_with_identity(WebConfig::default(), f).await;
+    TestApp { router: s.router, state: s.state, gateway: s.gateway, clock: s.clock, _db: s.db, outbox: s.outbox }
 }
 
 /// `spawn_app` with these web settings.
 pub async fn spawn_app_with(config: WebConfig) -> TestApp {
     let s = spawn_with(config).await;
-    TestApp { router: s.router, state: s.state, gateway: s.gateway, clock: s.clock, _db: s.db }
+    TestApp { router: s.router, state: s.state, gateway: s.gateway, clock: s.clock, _db: s.db, outbox: s.outbox }
 }
 
 impl TestApp {
@@ -153,15 +172,57 @@ impl TestApp {
         self.call_with(Method::POST, path, Some(token), Some(body), &[("idempotency-key", key)]).await
     }
 
-    /// Register and log in; returns (user_id, token).
+    /// Register, prove the login with the code from the sandbox outbox (through
+    /// `POST /api/v1/auth/verify`) and log in; returns (user_id, token).
     pub async fn user(&self, login: &str, name: &str) -> (String, String) {
         let r = self
             .post("/api/v1/auth/register", None, json!({"login": login, "password": "correct horse", "name": name}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         let user_id = r.body["user_id"].as_str().expect("user_id").to_string();
+        let code = self.last_code(login).await.expect("a code was sent to the login");
+        let r = self.post("/api/v1/auth/verify", None, json!({"login": login, "code": code})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let token = self.login(login).await;
         (user_id, token)
+    }
+
+    /// Register without proving the login; returns (user_id, token).
+    pub async fn unproved_user(&self, login: &str, name: &str) -> (String, String) {
+        let r = self
+            .post("/api/v1/auth/register", None, json!({"login": login, "password": "correct horse", "name": name}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let user_id = r.body["user_id"].as_str().expect("user_id").to_string();
+        (user_id, self.login(login).await)
+    }
+
+    /// The texts of the sandbox outbox's messages to `login` (a mobile number
+    /// or an address), newest first (every file, not only the newest hundred).
+    pub async fn outbox_to(&self, login: &str) -> Vec<String> {
+        self.outbox_texts(login).collect()
+    }
+
+    fn outbox_texts(&self, login: &str) -> impl Iterator<Item = String> + '_ {
+        let to = yizhan_identity::Login::parse(login).map(|l| l.as_str().to_string()).unwrap_or(login.to_string());
+        let mut names: Vec<String> = match std::fs::read_dir(&self.outbox) {
+            Ok(rd) => rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect(),
+            Err(_) => Vec::new(),
+        };
+        names.retain(|n| n.ends_with("-sms.txt") || n.ends_with("-mail.txt"));
+        names.sort_unstable_by(|a, b| b.cmp(a));
+        let want = format!("\nTo: {to}\n");
+        names
+            .into_iter()
+            .filter_map(|n| std::fs::read_to_string(self.outbox.join(n)).ok())
+            .filter(move |c| format!("\n{c}").contains(&want))
+            .map(|c| c.split_once("\n\n").map(|(_, t)| t.to_string()).unwrap_or_default())
+    }
+
+    /// The newest one-time code sent to `login` (the first 6-digit number of
+    /// the newest message to it that holds one).
+    pub async fn last_code(&self, login: &str) -> Option<String> {
+        self.outbox_texts(login).find_map(|t| code_in(&t))
     }
 
     pub async fn login(&self, login: &str) -> String {
@@ -199,6 +260,22 @@ impl TestApp {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     }
+}
+
+/// The first run of exactly six digits in a text (a one-time code).
+pub fn code_in(text: &str) -> Option<String> {
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            if run.len() == 6 {
+                return Some(run);
+            }
+            run.clear();
+        }
+    }
+    None
 }
 
 /// Assert a problem+json response with this status and code.

@@ -6,6 +6,7 @@
 //! writes the read into the person's access log before returning anything.
 
 mod devices;
+mod logins;
 mod password;
 pub mod rekey;
 pub mod session_cache;
@@ -17,6 +18,10 @@ pub mod verifier;
 pub use devices::{
     device_label, network_of, KnownDevice, SessionInfo, LAST_SEEN_EVERY_MS, MAX_LISTED_SESSIONS,
     MAX_PASSWORD_CHANGE_FAILURES,
+};
+pub use logins::{
+    code_invalid, login_unproved, Registered, SignUp, CODES_PER_DESTINATION, CODE_TTL_MS, CODE_WINDOW_MS,
+    MAX_CODES_PER_ADDRESS, MAX_CODE_ATTEMPTS, MAX_CODE_CHECKS_PER_ADDRESS,
 };
 pub use totp::TotpEnrolment;
 pub use types::{
@@ -42,6 +47,7 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0003", include_str!("../migrations/sqlite/0003_verification.sql")),
         ("0004", include_str!("../migrations/sqlite/0004_sessions.sql")),
         ("0005", include_str!("../migrations/sqlite/0005_totp.sql")),
+        ("0006", include_str!("../migrations/sqlite/0006_login_proof.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_identity.sql")),
@@ -49,6 +55,7 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0003", include_str!("../migrations/postgres/0003_verification.sql")),
         ("0004", include_str!("../migrations/postgres/0004_sessions.sql")),
         ("0005", include_str!("../migrations/postgres/0005_totp.sql")),
+        ("0006", include_str!("../migrations/postgres/0006_login_proof.sql")),
     ],
 };
 
@@ -95,8 +102,23 @@ pub mod codes {
     /// The operator requires staff and administrators to have a second factor on.
     pub const TOTP_REQUIRED_FOR_STAFF: Code = Code::new("totp_required_for_staff", Class::Forbidden);
 
-    pub const ALL: &[Code] =
-        &[VERIFIER_UNAVAILABLE, BOUND_ELSEWHERE, TOTP_REQUIRED, TOTP_INVALID, TOTP_REPLAYED, TOTP_REQUIRED_FOR_STAFF];
+    /// A one-time code sent to a login is wrong, used, expired or dead, or no
+    /// code was sent to that login: one answer for all, so it tells nothing.
+    pub const CODE_INVALID: Code = Code::new("code_invalid", Class::Invalid);
+    /// The account's login is not proved yet: it cannot pay. Invalid (422),
+    /// like `limit_exceeded`: a rule says no until the person proves it.
+    pub const LOGIN_UNPROVED: Code = Code::new("login_unproved", Class::Invalid);
+
+    pub const ALL: &[Code] = &[
+        VERIFIER_UNAVAILABLE,
+        BOUND_ELSEWHERE,
+        TOTP_REQUIRED,
+        TOTP_INVALID,
+        TOTP_REPLAYED,
+        TOTP_REQUIRED_FOR_STAFF,
+        CODE_INVALID,
+        LOGIN_UNPROVED,
+    ];
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +137,10 @@ pub struct IdentityConfig {
     /// Staff and platform administrators cannot act as such without a second
     /// factor (`YIZHAN_REQUIRE_TOTP_FOR_STAFF=true`).
     pub require_totp_for_staff: bool,
+    /// One-time codes sent on behalf of one client address in an hour.
+    pub codes_per_address_hour: usize,
+    /// One-time codes checked from one client address in 15 minutes.
+    pub code_checks_per_address: usize,
 }
 
 pub const DEFAULT_HASH_WAIT_MS: u64 = 5_000;
@@ -128,6 +154,8 @@ impl Default for IdentityConfig {
             hash_wait_ms: DEFAULT_HASH_WAIT_MS,
             registrations_per_address_hour: MAX_REGISTRATIONS_PER_ADDRESS,
             require_totp_for_staff: false,
+            codes_per_address_hour: MAX_CODES_PER_ADDRESS,
+            code_checks_per_address: MAX_CODE_CHECKS_PER_ADDRESS,
         }
     }
 }
@@ -161,6 +189,9 @@ pub struct Membership {
 pub struct Profile {
     pub user_id: String,
     pub login: String,
+    /// Whether the login was proved by a code sent to it (until then the
+    /// account is not found by its login and cannot pay).
+    pub login_verified: bool,
     pub name: String,
     pub is_admin: bool,
     pub verification_level: i64,
@@ -267,11 +298,14 @@ struct UserRow {
     verified_by: Option<String>,
     created_at_ms: i64,
     deleted_at_ms: Option<i64>,
+    login_verified_at_ms: Option<i64>,
 }
 
-const USER_SELECT: &str = "SELECT u.id, u.login, u.name, u.is_admin, u.verification_level, \
+/// An unproved account's login is its claim (`pending_login`).
+const USER_SELECT: &str =
+    "SELECT u.id, COALESCE(u.pending_login, u.login) AS login, u.name, u.is_admin, u.verification_level, \
      u.real_name, u.id_cipher, u.id_index, u.id_masked, u.home_city_id, c.name AS home_city_name, \
-     u.verified_by, u.created_at_ms, u.deleted_at_ms \
+     u.verified_by, u.created_at_ms, u.deleted_at_ms, u.login_verified_at_ms \
      FROM users u LEFT JOIN cities c ON c.id = u.home_city_id";
 
 /// Count one more under `key` in a window that starts with the first count
@@ -595,7 +629,10 @@ impl Identity {
 
     // ---- registration and sessions ----
 
-    /// Register a person; returns the new user id.
+    /// Register a person whose login the caller vouches for (the operator's
+    /// tools, the demo, tests): proved at once, and unproved claims to it
+    /// are dropped. People registering themselves go through
+    /// [`Identity::sign_up`]. Returns the new user id.
     pub async fn register(&self, login: &str, password: &str, name: &str) -> Result<String> {
         let mut errors = Vec::new();
         let login = collect(Login::parse(login), &mut errors);
@@ -613,8 +650,9 @@ impl Identity {
         let now = self.ctx().now_ms();
         let mut tx = self.ctx().db.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO users (id, login, name, password_hash, is_admin, verification_level, created_at_ms)
-             VALUES ($1, $2, $3, $4, 0, 0, $5)",
+            "INSERT INTO users (id, login, name, password_hash, is_admin, verification_level, created_at_ms,
+                 login_verified_at_ms)
+             VALUES ($1, $2, $3, $4, 0, 0, $5, $5)",
         )
         .bind(&id)
         .bind(login.as_str())
@@ -625,6 +663,7 @@ impl Identity {
         .await;
         unique_as(inserted, login_taken)?;
         tx.commit().await?;
+        self.drop_claims(&login, None).await?;
         tracing::info!(user_id = %id, "user registered");
         Ok(id)
     }
@@ -679,7 +718,7 @@ impl Identity {
                 .with("minutes", Arg::Int(s.div_ceil(60) as i64))
                 .with_retry_after(s));
         }
-        let user: Option<(String, String)> = match &parsed {
+        let owner: Option<(String, String)> = match &parsed {
             Some(l) => {
                 sqlx::query_as("SELECT id, password_hash FROM users WHERE login = $1 AND deleted_at_ms IS NULL")
                     .bind(l.as_str())
@@ -688,14 +727,24 @@ impl Identity {
             }
             None => None,
         };
+        // Nobody owns the login: the accounts claiming it (unproved) may sign in.
+        let candidates = match (owner, &parsed) {
+            (Some(o), _) => vec![o],
+            (None, Some(l)) => self.claims_of(l).await?,
+            (None, None) => Vec::new(),
+        };
         let password = if password.len() > MAX_LOGIN_PASSWORD_BYTES { "" } else { password };
-        let user_id = match user {
-            Some((id, hash)) => {
-                if !self.inner.hasher.verify(password.to_string(), hash).await? {
-                    return Err(invalid_credentials());
-                }
-                id
+        let mut matched = None;
+        let tried = !candidates.is_empty();
+        for (id, hash) in candidates {
+            if self.inner.hasher.verify(password.to_string(), hash).await? {
+                matched = Some(id);
+                break;
             }
+        }
+        let user_id = match matched {
+            Some(id) => id,
+            None if tried => return Err(invalid_credentials()),
             None => {
                 // Spend what checking a real hash costs, so the answer does not
                 // tell whether the login exists. Making the dummy hash the first
@@ -812,7 +861,7 @@ impl Identity {
             .await?
             .rows_affected();
         tx.commit().await?;
-        Ok(a + b)
+        Ok(a + b + self.purge_login_codes().await?)
     }
 
     async fn create_session(&self, user_id: &str, device: &str, address: &str) -> Result<Session> {
@@ -921,6 +970,7 @@ impl Identity {
         Ok(Profile {
             user_id: u.id,
             login: u.login,
+            login_verified: u.login_verified_at_ms.is_some(),
             name: u.name,
             is_admin: u.is_admin != 0,
             verification_level: u.verification_level,
@@ -1061,10 +1111,11 @@ impl Identity {
     /// Any user, deleted ones included (their name is erased), for showing
     /// who is on the other side of old payments.
     pub async fn user_ref(&self, user_id: &str) -> Result<UserRef> {
-        let row: Option<UserRefRow> = sqlx::query_as("SELECT id, name, login FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.ctx().db.pool)
-            .await?;
+        let row: Option<UserRefRow> =
+            sqlx::query_as("SELECT id, name, COALESCE(pending_login, login) AS login FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.ctx().db.pool)
+                .await?;
         Ok(row.ok_or_else(|| Error::not_found("user"))?.into())
     }
 
@@ -1426,7 +1477,7 @@ impl Identity {
         sqlx::query(
             "UPDATE users SET login = $1, name = '', password_hash = '', is_admin = 0, verification_level = 0,
                  real_name = NULL, id_cipher = NULL, id_index = NULL, id_masked = NULL, home_city_id = NULL,
-                 verified_by = NULL, verified_at_ms = NULL, deleted_at_ms = $2
+                 verified_by = NULL, verified_at_ms = NULL, deleted_at_ms = $2, pending_login = NULL
              WHERE id = $3",
         )
         .bind(format!("deleted:{user_id}"))
@@ -1444,6 +1495,7 @@ impl Identity {
         sqlx::query("DELETE FROM identity_totp WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
         sqlx::query("DELETE FROM identity_known_devices WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
         sqlx::query("DELETE FROM identity_totp_recovery WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM identity_login_codes WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
         let eviction = session_cache::Eviction::User(user_id.to_string());
         self.evict_sessions(&mut tx, &eviction).await?;
         tx.commit().await?;

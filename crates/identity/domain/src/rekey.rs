@@ -9,7 +9,8 @@
 //! What the room only ever stored as a keyed hash of something it does not
 //! keep cannot be carried over: log-in limit counters and the addresses a
 //! login succeeded from are dropped (counters start afresh, owners' known
-//! addresses are learnt again at their next log-in). The keyed hash of a
+//! addresses are learnt again at their next log-in), and so are the one-time
+//! codes sent to logins (a person asks for a new one). The keyed hash of a
 //! vehicle registration certificate is kept as it was, with its last four
 //! digits: it is the record of which certificate was shown, never looked up.
 
@@ -137,6 +138,7 @@ pub async fn rekey(tx: &mut Tx, old: &Vault, new: &Vault, progress: &(dyn Fn(u64
         }
     }
     report.login_limits_dropped = sqlx::query("DELETE FROM login_limits").execute(tx.conn()).await?.rows_affected();
+    sqlx::query("DELETE FROM identity_login_codes").execute(tx.conn()).await?;
     report.known_addresses_dropped =
         sqlx::query("DELETE FROM login_known_addresses").execute(tx.conn()).await?.rows_affected();
     Ok(report)

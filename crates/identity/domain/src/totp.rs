@@ -148,6 +148,15 @@ impl Identity {
         if n != 1 {
             return Err(totp_invalid());
         }
+        recovery.extend(self.new_recovery_codes(&mut tx, user_id).await?);
+        tx.commit().await?;
+        tracing::info!(%user_id, "second factor turned on");
+        Ok(recovery)
+    }
+
+    /// Replace the person's recovery codes with ten new ones (returned, to show once).
+    async fn new_recovery_codes(&self, tx: &mut yizhan_core::Tx, user_id: &str) -> Result<Vec<String>> {
+        let mut recovery = Vec::with_capacity(RECOVERY_CODES);
         sqlx::query("DELETE FROM identity_totp_recovery WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
         for _ in 0..RECOVERY_CODES {
             let mut raw = [0u8; 5];
@@ -161,9 +170,44 @@ impl Identity {
                 .await?;
             recovery.push(code);
         }
-        tx.commit().await?;
-        tracing::info!(%user_id, "second factor turned on");
         Ok(recovery)
+    }
+
+    /// Turn the second factor off: the password and a current code (or an
+    /// unused recovery code) are needed; the person is told.
+    pub async fn disable_totp(&self, user_id: &str, password: &str, code: &str) -> Result<()> {
+        if !self.totp_enabled(user_id).await? {
+            return Err(Error::not_found("totp"));
+        }
+        self.check_current_password(user_id, password, "password").await?;
+        self.check_second_factor(user_id, Some(code)).await?;
+        let mut tx = self.ctx().db.begin().await?;
+        sqlx::query("DELETE FROM identity_totp WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM identity_totp_recovery WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+        tx.commit().await?;
+        tracing::info!(%user_id, "second factor turned off");
+        let now = self.ctx().now_ms();
+        let msg = yizhan_notify::Message {
+            kind: "identity.totp_off".into(),
+            title: yizhan_core::Msg::new("identity.notice.totp_off.title"),
+            body: yizhan_core::Msg::new("identity.notice.totp_off.body").time("at", now),
+            target: Some(yizhan_notify::Target::new("profile", user_id)),
+        };
+        self.tell(user_id, msg).await;
+        Ok(())
+    }
+
+    /// New recovery codes (the old ones stop working), with a current code.
+    pub async fn regenerate_recovery_codes(&self, user_id: &str, code: &str) -> Result<Vec<String>> {
+        if !self.totp_enabled(user_id).await? {
+            return Err(Error::not_found("totp"));
+        }
+        self.check_second_factor(user_id, Some(code)).await?;
+        let mut tx = self.ctx().db.begin().await?;
+        let codes = self.new_recovery_codes(&mut tx, user_id).await?;
+        tx.commit().await?;
+        tracing::info!(%user_id, "recovery codes replaced");
+        Ok(codes)
     }
 
     /// At log-in, for a person whose second factor is on: a current code
@@ -243,7 +287,7 @@ fn matching_step(secret: &[u8], code: &str, now_ms: i64, after_step: i64) -> Res
     Ok(None)
 }
 
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -332,7 +332,7 @@ impl Identity {
     /// could not be stored: that is logged instead.
     pub(crate) async fn tell(&self, user_id: &str, msg: Message) {
         let email = match self.profile(user_id).await {
-            Ok(p) if p.login.contains('@') => Some(p.login),
+            Ok(p) if p.login_verified && p.login.contains('@') => Some(p.login),
             Ok(_) => None,
             // A deleted account has no inbox to tell.
             Err(_) => return,

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use yizhan_kit::extract::{bearer, ApiJson, ClientAddr};
 use yizhan_kit::problem::{ApiResult, Problem};
+use yizhan_kit::Lang;
 
 pub fn router() -> OpenApiRouter<IdentityRoom> {
     OpenApiRouter::new()
@@ -19,6 +20,10 @@ pub fn router() -> OpenApiRouter<IdentityRoom> {
         .routes(routes!(change_password))
         .routes(routes!(start_totp))
         .routes(routes!(confirm_totp))
+        .routes(routes!(disable_totp))
+        .routes(routes!(recovery_codes))
+        .routes(routes!(change_login))
+        .routes(routes!(confirm_login))
 }
 
 /// One live session (see `yizhan_identity::SessionInfo`).
@@ -171,4 +176,93 @@ async fn confirm_totp(
 ) -> ApiResult<Json<TotpConfirmResp>> {
     let recovery_codes = s.identity.confirm_totp(&p.user_id, &req.code).await?;
     Ok(Json(TotpConfirmResp { recovery_codes }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpOffReq {
+    /// The account password.
+    pub password: String,
+    /// A current 6-digit code, or an unused recovery code.
+    pub code: String,
+}
+
+/// Turn my second factor off (the password and a code needed); I am told.
+#[utoipa::path(post, path = "/api/v1/me/totp/disable", tag = "me", request_body = TotpOffReq,
+    responses((status = 204), (status = 400, body = Problem),
+        (status = 401, body = Problem, description = "wrong code (totp_invalid, totp_replayed, totp_required)"),
+        (status = 404, body = Problem, description = "the second factor is not on"),
+        (status = 422, body = Problem, description = "wrong password"),
+        (status = 429, body = Problem, description = "too many wrong passwords; Retry-After says when")))]
+async fn disable_totp(
+    State(s): State<IdentityRoom>,
+    ApiUser(p): ApiUser,
+    ApiJson(req): ApiJson<TotpOffReq>,
+) -> ApiResult<StatusCode> {
+    s.identity.disable_totp(&p.user_id, &req.password, &req.code).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// New recovery codes (the old ones stop working), with a current code.
+#[utoipa::path(post, path = "/api/v1/me/totp/recovery-codes", tag = "me", request_body = TotpConfirmReq,
+    responses((status = 200, body = TotpConfirmResp), (status = 400, body = Problem),
+        (status = 401, body = Problem, description = "wrong code (totp_invalid, totp_replayed, totp_required)"),
+        (status = 404, body = Problem, description = "the second factor is not on"),
+        (status = 422, body = Problem)))]
+async fn recovery_codes(
+    State(s): State<IdentityRoom>,
+    ApiUser(p): ApiUser,
+    ApiJson(req): ApiJson<TotpConfirmReq>,
+) -> ApiResult<Json<TotpConfirmResp>> {
+    let recovery_codes = s.identity.regenerate_recovery_codes(&p.user_id, &req.code).await?;
+    Ok(Json(TotpConfirmResp { recovery_codes }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginChangeReq {
+    /// The new mobile number or e-mail address.
+    pub login: String,
+    /// The account password.
+    pub password: String,
+}
+
+/// Start changing my login: a code goes to the new one (a login another
+/// account holds gets the same answer and no code).
+#[utoipa::path(post, path = "/api/v1/me/login", tag = "me", request_body = LoginChangeReq,
+    responses((status = 202, description = "a code was sent to the new login"), (status = 400, body = Problem),
+        (status = 401, body = Problem), (status = 422, body = Problem, description = "wrong password, or the login is not valid"),
+        (status = 429, body = Problem, description = "too many codes or wrong passwords; Retry-After says when")))]
+async fn change_login(
+    State(s): State<IdentityRoom>,
+    ApiUser(p): ApiUser,
+    ClientAddr(addr): ClientAddr,
+    lang: Lang,
+    ApiJson(req): ApiJson<LoginChangeReq>,
+) -> ApiResult<StatusCode> {
+    s.identity.start_login_change(&p.user_id, &req.login, &req.password, &addr, lang.code()).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginChangedResp {
+    /// The new login.
+    pub login: String,
+    pub login_verified: bool,
+}
+
+/// Finish changing my login with the code sent to the new one; the old one is told.
+#[utoipa::path(post, path = "/api/v1/me/login/confirm", tag = "me", request_body = TotpConfirmReq,
+    responses((status = 200, body = LoginChangedResp), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 422, body = Problem, description = "code_invalid"),
+        (status = 429, body = Problem, description = "too many codes checked from this address; Retry-After says when")))]
+async fn confirm_login(
+    State(s): State<IdentityRoom>,
+    ApiUser(p): ApiUser,
+    ClientAddr(addr): ClientAddr,
+    lang: Lang,
+    ApiJson(req): ApiJson<TotpConfirmReq>,
+) -> ApiResult<Json<LoginChangedResp>> {
+    let login = s.identity.confirm_login_change(&p.user_id, &req.code, &addr, lang.code()).await?;
+    Ok(Json(LoginChangedResp { login, login_verified: true }))
 }

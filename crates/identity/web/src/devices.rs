@@ -22,6 +22,10 @@ pub fn router() -> Router<IdentityRoom> {
         .route("/account/password", post(change_password))
         .route("/account/totp", get(totp_page).post(totp_start))
         .route("/account/totp/confirm", post(totp_confirm))
+        .route("/account/totp/disable", post(totp_disable))
+        .route("/account/totp/recovery", post(totp_recovery))
+        .route("/account/login", post(change_login))
+        .route("/account/login/confirm", post(confirm_login))
 }
 
 #[derive(Template)]
@@ -29,6 +33,8 @@ pub fn router() -> Router<IdentityRoom> {
 struct DevicesPage {
     l: Layout,
     sessions: Vec<SessionInfo>,
+    /// The new login a change waits to be proved for (masked).
+    pending_login: Option<String>,
 }
 
 fn page_token(s: &IdentityRoom, headers: &HeaderMap) -> String {
@@ -37,7 +43,8 @@ fn page_token(s: &IdentityRoom, headers: &HeaderMap) -> String {
 
 async fn show(s: &IdentityRoom, l: Layout, user_id: &str, token: &str, addr: &str, status: StatusCode) -> Response {
     let sessions = s.identity.sessions(user_id, token, addr).await.unwrap_or_default();
-    render_status(status, &DevicesPage { l, sessions })
+    let pending_login = s.identity.pending_login_change(user_id).await.unwrap_or_default();
+    render_status(status, &DevicesPage { l, sessions, pending_login })
 }
 
 async fn after(
@@ -182,4 +189,69 @@ async fn totp_confirm(
             render_status(status, &TotpPage { l, on, enrolment: None, recovery_codes: Vec::new() })
         }
     }
+}
+
+async fn change_login(
+    State(s): State<IdentityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/account/devices", &p).await;
+    let r =
+        s.identity.start_login_change(&p.user_id, form.get("login"), form.get("password"), &addr, lang.code()).await;
+    after(&s, l, &p.user_id, &page_token(&s, &headers), &addr, r, lang.t("change_login.sent")).await
+}
+
+async fn confirm_login(
+    State(s): State<IdentityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/account/devices", &p).await;
+    let r = s.identity.confirm_login_change(&p.user_id, form.get("code"), &addr, lang.code()).await.map(|_| ());
+    after(&s, l, &p.user_id, &page_token(&s, &headers), &addr, r, lang.t("change_login.done")).await
+}
+
+async fn totp_disable(
+    State(s): State<IdentityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/account/totp", &p).await;
+    let r = s.identity.disable_totp(&p.user_id, form.get("password"), form.get("code")).await;
+    let (l, status) = match &r {
+        Ok(()) => (l.ok(lang.t("totp.turned_off")), StatusCode::OK),
+        Err(e) => l.failed(e),
+    };
+    let on = s.identity.totp_enabled(&p.user_id).await.unwrap_or(false);
+    render_status(status, &TotpPage { l, on, enrolment: None, recovery_codes: Vec::new() })
+}
+
+async fn totp_recovery(
+    State(s): State<IdentityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/account/totp", &p).await;
+    let (l, status, recovery_codes) = match s.identity.regenerate_recovery_codes(&p.user_id, form.get("code")).await {
+        Ok(codes) => (l.ok(lang.t("totp.recovery_replaced")), StatusCode::OK, codes),
+        Err(e) => {
+            let (l, status) = l.failed(&e);
+            (l, status, Vec::new())
+        }
+    };
+    let on = s.identity.totp_enabled(&p.user_id).await.unwrap_or(false);
+    render_status(status, &TotpPage { l, on, enrolment: None, recovery_codes })
 }

@@ -13,6 +13,7 @@ mod api_auth;
 mod api_sessions;
 mod api_tenancy;
 mod api_verify;
+mod codes;
 mod counter;
 mod devices;
 mod pages;
@@ -55,6 +56,7 @@ pub static ROOM: Room = Room {
         "/api/v1/orgs",
         "/login",
         "/register",
+        "/forgot-password",
         "/logout",
         "/profile",
         "/admin",
@@ -76,6 +78,10 @@ pub static ROOM: Room = Room {
 static ACCESS: &[RouteRule] = &[
     r("POST", "/api/v1/auth/register", Access::Public),
     r("POST", "/api/v1/auth/login", Access::Public),
+    r("POST", "/api/v1/auth/verify", Access::Public),
+    r("POST", "/api/v1/auth/resend", Access::Public),
+    r("POST", "/api/v1/auth/password-reset", Access::Public),
+    r("POST", "/api/v1/auth/password-reset/confirm", Access::Public),
     r("POST", "/api/v1/auth/logout", Access::Resident),
     r("GET", "/api/v1/me", Access::Resident),
     r("DELETE", "/api/v1/me", Access::Resident),
@@ -88,6 +94,10 @@ static ACCESS: &[RouteRule] = &[
     r("POST", "/api/v1/me/password", Access::Resident),
     r("POST", "/api/v1/me/totp", Access::Resident),
     r("POST", "/api/v1/me/totp/confirm", Access::Resident),
+    r("POST", "/api/v1/me/totp/disable", Access::Resident),
+    r("POST", "/api/v1/me/totp/recovery-codes", Access::Resident),
+    r("POST", "/api/v1/me/login", Access::Resident),
+    r("POST", "/api/v1/me/login/confirm", Access::Resident),
     r("POST", "/api/v1/cities", Access::PlatformAdmin),
     r("GET", "/api/v1/cities", Access::Resident),
     r("POST", "/api/v1/orgs", Access::PlatformAdmin),
@@ -121,6 +131,7 @@ fn mount(d: &Deps) -> std::result::Result<Mounted, String> {
         .merge(counter::router())
         .merge(account::pages())
         .merge(devices::router())
+        .merge(codes::router())
         .with_state(room);
     Ok(Mounted::new(api, pages))
 }

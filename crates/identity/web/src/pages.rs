@@ -1,7 +1,7 @@
 //! The identity room's pages: the landing page, log in, register, log out,
 //! the person's profile with real-name verification and the home city.
 
-use crate::{person_layout, register_with_welcome, IdentityRoom, PageUser};
+use crate::{person_layout, IdentityRoom, PageUser};
 use askama::Template;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -61,6 +61,11 @@ async fn login_form(lang: Lang, csrf: Csrf) -> Response {
     render(&LoginPage { l: Layout::anon(lang, &csrf, "/login"), login: String::new() })
 }
 
+/// The log-in page with this frame (a notice after proving a login or setting a password).
+pub(crate) fn login_page(l: Layout, login: &str, status: StatusCode) -> Response {
+    render_status(status, &LoginPage { l, login: login.to_string() })
+}
+
 async fn login_submit(
     State(s): State<IdentityRoom>,
     lang: Lang,
@@ -98,12 +103,25 @@ struct RegisterPage {
     name: String,
     cities: Vec<yizhan_identity::City>,
     city_id: String,
+    login_error: String,
+    password_error: String,
+    name_error: String,
 }
 
 async fn register_form(State(s): State<IdentityRoom>, lang: Lang, csrf: Csrf) -> Response {
     let cities = s.identity.list_cities().await.unwrap_or_default();
     let l = Layout::anon(lang, &csrf, "/register");
-    render(&RegisterPage { l, login: String::new(), name: String::new(), cities, city_id: String::new() })
+    let page = RegisterPage {
+        l,
+        login: String::new(),
+        name: String::new(),
+        cities,
+        city_id: String::new(),
+        login_error: String::new(),
+        password_error: String::new(),
+        name_error: String::new(),
+    };
+    render(&page)
 }
 
 async fn register_submit(
@@ -121,12 +139,21 @@ async fn register_submit(
             s.identity.city(city_id).await?;
         }
         s.identity.count_registration(&addr).await?;
-        let user_id =
-            register_with_welcome(&s.identity, &s.notify, form.get("login"), form.get("password"), form.get("name"))
-                .await?;
+        let sign_up = yizhan_identity::SignUp {
+            login: form.get("login"),
+            password: form.get("password"),
+            name: form.get("name"),
+            client_addr: &addr,
+            lang: lang.code(),
+        };
+        let r = s.identity.sign_up(sign_up).await?;
         if !city_id.is_empty() {
-            s.identity.set_home_city(&user_id, form.get("city_id")).await?;
+            // Not for an id that names no account (a login another account holds).
+            if s.identity.profile(&r.user_id).await.is_ok() {
+                s.identity.set_home_city(&r.user_id, city_id).await?;
+            }
         }
+        // The new account may look around until its login is proved.
         let attempt = yizhan_identity::LoginAttempt {
             login: form.get("login"),
             password: form.get("password"),
@@ -134,14 +161,18 @@ async fn register_submit(
             user_agent: crate::user_agent(&headers),
             totp: None,
         };
-        s.identity.sign_in(attempt).await
+        Ok::<_, yizhan_core::Error>(s.identity.sign_in(attempt).await.ok())
     }
     .await;
     match result {
-        Ok(sess) => {
-            let max_age = (sess.expires_at_ms - s.ctx.now_ms()) / 1000;
-            let mut r = Redirect::to("/home").into_response();
-            r.headers_mut().append(header::SET_COOKIE, session_cookie(&s.config, &sess.token, max_age));
+        Ok(session) => {
+            let login =
+                yizhan_identity::Login::parse(form.get("login")).map(|l| l.as_str().to_string()).unwrap_or_default();
+            let mut r = Redirect::to(&format!("/register/verify?login={}", query_escape(&login))).into_response();
+            if let Some(sess) = session {
+                let max_age = (sess.expires_at_ms - s.ctx.now_ms()) / 1000;
+                r.headers_mut().append(header::SET_COOKIE, session_cookie(&s.config, &sess.token, max_age));
+            }
             r
         }
         Err(e) => {
@@ -153,10 +184,26 @@ async fn register_submit(
                 name: form.get("name").to_string(),
                 cities,
                 city_id: form.get("city_id").to_string(),
+                login_error: crate::codes::field_error(lang, Some(&e), "login"),
+                password_error: crate::codes::field_error(lang, Some(&e), "password"),
+                name_error: crate::codes::field_error(lang, Some(&e), "name"),
             };
             render_status(status, &page)
         }
     }
+}
+
+/// A value fit for a URL's query string.
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 async fn logout(State(s): State<IdentityRoom>, headers: HeaderMap, _form: CsrfForm) -> Response {

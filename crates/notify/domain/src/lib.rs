@@ -292,6 +292,23 @@ impl Notify {
         result
     }
 
+    /// Mails a message now (both languages), to an address that need not be
+    /// any account's yet, and says whether it failed: for one-time codes,
+    /// which never go into an inbox.
+    pub async fn send_mail_now(&self, to: &str, title: &Msg, body: &Msg) -> Result<()> {
+        let Some(mailer) = self.mailer.clone() else {
+            return Err(Error::new(yizhan_core::Code::Internal, "notify.mail.not_configured"));
+        };
+        let msg = Message { kind: "code".into(), title: title.clone(), body: body.clone(), target: None };
+        let (subject, text) = mail_text(&msg, &self.render);
+        let result = mailer.send(to, &subject, &text).await;
+        if let Err(e) = &result {
+            // The address and the text (a code) stay out of the log.
+            tracing::warn!(mailer = mailer.name(), code = %e.code, error = %e.msg, "mail not sent");
+        }
+        result
+    }
+
     /// The sandbox outbox, newest first (empty without one).
     pub async fn outbox(&self, limit: usize) -> Result<Vec<OutboxItem>> {
         match &self.outbox_dir {

@@ -370,7 +370,12 @@ impl Pay {
         if counted.is_some() || self.ledger().transfer_by_idempotency_key(reference).await?.is_some() {
             return Ok(());
         }
-        let level = self.level(user_id).await?;
+        let profile = self.identity().profile(user_id).await?;
+        // Until its login is proved by a code, an account may look around but not pay.
+        if op == Operation::Payment && !profile.login_verified {
+            return Err(yizhan_identity::login_unproved());
+        }
+        let level = level_of(profile.verification_level);
         let (per_tx_fen, per_day_fen) = self.limit_rule(level, op).await?;
         let now = self.ctx().now_ms();
         let day = china_day(now);

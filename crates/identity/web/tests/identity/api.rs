@@ -28,7 +28,7 @@ async fn tokens_expire() {
 }
 
 #[tokio::test]
-async fn registration_validates_every_field_and_refuses_duplicates() {
+async fn registration_validates_every_field_and_does_not_tell_a_duplicate() {
     let app = spawn_app().await;
     let r = app.post("/api/v1/auth/register", None, json!({"login": "nope", "password": "short", "name": ""})).await;
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
@@ -55,8 +55,12 @@ async fn registration_validates_every_field_and_refuses_duplicates() {
             json!({"login": "B@Example.org", "password": "correct horse", "name": "B2"}),
         )
         .await;
-    assert_problem(&r, StatusCode::CONFLICT, "already_exists");
-    assert_eq!(r.body["detail"], "This login is already registered");
+    // Answered like any registration (nobody learns the login is taken); no second account.
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let other = r.body["user_id"].as_str().unwrap();
+    assert!(app.state.identity.profile(other).await.is_err());
+    let r = app.post("/api/v1/auth/login", None, json!({"login": "b@example.org", "password": "correct horse"})).await;
+    assert_eq!(r.status, StatusCode::OK, "the owner's account is untouched: {}", r.text);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The identity room over HTTP: the real application on a fresh database per test.
 
+mod accounts;
 mod api;
 mod sessions;
 mod totp;
