@@ -4,6 +4,7 @@
 //! identity room serves them). Nothing here holds a domain rule.
 
 pub mod account;
+mod booking_notices;
 pub mod document;
 pub mod keys;
 mod pages;
@@ -33,8 +34,15 @@ use yizhan_identity_web::{AccountLifecycle, Accounts};
 pub use yizhan_kit::WebConfig;
 
 /// The rooms, joined in this order. A new capability adds its room here.
-pub static ROOMS: &[&Room] =
-    &[&yizhan_identity_web::ROOM, &yizhan_audit_web::ROOM, &yizhan_notify_web::ROOM, &yizhan_wallet_web::ROOM, &ROOM];
+pub static ROOMS: &[&Room] = &[
+    &yizhan_identity_web::ROOM,
+    &yizhan_audit_web::ROOM,
+    &yizhan_notify_web::ROOM,
+    &yizhan_wallet_web::ROOM,
+    &yizhan_booking_web::ROOM,
+    &yizhan_city_web::ROOM,
+    &ROOM,
+];
 
 /// The app's own room: the home screen, the export and deletion of an
 /// account, and the kit's words. The services a city may already list before
@@ -46,7 +54,7 @@ pub static ROOM: Room = Room {
     access: &[],
     tiles: &[],
     nav: &[yizhan_kit::page::NavItem { order: 10, href: "/home", label_key: "nav.home", shows_unread: false }],
-    city_services: &["city", "health", "shopping", "live", "mobility", "credit"],
+    city_services: &["health", "shopping", "live", "mobility", "credit"],
     codes: &[],
     links: &[],
     migrations: &[&yizhan_idempotency::MIGRATIONS],
@@ -126,6 +134,8 @@ pub fn deps(state: &AppState) -> Deps {
         .with(state.ledger.clone())
         .with(state.pay.clone())
         .with(state.idempotency.clone())
+        .with(state.booking.clone())
+        .with(state.city.clone())
         .with(state.config.clone())
         .with::<Accounts>(Arc::new(Composed(state.clone())))
 }

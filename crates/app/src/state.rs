@@ -1,6 +1,8 @@
 use std::ops::Deref;
 use std::sync::Arc;
 use yizhan_audit::Audit;
+use yizhan_booking::Booking;
+use yizhan_city::CityHall;
 use yizhan_core::Ctx;
 use yizhan_idempotency::Idempotency;
 use yizhan_identity::Identity;
@@ -25,6 +27,9 @@ pub struct Services {
     pub pay: Pay,
     /// Answers to requests that carried an Idempotency-Key.
     pub idempotency: Idempotency,
+    /// The shared booking engine (city services now; hospitals and others later).
+    pub booking: Booking,
+    pub city: CityHall,
     pub config: WebConfig,
     pub metrics: Metrics,
 }
@@ -94,6 +99,8 @@ impl Services {
         pay.open_system_accounts().await?;
         identity.set_relations(Arc::new(Relations { pay: pay.clone() }));
         let idempotency = Idempotency::new(ctx.clone());
+        let booking = Booking::new(ctx.clone()).with_events(Arc::new(crate::booking_notices::Notices(notify.clone())));
+        let city = CityHall::new(ctx.clone(), identity.clone(), booking.clone(), notify.clone(), audit.clone());
         Ok(Services {
             ctx,
             identity,
@@ -102,6 +109,8 @@ impl Services {
             ledger,
             pay,
             idempotency,
+            booking,
+            city,
             config: w.config,
             metrics: Default::default(),
         })

@@ -11,7 +11,7 @@ pub const NOT_RELEASED: Code = Code::new("slot_not_released", Class::Conflict);
 /// Booking the slot has closed.
 pub const CLOSED: Code = Code::new("booking_closed", Class::Gone);
 /// The hold ran out (its place may have gone to someone else).
-pub const HOLD_EXPIRED: Code = Code::new("hold_expired", Class::Gone);
+pub const HOLD_EXPIRED: Code = Code::new("booking_hold_expired", Class::Gone);
 /// The cancellation deadline has passed.
 pub const CANCEL_TOO_LATE: Code = Code::new("cancel_too_late", Class::Conflict);
 /// Too many no-shows: booking this service is blocked for a while.

@@ -23,6 +23,7 @@
 //! be told to people comes out as [`Event`]s the caller delivers.
 
 pub mod codes;
+pub mod ics;
 pub mod lottery;
 
 use serde::{Deserialize, Serialize};
@@ -818,7 +819,7 @@ impl Booking {
                 .bind(hold_id)
                 .fetch_optional(&self.ctx.db.pool)
                 .await?;
-        h.ok_or_else(|| Error::not_found("hold"))
+        h.ok_or_else(|| Error::not_found("booking_hold"))
     }
 
     /// Turns the person's live hold into a booked appointment.
@@ -838,7 +839,7 @@ impl Booking {
             drop(tx);
             let h = self.get_hold(hold_id).await?;
             if h.person_id != person_id {
-                return Err(Error::not_found("hold"));
+                return Err(Error::not_found("booking_hold"));
             }
             return Err(Error::new(codes::HOLD_EXPIRED, "booking.hold_expired"));
         };
@@ -895,7 +896,7 @@ impl Booking {
         .fetch_optional(tx.conn())
         .await?;
         let Some((slot_id, service_id, period_key)) = row else {
-            return Err(Error::not_found("hold"));
+            return Err(Error::not_found("booking_hold"));
         };
         drop_claim(&mut tx, &service_id, person_id, &period_key, hold_id).await?;
         sqlx::query("UPDATE booking_waitlist SET state = 'declined' WHERE hold_id = $1")

@@ -331,7 +331,7 @@ impl CityHall {
         self.identity.require_staff(actor, org_id, Role::Admin).await?;
         let org = self.identity.org(org_id).await?;
         if org.kind != OrgKind::CityDepartment {
-            return Err(Error::forbidden("city.publish.department_only"));
+            return Err(Error::field("org_id", "city.publish.department_only"));
         }
         if !CATEGORIES.contains(&s.category.as_str()) {
             return Err(Error::field("category", "city.category.unknown"));
@@ -420,6 +420,16 @@ impl CityHall {
         row.ok_or_else(|| Error::not_found("service"))?.try_into()
     }
 
+    /// The city service whose appointments a booking-engine service takes.
+    pub async fn service_by_booking(&self, booking_service_id: &str) -> Result<CityService> {
+        let row: Option<ServiceRow> =
+            sqlx::query_as(&format!("SELECT {SERVICE_COLS} FROM city_services WHERE booking_service_id = $1 LIMIT 1"))
+                .bind(booking_service_id)
+                .fetch_optional(&self.ctx.db.pool)
+                .await?;
+        row.ok_or_else(|| Error::not_found("service"))?.try_into()
+    }
+
     /// A city's catalogue, by category then title. Empty when the city has
     /// not switched the capability on.
     pub async fn catalogue(&self, city_id: &str) -> Result<Vec<CityService>> {
@@ -469,7 +479,7 @@ impl CityHall {
             (Delivery::Appointment, Some(bs), Some(hold_id)) => {
                 let hold = self.booking.get_hold(hold_id).await?;
                 if &hold.service_id != bs || hold.person_id != person_id {
-                    return Err(Error::not_found("hold"));
+                    return Err(Error::not_found("booking_hold"));
                 }
                 self.booking.book(person_id, hold_id).await?.id
             }
@@ -518,6 +528,18 @@ impl CityHall {
                 .fetch_optional(&self.ctx.db.pool)
                 .await?;
         row.ok_or_else(|| Error::not_found("application"))?.try_into()
+    }
+
+    /// Not found unless the application is to this organisation (nothing of it is returned).
+    pub async fn require_in_org(&self, org_id: &str, id: &str) -> Result<()> {
+        let org: Option<String> = sqlx::query_scalar("SELECT org_id FROM city_applications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.ctx.db.pool)
+            .await?;
+        match org {
+            Some(o) if o == org_id => Ok(()),
+            _ => Err(Error::not_found("application")),
+        }
     }
 
     /// The resident's own application.
