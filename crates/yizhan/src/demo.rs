@@ -186,5 +186,6 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
         yizhan_core::money::yuan(DEMO_TOPUP_FEN),
         yizhan_core::money::yuan(DEMO_UNVERIFIED_TOPUP_FEN)
     );
+    crate::demo_city::run(&built, &admin).await?;
     Ok(())
 }

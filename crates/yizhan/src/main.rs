@@ -4,6 +4,7 @@
 mod api_bench;
 mod app;
 mod demo;
+mod demo_city;
 mod key_cmd;
 mod ledger_cmd;
 

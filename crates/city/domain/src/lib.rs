@@ -48,9 +48,9 @@ impl LocalText {
         LocalText { en: en.to_string(), zh: zh.to_string() }
     }
 
-    /// The text in a language ("zh" or anything else for English).
+    /// The text in a language ("zh", "zh-CN", or anything else for English).
     pub fn get(&self, lang: &str) -> &str {
-        if lang == "zh" {
+        if lang.starts_with("zh") {
             &self.zh
         } else {
             &self.en

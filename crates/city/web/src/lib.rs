@@ -4,8 +4,11 @@
 
 mod texts;
 
+use askama::Template;
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,22 +18,28 @@ use yizhan_booking::{SlotView, DAY_MS};
 use yizhan_city::{Application, CityHall, CityService, NewService, QueueItem, Status};
 use yizhan_core::{Ctx, Error};
 use yizhan_identity::{Identity, Role};
-use yizhan_identity_web::ApiUser;
+use yizhan_identity_web::{person_layout, ApiUser, PageUser};
 use yizhan_kit::authz::{r, Access, RouteRule};
+use yizhan_kit::extract::Csrf;
 use yizhan_kit::extract::{ApiJson, ApiQuery};
+use yizhan_kit::page::{failure_page, filters, render, Layout, Tile};
 use yizhan_kit::problem::{ApiResult, Problem};
+use yizhan_kit::Lang;
 use yizhan_kit::{Deps, Mounted, Room};
+use yizhan_notify::Notify;
 
 #[derive(Clone, FromRef)]
 pub struct CityRoom {
     pub ctx: Ctx,
     pub identity: Identity,
     pub hall: CityHall,
+    pub notify: Notify,
 }
 
 pub static ROOM: Room = Room {
     name: "city",
     prefixes: &[
+        "/city",
         "/api/v1/cities/{id}/services",
         "/api/v1/services",
         "/api/v1/appointments",
@@ -52,7 +61,14 @@ pub static ROOM: Room = Room {
         r("GET", "/api/v1/orgs/{id}/applications/{application_id}", Access::OrgStaff),
         r("POST", "/api/v1/orgs/{id}/applications/{application_id}/status", Access::OrgStaff),
     ] as &[RouteRule],
-    tiles: &[],
+    tiles: &[Tile {
+        order: 40,
+        key: yizhan_city::CAPABILITY,
+        href: "/city",
+        icon: "list",
+        label_key: "service.city",
+        everywhere: false,
+    }],
     nav: &[],
     city_services: &[yizhan_city::CAPABILITY],
     codes: &[yizhan_city::codes::ALL],
@@ -62,7 +78,11 @@ pub static ROOM: Room = Room {
 };
 
 fn mount(d: &Deps) -> Result<Mounted, String> {
-    let room = CityRoom { ctx: d.get()?, identity: d.get()?, hall: d.get()? };
+    let room = CityRoom { ctx: d.get()?, identity: d.get()?, hall: d.get()?, notify: d.get()? };
+    let pages = Router::new()
+        .route("/city", get(catalogue_page))
+        .route("/city/services/{id}", get(service_page))
+        .with_state(room.clone());
     let api = OpenApiRouter::new()
         .routes(routes!(catalogue))
         .routes(routes!(service))
@@ -76,7 +96,7 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
         .routes(routes!(staff_read))
         .routes(routes!(set_status))
         .with_state(room);
-    Ok(Mounted::new(api, Router::new()))
+    Ok(Mounted::new(api, pages))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -303,4 +323,69 @@ async fn set_status(
     let to = Status::parse(&req.status).ok_or_else(|| Error::field("status", "city.status.unknown"))?;
     s.hall.require_in_org(&id, &application_id).await?;
     Ok(Json(s.hall.set_status(&p, &application_id, to, &req.note).await?))
+}
+
+// ---- pages ----
+
+#[derive(Template)]
+#[template(path = "city_catalogue.html")]
+struct CataloguePage {
+    l: Layout,
+    groups: Vec<(String, Vec<CityService>)>,
+}
+
+/// The services of the resident's home city, by category.
+async fn catalogue_page(State(s): State<CityRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let profile = match s.identity.profile(&p.user_id).await {
+        Ok(pr) => pr,
+        Err(e) => return failure_page(lang, &e),
+    };
+    let services = match &profile.home_city_id {
+        Some(city_id) => match s.hall.catalogue(city_id).await {
+            Ok(v) => v,
+            Err(e) => return failure_page(lang, &e),
+        },
+        None => Vec::new(),
+    };
+    let mut groups: Vec<(String, Vec<CityService>)> = Vec::new();
+    for svc in services {
+        match groups.last_mut() {
+            Some((c, list)) if *c == svc.category => list.push(svc),
+            _ => groups.push((svc.category.clone(), vec![svc])),
+        }
+    }
+    render(&CataloguePage { l, groups })
+}
+
+#[derive(Template)]
+#[template(path = "city_service.html")]
+struct ServicePage {
+    l: Layout,
+    svc: CityService,
+    slots: Vec<SlotView>,
+}
+
+/// One service: what it is, what to bring, its fee, and the week's open slots.
+async fn service_page(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let svc = match s.hall.service(&id).await {
+        Ok(v) => v,
+        Err(e) => return failure_page(lang, &e),
+    };
+    let now = s.ctx.now_ms();
+    let slots = match &svc.booking_service_id {
+        Some(bs) => match s.hall.booking().slots(bs, now, now + 7 * DAY_MS).await {
+            Ok(v) => v.into_iter().filter(|v| v.released).take(100).collect(),
+            Err(e) => return failure_page(lang, &e),
+        },
+        None => Vec::new(),
+    };
+    render(&ServicePage { l, svc, slots })
 }

@@ -189,3 +189,28 @@ async fn applications_are_worked_through_a_queue_and_staff_reads_are_logged() {
     let inbox = app.call(Method::GET, "/api/v1/me/notifications", Some(&resident), None).await;
     assert!(inbox.text.contains("city.notice") || inbox.body.to_string().contains("application"), "{}", inbox.text);
 }
+
+#[tokio::test]
+async fn residents_see_their_citys_catalogue_and_a_service_page_in_both_languages() {
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), marriage()).await;
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let (_, resident) = app.user("13812345678", "Resident").await;
+    let cookies = format!("yz_session={resident}");
+    let r = yizhan_app::testing::page(&app, "/city", &cookies, "zh-CN").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("city-empty"), "no home city yet");
+    let r = app.call(Method::PUT, "/api/v1/me/city", Some(&resident), Some(json!({"city_id": w.city_id}))).await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let r = yizhan_app::testing::page(&app, "/city", &cookies, "zh-CN").await;
+    assert!(r.text.contains("婚姻家庭") && r.text.contains("结婚登记"), "{}", r.text);
+    let r = yizhan_app::testing::page(&app, "/city", &cookies, "en").await;
+    assert!(r.text.contains("Family and marriage") && r.text.contains("Marriage registration"));
+    let r = yizhan_app::testing::page(&app, &format!("/city/services/{service_id}"), &cookies, "zh-CN").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("双方身份证") && r.text.contains("剩余名额"), "{}", r.text);
+    // The home screen shows the city's tile.
+    let r = yizhan_app::testing::page(&app, "/home", &cookies, "en").await;
+    assert!(r.text.contains("href=\"/city\""), "{}", r.text);
+}
