@@ -187,7 +187,8 @@ async fn departments_publish_to_their_own_city_and_residents_see_their_city() {
     assert_eq!(w.hall.publish(&w.resident, &w.bureau, &library_card()).await.unwrap_err().code, Code::Forbidden);
     // Only a city department publishes.
     let hospital = w.id.create_org(&w.admin, &w.city_id, OrgKind::Hospital, "Hospital").await.unwrap();
-    assert_eq!(w.hall.publish(&w.admin, &hospital.id, &library_card()).await.unwrap_err().code, Code::Forbidden);
+    let e = w.hall.publish(&w.admin, &hospital.id, &library_card()).await.unwrap_err();
+    assert_eq!((e.fields[0].field.as_str(), e.msg.key.as_str()), ("org_id", "city.publish.department_only"));
     // Bad input changes nothing.
     let mut bad = library_card();
     bad.category = "nope".into();
