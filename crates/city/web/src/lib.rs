@@ -2,13 +2,14 @@
 //! slots, applying (with a booking for an appointment service), the
 //! resident's applications, and the department's publishing and queue.
 
+mod pages;
 mod texts;
 
 use askama::Template;
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -82,6 +83,15 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
     let pages = Router::new()
         .route("/city", get(catalogue_page))
         .route("/city/services/{id}", get(service_page))
+        .route("/city/services/{id}/hold", post(pages::hold_slot))
+        .route("/city/holds/{id}", get(pages::form_page))
+        .route("/city/holds/{id}/check", post(pages::check_answers))
+        .route("/city/holds/{id}/book", post(pages::confirm))
+        .route("/city/appointments", get(pages::appointments_page))
+        .route("/city/appointments/{id}/cancel", post(pages::cancel))
+        .route("/city/appointments/{id}/ics", get(pages::ics))
+        .route("/city/staff", get(pages::staff_page))
+        .route("/city/staff/appointments/{id}/check-in", post(pages::staff_check_in))
         .with_state(room.clone());
     let api = OpenApiRouter::new()
         .routes(routes!(catalogue))

@@ -214,3 +214,144 @@ async fn residents_see_their_citys_catalogue_and_a_service_page_in_both_language
     let r = yizhan_app::testing::page(&app, "/home", &cookies, "en").await;
     assert!(r.text.contains("href=\"/city\""), "{}", r.text);
 }
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn location(r: &yizhan_app::testing::Resp) -> String {
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    r.headers["location"].to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_resident_books_through_the_pages_and_staff_check_them_in_on_the_console() {
+    use yizhan_app::testing::{form, page, session_csrf};
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), marriage()).await;
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let (_, resident) = app.user("13812345678", "Resident").await;
+    let cookies = format!("yz_session={resident}");
+    let csrf = enc(&session_csrf(&app, &cookies).await);
+
+    // Each open slot on the service page is a button that holds it.
+    let r = page(&app, &format!("/city/services/{service_id}"), &cookies, "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let now = app.clock.now_ms();
+    let slots = app.get(&format!("/api/v1/services/{service_id}/slots?from={now}"), None).await.body;
+    let slots: Vec<&Value> =
+        slots.as_array().unwrap().iter().filter(|s| s["start_ms"].as_i64().unwrap() > now).collect();
+    let first = slots[0].clone();
+    let later = slots
+        .iter()
+        .find(|s| s["start_ms"].as_i64() >= Some(first["start_ms"].as_i64().unwrap() + 86_400_000))
+        .unwrap();
+    let later = (*later).clone();
+    // The later slot is still before its cancellation deadline; the first one is checked in.
+    let slot_id = later["id"].as_str().unwrap();
+    assert!(r.text.contains(&format!("name=\"slot_id\" value=\"{slot_id}\"")), "{}", r.text);
+    let hold_path = location(
+        &form(&app, &format!("/city/services/{service_id}/hold"), &cookies, &format!("csrf={csrf}&slot_id={slot_id}"))
+            .await,
+    );
+    assert!(hold_path.starts_with("/city/holds/"), "{hold_path}");
+    // Without the CSRF token nothing is held.
+    let r = form(
+        &app,
+        &format!("/city/services/{service_id}/hold"),
+        &cookies,
+        &format!("slot_id={}", first["id"].as_str().unwrap()),
+    )
+    .await;
+    assert!(r.status.is_client_error(), "{}", r.text);
+
+    // The form, with its required mark; a missing answer is shown on its field.
+    let r = page(&app, &hold_path, &cookies, "zh-CN").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("对方姓名") && r.text.contains("class=\"required\""), "{}", r.text);
+    let r = form(&app, &format!("{hold_path}/check"), &cookies, &format!("csrf={csrf}&f_partner=")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("id=\"error-partner\""), "{}", r.text);
+    // Someone else cannot open the hold.
+    let (_, other) = app.user("13900000000", "Other").await;
+    let r = page(&app, &hold_path, &format!("yz_session={other}"), "en").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+
+    // Check the answers, then confirm: booked, and listed with its calendar file.
+    let body = format!("csrf={csrf}&f_partner={}", enc("王小明"));
+    let r = form(&app, &format!("{hold_path}/check"), &cookies, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Check your answers") && r.text.contains("王小明"), "{}", r.text);
+    assert_eq!(app.get("/api/v1/me/appointments", Some(&resident)).await.body, json!([]), "nothing booked yet");
+    assert_eq!(location(&form(&app, &format!("{hold_path}/book"), &cookies, &body).await), "/city/appointments");
+    let appts = app.get("/api/v1/me/appointments", Some(&resident)).await.body;
+    let appt_id = appts[0]["id"].as_str().unwrap().to_string();
+    let r = page(&app, "/city/appointments", &cookies, "zh-CN").await;
+    assert!(r.text.contains("结婚登记") && r.text.contains("已预约"), "{}", r.text);
+    assert!(r.text.contains(&format!("/city/appointments/{appt_id}/cancel")));
+    let r = page(&app, &format!("/city/appointments/{appt_id}/ics"), &cookies, "en").await;
+    assert!(r.text.starts_with("BEGIN:VCALENDAR\r\n"), "{}", r.text);
+    let r = page(&app, &format!("/city/appointments/{appt_id}/ics"), &format!("yz_session={other}"), "en").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // Cancel before the deadline.
+    assert_eq!(
+        location(&form(&app, &format!("/city/appointments/{appt_id}/cancel"), &cookies, &format!("csrf={csrf}")).await),
+        "/city/appointments"
+    );
+    let r = page(&app, "/city/appointments", &cookies, "en").await;
+    assert!(
+        r.text.contains("Cancelled") && !r.text.contains(&format!("/city/appointments/{appt_id}/cancel")),
+        "{}",
+        r.text
+    );
+
+    // Book the other day, then the department's clerk checks them in on the console.
+    let first_id = first["id"].as_str().unwrap();
+    let hold_path = location(
+        &form(&app, &format!("/city/services/{service_id}/hold"), &cookies, &format!("csrf={csrf}&slot_id={first_id}"))
+            .await,
+    );
+    assert_eq!(location(&form(&app, &format!("{hold_path}/book"), &cookies, &body).await), "/city/appointments");
+    let appts = app.get("/api/v1/me/appointments", Some(&resident)).await.body;
+    let booked = appts.as_array().unwrap().iter().find(|a| a["status"] == "booked").unwrap();
+    let appt_id = booked["id"].as_str().unwrap().to_string();
+    app.clock.set_ms(first["start_ms"].as_i64().unwrap() - 60_000);
+    let clerk_cookies = format!("yz_session={}", w.clerk);
+    let clerk_csrf = enc(&session_csrf(&app, &clerk_cookies).await);
+    let r = page(&app, "/city/staff", &clerk_cookies, "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(
+        r.text.contains("Civil Affairs") && r.text.contains(&format!("/city/staff/appointments/{appt_id}/check-in")),
+        "{}",
+        r.text
+    );
+    // A resident has no desk and cannot check in.
+    let r = page(&app, "/city/staff", &cookies, "en").await;
+    assert!(r.text.contains("staff-empty"), "{}", r.text);
+    let r =
+        form(&app, &format!("/city/staff/appointments/{appt_id}/check-in"), &cookies, &format!("csrf={csrf}")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(
+        location(
+            &form(
+                &app,
+                &format!("/city/staff/appointments/{appt_id}/check-in"),
+                &clerk_cookies,
+                &format!("csrf={clerk_csrf}")
+            )
+            .await
+        ),
+        "/city/staff"
+    );
+    let r = page(&app, "/city/staff", &clerk_cookies, "en").await;
+    assert!(r.text.contains("Queue number 1"), "{}", r.text);
+    let r = page(&app, "/city/appointments", &cookies, "zh-CN").await;
+    assert!(r.text.contains("已签到") && r.text.contains("排队号 1"), "{}", r.text);
+}

@@ -19,7 +19,9 @@ pub use devices::{
     MAX_PASSWORD_CHANGE_FAILURES,
 };
 pub use totp::TotpEnrolment;
-pub use types::{mask_id_number, mask_login, mask_name, normalize_plate, IdNumber, Login, OrgKind, Password, PersonName, Role};
+pub use types::{
+    mask_id_number, mask_login, mask_name, normalize_plate, IdNumber, Login, OrgKind, Password, PersonName, Role,
+};
 pub use verification::{Claim, Dispute, DisputeKind, DisputePage, DisputeStatus, StaffDispute, Vehicle};
 pub use verifier::{IdentityVerifier, SandboxIdentityVerifier, VerifyOutcome};
 
