@@ -64,7 +64,7 @@ pub static TEXTS: &[Text] = &[
     ("city.page.fee_at_counter", "paid at the counter", "现场缴纳"),
     ("city.page.free", "Free", "免费"),
     ("city.page.held_until", "held for you until", "为你保留至"),
-    ("city.page.ics", "Add to my calendar (.ics)", "添加到日历（.ics）"),
+    ("city.page.ics", "Add to my calendar (.ics)", "添加到日历"),
     ("city.page.my_appointments", "My appointments", "我的预约"),
     ("city.page.next", "Continue", "下一步"),
     ("city.page.no", "No", "否"),
