@@ -241,6 +241,8 @@ pub(crate) async fn confirm(
 pub(crate) struct ApptRow {
     pub a: Appointment,
     pub title: String,
+    /// Booked and before the service's cancellation deadline.
+    pub can_cancel: bool,
 }
 
 #[derive(Template)]
@@ -251,13 +253,19 @@ struct AppointmentsPage {
 }
 
 async fn titled(s: &CityRoom, lang: Lang, list: Vec<Appointment>) -> Vec<ApptRow> {
+    let now = s.ctx.now_ms();
     let mut rows = Vec::with_capacity(list.len());
     for a in list {
+        let can_cancel = a.status == yizhan_booking::AppointmentStatus::Booked
+            && match s.hall.booking().service(&a.service_id).await {
+                Ok(bs) => now < a.start_ms - bs.rules.cancel_before_ms,
+                Err(_) => false,
+            };
         let title = match s.hall.service_by_booking(&a.service_id).await {
             Ok(svc) => svc.title.get(lang.code()).to_string(),
             Err(_) => lang.t("city.page.appointment").to_string(),
         };
-        rows.push(ApptRow { a, title });
+        rows.push(ApptRow { a, title, can_cancel });
     }
     rows
 }
@@ -364,7 +372,7 @@ async fn desks(s: &CityRoom, lang: Lang, p: &Principal) -> Result<Vec<OrgDesk>> 
         for svc in &services {
             if let Some(bs) = &svc.booking_service_id {
                 for a in s.hall.booking().service_appointments(bs, from, to).await?.into_iter().take(200) {
-                    today.push(ApptRow { a, title: svc.title.get(lang.code()).to_string() });
+                    today.push(ApptRow { a, title: svc.title.get(lang.code()).to_string(), can_cancel: false });
                 }
             }
         }

@@ -354,4 +354,6 @@ async fn a_resident_books_through_the_pages_and_staff_check_them_in_on_the_conso
     assert!(r.text.contains("Queue number 1"), "{}", r.text);
     let r = page(&app, "/city/appointments", &cookies, "zh-CN").await;
     assert!(r.text.contains("已签到") && r.text.contains("排队号 1"), "{}", r.text);
+    // Checked in, and past its deadline: no cancel button.
+    assert!(!r.text.contains(&format!("/city/appointments/{appt_id}/cancel")), "{}", r.text);
 }
