@@ -342,6 +342,8 @@ async fn set_status(
 struct CataloguePage {
     l: Layout,
     groups: Vec<(String, Vec<CityService>)>,
+    /// On some organisation's staff: a link to the department console.
+    staff: bool,
 }
 
 /// The services of the resident's home city, by category.
@@ -365,7 +367,8 @@ async fn catalogue_page(State(s): State<CityRoom>, lang: Lang, csrf: Csrf, PageU
             _ => groups.push((svc.category.clone(), vec![svc])),
         }
     }
-    render(&CataloguePage { l, groups })
+    let staff = s.identity.memberships(&p.user_id).await.map(|m| !m.is_empty()).unwrap_or(false);
+    render(&CataloguePage { l, groups, staff })
 }
 
 #[derive(Template)]

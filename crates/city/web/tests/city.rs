@@ -325,6 +325,8 @@ async fn a_resident_books_through_the_pages_and_staff_check_them_in_on_the_conso
     app.clock.set_ms(first["start_ms"].as_i64().unwrap() - 60_000);
     let clerk_cookies = format!("yz_session={}", w.clerk);
     let clerk_csrf = enc(&session_csrf(&app, &clerk_cookies).await);
+    assert!(page(&app, "/city", &clerk_cookies, "en").await.text.contains("href=\"/city/staff\""));
+    assert!(!page(&app, "/city", &cookies, "en").await.text.contains("href=\"/city/staff\""));
     let r = page(&app, "/city/staff", &clerk_cookies, "en").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert!(
