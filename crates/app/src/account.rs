@@ -33,6 +33,14 @@ pub async fn export(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
                 "why_retained": "the record of who read personal data is kept as the law requires, and cannot be deleted",
                 "data": s.audit.export(user_id).await?,
             },
+            "appointments": {
+                "retained_after_deletion": false,
+                "data": s.booking.export_person(user_id).await?,
+            },
+            "city_applications": {
+                "retained_after_deletion": false,
+                "data": s.city.export_person(user_id).await?,
+            },
         }
     }))
 }
@@ -43,12 +51,15 @@ pub async fn delete(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
     s.pay.close_for_deletion(user_id).await?;
     let removed_notifications = s.notify.delete_all(user_id).await?;
     let removed_plates = s.identity.erase_vehicles(user_id).await?;
+    // Future appointments give their places back before the person's rows go.
+    s.booking.delete_person(user_id).await?;
+    s.city.delete_person(user_id).await?;
     s.pay.erase_personal(user_id).await?;
     let removed_credit = s.credit.erase(user_id).await?;
     s.identity.delete_account(user_id).await?;
     Ok(json!({
         "deleted": true,
-        "erased": ["profile", "login", "password", "real_name", "identity_number", "sessions", "memberships", "notifications", "vehicles", "dispute_evidence", "credit_score", "credit_history", "credit_records", "court_listings"],
+        "erased": ["profile", "login", "password", "real_name", "identity_number", "sessions", "memberships", "notifications", "vehicles", "dispute_evidence", "credit_score", "credit_history", "credit_records", "court_listings", "appointments", "city_applications"],
         "notifications_removed": removed_notifications,
         "vehicles_removed": removed_plates,
         "credit_rows_removed": removed_credit,

@@ -4,6 +4,7 @@
 //! identity room serves them). Nothing here holds a domain rule.
 
 pub mod account;
+mod booking_notices;
 pub mod document;
 pub mod keys;
 mod pages;
@@ -39,6 +40,8 @@ pub static ROOMS: &[&Room] = &[
     &yizhan_notify_web::ROOM,
     &yizhan_wallet_web::ROOM,
     &yizhan_credit_web::ROOM,
+    &yizhan_booking_web::ROOM,
+    &yizhan_city_web::ROOM,
     &ROOM,
 ];
 
@@ -52,7 +55,7 @@ pub static ROOM: Room = Room {
     access: &[],
     tiles: &[],
     nav: &[yizhan_kit::page::NavItem { order: 10, href: "/home", label_key: "nav.home", shows_unread: false }],
-    city_services: &["city", "health", "shopping", "live", "mobility"],
+    city_services: &["health", "shopping", "live", "mobility"],
     codes: &[],
     links: &[],
     migrations: &[&yizhan_idempotency::MIGRATIONS],
@@ -133,6 +136,8 @@ pub fn deps(state: &AppState) -> Deps {
         .with(state.pay.clone())
         .with(state.idempotency.clone())
         .with(state.credit.clone())
+        .with(state.booking.clone())
+        .with(state.city.clone())
         .with(state.config.clone())
         .with::<Accounts>(Arc::new(Composed(state.clone())))
 }

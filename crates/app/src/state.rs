@@ -1,6 +1,8 @@
 use std::ops::Deref;
 use std::sync::Arc;
 use yizhan_audit::Audit;
+use yizhan_booking::Booking;
+use yizhan_city::CityHall;
 use yizhan_core::Ctx;
 use yizhan_credit::Credit;
 use yizhan_idempotency::Idempotency;
@@ -28,6 +30,9 @@ pub struct Services {
     pub idempotency: Idempotency,
     /// The credit score (opt-in), fed by the other rooms' events.
     pub credit: Credit,
+    /// The shared booking engine (city services now; hospitals and others later).
+    pub booking: Booking,
+    pub city: CityHall,
     pub config: WebConfig,
     pub metrics: Metrics,
 }
@@ -99,6 +104,8 @@ impl Services {
         let idempotency = Idempotency::new(ctx.clone());
         let credit = Credit::new(ctx.clone(), identity.clone(), audit.clone(), notify.clone())?;
         pay.set_bill_events(Arc::new(BillsToCredit { credit: credit.clone() }));
+        let booking = Booking::new(ctx.clone()).with_events(Arc::new(crate::booking_notices::Notices(notify.clone())));
+        let city = CityHall::new(ctx.clone(), identity.clone(), booking.clone(), notify.clone(), audit.clone());
         Ok(Services {
             ctx,
             identity,
@@ -108,6 +115,8 @@ impl Services {
             pay,
             idempotency,
             credit,
+            booking,
+            city,
             config: w.config,
             metrics: Default::default(),
         })

@@ -450,6 +450,12 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
             Ok(n) => tracing::debug!(keys = n, "idempotency keys purged"),
             Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "purging idempotency keys failed"),
         }
+        // Holds that ran out give their places back (or to the waiting list).
+        match state.booking.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(holds = n, "expired booking holds freed"),
+            Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "booking hold sweep failed"),
+        }
     }
 }
 

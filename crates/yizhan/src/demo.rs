@@ -191,6 +191,7 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
         yizhan_core::money::yuan(DEMO_TOPUP_FEN),
         yizhan_core::money::yuan(DEMO_UNVERIFIED_TOPUP_FEN)
     );
+    crate::demo_city::run(&built, &admin).await?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@ mod api_bench;
 mod app;
 mod credit_cmd;
 mod demo;
+mod demo_city;
 mod key_cmd;
 mod ledger_cmd;
 

@@ -1,0 +1,99 @@
+//! An appointment as an iCalendar file (RFC 5545): CRLF line ends, lines
+//! folded at 75 octets, text escaped, UID and DTSTAMP present, times in UTC.
+
+use crate::{Appointment, AppointmentStatus};
+
+/// `YYYYMMDDTHHMMSSZ` of an instant.
+pub fn utc_stamp(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = yizhan_core::time::civil_from_days(days);
+    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// TEXT value escaping (RFC 5545 3.3.11).
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One content line, folded so no physical line exceeds 75 octets (never
+/// inside a character), ended with CRLF.
+pub fn fold(line: &str) -> String {
+    let mut out = String::with_capacity(line.len() + 8);
+    let mut width = 0;
+    for c in line.chars() {
+        let n = c.len_utf8();
+        // A continuation line starts with a space, which counts.
+        if width + n > 75 {
+            out.push_str("\r\n ");
+            width = 1;
+        }
+        out.push(c);
+        width += n;
+    }
+    out.push_str("\r\n");
+    out
+}
+
+/// The calendar file of one appointment. `summary` and `location` are in
+/// the reader's language already.
+pub fn appointment(a: &Appointment, summary: &str, location: &str, host: &str, now_ms: i64) -> String {
+    let status = match a.status {
+        AppointmentStatus::Cancelled | AppointmentStatus::Noshow => "CANCELLED",
+        AppointmentStatus::Pending => "TENTATIVE",
+        _ => "CONFIRMED",
+    };
+    let lines = [
+        "BEGIN:VCALENDAR".to_string(),
+        "VERSION:2.0".to_string(),
+        "PRODID:-//yizhan//booking//EN".to_string(),
+        "CALSCALE:GREGORIAN".to_string(),
+        "METHOD:PUBLISH".to_string(),
+        "BEGIN:VEVENT".to_string(),
+        format!("UID:{}@{}", a.id, escape(host)),
+        format!("DTSTAMP:{}", utc_stamp(now_ms)),
+        format!("DTSTART:{}", utc_stamp(a.start_ms)),
+        format!("DTEND:{}", utc_stamp(a.end_ms)),
+        format!("SUMMARY:{}", escape(summary)),
+        format!("LOCATION:{}", escape(location)),
+        format!("STATUS:{status}"),
+        "END:VEVENT".to_string(),
+        "END:VCALENDAR".to_string(),
+    ];
+    lines.iter().map(|l| fold(l)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_escapes_and_folds() {
+        // 2026-11-29 00:00 UTC
+        assert_eq!(utc_stamp(1_795_910_400_000), "20261129T000000Z");
+        assert_eq!(utc_stamp(1_795_910_400_000 + 3_723_000), "20261129T010203Z");
+        assert_eq!(escape("a;b,c\\d\ne"), "a\\;b\\,c\\\\d\\ne");
+        let long = format!("SUMMARY:{}", "结婚登记".repeat(20));
+        let folded = fold(&long);
+        assert!(folded.ends_with("\r\n"));
+        for physical in folded.trim_end_matches("\r\n").split("\r\n") {
+            assert!(physical.len() <= 75, "{} octets", physical.len());
+        }
+        // Unfolding gives the line back.
+        assert_eq!(folded.trim_end_matches("\r\n").replace("\r\n ", ""), long);
+        assert_eq!(fold("SHORT:x"), "SHORT:x\r\n");
+    }
+}

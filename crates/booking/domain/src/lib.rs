@@ -1,0 +1,1374 @@
+//! The booking engine every capability that hands out places at a time
+//! shares: a city's service counter, a hospital's doctor, a tour.
+//!
+//! A *service* carries the rules an operator sets (hold length, one booking
+//! per person per day or week, release time, closing and cancellation
+//! deadlines, no-show policy, walk-in places kept back, fee, first come or
+//! lottery). Its *resources* have weekly hours and closures; publishing
+//! materialises *slots* with a capacity. A person finds a slot, *holds* a
+//! place (which expires and frees it), then *books* it; an appointment is
+//! cancelled before the deadline, checked in (a queue number) and fulfilled,
+//! or marked a no-show. Statuses follow FHIR (Slot: free, busy,
+//! busy-tentative; Appointment: pending, booked, arrived, fulfilled,
+//! cancelled, noshow).
+//!
+//! Capacity holds under any concurrency because a place is taken only by one
+//! conditional `UPDATE … SET remaining = remaining - 1 WHERE remaining > 0`
+//! inside the transaction that writes the hold (a row lock on PostgreSQL, the
+//! write permit on SQLite), and "one per person per period" by a primary key
+//! on the person's claim, written in the same transaction.
+//!
+//! Times of day are China time (UTC+8, no daylight saving). The engine knows
+//! no person, organisation or page: ids are opaque strings, and what should
+//! be told to people comes out as [`Event`]s the caller delivers.
+
+pub mod codes;
+pub mod ics;
+pub mod lottery;
+
+use serde::{Deserialize, Serialize};
+use yizhan_core::{Arg, Ctx, Error, MigrationSet, Result, Tx};
+
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    domain: "booking",
+    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_booking.sql"))],
+    postgres: &[("0001", include_str!("../migrations/postgres/0001_booking.sql"))],
+};
+
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 60 * MINUTE_MS;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+/// China Standard Time is UTC+8 all year.
+pub const CST_OFFSET_MS: i64 = 8 * HOUR_MS;
+
+/// The most days one publish call materialises, and one slot listing spans.
+pub const MAX_RANGE_DAYS: i64 = 62;
+pub const MAX_SLOTS_LISTED: i64 = 1000;
+pub const MAX_APPOINTMENTS_LISTED: i64 = 500;
+/// Expired holds freed per sweep call.
+pub const SWEEP_BATCH: i64 = 500;
+
+/// The local (China) day number of an instant: days since 1970-01-01.
+pub fn local_day(ms: i64) -> i64 {
+    (ms + CST_OFFSET_MS).div_euclid(DAY_MS)
+}
+
+/// The instant a local day starts.
+pub fn day_start_ms(day: i64) -> i64 {
+    day * DAY_MS - CST_OFFSET_MS
+}
+
+/// 0 = Monday … 6 = Sunday (1970-01-01 was a Thursday).
+pub fn weekday(day: i64) -> i64 {
+    (day + 3).rem_euclid(7)
+}
+
+/// How often one person may book a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PerPerson {
+    /// One place per slot, any number of slots.
+    Slot,
+    Day,
+    Week,
+}
+
+impl PerPerson {
+    fn as_str(self) -> &'static str {
+        match self {
+            PerPerson::Slot => "slot",
+            PerPerson::Day => "day",
+            PerPerson::Week => "week",
+        }
+    }
+
+    fn parse(s: &str) -> PerPerson {
+        match s {
+            "day" => PerPerson::Day,
+            "week" => PerPerson::Week,
+            _ => PerPerson::Slot,
+        }
+    }
+
+    /// The period a booking of this slot counts against.
+    fn period_key(self, slot: &Slot) -> String {
+        let day = local_day(slot.start_ms);
+        match self {
+            PerPerson::Slot => format!("s{}", slot.id),
+            PerPerson::Day => format!("d{day}"),
+            // Weeks start on Monday: day + 3 is a multiple of 7 on Mondays.
+            PerPerson::Week => format!("w{}", (day + 3).div_euclid(7)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Allocation {
+    FirstCome,
+    Lottery,
+}
+
+/// The rules an operator sets for one bookable service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rules {
+    /// How long a hold keeps a place while the person fills in a form or pays.
+    pub hold_ms: i64,
+    pub per_person: PerPerson,
+    /// Slots of day D open at `release_minute` (China time) of day D - days.
+    pub release_days_ahead: i64,
+    pub release_minute: i64,
+    /// Booking closes this long before a slot starts.
+    pub close_before_ms: i64,
+    /// Cancelling is possible until this long before a slot starts.
+    pub cancel_before_ms: i64,
+    /// `noshow_limit` no-shows within `noshow_window_ms` block booking for
+    /// `noshow_block_ms`; a limit of 0 means no policy.
+    pub noshow_limit: i64,
+    pub noshow_window_ms: i64,
+    pub noshow_block_ms: i64,
+    /// Places of each slot kept back for walk-ins (never offered online).
+    pub walkin_places: i64,
+    pub fee_fen: i64,
+    pub allocation: Allocation,
+    /// For a lottery: how long requests are gathered after the release.
+    pub lottery_window_ms: i64,
+    /// How long a person offered a freed place from the waiting list has to accept.
+    pub offer_ms: i64,
+}
+
+impl Default for Rules {
+    /// A counter's usual rules: 10-minute holds, one per day, released at
+    /// 07:00 seven days ahead, cancel until 2 hours before, three no-shows
+    /// in 90 days block for 90 days.
+    fn default() -> Rules {
+        Rules {
+            hold_ms: 10 * MINUTE_MS,
+            per_person: PerPerson::Day,
+            release_days_ahead: 7,
+            release_minute: 7 * 60,
+            close_before_ms: 0,
+            cancel_before_ms: 2 * HOUR_MS,
+            noshow_limit: 3,
+            noshow_window_ms: 90 * DAY_MS,
+            noshow_block_ms: 90 * DAY_MS,
+            walkin_places: 0,
+            fee_fen: 0,
+            allocation: Allocation::FirstCome,
+            lottery_window_ms: 10 * MINUTE_MS,
+            offer_ms: 30 * MINUTE_MS,
+        }
+    }
+}
+
+impl Rules {
+    fn validate(&self) -> Result<()> {
+        let mut bad = Vec::new();
+        let mut check = |ok: bool, field: &str, key: &str| {
+            if !ok {
+                bad.push(yizhan_core::FieldError::new(field, yizhan_core::Msg::new(key)));
+            }
+        };
+        check((MINUTE_MS..=DAY_MS).contains(&self.hold_ms), "hold_ms", "booking.rules.hold");
+        check((0..=90).contains(&self.release_days_ahead), "release_days_ahead", "booking.rules.days_ahead");
+        check((0..24 * 60).contains(&self.release_minute), "release_minute", "booking.rules.minute");
+        check((0..=30 * DAY_MS).contains(&self.close_before_ms), "close_before_ms", "booking.rules.duration");
+        check((0..=30 * DAY_MS).contains(&self.cancel_before_ms), "cancel_before_ms", "booking.rules.duration");
+        check((0..=100).contains(&self.noshow_limit), "noshow_limit", "booking.rules.noshow");
+        check((0..=730 * DAY_MS).contains(&self.noshow_window_ms), "noshow_window_ms", "booking.rules.duration");
+        check((0..=730 * DAY_MS).contains(&self.noshow_block_ms), "noshow_block_ms", "booking.rules.duration");
+        check((0..=10_000).contains(&self.walkin_places), "walkin_places", "booking.rules.places");
+        check((0..=100_000_000).contains(&self.fee_fen), "fee_fen", "booking.rules.fee");
+        check((0..=DAY_MS).contains(&self.lottery_window_ms), "lottery_window_ms", "booking.rules.duration");
+        check((MINUTE_MS..=7 * DAY_MS).contains(&self.offer_ms), "offer_ms", "booking.rules.duration");
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::fields(bad))
+        }
+    }
+}
+
+/// Opening hours of a resource on one weekday.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hours {
+    /// 0 = Monday … 6 = Sunday.
+    pub weekday: i64,
+    pub start_minute: i64,
+    pub end_minute: i64,
+    pub slot_minutes: i64,
+    /// Places per slot (walk-in places included).
+    pub capacity: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Service {
+    pub id: String,
+    pub owner_id: String,
+    pub rules: Rules,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resource {
+    pub id: String,
+    pub service_id: String,
+    pub name: String,
+}
+
+/// FHIR Slot.status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SlotStatus {
+    #[serde(rename = "free")]
+    Free,
+    #[serde(rename = "busy")]
+    Busy,
+    /// Every place is taken, some only by holds that may still expire.
+    #[serde(rename = "busy-tentative")]
+    BusyTentative,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Slot {
+    pub id: String,
+    pub service_id: String,
+    pub resource_id: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub capacity: i64,
+    /// Capacity less the walk-in places.
+    pub online_capacity: i64,
+    pub remaining: i64,
+    pub release_at_ms: i64,
+    /// For a lottery, the seed of its draw, published with the slot.
+    pub lottery_seed: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlotView {
+    #[serde(flatten)]
+    pub slot: Slot,
+    pub status: SlotStatus,
+    pub released: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Hold {
+    pub id: String,
+    pub slot_id: String,
+    pub service_id: String,
+    pub person_id: String,
+    pub expires_at_ms: i64,
+}
+
+/// FHIR Appointment.status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentStatus {
+    Pending,
+    Booked,
+    Arrived,
+    Fulfilled,
+    Cancelled,
+    Noshow,
+}
+
+impl AppointmentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppointmentStatus::Pending => "pending",
+            AppointmentStatus::Booked => "booked",
+            AppointmentStatus::Arrived => "arrived",
+            AppointmentStatus::Fulfilled => "fulfilled",
+            AppointmentStatus::Cancelled => "cancelled",
+            AppointmentStatus::Noshow => "noshow",
+        }
+    }
+
+    fn parse(s: &str) -> Result<AppointmentStatus> {
+        Ok(match s {
+            "pending" => AppointmentStatus::Pending,
+            "booked" => AppointmentStatus::Booked,
+            "arrived" => AppointmentStatus::Arrived,
+            "fulfilled" => AppointmentStatus::Fulfilled,
+            "cancelled" => AppointmentStatus::Cancelled,
+            "noshow" => AppointmentStatus::Noshow,
+            other => return Err(Error::internal(anyhow::anyhow!("unknown appointment status {other}"))),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Appointment {
+    pub id: String,
+    pub slot_id: String,
+    pub service_id: String,
+    pub resource_id: String,
+    pub person_id: String,
+    pub status: AppointmentStatus,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// The number handed out at check-in (0 before).
+    pub queue_no: i64,
+    pub fee_fen: i64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct AppointmentRow {
+    id: String,
+    slot_id: String,
+    service_id: String,
+    resource_id: String,
+    person_id: String,
+    status: String,
+    start_ms: i64,
+    end_ms: i64,
+    queue_no: i64,
+    fee_fen: i64,
+    created_at_ms: i64,
+    updated_at_ms: i64,
+}
+
+impl TryFrom<AppointmentRow> for Appointment {
+    type Error = Error;
+    fn try_from(r: AppointmentRow) -> Result<Appointment> {
+        Ok(Appointment {
+            status: AppointmentStatus::parse(&r.status)?,
+            id: r.id,
+            slot_id: r.slot_id,
+            service_id: r.service_id,
+            resource_id: r.resource_id,
+            person_id: r.person_id,
+            start_ms: r.start_ms,
+            end_ms: r.end_ms,
+            queue_no: r.queue_no,
+            fee_fen: r.fee_fen,
+            created_at_ms: r.created_at_ms,
+            updated_at_ms: r.updated_at_ms,
+        })
+    }
+}
+
+const APPOINTMENT_COLS: &str = "id, slot_id, service_id, resource_id, person_id, status, start_ms, end_ms, queue_no, \
+                                fee_fen, created_at_ms, updated_at_ms";
+
+#[derive(sqlx::FromRow)]
+struct ServiceRow {
+    id: String,
+    owner_id: String,
+    hold_ms: i64,
+    per_person: String,
+    release_days_ahead: i64,
+    release_minute: i64,
+    close_before_ms: i64,
+    cancel_before_ms: i64,
+    noshow_limit: i64,
+    noshow_window_ms: i64,
+    noshow_block_ms: i64,
+    walkin_places: i64,
+    fee_fen: i64,
+    allocation: String,
+    lottery_window_ms: i64,
+    offer_ms: i64,
+    created_at_ms: i64,
+}
+
+impl From<ServiceRow> for Service {
+    fn from(r: ServiceRow) -> Service {
+        Service {
+            id: r.id,
+            owner_id: r.owner_id,
+            rules: Rules {
+                hold_ms: r.hold_ms,
+                per_person: PerPerson::parse(&r.per_person),
+                release_days_ahead: r.release_days_ahead,
+                release_minute: r.release_minute,
+                close_before_ms: r.close_before_ms,
+                cancel_before_ms: r.cancel_before_ms,
+                noshow_limit: r.noshow_limit,
+                noshow_window_ms: r.noshow_window_ms,
+                noshow_block_ms: r.noshow_block_ms,
+                walkin_places: r.walkin_places,
+                fee_fen: r.fee_fen,
+                allocation: if r.allocation == "lottery" { Allocation::Lottery } else { Allocation::FirstCome },
+                lottery_window_ms: r.lottery_window_ms,
+                offer_ms: r.offer_ms,
+            },
+            created_at_ms: r.created_at_ms,
+        }
+    }
+}
+
+const SLOT_COLS: &str =
+    "id, service_id, resource_id, start_ms, end_ms, capacity, online_capacity, remaining, release_at_ms, lottery_seed";
+
+/// What the engine has to tell people, handed to [`Events`] after the commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A freed place was offered to the first on the waiting list: the hold
+    /// is theirs until `expires_at_ms`.
+    Offered { person_id: String, slot_id: String, hold_id: String, expires_at_ms: i64 },
+    /// A lottery drew this person.
+    Drawn { person_id: String, appointment_id: String },
+    /// A lottery did not draw this person.
+    NotDrawn { person_id: String, slot_id: String },
+    /// Too many no-shows: booking this service is blocked until `until_ms`.
+    Blocked { person_id: String, service_id: String, until_ms: i64 },
+}
+
+/// Where the engine's events go (the app delivers them as notifications).
+pub trait Events: Send + Sync + 'static {
+    fn emit(&self, event: Event);
+}
+
+/// Drops every event: for tools and tests that do not tell anyone.
+pub struct NoEvents;
+impl Events for NoEvents {
+    fn emit(&self, _event: Event) {}
+}
+
+/// The booking engine.
+#[derive(Clone)]
+pub struct Booking {
+    ctx: Ctx,
+    events: std::sync::Arc<dyn Events>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Published {
+    pub slots: u64,
+}
+
+impl Booking {
+    pub fn new(ctx: Ctx) -> Booking {
+        Booking { ctx, events: std::sync::Arc::new(NoEvents) }
+    }
+
+    pub fn with_events(mut self, events: std::sync::Arc<dyn Events>) -> Booking {
+        self.events = events;
+        self
+    }
+
+    pub fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    fn emit_all(&self, events: Vec<Event>) {
+        for e in events {
+            self.events.emit(e);
+        }
+    }
+
+    // ---- services, resources, schedules -------------------------------------------------
+
+    /// A new bookable service owned by `owner_id` (an organisation, for the caller to check).
+    pub async fn create_service(&self, owner_id: &str, rules: &Rules) -> Result<Service> {
+        rules.validate()?;
+        if owner_id.is_empty() || owner_id.len() > 64 {
+            return Err(Error::field("owner_id", "booking.owner.invalid"));
+        }
+        let id = self.ctx.new_id();
+        let now = self.ctx.now_ms();
+        let mut tx = self.ctx.db.begin().await?;
+        sqlx::query(
+            "INSERT INTO booking_services (id, owner_id, hold_ms, per_person, release_days_ahead, release_minute, \
+             close_before_ms, cancel_before_ms, noshow_limit, noshow_window_ms, noshow_block_ms, walkin_places, \
+             fee_fen, allocation, lottery_window_ms, offer_ms, created_at_ms) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
+        )
+        .bind(&id)
+        .bind(owner_id)
+        .bind(rules.hold_ms)
+        .bind(rules.per_person.as_str())
+        .bind(rules.release_days_ahead)
+        .bind(rules.release_minute)
+        .bind(rules.close_before_ms)
+        .bind(rules.cancel_before_ms)
+        .bind(rules.noshow_limit)
+        .bind(rules.noshow_window_ms)
+        .bind(rules.noshow_block_ms)
+        .bind(rules.walkin_places)
+        .bind(rules.fee_fen)
+        .bind(match rules.allocation {
+            Allocation::FirstCome => "first_come",
+            Allocation::Lottery => "lottery",
+        })
+        .bind(rules.lottery_window_ms)
+        .bind(rules.offer_ms)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(Service { id, owner_id: owner_id.to_string(), rules: rules.clone(), created_at_ms: now })
+    }
+
+    pub async fn service(&self, id: &str) -> Result<Service> {
+        let row: Option<ServiceRow> = sqlx::query_as(
+            "SELECT id, owner_id, hold_ms, per_person, release_days_ahead, release_minute, close_before_ms, \
+             cancel_before_ms, noshow_limit, noshow_window_ms, noshow_block_ms, walkin_places, fee_fen, allocation, \
+             lottery_window_ms, offer_ms, created_at_ms FROM booking_services WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.ctx.db.pool)
+        .await?;
+        Ok(row.ok_or_else(|| Error::not_found("booking_service"))?.into())
+    }
+
+    /// A resource of a service with its weekly hours.
+    pub async fn add_resource(&self, service_id: &str, name: &str, hours: &[Hours]) -> Result<Resource> {
+        self.service(service_id).await?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(Error::field("name", "booking.resource.name"));
+        }
+        if hours.is_empty() || hours.len() > 50 {
+            return Err(Error::field("hours", "booking.hours.count"));
+        }
+        for (i, h) in hours.iter().enumerate() {
+            let ok = (0..7).contains(&h.weekday)
+                && (0..24 * 60).contains(&h.start_minute)
+                && h.end_minute > h.start_minute
+                && h.end_minute <= 24 * 60
+                && (5..=24 * 60).contains(&h.slot_minutes)
+                && (1..=10_000).contains(&h.capacity);
+            if !ok {
+                return Err(Error::field(&format!("hours[{i}]"), "booking.hours.invalid"));
+            }
+        }
+        let id = self.ctx.new_id();
+        let mut tx = self.ctx.db.begin().await?;
+        sqlx::query("INSERT INTO booking_resources (id, service_id, name, created_at_ms) VALUES ($1, $2, $3, $4)")
+            .bind(&id)
+            .bind(service_id)
+            .bind(name)
+            .bind(self.ctx.now_ms())
+            .execute(tx.conn())
+            .await?;
+        for h in hours {
+            sqlx::query(
+                "INSERT INTO booking_hours (resource_id, weekday, start_minute, end_minute, slot_minutes, capacity) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&id)
+            .bind(h.weekday)
+            .bind(h.start_minute)
+            .bind(h.end_minute)
+            .bind(h.slot_minutes)
+            .bind(h.capacity)
+            .execute(tx.conn())
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Resource { id, service_id: service_id.to_string(), name: name.to_string() })
+    }
+
+    pub async fn resources(&self, service_id: &str) -> Result<Vec<Resource>> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, name FROM booking_resources WHERE service_id = $1 ORDER BY id LIMIT 100")
+                .bind(service_id)
+                .fetch_all(&self.ctx.db.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(id, name)| Resource { id, service_id: service_id.to_string(), name }).collect())
+    }
+
+    /// Closes a resource on a local day from `start_minute` to `end_minute`
+    /// (0..1440 for a holiday). Slots already published in that time with no
+    /// place taken are withdrawn; taken ones stay (the operator calls those people).
+    pub async fn add_closure(&self, resource_id: &str, day: i64, start_minute: i64, end_minute: i64) -> Result<u64> {
+        if !(0..24 * 60).contains(&start_minute) || end_minute <= start_minute || end_minute > 24 * 60 {
+            return Err(Error::field("end_minute", "booking.closure.invalid"));
+        }
+        let from_ms = day_start_ms(day) + start_minute * MINUTE_MS;
+        let to_ms = day_start_ms(day) + end_minute * MINUTE_MS;
+        let mut tx = self.ctx.db.begin().await?;
+        sqlx::query(
+            "INSERT INTO booking_closures (resource_id, day, start_minute, end_minute) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(resource_id)
+        .bind(day)
+        .bind(start_minute)
+        .bind(end_minute)
+        .execute(tx.conn())
+        .await?;
+        let withdrawn = sqlx::query(
+            "DELETE FROM booking_slots WHERE resource_id = $1 AND start_ms < $3 AND end_ms > $2 \
+             AND remaining = online_capacity \
+             AND NOT EXISTS (SELECT 1 FROM booking_lottery_entries e WHERE e.slot_id = booking_slots.id)",
+        )
+        .bind(resource_id)
+        .bind(from_ms)
+        .bind(to_ms)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(withdrawn)
+    }
+
+    /// Materialises the slots of local days `from_day..=to_day` from the
+    /// hours, less the closures. Running it again adds nothing twice.
+    pub async fn publish(&self, service_id: &str, from_day: i64, to_day: i64) -> Result<Published> {
+        if to_day < from_day || to_day - from_day >= MAX_RANGE_DAYS {
+            return Err(Error::field("to", "booking.range.invalid").with("max", Arg::Int(MAX_RANGE_DAYS)));
+        }
+        let service = self.service(service_id).await?;
+        let rules = &service.rules;
+        let resources = self.resources(service_id).await?;
+        let mut made = 0u64;
+        let now = self.ctx.now_ms();
+        let mut tx = self.ctx.db.begin().await?;
+        for r in &resources {
+            let hours: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
+                "SELECT weekday, start_minute, end_minute, slot_minutes, capacity FROM booking_hours \
+                 WHERE resource_id = $1 ORDER BY weekday, start_minute",
+            )
+            .bind(&r.id)
+            .fetch_all(tx.conn())
+            .await?;
+            let closures: Vec<(i64, i64, i64)> = sqlx::query_as(
+                "SELECT day, start_minute, end_minute FROM booking_closures WHERE resource_id = $1 \
+                 AND day >= $2 AND day <= $3",
+            )
+            .bind(&r.id)
+            .bind(from_day)
+            .bind(to_day)
+            .fetch_all(tx.conn())
+            .await?;
+            for day in from_day..=to_day {
+                let release_at_ms = day_start_ms(day - rules.release_days_ahead) + rules.release_minute * MINUTE_MS;
+                for &(wd, start_min, end_min, len_min, capacity) in &hours {
+                    if wd != weekday(day) {
+                        continue;
+                    }
+                    let mut m = start_min;
+                    while m + len_min <= end_min {
+                        let closed = closures.iter().any(|&(d, cs, ce)| d == day && cs < m + len_min && ce > m);
+                        if !closed {
+                            let online = (capacity - rules.walkin_places).max(0);
+                            let seed = match rules.allocation {
+                                Allocation::Lottery => self.ctx.rng.hex(16),
+                                Allocation::FirstCome => String::new(),
+                            };
+                            made += sqlx::query(
+                                "INSERT INTO booking_slots (id, service_id, resource_id, start_ms, end_ms, capacity, \
+                                 online_capacity, remaining, release_at_ms, lottery_seed, created_at_ms) \
+                                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (resource_id, start_ms) DO NOTHING",
+                            )
+                            .bind(self.ctx.new_id())
+                            .bind(service_id)
+                            .bind(&r.id)
+                            .bind(day_start_ms(day) + m * MINUTE_MS)
+                            .bind(day_start_ms(day) + (m + len_min) * MINUTE_MS)
+                            .bind(capacity)
+                            .bind(online)
+                            .bind(online)
+                            .bind(release_at_ms)
+                            .bind(seed)
+                            .bind(now)
+                            .execute(tx.conn())
+                            .await?
+                            .rows_affected();
+                        }
+                        m += len_min;
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(Published { slots: made })
+    }
+
+    // ---- finding ------------------------------------------------------------------------
+
+    pub async fn slot(&self, id: &str) -> Result<Slot> {
+        let row: Option<Slot> = sqlx::query_as(&format!("SELECT {SLOT_COLS} FROM booking_slots WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.ctx.db.pool)
+            .await?;
+        row.ok_or_else(|| Error::not_found("slot"))
+    }
+
+    /// The slots of a service starting in `[from_ms, to_ms)`, with their status.
+    pub async fn slots(&self, service_id: &str, from_ms: i64, to_ms: i64) -> Result<Vec<SlotView>> {
+        if to_ms <= from_ms || to_ms - from_ms > MAX_RANGE_DAYS * DAY_MS {
+            return Err(Error::field("to", "booking.range.invalid").with("max", Arg::Int(MAX_RANGE_DAYS)));
+        }
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            slot: Slot,
+            held: i64,
+        }
+        let now = self.ctx.now_ms();
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT {SLOT_COLS}, (SELECT COUNT(*) FROM booking_holds h WHERE h.slot_id = booking_slots.id \
+             AND h.state = 'active' AND h.expires_at_ms > $4) AS held \
+             FROM booking_slots WHERE service_id = $1 AND start_ms >= $2 AND start_ms < $3 \
+             ORDER BY start_ms, resource_id LIMIT {MAX_SLOTS_LISTED}"
+        ))
+        .bind(service_id)
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(now)
+        .fetch_all(&self.ctx.db.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let status = if r.slot.remaining > 0 {
+                    SlotStatus::Free
+                } else if r.held > 0 {
+                    SlotStatus::BusyTentative
+                } else {
+                    SlotStatus::Busy
+                };
+                let released = now >= r.slot.release_at_ms;
+                SlotView { slot: r.slot, status, released }
+            })
+            .collect())
+    }
+
+    /// When the person is blocked from booking the service (after no-shows), if they are.
+    pub async fn blocked_until(&self, service_id: &str, person_id: &str) -> Result<Option<i64>> {
+        let until: Option<i64> = sqlx::query_scalar(
+            "SELECT until_ms FROM booking_blocks WHERE service_id = $1 AND person_id = $2 AND until_ms > $3",
+        )
+        .bind(service_id)
+        .bind(person_id)
+        .bind(self.ctx.now_ms())
+        .fetch_optional(&self.ctx.db.pool)
+        .await?;
+        Ok(until)
+    }
+
+    /// Whether the slot can be asked for now, by this person.
+    async fn check_open(&self, service: &Service, slot: &Slot, person_id: &str) -> Result<()> {
+        let now = self.ctx.now_ms();
+        if now < slot.release_at_ms {
+            return Err(
+                Error::new(codes::NOT_RELEASED, "booking.not_released").with("at", Arg::Time(slot.release_at_ms))
+            );
+        }
+        if now >= slot.start_ms - service.rules.close_before_ms {
+            return Err(Error::new(codes::CLOSED, "booking.closed"));
+        }
+        if let Some(until) = self.blocked_until(&service.id, person_id).await? {
+            return Err(Error::new(codes::BLOCKED, "booking.blocked").with("until", Arg::Time(until)));
+        }
+        Ok(())
+    }
+
+    // ---- hold and book ------------------------------------------------------------------
+
+    /// Takes a place in a slot for the person, for the service's hold length.
+    pub async fn hold(&self, person_id: &str, slot_id: &str) -> Result<Hold> {
+        let slot = self.slot(slot_id).await?;
+        let service = self.service(&slot.service_id).await?;
+        if service.rules.allocation == Allocation::Lottery {
+            return Err(Error::new(codes::LOTTERY_ONLY, "booking.lottery_only"));
+        }
+        self.check_open(&service, &slot, person_id).await?;
+        let now = self.ctx.now_ms();
+        let period_key = service.rules.per_person.period_key(&slot);
+        let hold_id = self.ctx.new_id();
+        let mut events = Vec::new();
+        let mut tx = self.ctx.db.begin().await?;
+        // A place held by someone whose hold ran out is free again first.
+        self.expire_in(&mut tx, Some(slot_id), now, &mut events).await?;
+        let claimed = sqlx::query(
+            "INSERT INTO booking_claims (service_id, person_id, period_key, holder_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (service_id, person_id, period_key) DO NOTHING",
+        )
+        .bind(&service.id)
+        .bind(person_id)
+        .bind(&period_key)
+        .bind(&hold_id)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            return Err(Error::new(codes::ALREADY_BOOKED, "booking.already_booked"));
+        }
+        let taken = sqlx::query("UPDATE booking_slots SET remaining = remaining - 1 WHERE id = $1 AND remaining > 0")
+            .bind(slot_id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+        if taken == 0 {
+            // Dropping the transaction rolls the claim back.
+            return Err(Error::new(codes::FULL, "booking.full"));
+        }
+        let expires_at_ms = now + service.rules.hold_ms;
+        insert_hold(&mut tx, &hold_id, &slot, person_id, &period_key, expires_at_ms, now).await?;
+        tx.commit().await?;
+        self.emit_all(events);
+        Ok(Hold {
+            id: hold_id,
+            slot_id: slot.id,
+            service_id: service.id,
+            person_id: person_id.to_string(),
+            expires_at_ms,
+        })
+    }
+
+    pub async fn get_hold(&self, hold_id: &str) -> Result<Hold> {
+        let h: Option<Hold> =
+            sqlx::query_as("SELECT id, slot_id, service_id, person_id, expires_at_ms FROM booking_holds WHERE id = $1")
+                .bind(hold_id)
+                .fetch_optional(&self.ctx.db.pool)
+                .await?;
+        h.ok_or_else(|| Error::not_found("booking_hold"))
+    }
+
+    /// Turns the person's live hold into a booked appointment.
+    pub async fn book(&self, person_id: &str, hold_id: &str) -> Result<Appointment> {
+        let now = self.ctx.now_ms();
+        let mut tx = self.ctx.db.begin().await?;
+        let used: Option<(String, String)> = sqlx::query_as(
+            "UPDATE booking_holds SET state = 'used' WHERE id = $1 AND person_id = $2 AND state = 'active' \
+             AND expires_at_ms > $3 RETURNING slot_id, period_key",
+        )
+        .bind(hold_id)
+        .bind(person_id)
+        .bind(now)
+        .fetch_optional(tx.conn())
+        .await?;
+        let Some((slot_id, period_key)) = used else {
+            drop(tx);
+            let h = self.get_hold(hold_id).await?;
+            if h.person_id != person_id {
+                return Err(Error::not_found("booking_hold"));
+            }
+            return Err(Error::new(codes::HOLD_EXPIRED, "booking.hold_expired"));
+        };
+        let slot: Slot = sqlx::query_as(&format!("SELECT {SLOT_COLS} FROM booking_slots WHERE id = $1"))
+            .bind(&slot_id)
+            .fetch_one(tx.conn())
+            .await?;
+        let fee: i64 = sqlx::query_scalar("SELECT fee_fen FROM booking_services WHERE id = $1")
+            .bind(&slot.service_id)
+            .fetch_one(tx.conn())
+            .await?;
+        let appt = Appointment {
+            id: self.ctx.new_id(),
+            slot_id: slot.id.clone(),
+            service_id: slot.service_id.clone(),
+            resource_id: slot.resource_id.clone(),
+            person_id: person_id.to_string(),
+            status: AppointmentStatus::Booked,
+            start_ms: slot.start_ms,
+            end_ms: slot.end_ms,
+            queue_no: 0,
+            fee_fen: fee,
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        insert_appointment(&mut tx, &appt, &period_key).await?;
+        sqlx::query(
+            "UPDATE booking_claims SET holder_id = $1 WHERE service_id = $2 AND person_id = $3 AND period_key = $4",
+        )
+        .bind(&appt.id)
+        .bind(&slot.service_id)
+        .bind(person_id)
+        .bind(&period_key)
+        .execute(tx.conn())
+        .await?;
+        sqlx::query("UPDATE booking_waitlist SET state = 'accepted' WHERE hold_id = $1")
+            .bind(hold_id)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(appt)
+    }
+
+    /// Gives a live hold back before it runs out (the person changed their mind).
+    pub async fn release_hold(&self, person_id: &str, hold_id: &str) -> Result<()> {
+        let mut events = Vec::new();
+        let mut tx = self.ctx.db.begin().await?;
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "UPDATE booking_holds SET state = 'released' WHERE id = $1 AND person_id = $2 AND state = 'active' \
+             RETURNING slot_id, service_id, period_key",
+        )
+        .bind(hold_id)
+        .bind(person_id)
+        .fetch_optional(tx.conn())
+        .await?;
+        let Some((slot_id, service_id, period_key)) = row else {
+            return Err(Error::not_found("booking_hold"));
+        };
+        drop_claim(&mut tx, &service_id, person_id, &period_key, hold_id).await?;
+        sqlx::query("UPDATE booking_waitlist SET state = 'declined' WHERE hold_id = $1")
+            .bind(hold_id)
+            .execute(tx.conn())
+            .await?;
+        self.free_place(&mut tx, &slot_id, self.ctx.now_ms(), &mut events).await?;
+        tx.commit().await?;
+        self.emit_all(events);
+        Ok(())
+    }
+
+    /// Frees the places of holds that ran out (all slots), at most [`SWEEP_BATCH`] per call.
+    pub async fn sweep(&self) -> Result<u64> {
+        let mut events = Vec::new();
+        let mut tx = self.ctx.db.begin().await?;
+        let n = self.expire_in(&mut tx, None, self.ctx.now_ms(), &mut events).await?;
+        tx.commit().await?;
+        self.emit_all(events);
+        Ok(n)
+    }
+
+    async fn expire_in(&self, tx: &mut Tx, slot_id: Option<&str>, now: i64, events: &mut Vec<Event>) -> Result<u64> {
+        let expired: Vec<(String, String, String, String, String)> = match slot_id {
+            Some(slot_id) => {
+                sqlx::query_as(
+                    "UPDATE booking_holds SET state = 'expired' WHERE slot_id = $1 AND state = 'active' \
+                     AND expires_at_ms <= $2 RETURNING id, slot_id, service_id, person_id, period_key",
+                )
+                .bind(slot_id)
+                .bind(now)
+                .fetch_all(tx.conn())
+                .await?
+            }
+            None => {
+                sqlx::query_as(&format!(
+                    "UPDATE booking_holds SET state = 'expired' WHERE id IN (SELECT id FROM booking_holds \
+                     WHERE state = 'active' AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT {SWEEP_BATCH}) \
+                     AND state = 'active' RETURNING id, slot_id, service_id, person_id, period_key"
+                ))
+                .bind(now)
+                .fetch_all(tx.conn())
+                .await?
+            }
+        };
+        for (hold_id, slot_id, service_id, person_id, period_key) in &expired {
+            drop_claim(tx, service_id, person_id, period_key, hold_id).await?;
+            sqlx::query("UPDATE booking_waitlist SET state = 'lapsed' WHERE hold_id = $1")
+                .bind(hold_id)
+                .execute(tx.conn())
+                .await?;
+            self.free_place(tx, slot_id, now, events).await?;
+        }
+        Ok(expired.len() as u64)
+    }
+
+    /// A place of the slot is free again: it goes to the first on the waiting
+    /// list who may still book (as a hold until the offer's deadline), or
+    /// back to the slot.
+    async fn free_place(&self, tx: &mut Tx, slot_id: &str, now: i64, events: &mut Vec<Event>) -> Result<()> {
+        let slot: Slot = sqlx::query_as(&format!("SELECT {SLOT_COLS} FROM booking_slots WHERE id = $1"))
+            .bind(slot_id)
+            .fetch_one(tx.conn())
+            .await?;
+        let service_row: ServiceRow = sqlx::query_as(
+            "SELECT id, owner_id, hold_ms, per_person, release_days_ahead, release_minute, close_before_ms, \
+             cancel_before_ms, noshow_limit, noshow_window_ms, noshow_block_ms, walkin_places, fee_fen, allocation, \
+             lottery_window_ms, offer_ms, created_at_ms FROM booking_services WHERE id = $1",
+        )
+        .bind(&slot.service_id)
+        .fetch_one(tx.conn())
+        .await?;
+        let service: Service = service_row.into();
+        let period_key = service.rules.per_person.period_key(&slot);
+        let bookable = now < slot.start_ms - service.rules.close_before_ms;
+        // Bounded: each waiter is looked at once; those who meanwhile booked
+        // the same period elsewhere are passed over.
+        for _ in 0..1000 {
+            if !bookable {
+                break;
+            }
+            let next: Option<(String, String)> = sqlx::query_as(
+                "SELECT id, person_id FROM booking_waitlist WHERE slot_id = $1 AND state = 'waiting' \
+                 ORDER BY created_at_ms, id LIMIT 1",
+            )
+            .bind(slot_id)
+            .fetch_optional(tx.conn())
+            .await?;
+            let Some((entry_id, person_id)) = next else { break };
+            let hold_id = self.ctx.new_id();
+            let claimed = sqlx::query(
+                "INSERT INTO booking_claims (service_id, person_id, period_key, holder_id) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (service_id, person_id, period_key) DO NOTHING",
+            )
+            .bind(&service.id)
+            .bind(&person_id)
+            .bind(&period_key)
+            .bind(&hold_id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                sqlx::query("UPDATE booking_waitlist SET state = 'passed' WHERE id = $1")
+                    .bind(&entry_id)
+                    .execute(tx.conn())
+                    .await?;
+                continue;
+            }
+            let expires_at_ms = (now + service.rules.offer_ms).min(slot.start_ms - service.rules.close_before_ms);
+            insert_hold(tx, &hold_id, &slot, &person_id, &period_key, expires_at_ms, now).await?;
+            sqlx::query("UPDATE booking_waitlist SET state = 'offered', hold_id = $1 WHERE id = $2")
+                .bind(&hold_id)
+                .bind(&entry_id)
+                .execute(tx.conn())
+                .await?;
+            events.push(Event::Offered { person_id, slot_id: slot_id.to_string(), hold_id, expires_at_ms });
+            return Ok(());
+        }
+        sqlx::query("UPDATE booking_slots SET remaining = remaining + 1 WHERE id = $1 AND remaining < online_capacity")
+            .bind(slot_id)
+            .execute(tx.conn())
+            .await?;
+        Ok(())
+    }
+
+    // ---- waiting list -------------------------------------------------------------------
+
+    /// Puts the person on the slot's waiting list (only when it is full).
+    /// Returns their position.
+    pub async fn join_waitlist(&self, person_id: &str, slot_id: &str) -> Result<i64> {
+        let slot = self.slot(slot_id).await?;
+        let service = self.service(&slot.service_id).await?;
+        self.check_open(&service, &slot, person_id).await?;
+        if slot.remaining > 0 {
+            return Err(Error::new(codes::NOT_FULL, "booking.not_full"));
+        }
+        let mut tx = self.ctx.db.begin().await?;
+        let added = sqlx::query(
+            "INSERT INTO booking_waitlist (id, slot_id, person_id, state, hold_id, created_at_ms) \
+             VALUES ($1, $2, $3, 'waiting', '', $4) ON CONFLICT (slot_id, person_id) DO NOTHING",
+        )
+        .bind(self.ctx.new_id())
+        .bind(slot_id)
+        .bind(person_id)
+        .bind(self.ctx.now_ms())
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if added == 0 {
+            return Err(Error::new(codes::ALREADY_WAITING, "booking.already_waiting"));
+        }
+        let position: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM booking_waitlist WHERE slot_id = $1 AND state = 'waiting'")
+                .bind(slot_id)
+                .fetch_one(tx.conn())
+                .await?;
+        tx.commit().await?;
+        Ok(position)
+    }
+
+    // ---- after booking ------------------------------------------------------------------
+
+    pub async fn appointment(&self, id: &str) -> Result<Appointment> {
+        let row: Option<AppointmentRow> =
+            sqlx::query_as(&format!("SELECT {APPOINTMENT_COLS} FROM booking_appointments WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.ctx.db.pool)
+                .await?;
+        row.ok_or_else(|| Error::not_found("appointment"))?.try_into()
+    }
+
+    /// A person's appointments, newest slot first.
+    pub async fn person_appointments(&self, person_id: &str, limit: i64) -> Result<Vec<Appointment>> {
+        let rows: Vec<AppointmentRow> = sqlx::query_as(&format!(
+            "SELECT {APPOINTMENT_COLS} FROM booking_appointments WHERE person_id = $1 \
+             ORDER BY start_ms DESC, id DESC LIMIT $2"
+        ))
+        .bind(person_id)
+        .bind(limit.clamp(1, MAX_APPOINTMENTS_LISTED))
+        .fetch_all(&self.ctx.db.pool)
+        .await?;
+        rows.into_iter().map(Appointment::try_from).collect()
+    }
+
+    /// A service's appointments starting in `[from_ms, to_ms)` (a staff day list).
+    pub async fn service_appointments(&self, service_id: &str, from_ms: i64, to_ms: i64) -> Result<Vec<Appointment>> {
+        let rows: Vec<AppointmentRow> = sqlx::query_as(&format!(
+            "SELECT {APPOINTMENT_COLS} FROM booking_appointments WHERE service_id = $1 AND start_ms >= $2 \
+             AND start_ms < $3 ORDER BY start_ms, id LIMIT {MAX_APPOINTMENTS_LISTED}"
+        ))
+        .bind(service_id)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.ctx.db.pool)
+        .await?;
+        rows.into_iter().map(Appointment::try_from).collect()
+    }
+
+    /// The person cancels before the service's deadline; the place goes to
+    /// the waiting list or back to the slot. Returns the fee to refund.
+    pub async fn cancel(&self, person_id: &str, appointment_id: &str) -> Result<Appointment> {
+        let appt = self.appointment(appointment_id).await?;
+        if appt.person_id != person_id {
+            return Err(Error::not_found("appointment"));
+        }
+        let service = self.service(&appt.service_id).await?;
+        let now = self.ctx.now_ms();
+        let deadline = appt.start_ms - service.rules.cancel_before_ms;
+        if appt.status == AppointmentStatus::Booked && now >= deadline {
+            return Err(Error::new(codes::CANCEL_TOO_LATE, "booking.cancel_too_late").with("at", Arg::Time(deadline)));
+        }
+        let mut events = Vec::new();
+        let mut tx = self.ctx.db.begin().await?;
+        let period_key: Option<String> = sqlx::query_scalar(
+            "UPDATE booking_appointments SET status = 'cancelled', updated_at_ms = $2 WHERE id = $1 \
+             AND status = 'booked' RETURNING period_key",
+        )
+        .bind(appointment_id)
+        .bind(now)
+        .fetch_optional(tx.conn())
+        .await?;
+        let Some(period_key) = period_key else {
+            return Err(Error::new(codes::WRONG_STATUS, "booking.wrong_status")
+                .with("status", Arg::Key(format!("booking.status.{}", appt.status.as_str()))));
+        };
+        drop_claim(&mut tx, &appt.service_id, person_id, &period_key, appointment_id).await?;
+        self.free_place(&mut tx, &appt.slot_id, now, &mut events).await?;
+        tx.commit().await?;
+        self.emit_all(events);
+        self.appointment(appointment_id).await
+    }
+
+    /// The person arrived (staff at the counter): hands out the next queue
+    /// number of the resource's day. Only on the appointment's day.
+    pub async fn check_in(&self, appointment_id: &str) -> Result<Appointment> {
+        let appt = self.appointment(appointment_id).await?;
+        let now = self.ctx.now_ms();
+        let day = local_day(appt.start_ms);
+        if local_day(now) != day || now >= appt.end_ms {
+            return Err(Error::new(codes::NOT_TODAY, "booking.check_in_not_now"));
+        }
+        let mut tx = self.ctx.db.begin().await?;
+        let arrived = sqlx::query(
+            "UPDATE booking_appointments SET status = 'arrived', updated_at_ms = $2 WHERE id = $1 AND status = 'booked'",
+        )
+        .bind(appointment_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if arrived == 0 {
+            return Err(Error::new(codes::WRONG_STATUS, "booking.wrong_status")
+                .with("status", Arg::Key(format!("booking.status.{}", appt.status.as_str()))));
+        }
+        let no: i64 = sqlx::query_scalar(
+            "INSERT INTO booking_queue_numbers (resource_id, day, last_no) VALUES ($1, $2, 1) \
+             ON CONFLICT (resource_id, day) DO UPDATE SET last_no = booking_queue_numbers.last_no + 1 \
+             RETURNING last_no",
+        )
+        .bind(&appt.resource_id)
+        .bind(day)
+        .fetch_one(tx.conn())
+        .await?;
+        sqlx::query("UPDATE booking_appointments SET queue_no = $2 WHERE id = $1")
+            .bind(appointment_id)
+            .bind(no)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        self.appointment(appointment_id).await
+    }
+
+    /// The visit took place (after check-in).
+    pub async fn fulfil(&self, appointment_id: &str) -> Result<Appointment> {
+        self.transition(appointment_id, "arrived", "fulfilled").await?;
+        self.appointment(appointment_id).await
+    }
+
+    async fn transition(&self, appointment_id: &str, from: &str, to: &str) -> Result<()> {
+        let appt = self.appointment(appointment_id).await?;
+        let mut tx = self.ctx.db.begin().await?;
+        let n = sqlx::query(
+            "UPDATE booking_appointments SET status = $3, updated_at_ms = $4 WHERE id = $1 AND status = $2",
+        )
+        .bind(appointment_id)
+        .bind(from)
+        .bind(to)
+        .bind(self.ctx.now_ms())
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(Error::new(codes::WRONG_STATUS, "booking.wrong_status")
+                .with("status", Arg::Key(format!("booking.status.{}", appt.status.as_str()))));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The person did not come (after the slot ended). Enough no-shows in the
+    /// service's window block booking it for the block's length.
+    pub async fn mark_no_show(&self, appointment_id: &str) -> Result<Appointment> {
+        let appt = self.appointment(appointment_id).await?;
+        let now = self.ctx.now_ms();
+        if now < appt.end_ms {
+            return Err(Error::new(codes::NOT_TODAY, "booking.no_show_too_early"));
+        }
+        let service = self.service(&appt.service_id).await?;
+        let mut events = Vec::new();
+        let mut tx = self.ctx.db.begin().await?;
+        let n = sqlx::query(
+            "UPDATE booking_appointments SET status = 'noshow', updated_at_ms = $2 WHERE id = $1 AND status = 'booked'",
+        )
+        .bind(appointment_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(Error::new(codes::WRONG_STATUS, "booking.wrong_status")
+                .with("status", Arg::Key(format!("booking.status.{}", appt.status.as_str()))));
+        }
+        let r = &service.rules;
+        if r.noshow_limit > 0 {
+            let count: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM booking_appointments WHERE person_id = $1 AND service_id = $2 \
+                 AND status = 'noshow' AND end_ms > $3",
+            )
+            .bind(&appt.person_id)
+            .bind(&service.id)
+            .bind(now - r.noshow_window_ms)
+            .fetch_one(tx.conn())
+            .await?;
+            if count >= r.noshow_limit {
+                let until_ms = now + r.noshow_block_ms;
+                sqlx::query(
+                    "INSERT INTO booking_blocks (service_id, person_id, until_ms) VALUES ($1, $2, $3) \
+                     ON CONFLICT (service_id, person_id) DO UPDATE SET until_ms = $3",
+                )
+                .bind(&service.id)
+                .bind(&appt.person_id)
+                .bind(until_ms)
+                .execute(tx.conn())
+                .await?;
+                events.push(Event::Blocked {
+                    person_id: appt.person_id.clone(),
+                    service_id: service.id.clone(),
+                    until_ms,
+                });
+            }
+        }
+        tx.commit().await?;
+        self.emit_all(events);
+        self.appointment(appointment_id).await
+    }
+
+    // ---- account ------------------------------------------------------------------------
+
+    /// Everything the engine keeps about a person, for their export.
+    pub async fn export_person(&self, person_id: &str) -> Result<serde_json::Value> {
+        let appts = self.person_appointments(person_id, MAX_APPOINTMENTS_LISTED).await?;
+        let waiting: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT slot_id, state, created_at_ms FROM booking_waitlist WHERE person_id = $1 ORDER BY created_at_ms LIMIT 500",
+        )
+        .bind(person_id)
+        .fetch_all(&self.ctx.db.pool)
+        .await?;
+        Ok(serde_json::json!({
+            "appointments": appts,
+            "waiting_lists": waiting.iter().map(|(s, st, at)| serde_json::json!({"slot_id": s, "state": st, "created_at_ms": at})).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// Deletes a person's booking data: future places are given back first.
+    pub async fn delete_person(&self, person_id: &str) -> Result<()> {
+        let now = self.ctx.now_ms();
+        let mut events = Vec::new();
+        let mut tx = self.ctx.db.begin().await?;
+        let future: Vec<String> = sqlx::query_scalar(
+            "UPDATE booking_appointments SET status = 'cancelled', updated_at_ms = $2 WHERE person_id = $1 \
+             AND status = 'booked' AND start_ms > $2 RETURNING slot_id",
+        )
+        .bind(person_id)
+        .bind(now)
+        .fetch_all(tx.conn())
+        .await?;
+        let held: Vec<String> = sqlx::query_scalar(
+            "UPDATE booking_holds SET state = 'released' WHERE person_id = $1 AND state = 'active' RETURNING slot_id",
+        )
+        .bind(person_id)
+        .fetch_all(tx.conn())
+        .await?;
+        for s in future.iter().chain(held.iter()) {
+            self.free_place(&mut tx, s, now, &mut events).await?;
+        }
+        for table in [
+            "booking_appointments",
+            "booking_holds",
+            "booking_claims",
+            "booking_blocks",
+            "booking_waitlist",
+            "booking_lottery_entries",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE person_id = $1"))
+                .bind(person_id)
+                .execute(tx.conn())
+                .await?;
+        }
+        tx.commit().await?;
+        self.emit_all(events);
+        Ok(())
+    }
+}
+
+async fn insert_hold(
+    tx: &mut Tx,
+    hold_id: &str,
+    slot: &Slot,
+    person_id: &str,
+    period_key: &str,
+    expires_at_ms: i64,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO booking_holds (id, slot_id, service_id, person_id, period_key, state, expires_at_ms, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, 'active', $6, $7)",
+    )
+    .bind(hold_id)
+    .bind(&slot.id)
+    .bind(&slot.service_id)
+    .bind(person_id)
+    .bind(period_key)
+    .bind(expires_at_ms)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+async fn insert_appointment(tx: &mut Tx, a: &Appointment, period_key: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO booking_appointments (id, slot_id, service_id, resource_id, person_id, status, period_key, \
+         start_ms, end_ms, queue_no, fee_fen, created_at_ms, updated_at_ms) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+    )
+    .bind(&a.id)
+    .bind(&a.slot_id)
+    .bind(&a.service_id)
+    .bind(&a.resource_id)
+    .bind(&a.person_id)
+    .bind(a.status.as_str())
+    .bind(period_key)
+    .bind(a.start_ms)
+    .bind(a.end_ms)
+    .bind(a.queue_no)
+    .bind(a.fee_fen)
+    .bind(a.created_at_ms)
+    .bind(a.updated_at_ms)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+async fn drop_claim(tx: &mut Tx, service_id: &str, person_id: &str, period_key: &str, holder_id: &str) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM booking_claims WHERE service_id = $1 AND person_id = $2 AND period_key = $3 AND holder_id = $4",
+    )
+    .bind(service_id)
+    .bind(person_id)
+    .bind(period_key)
+    .bind(holder_id)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! Fair release of scarce places: requests are gathered for a window after
+//! the release, then drawn. The order is a pure function of the slot's seed
+//! (published with the slot, before the window opens) and the sorted list
+//! of who asked: each entrant's rank is SHA-256(seed, digest of all
+//! entrants, entrant). Nobody can work out their rank before the window
+//! closes (the digest is unknown until then), clicking fast gains nothing,
+//! and anyone holding the published log can re-run the draw with [`replay`].
+
+use crate::{codes, insert_appointment, Appointment, AppointmentStatus, Booking, Event, Slot, SLOT_COLS};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use yizhan_core::{Arg, Error, Result};
+
+/// The most requests one slot's lottery takes.
+pub const MAX_ENTRANTS: i64 = 100_000;
+
+/// Everything needed to re-run a draw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrawLog {
+    pub slot_id: String,
+    pub seed: String,
+    /// Places the draw gave out at most.
+    pub places: i64,
+    /// Who asked, sorted.
+    pub entrants: Vec<String>,
+    /// Entrants the draw passed over because they had meanwhile booked the
+    /// same period elsewhere (the rules allow one).
+    pub skipped: Vec<String>,
+    /// Who got a place, in draw order.
+    pub winners: Vec<String>,
+}
+
+/// The draw order of `entrants` under `seed` (entrants in any order).
+pub fn order(seed: &str, entrants: &[String]) -> Vec<String> {
+    let mut sorted: Vec<String> = entrants.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let mut all = Sha256::new();
+    for e in &sorted {
+        all.update(e.as_bytes());
+        all.update(b"\n");
+    }
+    let digest = hex::encode(all.finalize());
+    let mut ranked: Vec<(String, String)> = sorted
+        .into_iter()
+        .map(|e| {
+            let mut h = Sha256::new();
+            h.update(seed.as_bytes());
+            h.update(b":");
+            h.update(digest.as_bytes());
+            h.update(b":");
+            h.update(e.as_bytes());
+            (hex::encode(h.finalize()), e)
+        })
+        .collect();
+    ranked.sort();
+    ranked.into_iter().map(|(_, e)| e).collect()
+}
+
+/// The winners a log's seed, entrants, passed-over entrants and places give.
+pub fn replay(log: &DrawLog) -> Vec<String> {
+    let places = usize::try_from(log.places.max(0)).unwrap_or(0);
+    order(&log.seed, &log.entrants).into_iter().filter(|e| !log.skipped.contains(e)).take(places).collect()
+}
+
+impl Booking {
+    /// Asks for a place in a lottery slot, during its request window.
+    pub async fn request_lottery(&self, person_id: &str, slot_id: &str) -> Result<()> {
+        let slot = self.slot(slot_id).await?;
+        let service = self.service(&slot.service_id).await?;
+        if service.rules.allocation != crate::Allocation::Lottery {
+            return Err(Error::new(codes::NOT_FULL, "booking.not_lottery"));
+        }
+        self.check_open(&service, &slot, person_id).await?;
+        let now = self.ctx.now_ms();
+        let closes = slot.release_at_ms + service.rules.lottery_window_ms;
+        if now >= closes {
+            return Err(Error::new(codes::LOTTERY_NOT_OPEN, "booking.lottery_closed").with("at", Arg::Time(closes)));
+        }
+        let mut tx = self.ctx.db.begin().await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM booking_lottery_entries WHERE slot_id = $1")
+            .bind(slot_id)
+            .fetch_one(tx.conn())
+            .await?;
+        if count >= MAX_ENTRANTS {
+            return Err(Error::new(codes::FULL, "booking.full"));
+        }
+        let added = sqlx::query(
+            "INSERT INTO booking_lottery_entries (slot_id, person_id, created_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (slot_id, person_id) DO NOTHING",
+        )
+        .bind(slot_id)
+        .bind(person_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if added == 0 {
+            return Err(Error::new(codes::ALREADY_REQUESTED, "booking.already_requested"));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Draws a lottery slot once its window has closed; drawing again
+    /// returns the same log.
+    pub async fn draw(&self, slot_id: &str) -> Result<DrawLog> {
+        if let Some(log) = self.draw_log(slot_id).await? {
+            return Ok(log);
+        }
+        let slot = self.slot(slot_id).await?;
+        let service = self.service(&slot.service_id).await?;
+        let now = self.ctx.now_ms();
+        let closes = slot.release_at_ms + service.rules.lottery_window_ms;
+        if now < closes {
+            return Err(Error::new(codes::LOTTERY_NOT_OPEN, "booking.lottery_not_drawn").with("at", Arg::Time(closes)));
+        }
+        let mut tx = self.ctx.db.begin().await?;
+        let first = sqlx::query(
+            "INSERT INTO booking_lottery_draws (slot_id, log, drawn_at_ms) VALUES ($1, '', $2) \
+             ON CONFLICT (slot_id) DO NOTHING",
+        )
+        .bind(slot_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if first == 0 {
+            drop(tx);
+            return self.draw_log(slot_id).await?.ok_or_else(|| Error::not_found("draw"));
+        }
+        let slot: Slot = sqlx::query_as(&format!("SELECT {SLOT_COLS} FROM booking_slots WHERE id = $1"))
+            .bind(slot_id)
+            .fetch_one(tx.conn())
+            .await?;
+        let entrants: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT person_id FROM booking_lottery_entries WHERE slot_id = $1 ORDER BY person_id LIMIT {MAX_ENTRANTS}"
+        ))
+        .bind(slot_id)
+        .fetch_all(tx.conn())
+        .await?;
+        let period_key = service.rules.per_person.period_key(&slot);
+        let mut places = slot.remaining;
+        let mut log = DrawLog {
+            slot_id: slot_id.to_string(),
+            seed: slot.lottery_seed.clone(),
+            places,
+            entrants: entrants.clone(),
+            skipped: Vec::new(),
+            winners: Vec::new(),
+        };
+        let mut events = Vec::new();
+        for person in order(&slot.lottery_seed, &entrants) {
+            if places == 0 {
+                events.push(Event::NotDrawn { person_id: person, slot_id: slot_id.to_string() });
+                continue;
+            }
+            let appt_id = self.ctx.new_id();
+            let claimed = sqlx::query(
+                "INSERT INTO booking_claims (service_id, person_id, period_key, holder_id) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (service_id, person_id, period_key) DO NOTHING",
+            )
+            .bind(&service.id)
+            .bind(&person)
+            .bind(&period_key)
+            .bind(&appt_id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                log.skipped.push(person.clone());
+                events.push(Event::NotDrawn { person_id: person, slot_id: slot_id.to_string() });
+                continue;
+            }
+            let appt = Appointment {
+                id: appt_id.clone(),
+                slot_id: slot.id.clone(),
+                service_id: slot.service_id.clone(),
+                resource_id: slot.resource_id.clone(),
+                person_id: person.clone(),
+                status: AppointmentStatus::Booked,
+                start_ms: slot.start_ms,
+                end_ms: slot.end_ms,
+                queue_no: 0,
+                fee_fen: service.rules.fee_fen,
+                created_at_ms: now,
+                updated_at_ms: now,
+            };
+            insert_appointment(&mut tx, &appt, &period_key).await?;
+            places -= 1;
+            log.winners.push(person.clone());
+            events.push(Event::Drawn { person_id: person, appointment_id: appt_id });
+        }
+        sqlx::query("UPDATE booking_slots SET remaining = $2 WHERE id = $1")
+            .bind(slot_id)
+            .bind(places)
+            .execute(tx.conn())
+            .await?;
+        let json = serde_json::to_string(&log).map_err(Error::internal)?;
+        sqlx::query("UPDATE booking_lottery_draws SET log = $2 WHERE slot_id = $1")
+            .bind(slot_id)
+            .bind(json)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        self.emit_all(events);
+        Ok(log)
+    }
+
+    /// The published log of a slot's draw, once drawn.
+    pub async fn draw_log(&self, slot_id: &str) -> Result<Option<DrawLog>> {
+        let json: Option<String> =
+            sqlx::query_scalar("SELECT log FROM booking_lottery_draws WHERE slot_id = $1 AND log <> ''")
+                .bind(slot_id)
+                .fetch_optional(&self.ctx.db.pool)
+                .await?;
+        json.map(|j| serde_json::from_str(&j).map_err(Error::internal)).transpose()
+    }
+}

@@ -1,0 +1,479 @@
+//! The booking engine on both engines (set YIZHAN_TEST_DATABASE_URL for PostgreSQL).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use yizhan_booking::lottery::{order, replay};
+use yizhan_booking::*;
+use yizhan_core::testing::{TestDb, T0_MS};
+use yizhan_core::{Clock, Code, ManualClock};
+
+#[derive(Default)]
+struct Caught(Mutex<Vec<Event>>);
+impl Events for Caught {
+    fn emit(&self, event: Event) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+impl Caught {
+    fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+struct World {
+    _t: TestDb,
+    booking: Booking,
+    clock: Arc<ManualClock>,
+    events: Arc<Caught>,
+}
+
+async fn world() -> World {
+    let t = TestDb::new(&[&yizhan_booking::MIGRATIONS]).await;
+    let (ctx, clock) = t.ctx();
+    let events = Arc::new(Caught::default());
+    let booking = Booking::new(ctx).with_events(events.clone());
+    World { _t: t, booking, clock, events }
+}
+
+/// Every day 09:00-12:00 in slots of `len` minutes with `capacity` places.
+fn daily(len: i64, capacity: i64) -> Vec<Hours> {
+    (0..7)
+        .map(|weekday| Hours { weekday, start_minute: 9 * 60, end_minute: 12 * 60, slot_minutes: len, capacity })
+        .collect()
+}
+
+fn today() -> i64 {
+    local_day(T0_MS)
+}
+
+/// A service with one resource, published for `days` days from today.
+async fn setup(w: &World, rules: Rules, len: i64, capacity: i64, days: i64) -> (Service, Resource) {
+    let s = w.booking.create_service("org-1", &rules).await.unwrap();
+    let r = w.booking.add_resource(&s.id, "Counter 1", &daily(len, capacity)).await.unwrap();
+    w.booking.publish(&s.id, today(), today() + days - 1).await.unwrap();
+    (s, r)
+}
+
+async fn slots_of_day(w: &World, service_id: &str, day: i64) -> Vec<SlotView> {
+    w.booking.slots(service_id, day_start_ms(day), day_start_ms(day + 1)).await.unwrap()
+}
+
+fn code(e: yizhan_core::Error) -> Code {
+    e.code
+}
+
+#[test]
+fn calendar_arithmetic_is_china_time() {
+    // T0 is 2026-11-29 00:00 UTC = 08:00 in Beijing, a Sunday.
+    assert_eq!(weekday(today()), 6);
+    assert_eq!(day_start_ms(today()), T0_MS - 8 * HOUR_MS);
+    assert_eq!(local_day(day_start_ms(today()) - 1), today() - 1);
+}
+
+#[tokio::test]
+async fn publishing_follows_hours_closures_and_walk_in_places() {
+    let w = world().await;
+    let rules = Rules { walkin_places: 2, ..Rules::default() };
+    let s = w.booking.create_service("org-1", &rules).await.unwrap();
+    // Weekdays only, 09:00-12:00, 30-minute slots of 5 places.
+    let hours: Vec<Hours> = (0..5)
+        .map(|weekday| Hours { weekday, start_minute: 540, end_minute: 720, slot_minutes: 30, capacity: 5 })
+        .collect();
+    let r = w.booking.add_resource(&s.id, "Counter", &hours).await.unwrap();
+    let monday = today() + 1;
+    // A holiday on Tuesday; Wednesday closes after 10:30.
+    w.booking.add_closure(&r.id, monday + 1, 0, 1440).await.unwrap();
+    w.booking.add_closure(&r.id, monday + 2, 630, 1440).await.unwrap();
+    let p = w.booking.publish(&s.id, today(), today() + 6).await.unwrap();
+    // Mon, Thu, Fri 6 slots each; Tue none; Wed 3 (09:00, 09:30, 10:00); weekend none.
+    assert_eq!(p.slots, 6 + 3 + 6 + 6);
+    // Publishing again adds nothing.
+    assert_eq!(w.booking.publish(&s.id, today(), today() + 6).await.unwrap().slots, 0);
+    let mon = slots_of_day(&w, &s.id, monday).await;
+    assert_eq!(mon.len(), 6);
+    assert_eq!(mon[0].slot.capacity, 5);
+    assert_eq!(mon[0].slot.online_capacity, 3);
+    assert_eq!(mon[0].slot.remaining, 3);
+    assert_eq!(mon[0].status, SlotStatus::Free);
+    assert!(slots_of_day(&w, &s.id, monday + 1).await.is_empty());
+    assert_eq!(slots_of_day(&w, &s.id, monday + 2).await.len(), 3);
+    // A closure added after publishing withdraws the untouched slots.
+    assert_eq!(w.booking.add_closure(&r.id, monday + 3, 540, 600).await.unwrap(), 2);
+    assert_eq!(slots_of_day(&w, &s.id, monday + 3).await.len(), 4);
+    // Rules are checked.
+    let bad = Rules { hold_ms: 0, ..Rules::default() };
+    assert_eq!(code(w.booking.create_service("org-1", &bad).await.unwrap_err()), Code::ValidationFailed);
+}
+
+#[tokio::test]
+async fn slots_open_at_the_release_time_and_close_before_start() {
+    let w = world().await;
+    let rules = Rules { close_before_ms: HOUR_MS, ..Rules::default() };
+    let (s, _) = setup(&w, rules, 30, 4, 9).await;
+    // Day today+8 is released tomorrow at 07:00 (7 days ahead).
+    let day = today() + 8;
+    let release = day_start_ms(today() + 1) + 7 * HOUR_MS;
+    let first = slots_of_day(&w, &s.id, day).await[0].clone();
+    assert_eq!(first.slot.release_at_ms, release);
+    assert!(!first.released);
+    let e = w.booking.hold("p1", &first.slot.id).await.unwrap_err();
+    assert_eq!(e.code, codes::NOT_RELEASED);
+    w.clock.set_ms(release - 1);
+    assert_eq!(w.booking.hold("p1", &first.slot.id).await.unwrap_err().code, codes::NOT_RELEASED);
+    w.clock.set_ms(release);
+    assert!(slots_of_day(&w, &s.id, day).await[0].released);
+    w.booking.hold("p1", &first.slot.id).await.unwrap();
+    // An hour before the start it closes.
+    w.clock.set_ms(first.slot.start_ms - HOUR_MS);
+    let other = slots_of_day(&w, &s.id, day).await[0].clone();
+    assert_eq!(w.booking.hold("p2", &other.slot.id).await.unwrap_err().code, codes::CLOSED);
+}
+
+#[tokio::test]
+async fn a_hold_expires_and_frees_its_place() {
+    let w = world().await;
+    let rules = Rules { hold_ms: 5 * MINUTE_MS, ..Rules::default() };
+    let (s, _) = setup(&w, rules, 30, 1, 2).await;
+    let slot = slots_of_day(&w, &s.id, today() + 1).await[0].slot.clone();
+    let a = w.booking.hold("a", &slot.id).await.unwrap();
+    assert_eq!(a.expires_at_ms, T0_MS + 5 * MINUTE_MS);
+    assert_eq!(w.booking.hold("b", &slot.id).await.unwrap_err().code, codes::FULL);
+    assert_eq!(slots_of_day(&w, &s.id, today() + 1).await[0].status, SlotStatus::BusyTentative);
+    w.clock.advance_ms(5 * MINUTE_MS);
+    // The expired hold is freed by the next person's hold, no sweeper needed.
+    let b = w.booking.hold("b", &slot.id).await.unwrap();
+    assert_eq!(code(w.booking.book("a", &a.id).await.unwrap_err()), codes::HOLD_EXPIRED);
+    let appt = w.booking.book("b", &b.id).await.unwrap();
+    assert_eq!(appt.status, AppointmentStatus::Booked);
+    assert_eq!(slots_of_day(&w, &s.id, today() + 1).await[0].status, SlotStatus::Busy);
+    // A hold is its holder's alone.
+    let other = slots_of_day(&w, &s.id, today() + 1).await[1].slot.clone();
+    let c = w.booking.hold("c", &other.id).await.unwrap();
+    assert_eq!(code(w.booking.book("d", &c.id).await.unwrap_err()), Code::NotFound);
+    // The sweeper frees expired holds everywhere.
+    w.clock.advance_ms(5 * MINUTE_MS);
+    assert_eq!(w.booking.sweep().await.unwrap(), 1);
+    assert_eq!(w.booking.slot(&other.id).await.unwrap().remaining, 1);
+    assert_eq!(w.booking.sweep().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn one_booking_per_person_per_day_or_week() {
+    let w = world().await;
+    let (s, _) = setup(&w, Rules::default(), 30, 3, 7).await;
+    let d1 = slots_of_day(&w, &s.id, today() + 1).await;
+    let h = w.booking.hold("p", &d1[0].slot.id).await.unwrap();
+    assert_eq!(w.booking.hold("p", &d1[1].slot.id).await.unwrap_err().code, codes::ALREADY_BOOKED);
+    w.booking.book("p", &h.id).await.unwrap();
+    assert_eq!(w.booking.hold("p", &d1[1].slot.id).await.unwrap_err().code, codes::ALREADY_BOOKED);
+    // Another day is fine.
+    let d2 = slots_of_day(&w, &s.id, today() + 2).await;
+    w.booking.hold("p", &d2[0].slot.id).await.unwrap();
+    // The refused attempts took no place.
+    assert_eq!(w.booking.slot(&d1[1].slot.id).await.unwrap().remaining, 3);
+
+    let weekly = Rules { per_person: PerPerson::Week, ..Rules::default() };
+    let (sw, _) = setup(&w, weekly, 30, 3, 14).await;
+    // today is Sunday: Monday and Tuesday share a week, next Monday does not.
+    let mon = slots_of_day(&w, &sw.id, today() + 1).await;
+    let tue = slots_of_day(&w, &sw.id, today() + 2).await;
+    w.booking.hold("p", &mon[0].slot.id).await.unwrap();
+    assert_eq!(w.booking.hold("p", &tue[0].slot.id).await.unwrap_err().code, codes::ALREADY_BOOKED);
+    w.clock.set_ms(day_start_ms(today() + 1) + 7 * HOUR_MS);
+    let next_mon = slots_of_day(&w, &sw.id, today() + 8).await;
+    w.booking.hold("p", &next_mon[0].slot.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn cancelling_before_the_deadline_gives_the_place_back() {
+    let w = world().await;
+    let (s, _) = setup(&w, Rules::default(), 30, 2, 3).await;
+    let slot = slots_of_day(&w, &s.id, today() + 1).await[0].slot.clone();
+    let h = w.booking.hold("p", &slot.id).await.unwrap();
+    let appt = w.booking.book("p", &h.id).await.unwrap();
+    assert_eq!(w.booking.slot(&slot.id).await.unwrap().remaining, 1);
+    // Someone else cannot cancel it.
+    assert_eq!(w.booking.cancel("q", &appt.id).await.unwrap_err().code, Code::NotFound);
+    // Two hours before the start is too late (cancel_before 2 h).
+    w.clock.set_ms(slot.start_ms - 2 * HOUR_MS);
+    let e = w.booking.cancel("p", &appt.id).await.unwrap_err();
+    assert_eq!(e.code, codes::CANCEL_TOO_LATE);
+    w.clock.set_ms(slot.start_ms - 2 * HOUR_MS - 1);
+    let c = w.booking.cancel("p", &appt.id).await.unwrap();
+    assert_eq!(c.status, AppointmentStatus::Cancelled);
+    assert_eq!(w.booking.slot(&slot.id).await.unwrap().remaining, 2);
+    assert_eq!(w.booking.cancel("p", &appt.id).await.unwrap_err().code, codes::WRONG_STATUS);
+    // The day's claim is gone: the person may book that day again.
+    let again = w.booking.hold("p", &slot.id).await.unwrap();
+    w.booking.book("p", &again.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn check_in_hands_out_queue_numbers_and_fulfils() {
+    let w = world().await;
+    let (s, _) = setup(&w, Rules::default(), 30, 5, 3).await;
+    let slots = slots_of_day(&w, &s.id, today() + 1).await;
+    let mut appts = Vec::new();
+    for (i, p) in ["a", "b", "c"].iter().enumerate() {
+        let h = w.booking.hold(p, &slots[i].slot.id).await.unwrap();
+        appts.push(w.booking.book(p, &h.id).await.unwrap());
+    }
+    assert_eq!(w.booking.check_in(&appts[0].id).await.unwrap_err().code, codes::NOT_TODAY);
+    w.clock.set_ms(day_start_ms(today() + 1) + 8 * HOUR_MS);
+    let c = w.booking.check_in(&appts[2].id).await.unwrap();
+    assert_eq!((c.status, c.queue_no), (AppointmentStatus::Arrived, 1));
+    let a = w.booking.check_in(&appts[0].id).await.unwrap();
+    assert_eq!(a.queue_no, 2);
+    assert_eq!(w.booking.check_in(&appts[0].id).await.unwrap_err().code, codes::WRONG_STATUS);
+    assert_eq!(w.booking.fulfil(&a.id).await.unwrap().status, AppointmentStatus::Fulfilled);
+    // b did not come: only after the slot ended is it a no-show.
+    assert_eq!(w.booking.mark_no_show(&appts[1].id).await.unwrap_err().code, codes::NOT_TODAY);
+    w.clock.set_ms(appts[1].end_ms);
+    assert_eq!(w.booking.mark_no_show(&appts[1].id).await.unwrap().status, AppointmentStatus::Noshow);
+    let day_list =
+        w.booking.service_appointments(&s.id, day_start_ms(today() + 1), day_start_ms(today() + 2)).await.unwrap();
+    assert_eq!(day_list.len(), 3);
+    assert_eq!(w.booking.person_appointments("a", 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn three_no_shows_in_ninety_days_block_booking_for_ninety_days() {
+    let w = world().await;
+    let rules = Rules { release_days_ahead: 60, ..Rules::default() };
+    let (s, _) = setup(&w, rules, 30, 5, 60).await;
+    let mut booked = Vec::new();
+    for d in [1, 10, 20, 30] {
+        let slot = slots_of_day(&w, &s.id, today() + d).await[0].slot.clone();
+        let h = w.booking.hold("p", &slot.id).await.unwrap();
+        booked.push(w.booking.book("p", &h.id).await.unwrap());
+    }
+    for a in &booked[..2] {
+        w.clock.set_ms(a.end_ms);
+        w.booking.mark_no_show(&a.id).await.unwrap();
+    }
+    assert!(w.events.take().is_empty());
+    assert_eq!(w.booking.blocked_until(&s.id, "p").await.unwrap(), None);
+    w.clock.set_ms(booked[2].end_ms);
+    w.booking.mark_no_show(&booked[2].id).await.unwrap();
+    let until = booked[2].end_ms + 90 * DAY_MS;
+    assert_eq!(w.booking.blocked_until(&s.id, "p").await.unwrap(), Some(until));
+    assert_eq!(
+        w.events.take(),
+        vec![Event::Blocked { person_id: "p".into(), service_id: s.id.clone(), until_ms: until }]
+    );
+    let later = slots_of_day(&w, &s.id, today() + 40).await[0].slot.clone();
+    assert_eq!(w.booking.hold("p", &later.id).await.unwrap_err().code, codes::BLOCKED);
+    // Another person is not affected.
+    w.booking.hold("q", &later.id).await.unwrap();
+    // The block ends.
+    w.clock.set_ms(until);
+    assert_eq!(w.booking.blocked_until(&s.id, "p").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn no_shows_spread_wider_than_the_window_do_not_block() {
+    let w = world().await;
+    let rules = Rules { release_days_ahead: 90, noshow_window_ms: 30 * DAY_MS, ..Rules::default() };
+    let s = w.booking.create_service("org-1", &rules).await.unwrap();
+    w.booking.add_resource(&s.id, "Counter", &daily(30, 5)).await.unwrap();
+    w.booking.publish(&s.id, today(), today() + 61).await.unwrap();
+    for d in [1, 20, 45] {
+        let slot = slots_of_day(&w, &s.id, today() + d).await[0].slot.clone();
+        let h = w.booking.hold("p", &slot.id).await.unwrap();
+        let a = w.booking.book("p", &h.id).await.unwrap();
+        let back = w.clock.now_ms();
+        w.clock.set_ms(a.end_ms);
+        w.booking.mark_no_show(&a.id).await.unwrap();
+        w.clock.set_ms(back);
+    }
+    w.clock.set_ms(day_start_ms(today() + 46));
+    assert_eq!(w.booking.blocked_until(&s.id, "p").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_freed_place_is_offered_to_the_waiting_list_with_a_deadline() {
+    let w = world().await;
+    let rules = Rules { offer_ms: 30 * MINUTE_MS, ..Rules::default() };
+    let (s, _) = setup(&w, rules, 30, 1, 3).await;
+    let slot = slots_of_day(&w, &s.id, today() + 1).await[0].slot.clone();
+    assert_eq!(w.booking.join_waitlist("b", &slot.id).await.unwrap_err().code, codes::NOT_FULL);
+    let h = w.booking.hold("a", &slot.id).await.unwrap();
+    let appt = w.booking.book("a", &h.id).await.unwrap();
+    assert_eq!(w.booking.join_waitlist("b", &slot.id).await.unwrap(), 1);
+    assert_eq!(w.booking.join_waitlist("c", &slot.id).await.unwrap(), 2);
+    assert_eq!(w.booking.join_waitlist("c", &slot.id).await.unwrap_err().code, codes::ALREADY_WAITING);
+    w.booking.cancel("a", &appt.id).await.unwrap();
+    // b, first in line, is offered the place as a hold until the deadline.
+    let ev = w.events.take();
+    let [Event::Offered { person_id, hold_id, expires_at_ms, .. }] = ev.as_slice() else { panic!("{ev:?}") };
+    assert_eq!(person_id, "b");
+    assert_eq!(*expires_at_ms, T0_MS + 30 * MINUTE_MS);
+    let b_hold = hold_id.clone();
+    // Nobody else can take it meanwhile.
+    assert_eq!(w.booking.hold("d", &slot.id).await.unwrap_err().code, codes::FULL);
+    // b lets the deadline pass: the place goes to c.
+    w.clock.advance_ms(30 * MINUTE_MS);
+    assert_eq!(w.booking.sweep().await.unwrap(), 1);
+    let ev = w.events.take();
+    let [Event::Offered { person_id, hold_id, .. }] = ev.as_slice() else { panic!("{ev:?}") };
+    assert_eq!(person_id, "c");
+    assert_eq!(w.booking.book("b", &b_hold).await.unwrap_err().code, codes::HOLD_EXPIRED);
+    let c = w.booking.book("c", hold_id).await.unwrap();
+    assert_eq!(c.status, AppointmentStatus::Booked);
+    // c cancels too: nobody waits, so the place returns to the slot.
+    w.booking.cancel("c", &c.id).await.unwrap();
+    assert!(w.events.take().is_empty());
+    assert_eq!(w.booking.slot(&slot.id).await.unwrap().remaining, 1);
+}
+
+#[tokio::test]
+async fn releasing_a_hold_gives_the_place_back_at_once() {
+    let w = world().await;
+    let (s, _) = setup(&w, Rules::default(), 30, 1, 2).await;
+    let slot = slots_of_day(&w, &s.id, today() + 1).await[0].slot.clone();
+    let h = w.booking.hold("a", &slot.id).await.unwrap();
+    assert_eq!(w.booking.release_hold("b", &h.id).await.unwrap_err().code, Code::NotFound);
+    w.booking.release_hold("a", &h.id).await.unwrap();
+    assert_eq!(w.booking.slot(&slot.id).await.unwrap().remaining, 1);
+    w.booking.hold("b", &slot.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_lottery_draw_is_reproducible_from_its_published_log() {
+    let w = world().await;
+    let rules = Rules { allocation: Allocation::Lottery, lottery_window_ms: 10 * MINUTE_MS, ..Rules::default() };
+    let (s, _) = setup(&w, rules, 30, 5, 10).await;
+    let day = today() + 8;
+    let slot = slots_of_day(&w, &s.id, day).await[0].slot.clone();
+    assert_eq!(slot.lottery_seed.len(), 32, "the seed is published with the slot");
+    assert_eq!(w.booking.hold("p0", &slot.id).await.unwrap_err().code, codes::LOTTERY_ONLY);
+    assert_eq!(w.booking.request_lottery("p0", &slot.id).await.unwrap_err().code, codes::NOT_RELEASED);
+    w.clock.set_ms(slot.release_at_ms);
+    let people: Vec<String> = (0..40).map(|i| format!("person-{i:02}")).collect();
+    for p in &people {
+        w.booking.request_lottery(p, &slot.id).await.unwrap();
+    }
+    assert_eq!(w.booking.request_lottery("person-00", &slot.id).await.unwrap_err().code, codes::ALREADY_REQUESTED);
+    assert_eq!(w.booking.draw(&slot.id).await.unwrap_err().code, codes::LOTTERY_NOT_OPEN);
+    w.clock.advance_ms(10 * MINUTE_MS);
+    assert_eq!(w.booking.request_lottery("late", &slot.id).await.unwrap_err().code, codes::LOTTERY_NOT_OPEN);
+    let log = w.booking.draw(&slot.id).await.unwrap();
+    assert_eq!(log.winners.len(), 5);
+    assert_eq!(log.entrants.len(), 40);
+    assert_eq!(replay(&log), log.winners, "a re-run of the published log gives the same winners");
+    // The same seed and requests, in any order, give the same order.
+    let mut shuffled = people.clone();
+    shuffled.reverse();
+    assert_eq!(order(&log.seed, &shuffled), order(&log.seed, &people));
+    assert_ne!(order("another seed", &people), order(&log.seed, &people));
+    // Drawing again changes nothing; the published log reads back the same.
+    assert_eq!(w.booking.draw(&slot.id).await.unwrap(), log);
+    assert_eq!(w.booking.draw_log(&slot.id).await.unwrap(), Some(log.clone()));
+    assert_eq!(w.booking.slot(&slot.id).await.unwrap().remaining, 0);
+    let ev = w.events.take();
+    assert_eq!(ev.iter().filter(|e| matches!(e, Event::Drawn { .. })).count(), 5);
+    assert_eq!(ev.iter().filter(|e| matches!(e, Event::NotDrawn { .. })).count(), 35);
+    for winner in &log.winners {
+        let a = w.booking.person_appointments(winner, 5).await.unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].status, AppointmentStatus::Booked);
+    }
+    // A tampered log does not replay to its winners.
+    let mut forged = log.clone();
+    forged.winners[0] = "person-39".to_string();
+    if !log.winners.contains(&"person-39".to_string()) {
+        assert_ne!(replay(&forged), forged.winners);
+    }
+}
+
+/// 2,000 people at one instant on a slot of 50 places.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_thousand_people_on_fifty_places_book_exactly_fifty() {
+    let w = world().await;
+    let s = w.booking.create_service("org-1", &Rules::default()).await.unwrap();
+    let hours = vec![Hours {
+        weekday: weekday(today() + 7),
+        start_minute: 540,
+        end_minute: 570,
+        slot_minutes: 30,
+        capacity: 50,
+    }];
+    w.booking.add_resource(&s.id, "Counter", &hours).await.unwrap();
+    w.booking.publish(&s.id, today() + 7, today() + 7).await.unwrap();
+    let slot = slots_of_day(&w, &s.id, today() + 7).await[0].slot.clone();
+    // The release is this morning at 07:00; everyone clicks at that instant.
+    w.clock.set_ms(slot.release_at_ms);
+    let mut tasks = Vec::new();
+    for i in 0..2000 {
+        let b = w.booking.clone();
+        let slot_id = slot.id.clone();
+        tasks.push(tokio::spawn(async move {
+            let person = format!("person-{i}");
+            let r = match b.hold(&person, &slot_id).await {
+                Ok(h) => b.book(&person, &h.id).await.map(|a| a.person_id),
+                Err(e) => Err(e),
+            };
+            (person, r)
+        }));
+    }
+    let mut booked = Vec::new();
+    let mut full = 0;
+    for t in tasks {
+        let (person, r) = t.await.unwrap();
+        match r {
+            Ok(p) => {
+                assert_eq!(p, person);
+                booked.push(p)
+            }
+            Err(e) if e.code == codes::FULL => full += 1,
+            Err(e) => panic!("{person}: unexpected {e}"),
+        }
+    }
+    assert_eq!(booked.len(), 50);
+    assert_eq!(full, 1950);
+    let distinct: HashSet<_> = booked.iter().collect();
+    assert_eq!(distinct.len(), 50, "nobody twice");
+    let listed = w.booking.service_appointments(&s.id, slot.start_ms, slot.end_ms).await.unwrap();
+    assert_eq!(listed.len(), 50);
+    assert_eq!(w.booking.slot(&slot.id).await.unwrap().remaining, 0);
+    assert_eq!(slots_of_day(&w, &s.id, today() + 7).await[0].status, SlotStatus::Busy);
+}
+
+/// One person clicking many times at once still holds one place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_person_clicking_fifty_times_at_once_holds_one_place() {
+    let w = world().await;
+    let (s, _) = setup(&w, Rules::default(), 30, 50, 2).await;
+    let slots = slots_of_day(&w, &s.id, today() + 1).await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let b = w.booking.clone();
+        let slot_id = slots[i % slots.len()].slot.id.clone();
+        tasks.push(tokio::spawn(async move { b.hold("same", &slot_id).await }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(e.code, codes::ALREADY_BOOKED),
+        }
+    }
+    assert_eq!(ok, 1);
+    let taken: i64 = slots_of_day(&w, &s.id, today() + 1).await.iter().map(|v| 50 - v.slot.remaining).sum();
+    assert_eq!(taken, 1);
+}
+
+#[tokio::test]
+async fn a_person_is_exported_and_deleted_with_their_places_given_back() {
+    let w = world().await;
+    let (s, _) = setup(&w, Rules::default(), 30, 1, 2).await;
+    let slots = slots_of_day(&w, &s.id, today() + 1).await;
+    let h = w.booking.hold("p", &slots[0].slot.id).await.unwrap();
+    w.booking.book("p", &h.id).await.unwrap();
+    let export = w.booking.export_person("p").await.unwrap();
+    assert_eq!(export["appointments"].as_array().unwrap().len(), 1);
+    w.booking.delete_person("p").await.unwrap();
+    assert!(w.booking.person_appointments("p", 10).await.unwrap().is_empty());
+    assert_eq!(w.booking.slot(&slots[0].slot.id).await.unwrap().remaining, 1);
+}

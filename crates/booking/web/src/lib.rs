@@ -1,0 +1,216 @@
+//! The booking room's HTTP side: holding a place, a person's appointments,
+//! cancelling, staff check-in and the calendar file. Finding slots and
+//! booking with a form go through the room that offers the service (the
+//! city room for its catalogue), which knows what the form is.
+
+mod texts;
+
+use axum::extract::{FromRef, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use yizhan_booking::{Appointment, Booking, Hold};
+use yizhan_core::Error;
+use yizhan_identity::{Identity, Principal, Role};
+use yizhan_identity_web::ApiUser;
+use yizhan_kit::authz::{r, Access, RouteRule};
+use yizhan_kit::extract::{ApiJson, ApiQuery};
+use yizhan_kit::problem::{ApiResult, Problem};
+use yizhan_kit::{Deps, Lang, Mounted, Room};
+
+#[derive(Clone, FromRef)]
+pub struct BookingRoom {
+    pub identity: Identity,
+    pub booking: Booking,
+}
+
+pub static ROOM: Room = Room {
+    name: "booking",
+    prefixes: &["/api/v1/holds", "/api/v1/me/appointments", "/api/v1/appointments/{id}"],
+    texts: texts::TEXTS,
+    access: &[
+        r("POST", "/api/v1/holds", Access::Resident),
+        r("POST", "/api/v1/holds/{id}/release", Access::Resident),
+        r("GET", "/api/v1/me/appointments", Access::Resident),
+        r("GET", "/api/v1/appointments/{id}", Access::Resident),
+        r("POST", "/api/v1/appointments/{id}/cancel", Access::Resident),
+        // Staff of the organisation that owns the service (checked on the appointment).
+        r("POST", "/api/v1/appointments/{id}/check-in", Access::Resident),
+        r("GET", "/api/v1/appointments/{id}/ics", Access::Resident),
+    ] as &[RouteRule],
+    tiles: &[],
+    nav: &[],
+    city_services: &[],
+    codes: &[yizhan_booking::codes::ALL],
+    links: &[],
+    migrations: &[&yizhan_booking::MIGRATIONS],
+    mount,
+};
+
+fn mount(d: &Deps) -> Result<Mounted, String> {
+    let room = BookingRoom { identity: d.get()?, booking: d.get()? };
+    let api = OpenApiRouter::new()
+        .routes(routes!(hold))
+        .routes(routes!(release_hold))
+        .routes(routes!(my_appointments))
+        .routes(routes!(appointment))
+        .routes(routes!(cancel))
+        .routes(routes!(check_in))
+        .routes(routes!(ics))
+        .with_state(room);
+    Ok(Mounted::new(api, Router::new()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldReq {
+    pub slot_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HoldResp {
+    pub id: String,
+    pub slot_id: String,
+    /// When the place is freed unless booked, epoch ms.
+    pub expires_at: i64,
+}
+
+impl From<Hold> for HoldResp {
+    fn from(h: Hold) -> HoldResp {
+        HoldResp { id: h.id, slot_id: h.slot_id, expires_at: h.expires_at_ms }
+    }
+}
+
+/// Hold a place in a slot while I fill in the form (its length set per service).
+#[utoipa::path(post, path = "/api/v1/holds", tag = "booking", request_body = HoldReq,
+    responses((status = 201, body = HoldResp),
+        (status = 401, body = Problem),
+        (status = 403, body = Problem, description = "booking_blocked: too many missed appointments"),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "slot_full, already_booked, slot_not_released, lottery_only"),
+        (status = 410, body = Problem, description = "booking_closed"),
+        (status = 422, body = Problem)))]
+async fn hold(
+    State(s): State<BookingRoom>,
+    ApiUser(p): ApiUser,
+    ApiJson(req): ApiJson<HoldReq>,
+) -> ApiResult<(StatusCode, Json<HoldResp>)> {
+    Ok((StatusCode::CREATED, Json(s.booking.hold(&p.user_id, &req.slot_id).await?.into())))
+}
+
+/// Give a held place back.
+#[utoipa::path(post, path = "/api/v1/holds/{id}/release", tag = "booking",
+    params(("id" = String, Path, description = "hold id")),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn release_hold(
+    State(s): State<BookingRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.booking.release_hold(&p.user_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// At most this many (default 50, at most 500).
+    pub limit: Option<i64>,
+}
+
+/// My appointments, latest slot first.
+#[utoipa::path(get, path = "/api/v1/me/appointments", tag = "booking", params(ListQuery),
+    responses((status = 200, body = Vec<Object>), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn my_appointments(
+    State(s): State<BookingRoom>,
+    ApiUser(p): ApiUser,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Vec<Appointment>>> {
+    Ok(Json(s.booking.person_appointments(&p.user_id, q.limit.unwrap_or(50)).await?))
+}
+
+/// The appointment, for its person or staff of the service's organisation.
+async fn visible(s: &BookingRoom, p: &Principal, id: &str) -> Result<Appointment, Error> {
+    let a = s.booking.appointment(id).await?;
+    if a.person_id == p.user_id {
+        return Ok(a);
+    }
+    let service = s.booking.service(&a.service_id).await?;
+    match s.identity.require_staff(p, &service.owner_id, Role::Operator).await {
+        Ok(_) => Ok(a),
+        // Outsiders learn nothing of whether it exists.
+        Err(_) => Err(Error::not_found("appointment")),
+    }
+}
+
+/// One appointment (mine, or of my organisation's service).
+#[utoipa::path(get, path = "/api/v1/appointments/{id}", tag = "booking",
+    params(("id" = String, Path, description = "appointment id")),
+    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn appointment(
+    State(s): State<BookingRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Appointment>> {
+    Ok(Json(visible(&s, &p, &id).await?))
+}
+
+/// Cancel my appointment before the service's deadline; the place goes to the waiting list or back.
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/cancel", tag = "booking",
+    params(("id" = String, Path, description = "appointment id")),
+    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "cancel_too_late, appointment_status")))]
+async fn cancel(
+    State(s): State<BookingRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Appointment>> {
+    Ok(Json(s.booking.cancel(&p.user_id, &id).await?))
+}
+
+/// Check a person in at the counter (staff of the service's organisation): hands out a queue number.
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/check-in", tag = "booking",
+    params(("id" = String, Path, description = "appointment id")),
+    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "appointment_not_now, appointment_status")))]
+async fn check_in(
+    State(s): State<BookingRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Appointment>> {
+    let a = s.booking.appointment(&id).await?;
+    let service = s.booking.service(&a.service_id).await?;
+    s.identity.require_staff(&p, &service.owner_id, Role::Operator).await?;
+    Ok(Json(s.booking.check_in(&id).await?))
+}
+
+/// The appointment as a calendar file (RFC 5545).
+#[utoipa::path(get, path = "/api/v1/appointments/{id}/ics", tag = "booking",
+    params(("id" = String, Path, description = "appointment id")),
+    responses((status = 200, content_type = "text/calendar", body = String),
+        (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn ics(
+    State(s): State<BookingRoom>,
+    lang: Lang,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let a = visible(&s, &p, &id).await?;
+    let body = yizhan_booking::ics::appointment(
+        &a,
+        lang.t("booking.ics.summary"),
+        lang.t("booking.ics.location"),
+        "yizhan",
+        s.booking.ctx().now_ms(),
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/calendar; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"appointment-{}.ics\"", a.id)),
+        ],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,12 @@
+//! The city services room's own error codes (each with an `error.<name>` text).
+
+use yizhan_core::{Class, Code};
+
+/// The application is not in a status that allows this change.
+pub const WRONG_STATUS: Code = Code::new("application_status", Class::Conflict);
+/// A city has as many services as it may publish.
+pub const TOO_MANY: Code = Code::new("city_services_full", Class::Conflict);
+/// A payment service is paid in the wallet's bills, not applied for.
+pub const PAY_IN_BILLS: Code = Code::new("pay_in_bills", Class::Invalid);
+
+pub const ALL: &[Code] = &[WRONG_STATUS, TOO_MANY, PAY_IN_BILLS];

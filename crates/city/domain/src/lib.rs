@@ -1,0 +1,703 @@
+//! City services: each city's catalogue (services by category, each
+//! published by one of the city's departments, in both languages, with its
+//! required documents, fee and how it is delivered), a form per service
+//! ([`form`]), and residents' applications, worked by the department's staff
+//! through statuses. Appointments go through the shared booking engine
+//! (`yizhan-booking`); every status change is told to the resident
+//! (`yizhan-notify`), and every staff read of an application is written to
+//! the resident's access log first (`yizhan-audit`).
+
+pub mod codes;
+pub mod form;
+
+use serde::{Deserialize, Serialize};
+use yizhan_audit::{Audit, NewAccess};
+use yizhan_booking::{Booking, Hours, Rules};
+use yizhan_core::{Arg, Ctx, Error, MigrationSet, Msg, Result};
+use yizhan_identity::{Identity, OrgKind, Principal, Role};
+use yizhan_notify::{Message, Notify, Target};
+
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    domain: "city",
+    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_city.sql"))],
+    postgres: &[("0001", include_str!("../migrations/postgres/0001_city.sql"))],
+};
+
+/// The capability key a city switches on (in `City.services`) to show its catalogue.
+pub const CAPABILITY: &str = "city";
+
+/// The categories a catalogue groups services by (`city.category.<key>` texts).
+pub const CATEGORIES: &[&str] = &["family", "travel", "culture", "transport", "housing", "health", "other"];
+
+pub const MAX_SERVICES_PER_CITY: i64 = 500;
+pub const MAX_LISTED: i64 = 200;
+const MAX_TITLE_CHARS: usize = 100;
+const MAX_DESCRIPTION_CHARS: usize = 4000;
+const MAX_DOCUMENTS: usize = 20;
+const MAX_NOTE_CHARS: usize = 1000;
+
+/// A department's own words, in both languages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct LocalText {
+    pub en: String,
+    pub zh: String,
+}
+
+impl LocalText {
+    pub fn new(en: &str, zh: &str) -> LocalText {
+        LocalText { en: en.to_string(), zh: zh.to_string() }
+    }
+
+    /// The text in a language ("zh", "zh-CN", or anything else for English).
+    pub fn get(&self, lang: &str) -> &str {
+        if lang.starts_with("zh") {
+            &self.zh
+        } else {
+            &self.en
+        }
+    }
+
+    fn check_len(&self, field: &str, max: usize) -> Result<()> {
+        for s in [&self.en, &self.zh] {
+            if s.trim().is_empty() {
+                return Err(Error::field(field, "city.text.both_languages"));
+            }
+            if s.chars().count() > max {
+                return Err(Error::field(field, "city.text.too_long").with("max", Arg::Int(max as i64)));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check(&self, field: &str) -> Result<()> {
+        self.check_len(field, 500)
+    }
+}
+
+/// How a service is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// A visit at a booked time (the form is sent with the booking).
+    Appointment,
+    /// An application worked by the department online.
+    Application,
+    /// A payment (a fine or a fee): paid in the wallet's bills.
+    Payment,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Appointment => "appointment",
+            Delivery::Application => "application",
+            Delivery::Payment => "payment",
+        }
+    }
+
+    fn parse(s: &str) -> Delivery {
+        match s {
+            "appointment" => Delivery::Appointment,
+            "payment" => Delivery::Payment,
+            _ => Delivery::Application,
+        }
+    }
+}
+
+/// How a department books visits to a service: the engine's rules, its
+/// counters' weekly hours, and how many days ahead to publish now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BookingSetup {
+    pub rules: Rules,
+    /// One resource per counter, each with these hours.
+    pub counters: Vec<String>,
+    pub hours: Vec<Hours>,
+    pub publish_days: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewService {
+    pub category: String,
+    pub title: LocalText,
+    pub description: LocalText,
+    #[serde(default)]
+    pub documents: Vec<LocalText>,
+    #[serde(default)]
+    pub fee_fen: i64,
+    pub delivery: Delivery,
+    /// The form, as a JSON Schema subset (see [`form`]); `{}` for none.
+    #[serde(default)]
+    pub form: serde_json::Value,
+    #[serde(default)]
+    pub booking: Option<BookingSetup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CityService {
+    pub id: String,
+    pub city_id: String,
+    pub org_id: String,
+    pub category: String,
+    pub title: LocalText,
+    pub description: LocalText,
+    pub documents: Vec<LocalText>,
+    /// Paid at the counter (not through the platform yet).
+    pub fee_fen: i64,
+    pub delivery: Delivery,
+    pub form: serde_json::Value,
+    /// The booking engine's service, for an appointment.
+    pub booking_service_id: Option<String>,
+    pub created_at_ms: i64,
+}
+
+impl CityService {
+    pub fn parsed_form(&self) -> Result<form::Form> {
+        form::Form::parse(&self.form)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ServiceRow {
+    id: String,
+    city_id: String,
+    org_id: String,
+    category: String,
+    title_en: String,
+    title_zh: String,
+    description_en: String,
+    description_zh: String,
+    documents: String,
+    fee_fen: i64,
+    delivery: String,
+    form: String,
+    booking_service_id: String,
+    created_at_ms: i64,
+}
+
+const SERVICE_COLS: &str = "id, city_id, org_id, category, title_en, title_zh, description_en, description_zh, \
+                            documents, fee_fen, delivery, form, booking_service_id, created_at_ms";
+
+impl TryFrom<ServiceRow> for CityService {
+    type Error = Error;
+    fn try_from(r: ServiceRow) -> Result<CityService> {
+        Ok(CityService {
+            documents: serde_json::from_str(&r.documents).map_err(Error::internal)?,
+            form: serde_json::from_str(&r.form).map_err(Error::internal)?,
+            id: r.id,
+            city_id: r.city_id,
+            org_id: r.org_id,
+            category: r.category,
+            title: LocalText { en: r.title_en, zh: r.title_zh },
+            description: LocalText { en: r.description_en, zh: r.description_zh },
+            fee_fen: r.fee_fen,
+            delivery: Delivery::parse(&r.delivery),
+            booking_service_id: Some(r.booking_service_id).filter(|s| !s.is_empty()),
+            created_at_ms: r.created_at_ms,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Submitted,
+    InReview,
+    MoreInfoNeeded,
+    Approved,
+    Rejected,
+    Completed,
+}
+
+impl Status {
+    pub const ALL: &'static [Status] = &[
+        Status::Submitted,
+        Status::InReview,
+        Status::MoreInfoNeeded,
+        Status::Approved,
+        Status::Rejected,
+        Status::Completed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Submitted => "submitted",
+            Status::InReview => "in_review",
+            Status::MoreInfoNeeded => "more_info_needed",
+            Status::Approved => "approved",
+            Status::Rejected => "rejected",
+            Status::Completed => "completed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.iter().copied().find(|st| st.as_str() == s)
+    }
+
+    /// Where staff may move an application from here.
+    pub fn next(self) -> &'static [Status] {
+        match self {
+            Status::Submitted => &[Status::InReview, Status::Rejected],
+            Status::InReview => &[Status::MoreInfoNeeded, Status::Approved, Status::Rejected],
+            Status::MoreInfoNeeded => &[Status::InReview, Status::Rejected],
+            Status::Approved => &[Status::Completed],
+            Status::Rejected | Status::Completed => &[],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Application {
+    pub id: String,
+    pub service_id: String,
+    pub org_id: String,
+    pub person_id: String,
+    pub status: Status,
+    pub answers: serde_json::Map<String, serde_json::Value>,
+    pub appointment_id: Option<String>,
+    /// The department's last note to the resident (e.g. what is missing).
+    pub note: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// A line of a department's queue: no answers (opening one is a logged read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct QueueItem {
+    pub id: String,
+    pub service_id: String,
+    pub status: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ApplicationRow {
+    id: String,
+    service_id: String,
+    org_id: String,
+    person_id: String,
+    status: String,
+    answers: String,
+    appointment_id: String,
+    note: String,
+    created_at_ms: i64,
+    updated_at_ms: i64,
+}
+
+const APPLICATION_COLS: &str =
+    "id, service_id, org_id, person_id, status, answers, appointment_id, note, created_at_ms, updated_at_ms";
+
+impl TryFrom<ApplicationRow> for Application {
+    type Error = Error;
+    fn try_from(r: ApplicationRow) -> Result<Application> {
+        Ok(Application {
+            status: Status::parse(&r.status)
+                .ok_or_else(|| Error::internal(anyhow::anyhow!("unknown application status")))?,
+            answers: serde_json::from_str(&r.answers).map_err(Error::internal)?,
+            appointment_id: Some(r.appointment_id).filter(|s| !s.is_empty()),
+            id: r.id,
+            service_id: r.service_id,
+            org_id: r.org_id,
+            person_id: r.person_id,
+            note: r.note,
+            created_at_ms: r.created_at_ms,
+            updated_at_ms: r.updated_at_ms,
+        })
+    }
+}
+
+/// The city services room's domain.
+#[derive(Clone)]
+pub struct CityHall {
+    ctx: Ctx,
+    identity: Identity,
+    booking: Booking,
+    notify: Notify,
+    audit: Audit,
+}
+
+impl CityHall {
+    pub fn new(ctx: Ctx, identity: Identity, booking: Booking, notify: Notify, audit: Audit) -> CityHall {
+        CityHall { ctx, identity, booking, notify, audit }
+    }
+
+    pub fn booking(&self) -> &Booking {
+        &self.booking
+    }
+
+    /// A department's staff publish a service of their city (and, for
+    /// appointments, its booking rules and counters' hours).
+    pub async fn publish(&self, actor: &Principal, org_id: &str, s: &NewService) -> Result<CityService> {
+        self.identity.require_staff(actor, org_id, Role::Admin).await?;
+        let org = self.identity.org(org_id).await?;
+        if org.kind != OrgKind::CityDepartment {
+            return Err(Error::field("org_id", "city.publish.department_only"));
+        }
+        if !CATEGORIES.contains(&s.category.as_str()) {
+            return Err(Error::field("category", "city.category.unknown"));
+        }
+        s.title.check_len("title", MAX_TITLE_CHARS)?;
+        s.description.check_len("description", MAX_DESCRIPTION_CHARS)?;
+        if s.documents.len() > MAX_DOCUMENTS {
+            return Err(
+                Error::field("documents", "city.documents.too_many").with("max", Arg::Int(MAX_DOCUMENTS as i64))
+            );
+        }
+        for (i, d) in s.documents.iter().enumerate() {
+            d.check(&format!("documents[{i}]"))?;
+        }
+        if !(0..=100_000_000).contains(&s.fee_fen) {
+            return Err(Error::field("fee_fen", "city.fee.invalid"));
+        }
+        let form_schema = if s.form.is_null() { serde_json::json!({}) } else { s.form.clone() };
+        form::Form::parse(&form_schema)?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM city_services WHERE city_id = $1")
+            .bind(&org.city_id)
+            .fetch_one(&self.ctx.db.pool)
+            .await?;
+        if count >= MAX_SERVICES_PER_CITY {
+            return Err(
+                Error::new(codes::TOO_MANY, "city.services.too_many").with("max", Arg::Int(MAX_SERVICES_PER_CITY))
+            );
+        }
+        let booking_service_id = match (s.delivery, &s.booking) {
+            (Delivery::Appointment, Some(b)) => {
+                if b.counters.is_empty() || b.counters.len() > 20 {
+                    return Err(Error::field("booking.counters", "city.booking.counters"));
+                }
+                if !(0..=yizhan_booking::MAX_RANGE_DAYS).contains(&b.publish_days) {
+                    return Err(Error::field("booking.publish_days", "city.booking.publish_days"));
+                }
+                // The appointment carries the service's fee (paid at the counter for now).
+                let rules = Rules { fee_fen: s.fee_fen, ..b.rules.clone() };
+                let bs = self.booking.create_service(org_id, &rules).await?;
+                for c in &b.counters {
+                    self.booking.add_resource(&bs.id, c, &b.hours).await?;
+                }
+                if b.publish_days > 0 {
+                    let today = yizhan_booking::local_day(self.ctx.now_ms());
+                    self.booking.publish(&bs.id, today, today + b.publish_days - 1).await?;
+                }
+                bs.id
+            }
+            (Delivery::Appointment, None) => return Err(Error::field("booking", "city.booking.required")),
+            (_, Some(_)) => return Err(Error::field("booking", "city.booking.only_appointments")),
+            (_, None) => String::new(),
+        };
+        let id = self.ctx.new_id();
+        let now = self.ctx.now_ms();
+        let mut tx = self.ctx.db.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO city_services ({SERVICE_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
+        ))
+        .bind(&id)
+        .bind(&org.city_id)
+        .bind(org_id)
+        .bind(&s.category)
+        .bind(s.title.en.trim())
+        .bind(s.title.zh.trim())
+        .bind(s.description.en.trim())
+        .bind(s.description.zh.trim())
+        .bind(serde_json::to_string(&s.documents).map_err(Error::internal)?)
+        .bind(s.fee_fen)
+        .bind(s.delivery.as_str())
+        .bind(serde_json::to_string(&form_schema).map_err(Error::internal)?)
+        .bind(&booking_service_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        tracing::info!(service_id = %id, org_id = %org_id, "city service published");
+        self.service(&id).await
+    }
+
+    pub async fn service(&self, id: &str) -> Result<CityService> {
+        let row: Option<ServiceRow> =
+            sqlx::query_as(&format!("SELECT {SERVICE_COLS} FROM city_services WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.ctx.db.pool)
+                .await?;
+        row.ok_or_else(|| Error::not_found("service"))?.try_into()
+    }
+
+    /// The city service whose appointments a booking-engine service takes.
+    pub async fn service_by_booking(&self, booking_service_id: &str) -> Result<CityService> {
+        let row: Option<ServiceRow> =
+            sqlx::query_as(&format!("SELECT {SERVICE_COLS} FROM city_services WHERE booking_service_id = $1 LIMIT 1"))
+                .bind(booking_service_id)
+                .fetch_optional(&self.ctx.db.pool)
+                .await?;
+        row.ok_or_else(|| Error::not_found("service"))?.try_into()
+    }
+
+    /// A city's catalogue, by category then title. Empty when the city has
+    /// not switched the capability on.
+    pub async fn catalogue(&self, city_id: &str) -> Result<Vec<CityService>> {
+        let city = self.identity.city(city_id).await?;
+        if !city.services.iter().any(|s| s == CAPABILITY) {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<ServiceRow> = sqlx::query_as(&format!(
+            "SELECT {SERVICE_COLS} FROM city_services WHERE city_id = $1 ORDER BY category, title_en, id \
+             LIMIT {MAX_SERVICES_PER_CITY}"
+        ))
+        .bind(city_id)
+        .fetch_all(&self.ctx.db.pool)
+        .await?;
+        rows.into_iter().map(CityService::try_from).collect()
+    }
+
+    /// The services a department published.
+    pub async fn org_services(&self, org_id: &str) -> Result<Vec<CityService>> {
+        let rows: Vec<ServiceRow> = sqlx::query_as(&format!(
+            "SELECT {SERVICE_COLS} FROM city_services WHERE org_id = $1 ORDER BY category, title_en, id \
+             LIMIT {MAX_SERVICES_PER_CITY}"
+        ))
+        .bind(org_id)
+        .fetch_all(&self.ctx.db.pool)
+        .await?;
+        rows.into_iter().map(CityService::try_from).collect()
+    }
+
+    /// A resident applies: the answers are checked against the form; for an
+    /// appointment the hold becomes a booking in the same step.
+    pub async fn apply(
+        &self,
+        person_id: &str,
+        service_id: &str,
+        answers: &serde_json::Value,
+        hold_id: Option<&str>,
+    ) -> Result<Application> {
+        let service = self.service(service_id).await?;
+        let city = self.identity.city(&service.city_id).await?;
+        if !city.services.iter().any(|s| s == CAPABILITY) {
+            return Err(Error::not_found("service"));
+        }
+        let kept = service.parsed_form()?.validate(answers)?;
+        let appointment_id = match (service.delivery, &service.booking_service_id, hold_id) {
+            (Delivery::Payment, _, _) => return Err(Error::new(codes::PAY_IN_BILLS, "city.apply.pay_in_bills")),
+            (Delivery::Appointment, Some(bs), Some(hold_id)) => {
+                let hold = self.booking.get_hold(hold_id).await?;
+                if &hold.service_id != bs || hold.person_id != person_id {
+                    return Err(Error::not_found("booking_hold"));
+                }
+                self.booking.book(person_id, hold_id).await?.id
+            }
+            (Delivery::Appointment, _, _) => return Err(Error::field("hold_id", "city.apply.hold_required")),
+            (Delivery::Application, _, _) => String::new(),
+        };
+        let id = self.ctx.new_id();
+        let now = self.ctx.now_ms();
+        let answers_json = serde_json::to_string(&kept).map_err(Error::internal)?;
+        let mut tx = self.ctx.db.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO city_applications ({APPLICATION_COLS}) VALUES ($1, $2, $3, $4, 'submitted', $5, $6, '', $7, $7)"
+        ))
+        .bind(&id)
+        .bind(service_id)
+        .bind(&service.org_id)
+        .bind(person_id)
+        .bind(&answers_json)
+        .bind(&appointment_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+        insert_event(&mut tx, &self.ctx, &id, Status::Submitted, person_id, "").await?;
+        tx.commit().await?;
+        self.tell(person_id, &id, Status::Submitted).await;
+        self.application_of(&id).await
+    }
+
+    async fn tell(&self, person_id: &str, application_id: &str, status: Status) {
+        let msg = Message {
+            kind: "city.application".to_string(),
+            title: Msg::new("city.notice.title"),
+            body: Msg::new("city.notice.status").key_arg("status", format!("city.status.{}", status.as_str())),
+            target: Some(Target::new("application", application_id)),
+        };
+        // The change is committed; a notice that fails is logged, not undone.
+        if let Err(e) = self.notify.send(person_id, None, msg).await {
+            tracing::warn!(code = %e.code, error = %e.msg, "application notice not stored");
+        }
+    }
+
+    async fn application_of(&self, id: &str) -> Result<Application> {
+        let row: Option<ApplicationRow> =
+            sqlx::query_as(&format!("SELECT {APPLICATION_COLS} FROM city_applications WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.ctx.db.pool)
+                .await?;
+        row.ok_or_else(|| Error::not_found("application"))?.try_into()
+    }
+
+    /// Not found unless the application is to this organisation (nothing of it is returned).
+    pub async fn require_in_org(&self, org_id: &str, id: &str) -> Result<()> {
+        let org: Option<String> = sqlx::query_scalar("SELECT org_id FROM city_applications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.ctx.db.pool)
+            .await?;
+        match org {
+            Some(o) if o == org_id => Ok(()),
+            _ => Err(Error::not_found("application")),
+        }
+    }
+
+    /// The resident's own application.
+    pub async fn my_application(&self, person_id: &str, id: &str) -> Result<Application> {
+        let a = self.application_of(id).await?;
+        if a.person_id != person_id {
+            return Err(Error::not_found("application"));
+        }
+        Ok(a)
+    }
+
+    pub async fn my_applications(&self, person_id: &str, limit: i64) -> Result<Vec<Application>> {
+        let rows: Vec<ApplicationRow> = sqlx::query_as(&format!(
+            "SELECT {APPLICATION_COLS} FROM city_applications WHERE person_id = $1 \
+             ORDER BY created_at_ms DESC, id DESC LIMIT $2"
+        ))
+        .bind(person_id)
+        .bind(limit.clamp(1, MAX_LISTED))
+        .fetch_all(&self.ctx.db.pool)
+        .await?;
+        rows.into_iter().map(Application::try_from).collect()
+    }
+
+    /// A department's queue: open applications first, oldest first.
+    pub async fn queue(&self, actor: &Principal, org_id: &str, limit: i64) -> Result<Vec<QueueItem>> {
+        self.identity.require_staff(actor, org_id, Role::Operator).await?;
+        let items: Vec<QueueItem> = sqlx::query_as(
+            "SELECT id, service_id, status, created_at_ms, updated_at_ms FROM city_applications WHERE org_id = $1 \
+             ORDER BY CASE WHEN status IN ('rejected', 'completed') THEN 1 ELSE 0 END, created_at_ms, id LIMIT $2",
+        )
+        .bind(org_id)
+        .bind(limit.clamp(1, MAX_LISTED))
+        .fetch_all(&self.ctx.db.pool)
+        .await?;
+        Ok(items)
+    }
+
+    /// Staff open an application: written to the resident's access log first.
+    pub async fn staff_read(&self, actor: &Principal, id: &str, why: &str) -> Result<Application> {
+        if why.trim().is_empty() {
+            return Err(Error::field("why", "city.read.why_required"));
+        }
+        let a = self.application_of(id).await?;
+        let member = self.identity.require_staff(actor, &a.org_id, Role::Operator).await?;
+        let org = self.identity.org(&a.org_id).await?;
+        self.audit
+            .record(NewAccess {
+                subject_user_id: a.person_id.clone(),
+                actor_user_id: actor.user_id.clone(),
+                actor_label: member.user_name,
+                org_id: Some(org.id),
+                org_label: Some(org.name),
+                what: "application".to_string(),
+                why: why.to_string(),
+            })
+            .await?;
+        Ok(a)
+    }
+
+    /// Staff move an application on; the resident is told.
+    pub async fn set_status(&self, actor: &Principal, id: &str, to: Status, note: &str) -> Result<Application> {
+        let a = self.application_of(id).await?;
+        self.identity.require_staff(actor, &a.org_id, Role::Operator).await?;
+        if note.chars().count() > MAX_NOTE_CHARS {
+            return Err(Error::field("note", "city.note.too_long").with("max", Arg::Int(MAX_NOTE_CHARS as i64)));
+        }
+        if to == Status::MoreInfoNeeded && note.trim().is_empty() {
+            return Err(Error::field("note", "city.note.required"));
+        }
+        self.move_status(&a, to, &actor.user_id, note).await
+    }
+
+    async fn move_status(&self, a: &Application, to: Status, actor_id: &str, note: &str) -> Result<Application> {
+        if !a.status.next().contains(&to) {
+            return Err(Error::new(codes::WRONG_STATUS, "city.status.not_allowed")
+                .with("from", Arg::Key(format!("city.status.{}", a.status.as_str())))
+                .with("to", Arg::Key(format!("city.status.{}", to.as_str()))));
+        }
+        let now = self.ctx.now_ms();
+        let mut tx = self.ctx.db.begin().await?;
+        let n = sqlx::query(
+            "UPDATE city_applications SET status = $2, note = $3, updated_at_ms = $4 WHERE id = $1 AND status = $5",
+        )
+        .bind(&a.id)
+        .bind(to.as_str())
+        .bind(note.trim())
+        .bind(now)
+        .bind(a.status.as_str())
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(Error::new(codes::WRONG_STATUS, "city.status.changed"));
+        }
+        insert_event(&mut tx, &self.ctx, &a.id, to, actor_id, note.trim()).await?;
+        tx.commit().await?;
+        self.tell(&a.person_id, &a.id, to).await;
+        self.application_of(&a.id).await
+    }
+
+    /// The resident answers a request for more information: the new answers
+    /// replace the old and the application goes back to review.
+    pub async fn resubmit(&self, person_id: &str, id: &str, answers: &serde_json::Value) -> Result<Application> {
+        let a = self.my_application(person_id, id).await?;
+        if a.status != Status::MoreInfoNeeded {
+            return Err(Error::new(codes::WRONG_STATUS, "city.status.not_waiting_for_you"));
+        }
+        let kept = self.service(&a.service_id).await?.parsed_form()?.validate(answers)?;
+        let mut tx = self.ctx.db.begin().await?;
+        sqlx::query("UPDATE city_applications SET answers = $2 WHERE id = $1")
+            .bind(id)
+            .bind(serde_json::to_string(&kept).map_err(Error::internal)?)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        self.move_status(&a, Status::InReview, person_id, "").await
+    }
+
+    /// Everything kept about a person, for their export.
+    pub async fn export_person(&self, person_id: &str) -> Result<serde_json::Value> {
+        let apps = self.my_applications(person_id, MAX_LISTED).await?;
+        Ok(serde_json::json!({ "applications": apps }))
+    }
+
+    /// Deletes a person's applications and their history.
+    pub async fn delete_person(&self, person_id: &str) -> Result<()> {
+        let mut tx = self.ctx.db.begin().await?;
+        sqlx::query(
+            "DELETE FROM city_application_events WHERE application_id IN \
+             (SELECT id FROM city_applications WHERE person_id = $1)",
+        )
+        .bind(person_id)
+        .execute(tx.conn())
+        .await?;
+        sqlx::query("DELETE FROM city_applications WHERE person_id = $1").bind(person_id).execute(tx.conn()).await?;
+        tx.commit().await
+    }
+}
+
+async fn insert_event(
+    tx: &mut yizhan_core::Tx,
+    ctx: &Ctx,
+    application_id: &str,
+    status: Status,
+    actor_id: &str,
+    note: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO city_application_events (id, application_id, status, actor_id, note, at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(ctx.new_id())
+    .bind(application_id)
+    .bind(status.as_str())
+    .bind(actor_id)
+    .bind(note)
+    .bind(ctx.now_ms())
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,406 @@
+//! The resident's booking pages (a slot → a hold → the service's form →
+//! "check your answers" → booked → my appointments) and the department's
+//! console (today's appointments with check-in, the applications queue).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::{Map, Value};
+use yizhan_booking::{day_start_ms, local_day, Appointment, Hold, DAY_MS};
+use yizhan_city::form::{Field, Form, Kind};
+use yizhan_city::{CityService, QueueItem};
+use yizhan_core::{Error, Result};
+use yizhan_identity::{Principal, Role};
+use yizhan_identity_web::{person_layout, PageUser};
+use yizhan_kit::extract::{Csrf, CsrfForm};
+use yizhan_kit::page::{filters, render_status, Layout};
+use yizhan_kit::Lang;
+
+use crate::CityRoom;
+
+/// One question on a page: the field, what was answered, what is wrong with it.
+pub(crate) struct Question {
+    pub f: Field,
+    pub value: String,
+    pub error: Option<String>,
+}
+
+impl Question {
+    pub fn title(&self, lang: &str) -> String {
+        self.f.title.get(lang).to_string()
+    }
+    pub fn help(&self, lang: &str) -> String {
+        self.f.help.as_ref().map(|h| h.get(lang).to_string()).unwrap_or_default()
+    }
+    pub fn is_bool(&self) -> bool {
+        self.f.kind == Kind::Boolean
+    }
+    pub fn is_int(&self) -> bool {
+        self.f.kind == Kind::Integer
+    }
+    /// The answer as a person reads it (a choice's title, yes/no).
+    pub fn shown_value(&self, lang: &Lang) -> String {
+        if let Some((_, t)) = self.f.choices.iter().find(|(c, _)| *c == self.value) {
+            return t.get(lang.code()).to_string();
+        }
+        if self.is_bool() {
+            return lang.t(if self.value == "true" { "city.page.yes" } else { "city.page.no" }).to_string();
+        }
+        self.value.clone()
+    }
+}
+
+/// The answers of a posted form as the JSON the schema checks (empty answers left out).
+fn answers_of(form: &Form, posted: &CsrfForm) -> Value {
+    let mut m = Map::new();
+    for f in &form.fields {
+        let raw = posted.get(&format!("f_{}", f.name)).trim();
+        match f.kind {
+            Kind::Boolean => {
+                if raw == "true" {
+                    m.insert(f.name.clone(), Value::Bool(true));
+                } else if f.required {
+                    // A required box not ticked is a missing answer.
+                } else {
+                    m.insert(f.name.clone(), Value::Bool(false));
+                }
+            }
+            _ if raw.is_empty() => {}
+            Kind::Integer => {
+                let v = raw.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(raw.to_string()));
+                m.insert(f.name.clone(), v);
+            }
+            Kind::String => {
+                m.insert(f.name.clone(), Value::String(raw.to_string()));
+            }
+        }
+    }
+    Value::Object(m)
+}
+
+fn questions(lang: Lang, form: &Form, answers: &Value, e: Option<&Error>) -> Vec<Question> {
+    form.fields
+        .iter()
+        .map(|f| {
+            let value = match answers.get(&f.name) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Bool(b)) => b.to_string(),
+                Some(v @ Value::Number(_)) => v.to_string(),
+                _ => String::new(),
+            };
+            let path = format!("form.{}", f.name);
+            let error = e
+                .and_then(|e| e.fields.iter().find(|fe| fe.field == path))
+                .map(|fe| yizhan_kit::i18n::render(lang, &fe.msg));
+            Question { f: f.clone(), value, error }
+        })
+        .collect()
+}
+
+/// A hold of this person, with its city service.
+async fn my_hold(s: &CityRoom, p: &Principal, id: &str) -> Result<(Hold, CityService, i64)> {
+    let hold = s.hall.booking().get_hold(id).await?;
+    if hold.person_id != p.user_id {
+        return Err(Error::not_found("booking_hold"));
+    }
+    let svc = s.hall.service_by_booking(&hold.service_id).await?;
+    let start_ms = s.hall.booking().slot(&hold.slot_id).await?.start_ms;
+    Ok((hold, svc, start_ms))
+}
+
+/// A slot's button: hold the place, then fill in the form.
+pub(crate) async fn hold_slot(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    let r = async {
+        let svc = s.hall.service(&id).await?;
+        let hold = s.hall.booking().hold(&p.user_id, form.get("slot_id")).await?;
+        if svc.booking_service_id.as_deref() != Some(hold.service_id.as_str()) {
+            return Err(Error::not_found("slot"));
+        }
+        Ok(hold)
+    }
+    .await;
+    match r {
+        Ok(h) => Redirect::to(&format!("/city/holds/{}", h.id)).into_response(),
+        Err(e) => person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "city_form.html")]
+struct FormPage {
+    l: Layout,
+    svc: CityService,
+    hold: Hold,
+    start_ms: i64,
+    questions: Vec<Question>,
+}
+
+#[derive(Template)]
+#[template(path = "city_check.html")]
+struct CheckPage {
+    l: Layout,
+    svc: CityService,
+    hold: Hold,
+    start_ms: i64,
+    questions: Vec<Question>,
+}
+
+/// The service's form for a held place.
+pub(crate) async fn form_page(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let (hold, svc, start_ms) = match my_hold(&s, &p, &id).await {
+        Ok(v) => v,
+        Err(e) => return l.failure(&e),
+    };
+    let form = match svc.parsed_form() {
+        Ok(f) => f,
+        Err(e) => return l.failure(&e),
+    };
+    let questions = questions(lang, &form, &Value::Null, None);
+    render_status(StatusCode::OK, &FormPage { l, svc, hold, start_ms, questions })
+}
+
+/// The answers checked: back to the form with a message per field, or "check your answers".
+pub(crate) async fn check_answers(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    posted: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let (hold, svc, start_ms) = match my_hold(&s, &p, &id).await {
+        Ok(v) => v,
+        Err(e) => return l.failure(&e),
+    };
+    let form = match svc.parsed_form() {
+        Ok(f) => f,
+        Err(e) => return l.failure(&e),
+    };
+    let answers = answers_of(&form, &posted);
+    match form.validate(&answers) {
+        Ok(kept) => {
+            let kept = Value::Object(kept);
+            let questions =
+                questions(lang, &form, &kept, None).into_iter().filter(|q| kept.get(&q.f.name).is_some()).collect();
+            render_status(StatusCode::OK, &CheckPage { l, svc, hold, start_ms, questions })
+        }
+        Err(e) => {
+            let questions = questions(lang, &form, &answers, Some(&e));
+            let (l, status) = l.failed(&e);
+            render_status(status, &FormPage { l, svc, hold, start_ms, questions })
+        }
+    }
+}
+
+/// Confirmed: the place is booked with the answers, then my appointments.
+pub(crate) async fn confirm(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    posted: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let (hold, svc, start_ms) = match my_hold(&s, &p, &id).await {
+        Ok(v) => v,
+        Err(e) => return l.failure(&e),
+    };
+    let form = match svc.parsed_form() {
+        Ok(f) => f,
+        Err(e) => return l.failure(&e),
+    };
+    let answers = answers_of(&form, &posted);
+    match s.hall.apply(&p.user_id, &svc.id, &answers, Some(&hold.id)).await {
+        Ok(_) => Redirect::to("/city/appointments").into_response(),
+        Err(e) if !e.fields.is_empty() => {
+            let questions = questions(lang, &form, &answers, Some(&e));
+            let (l, status) = l.failed(&e);
+            render_status(status, &FormPage { l, svc, hold, start_ms, questions })
+        }
+        Err(e) => l.failure(&e),
+    }
+}
+
+pub(crate) struct ApptRow {
+    pub a: Appointment,
+    pub title: String,
+    /// Booked and before the service's cancellation deadline.
+    pub can_cancel: bool,
+}
+
+#[derive(Template)]
+#[template(path = "city_appointments.html")]
+struct AppointmentsPage {
+    l: Layout,
+    rows: Vec<ApptRow>,
+}
+
+async fn titled(s: &CityRoom, lang: Lang, list: Vec<Appointment>) -> Vec<ApptRow> {
+    let now = s.ctx.now_ms();
+    let mut rows = Vec::with_capacity(list.len());
+    for a in list {
+        let can_cancel = a.status == yizhan_booking::AppointmentStatus::Booked
+            && match s.hall.booking().service(&a.service_id).await {
+                Ok(bs) => now < a.start_ms - bs.rules.cancel_before_ms,
+                Err(_) => false,
+            };
+        let title = match s.hall.service_by_booking(&a.service_id).await {
+            Ok(svc) => svc.title.get(lang.code()).to_string(),
+            Err(_) => lang.t("city.page.appointment").to_string(),
+        };
+        rows.push(ApptRow { a, title, can_cancel });
+    }
+    rows
+}
+
+/// My appointments: status, queue number once checked in, cancel, calendar file.
+pub(crate) async fn appointments_page(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let list = match s.hall.booking().person_appointments(&p.user_id, 50).await {
+        Ok(v) => v,
+        Err(e) => return l.failure(&e),
+    };
+    let rows = titled(&s, lang, list).await;
+    render_status(StatusCode::OK, &AppointmentsPage { l, rows })
+}
+
+pub(crate) async fn cancel(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    _form: CsrfForm,
+) -> Response {
+    match s.hall.booking().cancel(&p.user_id, &id).await {
+        Ok(_) => Redirect::to("/city/appointments").into_response(),
+        Err(e) => person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e),
+    }
+}
+
+/// My appointment's calendar file, for the browser (the API's twin).
+pub(crate) async fn ics(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    let a = match s.hall.booking().appointment(&id).await {
+        Ok(a) if a.person_id == p.user_id => a,
+        Ok(_) => {
+            let e = Error::not_found("appointment");
+            return person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e);
+        }
+        Err(e) => return person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e),
+    };
+    let body = yizhan_booking::ics::appointment(
+        &a,
+        lang.t("booking.ics.summary"),
+        lang.t("booking.ics.location"),
+        "yizhan",
+        s.ctx.now_ms(),
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/calendar; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"appointment-{}.ics\"", a.id)),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub(crate) struct OrgDesk {
+    pub org_id: String,
+    pub org_name: String,
+    pub today: Vec<ApptRow>,
+    pub queue: Vec<QueueItem>,
+}
+
+#[derive(Template)]
+#[template(path = "city_staff.html")]
+struct StaffPage {
+    l: Layout,
+    desks: Vec<OrgDesk>,
+}
+
+/// The department console: today's appointments of each of my departments' services, and their queue.
+pub(crate) async fn staff_page(State(s): State<CityRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city/staff", &p).await;
+    match desks(&s, lang, &p).await {
+        Ok(desks) => render_status(StatusCode::OK, &StaffPage { l, desks }),
+        Err(e) => l.failure(&e),
+    }
+}
+
+async fn desks(s: &CityRoom, lang: Lang, p: &Principal) -> Result<Vec<OrgDesk>> {
+    let day = local_day(s.ctx.now_ms());
+    let (from, to) = (day_start_ms(day), day_start_ms(day) + DAY_MS);
+    let mut out = Vec::new();
+    for m in s.identity.memberships(&p.user_id).await?.into_iter().take(20) {
+        if !m.role.at_least(Role::Operator) {
+            continue;
+        }
+        let services = s.hall.org_services(&m.org_id).await?;
+        if services.is_empty() {
+            continue;
+        }
+        let mut today = Vec::new();
+        for svc in &services {
+            if let Some(bs) = &svc.booking_service_id {
+                for a in s.hall.booking().service_appointments(bs, from, to).await?.into_iter().take(200) {
+                    today.push(ApptRow { a, title: svc.title.get(lang.code()).to_string(), can_cancel: false });
+                }
+            }
+        }
+        today.sort_by_key(|r| r.a.start_ms);
+        let queue = s.hall.queue(p, &m.org_id, 50).await?;
+        out.push(OrgDesk { org_id: m.org_id, org_name: m.org_name, today, queue });
+    }
+    Ok(out)
+}
+
+/// Check a person in at the counter: their queue number, back to the console.
+pub(crate) async fn staff_check_in(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    _form: CsrfForm,
+) -> Response {
+    let r = async {
+        let a = s.hall.booking().appointment(&id).await?;
+        let service = s.hall.booking().service(&a.service_id).await?;
+        s.identity.require_staff(&p, &service.owner_id, Role::Operator).await?;
+        s.hall.booking().check_in(&id).await
+    }
+    .await;
+    match r {
+        Ok(_) => Redirect::to("/city/staff").into_response(),
+        Err(e) => person_layout(&s.notify, lang, &csrf, "/city/staff", &p).await.failure(&e),
+    }
+}

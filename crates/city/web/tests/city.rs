@@ -1,0 +1,361 @@
+//! City services and booking over HTTP, on the whole app (both engines).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+use yizhan_app::testing::{assert_problem, spawn_app, TestApp};
+use yizhan_core::Clock;
+
+struct Town {
+    city_id: String,
+    other_city_id: String,
+    org_id: String,
+    chief: String,
+    clerk: String,
+}
+
+async fn town(app: &TestApp) -> Town {
+    let (_, admin) = app.admin().await;
+    let r = app.post("/api/v1/cities", Some(&admin), json!({"name": "Hangzhou", "services": ["city"]})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let city_id = r.body["id"].as_str().unwrap().to_string();
+    let r = app.post("/api/v1/cities", Some(&admin), json!({"name": "Suzhou", "services": ["city"]})).await;
+    let other_city_id = r.body["id"].as_str().unwrap().to_string();
+    let r = app
+        .post(
+            "/api/v1/orgs",
+            Some(&admin),
+            json!({"city_id": city_id, "kind": "city_department", "name": "Civil Affairs"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let org_id = r.body["id"].as_str().unwrap().to_string();
+    let (chief_id, chief) = app.user("chief@civil.example", "Chief").await;
+    let (clerk_id, clerk) = app.user("clerk@civil.example", "Clerk").await;
+    app.add_staff(&admin, &org_id, &chief_id, "admin").await;
+    app.add_staff(&admin, &org_id, &clerk_id, "operator").await;
+    Town { city_id, other_city_id, org_id, chief, clerk }
+}
+
+fn t(en: &str, zh: &str) -> Value {
+    json!({"en": en, "zh": zh})
+}
+
+fn marriage() -> Value {
+    let hours: Vec<Value> = (0..7)
+        .map(|d| json!({"weekday": d, "start_minute": 540, "end_minute": 600, "slot_minutes": 30, "capacity": 1}))
+        .collect();
+    json!({
+        "category": "family",
+        "title": t("Marriage registration", "结婚登记"),
+        "description": t("Register your marriage at the counter.", "到窗口办理结婚登记。"),
+        "documents": [t("Both identity cards", "双方身份证")],
+        "fee_fen": 900,
+        "delivery": "appointment",
+        "form": {"type": "object", "required": ["partner"], "properties": {
+            "partner": {"type": "string", "maxLength": 30, "title": t("Partner's name", "对方姓名")}}},
+        "booking": {
+            "rules": {"hold_ms": 600000, "per_person": "day", "release_days_ahead": 7, "release_minute": 420,
+                      "close_before_ms": 0, "cancel_before_ms": 7200000, "noshow_limit": 3,
+                      "noshow_window_ms": 7776000000i64, "noshow_block_ms": 7776000000i64, "walkin_places": 0,
+                      "fee_fen": 0, "allocation": "first_come", "lottery_window_ms": 600000, "offer_ms": 1800000},
+            "counters": ["Window 1"],
+            "hours": hours,
+            "publish_days": 7
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_resident_books_a_city_appointment_and_staff_check_them_in() {
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    // Publishing is for the department's admins.
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.clerk), marriage()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), marriage()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+
+    // The catalogue, by category; another city shows none of it.
+    let r = app.get(&format!("/api/v1/cities/{}/services", w.city_id), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["categories"][0]["key"], "family");
+    assert_eq!(r.body["categories"][0]["services"][0]["title"]["zh"], "结婚登记");
+    let r = app.get(&format!("/api/v1/cities/{}/services", w.other_city_id), None).await;
+    assert_eq!(r.body["categories"], json!([]));
+    let r = app.get(&format!("/api/v1/services/{service_id}"), None).await;
+    assert_eq!(r.body["fee_fen"], 900);
+
+    // Slots with capacity and what remains.
+    let now = app.clock.now_ms();
+    let r = app.get(&format!("/api/v1/services/{service_id}/slots?from={now}&to={}", now + 3 * 86_400_000), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let slot = r.body.as_array().unwrap().iter().find(|s| s["start_ms"].as_i64().unwrap() > now).unwrap().clone();
+    assert_eq!((slot["capacity"].as_i64(), slot["remaining"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(slot["status"], "free");
+    let slot_id = slot["id"].as_str().unwrap().to_string();
+
+    let (_, resident) = app.user("13812345678", "Resident").await;
+    let (_, other) = app.user("13900000000", "Other").await;
+    let r = app.post("/api/v1/holds", Some(&resident), json!({"slot_id": slot_id})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let hold_id = r.body["id"].as_str().unwrap().to_string();
+    let r = app.post("/api/v1/holds", Some(&other), json!({"slot_id": slot_id})).await;
+    assert_problem(&r, StatusCode::CONFLICT, "slot_full");
+
+    // The form is checked field by field; nothing is booked on error.
+    let r = app.post("/api/v1/appointments", Some(&resident), json!({"hold_id": hold_id, "form": {}})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["fields"][0]["field"], "form.partner", "{}", r.text);
+    let r = app.post("/api/v1/appointments", Some(&other), json!({"hold_id": hold_id, "form": {"partner": "X"}})).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "someone else's hold");
+    let r = app
+        .post("/api/v1/appointments", Some(&resident), json!({"hold_id": hold_id, "form": {"partner": "王小明"}}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let appt_id = r.body["appointment_id"].as_str().unwrap().to_string();
+
+    let r = app.get("/api/v1/me/appointments", Some(&resident)).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+    assert_eq!(r.body[0]["status"], "booked");
+    let r = app.get("/api/v1/me/applications", Some(&resident)).await;
+    assert_eq!(r.body[0]["answers"]["partner"], "王小明");
+    assert_eq!(app.get("/api/v1/me/applications", Some(&other)).await.body, json!([]));
+
+    // The calendar file.
+    let r = app.get(&format!("/api/v1/appointments/{appt_id}/ics"), Some(&resident)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.headers["content-type"].to_str().unwrap().starts_with("text/calendar"));
+    assert!(r.text.starts_with("BEGIN:VCALENDAR\r\n"), "{}", r.text);
+    assert!(r.text.contains(&format!("UID:{appt_id}@yizhan\r\n")));
+    assert!(r.text.contains("DTSTAMP:"));
+    assert_eq!(
+        app.get(&format!("/api/v1/appointments/{appt_id}/ics"), Some(&other)).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Check-in is for the department's staff, on the day.
+    let r = app.post(&format!("/api/v1/appointments/{appt_id}/check-in"), Some(&resident), json!({})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let start = slot["start_ms"].as_i64().unwrap();
+    app.clock.set_ms(start - 60_000);
+    let r = app.post(&format!("/api/v1/appointments/{appt_id}/check-in"), Some(&w.clerk), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!((r.body["status"].as_str(), r.body["queue_no"].as_i64()), (Some("arrived"), Some(1)));
+    // Too late to cancel now.
+    let r = app.post(&format!("/api/v1/appointments/{appt_id}/cancel"), Some(&resident), json!({})).await;
+    assert_problem(&r, StatusCode::CONFLICT, "appointment_status");
+}
+
+#[tokio::test]
+async fn applications_are_worked_through_a_queue_and_staff_reads_are_logged() {
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let card = json!({
+        "category": "culture",
+        "title": t("Library card", "图书馆读者证"),
+        "description": t("Borrow books at every branch.", "在各分馆借书。"),
+        "delivery": "application",
+        "form": {"type": "object", "required": ["agree"], "properties": {
+            "agree": {"type": "boolean", "title": t("I agree to the rules", "我同意借阅规则")}}}
+    });
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), card).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let (_, resident) = app.user("13812345678", "Resident").await;
+    let path = format!("/api/v1/services/{service_id}/applications");
+    let r = app.post(&path, Some(&resident), json!({"form": {"agree": "yes"}})).await;
+    assert_eq!(r.body["fields"][0]["field"], "form.agree", "{}", r.text);
+    let r = app.post(&path, Some(&resident), json!({"form": {"agree": true}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+
+    let q = app.get(&format!("/api/v1/orgs/{}/applications", w.org_id), Some(&w.clerk)).await;
+    assert_eq!(q.body.as_array().unwrap().len(), 1, "{}", q.text);
+    assert!(q.body[0].get("answers").is_none(), "the queue shows no answers");
+    let r = app.get(&format!("/api/v1/orgs/{}/applications/{id}?why=card", w.org_id), Some(&w.clerk)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let log = app.get("/api/v1/me/access-log", Some(&resident)).await;
+    assert_eq!(log.body["entries"].as_array().unwrap().len(), 1, "{}", log.text);
+
+    let status = format!("/api/v1/orgs/{}/applications/{id}/status", w.org_id);
+    let r = app.post(&status, Some(&w.clerk), json!({"status": "completed"})).await;
+    assert_problem(&r, StatusCode::CONFLICT, "application_status");
+    for s in ["in_review", "approved", "completed"] {
+        let r = app.post(&status, Some(&w.clerk), json!({"status": s})).await;
+        assert_eq!(r.status, StatusCode::OK, "{s}: {}", r.text);
+    }
+    let inbox = app.call(Method::GET, "/api/v1/me/notifications", Some(&resident), None).await;
+    assert!(inbox.text.contains("city.notice") || inbox.body.to_string().contains("application"), "{}", inbox.text);
+}
+
+#[tokio::test]
+async fn residents_see_their_citys_catalogue_and_a_service_page_in_both_languages() {
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), marriage()).await;
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let (_, resident) = app.user("13812345678", "Resident").await;
+    let cookies = format!("yz_session={resident}");
+    let r = yizhan_app::testing::page(&app, "/city", &cookies, "zh-CN").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("city-empty"), "no home city yet");
+    let r = app.call(Method::PUT, "/api/v1/me/city", Some(&resident), Some(json!({"city_id": w.city_id}))).await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let r = yizhan_app::testing::page(&app, "/city", &cookies, "zh-CN").await;
+    assert!(r.text.contains("婚姻家庭") && r.text.contains("结婚登记"), "{}", r.text);
+    let r = yizhan_app::testing::page(&app, "/city", &cookies, "en").await;
+    assert!(r.text.contains("Family and marriage") && r.text.contains("Marriage registration"));
+    let r = yizhan_app::testing::page(&app, &format!("/city/services/{service_id}"), &cookies, "zh-CN").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("双方身份证") && r.text.contains("剩余名额"), "{}", r.text);
+    // The home screen shows the city's tile.
+    let r = yizhan_app::testing::page(&app, "/home", &cookies, "en").await;
+    assert!(r.text.contains("href=\"/city\""), "{}", r.text);
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn location(r: &yizhan_app::testing::Resp) -> String {
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    r.headers["location"].to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_resident_books_through_the_pages_and_staff_check_them_in_on_the_console() {
+    use yizhan_app::testing::{form, page, session_csrf};
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), marriage()).await;
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let (_, resident) = app.user("13812345678", "Resident").await;
+    let cookies = format!("yz_session={resident}");
+    let csrf = enc(&session_csrf(&app, &cookies).await);
+
+    // Each open slot on the service page is a button that holds it.
+    let r = page(&app, &format!("/city/services/{service_id}"), &cookies, "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let now = app.clock.now_ms();
+    let slots = app.get(&format!("/api/v1/services/{service_id}/slots?from={now}"), None).await.body;
+    let slots: Vec<&Value> =
+        slots.as_array().unwrap().iter().filter(|s| s["start_ms"].as_i64().unwrap() > now).collect();
+    let first = slots[0].clone();
+    let later = slots
+        .iter()
+        .find(|s| s["start_ms"].as_i64() >= Some(first["start_ms"].as_i64().unwrap() + 86_400_000))
+        .unwrap();
+    let later = (*later).clone();
+    // The later slot is still before its cancellation deadline; the first one is checked in.
+    let slot_id = later["id"].as_str().unwrap();
+    assert!(r.text.contains(&format!("name=\"slot_id\" value=\"{slot_id}\"")), "{}", r.text);
+    let hold_path = location(
+        &form(&app, &format!("/city/services/{service_id}/hold"), &cookies, &format!("csrf={csrf}&slot_id={slot_id}"))
+            .await,
+    );
+    assert!(hold_path.starts_with("/city/holds/"), "{hold_path}");
+    // Without the CSRF token nothing is held.
+    let r = form(
+        &app,
+        &format!("/city/services/{service_id}/hold"),
+        &cookies,
+        &format!("slot_id={}", first["id"].as_str().unwrap()),
+    )
+    .await;
+    assert!(r.status.is_client_error(), "{}", r.text);
+
+    // The form, with its required mark; a missing answer is shown on its field.
+    let r = page(&app, &hold_path, &cookies, "zh-CN").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("对方姓名") && r.text.contains("class=\"required\""), "{}", r.text);
+    let r = form(&app, &format!("{hold_path}/check"), &cookies, &format!("csrf={csrf}&f_partner=")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("id=\"error-partner\""), "{}", r.text);
+    // Someone else cannot open the hold.
+    let (_, other) = app.user("13900000000", "Other").await;
+    let r = page(&app, &hold_path, &format!("yz_session={other}"), "en").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+
+    // Check the answers, then confirm: booked, and listed with its calendar file.
+    let body = format!("csrf={csrf}&f_partner={}", enc("王小明"));
+    let r = form(&app, &format!("{hold_path}/check"), &cookies, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Check your answers") && r.text.contains("王小明"), "{}", r.text);
+    assert_eq!(app.get("/api/v1/me/appointments", Some(&resident)).await.body, json!([]), "nothing booked yet");
+    assert_eq!(location(&form(&app, &format!("{hold_path}/book"), &cookies, &body).await), "/city/appointments");
+    let appts = app.get("/api/v1/me/appointments", Some(&resident)).await.body;
+    let appt_id = appts[0]["id"].as_str().unwrap().to_string();
+    let r = page(&app, "/city/appointments", &cookies, "zh-CN").await;
+    assert!(r.text.contains("结婚登记") && r.text.contains("已预约"), "{}", r.text);
+    assert!(r.text.contains(&format!("/city/appointments/{appt_id}/cancel")));
+    let r = page(&app, &format!("/city/appointments/{appt_id}/ics"), &cookies, "en").await;
+    assert!(r.text.starts_with("BEGIN:VCALENDAR\r\n"), "{}", r.text);
+    let r = page(&app, &format!("/city/appointments/{appt_id}/ics"), &format!("yz_session={other}"), "en").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // Cancel before the deadline.
+    assert_eq!(
+        location(&form(&app, &format!("/city/appointments/{appt_id}/cancel"), &cookies, &format!("csrf={csrf}")).await),
+        "/city/appointments"
+    );
+    let r = page(&app, "/city/appointments", &cookies, "en").await;
+    assert!(
+        r.text.contains("Cancelled") && !r.text.contains(&format!("/city/appointments/{appt_id}/cancel")),
+        "{}",
+        r.text
+    );
+
+    // Book the other day, then the department's clerk checks them in on the console.
+    let first_id = first["id"].as_str().unwrap();
+    let hold_path = location(
+        &form(&app, &format!("/city/services/{service_id}/hold"), &cookies, &format!("csrf={csrf}&slot_id={first_id}"))
+            .await,
+    );
+    assert_eq!(location(&form(&app, &format!("{hold_path}/book"), &cookies, &body).await), "/city/appointments");
+    let appts = app.get("/api/v1/me/appointments", Some(&resident)).await.body;
+    let booked = appts.as_array().unwrap().iter().find(|a| a["status"] == "booked").unwrap();
+    let appt_id = booked["id"].as_str().unwrap().to_string();
+    app.clock.set_ms(first["start_ms"].as_i64().unwrap() - 60_000);
+    let clerk_cookies = format!("yz_session={}", w.clerk);
+    let clerk_csrf = enc(&session_csrf(&app, &clerk_cookies).await);
+    assert!(page(&app, "/city", &clerk_cookies, "en").await.text.contains("href=\"/city/staff\""));
+    assert!(!page(&app, "/city", &cookies, "en").await.text.contains("href=\"/city/staff\""));
+    let r = page(&app, "/city/staff", &clerk_cookies, "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(
+        r.text.contains("Civil Affairs") && r.text.contains(&format!("/city/staff/appointments/{appt_id}/check-in")),
+        "{}",
+        r.text
+    );
+    // A resident has no desk and cannot check in.
+    let r = page(&app, "/city/staff", &cookies, "en").await;
+    assert!(r.text.contains("staff-empty"), "{}", r.text);
+    let r =
+        form(&app, &format!("/city/staff/appointments/{appt_id}/check-in"), &cookies, &format!("csrf={csrf}")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(
+        location(
+            &form(
+                &app,
+                &format!("/city/staff/appointments/{appt_id}/check-in"),
+                &clerk_cookies,
+                &format!("csrf={clerk_csrf}")
+            )
+            .await
+        ),
+        "/city/staff"
+    );
+    let r = page(&app, "/city/staff", &clerk_cookies, "en").await;
+    assert!(r.text.contains("Queue number 1"), "{}", r.text);
+    let r = page(&app, "/city/appointments", &cookies, "zh-CN").await;
+    assert!(r.text.contains("已签到") && r.text.contains("排队号 1"), "{}", r.text);
+    // Checked in, and past its deadline: no cancel button.
+    assert!(!r.text.contains(&format!("/city/appointments/{appt_id}/cancel")), "{}", r.text);
+}
