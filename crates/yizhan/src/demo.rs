@@ -1,5 +1,7 @@
 //! `yizhan demo`: a demo city with organisations and people, to try the app.
-//! Running it twice changes nothing the second time.
+//! Running it twice changes nothing the second time, and it is safe on a data
+//! directory with real people: a demo login or identity number someone else
+//! already holds is left alone (and said so), never a failure half-way.
 
 use crate::app;
 use crate::DataOpts;
@@ -72,6 +74,79 @@ const PEOPLE: &[Person] = &[
     },
 ];
 
+/// What became of one demo login.
+enum Claim {
+    /// Registered now.
+    Added(String),
+    /// A demo account from an earlier run (it takes the demo password).
+    There(String),
+    /// Someone else's account: left alone.
+    Taken,
+}
+
+impl Claim {
+    fn user_id(&self) -> Option<&str> {
+        match self {
+            Claim::Added(id) | Claim::There(id) => Some(id),
+            Claim::Taken => None,
+        }
+    }
+}
+
+/// The demo account under `login`: registered if the login is free, reused
+/// if it takes the demo password, and left alone if it is another person's.
+async fn claim(s: &yizhan_app::AppState, login: &str, name: &str, welcome: bool) -> yizhan_core::Result<Claim> {
+    if let Some(u) = s.identity.find_by_login(login).await? {
+        return Ok(if s.identity.check_password(&u.user_id, DEMO_PASSWORD).await? {
+            Claim::There(u.user_id)
+        } else {
+            Claim::Taken
+        });
+    }
+    let registered = if welcome {
+        yizhan_identity_web::register_with_welcome(&s.identity, &s.notify, login, DEMO_PASSWORD, name).await
+    } else {
+        s.identity.register(login, DEMO_PASSWORD, name).await
+    };
+    match registered {
+        Ok(id) => Ok(Claim::Added(id)),
+        // Held by an unproved sign-up or a deleted account: not ours either.
+        Err(e) if e.code == yizhan_core::error::Code::AlreadyExists => Ok(Claim::Taken),
+        Err(e) => Err(e),
+    }
+}
+
+/// Verify a demo account's real name unless it already is; `false` when the
+/// number is held by another account (the demo account stays unverified).
+async fn verify_demo(s: &yizhan_app::AppState, user_id: &str, name: &str, number: &str) -> yizhan_core::Result<bool> {
+    if s.identity.profile(user_id).await?.verification_level > 0 {
+        return Ok(true);
+    }
+    match s.identity.verify_real_name(user_id, name, number).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.code == yizhan_identity::codes::BOUND_ELSEWHERE => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Lines of the closing report: what was added, what was already there.
+#[derive(Default)]
+struct Report {
+    added: Vec<String>,
+    there: Vec<String>,
+    skipped: Vec<String>,
+}
+
+impl Report {
+    fn login(&mut self, login: &str, c: &Claim) {
+        match c {
+            Claim::Added(_) => self.added.push(format!("login {login}")),
+            Claim::There(_) => self.there.push(format!("login {login}")),
+            Claim::Taken => self.skipped.push(format!("login {login}: another account holds it, left alone")),
+        }
+    }
+}
+
 pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
     let built = app::build(data, false).await?;
     let s = &built.state;
@@ -84,15 +159,31 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
 
     bar.set_message("administrator");
     let admin_login = "admin@demo.yizhan.local";
-    let admin_id = s.identity.ensure_admin(admin_login, DEMO_PASSWORD, "Demo Administrator").await.map_err(err)?;
+    let mut report = Report::default();
+    let admin_was = s.identity.find_by_login(admin_login).await.map_err(err)?.is_some();
+    // The first step: refused here (the login is another account's), nothing has changed yet.
+    let admin_id = s.identity.ensure_admin(admin_login, DEMO_PASSWORD, "Demo Administrator").await.map_err(|e| {
+        anyhow::anyhow!("{e}: {admin_login} belongs to another account on this data directory; nothing was added")
+    })?;
+    if admin_was {
+        report.there.push(format!("administrator {admin_login}"));
+    } else {
+        report.added.push(format!("administrator {admin_login}"));
+    }
     let admin = Principal { user_id: admin_id, name: "Demo Administrator".into(), is_admin: true };
     bar.inc(1);
 
     bar.set_message("city");
     let services = ["wallet", "city", "health", "shopping", "live", "mobility", "credit"].map(String::from).to_vec();
     let city = match s.identity.list_cities().await.map_err(err)?.into_iter().find(|c| c.name == "Hangzhou 杭州") {
-        Some(c) => c,
-        None => s.identity.create_city(&admin, "Hangzhou 杭州", services).await.map_err(err)?,
+        Some(c) => {
+            report.there.push(format!("city {}", c.name));
+            c
+        }
+        None => {
+            report.added.push("city Hangzhou 杭州".into());
+            s.identity.create_city(&admin, "Hangzhou 杭州", services).await.map_err(err)?
+        }
     };
     bar.inc(1);
 
@@ -101,28 +192,38 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
         bar.set_message(*name);
         let existing = s.identity.list_orgs(Some(&city.id)).await.map_err(err)?.into_iter().find(|o| o.name == *name);
         let org = match existing {
-            Some(o) => o,
-            None => s.identity.create_org(&admin, &city.id, *kind, name).await.map_err(err)?,
+            Some(o) => {
+                report.there.push(format!("organisation {name}"));
+                o
+            }
+            None => {
+                report.added.push(format!("organisation {name}"));
+                s.identity.create_org(&admin, &city.id, *kind, name).await.map_err(err)?
+            }
         };
         org_ids.push((*name, org.id));
         bar.inc(1);
     }
 
+    // Demo people who are ours (user id, real name verified with the demo number).
+    let mut ours: Vec<(&Person, String, bool)> = Vec::new();
     for p in PEOPLE {
         bar.set_message(p.login);
-        let user_id = match s.identity.find_by_login(p.login).await.map_err(err)? {
-            Some(u) => u.user_id,
-            None => yizhan_identity_web::register_with_welcome(&s.identity, &s.notify, p.login, DEMO_PASSWORD, p.name)
-                .await
-                .map_err(err)?,
+        let c = claim(s, p.login, p.name, true).await.map_err(err)?;
+        report.login(p.login, &c);
+        let Some(user_id) = c.user_id().map(str::to_string) else {
+            bar.inc(1);
+            continue;
         };
         s.identity.set_home_city(&user_id, &city.id).await.map_err(err)?;
+        let mut verified = false;
         if let Some(number) = p.id_number {
-            let profile = s.identity.profile(&user_id).await.map_err(err)?;
-            if profile.verification_level == 0 {
-                s.identity.verify_real_name(&user_id, p.name, number).await.map_err(err)?;
+            verified = verify_demo(s, &user_id, p.name, number).await.map_err(err)?;
+            if !verified {
+                report.skipped.push(format!("{}: identity number held by another account, left unverified", p.login));
             }
         }
+        ours.push((p, user_id.clone(), verified));
         if let Some((org_name, role)) = p.staff_of {
             if let Some((_, org_id)) = org_ids.iter().find(|(n, _)| *n == org_name) {
                 let members = s.identity.list_members(&admin, org_id).await.map_err(err)?;
@@ -136,21 +237,32 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
 
     bar.set_message("wallets and bills");
     let mut residents = Vec::new();
-    for p in PEOPLE.iter().filter(|p| p.staff_of.is_none()) {
-        let Some(u) = s.identity.find_by_login(p.login).await.map_err(err)? else { continue };
-        let fen = if p.id_number.is_some() { DEMO_TOPUP_FEN } else { DEMO_UNVERIFIED_TOPUP_FEN };
-        s.pay.topup(&u.user_id, fen, None, DEMO_TOPUP_KEY).await.map_err(err)?;
-        residents.push((p, u.user_id));
+    for (p, user_id, verified) in ours.iter().filter(|(p, _, _)| p.staff_of.is_none()) {
+        let fen = if *verified { DEMO_TOPUP_FEN } else { DEMO_UNVERIFIED_TOPUP_FEN };
+        s.pay.topup(user_id, fen, None, DEMO_TOPUP_KEY).await.map_err(err)?;
+        if *verified {
+            residents.push((*p, user_id.clone()));
+        }
     }
     // Bills go to the verified resident (by identity number, or by the plate of the car bound to them with its registration).
     if let Some((person, user_id)) = residents.iter().find(|(p, _)| p.id_number.is_some()) {
         // Bound with proof: the sandbox verifier's documented valid registration certificate.
         let certificate = yizhan_identity::verifier::sandbox::VALID_CERTIFICATE;
-        s.identity.bind_vehicle(user_id, DEMO_PLATE, certificate).await.map_err(err)?;
+        let plate_ours = match s.identity.bind_vehicle(user_id, DEMO_PLATE, certificate).await {
+            Ok(_) => true,
+            Err(e) if e.code == yizhan_identity::codes::BOUND_ELSEWHERE => {
+                report.skipped.push(format!("plate {DEMO_PLATE}: bound to another account, no bill by plate"));
+                false
+            }
+            Err(e) => return Err(err(e)),
+        };
         let existing = s.pay.bills(user_id).await.map_err(err)?;
         for (n, (org_name, kind, fen, description, due_days, by_plate)) in BILLS.iter().enumerate() {
             let Some((_, org_id)) = org_ids.iter().find(|(n, _)| n == org_name) else { continue };
             if existing.iter().any(|b| &b.org_id == org_id && b.description == *description) {
+                continue;
+            }
+            if *by_plate && !plate_ours {
                 continue;
             }
             let to = match (by_plate, person.id_number) {
@@ -169,13 +281,13 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
     }
     bar.inc(1);
     bar.set_message("credit scores");
-    let credit_people = credit_demo(s, &admin, &org_ids).await.map_err(err)?;
+    let credit_people = credit_demo(s, &admin, &org_ids, &mut report).await.map_err(err)?;
     bar.finish_with_message("done");
 
     println!("\nDemo city: {} ({})", city.name, city.id);
     println!("Every demo login has the password: {DEMO_PASSWORD}\n");
     println!("  {admin_login:<32} platform administrator");
-    for p in PEOPLE {
+    for (p, _, _) in &ours {
         let role = match p.staff_of {
             Some((org, Role::Admin)) => format!("admin of {org}"),
             Some((org, Role::Operator)) => format!("staff of {org}"),
@@ -192,6 +304,11 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
         yizhan_core::money::yuan(DEMO_UNVERIFIED_TOPUP_FEN)
     );
     crate::demo_city::run(&built, &admin).await?;
+    println!("\nAdded: {}", if report.added.is_empty() { "nothing".into() } else { report.added.join(", ") });
+    println!("Already there: {}", if report.there.is_empty() { "nothing".into() } else { report.there.join(", ") });
+    for line in &report.skipped {
+        println!("Skipped: {line}");
+    }
     Ok(())
 }
 
@@ -241,6 +358,7 @@ async fn credit_demo(
     s: &yizhan_app::AppState,
     admin: &Principal,
     org_ids: &[(&str, String)],
+    report: &mut Report,
 ) -> yizhan_core::Result<Vec<(String, String)>> {
     let water = org_ids.iter().find(|(n, _)| n.starts_with("Hangzhou Water")).map(|(_, id)| id.clone());
     let court = org_ids.iter().find(|(n, _)| n.contains("Court")).map(|(_, id)| id.clone());
@@ -248,16 +366,15 @@ async fn credit_demo(
     let mut out = Vec::new();
     let mut listed = Vec::new();
     for (login, name, first17, records) in CREDIT_PEOPLE {
-        let user_id = match s.identity.find_by_login(login).await? {
-            Some(u) => u.user_id,
-            None => s.identity.register(login, DEMO_PASSWORD, name).await?,
-        };
+        let c = claim(s, login, name, false).await?;
+        report.login(login, &c);
+        let Some(user_id) = c.user_id().map(str::to_string) else { continue };
         if let Some(f) = first17 {
             let number = format!("{f}{}", yizhan_identity::types::id_check_char(f).unwrap_or('0'));
-            if s.identity.profile(&user_id).await?.verification_level == 0 {
-                s.identity.verify_real_name(&user_id, name, &number).await?;
-            }
-            if login.contains("defaulter") {
+            let verified = verify_demo(s, &user_id, name, &number).await?;
+            if !verified {
+                report.skipped.push(format!("{login}: identity number held by another account, left unverified"));
+            } else if login.contains("defaulter") {
                 listed.push(format!("{number},(2026)浙01执123号"));
             }
         }
@@ -288,7 +405,9 @@ async fn credit_demo(
         }
         out.push((login.to_string(), user_id));
     }
-    s.credit.upload_defaulters(admin, &court, &listed.join("\n")).await?;
+    if !listed.is_empty() {
+        s.credit.upload_defaulters(admin, &court, &listed.join("\n")).await?;
+    }
     let mut shown = Vec::new();
     for (login, user_id) in out {
         let v = s.credit.score(&user_id).await?;
