@@ -143,6 +143,12 @@ await step("pay another person by login, then by their payment code", async () =
   await page.fill("#send-amount", "12.34");
   await page.fill("#send-memo", "dumplings");
   await page.click("#send-submit");
+  // The confirmation shows the payee's name masked, so a wrong number shows before paying.
+  await page.waitForSelector("#send-check");
+  assert.match(await page.textContent("#check-payee"), /^\*+g$/);
+  assert.match(await page.textContent("#check-login"), /138\*\*\*\*0002/);
+  await page.screenshot({ path: `${shots}/send-check.png`, fullPage: true });
+  await page.click("#send-confirm");
   await page.waitForSelector("#receipt");
   assert.match(await page.textContent("#receipt-payee"), /Wang Fang/);
 

@@ -421,7 +421,7 @@ impl Pay {
     }
 
     /// With a PIN set, `pin` must be it; wrong ones are counted.
-    async fn check_pin(&self, user_id: &str, pin: Option<&str>) -> Result<()> {
+    pub(crate) async fn check_pin(&self, user_id: &str, pin: Option<&str>) -> Result<()> {
         let Some(hash) = self.pin_hash(user_id).await? else { return Ok(()) };
         let Some(pin) = pin.map(str::trim).filter(|p| !p.is_empty()) else {
             return Err(Error::field("pin", "pay.pin.required"));

@@ -18,6 +18,7 @@ pub mod emvco;
 pub mod gateway;
 pub mod limits;
 pub mod packets;
+pub mod preview;
 pub mod qrimage;
 pub mod qrpay;
 pub mod receiving;
@@ -32,6 +33,7 @@ pub use confirm::{
 pub use gateway::{FundingGateway, GatewayOutcome, Notification, PayoutStatus, SandboxGateway};
 pub use limits::{LimitChange, LimitRule, LimitUse, MyLimits, Operation};
 pub use packets::{MyPackets, PacketLine};
+pub use preview::PaymentPreview;
 pub use receiving::{Received, ReceivedToday};
 pub use redpacket::SplitMode;
 pub use types::*;

@@ -1020,7 +1020,7 @@ async fn write_attachments<C: Attached>(
     outcomes: &[Outcome],
     rows: &[Transfer],
 ) -> Result<()> {
-    let mut kinds: Vec<(std::any::TypeId, Vec<(&dyn Attachment, &Transfer)>)> = Vec::new();
+    let mut kinds: Vec<(std::any::TypeId, AttachedRows<'_>)> = Vec::new();
     for (cmd, outcome) in cmds.iter().zip(outcomes) {
         let (atts, Outcome::One(Ok(TRef::New(i)))) = (cmd.attachments(), outcome) else {
             continue;
@@ -1043,6 +1043,9 @@ async fn write_attachments<C: Attached>(
     }
     Ok(())
 }
+
+/// Attachments of one type with the transfers they belong to.
+type AttachedRows<'a> = Vec<(&'a dyn Attachment, &'a Transfer)>;
 
 /// What carries attachments: a command, or (in a prepared batch) their copy.
 trait Attached {

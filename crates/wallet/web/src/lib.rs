@@ -91,6 +91,7 @@ static ACCESS: &[RouteRule] = &[
     money("POST", "/api/v1/wallet/topup", Access::Resident),
     money("POST", "/api/v1/wallet/withdraw", Access::Resident),
     money("POST", "/api/v1/transfers", Access::Resident),
+    r("POST", "/api/v1/transfers/preview", Access::Resident),
     r("GET", "/api/v1/wallet/transactions", Access::Resident),
     r("GET", "/api/v1/wallet/statement", Access::Resident),
     r("GET", "/api/v1/wallet/limits", Access::Resident),

@@ -8,6 +8,7 @@ pub fn router() -> OpenApiRouter<WalletRoom> {
         .routes(routes!(topup))
         .routes(routes!(withdraw))
         .routes(routes!(transfer))
+        .routes(routes!(transfer_preview))
         .routes(routes!(transactions))
         .routes(routes!(statement))
         .routes(routes!(sandbox_notify))
@@ -72,6 +73,51 @@ pub struct TransferReq {
     pub amount: Value,
     pub memo: Option<String>,
     pub currency: Option<String>,
+    /// The payment PIN, required when the payer set one.
+    pub pin: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewPaymentReq {
+    /// The payee's login, or the payload of their QR code.
+    pub to: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PaymentPreviewResp {
+    pub payee: PayeeDoc,
+    /// A person's name with all but its last character hidden; a shop's name in full.
+    pub payee_name: String,
+    /// A person's login, masked, when paid by login.
+    pub login_masked: Option<String>,
+    /// A fixed-amount code's amount, fen.
+    pub amount: Option<i64>,
+    /// Fee on top, fen.
+    pub fee: i64,
+    /// Confirming asks for the payment PIN.
+    pub pin_required: bool,
+}
+
+/// Who a payment to this login or QR code goes to, before paying: the payer
+/// checks the masked name. Paying oneself is refused here.
+#[utoipa::path(post, path = "/api/v1/transfers/preview", tag = "wallet", request_body = PreviewPaymentReq,
+    responses((status = 200, body = PaymentPreviewResp), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn transfer_preview(
+    State(s): State<WalletRoom>,
+    ApiUser(p): ApiUser,
+    ApiJson(req): ApiJson<PreviewPaymentReq>,
+) -> ApiResult<Json<PaymentPreviewResp>> {
+    let v = s.pay.preview_payment(&p.user_id, &req.to).await.map_err(pay_err)?;
+    Ok(Json(PaymentPreviewResp {
+        payee: PayeeDoc::from(&v.payee),
+        payee_name: v.payee_name,
+        login_masked: v.login_masked,
+        amount: v.amount_fen,
+        fee: v.fee_fen,
+        pin_required: v.pin_required,
+    }))
 }
 
 /// Send money to another person.
@@ -83,6 +129,7 @@ pub(crate) async fn transfer(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r
     money(&s, &p, r, |st, p, key, b: TransferReq| async move {
         let amount = money_in(&b.amount, b.currency.as_deref())?;
         let memo = b.memo.unwrap_or_default();
+        st.pay.check_payment_pin(&p.user_id, b.pin.as_deref()).await?;
         Ok(ReceiptResp::from(st.pay.transfer_to_user(&p.user_id, &b.to, amount, &memo, &key).await?))
     })
     .await

@@ -174,6 +174,9 @@ pub(crate) struct SendPage {
     memo: String,
     key: String,
     receipt: Option<yizhan_pay::Receipt>,
+    /// The confirmation step: who is paid, before money moves.
+    check: Option<yizhan_pay::PaymentPreview>,
+    amount_fen: i64,
 }
 
 pub(crate) async fn send_form(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
@@ -185,6 +188,8 @@ pub(crate) async fn send_form(State(s): State<WalletRoom>, lang: Lang, csrf: Csr
         memo: String::new(),
         key: form_key(),
         receipt: None,
+        check: None,
+        amount_fen: 0,
     })
 }
 
@@ -196,8 +201,36 @@ pub(crate) async fn send_submit(
     form: CsrfForm,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/wallet/send", &p).await;
+    if form.get("confirm") != "1" {
+        // First the confirmation screen: payee (masked), amount, fee; nothing moves yet.
+        let checked = async {
+            let amount = yuan_field(form.get("amount"), "amount")?;
+            let v = s.pay.preview_payment(&p.user_id, form.get("to")).await?;
+            Ok::<_, yizhan_core::Error>((amount, v))
+        }
+        .await;
+        let (l, status, check, amount_fen) = match checked {
+            Ok((amount, v)) => (l, axum::http::StatusCode::OK, Some(v), amount),
+            Err(e) => {
+                let (l, status) = failed(l, e);
+                (l, status, None, 0)
+            }
+        };
+        let page = SendPage {
+            l,
+            to: form.get("to").to_string(),
+            amount: form.get("amount").to_string(),
+            memo: form.get("memo").to_string(),
+            key: form.get("idem").to_string(),
+            receipt: None,
+            check,
+            amount_fen,
+        };
+        return render_status(status, &page);
+    }
     let r = async {
         let amount = yuan_field(form.get("amount"), "amount")?;
+        s.pay.check_payment_pin(&p.user_id, Some(form.get("pin")).filter(|p| !p.is_empty())).await?;
         let (pay, user) = (s.pay.clone(), p.user_id.clone());
         let (to, memo, idem) = (form.get("to").to_string(), form.get("memo").to_string(), form.get("idem").to_string());
         to_completion(async move { pay.transfer_to_user(&user, &to, amount, &memo, &idem).await }).await
@@ -214,6 +247,8 @@ pub(crate) async fn send_submit(
                 memo: String::new(),
                 key: form_key(),
                 receipt: Some(rc),
+                check: None,
+                amount_fen: 0,
             })
         }
         Err(e) => {
@@ -227,6 +262,8 @@ pub(crate) async fn send_submit(
                 memo: form.get("memo").to_string(),
                 key,
                 receipt: None,
+                check: None,
+                amount_fen: 0,
             };
             render_status(status, &page)
         }

@@ -893,6 +893,14 @@ mod pages {
         let s = page(&app, "/wallet/send", &cookies, "en").await;
         let key = hidden(&s.text, "idem");
         let body = format!("csrf={csrf}&idem={key}&to=page-b%40example.org&amount=3.21&memo=tea");
+        // First the confirmation: the payee's name masked, the amount, the fee; nothing moved.
+        let r = form(&app, "/wallet/send", &cookies, &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(r.text.contains("id=\"check-payee\">***B</strong>"), "{}", r.text);
+        assert!(r.text.contains("id=\"check-amount\">¥3.21") && r.text.contains("p***@example.org"), "{}", r.text);
+        assert!(!r.text.contains("name=\"pin\""), "no PIN set, none asked");
+        assert_eq!(balance(&app, &b).await, 0);
+        let body = format!("{body}&confirm=1");
         let r = form(&app, "/wallet/send", &cookies, &body).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert!(r.text.contains("id=\"receipt\"") && r.text.contains("Page B"));
@@ -1326,4 +1334,44 @@ async fn a_bill_is_a_reason_to_read_the_identity_number_only_for_the_org_that_is
     let cookies = format!("yz_session={person}");
     let zh = page(&app, "/access-log", &cookies, "zh-CN").await;
     assert!(zh.text.contains("账单或罚款"), "{}", zh.text);
+}
+
+/// Before paying, the payer sees who is paid (the name masked, the login
+/// masked) and whether the PIN is asked; paying oneself is refused there.
+/// With a payment PIN set, a transfer needs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_is_previewed_with_the_payee_masked_and_needs_the_pin_once_set() {
+    let app = spawn_app().await;
+    let (a_id, a) = funded(&app, "pv-a@example.org", "Preview A", 10_000).await;
+    app.user("13800138555", "王小伟").await;
+    let r = app.post("/api/v1/transfers/preview", Some(&a), json!({"to": "13800138555"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["payee_name"], "**伟");
+    assert_eq!(r.body["login_masked"], "138****8555");
+    assert_eq!(r.body["fee"], 0);
+    assert_eq!(r.body["pin_required"], false);
+    assert_eq!(r.body["payee"]["kind"], "user");
+    let r = app.post("/api/v1/transfers/preview", Some(&a), json!({"to": "pv-a@example.org"})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "self_payment");
+    let own = app.get("/api/v1/qr/me", Some(&a)).await.body["payload"].as_str().unwrap().to_string();
+    let r = app.post("/api/v1/transfers/preview", Some(&a), json!({"to": own})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "self_payment");
+    let r = app.post("/api/v1/transfers/preview", Some(&a), json!({"to": "13900000000"})).await;
+    assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
+
+    // A PIN set: the preview says so, and a transfer without it (or with a wrong one) moves nothing.
+    app.state.pay.set_payment_pin(&a_id, "correct horse", "258036").await.unwrap();
+    let r = app.post("/api/v1/transfers/preview", Some(&a), json!({"to": "13800138555"})).await;
+    assert_eq!(r.body["pin_required"], true, "{}", r.text);
+    let r = app.pay("/api/v1/transfers", &a, &key(), json!({"to": "13800138555", "amount": 100})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.body["fields"][0]["field"], "pin", "{}", r.text);
+    let r =
+        app.pay("/api/v1/transfers", &a, &key(), json!({"to": "13800138555", "amount": 100, "pin": "111111"})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "wrong_pin");
+    assert_eq!(balance(&app, &a).await, 10_000);
+    let r =
+        app.pay("/api/v1/transfers", &a, &key(), json!({"to": "13800138555", "amount": 100, "pin": "258036"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(balance(&app, &a).await, 9_900);
 }
