@@ -258,6 +258,17 @@ impl Identity {
         tx.commit().await
     }
 
+    /// A platform administrator allowed to act as one now: refused for
+    /// anybody else, and for an administrator without a second factor when
+    /// the operator requires one of staff. Every admin-only page, route and
+    /// domain call goes through this (or [`Identity::require_staff`]).
+    pub async fn require_admin(&self, actor: &crate::Principal) -> Result<()> {
+        if !actor.is_admin {
+            return Err(Error::forbidden("error.forbidden.admin_only"));
+        }
+        self.require_second_factor_for_staff(actor).await
+    }
+
     /// Refused when the operator requires a second factor of staff and
     /// platform administrators and this one has none.
     pub async fn require_second_factor_for_staff(&self, actor: &crate::Principal) -> Result<()> {

@@ -123,13 +123,17 @@ async fn the_operator_can_require_a_second_factor_of_staff() {
     let e = w.id.create_city(&admin, "杭州", vec![]).await.unwrap_err();
     assert_eq!(e.code, codes::TOTP_REQUIRED_FOR_STAFF);
     assert_eq!(e.msg.key, "identity.totp.required_for_staff");
+    assert_eq!(w.id.require_admin(&admin).await.unwrap_err().code, codes::TOTP_REQUIRED_FOR_STAFF);
     let en = w.id.start_totp(&admin.user_id).await.unwrap();
     let secret = from_base32(&en.secret).unwrap();
     w.id.confirm_totp(&admin.user_id, &totp_at(&secret, w.clock.now_ms(), 6).unwrap()).await.unwrap();
+    w.id.require_admin(&admin).await.unwrap();
     let city = w.id.create_city(&admin, "杭州", vec![]).await.unwrap();
     let org = w.id.create_org(&admin, &city.id, OrgKind::CityDepartment, "市民中心").await.unwrap();
     let staff = w.person("13800000311", "孙一").await;
     w.id.add_member(&admin, &org.id, &staff.user_id, Role::Operator).await.unwrap();
+    // Staff are not administrators, with or without a second factor.
+    assert_eq!(w.id.require_admin(&staff).await.unwrap_err().code, Code::Forbidden);
     let e = w.id.require_staff(&staff, &org.id, Role::Operator).await.unwrap_err();
     assert_eq!(e.code, codes::TOTP_REQUIRED_FOR_STAFF);
     let en = w.id.start_totp(&staff.user_id).await.unwrap();

@@ -49,8 +49,8 @@ async fn load(s: &IdentityRoom) -> Result<(Vec<CityRow>, Vec<Org>)> {
 }
 
 async fn show(s: &IdentityRoom, l: Layout, p: &Principal, status: StatusCode) -> Response {
-    if !p.is_admin {
-        return failure_page(l.lang, &yizhan_core::Error::forbidden("error.forbidden.admin_only"));
+    if let Err(e) = s.identity.require_admin(p).await {
+        return failure_page(l.lang, &e);
     }
     match load(s).await {
         Ok((cities, orgs)) => {

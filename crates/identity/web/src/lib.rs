@@ -199,10 +199,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> std::result::Result<Self, Self::Rejection> {
         let ApiUser(p) = ApiUser::from_request_parts(parts, state).await?;
-        if !p.is_admin {
-            return Err(ApiError(Error::forbidden("error.forbidden.admin_only")));
-        }
-        Identity::from_ref(state).require_second_factor_for_staff(&p).await?;
+        Identity::from_ref(state).require_admin(&p).await?;
         Ok(ApiAdmin(p))
     }
 }

@@ -126,8 +126,8 @@ struct OutboxRow {
 /// "sent" (sign-in codes among them), for the platform's administrators only.
 async fn outbox(State(s): State<NotifyRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/admin/outbox", &p).await;
-    if !p.is_admin {
-        return failure_page(lang, &yizhan_core::Error::forbidden("error.forbidden.admin_only"));
+    if let Err(e) = s.identity.require_admin(&p).await {
+        return failure_page(lang, &e);
     }
     match s.notify.outbox(OUTBOX_LIST_MAX).await {
         Ok(items) => {

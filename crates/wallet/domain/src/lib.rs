@@ -602,6 +602,7 @@ impl Pay {
         if !actor.is_admin {
             return Err(Error::forbidden("pay.staff_only"));
         }
+        self.identity().require_second_factor_for_staff(actor).await?;
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 500 {
             return Err(Error::field_msg("reason", Msg::new("pay.reason_required").int("max", 500)));

@@ -270,9 +270,7 @@ impl Pay {
         per_tx_fen: i64,
         per_day_fen: i64,
     ) -> Result<LimitRule> {
-        if !actor.is_admin {
-            return Err(Error::forbidden("error.forbidden.admin_only"));
-        }
+        self.identity().require_admin(actor).await?;
         let mut errors = Vec::new();
         if !(0..=MAX_LEVEL).contains(&level) {
             errors.push(yizhan_core::FieldError::new("level", Msg::new("pay.limit.level_range").int("max", MAX_LEVEL)));

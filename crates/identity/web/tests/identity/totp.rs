@@ -108,6 +108,17 @@ async fn staff_without_a_second_factor_are_refused_when_the_operator_requires_on
     let r = app.post("/api/v1/cities", Some(&admin), json!({"name": "杭州", "services": []})).await;
     assert_problem(&r, StatusCode::FORBIDDEN, "totp_required_for_staff");
     assert!(r.body["detail"].as_str().unwrap().contains("second factor"), "{}", r.text);
+    // Nor do the admin-only pages open: the console, the sandbox outbox (sign-in
+    // codes) and the wallet's limit table.
+    let cookies = format!("yz_session={admin}");
+    for path in ["/admin", "/admin/outbox"] {
+        let r = page(&app, path, &cookies, "en").await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.text);
+        assert!(r.text.contains("second factor"), "{path}: {}", r.text);
+    }
+    let r = page(&app, "/wallet", &cookies, "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(!r.text.contains("name=\"per_day\""), "the limit table is offered: {}", r.text);
     // Residents are not asked.
     let (resident_id, resident) = app.user("13912349999", "Resident").await;
     assert_eq!(app.get("/api/v1/me", Some(&resident)).await.status, StatusCode::OK);
@@ -117,6 +128,11 @@ async fn staff_without_a_second_factor_are_refused_when_the_operator_requires_on
     let code = totp_at(&secret, now(&app), 6).unwrap();
     let r = log_in(&app, "root@example.org", "correct horse", Some(&code)).await;
     let admin = r.body["token"].as_str().unwrap().to_string();
+    let cookies = format!("yz_session={admin}");
+    for path in ["/admin", "/admin/outbox"] {
+        assert_eq!(page(&app, path, &cookies, "en").await.status, StatusCode::OK, "{path}");
+    }
+    assert!(page(&app, "/wallet", &cookies, "en").await.text.contains("name=\"per_day\""));
     let (_, org_id) = app.city_and_org(&admin, "杭州", "市民中心", "city_department").await;
     app.add_staff(&admin, &org_id, &resident_id, "operator").await;
     // Staff without one: refused as staff, with the stable code.

@@ -135,7 +135,7 @@ pub(crate) async fn wallet_render(
         Ok(m) => limits_view(l.lang, m),
         Err(e) => return failure_page(l.lang, &e),
     };
-    let admin_limits = if p.is_admin {
+    let admin_limits = if s.identity.require_admin(p).await.is_ok() {
         match s.pay.limit_table().await {
             Ok(t) => admin_rows(l.lang, t),
             Err(e) => return failure_page(l.lang, &e),
