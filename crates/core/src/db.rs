@@ -28,7 +28,9 @@ impl Engine {
 ///
 /// On SQLite every write transaction first takes the process's single write
 /// permit, so writers queue in the process instead of failing with "database
-/// is locked"; readers never wait (WAL).
+/// is locked", and then begins IMMEDIATE, so writers in other processes on the
+/// same file (the demo beside `serve`) wait for each other; readers never wait
+/// (WAL).
 #[derive(Clone)]
 pub struct Db {
     pub pool: AnyPool,
@@ -144,7 +146,14 @@ impl Db {
             Some(s) => Some(s.clone().acquire_owned().await.map_err(Error::internal)?),
             None => None,
         };
-        let inner = self.pool.begin().await?;
+        // SQLite: take the file's write lock at BEGIN. A deferred transaction
+        // that reads first and writes later is refused at once ("database is
+        // locked", no busy wait) when another process wrote in between; an
+        // immediate one waits its turn under busy_timeout instead.
+        let inner = match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.pool.begin().await?,
+        };
         Ok(Tx { inner, _permit: permit })
     }
 

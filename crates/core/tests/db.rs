@@ -35,6 +35,40 @@ async fn placeholders_types_and_migrations_work_on_the_engine() {
     assert_eq!(c, 1);
 }
 
+/// Two processes on one database (the demo beside `serve`): a write
+/// transaction that read first still writes when the other process wrote in
+/// the meantime. On SQLite a deferred BEGIN would be refused at its first
+/// write ("database is locked", no busy wait helps a stale snapshot); `begin`
+/// takes the write lock up front, so the other process waits its turn.
+#[tokio::test]
+async fn a_write_transaction_that_read_first_is_not_refused_by_another_process() {
+    let t = TestDb::new(&[&SET]).await;
+    let other = yizhan_core::Db::connect(t.db.url()).await.unwrap();
+    let mut tx = t.db.begin().await.unwrap();
+    let (before,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t").fetch_one(tx.conn()).await.unwrap();
+    let mut writer = tokio::spawn(async move {
+        let mut tx = other.begin().await?;
+        sqlx::query("INSERT INTO t (id, n) VALUES ($1, $2)").bind("theirs").bind(1_i64).execute(tx.conn()).await?;
+        tx.commit().await
+    });
+    // Give the other process the chance to commit in between (it does on
+    // PostgreSQL; on SQLite it waits for the lock this transaction holds).
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut writer).await;
+    sqlx::query("INSERT INTO t (id, n) VALUES ($1, $2)")
+        .bind("mine")
+        .bind(before + 1)
+        .execute(tx.conn())
+        .await
+        .expect("the write after the read is not refused");
+    tx.commit().await.unwrap();
+    match early {
+        Ok(done) => done.unwrap().unwrap(),
+        Err(_) => writer.await.unwrap().unwrap(),
+    }
+    let (c,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t").fetch_one(&t.db.pool).await.unwrap();
+    assert_eq!(c, before + 2);
+}
+
 #[tokio::test]
 async fn a_second_process_with_another_vault_key_is_refused() {
     let t = TestDb::new(&[&SET]).await;
