@@ -240,6 +240,14 @@ impl StaffView {
     }
 }
 
+/// A live account as a payment sees its payer ([`Identity::standing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub name: String,
+    pub login_verified: bool,
+    pub verification_level: i64,
+}
+
 /// A person as others may see them when choosing whom to pay or invite.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserRef {
@@ -1072,6 +1080,20 @@ impl Identity {
                 .fetch_optional(&self.ctx().db.pool)
                 .await?;
         Ok(row.map(UserRef::from))
+    }
+
+    /// What a payment needs to know of its payer, in one read: the name the
+    /// payee is told, whether the login is proved, and the verification
+    /// level the limits go by. A deleted or unknown account is not found.
+    pub async fn standing(&self, user_id: &str) -> Result<Standing> {
+        let row: Option<(String, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT name, login_verified_at_ms, verification_level FROM users WHERE id = $1 AND deleted_at_ms IS NULL",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.ctx().db.pool)
+        .await?;
+        let (name, verified_at, verification_level) = row.ok_or_else(|| Error::not_found("user"))?;
+        Ok(Standing { name, login_verified: verified_at.is_some(), verification_level })
     }
 
     /// The verified holder of an identity number (bound through the verifier

@@ -179,6 +179,8 @@ struct Inner {
     opened: Mutex<HashSet<String>>,
     /// Limit reservations, many per transaction (see [`limits`]).
     reservations: yizhan_core::group::GroupCommit<limits::Reservations>,
+    /// The limit table as last read.
+    rules: limits::RuleCache,
     /// Who hears of a paid bill (the credit room, wired by the app); none: nobody.
     bill_events: std::sync::OnceLock<Arc<dyn bills::BillEvents>>,
 }
@@ -254,6 +256,7 @@ impl Pay {
                 config,
                 opened: Mutex::new(HashSet::new()),
                 reservations,
+                rules: limits::RuleCache::default(),
                 bill_events: std::sync::OnceLock::new(),
             }),
         }
@@ -261,6 +264,10 @@ impl Pay {
 
     pub(crate) fn inner_reservations(&self) -> &yizhan_core::group::GroupCommit<limits::Reservations> {
         &self.inner.reservations
+    }
+
+    pub(crate) fn inner_rules(&self) -> &limits::RuleCache {
+        &self.inner.rules
     }
 
     /// Who hears of a paid bill (set once, at start).
@@ -507,14 +514,15 @@ impl Pay {
         idem: &str,
         category: &str,
     ) -> Result<Receipt> {
-        let payer_name = self.live_user_name(payer_user_id).await?;
+        let payer = self.identity().standing(payer_user_id).await?;
+        let payer_name = payer.name.clone();
         let from = self.ensure_wallet(payer_user_id).await?;
         let to = self.ensure_payee(&preview.payee).await?;
         let key = scoped_key("user", payer_user_id, category, idem);
         // A retry of a payment already made is answered without telling the payee again.
         let replay = self.ledger().transfer_by_idempotency_key(&key).await?.is_some();
         if !replay {
-            self.reserve_limit(payer_user_id, Operation::Payment, amount_fen, &key).await?;
+            self.reserve_fresh(&payer, payer_user_id, Operation::Payment, amount_fen, &key).await?;
         }
         // The payee's notice and the request's answer commit with the money.
         let mut attachments: Vec<Arc<dyn yizhan_ledger::Attachment>> = Vec::new();

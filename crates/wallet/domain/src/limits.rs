@@ -28,6 +28,10 @@
 use crate::Pay;
 use futures::future::BoxFuture;
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use yizhan_core::group::Batch;
 use yizhan_core::time::{CST_OFFSET_MS, DAY_MS};
 use yizhan_core::{Error, Fen, Msg, Result};
@@ -201,6 +205,42 @@ fn level_of(verification_level: i64) -> i64 {
     verification_level.clamp(0, MAX_LEVEL)
 }
 
+/// How long the limit table is remembered without reading it again.
+pub const RULES_FRESH_FOR: Duration = Duration::from_secs(5);
+
+/// The limit table as last read, so a payment need not read it.
+#[derive(Default)]
+pub(crate) struct RuleCache {
+    kept: Mutex<Option<(Instant, Arc<HashMap<(i64, String), (i64, i64)>>)>>,
+    /// Moves on with every change, so a read that began before a change
+    /// cannot keep the table it read.
+    generation: AtomicU64,
+}
+
+impl RuleCache {
+    fn fresh(&self) -> Option<Arc<HashMap<(i64, String), (i64, i64)>>> {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.as_ref().filter(|(at, _)| at.elapsed() < RULES_FRESH_FOR).map(|(_, r)| r.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn keep(&self, read_from: u64, rules: Arc<HashMap<(i64, String), (i64, i64)>>) {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if self.generation() == read_from {
+            *kept = Some((Instant::now(), rules));
+        }
+    }
+
+    fn forget(&self) {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        *kept = None;
+    }
+}
+
 impl Pay {
     /// Every limit, for every level and operation.
     pub async fn limit_table(&self) -> Result<Vec<LimitRule>> {
@@ -212,19 +252,30 @@ impl Pay {
         .await?)
     }
 
+    /// One level's caps for one operation, from the table remembered for at
+    /// most [`RULES_FRESH_FOR`] (a change made in this process takes effect at
+    /// once; one made by another process within that time).
     async fn limit_rule(&self, level: i64, op: Operation) -> Result<(i64, i64)> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT per_tx_fen, per_day_fen FROM wallet_limits WHERE level = $1 AND operation = $2")
-                .bind(level)
-                .bind(op.as_str())
-                .fetch_optional(&self.ctx().db.pool)
-                .await?;
+        let rules = match self.inner_rules().fresh() {
+            Some(r) => r,
+            None => {
+                let read_from = self.inner_rules().generation();
+                let rows: Vec<(i64, String, i64, i64)> =
+                    sqlx::query_as("SELECT level, operation, per_tx_fen, per_day_fen FROM wallet_limits")
+                        .fetch_all(&self.ctx().db.pool)
+                        .await?;
+                let rules: Arc<HashMap<(i64, String), (i64, i64)>> =
+                    Arc::new(rows.into_iter().map(|(l, o, t, d)| ((l, o), (t, d))).collect());
+                self.inner_rules().keep(read_from, rules.clone());
+                rules
+            }
+        };
         // No row (an operator deleted it by hand): nothing is allowed, the safe side.
-        Ok(row.unwrap_or((0, 0)))
+        Ok(rules.get(&(level, op.as_str().to_string())).copied().unwrap_or((0, 0)))
     }
 
     async fn level(&self, user_id: &str) -> Result<i64> {
-        Ok(level_of(self.identity().profile(user_id).await?.verification_level))
+        Ok(level_of(self.identity().standing(user_id).await?.verification_level))
     }
 
     async fn used_on(&self, user_id: &str, op: Operation, day: i64) -> Result<i64> {
@@ -333,6 +384,7 @@ impl Pay {
         .execute(tx.conn())
         .await?;
         tx.commit().await?;
+        self.inner_rules().forget();
         tracing::info!(admin = %actor.user_id, level, operation = op.as_str(), old_per_tx_fen = old_tx,
             old_per_day_fen = old_day, per_tx_fen, per_day_fen, "wallet limit changed");
         Ok(LimitRule { level, operation: op.as_str().into(), per_tx_fen, per_day_fen, updated_at_ms: now })
@@ -368,12 +420,27 @@ impl Pay {
         if counted.is_some() || self.ledger().transfer_by_idempotency_key(reference).await?.is_some() {
             return Ok(());
         }
-        let profile = self.identity().profile(user_id).await?;
+        let standing = self.identity().standing(user_id).await?;
+        self.reserve_fresh(&standing, user_id, op, amount_fen, reference).await
+    }
+
+    /// [`Pay::reserve_limit`] for a movement whose caller has just seen that
+    /// the ledger holds nothing under `reference`, and has read the payer's
+    /// standing: no read is repeated. A reservation counted already (a retry
+    /// after an unknown outcome) is recognised by the group commit itself.
+    pub(crate) async fn reserve_fresh(
+        &self,
+        standing: &yizhan_identity::Standing,
+        user_id: &str,
+        op: Operation,
+        amount_fen: i64,
+        reference: &str,
+    ) -> Result<()> {
         // Until its login is proved by a code, an account may look around but not pay.
-        if op == Operation::Payment && !profile.login_verified {
+        if op == Operation::Payment && !standing.login_verified {
             return Err(yizhan_identity::login_unproved());
         }
-        let level = level_of(profile.verification_level);
+        let level = level_of(standing.verification_level);
         let (per_tx_fen, per_day_fen) = self.limit_rule(level, op).await?;
         let now = self.ctx().now_ms();
         let day = china_day(now);
@@ -507,5 +574,24 @@ mod tests {
         assert_eq!(next_china_midnight(midnight), midnight + DAY_MS);
         assert_eq!(level_of(7), 2);
         assert_eq!(level_of(-1), 0);
+    }
+
+    #[test]
+    fn a_table_read_before_a_change_is_not_kept() {
+        let cache = RuleCache::default();
+        let table = |cap: i64| Arc::new(HashMap::from([((0, "payment".to_string()), (cap, cap))]));
+        assert!(cache.fresh().is_none());
+        let read_from = cache.generation();
+        cache.keep(read_from, table(100));
+        assert_eq!(cache.fresh().unwrap()[&(0, "payment".to_string())], (100, 100));
+        // A change forgets the table; a read that began before it cannot put its table back.
+        let stale_read = cache.generation();
+        cache.forget();
+        assert!(cache.fresh().is_none());
+        cache.keep(stale_read, table(100));
+        assert!(cache.fresh().is_none());
+        let read_from = cache.generation();
+        cache.keep(read_from, table(50));
+        assert_eq!(cache.fresh().unwrap()[&(0, "payment".to_string())], (50, 50));
     }
 }
