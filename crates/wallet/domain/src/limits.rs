@@ -208,17 +208,20 @@ fn level_of(verification_level: i64) -> i64 {
 /// How long the limit table is remembered without reading it again.
 pub const RULES_FRESH_FOR: Duration = Duration::from_secs(5);
 
+/// The limit table: (level, operation) → (per transaction, per day) in fen.
+type Rules = Arc<HashMap<(i64, String), (i64, i64)>>;
+
 /// The limit table as last read, so a payment need not read it.
 #[derive(Default)]
 pub(crate) struct RuleCache {
-    kept: Mutex<Option<(Instant, Arc<HashMap<(i64, String), (i64, i64)>>)>>,
+    kept: Mutex<Option<(Instant, Rules)>>,
     /// Moves on with every change, so a read that began before a change
     /// cannot keep the table it read.
     generation: AtomicU64,
 }
 
 impl RuleCache {
-    fn fresh(&self) -> Option<Arc<HashMap<(i64, String), (i64, i64)>>> {
+    fn fresh(&self) -> Option<Rules> {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.as_ref().filter(|(at, _)| at.elapsed() < RULES_FRESH_FOR).map(|(_, r)| r.clone())
     }
@@ -227,7 +230,7 @@ impl RuleCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    fn keep(&self, read_from: u64, rules: Arc<HashMap<(i64, String), (i64, i64)>>) {
+    fn keep(&self, read_from: u64, rules: Rules) {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         if self.generation() == read_from {
             *kept = Some((Instant::now(), rules));
@@ -264,7 +267,7 @@ impl Pay {
                     sqlx::query_as("SELECT level, operation, per_tx_fen, per_day_fen FROM wallet_limits")
                         .fetch_all(&self.ctx().db.pool)
                         .await?;
-                let rules: Arc<HashMap<(i64, String), (i64, i64)>> =
+                let rules: Rules =
                     Arc::new(rows.into_iter().map(|(l, o, t, d)| ((l, o), (t, d))).collect());
                 self.inner_rules().keep(read_from, rules.clone());
                 rules
