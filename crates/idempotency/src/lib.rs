@@ -23,7 +23,7 @@ use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use yizhan_core::group::{Batch, GroupCommit, GroupLimits};
 use yizhan_core::{Ctx, Error, MigrationSet, Msg, Result, Tx};
 
@@ -87,9 +87,10 @@ impl std::fmt::Debug for Lease {
     }
 }
 
-/// The keys whose requests run in this process: (scope, key) → (lease id, request hash).
+/// The keys whose requests run in this process: (scope, key) → the lease's
+/// guard (which holds the request hash), not kept alive by the map.
 #[derive(Default)]
-struct Running(Mutex<HashMap<(String, String), (String, String)>>);
+struct Running(Mutex<HashMap<(String, String), Weak<Guard>>>);
 
 struct Guard {
     running: Arc<Running>,
@@ -109,7 +110,7 @@ impl Guard {
         }
         let mut map = self.running.0.lock().unwrap_or_else(|e| e.into_inner());
         let k = (self.scope.clone(), self.key.clone());
-        if map.get(&k).is_some_and(|(id, _)| *id == self.id) {
+        if map.get(&k).is_some_and(|held| std::ptr::eq(held.as_ptr(), self)) {
             map.remove(&k);
         }
         true
@@ -315,19 +316,20 @@ impl Idempotency {
         let lease = {
             let mut map = self.running.0.lock().unwrap_or_else(|e| e.into_inner());
             let k = (scope.to_string(), key.to_string());
-            if let Some((_, running_hash)) = map.get(&k) {
-                return Ok(if running_hash == request_hash { Begin::InProgress } else { Begin::Mismatch });
+            // A guard being dropped no longer upgrades: its key is free.
+            if let Some(running) = map.get(&k).and_then(Weak::upgrade) {
+                return Ok(if running.request_hash == request_hash { Begin::InProgress } else { Begin::Mismatch });
             }
-            let id = self.ctx.new_id();
-            map.insert(k, (id.clone(), request_hash.to_string()));
-            Lease(Arc::new(Guard {
+            let guard = Arc::new(Guard {
                 running: self.running.clone(),
                 scope: scope.to_string(),
                 key: key.to_string(),
-                id,
+                id: self.ctx.new_id(),
                 request_hash: request_hash.to_string(),
                 settled: AtomicBool::new(false),
-            }))
+            });
+            map.insert(k, Arc::downgrade(&guard));
+            Lease(guard)
         };
         // Claimed here first, so the row read below cannot be stored by
         // another request of this process between the read and the run.

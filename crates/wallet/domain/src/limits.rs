@@ -267,8 +267,7 @@ impl Pay {
                     sqlx::query_as("SELECT level, operation, per_tx_fen, per_day_fen FROM wallet_limits")
                         .fetch_all(&self.ctx().db.pool)
                         .await?;
-                let rules: Rules =
-                    Arc::new(rows.into_iter().map(|(l, o, t, d)| ((l, o), (t, d))).collect());
+                let rules: Rules = Arc::new(rows.into_iter().map(|(l, o, t, d)| ((l, o), (t, d))).collect());
                 self.inner_rules().keep(read_from, rules.clone());
                 rules
             }
