@@ -140,10 +140,38 @@ fn qr_svg(uri: &str) -> String {
     }
 }
 
+/// The TOTP page as it stands for the person now (on or off), with the
+/// recovery codes just made, if any.
+async fn totp_shown(s: &IdentityRoom, l: Layout, status: StatusCode, user_id: &str, codes: Vec<String>) -> Response {
+    let on = s.identity.totp_enabled(user_id).await.unwrap_or(false);
+    render_status(status, &TotpPage { l, on, enrolment: None, recovery_codes: codes })
+}
+
+/// The TOTP page after an action: its confirmation (`ok_key`) and any new
+/// recovery codes, or its error.
+async fn totp_after(
+    s: &IdentityRoom,
+    l: Layout,
+    user_id: &str,
+    r: yizhan_core::Result<Vec<String>>,
+    ok_key: &str,
+) -> Response {
+    let (l, status, codes) = match r {
+        Ok(codes) => {
+            let text = l.lang.t(ok_key);
+            (l.ok(text), StatusCode::OK, codes)
+        }
+        Err(e) => {
+            let (l, status) = l.failed(&e);
+            (l, status, Vec::new())
+        }
+    };
+    totp_shown(s, l, status, user_id, codes).await
+}
+
 async fn totp_page(State(s): State<IdentityRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/account/totp", &p).await;
-    let on = s.identity.totp_enabled(&p.user_id).await.unwrap_or(false);
-    render_status(StatusCode::OK, &TotpPage { l, on, enrolment: None, recovery_codes: Vec::new() })
+    totp_shown(&s, l, StatusCode::OK, &p.user_id, Vec::new()).await
 }
 
 async fn totp_start(
@@ -164,8 +192,7 @@ async fn totp_start(
         }
         Err(e) => {
             let (l, status) = l.failed(&e);
-            let on = s.identity.totp_enabled(&p.user_id).await.unwrap_or(false);
-            render_status(status, &TotpPage { l, on, enrolment: None, recovery_codes: Vec::new() })
+            totp_shown(&s, l, status, &p.user_id, Vec::new()).await
         }
     }
 }
@@ -178,17 +205,8 @@ async fn totp_confirm(
     form: CsrfForm,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/account/totp", &p).await;
-    match s.identity.confirm_totp(&p.user_id, form.get("code")).await {
-        Ok(codes) => render_status(
-            StatusCode::OK,
-            &TotpPage { l: l.ok(lang.t("totp.on")), on: true, enrolment: None, recovery_codes: codes },
-        ),
-        Err(e) => {
-            let (l, status) = l.failed(&e);
-            let on = s.identity.totp_enabled(&p.user_id).await.unwrap_or(false);
-            render_status(status, &TotpPage { l, on, enrolment: None, recovery_codes: Vec::new() })
-        }
-    }
+    let r = s.identity.confirm_totp(&p.user_id, form.get("code")).await;
+    totp_after(&s, l, &p.user_id, r, "totp.on").await
 }
 
 async fn change_login(
@@ -228,13 +246,8 @@ async fn totp_disable(
     form: CsrfForm,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/account/totp", &p).await;
-    let r = s.identity.disable_totp(&p.user_id, form.get("password"), form.get("code")).await;
-    let (l, status) = match &r {
-        Ok(()) => (l.ok(lang.t("totp.turned_off")), StatusCode::OK),
-        Err(e) => l.failed(e),
-    };
-    let on = s.identity.totp_enabled(&p.user_id).await.unwrap_or(false);
-    render_status(status, &TotpPage { l, on, enrolment: None, recovery_codes: Vec::new() })
+    let r = s.identity.disable_totp(&p.user_id, form.get("password"), form.get("code")).await.map(|()| Vec::new());
+    totp_after(&s, l, &p.user_id, r, "totp.turned_off").await
 }
 
 async fn totp_recovery(
@@ -245,13 +258,6 @@ async fn totp_recovery(
     form: CsrfForm,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/account/totp", &p).await;
-    let (l, status, recovery_codes) = match s.identity.regenerate_recovery_codes(&p.user_id, form.get("code")).await {
-        Ok(codes) => (l.ok(lang.t("totp.recovery_replaced")), StatusCode::OK, codes),
-        Err(e) => {
-            let (l, status) = l.failed(&e);
-            (l, status, Vec::new())
-        }
-    };
-    let on = s.identity.totp_enabled(&p.user_id).await.unwrap_or(false);
-    render_status(status, &TotpPage { l, on, enrolment: None, recovery_codes })
+    let r = s.identity.regenerate_recovery_codes(&p.user_id, form.get("code")).await;
+    totp_after(&s, l, &p.user_id, r, "totp.recovery_replaced").await
 }
