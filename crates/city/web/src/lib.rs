@@ -97,6 +97,9 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
         .route("/city/appointments", get(pages::appointments_page))
         .route("/city/appointments/{id}/cancel", post(pages::cancel))
         .route("/city/appointments/{id}/ics", get(pages::ics))
+        .route("/city/slots/{id}", get(pages::slot_page))
+        .route("/city/slots/{id}/waitlist", post(pages::join_waitlist))
+        .route("/city/slots/{id}/lottery", post(pages::enter_lottery))
         .route("/city/invitations", get(pages::invitations_page))
         .route("/city/invitations/{id}", get(pages::invitation_page))
         .route("/city/invitations/{id}/confirm", post(pages::confirm_invitation))
@@ -492,6 +495,8 @@ struct ServicePage {
     l: Layout,
     svc: CityService,
     slots: Vec<SlotView>,
+    /// Places are drawn by lottery: each slot links to its page.
+    lottery: bool,
 }
 
 /// One service: what it is, what to bring, its fee, and the week's open slots.
@@ -508,12 +513,18 @@ async fn service_page(
         Err(e) => return failure_page(lang, &e),
     };
     let now = s.ctx.now_ms();
+    let mut lottery = false;
     let slots = match &svc.booking_service_id {
-        Some(bs) => match s.hall.booking().slots(bs, now, now + 7 * DAY_MS).await {
-            Ok(v) => v.into_iter().filter(|v| v.released).take(100).collect(),
-            Err(e) => return failure_page(lang, &e),
-        },
+        Some(bs) => {
+            lottery = matches!(s.hall.booking().service(bs).await,
+                Ok(b) if b.rules.allocation == yizhan_booking::Allocation::Lottery);
+            match s.hall.booking().slots(bs, now, now + 7 * DAY_MS).await {
+                // A lottery's slots are shown before their release: its seed is published then.
+                Ok(v) => v.into_iter().filter(|v| v.released || lottery).take(100).collect(),
+                Err(e) => return failure_page(lang, &e),
+            }
+        }
         None => Vec::new(),
     };
-    render(&ServicePage { l, svc, slots })
+    render(&ServicePage { l, svc, slots, lottery })
 }

@@ -519,3 +519,87 @@ pub(crate) async fn decline_invitation(
         Err(e) => person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e),
     }
 }
+
+#[derive(Template)]
+#[template(path = "city_slot.html")]
+struct SlotPage {
+    l: Layout,
+    svc: CityService,
+    slot: yizhan_booking::Slot,
+    /// For a slot drawn by lottery: what is published, and my part in it.
+    lottery: Option<yizhan_booking::lottery::LotteryView>,
+    /// The lottery's request window is open now.
+    open: bool,
+    /// The draw's log as published, for anyone to re-run.
+    log_json: String,
+    /// My place on the waiting list, if I joined it.
+    wait: Option<yizhan_booking::WaitEntry>,
+}
+
+/// One slot: for a full one, the waiting list (join, my position, an offer
+/// to accept before its deadline); for a lottery, its seed, window, my
+/// request and, once drawn, my result and the allocation log.
+pub(crate) async fn slot_page(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let r = async {
+        let slot = s.hall.booking().slot(&id).await?;
+        let svc = s.hall.service_by_booking(&slot.service_id).await?;
+        let rules = s.hall.booking().service(&slot.service_id).await?.rules;
+        let now = s.ctx.now_ms();
+        let (lottery, wait) = if rules.allocation == yizhan_booking::Allocation::Lottery {
+            (Some(s.hall.booking().lottery_view(&id, Some(&p.user_id)).await?), None)
+        } else {
+            (None, s.hall.booking().waitlist_entry(&p.user_id, &id).await?)
+        };
+        let open = lottery.as_ref().is_some_and(|v| now >= v.opens_at_ms && now < v.closes_at_ms);
+        let log_json = lottery
+            .as_ref()
+            .and_then(|v| v.log.as_ref())
+            .map(|log| serde_json::to_string_pretty(log).unwrap_or_default())
+            .unwrap_or_default();
+        Ok::<_, Error>((svc, slot, lottery, open, log_json, wait))
+    }
+    .await;
+    match r {
+        Ok((svc, slot, lottery, open, log_json, wait)) => {
+            render_status(StatusCode::OK, &SlotPage { l, svc, slot, lottery, open, log_json, wait })
+        }
+        Err(e) => l.failure(&e),
+    }
+}
+
+/// Join a full slot's waiting list, then back to the slot.
+pub(crate) async fn join_waitlist(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    _form: CsrfForm,
+) -> Response {
+    match s.hall.booking().join_waitlist(&p.user_id, &id).await {
+        Ok(_) => Redirect::to(&format!("/city/slots/{id}")).into_response(),
+        Err(e) => person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e),
+    }
+}
+
+/// Ask for a place in a lottery slot during its window, then back to the slot.
+pub(crate) async fn enter_lottery(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    _form: CsrfForm,
+) -> Response {
+    match s.hall.booking().request_lottery(&p.user_id, &id).await {
+        Ok(()) => Redirect::to(&format!("/city/slots/{id}")).into_response(),
+        Err(e) => person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e),
+    }
+}

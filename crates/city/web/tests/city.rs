@@ -722,6 +722,19 @@ async fn the_waiting_list_and_the_lottery_over_http() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(app.get(&wait, Some(b)).await.body["state"], "accepted");
     assert_eq!(app.get(&wait, Some(c)).await.body["position"], 1);
+    // The pages: the slot shows my place; a full slot's page joins the list.
+    {
+        use yizhan_app::testing::{form, page, session_csrf};
+        let r = page(&app, &format!("/city/slots/{slot_id}"), &format!("yz_session={c}"), "en").await;
+        assert!(r.text.contains("On the waiting list") && r.text.contains("Position 1"), "{}", r.text);
+        let cookies = format!("yz_session={d}");
+        let csrf = enc(&session_csrf(&app, &cookies).await);
+        let r = page(&app, &format!("/city/slots/{slot_id}"), &cookies, "zh-CN").await;
+        assert!(r.text.contains("waitlist-join") && r.text.contains("加入候补"), "{}", r.text);
+        let r = form(&app, &format!("/city/slots/{slot_id}/waitlist"), &cookies, &format!("csrf={csrf}")).await;
+        assert_eq!(location(&r), format!("/city/slots/{slot_id}"));
+        assert_eq!(app.get(&wait, Some(d)).await.body["position"], 2);
+    }
 
     // A lottery: released a day ahead, requests for 10 minutes, then drawn with the seed published before.
     let mut lottery = marriage();
@@ -774,5 +787,8 @@ async fn the_waiting_list_and_the_lottery_over_http() {
         }
     }
     assert_eq!(won, 1);
+    let r =
+        yizhan_app::testing::page(&app, &format!("/city/slots/{slot_id}"), &format!("yz_session={a}"), "zh-CN").await;
+    assert!(r.text.contains("分配记录") && r.text.contains(&seed) && r.text.contains("lottery-log"), "{}", r.text);
     assert_eq!(app.get(&view, Some(d)).await.body["won"], Value::Null, "did not enter");
 }
