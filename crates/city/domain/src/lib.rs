@@ -301,6 +301,8 @@ pub struct QueueItem {
     pub status: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// none, waived, held (to be returned with what was lent), returned.
+    pub deposit_state: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -679,7 +681,8 @@ impl CityHall {
     pub async fn queue(&self, actor: &Principal, org_id: &str, limit: i64) -> Result<Vec<QueueItem>> {
         self.identity.require_staff(actor, org_id, Role::Operator).await?;
         let items: Vec<QueueItem> = sqlx::query_as(
-            "SELECT id, service_id, status, created_at_ms, updated_at_ms FROM city_applications WHERE org_id = $1 \
+            "SELECT id, service_id, status, created_at_ms, updated_at_ms, deposit_state FROM city_applications \
+             WHERE org_id = $1 \
              ORDER BY CASE WHEN status IN ('rejected', 'completed') THEN 1 ELSE 0 END, created_at_ms, id LIMIT $2",
         )
         .bind(org_id)
@@ -818,7 +821,8 @@ impl CityHall {
     /// Everything kept about a person, for their export.
     pub async fn export_person(&self, person_id: &str) -> Result<serde_json::Value> {
         let apps = self.my_applications(person_id, MAX_LISTED).await?;
-        Ok(serde_json::json!({ "applications": apps }))
+        let invitations = self.invitations(person_id, MAX_LISTED).await?;
+        Ok(serde_json::json!({ "applications": apps, "invitations": invitations }))
     }
 
     /// Deletes a person's applications and their history.
@@ -832,6 +836,10 @@ impl CityHall {
         .execute(tx.conn())
         .await?;
         sqlx::query("DELETE FROM city_applications WHERE person_id = $1").bind(person_id).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM city_invitations WHERE inviter_id = $1 OR partner_id = $1")
+            .bind(person_id)
+            .execute(tx.conn())
+            .await?;
         tx.commit().await
     }
 }

@@ -106,6 +106,7 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
         .route("/city/invitations/{id}/decline", post(pages::decline_invitation))
         .route("/city/staff", get(pages::staff_page))
         .route("/city/staff/appointments/{id}/check-in", post(pages::staff_check_in))
+        .route("/city/staff/applications/{id}/deposit-return", post(pages::staff_return_deposit))
         .with_state(room.clone());
     let api = OpenApiRouter::new()
         .routes(routes!(catalogue))

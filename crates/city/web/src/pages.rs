@@ -603,3 +603,18 @@ pub(crate) async fn enter_lottery(
         Err(e) => person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e),
     }
 }
+
+/// The card was handed back at the desk: the deposit held goes back to the resident's wallet.
+pub(crate) async fn staff_return_deposit(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    _form: CsrfForm,
+) -> Response {
+    match s.hall.return_deposit(&p, &id).await {
+        Ok(_) => Redirect::to("/city/staff").into_response(),
+        Err(e) => person_layout(&s.notify, lang, &csrf, "/city/staff", &p).await.failure(&e),
+    }
+}

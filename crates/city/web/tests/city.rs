@@ -538,6 +538,9 @@ async fn a_library_card_needs_no_deposit_with_the_credit_perk_and_holds_one_othe
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     }
     assert_eq!(balance(&app, &plain_id).await, (20_000, 10_000));
+    // The department console offers to give it back once the card was issued.
+    let r = yizhan_app::testing::page(&app, "/city/staff", &format!("yz_session={}", w.clerk), "en").await;
+    assert!(r.text.contains(&format!("/city/staff/applications/{issued}/deposit-return")), "{}", r.text);
     let back = format!("/api/v1/orgs/{}/applications/{issued}/deposit-return", w.org_id);
     let r = app.post(&back, Some(&plain), json!({})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "only the department's staff: {}", r.text);
