@@ -104,8 +104,13 @@ impl Services {
         let idempotency = Idempotency::new(ctx.clone());
         let credit = Credit::new(ctx.clone(), identity.clone(), audit.clone(), notify.clone())?;
         pay.set_bill_events(Arc::new(BillsToCredit { credit: credit.clone() }));
-        let booking = Booking::new(ctx.clone()).with_events(Arc::new(crate::booking_notices::Notices(notify.clone())));
-        let city = CityHall::new(ctx.clone(), identity.clone(), booking.clone(), notify.clone(), audit.clone());
+        let booking = Booking::new(ctx.clone())
+            .with_events(Arc::new(crate::booking_notices::Notices(notify.clone())))
+            .with_fees(Arc::new(FeesToWallet { pay: pay.clone() }));
+        let city =
+            CityHall::new(ctx.clone(), identity.clone(), booking.clone(), notify.clone(), audit.clone()).with_deposits(
+                Arc::new(DepositsInWallet { pay: pay.clone(), credit: credit.clone(), identity: identity.clone() }),
+            );
         Ok(Services {
             ctx,
             identity,
@@ -144,6 +149,54 @@ impl yizhan_identity::Relations for Relations {
             "bill" => Relation::No,
             _ => Relation::Unknowable,
         })
+    }
+}
+
+/// The booking engine's fees paid from the person's wallet to the
+/// organisation that owns the service (its `owner_id`), and given back.
+struct FeesToWallet {
+    pay: Pay,
+}
+
+#[async_trait::async_trait]
+impl yizhan_booking::Fees for FeesToWallet {
+    async fn charge(&self, person_id: &str, owner_id: &str, fee_fen: i64, reference: &str) -> yizhan_core::Result<()> {
+        self.pay.pay_fee(person_id, owner_id, fee_fen, reference).await.map(|_| ())
+    }
+
+    async fn refund(&self, person_id: &str, owner_id: &str, reference: &str) -> yizhan_core::Result<()> {
+        self.pay.refund_fee(person_id, owner_id, reference).await.map(|_| ())
+    }
+}
+
+/// A city service's deposit: waived when the credit room grants the
+/// person the service's perk (asked as the organisation, written to the
+/// person's access log by the credit room), otherwise held in the wallet.
+struct DepositsInWallet {
+    pay: Pay,
+    credit: Credit,
+    identity: Identity,
+}
+
+#[async_trait::async_trait]
+impl yizhan_city::Deposits for DepositsInWallet {
+    async fn waived(&self, person_id: &str, org_id: &str, perk: &str) -> yizhan_core::Result<bool> {
+        let org = self.identity.org(org_id).await?;
+        let asker = yizhan_credit::Asker {
+            user_id: person_id.to_string(),
+            label: org.name.clone(),
+            org_id: Some(org.id),
+            org_label: Some(org.name),
+        };
+        Ok(self.credit.can(&asker, person_id, perk).await?.granted())
+    }
+
+    async fn hold(&self, person_id: &str, org_id: &str, amount_fen: i64, reference: &str) -> yizhan_core::Result<()> {
+        self.pay.hold_deposit(person_id, org_id, amount_fen, reference).await.map(|_| ())
+    }
+
+    async fn release(&self, reference: &str) -> yizhan_core::Result<()> {
+        self.pay.return_deposit(reference).await.map(|_| ())
     }
 }
 

@@ -54,6 +54,8 @@ const ORGS: &[(&str, OrgKind)] = &[
 const PEOPLE: &[Person] = &[
     Person { login: "13800000001", name: "Li Hua 李华", id_number: Some("11010519491231002X"), staff_of: None },
     Person { login: "13800000002", name: "Wang Fang 王芳", id_number: None, staff_of: None },
+    // Li Hua's partner for a marriage registration booked by two (both need verified real names).
+    Person { login: "13800000003", name: "Zhang Wei 张伟", id_number: Some("330106199203150027"), staff_of: None },
     Person {
         login: "police@demo.yizhan.local",
         name: "Officer Zhang 张警官",

@@ -83,6 +83,10 @@ fn marriage() -> NewService {
             }
         }),
         booking: appointment(&["Window 1 一号窗口", "Window 2 二号窗口"], 2, 1),
+        deposit_fen: 0,
+        deposit_perk: String::new(),
+        // One of the couple books and invites the other; both confirm with verified real names.
+        two_people: true,
     }
 }
 
@@ -105,6 +109,10 @@ fn library_card() -> NewService {
             }
         }),
         booking: None,
+        // ¥100 held in the wallet until the card is returned, waived from the credit perk.
+        deposit_fen: 10_000,
+        deposit_perk: "library_card".into(),
+        two_people: false,
     }
 }
 
@@ -130,6 +138,9 @@ fn travel_permit() -> NewService {
             }
         }),
         booking: appointment(&["Hall A 大厅A区"], 4, 1),
+        deposit_fen: 0,
+        deposit_perk: String::new(),
+        two_people: false,
     }
 }
 
@@ -146,6 +157,9 @@ fn traffic_fine() -> NewService {
         delivery: Delivery::Payment,
         form: json!({}),
         booking: None,
+        deposit_fen: 0,
+        deposit_perk: String::new(),
+        two_people: false,
     }
 }
 

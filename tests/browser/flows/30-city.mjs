@@ -1,14 +1,16 @@
 // City services: a demo resident of Hangzhou finds marriage registration in
 // their city's catalogue, holds a slot, meets the form's per-field check,
-// checks the answers, books, and sees it in "my appointments"; the Civil
-// Affairs clerk checks them in on the department console (when the slot is today).
+// checks the answers and invites their partner by login; the partner
+// confirms on their own device, and both see the same appointment in "my
+// appointments" (the fee left the booker's wallet); the Civil Affairs clerk
+// checks them in on the department console (when the slot is today).
 export default async function (t) {
   const { base, browser, step, loginAs, assert, DEMO_PASSWORD } = t;
   const opts = { viewport: { width: 390, height: 844 }, locale: "en-US", isMobile: true, hasTouch: true };
   const resident = await (await browser.newContext(opts)).newPage();
   let booked = null;
 
-  await step("city: a resident finds a service in their city, fills the form and books a slot", async () => {
+  await step("city: two people book a marriage registration, each confirming on their own device", async () => {
     await loginAs(resident, "13800000001", DEMO_PASSWORD);
     await resident.goto(base + "/city");
     await resident.click("text=Marriage registration");
@@ -21,17 +23,43 @@ export default async function (t) {
     await resident.click("#city-form-next");
     await resident.waitForSelector("#error-partner_name");
     assert.ok(await resident.isVisible("#error-first_marriage"));
-    await resident.fill("#f_partner_name", "Wang Fang 王芳");
+    await resident.fill("#f_partner_name", "Zhang Wei 张伟");
     await resident.check("input[name=f_first_marriage]");
+    // The partner's login is asked too.
+    await resident.click("#city-form-next");
+    await resident.waitForSelector("#error-partner_login");
+    await resident.fill("#f_partner_login", "13800000003");
     await resident.click("#city-form-next");
     await resident.waitForSelector("#city-check");
-    assert.match(await resident.textContent("main"), /Wang Fang 王芳/);
+    assert.match(await resident.textContent("main"), /Zhang Wei 张伟/);
+    assert.match(await resident.textContent("#check-partner"), /13800000003/);
     await resident.click("#city-confirm");
-    await resident.waitForURL(base + "/city/appointments");
+    await resident.waitForURL(/\/city\/invitations\/[0-9a-f]+$/);
+    assert.match(await resident.textContent("#invitations"), /Waiting for the partner/);
+    // Not booked until the partner confirms.
+    await resident.goto(base + "/city/appointments");
+    assert.ok(!(await resident.textContent("main")).includes(booked) || (await resident.isVisible("#appointments-empty")));
+
+    const partner = await (await browser.newContext(opts)).newPage();
+    await loginAs(partner, "13800000003", DEMO_PASSWORD);
+    await partner.goto(base + "/city/invitations");
+    assert.match(await partner.textContent("#invitations"), /Invited by Li Hua/);
+    await partner.click("#invitation-confirm");
+    await partner.waitForURL(base + "/city/appointments");
+    const theirs = await partner.textContent("#appointments");
+    assert.match(theirs, /Marriage registration/);
+    assert.match(theirs, /Booked/);
+    assert.ok(theirs.includes(booked), `the partner sees the booked time ${booked}`);
+    await partner.goto(base + "/inbox");
+    assert.match(await partner.textContent("main"), /booked for both of you/);
+
+    await resident.goto(base + "/city/appointments");
     const list = await resident.textContent("#appointments");
     assert.match(list, /Marriage registration/);
     assert.match(list, /Booked/);
     assert.ok(list.includes(booked), `the booked time ${booked} is listed`);
+    await resident.goto(base + "/city/invitations");
+    assert.match(await resident.textContent("#invitations"), /Booked for both of you/);
   });
 
   await step("city: the department's clerk checks the resident in and a queue number is shown", async () => {

@@ -31,8 +31,14 @@ use yizhan_core::{Arg, Ctx, Error, MigrationSet, Result, Tx};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "booking",
-    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_booking.sql"))],
-    postgres: &[("0001", include_str!("../migrations/postgres/0001_booking.sql"))],
+    sqlite: &[
+        ("0001", include_str!("../migrations/sqlite/0001_booking.sql")),
+        ("0002", include_str!("../migrations/sqlite/0002_fees_parties.sql")),
+    ],
+    postgres: &[
+        ("0001", include_str!("../migrations/postgres/0001_booking.sql")),
+        ("0002", include_str!("../migrations/postgres/0002_fees_parties.sql")),
+    ],
 };
 
 pub const MINUTE_MS: i64 = 60_000;
@@ -311,6 +317,9 @@ pub struct Appointment {
     /// The number handed out at check-in (0 before).
     pub queue_no: i64,
     pub fee_fen: i64,
+    /// Where the fee stands: none (no fee taken through the engine), paid,
+    /// refund_due (cancelled in time, the refund not yet confirmed), refunded.
+    pub fee_state: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -327,6 +336,7 @@ struct AppointmentRow {
     end_ms: i64,
     queue_no: i64,
     fee_fen: i64,
+    fee_state: String,
     created_at_ms: i64,
     updated_at_ms: i64,
 }
@@ -345,6 +355,7 @@ impl TryFrom<AppointmentRow> for Appointment {
             end_ms: r.end_ms,
             queue_no: r.queue_no,
             fee_fen: r.fee_fen,
+            fee_state: r.fee_state,
             created_at_ms: r.created_at_ms,
             updated_at_ms: r.updated_at_ms,
         })
@@ -352,7 +363,7 @@ impl TryFrom<AppointmentRow> for Appointment {
 }
 
 const APPOINTMENT_COLS: &str = "id, slot_id, service_id, resource_id, person_id, status, start_ms, end_ms, queue_no, \
-                                fee_fen, created_at_ms, updated_at_ms";
+                                fee_fen, fee_state, created_at_ms, updated_at_ms";
 
 #[derive(sqlx::FromRow)]
 struct ServiceRow {
@@ -404,6 +415,21 @@ impl From<ServiceRow> for Service {
 const SLOT_COLS: &str =
     "id, service_id, resource_id, start_ms, end_ms, capacity, online_capacity, remaining, release_at_ms, lottery_seed";
 
+/// A person's place on a slot's waiting list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaitEntry {
+    pub slot_id: String,
+    /// waiting, offered (a place is held for them until the offer's
+    /// deadline), accepted, declined, lapsed (the offer ran out), passed
+    /// (they had booked the same period elsewhere).
+    pub state: String,
+    /// 1 for the first waiting; 0 once no longer waiting.
+    pub position: i64,
+    /// The hold that is the offer: book it before `offer_expires_at_ms` to accept.
+    pub hold_id: Option<String>,
+    pub offer_expires_at_ms: Option<i64>,
+}
+
 /// What the engine has to tell people, handed to [`Events`] after the commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -429,11 +455,40 @@ impl Events for NoEvents {
     fn emit(&self, _event: Event) {}
 }
 
+/// Who takes a service's fee from a person for the service's owner, and
+/// gives it back: the engine knows no wallet, the app wires one. Both calls
+/// must be idempotent per `reference`: the engine may call them again after
+/// a crash or a lost answer.
+#[async_trait::async_trait]
+pub trait Fees: Send + Sync + 'static {
+    /// Take `fee_fen` from the person, paid to `owner_id`; once per `reference`.
+    async fn charge(&self, person_id: &str, owner_id: &str, fee_fen: i64, reference: &str) -> Result<()>;
+    /// Give back what `charge` took under `reference`: once, however often
+    /// called; nothing when nothing was taken.
+    async fn refund(&self, person_id: &str, owner_id: &str, reference: &str) -> Result<()>;
+}
+
+/// The reference a fee is charged under: the hold it was charged for.
+fn fee_ref(hold_id: &str) -> String {
+    format!("booking-hold:{hold_id}")
+}
+
+/// A refund the engine owes after its transaction commits.
+struct Refund {
+    person_id: String,
+    service_id: String,
+    reference: String,
+    /// The appointment whose refund this settles, if any (else a hold's).
+    appointment_id: Option<String>,
+}
+
 /// The booking engine.
 #[derive(Clone)]
 pub struct Booking {
     ctx: Ctx,
     events: std::sync::Arc<dyn Events>,
+    /// Takes fees (the wallet, wired by the app); none: fees are paid at the counter.
+    fees: Option<std::sync::Arc<dyn Fees>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -443,7 +498,46 @@ pub struct Published {
 
 impl Booking {
     pub fn new(ctx: Ctx) -> Booking {
-        Booking { ctx, events: std::sync::Arc::new(NoEvents) }
+        Booking { ctx, events: std::sync::Arc::new(NoEvents), fees: None }
+    }
+
+    /// Fees are taken when a place is booked and given back on a cancellation in time.
+    pub fn with_fees(mut self, fees: std::sync::Arc<dyn Fees>) -> Booking {
+        self.fees = Some(fees);
+        self
+    }
+
+    /// Whether fees are taken by the engine (else paid at the counter).
+    pub fn takes_fees(&self) -> bool {
+        self.fees.is_some()
+    }
+
+    /// Settles refunds owed: each through the fees seam, then marked done on
+    /// its appointment. One that fails stays due (a later cancel call or
+    /// [`Booking::sweep`] tries again) and is logged.
+    async fn settle(&self, refunds: Vec<Refund>) {
+        let Some(fees) = &self.fees else { return };
+        for r in refunds {
+            let done = async {
+                let owner = self.service(&r.service_id).await?.owner_id;
+                fees.refund(&r.person_id, &owner, &r.reference).await?;
+                if let Some(appt) = &r.appointment_id {
+                    let mut tx = self.ctx.db.begin().await?;
+                    sqlx::query(
+                        "UPDATE booking_appointments SET fee_state = 'refunded' WHERE id = $1 AND fee_state = 'refund_due'",
+                    )
+                    .bind(appt)
+                    .execute(tx.conn())
+                    .await?;
+                    tx.commit().await?;
+                }
+                Ok::<(), Error>(())
+            }
+            .await;
+            if let Err(e) = done {
+                tracing::warn!(code = %e.code, error = %e.msg, reference = %r.reference, "fee refund not made yet");
+            }
+        }
     }
 
     pub fn with_events(mut self, events: std::sync::Arc<dyn Events>) -> Booking {
@@ -774,9 +868,10 @@ impl Booking {
         let period_key = service.rules.per_person.period_key(&slot);
         let hold_id = self.ctx.new_id();
         let mut events = Vec::new();
+        let mut refunds = Vec::new();
         let mut tx = self.ctx.db.begin().await?;
         // A place held by someone whose hold ran out is free again first.
-        self.expire_in(&mut tx, Some(slot_id), now, &mut events).await?;
+        self.expire_in(&mut tx, Some(slot_id), now, &mut events, &mut refunds).await?;
         let claimed = sqlx::query(
             "INSERT INTO booking_claims (service_id, person_id, period_key, holder_id) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (service_id, person_id, period_key) DO NOTHING",
@@ -804,6 +899,7 @@ impl Booking {
         insert_hold(&mut tx, &hold_id, &slot, person_id, &period_key, expires_at_ms, now).await?;
         tx.commit().await?;
         self.emit_all(events);
+        self.settle(refunds).await;
         Ok(Hold {
             id: hold_id,
             slot_id: slot.id,
@@ -823,8 +919,46 @@ impl Booking {
     }
 
     /// Turns the person's live hold into a booked appointment.
+    ///
+    /// A service with a fee, when fees are wired: the hold is marked charged,
+    /// the fee taken (under the hold's reference), then the place booked; if
+    /// booking fails the fee is given back, and a charged hold that runs out
+    /// has it given back by the sweep.
     pub async fn book(&self, person_id: &str, hold_id: &str) -> Result<Appointment> {
+        self.book_for(person_id, hold_id, &[]).await
+    }
+
+    /// [`Booking::book`], the appointment also for `others` (at most 10): they
+    /// see it among their appointments (one place is taken for all).
+    pub async fn book_for(&self, person_id: &str, hold_id: &str, others: &[String]) -> Result<Appointment> {
+        if others.len() > 10 || others.iter().any(|o| o == person_id || o.is_empty()) {
+            return Err(Error::field("others", "booking.parties.invalid"));
+        }
         let now = self.ctx.now_ms();
+        let mut charged: Option<(String, String)> = None;
+        if let Some(fees) = &self.fees {
+            let h = self.get_hold(hold_id).await?;
+            let service = self.service(&h.service_id).await?;
+            if h.person_id == person_id && service.rules.fee_fen > 0 {
+                let mut tx = self.ctx.db.begin().await?;
+                let marked = sqlx::query(
+                    "UPDATE booking_holds SET fee_state = 'charged' WHERE id = $1 AND person_id = $2 \
+                     AND state = 'active' AND expires_at_ms > $3",
+                )
+                .bind(hold_id)
+                .bind(person_id)
+                .bind(now)
+                .execute(tx.conn())
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                if marked > 0 {
+                    let reference = fee_ref(hold_id);
+                    fees.charge(person_id, &service.owner_id, service.rules.fee_fen, &reference).await?;
+                    charged = Some((reference, service.id.clone()));
+                }
+            }
+        }
         let mut tx = self.ctx.db.begin().await?;
         let used: Option<(String, String)> = sqlx::query_as(
             "UPDATE booking_holds SET state = 'used' WHERE id = $1 AND person_id = $2 AND state = 'active' \
@@ -837,6 +971,10 @@ impl Booking {
         .await?;
         let Some((slot_id, period_key)) = used else {
             drop(tx);
+            if let Some((reference, service_id)) = charged {
+                let r = Refund { person_id: person_id.to_string(), service_id, reference, appointment_id: None };
+                self.settle(vec![r]).await;
+            }
             let h = self.get_hold(hold_id).await?;
             if h.person_id != person_id {
                 return Err(Error::not_found("booking_hold"));
@@ -862,10 +1000,21 @@ impl Booking {
             end_ms: slot.end_ms,
             queue_no: 0,
             fee_fen: fee,
+            fee_state: if charged.is_some() { "paid" } else { "none" }.to_string(),
             created_at_ms: now,
             updated_at_ms: now,
         };
-        insert_appointment(&mut tx, &appt, &period_key).await?;
+        let reference = charged.as_ref().map(|(r, _)| r.as_str()).unwrap_or("");
+        insert_appointment(&mut tx, &appt, &period_key, reference).await?;
+        for other in others {
+            sqlx::query(
+                "INSERT INTO booking_parties (appointment_id, person_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(&appt.id)
+            .bind(other)
+            .execute(tx.conn())
+            .await?;
+        }
         sqlx::query(
             "UPDATE booking_claims SET holder_id = $1 WHERE service_id = $2 AND person_id = $3 AND period_key = $4",
         )
@@ -887,17 +1036,26 @@ impl Booking {
     pub async fn release_hold(&self, person_id: &str, hold_id: &str) -> Result<()> {
         let mut events = Vec::new();
         let mut tx = self.ctx.db.begin().await?;
-        let row: Option<(String, String, String)> = sqlx::query_as(
+        let row: Option<(String, String, String, String)> = sqlx::query_as(
             "UPDATE booking_holds SET state = 'released' WHERE id = $1 AND person_id = $2 AND state = 'active' \
-             RETURNING slot_id, service_id, period_key",
+             RETURNING slot_id, service_id, period_key, fee_state",
         )
         .bind(hold_id)
         .bind(person_id)
         .fetch_optional(tx.conn())
         .await?;
-        let Some((slot_id, service_id, period_key)) = row else {
+        let Some((slot_id, service_id, period_key, fee_state)) = row else {
             return Err(Error::not_found("booking_hold"));
         };
+        let mut refunds = Vec::new();
+        if fee_state == "charged" {
+            refunds.push(Refund {
+                person_id: person_id.to_string(),
+                service_id: service_id.clone(),
+                reference: fee_ref(hold_id),
+                appointment_id: None,
+            });
+        }
         drop_claim(&mut tx, &service_id, person_id, &period_key, hold_id).await?;
         sqlx::query("UPDATE booking_waitlist SET state = 'declined' WHERE hold_id = $1")
             .bind(hold_id)
@@ -906,25 +1064,52 @@ impl Booking {
         self.free_place(&mut tx, &slot_id, self.ctx.now_ms(), &mut events).await?;
         tx.commit().await?;
         self.emit_all(events);
+        self.settle(refunds).await;
         Ok(())
     }
 
     /// Frees the places of holds that ran out (all slots), at most [`SWEEP_BATCH`] per call.
+    /// Refunds still due (of charged holds that ran out, of appointments
+    /// cancelled in time whose refund did not go through) are tried again.
     pub async fn sweep(&self) -> Result<u64> {
         let mut events = Vec::new();
+        let mut refunds = Vec::new();
         let mut tx = self.ctx.db.begin().await?;
-        let n = self.expire_in(&mut tx, None, self.ctx.now_ms(), &mut events).await?;
+        let n = self.expire_in(&mut tx, None, self.ctx.now_ms(), &mut events, &mut refunds).await?;
         tx.commit().await?;
         self.emit_all(events);
+        if self.fees.is_some() {
+            let due: Vec<(String, String, String, String)> = sqlx::query_as(&format!(
+                "SELECT id, person_id, service_id, fee_ref FROM booking_appointments WHERE fee_state = 'refund_due' \
+                 ORDER BY updated_at_ms LIMIT {SWEEP_BATCH}"
+            ))
+            .fetch_all(&self.ctx.db.pool)
+            .await?;
+            refunds.extend(due.into_iter().map(|(id, person_id, service_id, reference)| Refund {
+                person_id,
+                service_id,
+                reference,
+                appointment_id: Some(id),
+            }));
+        }
+        self.settle(refunds).await;
+        self.draw_due().await?;
         Ok(n)
     }
 
-    async fn expire_in(&self, tx: &mut Tx, slot_id: Option<&str>, now: i64, events: &mut Vec<Event>) -> Result<u64> {
-        let expired: Vec<(String, String, String, String, String)> = match slot_id {
+    async fn expire_in(
+        &self,
+        tx: &mut Tx,
+        slot_id: Option<&str>,
+        now: i64,
+        events: &mut Vec<Event>,
+        refunds: &mut Vec<Refund>,
+    ) -> Result<u64> {
+        let expired: Vec<(String, String, String, String, String, String)> = match slot_id {
             Some(slot_id) => {
                 sqlx::query_as(
                     "UPDATE booking_holds SET state = 'expired' WHERE slot_id = $1 AND state = 'active' \
-                     AND expires_at_ms <= $2 RETURNING id, slot_id, service_id, person_id, period_key",
+                     AND expires_at_ms <= $2 RETURNING id, slot_id, service_id, person_id, period_key, fee_state",
                 )
                 .bind(slot_id)
                 .bind(now)
@@ -935,14 +1120,22 @@ impl Booking {
                 sqlx::query_as(&format!(
                     "UPDATE booking_holds SET state = 'expired' WHERE id IN (SELECT id FROM booking_holds \
                      WHERE state = 'active' AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT {SWEEP_BATCH}) \
-                     AND state = 'active' RETURNING id, slot_id, service_id, person_id, period_key"
+                     AND state = 'active' RETURNING id, slot_id, service_id, person_id, period_key, fee_state"
                 ))
                 .bind(now)
                 .fetch_all(tx.conn())
                 .await?
             }
         };
-        for (hold_id, slot_id, service_id, person_id, period_key) in &expired {
+        for (hold_id, slot_id, service_id, person_id, period_key, fee_state) in &expired {
+            if fee_state == "charged" {
+                refunds.push(Refund {
+                    person_id: person_id.clone(),
+                    service_id: service_id.clone(),
+                    reference: fee_ref(hold_id),
+                    appointment_id: None,
+                });
+            }
             drop_claim(tx, service_id, person_id, period_key, hold_id).await?;
             sqlx::query("UPDATE booking_waitlist SET state = 'lapsed' WHERE hold_id = $1")
                 .bind(hold_id)
@@ -1057,6 +1250,39 @@ impl Booking {
         Ok(position)
     }
 
+    /// Where the person stands on the slot's waiting list, if they joined it.
+    pub async fn waitlist_entry(&self, person_id: &str, slot_id: &str) -> Result<Option<WaitEntry>> {
+        let row: Option<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT id, state, hold_id, created_at_ms FROM booking_waitlist WHERE slot_id = $1 AND person_id = $2",
+        )
+        .bind(slot_id)
+        .bind(person_id)
+        .fetch_optional(&self.ctx.db.pool)
+        .await?;
+        let Some((entry_id, state, hold_id, created_at_ms)) = row else { return Ok(None) };
+        // In the order freed places are offered in.
+        let position = if state == "waiting" {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM booking_waitlist WHERE slot_id = $1 AND state = 'waiting' \
+                 AND (created_at_ms < $2 OR (created_at_ms = $2 AND id <= $3))",
+            )
+            .bind(slot_id)
+            .bind(created_at_ms)
+            .bind(&entry_id)
+            .fetch_one(&self.ctx.db.pool)
+            .await?
+        } else {
+            0
+        };
+        let (hold_id, offer_expires_at_ms) = if state == "offered" {
+            let h = self.get_hold(&hold_id).await?;
+            (Some(h.id), Some(h.expires_at_ms))
+        } else {
+            (None, None)
+        };
+        Ok(Some(WaitEntry { slot_id: slot_id.to_string(), state, position, hold_id, offer_expires_at_ms }))
+    }
+
     // ---- after booking ------------------------------------------------------------------
 
     pub async fn appointment(&self, id: &str) -> Result<Appointment> {
@@ -1068,10 +1294,35 @@ impl Booking {
         row.ok_or_else(|| Error::not_found("appointment"))?.try_into()
     }
 
-    /// A person's appointments, newest slot first.
+    /// Whether the person booked the appointment or it is also for them.
+    pub async fn is_party(&self, appointment: &Appointment, person_id: &str) -> Result<bool> {
+        if appointment.person_id == person_id {
+            return Ok(true);
+        }
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM booking_parties WHERE appointment_id = $1 AND person_id = $2")
+                .bind(&appointment.id)
+                .bind(person_id)
+                .fetch_one(&self.ctx.db.pool)
+                .await?;
+        Ok(n > 0)
+    }
+
+    /// The others an appointment is for, besides the person who booked it.
+    pub async fn parties(&self, appointment_id: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT person_id FROM booking_parties WHERE appointment_id = $1 ORDER BY person_id LIMIT 20",
+        )
+        .bind(appointment_id)
+        .fetch_all(&self.ctx.db.pool)
+        .await?)
+    }
+
+    /// A person's appointments (booked by them or also for them), newest slot first.
     pub async fn person_appointments(&self, person_id: &str, limit: i64) -> Result<Vec<Appointment>> {
         let rows: Vec<AppointmentRow> = sqlx::query_as(&format!(
             "SELECT {APPOINTMENT_COLS} FROM booking_appointments WHERE person_id = $1 \
+             OR id IN (SELECT appointment_id FROM booking_parties WHERE person_id = $1) \
              ORDER BY start_ms DESC, id DESC LIMIT $2"
         ))
         .bind(person_id)
@@ -1096,11 +1347,16 @@ impl Booking {
     }
 
     /// The person cancels before the service's deadline; the place goes to
-    /// the waiting list or back to the slot. Returns the fee to refund.
+    /// the waiting list or back to the slot, and a fee taken is given back
+    /// (once: calling again only finishes a refund that did not go through).
     pub async fn cancel(&self, person_id: &str, appointment_id: &str) -> Result<Appointment> {
         let appt = self.appointment(appointment_id).await?;
         if appt.person_id != person_id {
             return Err(Error::not_found("appointment"));
+        }
+        if appt.status == AppointmentStatus::Cancelled && appt.fee_state == "refund_due" {
+            self.settle(vec![self.refund_of(&appt).await?]).await;
+            return self.appointment(appointment_id).await;
         }
         let service = self.service(&appt.service_id).await?;
         let now = self.ctx.now_ms();
@@ -1111,8 +1367,9 @@ impl Booking {
         let mut events = Vec::new();
         let mut tx = self.ctx.db.begin().await?;
         let period_key: Option<String> = sqlx::query_scalar(
-            "UPDATE booking_appointments SET status = 'cancelled', updated_at_ms = $2 WHERE id = $1 \
-             AND status = 'booked' RETURNING period_key",
+            "UPDATE booking_appointments SET status = 'cancelled', updated_at_ms = $2, \
+             fee_state = CASE WHEN fee_state = 'paid' THEN 'refund_due' ELSE fee_state END \
+             WHERE id = $1 AND status = 'booked' RETURNING period_key",
         )
         .bind(appointment_id)
         .bind(now)
@@ -1126,7 +1383,23 @@ impl Booking {
         self.free_place(&mut tx, &appt.slot_id, now, &mut events).await?;
         tx.commit().await?;
         self.emit_all(events);
+        if appt.fee_state == "paid" {
+            self.settle(vec![self.refund_of(&appt).await?]).await;
+        }
         self.appointment(appointment_id).await
+    }
+
+    async fn refund_of(&self, appt: &Appointment) -> Result<Refund> {
+        let reference: String = sqlx::query_scalar("SELECT fee_ref FROM booking_appointments WHERE id = $1")
+            .bind(&appt.id)
+            .fetch_one(&self.ctx.db.pool)
+            .await?;
+        Ok(Refund {
+            person_id: appt.person_id.clone(),
+            service_id: appt.service_id.clone(),
+            reference,
+            appointment_id: Some(appt.id.clone()),
+        })
     }
 
     /// The person arrived (staff at the counter): hands out the next queue
@@ -1299,6 +1572,7 @@ impl Booking {
             "booking_blocks",
             "booking_waitlist",
             "booking_lottery_entries",
+            "booking_parties",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE person_id = $1"))
                 .bind(person_id)
@@ -1336,11 +1610,11 @@ async fn insert_hold(
     Ok(())
 }
 
-async fn insert_appointment(tx: &mut Tx, a: &Appointment, period_key: &str) -> Result<()> {
+async fn insert_appointment(tx: &mut Tx, a: &Appointment, period_key: &str, fee_ref: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO booking_appointments (id, slot_id, service_id, resource_id, person_id, status, period_key, \
-         start_ms, end_ms, queue_no, fee_fen, created_at_ms, updated_at_ms) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+         start_ms, end_ms, queue_no, fee_fen, created_at_ms, updated_at_ms, fee_state, fee_ref) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
     )
     .bind(&a.id)
     .bind(&a.slot_id)
@@ -1355,6 +1629,8 @@ async fn insert_appointment(tx: &mut Tx, a: &Appointment, period_key: &str) -> R
     .bind(a.fee_fen)
     .bind(a.created_at_ms)
     .bind(a.updated_at_ms)
+    .bind(&a.fee_state)
+    .bind(fee_ref)
     .execute(tx.conn())
     .await?;
     Ok(())

@@ -30,6 +30,26 @@ pub struct DrawLog {
     pub winners: Vec<String>,
 }
 
+/// A lottery slot: what is published before, during and after the draw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LotteryView {
+    pub slot_id: String,
+    /// Published with the slot, before the window opens.
+    pub seed: String,
+    pub start_ms: i64,
+    pub opens_at_ms: i64,
+    pub closes_at_ms: i64,
+    pub places: i64,
+    pub entrants: i64,
+    /// Whether the asking person entered.
+    pub entered: bool,
+    /// After the draw, for a person who entered: whether they got a place.
+    pub won: Option<bool>,
+    pub appointment_id: Option<String>,
+    /// After the draw: the log anyone can re-run with [`replay`].
+    pub log: Option<DrawLog>,
+}
+
 /// The draw order of `entrants` under `seed` (entrants in any order).
 pub fn order(seed: &str, entrants: &[String]) -> Vec<String> {
     let mut sorted: Vec<String> = entrants.to_vec();
@@ -183,10 +203,12 @@ impl Booking {
                 end_ms: slot.end_ms,
                 queue_no: 0,
                 fee_fen: service.rules.fee_fen,
+                // Drawn places are not charged through the engine (paid at the counter).
+                fee_state: "none".to_string(),
                 created_at_ms: now,
                 updated_at_ms: now,
             };
-            insert_appointment(&mut tx, &appt, &period_key).await?;
+            insert_appointment(&mut tx, &appt, &period_key, "").await?;
             places -= 1;
             log.winners.push(person.clone());
             events.push(Event::Drawn { person_id: person, appointment_id: appt_id });
@@ -205,6 +227,80 @@ impl Booking {
         tx.commit().await?;
         self.emit_all(events);
         Ok(log)
+    }
+
+    /// Draws the lottery slots whose request window has closed (at most 50 per call).
+    pub async fn draw_due(&self) -> Result<u64> {
+        let due: Vec<String> = sqlx::query_scalar(
+            "SELECT s.id FROM booking_slots s JOIN booking_services v ON v.id = s.service_id \
+             WHERE v.allocation = 'lottery' AND s.release_at_ms + v.lottery_window_ms <= $1 \
+             AND EXISTS (SELECT 1 FROM booking_lottery_entries e WHERE e.slot_id = s.id) \
+             AND NOT EXISTS (SELECT 1 FROM booking_lottery_draws d WHERE d.slot_id = s.id) \
+             ORDER BY s.release_at_ms LIMIT 50",
+        )
+        .bind(self.ctx.now_ms())
+        .fetch_all(&self.ctx.db.pool)
+        .await?;
+        for slot_id in &due {
+            self.draw(slot_id).await?;
+        }
+        Ok(due.len() as u64)
+    }
+
+    /// A lottery slot as anyone sees it (the seed, the window, how many
+    /// asked, the log once drawn: a window that has closed is drawn now),
+    /// and, for a person, whether they asked and what they got.
+    pub async fn lottery_view(&self, slot_id: &str, person_id: Option<&str>) -> Result<LotteryView> {
+        let slot = self.slot(slot_id).await?;
+        let service = self.service(&slot.service_id).await?;
+        if service.rules.allocation != crate::Allocation::Lottery {
+            return Err(Error::new(codes::NOT_FULL, "booking.not_lottery"));
+        }
+        let closes_at_ms = slot.release_at_ms + service.rules.lottery_window_ms;
+        let log = if self.ctx.now_ms() >= closes_at_ms { Some(self.draw(slot_id).await?) } else { None };
+        let entrants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM booking_lottery_entries WHERE slot_id = $1")
+            .bind(slot_id)
+            .fetch_one(&self.ctx.db.pool)
+            .await?;
+        let (entered, won, appointment_id) = match person_id {
+            Some(p) => {
+                let entered: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM booking_lottery_entries WHERE slot_id = $1 AND person_id = $2",
+                )
+                .bind(slot_id)
+                .bind(p)
+                .fetch_one(&self.ctx.db.pool)
+                .await?;
+                let won = log.as_ref().filter(|_| entered > 0).map(|l| l.winners.iter().any(|w| w == p));
+                let appointment_id: Option<String> = if won == Some(true) {
+                    sqlx::query_scalar(
+                        "SELECT id FROM booking_appointments WHERE slot_id = $1 AND person_id = $2 \
+                         ORDER BY created_at_ms LIMIT 1",
+                    )
+                    .bind(slot_id)
+                    .bind(p)
+                    .fetch_optional(&self.ctx.db.pool)
+                    .await?
+                } else {
+                    None
+                };
+                (entered > 0, won, appointment_id)
+            }
+            None => (false, None, None),
+        };
+        Ok(LotteryView {
+            slot_id: slot.id,
+            seed: slot.lottery_seed,
+            start_ms: slot.start_ms,
+            opens_at_ms: slot.release_at_ms,
+            closes_at_ms,
+            places: slot.online_capacity,
+            entrants,
+            entered,
+            won,
+            appointment_id,
+            log,
+        })
     }
 
     /// The published log of a slot's draw, once drawn.

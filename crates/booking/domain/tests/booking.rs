@@ -477,3 +477,89 @@ async fn a_person_is_exported_and_deleted_with_their_places_given_back() {
     assert!(w.booking.person_appointments("p", 10).await.unwrap().is_empty());
     assert_eq!(w.booking.slot(&slots[0].slot.id).await.unwrap().remaining, 1);
 }
+
+/// Fees kept in memory, idempotent per reference like the wallet's: a slow
+/// charge (the clock moves past the hold meanwhile and the sweep frees it)
+/// and refunds that fail a given number of times.
+#[derive(Default)]
+struct FakeFees {
+    clock: Mutex<Option<Arc<ManualClock>>>,
+    sweeper: Mutex<Option<Booking>>,
+    slow_by_ms: Mutex<i64>,
+    failing_refunds: Mutex<u32>,
+    charged: Mutex<std::collections::HashMap<String, i64>>,
+    refunded: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl Fees for FakeFees {
+    async fn charge(&self, _person: &str, owner: &str, fee_fen: i64, reference: &str) -> yizhan_core::Result<()> {
+        assert_eq!(owner, "org-1");
+        self.charged.lock().unwrap().entry(reference.to_string()).or_insert(fee_fen);
+        let slow = *self.slow_by_ms.lock().unwrap();
+        if slow > 0 {
+            self.clock.lock().unwrap().as_ref().unwrap().advance_ms(slow);
+            let sweeper = self.sweeper.lock().unwrap().clone().unwrap();
+            sweeper.sweep().await.unwrap();
+        }
+        Ok(())
+    }
+
+    async fn refund(&self, _person: &str, _owner: &str, reference: &str) -> yizhan_core::Result<()> {
+        let mut failing = self.failing_refunds.lock().unwrap();
+        if *failing > 0 {
+            *failing -= 1;
+            return Err(yizhan_core::Error::internal(anyhow::anyhow!("wallet unavailable")));
+        }
+        let mut refunded = self.refunded.lock().unwrap();
+        if self.charged.lock().unwrap().contains_key(reference) && !refunded.iter().any(|r| r == reference) {
+            refunded.push(reference.to_string());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_fee_is_given_back_when_booking_fails_after_it_and_a_refund_that_failed_is_retried() {
+    let w = world().await;
+    let fees = Arc::new(FakeFees::default());
+    *fees.clock.lock().unwrap() = Some(w.clock.clone());
+    let booking = w.booking.clone().with_fees(fees.clone());
+    *fees.sweeper.lock().unwrap() = Some(booking.clone());
+    let rules = Rules { fee_fen: 500, per_person: PerPerson::Slot, ..Rules::default() };
+    let (s, _) = setup(&w, rules.clone(), 30, 5, 3).await;
+    let slot = slots_of_day(&w, &s.id, today() + 2).await[0].slot.clone();
+
+    // The payment took longer than the hold and the sweep freed the place
+    // meanwhile: nothing is booked and the fee goes back (once).
+    let h = booking.hold("p", &slot.id).await.unwrap();
+    *fees.slow_by_ms.lock().unwrap() = rules.hold_ms + 1;
+    assert_eq!(booking.book("p", &h.id).await.unwrap_err().code, codes::HOLD_EXPIRED);
+    *fees.slow_by_ms.lock().unwrap() = 0;
+    assert_eq!(fees.charged.lock().unwrap().len(), 1);
+    assert_eq!(fees.refunded.lock().unwrap().len(), 1);
+    assert!(booking.person_appointments("p", 10).await.unwrap().is_empty());
+
+    // Booked and paid; the refund fails once on cancel and is finished by the next call.
+    let h = booking.hold("q", &slot.id).await.unwrap();
+    let a = booking.book("q", &h.id).await.unwrap();
+    assert_eq!((a.fee_fen, a.fee_state.as_str()), (500, "paid"));
+    *fees.failing_refunds.lock().unwrap() = 1;
+    let c = booking.cancel("q", &a.id).await.unwrap();
+    assert_eq!((c.status, c.fee_state.as_str()), (AppointmentStatus::Cancelled, "refund_due"));
+    let c = booking.cancel("q", &a.id).await.unwrap();
+    assert_eq!(c.fee_state, "refunded");
+    assert_eq!(booking.cancel("q", &a.id).await.unwrap_err().code, codes::WRONG_STATUS);
+    assert_eq!(fees.refunded.lock().unwrap().len(), 2);
+
+    // Or by the sweep.
+    let h = booking.hold("r", &slot.id).await.unwrap();
+    let a = booking.book("r", &h.id).await.unwrap();
+    *fees.failing_refunds.lock().unwrap() = 1;
+    assert_eq!(booking.cancel("r", &a.id).await.unwrap().fee_state, "refund_due");
+    booking.sweep().await.unwrap();
+    assert_eq!(booking.appointment(&a.id).await.unwrap().fee_state, "refunded");
+    booking.sweep().await.unwrap();
+    assert_eq!(fees.charged.lock().unwrap().len(), 3);
+    assert_eq!(fees.refunded.lock().unwrap().len(), 3, "one refund per fee taken");
+}

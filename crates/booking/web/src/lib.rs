@@ -12,7 +12,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use yizhan_booking::{Appointment, Booking, Hold};
+use yizhan_booking::lottery::LotteryView;
+use yizhan_booking::{Appointment, Booking, Hold, WaitEntry};
 use yizhan_core::Error;
 use yizhan_identity::{Identity, Principal, Role};
 use yizhan_identity_web::ApiUser;
@@ -29,7 +30,7 @@ pub struct BookingRoom {
 
 pub static ROOM: Room = Room {
     name: "booking",
-    prefixes: &["/api/v1/holds", "/api/v1/me/appointments", "/api/v1/appointments/{id}"],
+    prefixes: &["/api/v1/holds", "/api/v1/me/appointments", "/api/v1/appointments/{id}", "/api/v1/slots"],
     texts: texts::TEXTS,
     access: &[
         r("POST", "/api/v1/holds", Access::Resident),
@@ -40,6 +41,10 @@ pub static ROOM: Room = Room {
         // Staff of the organisation that owns the service (checked on the appointment).
         r("POST", "/api/v1/appointments/{id}/check-in", Access::Resident),
         r("GET", "/api/v1/appointments/{id}/ics", Access::Resident),
+        r("POST", "/api/v1/slots/{id}/waitlist", Access::Resident),
+        r("GET", "/api/v1/slots/{id}/waitlist", Access::Resident),
+        r("POST", "/api/v1/slots/{id}/lottery/entries", Access::Resident),
+        r("GET", "/api/v1/slots/{id}/lottery", Access::Resident),
     ] as &[RouteRule],
     tiles: &[],
     nav: &[],
@@ -60,6 +65,9 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
         .routes(routes!(cancel))
         .routes(routes!(check_in))
         .routes(routes!(ics))
+        .routes(routes!(join_waitlist, waitlist_entry))
+        .routes(routes!(lottery_view))
+        .routes(routes!(enter_lottery))
         .with_state(room);
     Ok(Mounted::new(api, Router::new()))
 }
@@ -134,7 +142,7 @@ async fn my_appointments(
 /// The appointment, for its person or staff of the service's organisation.
 async fn visible(s: &BookingRoom, p: &Principal, id: &str) -> Result<Appointment, Error> {
     let a = s.booking.appointment(id).await?;
-    if a.person_id == p.user_id {
+    if s.booking.is_party(&a, &p.user_id).await? {
         return Ok(a);
     }
     let service = s.booking.service(&a.service_id).await?;
@@ -145,7 +153,7 @@ async fn visible(s: &BookingRoom, p: &Principal, id: &str) -> Result<Appointment
     }
 }
 
-/// One appointment (mine, or of my organisation's service).
+/// One appointment (mine, one also for me, or of my organisation's service).
 #[utoipa::path(get, path = "/api/v1/appointments/{id}", tag = "booking",
     params(("id" = String, Path, description = "appointment id")),
     responses((status = 200, body = Object), (status = 401, body = Problem), (status = 404, body = Problem)))]
@@ -213,4 +221,75 @@ async fn ics(
         body,
     )
         .into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WaitingResp {
+    pub slot_id: String,
+    /// My place on the list (1 = next to be offered a freed place).
+    pub position: i64,
+}
+
+/// Join a full slot's waiting list: a freed place is offered to the first on it, as a hold with a deadline.
+#[utoipa::path(post, path = "/api/v1/slots/{id}/waitlist", tag = "booking",
+    params(("id" = String, Path, description = "slot id")),
+    responses((status = 201, body = WaitingResp), (status = 401, body = Problem),
+        (status = 403, body = Problem, description = "booking_blocked"), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "slot_not_full, already_waiting, slot_not_released"),
+        (status = 410, body = Problem, description = "booking_closed")))]
+async fn join_waitlist(
+    State(s): State<BookingRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<WaitingResp>)> {
+    let position = s.booking.join_waitlist(&p.user_id, &id).await?;
+    Ok((StatusCode::CREATED, Json(WaitingResp { slot_id: id, position })))
+}
+
+/// Where I stand on a slot's waiting list: my position, or the offer (a hold
+/// to book before its deadline, e.g. with `POST /api/v1/appointments`).
+#[utoipa::path(get, path = "/api/v1/slots/{id}/waitlist", tag = "booking",
+    params(("id" = String, Path, description = "slot id")),
+    responses((status = 200, body = Object, description = "state, position, hold_id, offer_expires_at_ms"),
+        (status = 401, body = Problem), (status = 404, body = Problem, description = "not on the list")))]
+async fn waitlist_entry(
+    State(s): State<BookingRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WaitEntry>> {
+    match s.booking.waitlist_entry(&p.user_id, &id).await? {
+        Some(e) => Ok(Json(e)),
+        None => Err(Error::not_found("waitlist_entry").into()),
+    }
+}
+
+/// Ask for a place in a lottery slot during its request window (once per person).
+#[utoipa::path(post, path = "/api/v1/slots/{id}/lottery/entries", tag = "booking",
+    params(("id" = String, Path, description = "slot id")),
+    responses((status = 201, body = Object, description = "the lottery as after my request"),
+        (status = 401, body = Problem), (status = 403, body = Problem, description = "booking_blocked"),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "lottery_not_open, already_requested, slot_not_released, slot_not_full (not a lottery)")))]
+async fn enter_lottery(
+    State(s): State<BookingRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<LotteryView>)> {
+    s.booking.request_lottery(&p.user_id, &id).await?;
+    Ok((StatusCode::CREATED, Json(s.booking.lottery_view(&id, Some(&p.user_id)).await?)))
+}
+
+/// A lottery slot: the seed published in advance, the request window, how
+/// many asked, whether I did; after the window, the draw's result for me and
+/// the allocation log anyone can re-run (seed, sorted entrants, skipped, winners).
+#[utoipa::path(get, path = "/api/v1/slots/{id}/lottery", tag = "booking",
+    params(("id" = String, Path, description = "slot id")),
+    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "slot_not_full: the slot is not drawn by lottery")))]
+async fn lottery_view(
+    State(s): State<BookingRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LotteryView>> {
+    Ok(Json(s.booking.lottery_view(&id, Some(&p.user_id)).await?))
 }

@@ -9,6 +9,9 @@
 
 pub mod codes;
 pub mod form;
+pub mod invitations;
+
+pub use invitations::Invitation;
 
 use serde::{Deserialize, Serialize};
 use yizhan_audit::{Audit, NewAccess};
@@ -19,8 +22,14 @@ use yizhan_notify::{Message, Notify, Target};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "city",
-    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_city.sql"))],
-    postgres: &[("0001", include_str!("../migrations/postgres/0001_city.sql"))],
+    sqlite: &[
+        ("0001", include_str!("../migrations/sqlite/0001_city.sql")),
+        ("0002", include_str!("../migrations/sqlite/0002_deposits_invitations.sql")),
+    ],
+    postgres: &[
+        ("0001", include_str!("../migrations/postgres/0001_city.sql")),
+        ("0002", include_str!("../migrations/postgres/0002_deposits_invitations.sql")),
+    ],
 };
 
 /// The capability key a city switches on (in `City.services`) to show its catalogue.
@@ -130,6 +139,17 @@ pub struct NewService {
     pub form: serde_json::Value,
     #[serde(default)]
     pub booking: Option<BookingSetup>,
+    /// A deposit held in the applicant's wallet until what was lent (a
+    /// library card) is returned or the application is rejected.
+    #[serde(default)]
+    pub deposit_fen: i64,
+    /// The credit perk that waives the deposit (e.g. `library_card`); empty: none does.
+    #[serde(default)]
+    pub deposit_perk: String,
+    /// Booked by two people (a marriage registration): one holds a slot and
+    /// invites the other, both confirm with verified real names.
+    #[serde(default)]
+    pub two_people: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -147,6 +167,9 @@ pub struct CityService {
     pub form: serde_json::Value,
     /// The booking engine's service, for an appointment.
     pub booking_service_id: Option<String>,
+    pub deposit_fen: i64,
+    pub deposit_perk: String,
+    pub two_people: bool,
     pub created_at_ms: i64,
 }
 
@@ -172,10 +195,14 @@ struct ServiceRow {
     form: String,
     booking_service_id: String,
     created_at_ms: i64,
+    deposit_fen: i64,
+    deposit_perk: String,
+    two_people: i64,
 }
 
 const SERVICE_COLS: &str = "id, city_id, org_id, category, title_en, title_zh, description_en, description_zh, \
-                            documents, fee_fen, delivery, form, booking_service_id, created_at_ms";
+                            documents, fee_fen, delivery, form, booking_service_id, created_at_ms, deposit_fen, \
+                            deposit_perk, two_people";
 
 impl TryFrom<ServiceRow> for CityService {
     type Error = Error;
@@ -192,6 +219,9 @@ impl TryFrom<ServiceRow> for CityService {
             fee_fen: r.fee_fen,
             delivery: Delivery::parse(&r.delivery),
             booking_service_id: Some(r.booking_service_id).filter(|s| !s.is_empty()),
+            deposit_fen: r.deposit_fen,
+            deposit_perk: r.deposit_perk,
+            two_people: r.two_people != 0,
             created_at_ms: r.created_at_ms,
         })
     }
@@ -256,6 +286,9 @@ pub struct Application {
     pub appointment_id: Option<String>,
     /// The department's last note to the resident (e.g. what is missing).
     pub note: String,
+    /// The deposit asked and where it stands: none, waived (the credit perk), held, returned.
+    pub deposit_fen: i64,
+    pub deposit_state: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -268,6 +301,8 @@ pub struct QueueItem {
     pub status: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// none, waived, held (to be returned with what was lent), returned.
+    pub deposit_state: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -282,10 +317,12 @@ struct ApplicationRow {
     note: String,
     created_at_ms: i64,
     updated_at_ms: i64,
+    deposit_fen: i64,
+    deposit_state: String,
 }
 
-const APPLICATION_COLS: &str =
-    "id, service_id, org_id, person_id, status, answers, appointment_id, note, created_at_ms, updated_at_ms";
+pub(crate) const APPLICATION_COLS: &str = "id, service_id, org_id, person_id, status, answers, appointment_id, note, \
+                                created_at_ms, updated_at_ms, deposit_fen, deposit_state";
 
 impl TryFrom<ApplicationRow> for Application {
     type Error = Error;
@@ -300,10 +337,31 @@ impl TryFrom<ApplicationRow> for Application {
             org_id: r.org_id,
             person_id: r.person_id,
             note: r.note,
+            deposit_fen: r.deposit_fen,
+            deposit_state: r.deposit_state,
             created_at_ms: r.created_at_ms,
             updated_at_ms: r.updated_at_ms,
         })
     }
+}
+
+/// Deposits for services that lend something: whether a person's credit
+/// waives one, and holding and returning it. The city room reads no credit
+/// or wallet table: the app wires the credit room and the wallet here.
+#[async_trait::async_trait]
+pub trait Deposits: Send + Sync + 'static {
+    /// Whether the person has the credit perk, asked by the organisation
+    /// (the credit room writes the check to the person's access log).
+    async fn waived(&self, person_id: &str, org_id: &str, perk: &str) -> Result<bool>;
+    /// Holds `amount_fen` in the person's wallet for the organisation; once per `reference`.
+    async fn hold(&self, person_id: &str, org_id: &str, amount_fen: i64, reference: &str) -> Result<()>;
+    /// Releases the deposit held under `reference`; once, however often called.
+    async fn release(&self, reference: &str) -> Result<()>;
+}
+
+/// The reference an application's deposit is held under.
+fn deposit_ref(application_id: &str) -> String {
+    format!("city-application:{application_id}")
 }
 
 /// The city services room's domain.
@@ -314,11 +372,18 @@ pub struct CityHall {
     booking: Booking,
     notify: Notify,
     audit: Audit,
+    /// Holds deposits (the wallet and the credit room, wired by the app); none: paid at the counter.
+    deposits: Option<std::sync::Arc<dyn Deposits>>,
 }
 
 impl CityHall {
     pub fn new(ctx: Ctx, identity: Identity, booking: Booking, notify: Notify, audit: Audit) -> CityHall {
-        CityHall { ctx, identity, booking, notify, audit }
+        CityHall { ctx, identity, booking, notify, audit, deposits: None }
+    }
+
+    pub fn with_deposits(mut self, deposits: std::sync::Arc<dyn Deposits>) -> CityHall {
+        self.deposits = Some(deposits);
+        self
     }
 
     pub fn booking(&self) -> &Booking {
@@ -348,6 +413,21 @@ impl CityHall {
         }
         if !(0..=100_000_000).contains(&s.fee_fen) {
             return Err(Error::field("fee_fen", "city.fee.invalid"));
+        }
+        if !(0..=100_000_000).contains(&s.deposit_fen) {
+            return Err(Error::field("deposit_fen", "city.fee.invalid"));
+        }
+        if s.deposit_fen > 0 && s.delivery != Delivery::Application {
+            return Err(Error::field("deposit_fen", "city.deposit.applications_only"));
+        }
+        let perk_ok = s.deposit_perk.len() <= 40
+            && s.deposit_perk.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            && (s.deposit_perk.is_empty() || s.deposit_fen > 0);
+        if !perk_ok {
+            return Err(Error::field("deposit_perk", "city.deposit.perk_invalid"));
+        }
+        if s.two_people && s.delivery != Delivery::Appointment {
+            return Err(Error::field("two_people", "city.partner.appointments_only"));
         }
         let form_schema = if s.form.is_null() { serde_json::json!({}) } else { s.form.clone() };
         form::Form::parse(&form_schema)?;
@@ -388,7 +468,7 @@ impl CityHall {
         let now = self.ctx.now_ms();
         let mut tx = self.ctx.db.begin().await?;
         sqlx::query(&format!(
-            "INSERT INTO city_services ({SERVICE_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
+            "INSERT INTO city_services ({SERVICE_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)"
         ))
         .bind(&id)
         .bind(&org.city_id)
@@ -404,6 +484,9 @@ impl CityHall {
         .bind(serde_json::to_string(&form_schema).map_err(Error::internal)?)
         .bind(&booking_service_id)
         .bind(now)
+        .bind(s.deposit_fen)
+        .bind(&s.deposit_perk)
+        .bind(i64::from(s.two_people))
         .execute(tx.conn())
         .await?;
         tx.commit().await?;
@@ -476,6 +559,9 @@ impl CityHall {
         let kept = service.parsed_form()?.validate(answers)?;
         let appointment_id = match (service.delivery, &service.booking_service_id, hold_id) {
             (Delivery::Payment, _, _) => return Err(Error::new(codes::PAY_IN_BILLS, "city.apply.pay_in_bills")),
+            (Delivery::Appointment, _, Some(_)) if service.two_people => {
+                return Err(Error::field("partner_login", "city.partner.required"))
+            }
             (Delivery::Appointment, Some(bs), Some(hold_id)) => {
                 let hold = self.booking.get_hold(hold_id).await?;
                 if &hold.service_id != bs || hold.person_id != person_id {
@@ -488,22 +574,50 @@ impl CityHall {
         };
         let id = self.ctx.new_id();
         let now = self.ctx.now_ms();
+        let deposit_state = match &self.deposits {
+            Some(d) if service.deposit_fen > 0 => {
+                let perk = service.deposit_perk.as_str();
+                if !perk.is_empty() && d.waived(person_id, &service.org_id, perk).await? {
+                    "waived"
+                } else {
+                    // Held before the application is written: a refusal (not enough
+                    // money) leaves nothing behind.
+                    d.hold(person_id, &service.org_id, service.deposit_fen, &deposit_ref(&id)).await?;
+                    "held"
+                }
+            }
+            _ => "none",
+        };
         let answers_json = serde_json::to_string(&kept).map_err(Error::internal)?;
-        let mut tx = self.ctx.db.begin().await?;
-        sqlx::query(&format!(
-            "INSERT INTO city_applications ({APPLICATION_COLS}) VALUES ($1, $2, $3, $4, 'submitted', $5, $6, '', $7, $7)"
-        ))
-        .bind(&id)
-        .bind(service_id)
-        .bind(&service.org_id)
-        .bind(person_id)
-        .bind(&answers_json)
-        .bind(&appointment_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-        insert_event(&mut tx, &self.ctx, &id, Status::Submitted, person_id, "").await?;
-        tx.commit().await?;
+        let written = async {
+            let mut tx = self.ctx.db.begin().await?;
+            sqlx::query(&format!(
+                "INSERT INTO city_applications ({APPLICATION_COLS}) \
+                 VALUES ($1, $2, $3, $4, 'submitted', $5, $6, '', $7, $7, $8, $9)"
+            ))
+            .bind(&id)
+            .bind(service_id)
+            .bind(&service.org_id)
+            .bind(person_id)
+            .bind(&answers_json)
+            .bind(&appointment_id)
+            .bind(now)
+            .bind(if deposit_state == "none" { 0 } else { service.deposit_fen })
+            .bind(deposit_state)
+            .execute(tx.conn())
+            .await?;
+            insert_event(&mut tx, &self.ctx, &id, Status::Submitted, person_id, "").await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = written {
+            if let (Some(d), "held") = (&self.deposits, deposit_state) {
+                if let Err(r) = d.release(&deposit_ref(&id)).await {
+                    tracing::error!(code = %r.code, error = %r.msg, "deposit of an unwritten application still held");
+                }
+            }
+            return Err(e);
+        }
         self.tell(person_id, &id, Status::Submitted).await;
         self.application_of(&id).await
     }
@@ -567,7 +681,8 @@ impl CityHall {
     pub async fn queue(&self, actor: &Principal, org_id: &str, limit: i64) -> Result<Vec<QueueItem>> {
         self.identity.require_staff(actor, org_id, Role::Operator).await?;
         let items: Vec<QueueItem> = sqlx::query_as(
-            "SELECT id, service_id, status, created_at_ms, updated_at_ms FROM city_applications WHERE org_id = $1 \
+            "SELECT id, service_id, status, created_at_ms, updated_at_ms, deposit_state FROM city_applications \
+             WHERE org_id = $1 \
              ORDER BY CASE WHEN status IN ('rejected', 'completed') THEN 1 ELSE 0 END, created_at_ms, id LIMIT $2",
         )
         .bind(org_id)
@@ -636,8 +751,53 @@ impl CityHall {
         }
         insert_event(&mut tx, &self.ctx, &a.id, to, actor_id, note.trim()).await?;
         tx.commit().await?;
+        if to == Status::Rejected {
+            self.give_deposit_back(&a.id).await?;
+        }
         self.tell(&a.person_id, &a.id, to).await;
         self.application_of(&a.id).await
+    }
+
+    /// Releases an application's deposit if one is held, and records it.
+    async fn give_deposit_back(&self, id: &str) -> Result<bool> {
+        let Some(d) = &self.deposits else { return Ok(false) };
+        let state: Option<String> = sqlx::query_scalar("SELECT deposit_state FROM city_applications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.ctx.db.pool)
+            .await?;
+        if state.as_deref() != Some("held") {
+            return Ok(false);
+        }
+        d.release(&deposit_ref(id)).await?;
+        let mut tx = self.ctx.db.begin().await?;
+        sqlx::query("UPDATE city_applications SET deposit_state = 'returned' WHERE id = $1 AND deposit_state = 'held'")
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Staff take back what was lent (the library card): the deposit held
+    /// is returned to the resident's wallet (once), and they are told.
+    pub async fn return_deposit(&self, actor: &Principal, id: &str) -> Result<Application> {
+        let a = self.application_of(id).await?;
+        self.identity.require_staff(actor, &a.org_id, Role::Operator).await?;
+        if a.deposit_state != "held" {
+            return Err(Error::new(codes::NO_DEPOSIT, "city.deposit.none_held"));
+        }
+        if self.give_deposit_back(id).await? {
+            let msg = Message {
+                kind: "city.application".to_string(),
+                title: Msg::new("city.notice.title"),
+                body: Msg::new("city.notice.deposit_returned"),
+                target: Some(Target::new("application", id)),
+            };
+            if let Err(e) = self.notify.send(&a.person_id, None, msg).await {
+                tracing::warn!(code = %e.code, error = %e.msg, "deposit notice not stored");
+            }
+        }
+        self.application_of(id).await
     }
 
     /// The resident answers a request for more information: the new answers
@@ -661,7 +821,8 @@ impl CityHall {
     /// Everything kept about a person, for their export.
     pub async fn export_person(&self, person_id: &str) -> Result<serde_json::Value> {
         let apps = self.my_applications(person_id, MAX_LISTED).await?;
-        Ok(serde_json::json!({ "applications": apps }))
+        let invitations = self.invitations(person_id, MAX_LISTED).await?;
+        Ok(serde_json::json!({ "applications": apps, "invitations": invitations }))
     }
 
     /// Deletes a person's applications and their history.
@@ -675,11 +836,15 @@ impl CityHall {
         .execute(tx.conn())
         .await?;
         sqlx::query("DELETE FROM city_applications WHERE person_id = $1").bind(person_id).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM city_invitations WHERE inviter_id = $1 OR partner_id = $1")
+            .bind(person_id)
+            .execute(tx.conn())
+            .await?;
         tx.commit().await
     }
 }
 
-async fn insert_event(
+pub(crate) async fn insert_event(
     tx: &mut yizhan_core::Tx,
     ctx: &Ctx,
     application_id: &str,

@@ -110,6 +110,9 @@ fn library_card() -> NewService {
         delivery: Delivery::Application,
         form: card_form(),
         booking: None,
+        deposit_fen: 0,
+        deposit_perk: String::new(),
+        two_people: false,
     }
 }
 
@@ -130,6 +133,9 @@ fn marriage() -> NewService {
                 .collect(),
             publish_days: 7,
         }),
+        deposit_fen: 0,
+        deposit_perk: String::new(),
+        two_people: false,
     }
 }
 

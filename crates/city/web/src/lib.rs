@@ -16,7 +16,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use yizhan_booking::{SlotView, DAY_MS};
-use yizhan_city::{Application, CityHall, CityService, NewService, QueueItem, Status};
+use yizhan_city::{Application, CityHall, CityService, Invitation, NewService, QueueItem, Status};
 use yizhan_core::{Ctx, Error};
 use yizhan_identity::{Identity, Role};
 use yizhan_identity_web::{person_layout, ApiUser, PageUser};
@@ -45,6 +45,7 @@ pub static ROOM: Room = Room {
         "/api/v1/services",
         "/api/v1/appointments",
         "/api/v1/me/applications",
+        "/api/v1/me/invitations",
         "/api/v1/orgs/{id}/services",
         "/api/v1/orgs/{id}/applications",
     ],
@@ -61,6 +62,12 @@ pub static ROOM: Room = Room {
         r("GET", "/api/v1/orgs/{id}/applications", Access::OrgStaff),
         r("GET", "/api/v1/orgs/{id}/applications/{application_id}", Access::OrgStaff),
         r("POST", "/api/v1/orgs/{id}/applications/{application_id}/status", Access::OrgStaff),
+        r("POST", "/api/v1/orgs/{id}/applications/{application_id}/deposit-return", Access::OrgStaff),
+        r("POST", "/api/v1/me/invitations", Access::Resident),
+        r("GET", "/api/v1/me/invitations", Access::Resident),
+        r("GET", "/api/v1/me/invitations/{id}", Access::Resident),
+        r("POST", "/api/v1/me/invitations/{id}/confirm", Access::Resident),
+        r("POST", "/api/v1/me/invitations/{id}/decline", Access::Resident),
     ] as &[RouteRule],
     tiles: &[Tile {
         order: 40,
@@ -73,7 +80,7 @@ pub static ROOM: Room = Room {
     nav: &[],
     city_services: &[yizhan_city::CAPABILITY],
     codes: &[yizhan_city::codes::ALL],
-    links: &[],
+    links: &[("invitation", "/city/invitations/{id}")],
     migrations: &[&yizhan_city::MIGRATIONS],
     mount,
 };
@@ -90,8 +97,16 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
         .route("/city/appointments", get(pages::appointments_page))
         .route("/city/appointments/{id}/cancel", post(pages::cancel))
         .route("/city/appointments/{id}/ics", get(pages::ics))
+        .route("/city/slots/{id}", get(pages::slot_page))
+        .route("/city/slots/{id}/waitlist", post(pages::join_waitlist))
+        .route("/city/slots/{id}/lottery", post(pages::enter_lottery))
+        .route("/city/invitations", get(pages::invitations_page))
+        .route("/city/invitations/{id}", get(pages::invitation_page))
+        .route("/city/invitations/{id}/confirm", post(pages::confirm_invitation))
+        .route("/city/invitations/{id}/decline", post(pages::decline_invitation))
         .route("/city/staff", get(pages::staff_page))
         .route("/city/staff/appointments/{id}/check-in", post(pages::staff_check_in))
+        .route("/city/staff/applications/{id}/deposit-return", post(pages::staff_return_deposit))
         .with_state(room.clone());
     let api = OpenApiRouter::new()
         .routes(routes!(catalogue))
@@ -105,6 +120,11 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
         .routes(routes!(queue))
         .routes(routes!(staff_read))
         .routes(routes!(set_status))
+        .routes(routes!(return_deposit))
+        .routes(routes!(invite, my_invitations))
+        .routes(routes!(my_invitation))
+        .routes(routes!(confirm_invitation))
+        .routes(routes!(decline_invitation))
         .with_state(room);
     Ok(Mounted::new(api, pages))
 }
@@ -335,6 +355,105 @@ async fn set_status(
     Ok(Json(s.hall.set_status(&p, &application_id, to, &req.note).await?))
 }
 
+/// The resident handed back what was lent (the library card): the deposit held is returned to their wallet.
+#[utoipa::path(post, path = "/api/v1/orgs/{id}/applications/{application_id}/deposit-return", tag = "city",
+    params(("id" = String, Path, description = "organisation id"), ("application_id" = String, Path)),
+    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "no_deposit_held")))]
+async fn return_deposit(
+    State(s): State<CityRoom>,
+    ApiUser(p): ApiUser,
+    Path((id, application_id)): Path<(String, String)>,
+) -> ApiResult<Json<Application>> {
+    s.identity.require_staff(&p, &id, Role::Operator).await?;
+    s.hall.require_in_org(&id, &application_id).await?;
+    Ok(Json(s.hall.return_deposit(&p, &application_id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteReq {
+    /// My hold on a slot of a two-person service.
+    pub hold_id: String,
+    /// The answers to the service's form.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub form: Value,
+    /// The partner's login (phone number or e-mail).
+    pub partner_login: String,
+}
+
+/// Book a two-person service (a marriage registration): send my answers for
+/// my held slot and invite my partner; the slot stays held for both until the
+/// hold ends. Both need a verified real name.
+#[utoipa::path(post, path = "/api/v1/me/invitations", tag = "city", request_body = InviteReq,
+    responses((status = 201, body = Object, description = "the invitation, waiting for the partner"),
+        (status = 401, body = Problem),
+        (status = 403, body = Problem, description = "real_name_required"), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "application_status: already sent for this hold"),
+        (status = 410, body = Problem, description = "booking_hold_expired"),
+        (status = 422, body = Problem, description = "an answer or the partner's login is missing or wrong")))]
+async fn invite(
+    State(s): State<CityRoom>,
+    ApiUser(p): ApiUser,
+    ApiJson(req): ApiJson<InviteReq>,
+) -> ApiResult<(StatusCode, Json<Invitation>)> {
+    Ok((StatusCode::CREATED, Json(s.hall.invite(&p.user_id, &req.hold_id, &req.form, &req.partner_login).await?)))
+}
+
+/// Invitations to book together, sent by me or to me, newest first.
+#[utoipa::path(get, path = "/api/v1/me/invitations", tag = "city", params(ListQuery),
+    responses((status = 200, body = Vec<Object>), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn my_invitations(
+    State(s): State<CityRoom>,
+    ApiUser(p): ApiUser,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Vec<Invitation>>> {
+    Ok(Json(s.hall.invitations(&p.user_id, q.limit.unwrap_or(50)).await?))
+}
+
+/// One invitation I sent or received.
+#[utoipa::path(get, path = "/api/v1/me/invitations/{id}", tag = "city",
+    params(("id" = String, Path, description = "invitation id")),
+    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn my_invitation(
+    State(s): State<CityRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Invitation>> {
+    Ok(Json(s.hall.invitation(&p.user_id, &id).await?))
+}
+
+/// Confirm an invitation sent to me (with my verified real name), before
+/// the hold ends: the place is booked as one appointment for both of us.
+#[utoipa::path(post, path = "/api/v1/me/invitations/{id}/confirm", tag = "city",
+    params(("id" = String, Path, description = "invitation id")),
+    responses((status = 200, body = Object, description = "the invitation, booked, with its appointment_id"),
+        (status = 401, body = Problem), (status = 403, body = Problem, description = "real_name_required"),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "application_status: no longer waiting"),
+        (status = 410, body = Problem, description = "invitation_expired, booking_hold_expired: the place was freed"),
+        (status = 422, body = Problem, description = "insufficient_funds: the inviter's wallet cannot pay the fee")))]
+async fn confirm_invitation(
+    State(s): State<CityRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Invitation>> {
+    Ok(Json(s.hall.confirm_invitation(&p.user_id, &id).await?))
+}
+
+/// Decline an invitation sent to me: the place is freed at once.
+#[utoipa::path(post, path = "/api/v1/me/invitations/{id}/decline", tag = "city",
+    params(("id" = String, Path, description = "invitation id")),
+    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 410, body = Problem, description = "invitation_expired")))]
+async fn decline_invitation(
+    State(s): State<CityRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Invitation>> {
+    Ok(Json(s.hall.decline_invitation(&p.user_id, &id).await?))
+}
+
 // ---- pages ----
 
 #[derive(Template)]
@@ -377,6 +496,8 @@ struct ServicePage {
     l: Layout,
     svc: CityService,
     slots: Vec<SlotView>,
+    /// Places are drawn by lottery: each slot links to its page.
+    lottery: bool,
 }
 
 /// One service: what it is, what to bring, its fee, and the week's open slots.
@@ -393,12 +514,18 @@ async fn service_page(
         Err(e) => return failure_page(lang, &e),
     };
     let now = s.ctx.now_ms();
+    let mut lottery = false;
     let slots = match &svc.booking_service_id {
-        Some(bs) => match s.hall.booking().slots(bs, now, now + 7 * DAY_MS).await {
-            Ok(v) => v.into_iter().filter(|v| v.released).take(100).collect(),
-            Err(e) => return failure_page(lang, &e),
-        },
+        Some(bs) => {
+            lottery = matches!(s.hall.booking().service(bs).await,
+                Ok(b) if b.rules.allocation == yizhan_booking::Allocation::Lottery);
+            match s.hall.booking().slots(bs, now, now + 7 * DAY_MS).await {
+                // A lottery's slots are shown before their release: its seed is published then.
+                Ok(v) => v.into_iter().filter(|v| v.released || lottery).take(100).collect(),
+                Err(e) => return failure_page(lang, &e),
+            }
+        }
         None => Vec::new(),
     };
-    render(&ServicePage { l, svc, slots })
+    render(&ServicePage { l, svc, slots, lottery })
 }

@@ -141,6 +141,9 @@ struct FormPage {
     hold: Hold,
     start_ms: i64,
     questions: Vec<Question>,
+    /// For a two-person service: the partner's login, and what is wrong with it.
+    partner: String,
+    partner_error: Option<String>,
 }
 
 #[derive(Template)]
@@ -151,6 +154,12 @@ struct CheckPage {
     hold: Hold,
     start_ms: i64,
     questions: Vec<Question>,
+    partner: String,
+}
+
+/// The message of a field's error, in the page's language.
+fn field_error(lang: Lang, e: Option<&Error>, field: &str) -> Option<String> {
+    e.and_then(|e| e.fields.iter().find(|fe| fe.field == field)).map(|fe| yizhan_kit::i18n::render(lang, &fe.msg))
 }
 
 /// The service's form for a held place.
@@ -171,7 +180,8 @@ pub(crate) async fn form_page(
         Err(e) => return l.failure(&e),
     };
     let questions = questions(lang, &form, &Value::Null, None);
-    render_status(StatusCode::OK, &FormPage { l, svc, hold, start_ms, questions })
+    let page = FormPage { l, svc, hold, start_ms, questions, partner: String::new(), partner_error: None };
+    render_status(StatusCode::OK, &page)
 }
 
 /// The answers checked: back to the form with a message per field, or "check your answers".
@@ -193,17 +203,25 @@ pub(crate) async fn check_answers(
         Err(e) => return l.failure(&e),
     };
     let answers = answers_of(&form, &posted);
-    match form.validate(&answers) {
+    let partner = posted.get("partner_login").trim().to_string();
+    let checked = form.validate(&answers).and_then(|kept| {
+        if svc.two_people && partner.is_empty() {
+            return Err(Error::field("partner_login", "city.partner.required"));
+        }
+        Ok(kept)
+    });
+    match checked {
         Ok(kept) => {
             let kept = Value::Object(kept);
             let questions =
                 questions(lang, &form, &kept, None).into_iter().filter(|q| kept.get(&q.f.name).is_some()).collect();
-            render_status(StatusCode::OK, &CheckPage { l, svc, hold, start_ms, questions })
+            render_status(StatusCode::OK, &CheckPage { l, svc, hold, start_ms, questions, partner })
         }
         Err(e) => {
             let questions = questions(lang, &form, &answers, Some(&e));
+            let partner_error = field_error(lang, Some(&e), "partner_login");
             let (l, status) = l.failed(&e);
-            render_status(status, &FormPage { l, svc, hold, start_ms, questions })
+            render_status(status, &FormPage { l, svc, hold, start_ms, questions, partner, partner_error })
         }
     }
 }
@@ -227,12 +245,19 @@ pub(crate) async fn confirm(
         Err(e) => return l.failure(&e),
     };
     let answers = answers_of(&form, &posted);
-    match s.hall.apply(&p.user_id, &svc.id, &answers, Some(&hold.id)).await {
-        Ok(_) => Redirect::to("/city/appointments").into_response(),
+    let partner = posted.get("partner_login").trim().to_string();
+    let done = if svc.two_people {
+        s.hall.invite(&p.user_id, &hold.id, &answers, &partner).await.map(|i| format!("/city/invitations/{}", i.id))
+    } else {
+        s.hall.apply(&p.user_id, &svc.id, &answers, Some(&hold.id)).await.map(|_| "/city/appointments".to_string())
+    };
+    match done {
+        Ok(to) => Redirect::to(&to).into_response(),
         Err(e) if !e.fields.is_empty() => {
             let questions = questions(lang, &form, &answers, Some(&e));
+            let partner_error = field_error(lang, Some(&e), "partner_login");
             let (l, status) = l.failed(&e);
-            render_status(status, &FormPage { l, svc, hold, start_ms, questions })
+            render_status(status, &FormPage { l, svc, hold, start_ms, questions, partner, partner_error })
         }
         Err(e) => l.failure(&e),
     }
@@ -252,11 +277,12 @@ struct AppointmentsPage {
     rows: Vec<ApptRow>,
 }
 
-async fn titled(s: &CityRoom, lang: Lang, list: Vec<Appointment>) -> Vec<ApptRow> {
+async fn titled(s: &CityRoom, lang: Lang, me: &str, list: Vec<Appointment>) -> Vec<ApptRow> {
     let now = s.ctx.now_ms();
     let mut rows = Vec::with_capacity(list.len());
     for a in list {
         let can_cancel = a.status == yizhan_booking::AppointmentStatus::Booked
+            && a.person_id == me
             && match s.hall.booking().service(&a.service_id).await {
                 Ok(bs) => now < a.start_ms - bs.rules.cancel_before_ms,
                 Err(_) => false,
@@ -282,7 +308,7 @@ pub(crate) async fn appointments_page(
         Ok(v) => v,
         Err(e) => return l.failure(&e),
     };
-    let rows = titled(&s, lang, list).await;
+    let rows = titled(&s, lang, &p.user_id, list).await;
     render_status(StatusCode::OK, &AppointmentsPage { l, rows })
 }
 
@@ -309,7 +335,7 @@ pub(crate) async fn ics(
     Path(id): Path<String>,
 ) -> Response {
     let a = match s.hall.booking().appointment(&id).await {
-        Ok(a) if a.person_id == p.user_id => a,
+        Ok(a) if s.hall.booking().is_party(&a, &p.user_id).await.unwrap_or(false) => a,
         Ok(_) => {
             let e = Error::not_found("appointment");
             return person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e);
@@ -400,6 +426,194 @@ pub(crate) async fn staff_check_in(
     }
     .await;
     match r {
+        Ok(_) => Redirect::to("/city/staff").into_response(),
+        Err(e) => person_layout(&s.notify, lang, &csrf, "/city/staff", &p).await.failure(&e),
+    }
+}
+
+pub(crate) struct InvitationRow {
+    pub i: yizhan_city::Invitation,
+    pub title: String,
+    /// I sent it (else I am the partner asked).
+    pub mine: bool,
+}
+
+#[derive(Template)]
+#[template(path = "city_invitations.html")]
+struct InvitationsPage {
+    l: Layout,
+    rows: Vec<InvitationRow>,
+}
+
+async fn invitation_rows(s: &CityRoom, lang: Lang, p: &Principal, only: Option<&str>) -> Result<Vec<InvitationRow>> {
+    let list = match only {
+        Some(id) => vec![s.hall.invitation(&p.user_id, id).await?],
+        None => s.hall.invitations(&p.user_id, 50).await?,
+    };
+    let mut rows = Vec::with_capacity(list.len());
+    for i in list {
+        let title = match s.hall.service(&i.service_id).await {
+            Ok(svc) => svc.title.get(lang.code()).to_string(),
+            Err(_) => lang.t("city.page.appointment").to_string(),
+        };
+        rows.push(InvitationRow { mine: i.inviter_id == p.user_id, i, title });
+    }
+    Ok(rows)
+}
+
+/// Invitations to book together: those I sent (waiting for my partner) and those sent to me.
+pub(crate) async fn invitations_page(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    match invitation_rows(&s, lang, &p, None).await {
+        Ok(rows) => render_status(StatusCode::OK, &InvitationsPage { l, rows }),
+        Err(e) => l.failure(&e),
+    }
+}
+
+/// One invitation (where a notice links).
+pub(crate) async fn invitation_page(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    match invitation_rows(&s, lang, &p, Some(&id)).await {
+        Ok(rows) => render_status(StatusCode::OK, &InvitationsPage { l, rows }),
+        Err(e) => l.failure(&e),
+    }
+}
+
+/// The partner confirms on their own device: booked for both, then my appointments.
+pub(crate) async fn confirm_invitation(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    _form: CsrfForm,
+) -> Response {
+    match s.hall.confirm_invitation(&p.user_id, &id).await {
+        Ok(_) => Redirect::to("/city/appointments").into_response(),
+        Err(e) => person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e),
+    }
+}
+
+/// The partner says no: the place is freed.
+pub(crate) async fn decline_invitation(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    _form: CsrfForm,
+) -> Response {
+    match s.hall.decline_invitation(&p.user_id, &id).await {
+        Ok(_) => Redirect::to(&format!("/city/invitations/{id}")).into_response(),
+        Err(e) => person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "city_slot.html")]
+struct SlotPage {
+    l: Layout,
+    svc: CityService,
+    slot: yizhan_booking::Slot,
+    /// For a slot drawn by lottery: what is published, and my part in it.
+    lottery: Option<yizhan_booking::lottery::LotteryView>,
+    /// The lottery's request window is open now.
+    open: bool,
+    /// The draw's log as published, for anyone to re-run.
+    log_json: String,
+    /// My place on the waiting list, if I joined it.
+    wait: Option<yizhan_booking::WaitEntry>,
+}
+
+/// One slot: for a full one, the waiting list (join, my position, an offer
+/// to accept before its deadline); for a lottery, its seed, window, my
+/// request and, once drawn, my result and the allocation log.
+pub(crate) async fn slot_page(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let r = async {
+        let slot = s.hall.booking().slot(&id).await?;
+        let svc = s.hall.service_by_booking(&slot.service_id).await?;
+        let rules = s.hall.booking().service(&slot.service_id).await?.rules;
+        let now = s.ctx.now_ms();
+        let (lottery, wait) = if rules.allocation == yizhan_booking::Allocation::Lottery {
+            (Some(s.hall.booking().lottery_view(&id, Some(&p.user_id)).await?), None)
+        } else {
+            (None, s.hall.booking().waitlist_entry(&p.user_id, &id).await?)
+        };
+        let open = lottery.as_ref().is_some_and(|v| now >= v.opens_at_ms && now < v.closes_at_ms);
+        let log_json = lottery
+            .as_ref()
+            .and_then(|v| v.log.as_ref())
+            .map(|log| serde_json::to_string_pretty(log).unwrap_or_default())
+            .unwrap_or_default();
+        Ok::<_, Error>((svc, slot, lottery, open, log_json, wait))
+    }
+    .await;
+    match r {
+        Ok((svc, slot, lottery, open, log_json, wait)) => {
+            render_status(StatusCode::OK, &SlotPage { l, svc, slot, lottery, open, log_json, wait })
+        }
+        Err(e) => l.failure(&e),
+    }
+}
+
+/// Join a full slot's waiting list, then back to the slot.
+pub(crate) async fn join_waitlist(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    _form: CsrfForm,
+) -> Response {
+    match s.hall.booking().join_waitlist(&p.user_id, &id).await {
+        Ok(_) => Redirect::to(&format!("/city/slots/{id}")).into_response(),
+        Err(e) => person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e),
+    }
+}
+
+/// Ask for a place in a lottery slot during its window, then back to the slot.
+pub(crate) async fn enter_lottery(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    _form: CsrfForm,
+) -> Response {
+    match s.hall.booking().request_lottery(&p.user_id, &id).await {
+        Ok(()) => Redirect::to(&format!("/city/slots/{id}")).into_response(),
+        Err(e) => person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e),
+    }
+}
+
+/// The card was handed back at the desk: the deposit held goes back to the resident's wallet.
+pub(crate) async fn staff_return_deposit(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    _form: CsrfForm,
+) -> Response {
+    match s.hall.return_deposit(&p, &id).await {
         Ok(_) => Redirect::to("/city/staff").into_response(),
         Err(e) => person_layout(&s.notify, lang, &csrf, "/city/staff", &p).await.failure(&e),
     }

@@ -37,6 +37,22 @@ async fn town(app: &TestApp) -> Town {
     Town { city_id, other_city_id, org_id, chief, clerk }
 }
 
+/// Money in a person's wallet (the fees of booked services are paid from it).
+async fn top_up(app: &TestApp, user_id: &str, fen: i64) {
+    app.state.pay.topup(user_id, fen, None, &format!("test-topup-{user_id}-{fen}")).await.unwrap();
+}
+
+async fn balance(app: &TestApp, user_id: &str) -> (i64, i64) {
+    let w = app.state.pay.wallet(user_id).await.unwrap();
+    (w.balance_fen, w.available_fen)
+}
+
+async fn ledger_balances(app: &TestApp) {
+    let report = app.state.ledger.check().await.unwrap();
+    assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
+    assert_eq!(report.sum_posted_fen, 0);
+}
+
 fn t(en: &str, zh: &str) -> Value {
     json!({"en": en, "zh": zh})
 }
@@ -96,7 +112,8 @@ async fn a_resident_books_a_city_appointment_and_staff_check_them_in() {
     assert_eq!(slot["status"], "free");
     let slot_id = slot["id"].as_str().unwrap().to_string();
 
-    let (_, resident) = app.user("13812345678", "Resident").await;
+    let (resident_id, resident) = app.user("13812345678", "Resident").await;
+    top_up(&app, &resident_id, 10_000).await;
     let (_, other) = app.user("13900000000", "Other").await;
     let r = app.post("/api/v1/holds", Some(&resident), json!({"slot_id": slot_id})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -236,7 +253,8 @@ async fn a_resident_books_through_the_pages_and_staff_check_them_in_on_the_conso
     let w = town(&app).await;
     let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), marriage()).await;
     let service_id = r.body["id"].as_str().unwrap().to_string();
-    let (_, resident) = app.user("13812345678", "Resident").await;
+    let (resident_id, resident) = app.user("13812345678", "Resident").await;
+    top_up(&app, &resident_id, 10_000).await;
     let cookies = format!("yz_session={resident}");
     let csrf = enc(&session_csrf(&app, &cookies).await);
 
@@ -358,4 +376,422 @@ async fn a_resident_books_through_the_pages_and_staff_check_them_in_on_the_conso
     assert!(r.text.contains("已签到") && r.text.contains("排队号 1"), "{}", r.text);
     // Checked in, and past its deadline: no cancel button.
     assert!(!r.text.contains(&format!("/city/appointments/{appt_id}/cancel")), "{}", r.text);
+}
+
+/// The first future slot of each day the service has, in time order.
+async fn one_slot_a_day(app: &TestApp, service_id: &str) -> Vec<Value> {
+    let now = app.clock.now_ms();
+    let slots = app.get(&format!("/api/v1/services/{service_id}/slots?from={now}"), None).await.body;
+    let mut out: Vec<Value> = Vec::new();
+    for s in slots.as_array().unwrap() {
+        let start = s["start_ms"].as_i64().unwrap();
+        let day = (start + 8 * 3_600_000) / 86_400_000;
+        if start > now && !out.iter().any(|o| (o["start_ms"].as_i64().unwrap() + 8 * 3_600_000) / 86_400_000 == day) {
+            out.push(s.clone());
+        }
+    }
+    out
+}
+
+async fn remaining(app: &TestApp, service_id: &str, slot_id: &str) -> i64 {
+    let now = app.clock.now_ms();
+    let slots = app.get(&format!("/api/v1/services/{service_id}/slots?from={now}"), None).await.body;
+    slots.as_array().unwrap().iter().find(|s| s["id"] == slot_id).unwrap()["remaining"].as_i64().unwrap()
+}
+
+async fn hold(app: &TestApp, token: &str, slot: &Value) -> String {
+    let r = app.post("/api/v1/holds", Some(token), json!({"slot_id": slot["id"]})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+async fn book(app: &TestApp, token: &str, slot: &Value) -> String {
+    let hold_id = hold(app, token, slot).await;
+    let r = app.post("/api/v1/appointments", Some(token), json!({"hold_id": hold_id, "form": {"partner": "王"}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    r.body["appointment_id"].as_str().unwrap().to_string()
+}
+
+async fn org_balance(app: &TestApp, org_id: &str) -> i64 {
+    app.state.ledger.balance(&format!("org:{org_id}")).await.unwrap().posted_fen
+}
+
+#[tokio::test]
+async fn a_fee_is_paid_from_the_wallet_once_refunded_once_in_time_and_never_after() {
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), marriage()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    // From tomorrow on: today's first slot may already be within the cancellation deadline.
+    let days = one_slot_a_day(&app, &service_id).await[1..].to_vec();
+    assert!(days.len() >= 3, "{days:?}");
+    let (rid, resident) = app.user("13812345678", "Resident").await;
+
+    // An empty wallet books nothing; the hold stays for a retry after a top-up.
+    let hold_id = hold(&app, &resident, &days[0]).await;
+    let req = json!({"hold_id": hold_id, "form": {"partner": "王小明"}});
+    let r = app.post("/api/v1/appointments", Some(&resident), req.clone()).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds");
+    assert_eq!(app.get("/api/v1/me/appointments", Some(&resident)).await.body, json!([]));
+    top_up(&app, &rid, 10_000).await;
+    let r = app.post("/api/v1/appointments", Some(&resident), req.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let appt_id = r.body["appointment_id"].as_str().unwrap().to_string();
+    assert_eq!(balance(&app, &rid).await, (9_100, 9_100));
+    assert_eq!(org_balance(&app, &w.org_id).await, 900, "paid to the department");
+    let r = app.get(&format!("/api/v1/appointments/{appt_id}"), Some(&resident)).await;
+    assert_eq!((r.body["fee_fen"].as_i64(), r.body["fee_state"].as_str()), (Some(900), Some("paid")));
+    // The used hold is neither booked nor charged again.
+    let r = app.post("/api/v1/appointments", Some(&resident), req).await;
+    assert_problem(&r, StatusCode::GONE, "booking_hold_expired");
+    assert_eq!(balance(&app, &rid).await.0, 9_100);
+
+    // Cancelled before the deadline: refunded once, however often cancel is called.
+    let r = app.post(&format!("/api/v1/appointments/{appt_id}/cancel"), Some(&resident), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["fee_state"], "refunded");
+    assert_eq!(balance(&app, &rid).await.0, 10_000);
+    for _ in 0..2 {
+        let r = app.post(&format!("/api/v1/appointments/{appt_id}/cancel"), Some(&resident), json!({})).await;
+        assert_problem(&r, StatusCode::CONFLICT, "appointment_status");
+    }
+    assert!(app.state.booking.cancel(&rid, &appt_id).await.is_err());
+    app.state.booking.sweep().await.unwrap();
+    assert_eq!(balance(&app, &rid).await.0, 10_000, "one refund");
+    assert_eq!(org_balance(&app, &w.org_id).await, 0);
+
+    // After the deadline (2 hours before): no cancel, no refund.
+    let late = book(&app, &resident, &days[1]).await;
+    assert_eq!(balance(&app, &rid).await.0, 9_100);
+    app.clock.set_ms(days[1]["start_ms"].as_i64().unwrap() - 2 * 3_600_000 + 1);
+    let r = app.post(&format!("/api/v1/appointments/{late}/cancel"), Some(&resident), json!({})).await;
+    assert_problem(&r, StatusCode::CONFLICT, "cancel_too_late");
+    assert_eq!(balance(&app, &rid).await.0, 9_100);
+
+    // A no-show keeps the fee.
+    let missed = book(&app, &resident, &days[2]).await;
+    assert_eq!(balance(&app, &rid).await.0, 8_200);
+    app.clock.set_ms(days[2]["end_ms"].as_i64().unwrap() + 1);
+    app.state.booking.mark_no_show(&missed).await.unwrap();
+    app.state.booking.sweep().await.unwrap();
+    assert_eq!(balance(&app, &rid).await.0, 8_200);
+    assert_eq!(org_balance(&app, &w.org_id).await, 1_800);
+    ledger_balances(&app).await;
+}
+
+fn library_card() -> Value {
+    json!({
+        "category": "culture",
+        "title": t("Library card", "图书馆读者证"),
+        "description": t("Borrow books at every branch.", "在各分馆借书。"),
+        "delivery": "application",
+        "form": {},
+        "deposit_fen": 10_000,
+        "deposit_perk": "library_card"
+    })
+}
+
+#[tokio::test]
+async fn a_library_card_needs_no_deposit_with_the_credit_perk_and_holds_one_otherwise() {
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), library_card()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["deposit_fen"], 10_000);
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let apply = format!("/api/v1/services/{service_id}/applications");
+    let status = |id: &str| format!("/api/v1/orgs/{}/applications/{id}/status", w.org_id);
+
+    // With the perk (opted in to the credit score, 600 with no record): no deposit, and the check is in their access log.
+    let (good_id, good) = app.user("13812345678", "Good Standing").await;
+    top_up(&app, &good_id, 20_000).await;
+    app.state.credit.opt_in(&good_id).await.unwrap();
+    let r = app.post(&apply, Some(&good), json!({"form": {}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!((r.body["deposit_state"].as_str(), r.body["deposit_fen"].as_i64()), (Some("waived"), Some(10_000)));
+    assert_eq!(balance(&app, &good_id).await, (20_000, 20_000));
+    let log = app.get("/api/v1/me/access-log", Some(&good)).await;
+    assert!(log.text.contains("library_card"), "the perk check is logged: {}", log.text);
+
+    // Without it: the deposit is held in the wallet (still theirs, not spendable) ...
+    let (plain_id, plain) = app.user("13900000000", "No Score").await;
+    top_up(&app, &plain_id, 20_000).await;
+    let r = app.post(&apply, Some(&plain), json!({"form": {}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["deposit_state"], "held");
+    let rejected = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(balance(&app, &plain_id).await, (20_000, 10_000));
+    let log = app.get("/api/v1/me/access-log", Some(&plain)).await;
+    assert!(log.text.contains("library_card"), "{}", log.text);
+    // ... and returned when the application is rejected.
+    let r = app.post(&status(&rejected), Some(&w.clerk), json!({"status": "rejected"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["deposit_state"], "returned");
+    assert_eq!(balance(&app, &plain_id).await, (20_000, 20_000));
+
+    // A card issued keeps the deposit until it is handed back (returned once).
+    let r = app.post(&apply, Some(&plain), json!({"form": {}})).await;
+    let issued = r.body["id"].as_str().unwrap().to_string();
+    for to in ["in_review", "approved", "completed"] {
+        let r = app.post(&status(&issued), Some(&w.clerk), json!({"status": to})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    assert_eq!(balance(&app, &plain_id).await, (20_000, 10_000));
+    // The department console offers to give it back once the card was issued.
+    let r = yizhan_app::testing::page(&app, "/city/staff", &format!("yz_session={}", w.clerk), "en").await;
+    assert!(r.text.contains(&format!("/city/staff/applications/{issued}/deposit-return")), "{}", r.text);
+    let back = format!("/api/v1/orgs/{}/applications/{issued}/deposit-return", w.org_id);
+    let r = app.post(&back, Some(&plain), json!({})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "only the department's staff: {}", r.text);
+    let r = app.post(&back, Some(&w.clerk), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["deposit_state"], "returned");
+    assert_problem(&app.post(&back, Some(&w.clerk), json!({})).await, StatusCode::CONFLICT, "no_deposit_held");
+    assert_eq!(balance(&app, &plain_id).await, (20_000, 20_000));
+
+    // Not enough money for the deposit: no application.
+    let (poor_id, poor) = app.user("13700000000", "Empty Wallet").await;
+    let r = app.post(&apply, Some(&poor), json!({"form": {}})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds");
+    assert_eq!(app.get("/api/v1/me/applications", Some(&poor)).await.body, json!([]));
+    assert_eq!(balance(&app, &poor_id).await, (0, 0));
+    ledger_balances(&app).await;
+}
+
+fn two_people_marriage() -> Value {
+    let mut m = marriage();
+    m["two_people"] = json!(true);
+    m
+}
+
+async fn verified(app: &TestApp, login: &str, name: &str, first17: &str) -> (String, String) {
+    let (id, token) = app.user(login, name).await;
+    app.state.identity.verify_real_name(&id, name, &yizhan_app::testing::id_number(first17)).await.unwrap();
+    (id, token)
+}
+
+#[tokio::test]
+async fn a_marriage_is_booked_when_both_confirm_and_freed_on_a_refusal_or_expiry() {
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), two_people_marriage()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let days = one_slot_a_day(&app, &service_id).await;
+    assert!(days.len() >= 6, "{days:?}");
+    let (a_id, a) = verified(&app, "13812345678", "Li Lei", "11010519900101001").await;
+    let (b_id, b) = verified(&app, "13912345678", "Han Meimei", "11010519910202002").await;
+    let (_, unverified) = app.user("13712345678", "Not Verified").await;
+    top_up(&app, &a_id, 10_000).await;
+    let invite =
+        |hold_id: &str, login: &str| json!({"hold_id": hold_id, "form": {"partner": "韩梅梅"}, "partner_login": login});
+
+    // Booking it alone is refused: the partner is asked for.
+    let hold0 = hold(&app, &a, &days[0]).await;
+    let r = app.post("/api/v1/appointments", Some(&a), json!({"hold_id": hold0, "form": {"partner": "X"}})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["fields"][0]["field"], "partner_login", "{}", r.text);
+    let r = app.post("/api/v1/me/invitations", Some(&a), invite(&hold0, "13000000000")).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    // The slot is held for both while the partner is asked; nobody else takes it.
+    let r = app.post("/api/v1/me/invitations", Some(&a), invite(&hold0, "13912345678")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["state"], "waiting");
+    let inv0 = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(remaining(&app, &service_id, days[0]["id"].as_str().unwrap()).await, 0);
+    let r = app.post("/api/v1/holds", Some(&unverified), json!({"slot_id": days[0]["id"]})).await;
+    assert_problem(&r, StatusCode::CONFLICT, "slot_full");
+    assert_eq!(app.get("/api/v1/me/appointments", Some(&a)).await.body, json!([]));
+    let r = app.get("/api/v1/me/invitations", Some(&b)).await;
+    assert_eq!(r.body[0]["id"], inv0.as_str());
+    assert_eq!(r.body[0]["inviter_name"], "Li Lei");
+    assert_eq!(
+        app.get(&format!("/api/v1/me/invitations/{inv0}"), Some(&unverified)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // Only the partner confirms.
+    let confirm = |id: &str| format!("/api/v1/me/invitations/{id}/confirm");
+    assert_eq!(app.post(&confirm(&inv0), Some(&a), json!({})).await.status, StatusCode::NOT_FOUND);
+    let r = app.post(&confirm(&inv0), Some(&b), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["state"], "booked");
+    let appt = r.body["appointment_id"].as_str().unwrap().to_string();
+    // The same receipt for both: one appointment in both lists, a notice each; the fee from the booker.
+    for token in [&a, &b] {
+        let list = app.get("/api/v1/me/appointments", Some(token)).await.body;
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert_eq!(list[0]["id"], appt.as_str());
+        assert_eq!(list[0]["status"], "booked");
+        let r = app.get(&format!("/api/v1/appointments/{appt}/ics"), Some(token)).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let n = app.get("/api/v1/me/notifications", Some(token)).await;
+        assert!(n.text.contains("booked for both of you"), "{}", n.text);
+    }
+    assert_eq!(balance(&app, &a_id).await.0, 9_100);
+    assert_eq!(balance(&app, &b_id).await.0, 0);
+    assert_problem(&app.post(&confirm(&inv0), Some(&b), json!({})).await, StatusCode::CONFLICT, "application_status");
+
+    // A refusal frees the place at once.
+    let hold1 = hold(&app, &a, &days[1]).await;
+    let r = app.post("/api/v1/me/invitations", Some(&a), invite(&hold1, "13912345678")).await;
+    let inv1 = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(remaining(&app, &service_id, days[1]["id"].as_str().unwrap()).await, 0);
+    let r = app.post(&format!("/api/v1/me/invitations/{inv1}/decline"), Some(&b), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["state"], "declined");
+    assert_eq!(remaining(&app, &service_id, days[1]["id"].as_str().unwrap()).await, 1);
+    assert_problem(&app.post(&confirm(&inv1), Some(&b), json!({})).await, StatusCode::CONFLICT, "application_status");
+
+    // Both need verified real names.
+    let uhold = hold(&app, &unverified, &days[4]).await;
+    let r = app.post("/api/v1/me/invitations", Some(&unverified), invite(&uhold, "13912345678")).await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "real_name_required");
+    let hold5 = hold(&app, &a, &days[5]).await;
+    let r = app.post("/api/v1/me/invitations", Some(&a), invite(&hold5, "13712345678")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let inv5 = r.body["id"].as_str().unwrap().to_string();
+    assert_problem(
+        &app.post(&confirm(&inv5), Some(&unverified), json!({})).await,
+        StatusCode::FORBIDDEN,
+        "real_name_required",
+    );
+    let r = app.post(&format!("/api/v1/me/invitations/{inv5}/decline"), Some(&unverified), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // Two confirmations at once book once.
+    let hold3 = hold(&app, &a, &days[3]).await;
+    let r = app.post("/api/v1/me/invitations", Some(&a), invite(&hold3, "13912345678")).await;
+    let inv3 = r.body["id"].as_str().unwrap().to_string();
+    let path3 = confirm(&inv3);
+    let (r1, r2) = tokio::join!(app.post(&path3, Some(&b), json!({})), app.post(&path3, Some(&b), json!({})));
+    let mut statuses = vec![r1.status, r2.status];
+    statuses.sort();
+    assert_eq!(statuses, vec![StatusCode::OK, StatusCode::CONFLICT], "{} / {}", r1.text, r2.text);
+    assert_eq!(app.get("/api/v1/me/appointments", Some(&b)).await.body.as_array().unwrap().len(), 2);
+    assert_eq!(balance(&app, &a_id).await.0, 8_200);
+
+    // No answer before the hold ends: the place is freed.
+    let hold2 = hold(&app, &a, &days[2]).await;
+    let r = app.post("/api/v1/me/invitations", Some(&a), invite(&hold2, "13912345678")).await;
+    let inv2 = r.body["id"].as_str().unwrap().to_string();
+    app.clock.advance_ms(600_001);
+    assert_problem(&app.post(&confirm(&inv2), Some(&b), json!({})).await, StatusCode::GONE, "invitation_expired");
+    app.state.booking.sweep().await.unwrap();
+    assert_eq!(remaining(&app, &service_id, days[2]["id"].as_str().unwrap()).await, 1);
+    assert_eq!(app.get(&format!("/api/v1/me/invitations/{inv2}"), Some(&a)).await.body["state"], "expired");
+    assert_eq!(app.get("/api/v1/me/appointments", Some(&a)).await.body.as_array().unwrap().len(), 2);
+    ledger_balances(&app).await;
+}
+
+#[tokio::test]
+async fn the_waiting_list_and_the_lottery_over_http() {
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), marriage()).await;
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let days = one_slot_a_day(&app, &service_id).await;
+    // Tomorrow's: cancelling today's may already be past its deadline.
+    let slot = &days[1];
+    let slot_id = slot["id"].as_str().unwrap().to_string();
+    let wait = format!("/api/v1/slots/{slot_id}/waitlist");
+    let mut people = Vec::new();
+    for (i, login) in ["13812345678", "13912345678", "13712345678", "13612345678"].iter().enumerate() {
+        let (id, token) = app.user(login, &format!("Person {i}")).await;
+        top_up(&app, &id, 10_000).await;
+        people.push(token);
+    }
+    let (a, b, c, d) = (&people[0], &people[1], &people[2], &people[3]);
+    assert_problem(&app.post(&wait, Some(b), json!({})).await, StatusCode::CONFLICT, "slot_not_full");
+    let appt = book(&app, a, slot).await;
+    // Full: join the list and see the position.
+    let r = app.post(&wait, Some(b), json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["position"], 1);
+    app.clock.advance_ms(1);
+    assert_eq!(app.post(&wait, Some(c), json!({})).await.body["position"], 2);
+    assert_problem(&app.post(&wait, Some(c), json!({})).await, StatusCode::CONFLICT, "already_waiting");
+    let r = app.get(&wait, Some(c)).await;
+    assert_eq!((r.body["state"].as_str(), r.body["position"].as_i64()), (Some("waiting"), Some(2)));
+    assert_eq!(app.get(&wait, Some(d)).await.status, StatusCode::NOT_FOUND);
+    // A cancellation offers the place to the first, with a deadline; booking the offer's hold accepts it.
+    let r = app.post(&format!("/api/v1/appointments/{appt}/cancel"), Some(a), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app.get(&wait, Some(b)).await;
+    assert_eq!(r.body["state"], "offered", "{}", r.text);
+    assert!(r.body["offer_expires_at_ms"].as_i64().unwrap() > app.clock.now_ms());
+    let offered = r.body["hold_id"].as_str().unwrap().to_string();
+    let r = app.post("/api/v1/appointments", Some(b), json!({"hold_id": offered, "form": {"partner": "X"}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(app.get(&wait, Some(b)).await.body["state"], "accepted");
+    assert_eq!(app.get(&wait, Some(c)).await.body["position"], 1);
+    // The pages: the slot shows my place; a full slot's page joins the list.
+    {
+        use yizhan_app::testing::{form, page, session_csrf};
+        let r = page(&app, &format!("/city/slots/{slot_id}"), &format!("yz_session={c}"), "en").await;
+        assert!(r.text.contains("On the waiting list") && r.text.contains("Position 1"), "{}", r.text);
+        let cookies = format!("yz_session={d}");
+        let csrf = enc(&session_csrf(&app, &cookies).await);
+        let r = page(&app, &format!("/city/slots/{slot_id}"), &cookies, "zh-CN").await;
+        assert!(r.text.contains("waitlist-join") && r.text.contains("加入候补"), "{}", r.text);
+        let r = form(&app, &format!("/city/slots/{slot_id}/waitlist"), &cookies, &format!("csrf={csrf}")).await;
+        assert_eq!(location(&r), format!("/city/slots/{slot_id}"));
+        assert_eq!(app.get(&wait, Some(d)).await.body["position"], 2);
+    }
+
+    // A lottery: released a day ahead, requests for 10 minutes, then drawn with the seed published before.
+    let mut lottery = marriage();
+    lottery["title"] = t("Scarce registration", "稀缺号源");
+    lottery["booking"]["rules"]["allocation"] = json!("lottery");
+    lottery["booking"]["rules"]["release_days_ahead"] = json!(1);
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), lottery).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let lottery_id = r.body["id"].as_str().unwrap().to_string();
+    let now = app.clock.now_ms();
+    let slots = app.get(&format!("/api/v1/services/{lottery_id}/slots?from={now}"), None).await.body;
+    let slot = slots.as_array().unwrap().iter().find(|s| s["release_at_ms"].as_i64().unwrap() > now).unwrap().clone();
+    let slot_id = slot["id"].as_str().unwrap();
+    let view = format!("/api/v1/slots/{slot_id}/lottery");
+    let enter = format!("/api/v1/slots/{slot_id}/lottery/entries");
+    let r = app.get(&view, Some(a)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let seed = r.body["seed"].as_str().unwrap().to_string();
+    assert_eq!(seed.len(), 32, "the seed is published before the window");
+    assert_eq!(r.body["log"], Value::Null);
+    assert_problem(&app.post(&enter, Some(a), json!({})).await, StatusCode::CONFLICT, "slot_not_released");
+    app.clock.set_ms(slot["release_at_ms"].as_i64().unwrap());
+    for token in [a, b, c] {
+        let r = app.post(&enter, Some(token), json!({})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.body["entered"], true);
+    }
+    assert_problem(&app.post(&enter, Some(b), json!({})).await, StatusCode::CONFLICT, "already_requested");
+    let r = app.get(&view, Some(d)).await;
+    assert_eq!((r.body["entrants"].as_i64(), r.body["entered"].as_bool()), (Some(3), Some(false)));
+    app.clock.advance_ms(600_000);
+    assert_problem(&app.post(&enter, Some(d), json!({})).await, StatusCode::CONFLICT, "lottery_not_open");
+    // After the window: the result for each, and the log anyone re-runs to the same winners.
+    let mut won = 0;
+    for token in [a, b, c] {
+        let r = app.get(&view, Some(token)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let log: yizhan_booking::lottery::DrawLog = serde_json::from_value(r.body["log"].clone()).unwrap();
+        assert_eq!(log.seed, seed);
+        assert_eq!(log.entrants.len(), 3);
+        assert_eq!(yizhan_booking::lottery::replay(&log), log.winners);
+        assert_eq!(log.winners.len(), 1, "one place");
+        if r.body["won"] == true {
+            won += 1;
+            let appt = r.body["appointment_id"].as_str().unwrap();
+            let mine = app.get("/api/v1/me/appointments", Some(token)).await.body;
+            assert!(mine.as_array().unwrap().iter().any(|x| x["id"] == appt), "{mine}");
+        } else {
+            assert_eq!(r.body["won"], false);
+        }
+    }
+    assert_eq!(won, 1);
+    let r =
+        yizhan_app::testing::page(&app, &format!("/city/slots/{slot_id}"), &format!("yz_session={a}"), "zh-CN").await;
+    assert!(r.text.contains("分配记录") && r.text.contains(&seed) && r.text.contains("lottery-log"), "{}", r.text);
+    assert_eq!(app.get(&view, Some(d)).await.body["won"], Value::Null, "did not enter");
 }

@@ -15,6 +15,7 @@ mod attach;
 pub mod bills;
 pub mod confirm;
 pub mod emvco;
+pub mod fees;
 pub mod gateway;
 pub mod limits;
 pub mod packets;
@@ -139,6 +140,11 @@ pub mod category {
     pub const RED_PACKET: &str = "red_packet";
     pub const RED_PACKET_REFUND: &str = "red_packet_refund";
     pub const BILL: &str = "bill";
+    /// A service's fee (an appointment's), and its refund.
+    pub const SERVICE_FEE: &str = "service_fee";
+    pub const SERVICE_REFUND: &str = "service_refund";
+    /// A deposit held for a service (a library card's), released when it is returned.
+    pub const DEPOSIT: &str = "deposit";
 }
 
 /// What the operator sets for Pay.
