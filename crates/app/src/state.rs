@@ -104,7 +104,10 @@ impl Services {
         let idempotency = Idempotency::new(ctx.clone());
         let credit = Credit::new(ctx.clone(), identity.clone(), audit.clone(), notify.clone())?;
         pay.set_bill_events(Arc::new(BillsToCredit { credit: credit.clone() }));
-        let booking = Booking::new(ctx.clone()).with_events(Arc::new(crate::booking_notices::Notices(notify.clone())));
+        let booking = Booking::new(ctx.clone()).with_events(Arc::new(crate::booking_notices::Notices {
+            notify: notify.clone(),
+            identity: identity.clone(),
+        }));
         let city = CityHall::new(ctx.clone(), identity.clone(), booking.clone(), notify.clone(), audit.clone());
         Ok(Services {
             ctx,

@@ -48,20 +48,14 @@ pub fn fold(line: &str) -> String {
     out
 }
 
-/// The calendar file of one appointment. `summary` and `location` are in
-/// the reader's language already.
-pub fn appointment(a: &Appointment, summary: &str, location: &str, host: &str, now_ms: i64) -> String {
+/// The content lines of one appointment's VEVENT.
+fn vevent(a: &Appointment, summary: &str, location: &str, host: &str, now_ms: i64) -> Vec<String> {
     let status = match a.status {
         AppointmentStatus::Cancelled | AppointmentStatus::Noshow => "CANCELLED",
         AppointmentStatus::Pending => "TENTATIVE",
         _ => "CONFIRMED",
     };
-    let lines = [
-        "BEGIN:VCALENDAR".to_string(),
-        "VERSION:2.0".to_string(),
-        "PRODID:-//yizhan//booking//EN".to_string(),
-        "CALSCALE:GREGORIAN".to_string(),
-        "METHOD:PUBLISH".to_string(),
+    vec![
         "BEGIN:VEVENT".to_string(),
         format!("UID:{}@{}", a.id, escape(host)),
         format!("DTSTAMP:{}", utc_stamp(now_ms)),
@@ -71,9 +65,37 @@ pub fn appointment(a: &Appointment, summary: &str, location: &str, host: &str, n
         format!("LOCATION:{}", escape(location)),
         format!("STATUS:{status}"),
         "END:VEVENT".to_string(),
-        "END:VCALENDAR".to_string(),
+    ]
+}
+
+fn calendar(extra: &[String], events: Vec<Vec<String>>) -> String {
+    let mut lines = vec![
+        "BEGIN:VCALENDAR".to_string(),
+        "VERSION:2.0".to_string(),
+        "PRODID:-//yizhan//booking//EN".to_string(),
+        "CALSCALE:GREGORIAN".to_string(),
+        "METHOD:PUBLISH".to_string(),
     ];
+    lines.extend(extra.iter().cloned());
+    for e in events {
+        lines.extend(e);
+    }
+    lines.push("END:VCALENDAR".to_string());
     lines.iter().map(|l| fold(l)).collect()
+}
+
+/// The calendar file of one appointment. `summary` and `location` are in
+/// the reader's language already.
+pub fn appointment(a: &Appointment, summary: &str, location: &str, host: &str, now_ms: i64) -> String {
+    calendar(&[], vec![vevent(a, summary, location, host, now_ms)])
+}
+
+/// A person's calendar feed: one VEVENT per appointment (`summary` and
+/// `location` for each, in the reader's language), named `name`, with a hint
+/// to calendar apps to fetch it again every hour.
+pub fn feed(events: &[(Appointment, String, String)], name: &str, host: &str, now_ms: i64) -> String {
+    let extra = [format!("X-WR-CALNAME:{}", escape(name)), "X-PUBLISHED-TTL:PT1H".to_string()];
+    calendar(&extra, events.iter().map(|(a, summary, location)| vevent(a, summary, location, host, now_ms)).collect())
 }
 
 #[cfg(test)]

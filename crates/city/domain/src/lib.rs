@@ -8,7 +8,9 @@
 //! the resident's access log first (`yizhan-audit`).
 
 pub mod codes;
+pub mod drafts;
 pub mod form;
+pub mod uploads;
 
 use serde::{Deserialize, Serialize};
 use yizhan_audit::{Audit, NewAccess};
@@ -19,8 +21,14 @@ use yizhan_notify::{Message, Notify, Target};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "city",
-    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_city.sql"))],
-    postgres: &[("0001", include_str!("../migrations/postgres/0001_city.sql"))],
+    sqlite: &[
+        ("0001", include_str!("../migrations/sqlite/0001_city.sql")),
+        ("0003", include_str!("../migrations/sqlite/0003_drafts_uploads.sql")),
+    ],
+    postgres: &[
+        ("0001", include_str!("../migrations/postgres/0001_city.sql")),
+        ("0003", include_str!("../migrations/postgres/0003_drafts_uploads.sql")),
+    ],
 };
 
 /// The capability key a city switches on (in `City.services`) to show its catalogue.
@@ -411,6 +419,16 @@ impl CityHall {
         self.service(&id).await
     }
 
+    /// A service a resident may use: its city offers city services.
+    pub async fn visible_service(&self, id: &str) -> Result<CityService> {
+        let service = self.service(id).await?;
+        let city = self.identity.city(&service.city_id).await?;
+        if !city.services.iter().any(|s| s == CAPABILITY) {
+            return Err(Error::not_found("service"));
+        }
+        Ok(service)
+    }
+
     pub async fn service(&self, id: &str) -> Result<CityService> {
         let row: Option<ServiceRow> =
             sqlx::query_as(&format!("SELECT {SERVICE_COLS} FROM city_services WHERE id = $1"))
@@ -468,12 +486,10 @@ impl CityHall {
         answers: &serde_json::Value,
         hold_id: Option<&str>,
     ) -> Result<Application> {
-        let service = self.service(service_id).await?;
-        let city = self.identity.city(&service.city_id).await?;
-        if !city.services.iter().any(|s| s == CAPABILITY) {
-            return Err(Error::not_found("service"));
-        }
-        let kept = service.parsed_form()?.validate(answers)?;
+        let service = self.visible_service(service_id).await?;
+        let form = service.parsed_form()?;
+        let kept = form.validate(answers)?;
+        self.check_uploads(person_id, service_id, &form, &kept).await?;
         let appointment_id = match (service.delivery, &service.booking_service_id, hold_id) {
             (Delivery::Payment, _, _) => return Err(Error::new(codes::PAY_IN_BILLS, "city.apply.pay_in_bills")),
             (Delivery::Appointment, Some(bs), Some(hold_id)) => {
@@ -503,6 +519,12 @@ impl CityHall {
         .execute(tx.conn())
         .await?;
         insert_event(&mut tx, &self.ctx, &id, Status::Submitted, person_id, "").await?;
+        // The draft it came from, if any, is done with.
+        sqlx::query("DELETE FROM city_drafts WHERE person_id = $1 AND service_id = $2")
+            .bind(person_id)
+            .bind(service_id)
+            .execute(tx.conn())
+            .await?;
         tx.commit().await?;
         self.tell(person_id, &id, Status::Submitted).await;
         self.application_of(&id).await
@@ -647,7 +669,9 @@ impl CityHall {
         if a.status != Status::MoreInfoNeeded {
             return Err(Error::new(codes::WRONG_STATUS, "city.status.not_waiting_for_you"));
         }
-        let kept = self.service(&a.service_id).await?.parsed_form()?.validate(answers)?;
+        let form = self.service(&a.service_id).await?.parsed_form()?;
+        let kept = form.validate(answers)?;
+        self.check_uploads(person_id, &a.service_id, &form, &kept).await?;
         let mut tx = self.ctx.db.begin().await?;
         sqlx::query("UPDATE city_applications SET answers = $2 WHERE id = $1")
             .bind(id)
@@ -661,10 +685,12 @@ impl CityHall {
     /// Everything kept about a person, for their export.
     pub async fn export_person(&self, person_id: &str) -> Result<serde_json::Value> {
         let apps = self.my_applications(person_id, MAX_LISTED).await?;
-        Ok(serde_json::json!({ "applications": apps }))
+        let drafts = self.drafts_of(person_id).await?;
+        let uploads = self.uploads_of(person_id).await?;
+        Ok(serde_json::json!({ "applications": apps, "drafts": drafts, "uploads": uploads }))
     }
 
-    /// Deletes a person's applications and their history.
+    /// Deletes a person's applications and their history, drafts and uploaded files.
     pub async fn delete_person(&self, person_id: &str) -> Result<()> {
         let mut tx = self.ctx.db.begin().await?;
         sqlx::query(
@@ -674,7 +700,12 @@ impl CityHall {
         .bind(person_id)
         .execute(tx.conn())
         .await?;
-        sqlx::query("DELETE FROM city_applications WHERE person_id = $1").bind(person_id).execute(tx.conn()).await?;
+        for table in ["city_applications", "city_drafts", "city_uploads"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE person_id = $1"))
+                .bind(person_id)
+                .execute(tx.conn())
+                .await?;
+        }
         tx.commit().await
     }
 }
