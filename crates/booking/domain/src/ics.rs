@@ -118,4 +118,42 @@ mod tests {
         assert_eq!(folded.trim_end_matches("\r\n").replace("\r\n ", ""), long);
         assert_eq!(fold("SHORT:x"), "SHORT:x\r\n");
     }
+
+    fn sample(id: &str, start_ms: i64, status: AppointmentStatus) -> Appointment {
+        Appointment {
+            id: id.into(),
+            slot_id: "s".into(),
+            service_id: "b".into(),
+            resource_id: "r".into(),
+            person_id: "p".into(),
+            status,
+            start_ms,
+            end_ms: start_ms + 1_800_000,
+            queue_no: 0,
+            fee_fen: 0,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_feed_is_one_calendar_with_an_event_per_appointment() {
+        let t = 1_795_910_400_000;
+        let events = vec![
+            (sample("a1", t, AppointmentStatus::Booked), "预约".to_string(), "详见, 服务页面".to_string()),
+            (sample("a2", t + 86_400_000, AppointmentStatus::Arrived), "Appointment".to_string(), "x;y".to_string()),
+        ];
+        let body = feed(&events, "My appointments", "yizhan", t);
+        assert!(body.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"));
+        assert!(body.ends_with("END:VCALENDAR\r\n"));
+        assert_eq!(body.matches("BEGIN:VEVENT\r\n").count(), 2);
+        assert_eq!(body.matches("END:VEVENT\r\n").count(), 2);
+        assert!(body.contains("UID:a1@yizhan\r\n") && body.contains("UID:a2@yizhan\r\n"));
+        assert!(body.contains("X-WR-CALNAME:My appointments\r\n"));
+        assert!(body.contains("LOCATION:详见\\, 服务页面\r\n") && body.contains("LOCATION:x\\;y\r\n"));
+        assert!(body.contains("DTSTART:20261130T000000Z\r\n"));
+        // An empty feed is still a calendar.
+        let empty = feed(&[], "My appointments", "yizhan", t);
+        assert!(!empty.contains("VEVENT") && empty.contains("BEGIN:VCALENDAR"));
+    }
 }

@@ -465,7 +465,13 @@ impl Events for NoEvents {
 pub struct Booking {
     ctx: Ctx,
     events: std::sync::Arc<dyn Events>,
+    /// Services by id: their rows never change once made, so every read
+    /// after the first is answered here (a rush asks for the same one).
+    services: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, Service>>>,
 }
+
+/// Services remembered at most (the cache starts again when full).
+const SERVICES_CACHED: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Published {
@@ -474,7 +480,7 @@ pub struct Published {
 
 impl Booking {
     pub fn new(ctx: Ctx) -> Booking {
-        Booking { ctx, events: std::sync::Arc::new(NoEvents) }
+        Booking { ctx, events: std::sync::Arc::new(NoEvents), services: Default::default() }
     }
 
     pub fn with_events(mut self, events: std::sync::Arc<dyn Events>) -> Booking {
@@ -536,6 +542,9 @@ impl Booking {
     }
 
     pub async fn service(&self, id: &str) -> Result<Service> {
+        if let Some(s) = self.services.read().ok().and_then(|m| m.get(id).cloned()) {
+            return Ok(s);
+        }
         let row: Option<ServiceRow> = sqlx::query_as(
             "SELECT id, owner_id, hold_ms, per_person, release_days_ahead, release_minute, close_before_ms, \
              cancel_before_ms, noshow_limit, noshow_window_ms, noshow_block_ms, walkin_places, fee_fen, allocation, \
@@ -544,7 +553,14 @@ impl Booking {
         .bind(id)
         .fetch_optional(&self.ctx.db.pool)
         .await?;
-        Ok(row.ok_or_else(|| Error::not_found("booking_service"))?.into())
+        let service: Service = row.ok_or_else(|| Error::not_found("booking_service"))?.into();
+        if let Ok(mut m) = self.services.write() {
+            if m.len() >= SERVICES_CACHED {
+                m.clear();
+            }
+            m.insert(service.id.clone(), service.clone());
+        }
+        Ok(service)
     }
 
     /// A resource of a service with its weekly hours.
@@ -776,15 +792,7 @@ impl Booking {
 
     /// Whether the slot can be asked for now, by this person.
     async fn check_open(&self, service: &Service, slot: &Slot, person_id: &str) -> Result<()> {
-        let now = self.ctx.now_ms();
-        if now < slot.release_at_ms {
-            return Err(
-                Error::new(codes::NOT_RELEASED, "booking.not_released").with("at", Arg::Time(slot.release_at_ms))
-            );
-        }
-        if now >= slot.start_ms - service.rules.close_before_ms {
-            return Err(Error::new(codes::CLOSED, "booking.closed"));
-        }
+        check_times(service, slot, self.ctx.now_ms())?;
         if let Some(until) = self.blocked_until(&service.id, person_id).await? {
             return Err(Error::new(codes::BLOCKED, "booking.blocked").with("until", Arg::Time(until)));
         }
@@ -800,15 +808,17 @@ impl Booking {
         if service.rules.allocation == Allocation::Lottery {
             return Err(Error::new(codes::LOTTERY_ONLY, "booking.lottery_only"));
         }
-        self.check_open(&service, &slot, person_id).await?;
         let now = self.ctx.now_ms();
+        check_times(&service, &slot, now)?;
         let period_key = service.rules.per_person.period_key(&slot);
-        // Answers that need no write, read before taking the write lock, so a
-        // rush on a full slot queues no transactions: the person's claim on
-        // the period, and a slot with no place and no hold that ran out. Both
-        // are checked again under the lock when the read lets it through.
-        let (claimed, expired): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM booking_claims WHERE service_id = $1 AND person_id = $2 \
+        // Answers that need no write, read in one query before taking the
+        // write lock, so a rush on a full slot queues no transactions: a
+        // block after no-shows, the person's claim on the period, and a slot
+        // with no place and no hold that ran out. The claim and the place are
+        // checked again under the lock when the read lets the attempt through.
+        let (blocked_until, claimed, expired): (Option<i64>, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT MAX(until_ms) FROM booking_blocks WHERE service_id = $1 AND person_id = $2 \
+             AND until_ms > $5), (SELECT COUNT(*) FROM booking_claims WHERE service_id = $1 AND person_id = $2 \
              AND period_key = $3), (SELECT COUNT(*) FROM booking_holds WHERE slot_id = $4 AND state = 'active' \
              AND expires_at_ms <= $5)",
         )
@@ -819,6 +829,9 @@ impl Booking {
         .bind(now)
         .fetch_one(&self.ctx.db.pool)
         .await?;
+        if let Some(until) = blocked_until {
+            return Err(Error::new(codes::BLOCKED, "booking.blocked").with("until", Arg::Time(until)));
+        }
         if claimed > 0 {
             return Err(Error::new(codes::ALREADY_BOOKED, "booking.already_booked"));
         }
@@ -1500,6 +1513,17 @@ impl Booking {
         self.emit_all(events);
         Ok(())
     }
+}
+
+/// Whether the slot is open for asking at `now`: released, and not closed.
+fn check_times(service: &Service, slot: &Slot, now: i64) -> Result<()> {
+    if now < slot.release_at_ms {
+        return Err(Error::new(codes::NOT_RELEASED, "booking.not_released").with("at", Arg::Time(slot.release_at_ms)));
+    }
+    if now >= slot.start_ms - service.rules.close_before_ms {
+        return Err(Error::new(codes::CLOSED, "booking.closed"));
+    }
+    Ok(())
 }
 
 async fn insert_hold(
