@@ -579,7 +579,8 @@ async fn two_processes_sweeping_at_once_send_each_reminder_once() {
     let (na, nb) = futures::join!(a.send_due_reminders(), b.send_due_reminders());
     let (na, nb) = (na.unwrap(), nb.unwrap());
     assert_eq!(na + nb, 60);
-    let mut got: Vec<String> = reminders(a_events.take()).into_iter().chain(reminders(b_events.take())).map(|r| r.0).collect();
+    let mut got: Vec<String> =
+        reminders(a_events.take()).into_iter().chain(reminders(b_events.take())).map(|r| r.0).collect();
     got.sort();
     let mut want: Vec<String> = ids.into_iter().collect();
     want.sort();
@@ -603,10 +604,8 @@ async fn a_calendar_feed_token_is_secret_renewable_and_revocable() {
     assert_eq!(w.booking.feed_person(&token).await.unwrap(), "p");
     assert_eq!(w.booking.feed_created_at("p").await.unwrap(), Some(T0_MS));
     // Only a keyed hash is stored.
-    let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM booking_feeds")
-        .fetch_all(&w.booking.ctx().db.pool)
-        .await
-        .unwrap();
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT token_hash FROM booking_feeds").fetch_all(&w.booking.ctx().db.pool).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert!(!stored[0].contains(&token) && stored[0].len() == 64);
     // Upcoming, live appointments of this person only, soonest first.
