@@ -359,3 +359,146 @@ async fn a_resident_books_through_the_pages_and_staff_check_them_in_on_the_conso
     // Checked in, and past its deadline: no cancel button.
     assert!(!r.text.contains(&format!("/city/appointments/{appt_id}/cancel")), "{}", r.text);
 }
+
+/// Book the first slot starting after `after_ms` as `token`: (appointment id, its start).
+async fn book_first_after(app: &TestApp, token: &str, service_id: &str, after_ms: i64, form: Value) -> (String, i64) {
+    let now = app.clock.now_ms();
+    let slots = app.get(&format!("/api/v1/services/{service_id}/slots?from={now}"), None).await.body;
+    let slot = slots.as_array().unwrap().iter().find(|s| s["start_ms"].as_i64().unwrap() > after_ms).unwrap().clone();
+    let r = app.post("/api/v1/holds", Some(token), json!({"slot_id": slot["id"]})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = app.post("/api/v1/appointments", Some(token), json!({"hold_id": r.body["id"], "form": form})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    (r.body["appointment_id"].as_str().unwrap().to_string(), slot["start_ms"].as_i64().unwrap())
+}
+
+#[tokio::test]
+async fn a_calendar_feed_url_lists_my_appointments_without_a_login_until_revoked() {
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), marriage()).await;
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let (_, resident) = app.user("13812345678", "Resident").await;
+    let (_, other) = app.user("13900000000", "Other").await;
+    let now = app.clock.now_ms();
+    let (mine, _) = book_first_after(&app, &resident, &service_id, now, json!({"partner": "王小明"})).await;
+    let (theirs, _) = book_first_after(&app, &other, &service_id, now + 2 * 86_400_000, json!({"partner": "李"})).await;
+
+    let r = app.get("/api/v1/me/appointments/feed", Some(&resident)).await;
+    assert_eq!(r.body, json!({"active": false, "created_at": null}), "{}", r.text);
+    let r = app.post("/api/v1/me/appointments/feed", Some(&resident), json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let path = r.body["path"].as_str().unwrap().to_string();
+    assert!(path.starts_with("/cal/") && path.ends_with(".ics"), "{path}");
+    assert_eq!(app.get("/api/v1/me/appointments/feed", Some(&resident)).await.body["active"], true);
+
+    // No login: the token is the key. Only my appointments, as one calendar.
+    let r = app.get(&path, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.headers["content-type"].to_str().unwrap().starts_with("text/calendar"));
+    assert!(r.text.starts_with("BEGIN:VCALENDAR\r\n") && r.text.ends_with("END:VCALENDAR\r\n"), "{}", r.text);
+    assert!(r.text.contains(&format!("UID:{mine}@yizhan\r\n")), "{}", r.text);
+    assert!(!r.text.contains(&theirs), "another person's appointment is not in my feed");
+    assert!(!r.text.contains("王小明") && !r.text.contains("13812345678"), "nothing but times and statuses");
+    // Guessing is 404, like a revoked token.
+    for bad in ["/cal/0123456789abcdef0123456789abcdef0123456789abcdef.ics", "/cal/x.ics", "/cal/feed"] {
+        assert_eq!(app.get(bad, None).await.status, StatusCode::NOT_FOUND, "{bad}");
+    }
+    // Renewed: the old URL is dead. Revoked: the new one too.
+    let renewed = app.post("/api/v1/me/appointments/feed", Some(&resident), json!({})).await.body["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(renewed, path);
+    assert_eq!(app.get(&path, None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&renewed, None).await.status, StatusCode::OK);
+    let r = app.call(Method::DELETE, "/api/v1/me/appointments/feed", Some(&resident), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(app.get(&renewed, None).await.status, StatusCode::NOT_FOUND);
+    let r = app.call(Method::DELETE, "/api/v1/me/appointments/feed", Some(&resident), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // On the appointments page: made (shown once), then revoked.
+    use yizhan_app::testing::{form, page, session_csrf};
+    let cookies = format!("yz_session={resident}");
+    let csrf = enc(&session_csrf(&app, &cookies).await);
+    let r = page(&app, "/city/appointments", &cookies, "en").await;
+    assert!(r.text.contains("id=\"feed-none\""), "{}", r.text);
+    assert_eq!(form(&app, "/city/appointments/feed", &cookies, "").await.status, StatusCode::FORBIDDEN);
+    let r = form(&app, "/city/appointments/feed", &cookies, &format!("csrf={csrf}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let at = r.text.find("id=\"feed-url\">").unwrap() + "id=\"feed-url\">".len();
+    let shown = r.text[at..].split('<').next().unwrap().to_string();
+    assert_eq!(app.get(&shown, None).await.status, StatusCode::OK, "{shown}");
+    let r = page(&app, "/city/appointments", &cookies, "zh-CN").await;
+    assert!(r.text.contains("id=\"feed-active\"") && !r.text.contains(&shown), "not shown again");
+    assert_eq!(
+        location(&form(&app, "/city/appointments/feed/revoke", &cookies, &format!("csrf={csrf}")).await),
+        "/city/appointments"
+    );
+    assert_eq!(app.get(&shown, None).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn reminders_reach_the_inbox_and_the_mail_the_day_and_the_hour_before_once() {
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), marriage()).await;
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let (_, resident) = app.user("resident@example.com", "Resident").await;
+    let now = app.clock.now_ms();
+    let (_, start) =
+        book_first_after(&app, &resident, &service_id, now + 2 * 86_400_000, json!({"partner": "王"})).await;
+    let count = |body: &Value| {
+        body.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|n| n.to_string().contains("Appointment reminder") || n.to_string().contains("预约提醒"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let inbox = || app.call(Method::GET, "/api/v1/me/notifications", Some(&resident), None);
+    let before = inbox().await;
+    assert_eq!(count(&before.body["items"]), 0, "{}", before.text);
+
+    app.clock.set_ms(start - 86_400_000);
+    assert_eq!(app.state.booking.send_due_reminders().await.unwrap(), 1);
+    assert_eq!(app.state.booking.send_due_reminders().await.unwrap(), 0, "sent once");
+    // The notice follows the engine's commit on its own task.
+    let mut got = Value::Null;
+    for _ in 0..200 {
+        got = inbox().await.body;
+        if count(&got["items"]) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(count(&got["items"]), 1, "{got}");
+    assert!(got.to_string().contains("tomorrow"), "{got}");
+    app.clock.set_ms(start - 3_600_000);
+    assert_eq!(app.state.booking.send_due_reminders().await.unwrap(), 1);
+    for _ in 0..200 {
+        got = inbox().await.body;
+        if count(&got["items"]) == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(count(&got["items"]), 2, "{got}");
+    assert!(got.to_string().contains("in an hour"), "{got}");
+    // Mailed too (the tests' sandbox mailer), to the login that is an address.
+    let mut mails = Vec::new();
+    for _ in 0..200 {
+        mails = app.outbox_to("resident@example.com").await;
+        if mails.iter().filter(|m| m.contains("Appointment reminder") || m.contains("预约提醒")).count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        mails.iter().filter(|m| m.contains("Appointment reminder") || m.contains("预约提醒")).count(),
+        2,
+        "{mails:?}"
+    );
+}
