@@ -64,7 +64,7 @@ pub static TEXTS: &[Text] = &[
     (
         "error.request.not_multipart",
         "Send the request body as multipart/form-data",
-        "请以 multipart/form-data 格式发送请求体",
+        "请以多部分表单格式发送请求体",
     ),
     ("error.request.too_large", "The request body is larger than the limit", "请求体超过大小限制"),
     ("error.request.unreadable", "The request body could not be read", "无法读取请求体"),

@@ -451,14 +451,14 @@ pub(crate) async fn renew_feed(
     };
     let rows = titled(&s, lang, list).await;
     let feed_at = s.hall.booking().feed_created_at(&p.user_id).await.ok().flatten();
-    let page = AppointmentsPage { l, rows, feed_at, new_feed: Some(yizhan_booking_web_path(&token)) };
+    let page = AppointmentsPage { l, rows, feed_at, new_feed: Some(feed_path(&token)) };
     let mut resp = render_status(StatusCode::OK, &page);
     resp.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     resp
 }
 
 /// The feed's path for a token (the booking room serves it).
-fn yizhan_booking_web_path(token: &str) -> String {
+fn feed_path(token: &str) -> String {
     format!("/cal/{token}.ics")
 }
 

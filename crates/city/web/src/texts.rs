@@ -119,7 +119,7 @@ pub static TEXTS: &[Text] = &[
     (
         "city.schema.accept",
         "Accepted types are image/jpeg, image/png and application/pdf, for a file question.",
-        "文件题可接受的类型为 image/jpeg、image/png、application/pdf。",
+        "文件题可接受的类型只能是 JPEG、PNG 和 PDF。",
     ),
     ("city.schema.choice_titles", "Give each choice a title in both languages.", "请为每个选项填写中英文名称。"),
     ("city.schema.choices", "Choices are 1 to 50 texts of a text question.", "选项须为文字题的1至50个文字。"),
@@ -138,7 +138,7 @@ pub static TEXTS: &[Text] = &[
     (
         "city.schema.type",
         "A question is a text, a whole number, yes/no or a file (format x-upload).",
-        "问题类型须为文字、整数、是否或文件（format x-upload）。",
+        "问题类型须为文字、整数、是否或文件。",
     ),
     ("city.schema.unknown_field", "There is no such question.", "没有这个问题。"),
     ("city.services.too_many", "The city has at most {max} services.", "每个城市最多{max}项服务。"),
