@@ -520,7 +520,10 @@ fn permit() -> Value {
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0";
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
-fn multipart(parts: &[(&str, Option<(&str, &str)>, &[u8])]) -> (String, Vec<u8>) {
+/// A part of a multipart body: its name, (file name, content type) for a file, its bytes.
+type PartSpec<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a [u8]);
+
+fn multipart(parts: &[PartSpec<'_>]) -> (String, Vec<u8>) {
     let b = "yzBoundary7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
     for (name, file, data) in parts {
@@ -543,7 +546,7 @@ async fn send_multipart(
     app: &TestApp,
     path: &str,
     auth: (&str, &str),
-    parts: &[(&str, Option<(&str, &str)>, &[u8])],
+    parts: &[PartSpec<'_>],
 ) -> yizhan_app::testing::Resp {
     let (ct, body) = multipart(parts);
     let req = axum::http::Request::post(path)
