@@ -421,6 +421,7 @@ pub struct UploadQuery {
     request_body(content = String, content_type = "multipart/form-data", description = "a part named `file`"),
     params(("id" = String, Path, description = "service id"), UploadQuery),
     responses((status = 201, body = Object, description = "the upload: id, field, file_name, content_type, size_bytes, sha256"),
+        (status = 400, body = Problem, description = "the multipart body cannot be read"),
         (status = 401, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
         (status = 415, body = Problem), (status = 422, body = Problem, description = "not an accepted type, empty, too big or too many")))]
 async fn upload(
