@@ -105,7 +105,7 @@ impl Services {
         let credit = Credit::new(ctx.clone(), identity.clone(), audit.clone(), notify.clone())?;
         pay.set_bill_events(Arc::new(BillsToCredit { credit: credit.clone() }));
         let booking = Booking::new(ctx.clone())
-            .with_events(Arc::new(crate::booking_notices::Notices(notify.clone())))
+            .with_events(Arc::new(crate::booking_notices::Notices { notify: notify.clone(), identity: identity.clone() }))
             .with_fees(Arc::new(FeesToWallet { pay: pay.clone() }));
         let city =
             CityHall::new(ctx.clone(), identity.clone(), booking.clone(), notify.clone(), audit.clone()).with_deposits(

@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod icons;
 pub mod idem;
 pub mod metrics;
+pub mod multipart;
 pub mod page;
 pub mod problem;
 pub mod room;

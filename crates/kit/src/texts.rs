@@ -50,6 +50,7 @@ pub static TEXTS: &[Text] = &[
         "The request body is not valid JSON (line {line}, column {column})",
         "请求体不是有效的 JSON（第{line}行，第{column}列）",
     ),
+    ("error.request.bad_multipart", "The multipart form data could not be read", "无法读取表单数据"),
     (
         "error.request.form_expired",
         "The form has expired; reload the page and try again",
@@ -59,6 +60,11 @@ pub static TEXTS: &[Text] = &[
         "error.request.not_json",
         "Send the request body as JSON (Content-Type: application/json)",
         "请以 JSON 格式发送请求体",
+    ),
+    (
+        "error.request.not_multipart",
+        "Send the request body as multipart/form-data",
+        "请以多部分表单格式发送请求体",
     ),
     ("error.request.too_large", "The request body is larger than the limit", "请求体超过大小限制"),
     ("error.request.unreadable", "The request body could not be read", "无法读取请求体"),

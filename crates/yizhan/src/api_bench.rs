@@ -68,17 +68,17 @@ struct ClientReport {
 }
 
 /// Latencies in buckets 1% apart: bucket ⌊100·ln(µs)⌋, up to about a minute.
-const BUCKETS: usize = 1800;
+pub(crate) const BUCKETS: usize = 1800;
 
-fn bucket_of(us: u64) -> usize {
+pub(crate) fn bucket_of(us: u64) -> usize {
     ((us.max(1) as f64).ln() * 100.0) as usize
 }
 
-fn us_of(bucket: usize) -> f64 {
+pub(crate) fn us_of(bucket: usize) -> f64 {
     (bucket as f64 / 100.0).exp()
 }
 
-fn percentile_ms(hist: &[u64], q: f64) -> f64 {
+pub(crate) fn percentile_ms(hist: &[u64], q: f64) -> f64 {
     let total: u64 = hist.iter().sum();
     if total == 0 {
         return 0.0;
@@ -105,24 +105,121 @@ struct RunFigures {
 pub async fn run(args: ApiPayArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("finding this binary")?;
     let dir = crate::ledger_cmd::scratch_dir()?;
-    let (database_url, pg_name) = match &args.postgres {
+    let (database_url, pg_name) = scratch_database(args.postgres.as_deref()).await?;
+    let result = run_in(&args, &exe, dir.path(), database_url.clone()).await;
+    drop_scratch_database(pg_name).await;
+    result
+}
+
+/// A benchmark's own database: on PostgreSQL a fresh one made on the server
+/// given (its URL, and what [`drop_scratch_database`] needs); none for SQLite
+/// (the data directory's file).
+pub(crate) async fn scratch_database(
+    postgres: Option<&str>,
+) -> anyhow::Result<(Option<String>, Option<(String, String)>)> {
+    Ok(match postgres {
         Some(url) => {
             let name = format!("yizhan_bench_{}", hex::encode(rand::random::<[u8; 6]>()));
             let admin = yizhan_core::Db::connect(url).await.map_err(explain)?;
             sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin.pool).await?;
             admin.close().await;
-            (Some(yizhan_core::testing::replace_db_name(url, &name)), Some((url.clone(), name)))
+            (Some(yizhan_core::testing::replace_db_name(url, &name)), Some((url.to_string(), name)))
         }
         None => (None, None),
-    };
-    let result = run_in(&args, &exe, dir.path(), database_url.clone()).await;
+    })
+}
+
+pub(crate) async fn drop_scratch_database(pg_name: Option<(String, String)>) {
     if let Some((url, name)) = pg_name {
         if let Ok(admin) = yizhan_core::Db::connect(&url).await {
             let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin.pool).await;
             admin.close().await;
         }
     }
-    result
+}
+
+/// The server, as `serve` runs it, in a process of its own.
+pub(crate) struct Server {
+    pub child: tokio::process::Child,
+    pub pid: u32,
+    pub addr: String,
+}
+
+pub(crate) async fn spawn_server(exe: &Path, dir: &Path, database_url: Option<&str>) -> anyhow::Result<Server> {
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.args(["serve", "--addr", "127.0.0.1:0"])
+        .env("YIZHAN_DATA_DIR", dir)
+        .env("YIZHAN_LOG", "warn")
+        .env_remove("YIZHAN_ENV")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    match database_url {
+        Some(u) => cmd.env("YIZHAN_DATABASE_URL", u),
+        None => cmd.env_remove("YIZHAN_DATABASE_URL"),
+    };
+    let mut child = cmd.spawn().context("starting the server")?;
+    let pid = child.id().unwrap_or(0);
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .context("the server did not start within a minute")??
+            .context("the server ended before it listened")?;
+        if let Some(rest) = line.strip_prefix("yizhan listening on http://") {
+            break rest.split_whitespace().next().unwrap_or_default().to_string();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Server { child, pid, addr })
+}
+
+impl Server {
+    /// Stops the server as an operator would (SIGTERM), waiting up to 30 s.
+    pub async fn stop(mut self) {
+        #[cfg(unix)]
+        if self.pid != 0 {
+            let _ = std::process::Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+    }
+}
+
+/// Every person logs in over HTTP, as an app would, on `parallel`
+/// connections: (login, bearer token) in the order given.
+pub(crate) async fn log_in_all(
+    addr: &str,
+    people: &[(String, String)],
+    parallel: usize,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let chunk = people.len().div_ceil(parallel.max(1)).max(1);
+    let mut tasks = Vec::new();
+    for part in people.chunks(chunk) {
+        let part = part.to_vec();
+        let addr = addr.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&addr).await?;
+            let mut out = Vec::with_capacity(part.len());
+            for (login, password) in &part {
+                let body = serde_json::json!({ "login": login, "password": password }).to_string();
+                let (status, answer) = conn.send("POST", "/api/v1/auth/login", None, None, body).await?;
+                anyhow::ensure!(
+                    status == 200,
+                    "log-in of {login} answered {status}: {}",
+                    String::from_utf8_lossy(&answer)
+                );
+                let v: serde_json::Value = serde_json::from_slice(&answer)?;
+                out.push((login.clone(), v["token"].as_str().unwrap_or_default().to_string()));
+            }
+            Ok::<_, anyhow::Error>(out)
+        }));
+    }
+    let mut all = Vec::with_capacity(people.len());
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(all)
 }
 
 async fn run_in(args: &ApiPayArgs, exe: &Path, dir: &Path, database_url: Option<String>) -> anyhow::Result<()> {
@@ -141,45 +238,9 @@ async fn run_in(args: &ApiPayArgs, exe: &Path, dir: &Path, database_url: Option<
     );
     let people = seed(&data, args.users).await?;
 
-    // The server, as `serve` runs it, in a process of its own.
-    let mut cmd = tokio::process::Command::new(exe);
-    cmd.args(["serve", "--addr", "127.0.0.1:0"])
-        .env("YIZHAN_DATA_DIR", dir)
-        .env("YIZHAN_LOG", "warn")
-        .env_remove("YIZHAN_ENV")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    match &database_url {
-        Some(u) => cmd.env("YIZHAN_DATABASE_URL", u),
-        None => cmd.env_remove("YIZHAN_DATABASE_URL"),
-    };
-    let mut server = cmd.spawn().context("starting the server")?;
-    let pid = server.id().unwrap_or(0);
-    let stdout = server.stdout.take().context("server stdout")?;
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .context("the server did not start within a minute")??
-            .context("the server ended before it listened")?;
-        if let Some(rest) = line.strip_prefix("yizhan listening on http://") {
-            break rest.split_whitespace().next().unwrap_or_default().to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-
-    // Every person logs in over HTTP, as an app would.
-    let mut logged_in = Vec::with_capacity(people.len());
-    let mut conn = Conn::open(&addr).await?;
-    for (login, password) in &people {
-        let body = serde_json::json!({ "login": login, "password": password }).to_string();
-        let (status, answer) = conn.send("POST", "/api/v1/auth/login", None, None, body).await?;
-        anyhow::ensure!(status == 200, "log-in of {login} answered {status}: {}", String::from_utf8_lossy(&answer));
-        let v: serde_json::Value = serde_json::from_slice(&answer)?;
-        logged_in.push((login.clone(), v["token"].as_str().unwrap_or_default().to_string()));
-    }
-    drop(conn);
+    let server = spawn_server(exe, dir, database_url.as_deref()).await?;
+    let (pid, addr) = (server.pid, server.addr.clone());
+    let logged_in = log_in_all(&addr, &people, 1).await?;
 
     let mut figures = Vec::new();
     let mut acked: HashMap<String, String> = HashMap::new();
@@ -284,11 +345,7 @@ async fn run_in(args: &ApiPayArgs, exe: &Path, dir: &Path, database_url: Option<
     }
 
     // Stop the server as an operator would, then check the books.
-    #[cfg(unix)]
-    if pid != 0 {
-        let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(30), server.wait()).await;
+    server.stop().await;
     let built = build(&data, false).await?;
     let ledger = built.state.ledger.clone();
     let ids: HashSet<&String> = acked.values().collect();
@@ -348,6 +405,18 @@ async fn run_in(args: &ApiPayArgs, exe: &Path, dir: &Path, database_url: Option<
 /// Register and fund the people (in this process, before the server starts).
 async fn seed(data: &DataOpts, users: usize) -> anyhow::Result<Vec<(String, String)>> {
     let built = build(data, false).await?;
+    let people = seed_people(&built, users, true).await?;
+    built.state.ctx.db.close().await;
+    Ok(people)
+}
+
+/// Registers `users` people (funded with 100 yuan each when `fund`), as many
+/// at once as there are hashing slots: their (login, password).
+pub(crate) async fn seed_people(
+    built: &crate::app::Built,
+    users: usize,
+    fund: bool,
+) -> anyhow::Result<Vec<(String, String)>> {
     let s = &built.state;
     let bar = ProgressBar::new(users as u64);
     bar.set_style(
@@ -369,7 +438,9 @@ async fn seed(data: &DataOpts, users: usize) -> anyhow::Result<Vec<(String, Stri
                     other => break other?,
                 }
             };
-            pay.topup(&id, 10_000, None, &format!("bench-seed-{i}")).await?;
+            if fund {
+                pay.topup(&id, 10_000, None, &format!("bench-seed-{i}")).await?;
+            }
             Ok::<_, yizhan_core::Error>(())
         }));
         people.push((login, password));
@@ -385,11 +456,10 @@ async fn seed(data: &DataOpts, users: usize) -> anyhow::Result<Vec<(String, Stri
         bar.inc(1);
     }
     bar.finish_and_clear();
-    s.ctx.db.close().await;
     Ok(people)
 }
 
-fn resident_mib(pid: u32) -> Option<u64> {
+pub(crate) fn resident_mib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -397,13 +467,13 @@ fn resident_mib(pid: u32) -> Option<u64> {
 }
 
 /// One keep-alive HTTP/1.1 connection.
-struct Conn {
+pub(crate) struct Conn {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     host: String,
 }
 
 impl Conn {
-    async fn open(addr: &str) -> anyhow::Result<Conn> {
+    pub(crate) async fn open(addr: &str) -> anyhow::Result<Conn> {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
@@ -413,7 +483,7 @@ impl Conn {
         Ok(Conn { sender, host: addr.to_string() })
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &mut self,
         method: &str,
         path: &str,

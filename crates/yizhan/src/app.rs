@@ -296,6 +296,23 @@ pub async fn build(data: &DataOpts, secure_cookies: bool) -> anyhow::Result<Buil
 
 /// [`build`] with the secret key given (hex) instead of read from `YIZHAN_SECRET_KEY`.
 pub async fn build_with_key(data: &DataOpts, secure_cookies: bool, key_hex: Option<String>) -> anyhow::Result<Built> {
+    build_configured(data, secure_cookies, key_hex, identity_config()?).await
+}
+
+/// [`build`] for a benchmark's seeding process only: accounts it registers
+/// get password hashes at the tests' tiny cost (their log-ins over HTTP stay
+/// real, just cheap), so thousands of people are made in seconds.
+pub async fn build_for_bench_seeding(data: &DataOpts) -> anyhow::Result<Built> {
+    let identity = yizhan_identity::IdentityConfig { fast_hashing_for_tests: true, ..identity_config()? };
+    build_configured(data, false, std::env::var("YIZHAN_SECRET_KEY").ok(), identity).await
+}
+
+async fn build_configured(
+    data: &DataOpts,
+    secure_cookies: bool,
+    key_hex: Option<String>,
+    identity: yizhan_identity::IdentityConfig,
+) -> anyhow::Result<Built> {
     // Checked before anything is opened: a refused configuration touches nothing.
     let choice =
         gateway_choice(std::env::var("YIZHAN_GATEWAY").ok().as_deref(), std::env::var("YIZHAN_ENV").ok().as_deref())?;
@@ -346,7 +363,7 @@ pub async fn build_with_key(data: &DataOpts, secure_cookies: bool, key_hex: Opti
         outbox_dir: Some(outbox),
         gateway,
         verifier,
-        identity: identity_config()?,
+        identity,
         pay: pay_config()?,
         config: web_config(secure_cookies)?,
     };
@@ -391,7 +408,7 @@ pub async fn serve(data: &DataOpts, addr: &str, secure_cookies: bool) -> anyhow:
     Ok(())
 }
 
-/// Every few seconds: expire holds past their time, return what is left of
+/// Every few seconds: expire holds past their time, send appointment reminders, return what is left of
 /// red packets after 24 hours (and finish payouts a crash interrupted), settle
 /// withdrawals whose payout had no answer (asking the gateway), and
 /// forget old idempotency answers. Ends when `stop` turns true.
@@ -455,6 +472,12 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(holds = n, "expired booking holds freed"),
             Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "booking hold sweep failed"),
+        }
+        // Appointment reminders that are due (each sent once, whatever the processes).
+        match state.booking.send_due_reminders().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(reminders = n, "appointment reminders sent"),
+            Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "appointment reminder sweep failed"),
         }
     }
 }

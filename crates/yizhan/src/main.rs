@@ -3,6 +3,7 @@
 
 mod api_bench;
 mod app;
+mod booking_bench;
 mod credit_cmd;
 mod demo;
 mod demo_city;
@@ -180,6 +181,21 @@ enum BenchCommand {
     /// the median and spread, then checks every acknowledged payment is in the
     /// ledger once and the ledger check is clean.
     ApiPay(ApiPayOpts),
+    /// The 7 a.m. rush over real HTTP: a server process on a fresh database,
+    /// people logged in, and per run 1,000 places released at one instant
+    /// that load clients in separate processes try to book 100,000 times.
+    /// Prints attempts/s, p50/p99 and how long after the release the last
+    /// attempt was answered per run, the median and spread, and checks that
+    /// exactly the places were booked, nobody twice.
+    Booking(BookingOpts),
+    /// One load process of `booking` (started by it).
+    #[command(hide = true)]
+    BookingClient {
+        #[arg(long)]
+        plan: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// One load process of `api-pay` (started by it).
     #[command(hide = true)]
     ApiPayClient {
@@ -190,6 +206,32 @@ enum BenchCommand {
         #[arg(long)]
         acks: PathBuf,
     },
+}
+
+#[derive(Args, Debug)]
+struct BookingOpts {
+    /// People trying to book (each logs in over HTTP).
+    #[arg(long, default_value_t = 5_000)]
+    people: usize,
+    /// Booking attempts per run, from all load processes together.
+    #[arg(long, default_value_t = 100_000)]
+    attempts: usize,
+    /// Places released at one instant.
+    #[arg(long, default_value_t = 1_000)]
+    places: usize,
+    /// Load-generating processes (each holds its share of the connections and people).
+    #[arg(long, default_value_t = 2)]
+    clients: usize,
+    /// HTTP connections in all, each one attempt at a time.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Runs; the median and the spread are printed at the end.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Measure on this PostgreSQL server (a database is made and dropped);
+    /// without it, a fresh SQLite file.
+    #[arg(long)]
+    postgres: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -296,6 +338,21 @@ async fn main() -> anyhow::Result<()> {
                 postgres: o.postgres,
             })
             .await
+        }
+        Command::Bench { command: BenchCommand::Booking(o) } => {
+            booking_bench::run(booking_bench::BookingBenchArgs {
+                people: o.people.max(1),
+                attempts: o.attempts,
+                places: o.places.max(1),
+                clients: o.clients.max(1),
+                connections: o.connections.max(1),
+                runs: o.runs.max(1),
+                postgres: o.postgres,
+            })
+            .await
+        }
+        Command::Bench { command: BenchCommand::BookingClient { plan, out } } => {
+            booking_bench::client(&plan, &out).await
         }
         Command::Bench { command: BenchCommand::ApiPayClient { plan, out, acks } } => {
             api_bench::client(&plan, &out, &acks).await

@@ -21,7 +21,7 @@ use yizhan_kit::i18n::{render, Lang};
 /// product names a person cannot be spared.
 const ALLOWED_LATIN: &[&str] = &[
     "QR", "PIN", "CNY", "JSON", "SMTP", "API", "ID", "ASCII", "HTTP", "URL", "SQLITE", "POSTGRES", "APP", "CRC", "SVG",
-    "PNG",
+    "PNG", "JPEG", "PDF",
 ];
 /// Header names an API client has to send exactly as written.
 const ALLOWED_PHRASES: &[&str] = &["Idempotency-Key"];

@@ -48,20 +48,14 @@ pub fn fold(line: &str) -> String {
     out
 }
 
-/// The calendar file of one appointment. `summary` and `location` are in
-/// the reader's language already.
-pub fn appointment(a: &Appointment, summary: &str, location: &str, host: &str, now_ms: i64) -> String {
+/// The content lines of one appointment's VEVENT.
+fn vevent(a: &Appointment, summary: &str, location: &str, host: &str, now_ms: i64) -> Vec<String> {
     let status = match a.status {
         AppointmentStatus::Cancelled | AppointmentStatus::Noshow => "CANCELLED",
         AppointmentStatus::Pending => "TENTATIVE",
         _ => "CONFIRMED",
     };
-    let lines = [
-        "BEGIN:VCALENDAR".to_string(),
-        "VERSION:2.0".to_string(),
-        "PRODID:-//yizhan//booking//EN".to_string(),
-        "CALSCALE:GREGORIAN".to_string(),
-        "METHOD:PUBLISH".to_string(),
+    vec![
         "BEGIN:VEVENT".to_string(),
         format!("UID:{}@{}", a.id, escape(host)),
         format!("DTSTAMP:{}", utc_stamp(now_ms)),
@@ -71,9 +65,37 @@ pub fn appointment(a: &Appointment, summary: &str, location: &str, host: &str, n
         format!("LOCATION:{}", escape(location)),
         format!("STATUS:{status}"),
         "END:VEVENT".to_string(),
-        "END:VCALENDAR".to_string(),
+    ]
+}
+
+fn calendar(extra: &[String], events: Vec<Vec<String>>) -> String {
+    let mut lines = vec![
+        "BEGIN:VCALENDAR".to_string(),
+        "VERSION:2.0".to_string(),
+        "PRODID:-//yizhan//booking//EN".to_string(),
+        "CALSCALE:GREGORIAN".to_string(),
+        "METHOD:PUBLISH".to_string(),
     ];
+    lines.extend(extra.iter().cloned());
+    for e in events {
+        lines.extend(e);
+    }
+    lines.push("END:VCALENDAR".to_string());
     lines.iter().map(|l| fold(l)).collect()
+}
+
+/// The calendar file of one appointment. `summary` and `location` are in
+/// the reader's language already.
+pub fn appointment(a: &Appointment, summary: &str, location: &str, host: &str, now_ms: i64) -> String {
+    calendar(&[], vec![vevent(a, summary, location, host, now_ms)])
+}
+
+/// A person's calendar feed: one VEVENT per appointment (`summary` and
+/// `location` for each, in the reader's language), named `name`, with a hint
+/// to calendar apps to fetch it again every hour.
+pub fn feed(events: &[(Appointment, String, String)], name: &str, host: &str, now_ms: i64) -> String {
+    let extra = [format!("X-WR-CALNAME:{}", escape(name)), "X-PUBLISHED-TTL:PT1H".to_string()];
+    calendar(&extra, events.iter().map(|(a, summary, location)| vevent(a, summary, location, host, now_ms)).collect())
 }
 
 #[cfg(test)]
@@ -95,5 +117,43 @@ mod tests {
         // Unfolding gives the line back.
         assert_eq!(folded.trim_end_matches("\r\n").replace("\r\n ", ""), long);
         assert_eq!(fold("SHORT:x"), "SHORT:x\r\n");
+    }
+
+    fn sample(id: &str, start_ms: i64, status: AppointmentStatus) -> Appointment {
+        Appointment {
+            id: id.into(),
+            slot_id: "s".into(),
+            service_id: "b".into(),
+            resource_id: "r".into(),
+            person_id: "p".into(),
+            status,
+            start_ms,
+            end_ms: start_ms + 1_800_000,
+            queue_no: 0,
+            fee_fen: 0,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_feed_is_one_calendar_with_an_event_per_appointment() {
+        let t = 1_795_910_400_000;
+        let events = vec![
+            (sample("a1", t, AppointmentStatus::Booked), "预约".to_string(), "详见, 服务页面".to_string()),
+            (sample("a2", t + 86_400_000, AppointmentStatus::Arrived), "Appointment".to_string(), "x;y".to_string()),
+        ];
+        let body = feed(&events, "My appointments", "yizhan", t);
+        assert!(body.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"));
+        assert!(body.ends_with("END:VCALENDAR\r\n"));
+        assert_eq!(body.matches("BEGIN:VEVENT\r\n").count(), 2);
+        assert_eq!(body.matches("END:VEVENT\r\n").count(), 2);
+        assert!(body.contains("UID:a1@yizhan\r\n") && body.contains("UID:a2@yizhan\r\n"));
+        assert!(body.contains("X-WR-CALNAME:My appointments\r\n"));
+        assert!(body.contains("LOCATION:详见\\, 服务页面\r\n") && body.contains("LOCATION:x\\;y\r\n"));
+        assert!(body.contains("DTSTART:20261130T000000Z\r\n"));
+        // An empty feed is still a calendar.
+        let empty = feed(&[], "My appointments", "yizhan", t);
+        assert!(!empty.contains("VEVENT") && empty.contains("BEGIN:VCALENDAR"));
     }
 }

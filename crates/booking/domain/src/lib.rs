@@ -34,10 +34,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
     sqlite: &[
         ("0001", include_str!("../migrations/sqlite/0001_booking.sql")),
         ("0002", include_str!("../migrations/sqlite/0002_fees_parties.sql")),
+        ("0003", include_str!("../migrations/sqlite/0003_reminders_feeds.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_booking.sql")),
         ("0002", include_str!("../migrations/postgres/0002_fees_parties.sql")),
+        ("0003", include_str!("../migrations/postgres/0003_reminders_feeds.sql")),
     ],
 };
 
@@ -53,6 +55,10 @@ pub const MAX_SLOTS_LISTED: i64 = 1000;
 pub const MAX_APPOINTMENTS_LISTED: i64 = 500;
 /// Expired holds freed per sweep call.
 pub const SWEEP_BATCH: i64 = 500;
+/// Reminders sent per sweep call (of each kind).
+pub const REMINDER_BATCH: i64 = 500;
+/// Appointments a calendar feed lists at most.
+pub const MAX_FEED_EVENTS: i64 = 200;
 
 /// The local (China) day number of an instant: days since 1970-01-01.
 pub fn local_day(ms: i64) -> i64 {
@@ -442,6 +448,27 @@ pub enum Event {
     NotDrawn { person_id: String, slot_id: String },
     /// Too many no-shows: booking this service is blocked until `until_ms`.
     Blocked { person_id: String, service_id: String, until_ms: i64 },
+    /// A booked appointment starts soon: the day before, or an hour before.
+    Reminder { person_id: String, appointment_id: String, service_id: String, start_ms: i64, kind: ReminderKind },
+}
+
+/// Which reminder of an appointment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReminderKind {
+    /// Sent from 24 hours before the start (to those who booked earlier than that).
+    Day,
+    /// Sent from an hour before the start.
+    Hour,
+}
+
+impl ReminderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReminderKind::Day => "day",
+            ReminderKind::Hour => "hour",
+        }
+    }
 }
 
 /// Where the engine's events go (the app delivers them as notifications).
@@ -489,7 +516,13 @@ pub struct Booking {
     events: std::sync::Arc<dyn Events>,
     /// Takes fees (the wallet, wired by the app); none: fees are paid at the counter.
     fees: Option<std::sync::Arc<dyn Fees>>,
+    /// Services by id: their rows never change once made, so every read
+    /// after the first is answered here (a rush asks for the same one).
+    services: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, Service>>>,
 }
+
+/// Services remembered at most (the cache starts again when full).
+const SERVICES_CACHED: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Published {
@@ -498,7 +531,7 @@ pub struct Published {
 
 impl Booking {
     pub fn new(ctx: Ctx) -> Booking {
-        Booking { ctx, events: std::sync::Arc::new(NoEvents), fees: None }
+        Booking { ctx, events: std::sync::Arc::new(NoEvents), fees: None, services: Default::default() }
     }
 
     /// Fees are taken when a place is booked and given back on a cancellation in time.
@@ -599,6 +632,9 @@ impl Booking {
     }
 
     pub async fn service(&self, id: &str) -> Result<Service> {
+        if let Some(s) = self.services.read().ok().and_then(|m| m.get(id).cloned()) {
+            return Ok(s);
+        }
         let row: Option<ServiceRow> = sqlx::query_as(
             "SELECT id, owner_id, hold_ms, per_person, release_days_ahead, release_minute, close_before_ms, \
              cancel_before_ms, noshow_limit, noshow_window_ms, noshow_block_ms, walkin_places, fee_fen, allocation, \
@@ -607,7 +643,14 @@ impl Booking {
         .bind(id)
         .fetch_optional(&self.ctx.db.pool)
         .await?;
-        Ok(row.ok_or_else(|| Error::not_found("booking_service"))?.into())
+        let service: Service = row.ok_or_else(|| Error::not_found("booking_service"))?.into();
+        if let Ok(mut m) = self.services.write() {
+            if m.len() >= SERVICES_CACHED {
+                m.clear();
+            }
+            m.insert(service.id.clone(), service.clone());
+        }
+        Ok(service)
     }
 
     /// A resource of a service with its weekly hours.
@@ -839,15 +882,7 @@ impl Booking {
 
     /// Whether the slot can be asked for now, by this person.
     async fn check_open(&self, service: &Service, slot: &Slot, person_id: &str) -> Result<()> {
-        let now = self.ctx.now_ms();
-        if now < slot.release_at_ms {
-            return Err(
-                Error::new(codes::NOT_RELEASED, "booking.not_released").with("at", Arg::Time(slot.release_at_ms))
-            );
-        }
-        if now >= slot.start_ms - service.rules.close_before_ms {
-            return Err(Error::new(codes::CLOSED, "booking.closed"));
-        }
+        check_times(service, slot, self.ctx.now_ms())?;
         if let Some(until) = self.blocked_until(&service.id, person_id).await? {
             return Err(Error::new(codes::BLOCKED, "booking.blocked").with("until", Arg::Time(until)));
         }
@@ -863,9 +898,36 @@ impl Booking {
         if service.rules.allocation == Allocation::Lottery {
             return Err(Error::new(codes::LOTTERY_ONLY, "booking.lottery_only"));
         }
-        self.check_open(&service, &slot, person_id).await?;
         let now = self.ctx.now_ms();
+        check_times(&service, &slot, now)?;
         let period_key = service.rules.per_person.period_key(&slot);
+        // Answers that need no write, read in one query before taking the
+        // write lock, so a rush on a full slot queues no transactions: a
+        // block after no-shows, the person's claim on the period, and a slot
+        // with no place and no hold that ran out. The claim and the place are
+        // checked again under the lock when the read lets the attempt through.
+        let (blocked_until, claimed, expired): (Option<i64>, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT MAX(until_ms) FROM booking_blocks WHERE service_id = $1 AND person_id = $2 \
+             AND until_ms > $5), (SELECT COUNT(*) FROM booking_claims WHERE service_id = $1 AND person_id = $2 \
+             AND period_key = $3), (SELECT COUNT(*) FROM booking_holds WHERE slot_id = $4 AND state = 'active' \
+             AND expires_at_ms <= $5)",
+        )
+        .bind(&service.id)
+        .bind(person_id)
+        .bind(&period_key)
+        .bind(slot_id)
+        .bind(now)
+        .fetch_one(&self.ctx.db.pool)
+        .await?;
+        if let Some(until) = blocked_until {
+            return Err(Error::new(codes::BLOCKED, "booking.blocked").with("until", Arg::Time(until)));
+        }
+        if claimed > 0 {
+            return Err(Error::new(codes::ALREADY_BOOKED, "booking.already_booked"));
+        }
+        if slot.remaining <= 0 && expired == 0 {
+            return Err(Error::new(codes::FULL, "booking.full"));
+        }
         let hold_id = self.ctx.new_id();
         let mut events = Vec::new();
         let mut refunds = Vec::new();
@@ -1526,6 +1588,147 @@ impl Booking {
         self.appointment(appointment_id).await
     }
 
+    // ---- reminders ----------------------------------------------------------------------
+
+    /// Sends the reminders that are due now: the day before (from 24 hours
+    /// before the start, to people who booked earlier than that, until an hour
+    /// before) and an hour before (until the start), each at most once per
+    /// appointment whatever the processes or restarts: a reminder is an
+    /// [`Event::Reminder`] only for the process whose insert of its row in
+    /// `booking_reminders` went in. At most [`REMINDER_BATCH`] of each kind
+    /// per call (the next sweep takes the rest). Returns how many were sent.
+    pub async fn send_due_reminders(&self) -> Result<u64> {
+        let now = self.ctx.now_ms();
+        let mut sent = 0;
+        for (kind, from_ms, to_ms) in
+            [(ReminderKind::Hour, now, now + HOUR_MS), (ReminderKind::Day, now + HOUR_MS, now + DAY_MS)]
+        {
+            // The day-before reminder goes to those who booked before its
+            // window opened; the hour's to everyone (booked before the start).
+            let booked_lead = if kind == ReminderKind::Day { DAY_MS } else { -DAY_MS };
+            let due: Vec<(String, String, String, i64)> = sqlx::query_as(&format!(
+                "SELECT a.id, a.person_id, a.service_id, a.start_ms FROM booking_appointments a \
+                 WHERE a.status = 'booked' AND a.start_ms > $1 AND a.start_ms <= $2 \
+                 AND a.created_at_ms <= a.start_ms - $4 \
+                 AND NOT EXISTS (SELECT 1 FROM booking_reminders r WHERE r.appointment_id = a.id AND r.kind = $3) \
+                 ORDER BY a.start_ms, a.id LIMIT {REMINDER_BATCH}"
+            ))
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(kind.as_str())
+            .bind(booked_lead)
+            .fetch_all(&self.ctx.db.pool)
+            .await?;
+            for (appointment_id, person_id, service_id, start_ms) in due {
+                let won = sqlx::query(
+                    "INSERT INTO booking_reminders (appointment_id, kind, sent_at_ms) VALUES ($1, $2, $3) \
+                     ON CONFLICT (appointment_id, kind) DO NOTHING",
+                )
+                .bind(&appointment_id)
+                .bind(kind.as_str())
+                .bind(now)
+                .execute(&self.ctx.db.pool)
+                .await?
+                .rows_affected();
+                if won == 1 {
+                    sent += 1;
+                    // Everyone the appointment is for is reminded (a couple: both).
+                    let others: Vec<String> = sqlx::query_scalar(
+                        "SELECT person_id FROM booking_parties WHERE appointment_id = $1 ORDER BY person_id LIMIT 10",
+                    )
+                    .bind(&appointment_id)
+                    .fetch_all(&self.ctx.db.pool)
+                    .await?;
+                    for person_id in std::iter::once(person_id).chain(others) {
+                        let (appointment_id, service_id) = (appointment_id.clone(), service_id.clone());
+                        self.events.emit(Event::Reminder { person_id, appointment_id, service_id, start_ms, kind });
+                    }
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// The reminders sent for an appointment, in the order sent.
+    pub async fn reminders_sent(&self, appointment_id: &str) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT kind, sent_at_ms FROM booking_reminders WHERE appointment_id = $1 ORDER BY sent_at_ms, kind",
+        )
+        .bind(appointment_id)
+        .fetch_all(&self.ctx.db.pool)
+        .await?)
+    }
+
+    // ---- calendar feed --------------------------------------------------------------------
+
+    fn feed_hash(&self, token: &str) -> String {
+        hex::encode(self.ctx.vault.mac("booking.feed", token.as_bytes()))
+    }
+
+    /// A new secret token for the person's calendar feed (the one before, if
+    /// any, stops working). Only its keyed hash is stored: the token is shown
+    /// once, here.
+    pub async fn renew_feed(&self, person_id: &str) -> Result<String> {
+        let token = self.ctx.rng.hex(24);
+        let hash = self.feed_hash(&token);
+        let mut tx = self.ctx.db.begin().await?;
+        sqlx::query("DELETE FROM booking_feeds WHERE person_id = $1").bind(person_id).execute(tx.conn()).await?;
+        sqlx::query("INSERT INTO booking_feeds (person_id, token_hash, created_at_ms) VALUES ($1, $2, $3)")
+            .bind(person_id)
+            .bind(&hash)
+            .bind(self.ctx.now_ms())
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// Revokes the person's feed: its URL answers 404 from now on.
+    pub async fn revoke_feed(&self, person_id: &str) -> Result<bool> {
+        let n = sqlx::query("DELETE FROM booking_feeds WHERE person_id = $1")
+            .bind(person_id)
+            .execute(&self.ctx.db.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// When the person's live feed token was made, if there is one.
+    pub async fn feed_created_at(&self, person_id: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT created_at_ms FROM booking_feeds WHERE person_id = $1")
+            .bind(person_id)
+            .fetch_optional(&self.ctx.db.pool)
+            .await?)
+    }
+
+    /// The person a feed token belongs to (not found for anything else: an
+    /// unknown, revoked or replaced token, or one of the wrong shape).
+    pub async fn feed_person(&self, token: &str) -> Result<String> {
+        if token.len() != 48 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::not_found("calendar_feed"));
+        }
+        let person: Option<String> = sqlx::query_scalar("SELECT person_id FROM booking_feeds WHERE token_hash = $1")
+            .bind(self.feed_hash(token))
+            .fetch_optional(&self.ctx.db.pool)
+            .await?;
+        person.ok_or_else(|| Error::not_found("calendar_feed"))
+    }
+
+    /// What a feed lists: the person's appointments not yet over that are
+    /// pending, booked or arrived, soonest first.
+    pub async fn feed_appointments(&self, person_id: &str) -> Result<Vec<Appointment>> {
+        let rows: Vec<AppointmentRow> = sqlx::query_as(&format!(
+            "SELECT {APPOINTMENT_COLS} FROM booking_appointments \
+             WHERE (person_id = $1 OR id IN (SELECT appointment_id FROM booking_parties WHERE person_id = $1)) \
+             AND end_ms > $2 AND status IN ('pending', 'booked', 'arrived') ORDER BY start_ms, id LIMIT {MAX_FEED_EVENTS}"
+        ))
+        .bind(person_id)
+        .bind(self.ctx.now_ms())
+        .fetch_all(&self.ctx.db.pool)
+        .await?;
+        rows.into_iter().map(Appointment::try_from).collect()
+    }
+
     // ---- account ------------------------------------------------------------------------
 
     /// Everything the engine keeps about a person, for their export.
@@ -1565,7 +1768,15 @@ impl Booking {
         for s in future.iter().chain(held.iter()) {
             self.free_place(&mut tx, s, now, &mut events).await?;
         }
+        sqlx::query(
+            "DELETE FROM booking_reminders WHERE appointment_id IN \
+             (SELECT id FROM booking_appointments WHERE person_id = $1)",
+        )
+        .bind(person_id)
+        .execute(tx.conn())
+        .await?;
         for table in [
+            "booking_feeds",
             "booking_appointments",
             "booking_holds",
             "booking_claims",
@@ -1583,6 +1794,17 @@ impl Booking {
         self.emit_all(events);
         Ok(())
     }
+}
+
+/// Whether the slot is open for asking at `now`: released, and not closed.
+fn check_times(service: &Service, slot: &Slot, now: i64) -> Result<()> {
+    if now < slot.release_at_ms {
+        return Err(Error::new(codes::NOT_RELEASED, "booking.not_released").with("at", Arg::Time(slot.release_at_ms)));
+    }
+    if now >= slot.start_ms - service.rules.close_before_ms {
+        return Err(Error::new(codes::CLOSED, "booking.closed"));
+    }
+    Ok(())
 }
 
 async fn insert_hold(

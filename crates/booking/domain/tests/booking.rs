@@ -562,4 +562,156 @@ async fn a_fee_is_given_back_when_booking_fails_after_it_and_a_refund_that_faile
     booking.sweep().await.unwrap();
     assert_eq!(fees.charged.lock().unwrap().len(), 3);
     assert_eq!(fees.refunded.lock().unwrap().len(), 3, "one refund per fee taken");
+/// The same database as another server process would see it: its own engine
+/// (its own ids and events), the same clock and key.
+fn second_process(w: &World, seed: u64) -> (Booking, Arc<Caught>) {
+    let c = w.booking.ctx();
+    let ctx = yizhan_core::Ctx {
+        db: c.db.clone(),
+        clock: w.clock.clone(),
+        rng: yizhan_core::SeededRandom::new(seed),
+        vault: c.vault.clone(),
+    };
+    let events = Arc::new(Caught::default());
+    (Booking::new(ctx).with_events(events.clone()), events)
+}
+
+fn reminders(events: Vec<Event>) -> Vec<(String, ReminderKind, i64)> {
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Reminder { appointment_id, kind, start_ms, .. } => Some((appointment_id, kind, start_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn book_slot(w: &World, person: &str, slot_id: &str) -> Appointment {
+    let h = w.booking.hold(person, slot_id).await.unwrap();
+    w.booking.book(person, &h.id).await.unwrap()
+}
+
+#[tokio::test]
+async fn reminders_go_the_day_before_and_the_hour_before_once_each() {
+    let w = world().await;
+    let (s, _) = setup(&w, Rules { per_person: PerPerson::Slot, ..Rules::default() }, 30, 5, 4).await;
+    // Booked at T0 (Sunday 08:00): a slot two days on, at 09:00.
+    let slot = slots_of_day(&w, &s.id, today() + 2).await.remove(0).slot;
+    let appt = book_slot(&w, "p", &slot.id).await;
+    let cancelled = book_slot(&w, "q", &slot.id).await;
+    w.booking.cancel("q", &cancelled.id).await.unwrap();
+    let (other, other_events) = second_process(&w, 99);
+
+    assert_eq!(w.booking.send_due_reminders().await.unwrap(), 0, "more than a day ahead");
+    w.clock.set_ms(slot.start_ms - DAY_MS - 1);
+    assert_eq!(w.booking.send_due_reminders().await.unwrap(), 0);
+    w.clock.set_ms(slot.start_ms - DAY_MS);
+    assert_eq!(w.booking.send_due_reminders().await.unwrap(), 1);
+    assert_eq!(reminders(w.events.take()), vec![(appt.id.clone(), ReminderKind::Day, slot.start_ms)]);
+    // Again, from this process or another, and later that day: nothing more.
+    assert_eq!(w.booking.send_due_reminders().await.unwrap(), 0);
+    assert_eq!(other.send_due_reminders().await.unwrap(), 0);
+    w.clock.set_ms(slot.start_ms - 3 * HOUR_MS);
+    assert_eq!(other.send_due_reminders().await.unwrap(), 0);
+
+    w.clock.set_ms(slot.start_ms - HOUR_MS - 1);
+    assert_eq!(w.booking.send_due_reminders().await.unwrap(), 0);
+    w.clock.set_ms(slot.start_ms - HOUR_MS);
+    assert_eq!(other.send_due_reminders().await.unwrap(), 1);
+    assert_eq!(reminders(other_events.take()), vec![(appt.id.clone(), ReminderKind::Hour, slot.start_ms)]);
+    assert_eq!(w.booking.send_due_reminders().await.unwrap(), 0);
+    w.clock.set_ms(slot.start_ms + 1);
+    assert_eq!(w.booking.send_due_reminders().await.unwrap(), 0, "nothing after the start");
+    assert!(w.events.take().is_empty());
+    let sent = w.booking.reminders_sent(&appt.id).await.unwrap();
+    assert_eq!(sent, vec![("day".to_string(), slot.start_ms - DAY_MS), ("hour".to_string(), slot.start_ms - HOUR_MS)]);
+    assert!(w.booking.reminders_sent(&cancelled.id).await.unwrap().is_empty(), "a cancelled one is not reminded");
+}
+
+#[tokio::test]
+async fn a_late_booking_gets_only_the_hour_reminder_and_a_late_sweep_skips_the_day_one() {
+    let w = world().await;
+    let (s, _) = setup(&w, Rules { per_person: PerPerson::Slot, ..Rules::default() }, 30, 5, 4).await;
+    let slot = slots_of_day(&w, &s.id, today() + 1).await.remove(0).slot;
+    // Booked 20 hours before: inside the day-before window already.
+    w.clock.set_ms(slot.start_ms - 20 * HOUR_MS);
+    let late = book_slot(&w, "late", &slot.id).await;
+    assert_eq!(w.booking.send_due_reminders().await.unwrap(), 0);
+    // Booked earlier, but no sweep ran until 30 minutes before.
+    let slot2 = slots_of_day(&w, &s.id, today() + 3).await.remove(0).slot;
+    let early = book_slot(&w, "early", &slot2.id).await;
+    w.clock.set_ms(slot.start_ms - 30 * MINUTE_MS);
+    assert_eq!(w.booking.send_due_reminders().await.unwrap(), 1);
+    assert_eq!(reminders(w.events.take()), vec![(late.id.clone(), ReminderKind::Hour, slot.start_ms)]);
+    w.clock.set_ms(slot2.start_ms - 30 * MINUTE_MS);
+    assert_eq!(w.booking.send_due_reminders().await.unwrap(), 1);
+    assert_eq!(reminders(w.events.take()), vec![(early.id.clone(), ReminderKind::Hour, slot2.start_ms)]);
+}
+
+#[tokio::test]
+async fn two_processes_sweeping_at_once_send_each_reminder_once() {
+    let w = world().await;
+    let (s, _) = setup(&w, Rules { per_person: PerPerson::Slot, ..Rules::default() }, 30, 40, 3).await;
+    let slots = slots_of_day(&w, &s.id, today() + 2).await;
+    let mut ids = HashSet::new();
+    for i in 0..60 {
+        ids.insert(book_slot(&w, &format!("p{i}"), &slots[i % slots.len()].slot.id).await.id);
+    }
+    let (a, a_events) = second_process(&w, 11);
+    let (b, b_events) = second_process(&w, 12);
+    w.clock.set_ms(slots[0].slot.start_ms - 2 * HOUR_MS);
+    let (na, nb) = futures::join!(a.send_due_reminders(), b.send_due_reminders());
+    let (na, nb) = (na.unwrap(), nb.unwrap());
+    assert_eq!(na + nb, 60);
+    let mut got: Vec<String> =
+        reminders(a_events.take()).into_iter().chain(reminders(b_events.take())).map(|r| r.0).collect();
+    got.sort();
+    let mut want: Vec<String> = ids.into_iter().collect();
+    want.sort();
+    assert_eq!(got, want, "each appointment reminded once, by one of the two");
+}
+
+#[tokio::test]
+async fn a_calendar_feed_token_is_secret_renewable_and_revocable() {
+    let w = world().await;
+    let (s, _) = setup(&w, Rules { per_person: PerPerson::Slot, ..Rules::default() }, 30, 5, 4).await;
+    let day1 = slots_of_day(&w, &s.id, today() + 1).await;
+    let soon = book_slot(&w, "p", &day1[0].slot.id).await;
+    let later = book_slot(&w, "p", &day1[1].slot.id).await;
+    let gone = book_slot(&w, "p", &day1[2].slot.id).await;
+    w.booking.cancel("p", &gone.id).await.unwrap();
+    book_slot(&w, "someone else", &day1[0].slot.id).await;
+
+    assert_eq!(w.booking.feed_created_at("p").await.unwrap(), None);
+    let token = w.booking.renew_feed("p").await.unwrap();
+    assert_eq!(token.len(), 48);
+    assert_eq!(w.booking.feed_person(&token).await.unwrap(), "p");
+    assert_eq!(w.booking.feed_created_at("p").await.unwrap(), Some(T0_MS));
+    // Only a keyed hash is stored.
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT token_hash FROM booking_feeds").fetch_all(&w.booking.ctx().db.pool).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains(&token) && stored[0].len() == 64);
+    // Upcoming, live appointments of this person only, soonest first.
+    let listed: Vec<String> = w.booking.feed_appointments("p").await.unwrap().into_iter().map(|a| a.id).collect();
+    assert_eq!(listed, vec![soon.id.clone(), later.id.clone()]);
+    w.clock.set_ms(day1[0].slot.end_ms);
+    let listed: Vec<String> = w.booking.feed_appointments("p").await.unwrap().into_iter().map(|a| a.id).collect();
+    assert_eq!(listed, vec![later.id.clone()], "an appointment over is not upcoming");
+
+    // Renewed: the old token is dead; revoked: the new one too.
+    let renewed = w.booking.renew_feed("p").await.unwrap();
+    assert_ne!(renewed, token);
+    assert_eq!(code(w.booking.feed_person(&token).await.unwrap_err()), Code::NotFound);
+    assert_eq!(w.booking.feed_person(&renewed).await.unwrap(), "p");
+    assert!(w.booking.revoke_feed("p").await.unwrap());
+    assert!(!w.booking.revoke_feed("p").await.unwrap());
+    assert_eq!(code(w.booking.feed_person(&renewed).await.unwrap_err()), Code::NotFound);
+    for bad in ["", "x", &"0".repeat(48), &format!("{renewed}0"), "../../etc/passwd"] {
+        assert_eq!(code(w.booking.feed_person(bad).await.unwrap_err()), Code::NotFound, "{bad}");
+    }
+    // A feed and reminders go with the person's data.
+    let t = w.booking.renew_feed("p").await.unwrap();
+    w.booking.delete_person("p").await.unwrap();
+    assert_eq!(code(w.booking.feed_person(&t).await.unwrap_err()), Code::NotFound);
 }

@@ -30,12 +30,15 @@ pub struct BookingRoom {
 
 pub static ROOM: Room = Room {
     name: "booking",
-    prefixes: &["/api/v1/holds", "/api/v1/me/appointments", "/api/v1/appointments/{id}", "/api/v1/slots"],
+    prefixes: &["/api/v1/holds", "/api/v1/me/appointments", "/api/v1/appointments/{id}", "/api/v1/slots", "/cal"],
     texts: texts::TEXTS,
     access: &[
         r("POST", "/api/v1/holds", Access::Resident),
         r("POST", "/api/v1/holds/{id}/release", Access::Resident),
         r("GET", "/api/v1/me/appointments", Access::Resident),
+        r("GET", "/api/v1/me/appointments/feed", Access::Resident),
+        r("POST", "/api/v1/me/appointments/feed", Access::Resident),
+        r("DELETE", "/api/v1/me/appointments/feed", Access::Resident),
         r("GET", "/api/v1/appointments/{id}", Access::Resident),
         r("POST", "/api/v1/appointments/{id}/cancel", Access::Resident),
         // Staff of the organisation that owns the service (checked on the appointment).
@@ -68,8 +71,11 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
         .routes(routes!(join_waitlist, waitlist_entry))
         .routes(routes!(lottery_view))
         .routes(routes!(enter_lottery))
-        .with_state(room);
-    Ok(Mounted::new(api, Router::new()))
+        .routes(routes!(feed_status, renew_feed, revoke_feed))
+        .with_state(room.clone());
+    // The feed itself: no login (calendar apps fetch it), the secret token is the key.
+    let pages = Router::new().route("/cal/{file}", axum::routing::get(feed)).with_state(room);
+    Ok(Mounted::new(api, pages))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -292,4 +298,83 @@ async fn lottery_view(
     Path(id): Path<String>,
 ) -> ApiResult<Json<LotteryView>> {
     Ok(Json(s.booking.lottery_view(&id, Some(&p.user_id)).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FeedStatus {
+    /// Whether a feed URL is live.
+    pub active: bool,
+    /// When the live URL was made, epoch ms.
+    pub created_at: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FeedUrl {
+    /// The secret path of the feed (`/cal/{token}.ics`), shown this once:
+    /// only a keyed hash of the token is kept.
+    pub path: String,
+    pub created_at: i64,
+}
+
+/// The path of a person's calendar feed for a token.
+pub fn feed_path(token: &str) -> String {
+    format!("/cal/{token}.ics")
+}
+
+/// Whether my calendar feed URL is live.
+#[utoipa::path(get, path = "/api/v1/me/appointments/feed", tag = "booking",
+    responses((status = 200, body = FeedStatus), (status = 401, body = Problem)))]
+async fn feed_status(State(s): State<BookingRoom>, ApiUser(p): ApiUser) -> ApiResult<Json<FeedStatus>> {
+    let at = s.booking.feed_created_at(&p.user_id).await?;
+    Ok(Json(FeedStatus { active: at.is_some(), created_at: at }))
+}
+
+/// A new secret calendar feed URL for my appointments (the one before stops working).
+#[utoipa::path(post, path = "/api/v1/me/appointments/feed", tag = "booking",
+    responses((status = 201, body = FeedUrl), (status = 401, body = Problem)))]
+async fn renew_feed(State(s): State<BookingRoom>, ApiUser(p): ApiUser) -> ApiResult<(StatusCode, Json<FeedUrl>)> {
+    let token = s.booking.renew_feed(&p.user_id).await?;
+    let created_at = s.booking.feed_created_at(&p.user_id).await?.unwrap_or_else(|| s.booking.ctx().now_ms());
+    Ok((StatusCode::CREATED, Json(FeedUrl { path: feed_path(&token), created_at })))
+}
+
+/// Revoke my calendar feed URL: it answers 404 from now on.
+#[utoipa::path(delete, path = "/api/v1/me/appointments/feed", tag = "booking",
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn revoke_feed(State(s): State<BookingRoom>, ApiUser(p): ApiUser) -> ApiResult<StatusCode> {
+    if s.booking.revoke_feed(&p.user_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::not_found("calendar_feed").into())
+    }
+}
+
+/// `GET /cal/{token}.ics`: the person's upcoming appointments as one
+/// calendar (RFC 5545), for calendar apps to subscribe to. No login; the
+/// token is the key. Anything but a live token is 404, and nothing but the
+/// appointments' times and statuses is in it.
+async fn feed(State(s): State<BookingRoom>, lang: Lang, Path(file): Path<String>) -> Response {
+    let answer = async {
+        let token = file.strip_suffix(".ics").ok_or_else(|| Error::not_found("calendar_feed"))?;
+        let person = s.booking.feed_person(token).await?;
+        let list = s.booking.feed_appointments(&person).await?;
+        let events: Vec<(Appointment, String, String)> = list
+            .into_iter()
+            .map(|a| (a, lang.t("booking.ics.summary").to_string(), lang.t("booking.ics.location").to_string()))
+            .collect();
+        Ok::<_, Error>(yizhan_booking::ics::feed(
+            &events,
+            lang.t("booking.feed.name"),
+            "yizhan",
+            s.booking.ctx().now_ms(),
+        ))
+    };
+    match answer.await {
+        Ok(body) => (
+            [(header::CONTENT_TYPE, "text/calendar; charset=utf-8"), (header::CACHE_CONTROL, "private, no-cache")],
+            body,
+        )
+            .into_response(),
+        Err(e) => yizhan_kit::problem::ApiError::from(e).into_response(),
+    }
 }

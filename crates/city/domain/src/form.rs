@@ -15,7 +15,10 @@
 //!             "x-show-if": {"field": "kind", "in": ["first"]}}}}
 //! ```
 //! Types: string (minLength, maxLength, enum), integer (minimum, maximum),
-//! boolean. `x-show-if` shows a question only when an earlier answer is one
+//! boolean, and a file: `{"type": "string", "format": "x-upload",
+//! "x-accept": ["image/jpeg", "image/png", "application/pdf"]}` whose answer
+//! is the id of an upload the person made for this service and field (see
+//! [`crate::uploads`]; `x-accept` defaults to all three types). `x-show-if` shows a question only when an earlier answer is one
 //! of the listed values; a hidden question is neither required nor kept.
 
 use crate::LocalText;
@@ -33,7 +36,12 @@ pub enum Kind {
     String,
     Integer,
     Boolean,
+    /// A file the person uploaded: the answer is the upload's id.
+    Upload,
 }
+
+/// The file types a form may ask for (the only ones whose content is checked).
+pub const UPLOAD_TYPES: &[&str] = &["image/jpeg", "image/png", "application/pdf"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Condition {
@@ -57,6 +65,8 @@ pub struct Field {
     pub minimum: Option<i64>,
     pub maximum: Option<i64>,
     pub show_if: Option<Condition>,
+    /// For an upload: the file types accepted.
+    pub accept: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
@@ -126,6 +136,7 @@ impl Form {
             }
             let p = props[name].as_object().ok_or_else(|| bad(&path, "city.schema.object"))?;
             let kind = match p.get("type").and_then(Value::as_str) {
+                Some("string") if p.get("format").and_then(Value::as_str) == Some("x-upload") => Kind::Upload,
                 Some("string") => Kind::String,
                 Some("integer") => Kind::Integer,
                 Some("boolean") => Kind::Boolean,
@@ -163,7 +174,22 @@ impl Form {
                     Some(c)
                 }
             };
+            let accept: Vec<String> = match p.get("x-accept") {
+                None => UPLOAD_TYPES.iter().map(|t| t.to_string()).collect(),
+                Some(a) => {
+                    let list: Vec<String> = serde_json::from_value(a.clone())
+                        .map_err(|_| bad(&format!("{path}.x-accept"), "city.schema.accept"))?;
+                    if kind != Kind::Upload
+                        || list.is_empty()
+                        || !list.iter().all(|t| UPLOAD_TYPES.contains(&t.as_str()))
+                    {
+                        return Err(bad(&format!("{path}.x-accept"), "city.schema.accept"));
+                    }
+                    list
+                }
+            };
             let field = Field {
+                accept: if kind == Kind::Upload { accept } else { Vec::new() },
                 name: name.clone(),
                 kind,
                 title,
@@ -213,7 +239,7 @@ impl Form {
             }
             let v = match given.get(&f.name) {
                 None | Some(Value::Null) => None,
-                Some(Value::String(s)) if s.trim().is_empty() && f.kind == Kind::String => None,
+                Some(Value::String(s)) if s.trim().is_empty() && matches!(f.kind, Kind::String | Kind::Upload) => None,
                 Some(v) => Some(v),
             };
             let Some(v) = v else {
@@ -271,6 +297,17 @@ impl Form {
             Kind::Boolean => match v {
                 Value::Bool(b) => Ok(Value::Bool(*b)),
                 _ => Err(Msg::new("city.form.type.boolean")),
+            },
+            // The shape of an upload's id; whose upload it is the caller checks.
+            Kind::Upload => match v.as_str().map(str::trim) {
+                Some(id)
+                    if !id.is_empty()
+                        && id.len() <= 64
+                        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+                {
+                    Ok(Value::String(id.to_string()))
+                }
+                _ => Err(Msg::new("city.form.upload")),
             },
         }
     }

@@ -8,8 +8,10 @@
 //! the resident's access log first (`yizhan-audit`).
 
 pub mod codes;
+pub mod drafts;
 pub mod form;
 pub mod invitations;
+pub mod uploads;
 
 pub use invitations::Invitation;
 
@@ -25,10 +27,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
     sqlite: &[
         ("0001", include_str!("../migrations/sqlite/0001_city.sql")),
         ("0002", include_str!("../migrations/sqlite/0002_deposits_invitations.sql")),
+        ("0003", include_str!("../migrations/sqlite/0003_drafts_uploads.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_city.sql")),
         ("0002", include_str!("../migrations/postgres/0002_deposits_invitations.sql")),
+        ("0003", include_str!("../migrations/postgres/0003_drafts_uploads.sql")),
     ],
 };
 
@@ -494,6 +498,16 @@ impl CityHall {
         self.service(&id).await
     }
 
+    /// A service a resident may use: its city offers city services.
+    pub async fn visible_service(&self, id: &str) -> Result<CityService> {
+        let service = self.service(id).await?;
+        let city = self.identity.city(&service.city_id).await?;
+        if !city.services.iter().any(|s| s == CAPABILITY) {
+            return Err(Error::not_found("service"));
+        }
+        Ok(service)
+    }
+
     pub async fn service(&self, id: &str) -> Result<CityService> {
         let row: Option<ServiceRow> =
             sqlx::query_as(&format!("SELECT {SERVICE_COLS} FROM city_services WHERE id = $1"))
@@ -551,12 +565,10 @@ impl CityHall {
         answers: &serde_json::Value,
         hold_id: Option<&str>,
     ) -> Result<Application> {
-        let service = self.service(service_id).await?;
-        let city = self.identity.city(&service.city_id).await?;
-        if !city.services.iter().any(|s| s == CAPABILITY) {
-            return Err(Error::not_found("service"));
-        }
-        let kept = service.parsed_form()?.validate(answers)?;
+        let service = self.visible_service(service_id).await?;
+        let form = service.parsed_form()?;
+        let kept = form.validate(answers)?;
+        self.check_uploads(person_id, service_id, &form, &kept).await?;
         let appointment_id = match (service.delivery, &service.booking_service_id, hold_id) {
             (Delivery::Payment, _, _) => return Err(Error::new(codes::PAY_IN_BILLS, "city.apply.pay_in_bills")),
             (Delivery::Appointment, _, Some(_)) if service.two_people => {
@@ -607,6 +619,12 @@ impl CityHall {
             .execute(tx.conn())
             .await?;
             insert_event(&mut tx, &self.ctx, &id, Status::Submitted, person_id, "").await?;
+            // The draft it came from, if any, is done with.
+            sqlx::query("DELETE FROM city_drafts WHERE person_id = $1 AND service_id = $2")
+                .bind(person_id)
+                .bind(service_id)
+                .execute(tx.conn())
+                .await?;
             tx.commit().await
         }
         .await;
@@ -807,7 +825,9 @@ impl CityHall {
         if a.status != Status::MoreInfoNeeded {
             return Err(Error::new(codes::WRONG_STATUS, "city.status.not_waiting_for_you"));
         }
-        let kept = self.service(&a.service_id).await?.parsed_form()?.validate(answers)?;
+        let form = self.service(&a.service_id).await?.parsed_form()?;
+        let kept = form.validate(answers)?;
+        self.check_uploads(person_id, &a.service_id, &form, &kept).await?;
         let mut tx = self.ctx.db.begin().await?;
         sqlx::query("UPDATE city_applications SET answers = $2 WHERE id = $1")
             .bind(id)
@@ -822,10 +842,12 @@ impl CityHall {
     pub async fn export_person(&self, person_id: &str) -> Result<serde_json::Value> {
         let apps = self.my_applications(person_id, MAX_LISTED).await?;
         let invitations = self.invitations(person_id, MAX_LISTED).await?;
-        Ok(serde_json::json!({ "applications": apps, "invitations": invitations }))
+        let drafts = self.drafts_of(person_id).await?;
+        let uploads = self.uploads_of(person_id).await?;
+        Ok(serde_json::json!({ "applications": apps, "invitations": invitations, "drafts": drafts, "uploads": uploads }))
     }
 
-    /// Deletes a person's applications and their history.
+    /// Deletes a person's applications and their history, drafts and uploaded files.
     pub async fn delete_person(&self, person_id: &str) -> Result<()> {
         let mut tx = self.ctx.db.begin().await?;
         sqlx::query(
@@ -835,7 +857,12 @@ impl CityHall {
         .bind(person_id)
         .execute(tx.conn())
         .await?;
-        sqlx::query("DELETE FROM city_applications WHERE person_id = $1").bind(person_id).execute(tx.conn()).await?;
+        for table in ["city_applications", "city_drafts", "city_uploads"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE person_id = $1"))
+                .bind(person_id)
+                .execute(tx.conn())
+                .await?;
+        }
         sqlx::query("DELETE FROM city_invitations WHERE inviter_id = $1 OR partner_id = $1")
             .bind(person_id)
             .execute(tx.conn())

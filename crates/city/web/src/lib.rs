@@ -6,7 +6,7 @@ mod pages;
 mod texts;
 
 use askama::Template;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -46,8 +46,10 @@ pub static ROOM: Room = Room {
         "/api/v1/appointments",
         "/api/v1/me/applications",
         "/api/v1/me/invitations",
+        "/api/v1/me/uploads",
         "/api/v1/orgs/{id}/services",
         "/api/v1/orgs/{id}/applications",
+        "/api/v1/orgs/{id}/uploads",
     ],
     texts: texts::TEXTS,
     access: &[
@@ -55,6 +57,12 @@ pub static ROOM: Room = Room {
         r("GET", "/api/v1/services/{id}", Access::Public),
         r("GET", "/api/v1/services/{id}/slots", Access::Public),
         r("POST", "/api/v1/services/{id}/applications", Access::Resident),
+        r("GET", "/api/v1/services/{id}/draft", Access::Resident),
+        r("PUT", "/api/v1/services/{id}/draft", Access::Resident),
+        r("DELETE", "/api/v1/services/{id}/draft", Access::Resident),
+        r("POST", "/api/v1/services/{id}/uploads", Access::Resident),
+        r("GET", "/api/v1/me/uploads/{id}", Access::Resident),
+        r("GET", "/api/v1/orgs/{id}/uploads/{upload_id}", Access::OrgStaff),
         r("POST", "/api/v1/appointments", Access::Resident),
         r("GET", "/api/v1/me/applications", Access::Resident),
         r("POST", "/api/v1/me/applications/{id}/answers", Access::Resident),
@@ -80,7 +88,7 @@ pub static ROOM: Room = Room {
     nav: &[],
     city_services: &[yizhan_city::CAPABILITY],
     codes: &[yizhan_city::codes::ALL],
-    links: &[("invitation", "/city/invitations/{id}")],
+    links: &[("invitation", "/city/invitations/{id}"), ("appointment", "/city/appointments")],
     migrations: &[&yizhan_city::MIGRATIONS],
     mount,
 };
@@ -104,6 +112,11 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
         .route("/city/invitations/{id}", get(pages::invitation_page))
         .route("/city/invitations/{id}/confirm", post(pages::confirm_invitation))
         .route("/city/invitations/{id}/decline", post(pages::decline_invitation))
+        .route("/city/holds/{id}/draft", post(pages::save_draft))
+        .route("/city/holds/{id}/upload", post(pages::upload_file).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)))
+        .route("/city/uploads/{id}", get(pages::my_upload))
+        .route("/city/appointments/feed", post(pages::renew_feed))
+        .route("/city/appointments/feed/revoke", post(pages::revoke_feed))
         .route("/city/staff", get(pages::staff_page))
         .route("/city/staff/appointments/{id}/check-in", post(pages::staff_check_in))
         .route("/city/staff/applications/{id}/deposit-return", post(pages::staff_return_deposit))
@@ -125,6 +138,15 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
         .routes(routes!(my_invitation))
         .routes(routes!(confirm_invitation))
         .routes(routes!(decline_invitation))
+        .routes(routes!(get_draft, save_draft, delete_draft))
+        .routes(routes!(my_upload))
+        .routes(routes!(staff_upload))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(upload))
+                // Files are larger than the platform's usual body limit.
+                .layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
         .with_state(room);
     Ok(Mounted::new(api, pages))
 }
@@ -452,6 +474,140 @@ async fn decline_invitation(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Invitation>> {
     Ok(Json(s.hall.decline_invitation(&p.user_id, &id).await?))
+}
+
+/// The body limit of an upload: the largest file and the form around it.
+pub const UPLOAD_BODY_LIMIT: usize = yizhan_city::uploads::MAX_UPLOAD_BYTES + 64 * 1024;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DraftReq {
+    /// The answers so far (the form's questions only; checked when submitted).
+    #[schema(value_type = Object)]
+    pub form: Value,
+}
+
+/// My draft of the service's form, to resume.
+#[utoipa::path(get, path = "/api/v1/services/{id}/draft", tag = "city",
+    params(("id" = String, Path, description = "service id")),
+    responses((status = 200, body = Object), (status = 401, body = Problem),
+        (status = 404, body = Problem, description = "no draft, or no such service")))]
+async fn get_draft(
+    State(s): State<CityRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<yizhan_city::drafts::Draft>> {
+    s.hall.visible_service(&id).await?;
+    Ok(Json(s.hall.draft(&p.user_id, &id).await?.ok_or_else(|| Error::not_found("draft"))?))
+}
+
+/// Save my answers so far as the service's draft (one per service; replaces the one before).
+#[utoipa::path(put, path = "/api/v1/services/{id}/draft", tag = "city", request_body = DraftReq,
+    params(("id" = String, Path, description = "service id")),
+    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 413, body = Problem), (status = 422, body = Problem, description = "an unknown question, or too big")))]
+async fn save_draft(
+    State(s): State<CityRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<DraftReq>,
+) -> ApiResult<Json<yizhan_city::drafts::Draft>> {
+    Ok(Json(s.hall.save_draft(&p.user_id, &id, &req.form).await?))
+}
+
+/// Throw my draft of the service's form away.
+#[utoipa::path(delete, path = "/api/v1/services/{id}/draft", tag = "city",
+    params(("id" = String, Path, description = "service id")),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn delete_draft(State(s): State<CityRoom>, ApiUser(p): ApiUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    if s.hall.delete_draft(&p.user_id, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::not_found("draft").into())
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct UploadQuery {
+    /// The form's question the file answers (an `x-upload` question).
+    pub field: String,
+}
+
+/// Attach a file to a question of the service's form (`multipart/form-data`
+/// with one part named `file`): JPEG, PNG or PDF as the question accepts, up
+/// to 5 MiB, its type told by its content. Answer the question with the id.
+#[utoipa::path(post, path = "/api/v1/services/{id}/uploads", tag = "city",
+    request_body(content = String, content_type = "multipart/form-data", description = "a part named `file`"),
+    params(("id" = String, Path, description = "service id"), UploadQuery),
+    responses((status = 201, body = Object, description = "the upload: id, field, file_name, content_type, size_bytes, sha256"),
+        (status = 400, body = Problem, description = "the multipart body cannot be read"),
+        (status = 401, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
+        (status = 415, body = Problem), (status = 422, body = Problem, description = "not an accepted type, empty, too big or too many")))]
+async fn upload(
+    State(s): State<CityRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    m: yizhan_kit::multipart::Multipart,
+) -> ApiResult<(StatusCode, Json<yizhan_city::uploads::Upload>)> {
+    let Some(file) = m.part("file") else { return Err(Error::field("file", "city.upload.empty").into()) };
+    let u = s
+        .hall
+        .upload(
+            &p.user_id,
+            &id,
+            &q.field,
+            file.file_name.as_deref().unwrap_or(""),
+            file.content_type.as_deref(),
+            &file.data,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(u)))
+}
+
+/// A file as its own response: its checked type, never rendered inline as a page.
+pub(crate) fn file_response(u: &yizhan_city::uploads::Upload, data: Vec<u8>) -> Response {
+    use axum::response::IntoResponse;
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, u.content_type.clone()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", u.file_name.replace(['"', '\\'], "")),
+            ),
+            (axum::http::header::CACHE_CONTROL, "private, no-store".to_string()),
+            (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        data,
+    )
+        .into_response()
+}
+
+/// A file I uploaded.
+#[utoipa::path(get, path = "/api/v1/me/uploads/{id}", tag = "city",
+    params(("id" = String, Path, description = "upload id")),
+    responses((status = 200, content_type = "application/octet-stream", body = String, description = "the file"),
+        (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn my_upload(State(s): State<CityRoom>, ApiUser(p): ApiUser, Path(id): Path<String>) -> ApiResult<Response> {
+    let (u, data) = s.hall.read_my_upload(&p.user_id, &id).await?;
+    Ok(file_response(&u, data))
+}
+
+/// A resident's file attached to my department's service (written to their access log first).
+#[utoipa::path(get, path = "/api/v1/orgs/{id}/uploads/{upload_id}", tag = "city",
+    params(("id" = String, Path, description = "organisation id"), ("upload_id" = String, Path), ReadQuery),
+    responses((status = 200, content_type = "application/octet-stream", body = String, description = "the file"),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+async fn staff_upload(
+    State(s): State<CityRoom>,
+    ApiUser(p): ApiUser,
+    Path((id, upload_id)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<ReadQuery>,
+) -> ApiResult<Response> {
+    s.identity.require_staff(&p, &id, Role::Operator).await?;
+    let (u, data) = s.hall.staff_read_upload(&p, &id, &upload_id, q.why.as_deref().unwrap_or("")).await?;
+    Ok(file_response(&u, data))
 }
 
 // ---- pages ----

@@ -14,6 +14,7 @@ use yizhan_core::{Error, Result};
 use yizhan_identity::{Principal, Role};
 use yizhan_identity_web::{person_layout, PageUser};
 use yizhan_kit::extract::{Csrf, CsrfForm};
+use yizhan_kit::multipart::CsrfMultipart;
 use yizhan_kit::page::{filters, render_status, Layout};
 use yizhan_kit::Lang;
 
@@ -24,6 +25,8 @@ pub(crate) struct Question {
     pub f: Field,
     pub value: String,
     pub error: Option<String>,
+    /// For an upload question answered: the file's name.
+    pub file_name: String,
 }
 
 impl Question {
@@ -39,6 +42,13 @@ impl Question {
     pub fn is_int(&self) -> bool {
         self.f.kind == Kind::Integer
     }
+    pub fn is_upload(&self) -> bool {
+        self.f.kind == Kind::Upload
+    }
+    /// What an upload question accepts, for the file chooser.
+    pub fn accept(&self) -> String {
+        self.f.accept.join(",")
+    }
     /// The answer as a person reads it (a choice's title, yes/no).
     pub fn shown_value(&self, lang: &Lang) -> String {
         if let Some((_, t)) = self.f.choices.iter().find(|(c, _)| *c == self.value) {
@@ -47,15 +57,22 @@ impl Question {
         if self.is_bool() {
             return lang.t(if self.value == "true" { "city.page.yes" } else { "city.page.no" }).to_string();
         }
+        if self.is_upload() && !self.file_name.is_empty() {
+            return self.file_name.clone();
+        }
         self.value.clone()
     }
 }
 
 /// The answers of a posted form as the JSON the schema checks (empty answers left out).
 fn answers_of(form: &Form, posted: &CsrfForm) -> Value {
+    answers_from(form, &posted.0)
+}
+
+fn answers_from(form: &Form, posted: &std::collections::HashMap<String, String>) -> Value {
     let mut m = Map::new();
     for f in &form.fields {
-        let raw = posted.get(&format!("f_{}", f.name)).trim();
+        let raw = posted.get(&format!("f_{}", f.name)).map(String::as_str).unwrap_or("").trim();
         match f.kind {
             Kind::Boolean => {
                 if raw == "true" {
@@ -71,7 +88,7 @@ fn answers_of(form: &Form, posted: &CsrfForm) -> Value {
                 let v = raw.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(raw.to_string()));
                 m.insert(f.name.clone(), v);
             }
-            Kind::String => {
+            Kind::String | Kind::Upload => {
                 m.insert(f.name.clone(), Value::String(raw.to_string()));
             }
         }
@@ -93,9 +110,19 @@ fn questions(lang: Lang, form: &Form, answers: &Value, e: Option<&Error>) -> Vec
             let error = e
                 .and_then(|e| e.fields.iter().find(|fe| fe.field == path))
                 .map(|fe| yizhan_kit::i18n::render(lang, &fe.msg));
-            Question { f: f.clone(), value, error }
+            Question { f: f.clone(), value, error, file_name: String::new() }
         })
         .collect()
+}
+
+/// The names of the files answering upload questions (the person's own only).
+async fn name_files(s: &CityRoom, p: &Principal, mut qs: Vec<Question>) -> Vec<Question> {
+    for q in qs.iter_mut().filter(|q| q.is_upload() && !q.value.is_empty()) {
+        if let Ok(u) = s.hall.my_upload(&p.user_id, &q.value).await {
+            q.file_name = u.file_name;
+        }
+    }
+    qs
 }
 
 /// A hold of this person, with its city service.
@@ -144,6 +171,8 @@ struct FormPage {
     /// For a two-person service: the partner's login, and what is wrong with it.
     partner: String,
     partner_error: Option<String>,
+    /// When the draft these answers come from was saved, if they do.
+    draft_at: Option<i64>,
 }
 
 #[derive(Template)]
@@ -179,9 +208,115 @@ pub(crate) async fn form_page(
         Ok(f) => f,
         Err(e) => return l.failure(&e),
     };
-    let questions = questions(lang, &form, &Value::Null, None);
-    let page = FormPage { l, svc, hold, start_ms, questions, partner: String::new(), partner_error: None };
-    render_status(StatusCode::OK, &page)
+    // A draft saved before (on this hold or an earlier one) is resumed.
+    let draft = match s.hall.draft(&p.user_id, &svc.id).await {
+        Ok(d) => d,
+        Err(e) => return l.failure(&e),
+    };
+    let answers = draft.as_ref().map(|d| Value::Object(d.answers.clone())).unwrap_or(Value::Null);
+    let questions = name_files(&s, &p, questions(lang, &form, &answers, None)).await;
+    let draft_at = draft.map(|d| d.updated_at_ms);
+    render_status(StatusCode::OK, &FormPage { l, svc, hold, start_ms, questions, partner: String::new(), partner_error: None, draft_at })
+}
+
+/// "Save as draft": the answers so far kept for later, back to the form.
+pub(crate) async fn save_draft(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    posted: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let (hold, svc, start_ms) = match my_hold(&s, &p, &id).await {
+        Ok(v) => v,
+        Err(e) => return l.failure(&e),
+    };
+    let form = match svc.parsed_form() {
+        Ok(f) => f,
+        Err(e) => return l.failure(&e),
+    };
+    let answers = answers_of(&form, &posted);
+    match s.hall.save_draft(&p.user_id, &svc.id, &answers).await {
+        Ok(_) => Redirect::to(&format!("/city/holds/{}", hold.id)).into_response(),
+        Err(e) if !e.fields.is_empty() => {
+            let questions = name_files(&s, &p, questions(lang, &form, &answers, Some(&e))).await;
+            let (l, status) = l.failed(&e);
+            render_status(status, &FormPage { l, svc, hold, start_ms, questions, partner: String::new(), partner_error: None, draft_at: None })
+        }
+        Err(e) => l.failure(&e),
+    }
+}
+
+/// "Attach": the form posted as multipart with its files; each file chosen
+/// is kept and answers its question, the answers are saved as the draft,
+/// back to the form (or the form again with what was wrong with a file).
+pub(crate) async fn upload_file(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    CsrfMultipart(m): CsrfMultipart,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let (hold, svc, start_ms) = match my_hold(&s, &p, &id).await {
+        Ok(v) => v,
+        Err(e) => return l.failure(&e),
+    };
+    let form = match svc.parsed_form() {
+        Ok(f) => f,
+        Err(e) => return l.failure(&e),
+    };
+    let mut answers = answers_from(&form, &m.texts());
+    let r = async {
+        for f in form.fields.iter().filter(|f| f.kind == Kind::Upload) {
+            let Some(part) = m.part(&format!("file_{}", f.name)) else { continue };
+            if part.data.is_empty() {
+                continue;
+            }
+            let u = s
+                .hall
+                .upload(
+                    &p.user_id,
+                    &svc.id,
+                    &f.name,
+                    part.file_name.as_deref().unwrap_or(""),
+                    part.content_type.as_deref(),
+                    &part.data,
+                )
+                .await?;
+            if let Value::Object(a) = &mut answers {
+                a.insert(f.name.clone(), Value::String(u.id));
+            }
+        }
+        s.hall.save_draft(&p.user_id, &svc.id, &answers).await
+    }
+    .await;
+    match r {
+        Ok(_) => Redirect::to(&format!("/city/holds/{}", hold.id)).into_response(),
+        Err(e) if !e.fields.is_empty() => {
+            let questions = name_files(&s, &p, questions(lang, &form, &answers, Some(&e))).await;
+            let (l, status) = l.failed(&e);
+            render_status(status, &FormPage { l, svc, hold, start_ms, questions, partner: String::new(), partner_error: None, draft_at: None })
+        }
+        Err(e) => l.failure(&e),
+    }
+}
+
+/// A file I uploaded, for the browser.
+pub(crate) async fn my_upload(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    match s.hall.read_my_upload(&p.user_id, &id).await {
+        Ok((u, data)) => crate::file_response(&u, data),
+        Err(e) => person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e),
+    }
 }
 
 /// The answers checked: back to the form with a message per field, or "check your answers".
@@ -215,13 +350,15 @@ pub(crate) async fn check_answers(
             let kept = Value::Object(kept);
             let questions =
                 questions(lang, &form, &kept, None).into_iter().filter(|q| kept.get(&q.f.name).is_some()).collect();
+            let questions = name_files(&s, &p, questions).await;
             render_status(StatusCode::OK, &CheckPage { l, svc, hold, start_ms, questions, partner })
         }
         Err(e) => {
-            let questions = questions(lang, &form, &answers, Some(&e));
+            let questions = name_files(&s, &p, questions(lang, &form, &answers, Some(&e))).await;
             let partner_error = field_error(lang, Some(&e), "partner_login");
             let (l, status) = l.failed(&e);
-            render_status(status, &FormPage { l, svc, hold, start_ms, questions, partner, partner_error })
+            let page = FormPage { l, svc, hold, start_ms, questions, partner, partner_error, draft_at: None };
+            render_status(status, &page)
         }
     }
 }
@@ -254,10 +391,11 @@ pub(crate) async fn confirm(
     match done {
         Ok(to) => Redirect::to(&to).into_response(),
         Err(e) if !e.fields.is_empty() => {
-            let questions = questions(lang, &form, &answers, Some(&e));
+            let questions = name_files(&s, &p, questions(lang, &form, &answers, Some(&e))).await;
             let partner_error = field_error(lang, Some(&e), "partner_login");
             let (l, status) = l.failed(&e);
-            render_status(status, &FormPage { l, svc, hold, start_ms, questions, partner, partner_error })
+            let page = FormPage { l, svc, hold, start_ms, questions, partner, partner_error, draft_at: None };
+            render_status(status, &page)
         }
         Err(e) => l.failure(&e),
     }
@@ -275,6 +413,10 @@ pub(crate) struct ApptRow {
 struct AppointmentsPage {
     l: Layout,
     rows: Vec<ApptRow>,
+    /// When my live calendar feed URL was made, if there is one.
+    feed_at: Option<i64>,
+    /// The feed's secret path, shown once right after it is made.
+    new_feed: Option<String>,
 }
 
 async fn titled(s: &CityRoom, lang: Lang, me: &str, list: Vec<Appointment>) -> Vec<ApptRow> {
@@ -309,7 +451,56 @@ pub(crate) async fn appointments_page(
         Err(e) => return l.failure(&e),
     };
     let rows = titled(&s, lang, &p.user_id, list).await;
-    render_status(StatusCode::OK, &AppointmentsPage { l, rows })
+    let feed_at = match s.hall.booking().feed_created_at(&p.user_id).await {
+        Ok(v) => v,
+        Err(e) => return l.failure(&e),
+    };
+    render_status(StatusCode::OK, &AppointmentsPage { l, rows, feed_at, new_feed: None })
+}
+
+/// A new secret calendar feed URL (the one before stops working), shown on
+/// this answer only: only its keyed hash is kept, so it cannot be shown again.
+pub(crate) async fn renew_feed(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    _form: CsrfForm,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let token = match s.hall.booking().renew_feed(&p.user_id).await {
+        Ok(t) => t,
+        Err(e) => return l.failure(&e),
+    };
+    let list = match s.hall.booking().person_appointments(&p.user_id, 50).await {
+        Ok(v) => v,
+        Err(e) => return l.failure(&e),
+    };
+    let rows = titled(&s, lang, &p.user_id, list).await;
+    let feed_at = s.hall.booking().feed_created_at(&p.user_id).await.ok().flatten();
+    let page = AppointmentsPage { l, rows, feed_at, new_feed: Some(feed_path(&token)) };
+    let mut resp = render_status(StatusCode::OK, &page);
+    resp.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The feed's path for a token (the booking room serves it).
+fn feed_path(token: &str) -> String {
+    format!("/cal/{token}.ics")
+}
+
+/// Revoke my calendar feed URL, back to my appointments.
+pub(crate) async fn revoke_feed(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    _form: CsrfForm,
+) -> Response {
+    match s.hall.booking().revoke_feed(&p.user_id).await {
+        Ok(_) => Redirect::to("/city/appointments").into_response(),
+        Err(e) => person_layout(&s.notify, lang, &csrf, "/city", &p).await.failure(&e),
+    }
 }
 
 pub(crate) async fn cancel(
