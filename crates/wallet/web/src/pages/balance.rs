@@ -344,7 +344,8 @@ pub(crate) fn month_param(month: Option<&str>) -> Result<Option<(i64, u32)>, Err
     Ok(Some((y.parse().map_err(|_| bad())?, mo.parse().map_err(|_| bad())?)))
 }
 
-/// A history row's sign and amount: a hold shows what it holds, its release nothing moved.
+/// A history row's sign and amount (thousands grouped): a hold shows what it
+/// holds, its release that nothing moved.
 fn signed_change(line: &yizhan_pay::HistoryLine) -> String {
     let released = matches!(line.kind.as_str(), "void_pending" | "expire_pending");
     let change = if line.posted_change_fen != 0 || released {
@@ -355,9 +356,9 @@ fn signed_change(line: &yizhan_pay::HistoryLine) -> String {
         -line.amount_fen
     };
     if change > 0 {
-        format!("+{}", yuan(change))
+        format!("+{}", yizhan_core::money::yuan_grouped(change))
     } else {
-        yuan(change)
+        yizhan_core::money::yuan_grouped(change)
     }
 }
 
