@@ -131,9 +131,12 @@ await step("top up the wallet with the sandbox default card and see the balance 
   assert.ok(box[0] > 100 && box[1] > 100, `QR code size ${box}`);
   await page.fill("#topup-amount", "100");
   await page.click("#topup-submit");
-  await page.waitForSelector("#receipt");
-  assert.match(await page.textContent("#balance"), /¥100\.00/);
+  // Post/redirect/get: the answer is the transfer's page.
+  await page.waitForURL(/\/wallet\/history\/[^/?]+\?done=1$/);
   assert.match(await page.textContent(".flash.ok"), /Topped up ¥100\.00/);
+  assert.match(await page.textContent("#transfer-amount"), /\+100\.00/);
+  await page.goto(base + "/wallet");
+  assert.match(await page.textContent("#balance"), /¥100\.00/);
   await page.screenshot({ path: `${shots}/wallet.png`, fullPage: true });
 });
 
@@ -144,13 +147,14 @@ await step("pay another person by login, then by their payment code", async () =
   await page.fill("#send-memo", "dumplings");
   await page.click("#send-submit");
   // The confirmation shows the payee's name masked, so a wrong number shows before paying.
-  await page.waitForSelector("#send-check");
+  await page.waitForSelector("#confirm-form");
   assert.match(await page.textContent("#check-payee"), /^\*+\S$/u);
   assert.match(await page.textContent("#check-login"), /138\*\*\*\*0002/);
   await page.screenshot({ path: `${shots}/send-check.png`, fullPage: true });
-  await page.click("#send-confirm");
+  await page.click("#confirm-submit");
   await page.waitForSelector("#receipt");
-  assert.match(await page.textContent("#receipt-payee"), /Wang Fang/);
+  assert.match(await page.textContent("#receipt-payee"), /^\*+\S$/u);
+  assert.match(await page.textContent("#transfer-memo"), /dumplings/);
 
   const wang = await api("POST", "/api/v1/auth/login", null, { login: "13800000002", password: DEMO_PASSWORD });
   assert.equal(wang.status, 200);
@@ -160,11 +164,15 @@ await step("pay another person by login, then by their payment code", async () =
   await page.fill("#payload", qr.body.payload);
   await page.click("#preview-submit");
   await page.waitForSelector("#payee-name");
-  assert.match(await page.textContent("#payee-name"), /Wang Fang/);
+  // A person's name is masked on the preview too.
+  assert.match(await page.textContent("#payee-name"), /^\*+\S$/u);
   await page.fill("#pay-amount", "1");
-  await page.click("#pay-confirm");
+  await page.click("#pay-next");
+  await page.waitForSelector("#confirm-form");
+  assert.match(await page.textContent("#check-amount"), /¥1\.00/);
+  await page.click("#confirm-submit");
   await page.waitForSelector("#receipt");
-  assert.match(await page.textContent("#receipt-payee"), /Wang Fang/);
+  assert.match(await page.textContent("#receipt-payee"), /^\*+\S$/u);
   const w = await api("GET", "/api/v1/wallet", wang.body.token);
   // The demo topped Wang Fang (not verified) up by 200 yuan, the most an unverified account may at a time.
   assert.equal(w.body.balance, 20000 + 1234 + 100);
@@ -196,8 +204,12 @@ await step("a demo resident pays a bill from the bills page", async () => {
   await p3.waitForURL(base + "/bills");
   assert.equal(await p3.$$eval("#bills li", (li) => li.length), 2);
   await p3.click("#bills li:has-text('Hangzhou Water') button.pay-bill");
+  await p3.waitForSelector("#confirm-form");
+  assert.match(await p3.textContent("#check-payee"), /Hangzhou Water/);
+  await p3.click("#confirm-submit");
   await p3.waitForSelector("#receipt");
   assert.match(await p3.textContent("#receipt"), /46\.80/);
+  await p3.goto(base + "/bills");
   assert.match(await p3.textContent("#bills"), /Paid/);
   await p3.screenshot({ path: `${shots}/bills.png`, fullPage: true });
   await p3.close();
@@ -354,7 +366,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { dirname, join } from "node:path";
 const flowsDir = join(dirname(fileURLToPath(import.meta.url)), "flows");
 const t = { base, shots, page, context, browser, step, api, loginAs, assert, DEMO_PASSWORD, login,
-            data: process.env.YIZHAN_DATA_DIR, outbox, codeFor };
+            data: process.env.YIZHAN_DATA_DIR, outbox, codeFor, setupUrl: process.env.YIZHAN_SETUP_URL };
 for (const f of readdirSync(flowsDir).filter((f) => f.endsWith(".mjs")).sort()) {
   const flow = await import(pathToFileURL(join(flowsDir, f)).href);
   await flow.default(t);

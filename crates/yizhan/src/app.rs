@@ -388,6 +388,8 @@ pub async fn serve(data: &DataOpts, addr: &str, secure_cookies: bool) -> anyhow:
     let built = build(data, secure_cookies).await?;
     let engine = built.state.ctx.db.engine().name();
     let db = built.state.ctx.db.clone();
+    // A first start (no administrator yet): a one-time link to the setup page.
+    let setup_token = built.state.identity.new_setup_token().await.map_err(explain).context("the setup link")?;
     let (stop_sweep, stopped) = tokio::sync::watch::channel(false);
     let sweeper = tokio::spawn(sweep(built.state.clone(), stopped));
     let app = yizhan_app::app(built.state, ready.clone());
@@ -396,6 +398,14 @@ pub async fn serve(data: &DataOpts, addr: &str, secure_cookies: bool) -> anyhow:
     ready.store(true, Ordering::SeqCst);
     tracing::info!(%local, engine, "yizhan is serving");
     println!("yizhan listening on http://{local} ({engine})");
+    if let Some(token) = setup_token {
+        let link = format!("http://{local}/setup?token={token}");
+        let hours = yizhan_identity::setup::SETUP_TOKEN_TTL_MS / 3_600_000;
+        tracing::warn!(%link, "no administrator yet: open the setup link to create the first administrator and city");
+        println!(
+            "No administrator yet. Open this link once (within {hours} h) to create the first administrator and city:\n  {link}"
+        );
+    }
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -77,7 +77,7 @@ const PEOPLE: &[Person] = &[
 ];
 
 /// What became of one demo login.
-enum Claim {
+pub(crate) enum Claim {
     /// Registered now.
     Added(String),
     /// A demo account from an earlier run (it takes the demo password).
@@ -97,7 +97,12 @@ impl Claim {
 
 /// The demo account under `login`: registered if the login is free, reused
 /// if it takes the demo password, and left alone if it is another person's.
-async fn claim(s: &yizhan_app::AppState, login: &str, name: &str, welcome: bool) -> yizhan_core::Result<Claim> {
+pub(crate) async fn claim(
+    s: &yizhan_app::AppState,
+    login: &str,
+    name: &str,
+    welcome: bool,
+) -> yizhan_core::Result<Claim> {
     if let Some(u) = s.identity.find_by_login(login).await? {
         return Ok(if s.identity.check_password(&u.user_id, DEMO_PASSWORD).await? {
             Claim::There(u.user_id)
@@ -133,14 +138,14 @@ async fn verify_demo(s: &yizhan_app::AppState, user_id: &str, name: &str, number
 
 /// Lines of the closing report: what was added, what was already there.
 #[derive(Default)]
-struct Report {
+pub(crate) struct Report {
     added: Vec<String>,
     there: Vec<String>,
     skipped: Vec<String>,
 }
 
 impl Report {
-    fn login(&mut self, login: &str, c: &Claim) {
+    pub(crate) fn login(&mut self, login: &str, c: &Claim) {
         match c {
             Claim::Added(_) => self.added.push(format!("login {login}")),
             Claim::There(_) => self.there.push(format!("login {login}")),
@@ -305,7 +310,7 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
         yizhan_core::money::yuan(DEMO_TOPUP_FEN),
         yizhan_core::money::yuan(DEMO_UNVERIFIED_TOPUP_FEN)
     );
-    crate::demo_city::run(&built, &admin).await?;
+    crate::demo_city::run(&built, &admin, &mut report).await?;
     println!("\nAdded: {}", if report.added.is_empty() { "nothing".into() } else { report.added.join(", ") });
     println!("Already there: {}", if report.there.is_empty() { "nothing".into() } else { report.there.join(", ") });
     for line in &report.skipped {

@@ -1,10 +1,12 @@
 //! `yizhan demo`'s city services: two cities with different catalogues
 //! (marriage registration, library card, Hong Kong / Macau travel permit,
 //! traffic fine payment), a week of released slots, and department staff
-//! logins. Running it twice adds nothing twice (the week moves on).
+//! logins. Running it twice adds nothing twice (the week moves on). A staff
+//! login someone else already holds is left alone and said so: the
+//! department and its services are still made, without that member.
 
 use crate::app::Built;
-use crate::demo::DEMO_PASSWORD;
+use crate::demo::{claim, Claim, Report};
 use serde_json::{json, Value};
 use yizhan_booking::{local_day, Hours, Rules};
 use yizhan_city::{BookingSetup, Delivery, LocalText, NewService};
@@ -175,7 +177,7 @@ async fn city_named(built: &Built, admin: &Principal, name: &str) -> anyhow::Res
     })
 }
 
-pub async fn run(built: &Built, admin: &Principal) -> anyhow::Result<()> {
+pub async fn run(built: &Built, admin: &Principal, report: &mut Report) -> anyhow::Result<()> {
     let err = |e: yizhan_core::Error| anyhow::anyhow!("{e}");
     let s = &built.state;
     let today = local_day(s.ctx.now_ms());
@@ -187,16 +189,15 @@ pub async fn run(built: &Built, admin: &Principal) -> anyhow::Result<()> {
             Some(o) => o,
             None => s.identity.create_org(admin, &city.id, OrgKind::CityDepartment, dept).await.map_err(err)?,
         };
-        let user_id = match s.identity.find_by_login(login).await.map_err(err)? {
-            Some(u) => u.user_id,
-            None => yizhan_identity_web::register_with_welcome(&s.identity, &s.notify, login, DEMO_PASSWORD, name)
-                .await
-                .map_err(err)?,
-        };
-        s.identity.set_home_city(&user_id, &city.id).await.map_err(err)?;
-        let members = s.identity.list_members(admin, &org.id).await.map_err(err)?;
-        if !members.iter().any(|m| m.user_id == user_id) {
-            s.identity.add_member(admin, &org.id, &user_id, Role::Admin).await.map_err(err)?;
+        let claimed = claim(s, login, name, true).await.map_err(err)?;
+        report.login(login, &claimed);
+        if let Claim::Added(user_id) | Claim::There(user_id) = &claimed {
+            s.identity.set_home_city(user_id, &city.id).await.map_err(err)?;
+            let members = s.identity.list_members(admin, &org.id).await.map_err(err)?;
+            if !members.iter().any(|m| &m.user_id == user_id) {
+                s.identity.add_member(admin, &org.id, user_id, Role::Admin).await.map_err(err)?;
+            }
+            logins.push((*login, *name, *dept));
         }
         let offered: Vec<NewService> = match (*city_name, *dept) {
             ("Hangzhou 杭州", d) if d.contains("Civil") => vec![marriage()],
@@ -221,7 +222,6 @@ pub async fn run(built: &Built, admin: &Principal) -> anyhow::Result<()> {
                 }
             }
         }
-        logins.push((*login, *name, *dept));
     }
     println!("\nCity services (catalogues of Hangzhou 杭州 and Suzhou 苏州; a week of slots released):");
     for (login, name, dept) in logins {

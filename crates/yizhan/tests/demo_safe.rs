@@ -59,8 +59,27 @@ fn a_demo_login_someone_else_holds_is_left_alone() {
         dir.path(),
         &["admin", "create", "--login", "13800000002", "--password", "someone-else-9!", "--name", "Real Person"],
     ));
+    // And one of the city departments' staff logins.
+    ok(&yizhan(
+        dir.path(),
+        &[
+            "admin",
+            "create",
+            "--login",
+            "library@demo.yizhan.local",
+            "--password",
+            "someone-else-9!",
+            "--name",
+            "Reader",
+        ],
+    ));
     let out = ok(&yizhan(dir.path(), &["demo"]));
     assert!(out.contains("Skipped: login 13800000002: another account holds it, left alone"), "{out}");
+    assert!(out.contains("Skipped: login library@demo.yizhan.local: another account holds it, left alone"), "{out}");
+    // The other departments' staff are there; the library's is not listed as the demo's.
+    assert!(line(&out, "Added: ").contains("login civil@demo.yizhan.local"), "{out}");
+    assert!(!out.lines().any(|l| l.trim_start().starts_with("library@demo.yizhan.local ")), "{out}");
+    assert!(out.lines().any(|l| l.trim_start().starts_with("civil@demo.yizhan.local ")), "{out}");
     assert!(!line(&out, "Added: ").contains("13800000002"), "{out}");
     // Everything else was added, and the listing does not offer the other person's login.
     assert!(line(&out, "Added: ").contains("login 13800000001"), "{out}");
@@ -68,5 +87,6 @@ fn a_demo_login_someone_else_holds_is_left_alone() {
     // The same the second time: still theirs, still finishes.
     let again = ok(&yizhan(dir.path(), &["demo"]));
     assert!(again.contains("Skipped: login 13800000002"), "{again}");
+    assert!(again.contains("Skipped: login library@demo.yizhan.local"), "{again}");
     assert_eq!(line(&again, "Added: "), "Added: nothing", "{again}");
 }

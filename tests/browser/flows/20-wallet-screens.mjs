@@ -102,6 +102,8 @@ export default async function (t) {
 
     await customer.goto(base + "/bills");
     await customer.click(`#bill-${bill} .pay-bill`);
+    await customer.waitForSelector("#confirm-form");
+    await customer.click("#confirm-submit");
     await customer.waitForSelector("#receipt");
     await police.reload();
     assert.equal(await police.getAttribute(`#issued-${bill}`, "data-standing"), "paid");

@@ -35,11 +35,13 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0001", include_str!("../migrations/sqlite/0001_booking.sql")),
         ("0002", include_str!("../migrations/sqlite/0002_fees_parties.sql")),
         ("0003", include_str!("../migrations/sqlite/0003_reminders_feeds.sql")),
+        ("0004", include_str!("../migrations/sqlite/0004_lottery_tickets.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_booking.sql")),
         ("0002", include_str!("../migrations/postgres/0002_fees_parties.sql")),
         ("0003", include_str!("../migrations/postgres/0003_reminders_feeds.sql")),
+        ("0004", include_str!("../migrations/postgres/0004_lottery_tickets.sql")),
     ],
 };
 

@@ -5,6 +5,10 @@
 //! entrants, entrant). Nobody can work out their rank before the window
 //! closes (the digest is unknown until then), clicking fast gains nothing,
 //! and anyone holding the published log can re-run the draw with [`replay`].
+//!
+//! The log names entries by ticket, not by person: each request gets a
+//! random ticket that only its person is shown, so the draw is public and
+//! checkable while who asked stays private.
 
 use crate::{codes, insert_appointment, Appointment, AppointmentStatus, Booking, Event, Slot, SLOT_COLS};
 use serde::{Deserialize, Serialize};
@@ -21,12 +25,12 @@ pub struct DrawLog {
     pub seed: String,
     /// Places the draw gave out at most.
     pub places: i64,
-    /// Who asked, sorted.
+    /// The tickets of the requests, sorted.
     pub entrants: Vec<String>,
-    /// Entrants the draw passed over because they had meanwhile booked the
-    /// same period elsewhere (the rules allow one).
+    /// Tickets the draw passed over because their person had meanwhile
+    /// booked the same period elsewhere (the rules allow one).
     pub skipped: Vec<String>,
-    /// Who got a place, in draw order.
+    /// The tickets that got a place, in draw order.
     pub winners: Vec<String>,
 }
 
@@ -43,6 +47,8 @@ pub struct LotteryView {
     pub entrants: i64,
     /// Whether the asking person entered.
     pub entered: bool,
+    /// The asking person's ticket, to find in the log.
+    pub my_ticket: Option<String>,
     /// After the draw, for a person who entered: whether they got a place.
     pub won: Option<bool>,
     pub appointment_id: Option<String>,
@@ -106,12 +112,13 @@ impl Booking {
             return Err(Error::new(codes::FULL, "booking.full"));
         }
         let added = sqlx::query(
-            "INSERT INTO booking_lottery_entries (slot_id, person_id, created_at_ms) VALUES ($1, $2, $3) \
+            "INSERT INTO booking_lottery_entries (slot_id, person_id, created_at_ms, ticket) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (slot_id, person_id) DO NOTHING",
         )
         .bind(slot_id)
         .bind(person_id)
         .bind(now)
+        .bind(self.ctx.rng.hex(16))
         .execute(tx.conn())
         .await?
         .rows_affected();
@@ -153,12 +160,14 @@ impl Booking {
             .bind(slot_id)
             .fetch_one(tx.conn())
             .await?;
-        let entrants: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT person_id FROM booking_lottery_entries WHERE slot_id = $1 ORDER BY person_id LIMIT {MAX_ENTRANTS}"
+        let entries: Vec<(String, String)> = sqlx::query_as(&format!(
+            "SELECT ticket, person_id FROM booking_lottery_entries WHERE slot_id = $1 ORDER BY ticket LIMIT {MAX_ENTRANTS}"
         ))
         .bind(slot_id)
         .fetch_all(tx.conn())
         .await?;
+        let entrants: Vec<String> = entries.iter().map(|(t, _)| t.clone()).collect();
+        let person_of: std::collections::HashMap<String, String> = entries.into_iter().collect();
         let period_key = service.rules.per_person.period_key(&slot);
         let mut places = slot.remaining;
         let mut log = DrawLog {
@@ -170,7 +179,8 @@ impl Booking {
             winners: Vec::new(),
         };
         let mut events = Vec::new();
-        for person in order(&slot.lottery_seed, &entrants) {
+        for ticket in order(&slot.lottery_seed, &entrants) {
+            let Some(person) = person_of.get(&ticket).cloned() else { continue };
             if places == 0 {
                 events.push(Event::NotDrawn { person_id: person, slot_id: slot_id.to_string() });
                 continue;
@@ -188,7 +198,7 @@ impl Booking {
             .await?
             .rows_affected();
             if claimed == 0 {
-                log.skipped.push(person.clone());
+                log.skipped.push(ticket);
                 events.push(Event::NotDrawn { person_id: person, slot_id: slot_id.to_string() });
                 continue;
             }
@@ -210,7 +220,7 @@ impl Booking {
             };
             insert_appointment(&mut tx, &appt, &period_key, "").await?;
             places -= 1;
-            log.winners.push(person.clone());
+            log.winners.push(ticket);
             events.push(Event::Drawn { person_id: person, appointment_id: appt_id });
         }
         sqlx::query("UPDATE booking_slots SET remaining = $2 WHERE id = $1")
@@ -262,16 +272,19 @@ impl Booking {
             .bind(slot_id)
             .fetch_one(&self.ctx.db.pool)
             .await?;
-        let (entered, won, appointment_id) = match person_id {
+        let (my_ticket, won, appointment_id) = match person_id {
             Some(p) => {
-                let entered: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM booking_lottery_entries WHERE slot_id = $1 AND person_id = $2",
+                let ticket: Option<String> = sqlx::query_scalar(
+                    "SELECT ticket FROM booking_lottery_entries WHERE slot_id = $1 AND person_id = $2",
                 )
                 .bind(slot_id)
                 .bind(p)
-                .fetch_one(&self.ctx.db.pool)
+                .fetch_optional(&self.ctx.db.pool)
                 .await?;
-                let won = log.as_ref().filter(|_| entered > 0).map(|l| l.winners.iter().any(|w| w == p));
+                let won = match (&log, &ticket) {
+                    (Some(l), Some(t)) => Some(l.winners.contains(t)),
+                    _ => None,
+                };
                 let appointment_id: Option<String> = if won == Some(true) {
                     sqlx::query_scalar(
                         "SELECT id FROM booking_appointments WHERE slot_id = $1 AND person_id = $2 \
@@ -284,9 +297,9 @@ impl Booking {
                 } else {
                     None
                 };
-                (entered > 0, won, appointment_id)
+                (ticket, won, appointment_id)
             }
-            None => (false, None, None),
+            None => (None, None, None),
         };
         Ok(LotteryView {
             slot_id: slot.id,
@@ -296,7 +309,8 @@ impl Booking {
             closes_at_ms,
             places: slot.online_capacity,
             entrants,
-            entered,
+            entered: my_ticket.is_some(),
+            my_ticket,
             won,
             appointment_id,
             log,

@@ -374,17 +374,31 @@ async fn a_lottery_draw_is_reproducible_from_its_published_log() {
     let ev = w.events.take();
     assert_eq!(ev.iter().filter(|e| matches!(e, Event::Drawn { .. })).count(), 5);
     assert_eq!(ev.iter().filter(|e| matches!(e, Event::NotDrawn { .. })).count(), 35);
-    for winner in &log.winners {
-        let a = w.booking.person_appointments(winner, 5).await.unwrap();
-        assert_eq!(a.len(), 1);
-        assert_eq!(a[0].status, AppointmentStatus::Booked);
+    // The log names tickets, never accounts; each person finds their own.
+    let mut won = 0;
+    for p in &people {
+        assert!(!log.entrants.contains(p) && !log.winners.contains(p), "an account id is in the published log");
+        let v = w.booking.lottery_view(&slot.id, Some(p)).await.unwrap();
+        let ticket = v.my_ticket.expect("an entrant has a ticket");
+        assert!(log.entrants.contains(&ticket));
+        let a = w.booking.person_appointments(p, 5).await.unwrap();
+        if log.winners.contains(&ticket) {
+            won += 1;
+            assert_eq!(v.won, Some(true));
+            assert_eq!(a.len(), 1);
+            assert_eq!(a[0].status, AppointmentStatus::Booked);
+        } else {
+            assert_eq!(v.won, Some(false));
+            assert!(a.is_empty());
+        }
     }
+    assert_eq!(won, 5);
+    assert_eq!(w.booking.lottery_view(&slot.id, Some("nobody")).await.unwrap().my_ticket, None);
     // A tampered log does not replay to its winners.
     let mut forged = log.clone();
-    forged.winners[0] = "person-39".to_string();
-    if !log.winners.contains(&"person-39".to_string()) {
-        assert_ne!(replay(&forged), forged.winners);
-    }
+    let loser = log.entrants.iter().find(|t| !log.winners.contains(t)).unwrap().clone();
+    forged.winners[0] = loser;
+    assert_ne!(replay(&forged), forged.winners);
 }
 
 /// 2,000 people at one instant on a slot of 50 places.

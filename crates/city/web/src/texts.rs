@@ -153,6 +153,11 @@ pub static TEXTS: &[Text] = &[
     ("city.page.lottery_lost", "Not drawn this time.", "本次未中签。"),
     ("city.page.lottery_not_open", "Requests are taken only during the window.", "仅在申请期内接受申请。"),
     ("city.page.lottery_seed", "Seed (published in advance)", "随机种子（提前公布）"),
+    (
+        "city.page.lottery_ticket",
+        "Your ticket (the log names requests by ticket, not by person)",
+        "你的签号（公示记录只列签号，不列姓名）",
+    ),
     ("city.page.lottery_window", "Requests", "申请时间"),
     ("city.page.lottery_won", "You were drawn: your appointment is booked.", "你已中签，预约成功。"),
     ("city.page.my_appointments", "My appointments", "我的预约"),

@@ -780,6 +780,12 @@ async fn the_waiting_list_and_the_lottery_over_http() {
         assert_eq!(log.entrants.len(), 3);
         assert_eq!(yizhan_booking::lottery::replay(&log), log.winners);
         assert_eq!(log.winners.len(), 1, "one place");
+        // The log names tickets: mine is in it, no account id is.
+        let ticket = r.body["my_ticket"].as_str().unwrap().to_string();
+        assert!(log.entrants.contains(&ticket));
+        assert_eq!(r.body["won"] == true, log.winners.contains(&ticket));
+        let me = app.get("/api/v1/me", Some(token)).await.body;
+        assert!(!r.body["log"].to_string().contains(me["user_id"].as_str().unwrap()), "an account id is published");
         if r.body["won"] == true {
             won += 1;
             let appt = r.body["appointment_id"].as_str().unwrap();
@@ -794,6 +800,8 @@ async fn the_waiting_list_and_the_lottery_over_http() {
         yizhan_app::testing::page(&app, &format!("/city/slots/{slot_id}"), &format!("yz_session={a}"), "zh-CN").await;
     assert!(r.text.contains("分配记录") && r.text.contains(&seed) && r.text.contains("lottery-log"), "{}", r.text);
     assert_eq!(app.get(&view, Some(d)).await.body["won"], Value::Null, "did not enter");
+}
+
 /// Book the first slot starting after `after_ms` as `token`: (appointment id, its start).
 async fn book_first_after(app: &TestApp, token: &str, service_id: &str, after_ms: i64, form: Value) -> (String, i64) {
     let now = app.clock.now_ms();

@@ -10,6 +10,7 @@ mod logins;
 mod password;
 pub mod rekey;
 pub mod session_cache;
+pub mod setup;
 pub mod totp;
 pub mod types;
 mod verification;
@@ -48,6 +49,7 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0004", include_str!("../migrations/sqlite/0004_sessions.sql")),
         ("0005", include_str!("../migrations/sqlite/0005_totp.sql")),
         ("0006", include_str!("../migrations/sqlite/0006_login_proof.sql")),
+        ("0007", include_str!("../migrations/sqlite/0007_setup.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_identity.sql")),
@@ -56,6 +58,7 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0004", include_str!("../migrations/postgres/0004_sessions.sql")),
         ("0005", include_str!("../migrations/postgres/0005_totp.sql")),
         ("0006", include_str!("../migrations/postgres/0006_login_proof.sql")),
+        ("0007", include_str!("../migrations/postgres/0007_setup.sql")),
     ],
 };
 
@@ -1169,6 +1172,13 @@ impl Identity {
         let (Some(name), Some(services)) = (name, services) else {
             return Err(Error::fields(errors));
         };
+        let city = self.insert_city(name, services).await?;
+        tracing::info!(city_id = %city.id, actor = %actor.user_id, "city created");
+        Ok(city)
+    }
+
+    /// A new city, its name and services already checked.
+    async fn insert_city(&self, name: PersonName, services: Vec<String>) -> Result<City> {
         let city =
             City { id: self.ctx().new_id(), name: name.into_string(), services, created_at_ms: self.ctx().now_ms() };
         let services_json = serde_json::to_string(&city.services).map_err(Error::internal)?;
@@ -1182,7 +1192,6 @@ impl Identity {
             .await;
         unique_as(r, || Error::new(Code::AlreadyExists, "identity.city.taken"))?;
         tx.commit().await?;
-        tracing::info!(city_id = %city.id, actor = %actor.user_id, "city created");
         Ok(city)
     }
 

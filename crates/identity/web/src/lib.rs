@@ -17,6 +17,7 @@ mod codes;
 mod counter;
 mod devices;
 mod pages;
+mod setup;
 mod texts;
 
 use axum::extract::{FromRef, FromRequestParts};
@@ -63,6 +64,7 @@ pub static ROOM: Room = Room {
         "/export",
         "/account",
         "/counter",
+        "/setup",
     ],
     texts: texts::TEXTS,
     access: ACCESS,
@@ -132,6 +134,7 @@ fn mount(d: &Deps) -> std::result::Result<Mounted, String> {
         .merge(account::pages())
         .merge(devices::router())
         .merge(codes::router())
+        .merge(setup::router())
         .with_state(room);
     Ok(Mounted::new(api, pages))
 }

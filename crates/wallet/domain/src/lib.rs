@@ -17,6 +17,7 @@ pub mod confirm;
 pub mod emvco;
 pub mod fees;
 pub mod gateway;
+pub mod history;
 pub mod limits;
 pub mod packets;
 pub mod preview;
@@ -32,9 +33,10 @@ pub use confirm::{
     Charge, PayCodeState, PayCodeStatus, PendingCharge, TillCharge, PIN_DIGITS, PIN_MAX_FAILURES, PIN_WINDOW_MS,
 };
 pub use gateway::{FundingGateway, GatewayOutcome, Notification, PayoutStatus, SandboxGateway};
+pub use history::{EntryStatus, HistoryEntry, HistoryQuery, HISTORY_TYPES};
 pub use limits::{LimitChange, LimitRule, LimitUse, MyLimits, Operation};
 pub use packets::{MyPackets, PacketLine};
-pub use preview::PaymentPreview;
+pub use preview::{PaymentPreview, WithdrawalPreview};
 pub use receiving::{Received, ReceivedToday};
 pub use redpacket::SplitMode;
 pub use types::*;
@@ -638,56 +640,11 @@ impl Pay {
     }
 
     pub async fn history(&self, user_id: &str, cursor: Option<i64>) -> Result<HistoryPage> {
-        let account = self.ensure_wallet(user_id).await?;
-        let page = self.ledger().history(&account, cursor, HISTORY_PAGE).await?;
-        let mut names: std::collections::HashMap<String, Counterpart> = std::collections::HashMap::new();
-        let bill_ids: Vec<&str> = page
-            .items
-            .iter()
-            .filter(|h| h.transfer.category == category::BILL)
-            .map(|h| h.transfer.id.as_str())
-            .collect();
-        let bill_kinds = self.bill_kinds_of(&bill_ids).await?;
-        let mut items = Vec::with_capacity(page.items.len());
-        for h in page.items {
-            let counterpart = match names.get(&h.counterparty) {
-                Some(n) => n.clone(),
-                None => {
-                    let n = self.counterpart(&h.counterparty).await;
-                    names.insert(h.counterparty.clone(), n.clone());
-                    n
-                }
-            };
-            let memo = match h.transfer.category.as_str() {
-                category::P2P | category::QR => h.transfer.memo,
-                _ => String::new(),
-            };
-            let bill_kind = bill_kinds.get(&h.transfer.id).copied();
-            items.push(HistoryLine {
-                transfer_id: h.transfer.id,
-                seq: h.transfer.seq,
-                kind: h.transfer.kind.as_str().to_string(),
-                direction: match h.direction {
-                    yizhan_ledger::Direction::In => "in".into(),
-                    yizhan_ledger::Direction::Out => "out".into(),
-                },
-                amount_fen: h.transfer.amount_fen,
-                posted_change_fen: h.posted_change_fen,
-                bill_kind,
-                category: h.transfer.category,
-                memo,
-                counterparty_account: h.counterparty,
-                counterparty_name: counterpart.name().to_string(),
-                counterpart,
-                pending_id: h.transfer.pending_id,
-                at_ms: h.transfer.created_at_ms,
-            });
-        }
-        Ok(HistoryPage { items, next_cursor: page.next_cursor })
+        self.history_where(user_id, cursor, &history::HistoryQuery::default()).await
     }
 
     /// Who a ledger account is, in a person's history.
-    async fn counterpart(&self, account: &str) -> Counterpart {
+    pub(crate) async fn counterpart(&self, account: &str) -> Counterpart {
         if let Some(user) = account.strip_prefix("wallet:") {
             return Counterpart::Person(
                 self.identity().user_ref(user).await.map(|u| u.name).unwrap_or_else(|_| "—".into()),
@@ -706,7 +663,10 @@ impl Pay {
     }
 
     /// The kinds of the bills these transfers paid.
-    async fn bill_kinds_of(&self, transfer_ids: &[&str]) -> Result<std::collections::HashMap<String, BillKind>> {
+    pub(crate) async fn bill_kinds_of(
+        &self,
+        transfer_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, BillKind>> {
         let mut out = std::collections::HashMap::new();
         if transfer_ids.is_empty() {
             return Ok(out);

@@ -91,10 +91,13 @@ impl Pay {
     }
 
     /// The person's static code to receive money (the payer types the amount).
+    /// It carries the person's name masked, as the payer's preview shows it:
+    /// any scanner can read a code's name field.
     pub async fn my_qr(&self, user_id: &str) -> Result<String> {
         let profile = self.identity().profile(user_id).await?;
         let city = profile.home_city_name.unwrap_or_else(|| "China".into());
-        self.payload_for(&Payee::User(profile.user_id), None, &profile.name, &city, "0000")
+        let name = yizhan_identity::mask_name(&profile.name);
+        self.payload_for(&Payee::User(profile.user_id), None, &name, &city, "0000")
     }
 
     /// An organisation's code; with an amount it is a fixed-amount code. Anyone may

@@ -106,8 +106,8 @@ mod types;
 pub use batcher::{LedgerConfig, LedgerStats};
 pub use read::MAX_PAGE;
 pub use types::{
-    amount_check, amount_msg, Account, Attachment, Balance, CategorySum, CheckReport, Direction, HistoryItem, Hold,
-    HoldState, Page, Transfer, TransferKind, TransferSpec, CNY, MAX_ID_LEN, MAX_MEMO_LEN,
+    amount_check, amount_msg, Account, Attachment, Balance, CategorySum, CheckReport, Direction, HistoryFilter,
+    HistoryItem, Hold, HoldState, Page, Transfer, TransferKind, TransferSpec, CNY, MAX_ID_LEN, MAX_MEMO_LEN,
 };
 
 use batcher::{Action, Cmd, Stats};
@@ -393,7 +393,20 @@ impl Ledger {
     /// page: pass `None`, then each page's `next_cursor`. Stable under new
     /// transfers (they only appear on a new first page).
     pub async fn history(&self, account_id: &str, cursor: Option<i64>, limit: i64) -> Result<Page<HistoryItem>> {
-        read::history(&self.ctx, account_id, cursor, limit).await
+        read::history(&self.ctx, account_id, cursor, limit, &HistoryFilter::default()).await
+    }
+
+    /// [`Ledger::history`] of some categories, or of a time range (only the
+    /// blocks the range may touch are looked at). Pages may come short while
+    /// rows elsewhere do not match; go on while `next_cursor` is given.
+    pub async fn history_filtered(
+        &self,
+        account_id: &str,
+        cursor: Option<i64>,
+        limit: i64,
+        filter: &HistoryFilter,
+    ) -> Result<Page<HistoryItem>> {
+        read::history(&self.ctx, account_id, cursor, limit, filter).await
     }
 
     /// Posted money in and out of an account per category for `[from_ms, to_ms)`

@@ -1,7 +1,7 @@
 //! Reads go straight to the pool; they never wait for the batcher.
 
 use crate::sql::{self, ACCOUNT_COLS, PENDING_COLS, SEQ_BLOCK_SHIFT, TRANSFER_COLS};
-use crate::types::{Account, CategorySum, CheckReport, Direction, HistoryItem, Hold, Page, Transfer};
+use crate::types::{Account, CategorySum, CheckReport, HistoryFilter, HistoryItem, Hold, Page, Transfer};
 use sqlx::Row;
 use std::collections::{BTreeMap, BTreeSet};
 use yizhan_core::{Ctx, Engine, Error, Fen, Result};
@@ -64,7 +64,13 @@ const MAX_BLOCKS_PER_QUERY: i64 = 64;
 /// about 1,200 blocks, 20 million seqs), whatever the cursor.
 const MAX_WINDOWS_PER_PAGE: usize = 24;
 
-pub(crate) async fn history(ctx: &Ctx, account_id: &str, cursor: Option<i64>, limit: i64) -> Result<Page<HistoryItem>> {
+pub(crate) async fn history(
+    ctx: &Ctx,
+    account_id: &str,
+    cursor: Option<i64>,
+    limit: i64,
+    filter: &HistoryFilter,
+) -> Result<Page<HistoryItem>> {
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(Error::field_msg("limit", yizhan_core::Msg::new("ledger.page_limit").int("max", MAX_PAGE)));
     }
@@ -72,10 +78,23 @@ pub(crate) async fn history(ctx: &Ctx, account_id: &str, cursor: Option<i64>, li
     // other value is clamped to that range, so no cursor makes the loop
     // below walk windows that cannot hold a row (or overflow).
     let newest = last_seq(ctx).await?.max(0);
-    let before = cursor.unwrap_or(i64::MAX).clamp(0, newest.saturating_add(1));
-    if before <= 1 {
+    let mut before = cursor.unwrap_or(i64::MAX).clamp(0, newest.saturating_add(1));
+    // A time range: only the blocks it may touch are looked at.
+    let (from_ms, to_ms) = filter.between.unwrap_or((i64::MIN, i64::MAX));
+    let mut lowest_block = 0;
+    if filter.between.is_some() {
+        let Some((first, last)) = blocks_between(ctx, from_ms, to_ms).await? else {
+            return Ok(Page { items: Vec::new(), next_cursor: None });
+        };
+        before = before.min((last + 1) << SEQ_BLOCK_SHIFT);
+        lowest_block = first;
+    }
+    if before <= 1 || (before - 1) >> SEQ_BLOCK_SHIFT < lowest_block {
         return Ok(Page { items: Vec::new(), next_cursor: None });
     }
+    let categories = filter.categories.len();
+    let category_sql =
+        if categories == 0 { String::new() } else { format!(" AND category IN ({})", params_from(6, categories)) };
     // One more than asked, to know whether another page exists.
     let want = usize::try_from(limit + 1).unwrap_or(usize::MAX);
     let mut found: Vec<Transfer> = Vec::with_capacity(want);
@@ -89,21 +108,26 @@ pub(crate) async fn history(ctx: &Ctx, account_id: &str, cursor: Option<i64>, li
     let mut hi = (before - 1) >> SEQ_BLOCK_SHIFT;
     let mut width: i64 = 1;
     let mut windows = 0;
-    while hi >= 0 && found.len() < want && windows < MAX_WINDOWS_PER_PAGE {
+    while hi >= lowest_block && found.len() < want && windows < MAX_WINDOWS_PER_PAGE {
         windows += 1;
-        let lo = hi.saturating_sub(width - 1).max(0);
+        let lo = hi.saturating_sub(width - 1).max(lowest_block);
         let n = usize::try_from(hi - lo + 1).unwrap_or(1);
-        let blocks = params_from(4, n);
+        let blocks = params_from(6 + categories, n);
         let sql = format!(
             "SELECT {TRANSFER_COLS} FROM (SELECT {TRANSFER_COLS} FROM ledger_transfers \
-                WHERE seq_block IN ({blocks}) AND debit_account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) AS d \
+                WHERE seq_block IN ({blocks}) AND debit_account_id = $1 AND seq < $2 \
+                AND created_at_ms >= $4 AND created_at_ms < $5{category_sql} ORDER BY seq DESC LIMIT $3) AS d \
              UNION ALL \
              SELECT {TRANSFER_COLS} FROM (SELECT {TRANSFER_COLS} FROM ledger_transfers \
-                WHERE seq_block IN ({blocks}) AND credit_account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) AS c \
+                WHERE seq_block IN ({blocks}) AND credit_account_id = $1 AND seq < $2 \
+                AND created_at_ms >= $4 AND created_at_ms < $5{category_sql} ORDER BY seq DESC LIMIT $3) AS c \
              ORDER BY seq DESC LIMIT $3"
         );
         let remaining = i64::try_from(want - found.len()).unwrap_or(i64::MAX);
-        let mut q = sqlx::query(&sql).bind(account_id).bind(before).bind(remaining);
+        let mut q = sqlx::query(&sql).bind(account_id).bind(before).bind(remaining).bind(from_ms).bind(to_ms);
+        for c in &filter.categories {
+            q = q.bind(c);
+        }
         for b in lo..=hi {
             q = q.bind(b);
         }
@@ -114,22 +138,9 @@ pub(crate) async fn history(ctx: &Ctx, account_id: &str, cursor: Option<i64>, li
         width = width.saturating_mul(2).min(MAX_BLOCKS_PER_QUERY);
     }
     // Blocks 0..=hi were not looked at: the next page starts at their top.
-    let unvisited_cursor = if hi >= 0 && found.len() < want { Some((hi + 1) << SEQ_BLOCK_SHIFT) } else { None };
-    let mut items = Vec::with_capacity(found.len());
-    for t in found {
-        let out = t.debit_account_id == account_id;
-        let posted_change_fen = match (t.kind.moves_money(), out) {
-            (false, _) => 0,
-            (true, true) => -t.amount_fen,
-            (true, false) => t.amount_fen,
-        };
-        items.push(HistoryItem {
-            direction: if out { Direction::Out } else { Direction::In },
-            counterparty: if out { t.credit_account_id.clone() } else { t.debit_account_id.clone() },
-            posted_change_fen,
-            transfer: t,
-        });
-    }
+    let unvisited_cursor =
+        if hi >= lowest_block && found.len() < want { Some((hi + 1) << SEQ_BLOCK_SHIFT) } else { None };
+    let mut items: Vec<HistoryItem> = found.into_iter().map(|t| HistoryItem::of(account_id, t)).collect();
     let limit_usize = want - 1;
     let next_cursor = if items.len() > limit_usize {
         items.truncate(limit_usize);

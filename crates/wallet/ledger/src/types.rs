@@ -342,6 +342,32 @@ pub struct HistoryItem {
     pub posted_change_fen: i64,
 }
 
+impl HistoryItem {
+    /// A transfer as `account_id` sees it (one of its two sides).
+    pub fn of(account_id: &str, t: Transfer) -> HistoryItem {
+        let out = t.debit_account_id == account_id;
+        let posted_change_fen = match (t.kind.moves_money(), out) {
+            (false, _) => 0,
+            (true, true) => -t.amount_fen,
+            (true, false) => t.amount_fen,
+        };
+        HistoryItem {
+            direction: if out { Direction::Out } else { Direction::In },
+            counterparty: if out { t.credit_account_id.clone() } else { t.debit_account_id.clone() },
+            posted_change_fen,
+            transfer: t,
+        }
+    }
+}
+
+/// Which of an account's transfers a history page holds: any of these
+/// categories (all when empty), made within `[from_ms, to_ms)` when given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryFilter {
+    pub categories: Vec<String>,
+    pub between: Option<(i64, i64)>,
+}
+
 /// One page of history, newest first. Pass `next_cursor` to get the next page;
 /// `None` means there is no more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

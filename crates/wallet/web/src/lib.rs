@@ -93,6 +93,8 @@ static ACCESS: &[RouteRule] = &[
     money("POST", "/api/v1/transfers", Access::Resident),
     r("POST", "/api/v1/transfers/preview", Access::Resident),
     r("GET", "/api/v1/wallet/transactions", Access::Resident),
+    // Pay answers only a person the transfer touches (another's is not found).
+    r("GET", "/api/v1/wallet/transactions/{id}", Access::Resident),
     r("GET", "/api/v1/wallet/statement", Access::Resident),
     r("GET", "/api/v1/wallet/limits", Access::Resident),
     r("PUT", "/api/v1/wallet/limits", Access::PlatformAdmin),

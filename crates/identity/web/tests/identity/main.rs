@@ -4,6 +4,7 @@
 mod accounts;
 mod api;
 mod sessions;
+mod setup;
 mod totp;
 mod verify;
 

@@ -10,6 +10,7 @@ pub fn router() -> OpenApiRouter<WalletRoom> {
         .routes(routes!(transfer))
         .routes(routes!(transfer_preview))
         .routes(routes!(transactions))
+        .routes(routes!(transaction))
         .routes(routes!(statement))
         .routes(routes!(sandbox_notify))
 }
@@ -50,14 +51,32 @@ pub(crate) async fn topup(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: I
     .await
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawReq {
+    /// Fen, a positive whole number.
+    #[serde(default)]
+    #[schema(value_type = i64)]
+    pub amount: Value,
+    /// A card number; the sandbox's default card when absent.
+    pub card: Option<String>,
+    /// "CNY" if given.
+    pub currency: Option<String>,
+    /// The payment PIN, required when I set one (wrong tries are counted:
+    /// 422 `wrong_pin`, then 429 for a while).
+    pub pin: Option<String>,
+}
+
 /// Withdraw from my wallet to a card.
-#[utoipa::path(post, path = "/api/v1/wallet/withdraw", tag = "wallet", request_body = CardMoneyReq,
+#[utoipa::path(post, path = "/api/v1/wallet/withdraw", tag = "wallet", request_body = WithdrawReq,
     params(("Idempotency-Key" = String, Header, description = "unique per withdrawal")),
     responses((status = 201, body = GatewayReceiptResp), (status = 400, body = Problem), (status = 402, body = Problem),
-        (status = 409, body = Problem), (status = 422, body = Problem), (status = 504, body = Problem)))]
-pub(crate) async fn withdraw(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<CardMoneyReq>) -> Response {
-    money(&s, &p, r, |st, p, key, b: CardMoneyReq| async move {
+        (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem),
+        (status = 504, body = Problem)))]
+pub(crate) async fn withdraw(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<WithdrawReq>) -> Response {
+    money(&s, &p, r, |st, p, key, b: WithdrawReq| async move {
         let amount = money_in(&b.amount, b.currency.as_deref())?;
+        st.pay.check_payment_pin(&p.user_id, b.pin.as_deref()).await?;
         Ok(GatewayReceiptResp::from(st.pay.withdraw(&p.user_id, amount, b.card.as_deref(), &key).await?))
     })
     .await
@@ -141,6 +160,21 @@ pub struct CursorQuery {
     pub cursor: Option<String>,
 }
 
+#[derive(Deserialize, IntoParams)]
+pub struct HistoryQueryParams {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only this type: topup, withdrawal, p2p, qr, paycode, red_packet (with its refunds), bill.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub kind: Option<String>,
+    /// Only this month, China time: "2026-03".
+    pub month: Option<String>,
+    /// Lines per page, 1–200 (default 50). A filtered page may hold fewer
+    /// while `next_cursor` is given: go on until it is null.
+    pub limit: Option<String>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct HistoryItemDoc {
     pub transfer_id: String,
@@ -166,16 +200,50 @@ pub struct HistoryResp {
     pub next_cursor: Option<i64>,
 }
 
-/// My wallet's transfers, newest first, one page at a time.
-#[utoipa::path(get, path = "/api/v1/wallet/transactions", tag = "wallet", params(CursorQuery),
+/// My wallet's transfers, newest first, one page at a time; of one type or one month when asked.
+#[utoipa::path(get, path = "/api/v1/wallet/transactions", tag = "wallet", params(HistoryQueryParams),
     responses((status = 200, body = HistoryResp), (status = 401, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn transactions(
     State(s): State<WalletRoom>,
     ApiUser(p): ApiUser,
-    ApiQuery(q): ApiQuery<CursorQuery>,
+    ApiQuery(q): ApiQuery<HistoryQueryParams>,
 ) -> ApiResult<Json<HistoryResp>> {
     let cursor = int_param("cursor", q.cursor.as_deref())?;
-    Ok(Json(s.pay.history(&p.user_id, cursor).await.map_err(pay_err)?.into()))
+    let query = yizhan_pay::HistoryQuery {
+        kind: q.kind.as_deref().map(str::trim).filter(|k| !k.is_empty()).map(str::to_string),
+        month: crate::pages::balance::month_param(q.month.as_deref())?,
+        limit: int_param("limit", q.limit.as_deref())?,
+    };
+    Ok(Json(s.pay.history_where(&p.user_id, cursor, &query).await.map_err(pay_err)?.into()))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TransactionResp {
+    #[serde(flatten)]
+    pub item: HistoryItemDoc,
+    /// A person on the other side with all but the last character of the name hidden.
+    pub counterparty_masked: String,
+    /// Fee paid on top, fen.
+    pub fee: i64,
+    /// done, on_hold (a withdrawal waiting for the bank) or released (a hold given back).
+    pub status: String,
+}
+
+/// One of my wallet's transfers in full (another person's is not found).
+#[utoipa::path(get, path = "/api/v1/wallet/transactions/{id}", tag = "wallet", params(("id" = String, Path)),
+    responses((status = 200, body = TransactionResp), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn transaction(
+    State(s): State<WalletRoom>,
+    ApiUser(p): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TransactionResp>> {
+    let e = s.pay.history_entry(&p.user_id, &id).await.map_err(pay_err)?;
+    Ok(Json(TransactionResp {
+        counterparty_masked: e.counterpart_masked.name().to_string(),
+        fee: e.fee_fen,
+        status: e.status.as_str().to_string(),
+        item: HistoryItemDoc::from(e.line),
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -264,27 +332,26 @@ pub(crate) async fn sandbox_notify(
     Ok(Json(NotifyResp { id: ack.id, duplicate: ack.duplicate, outcome: ack.outcome }))
 }
 
+impl From<yizhan_pay::HistoryLine> for HistoryItemDoc {
+    fn from(l: yizhan_pay::HistoryLine) -> Self {
+        HistoryItemDoc {
+            transfer_id: l.transfer_id,
+            kind: l.kind,
+            direction: l.direction,
+            amount: l.amount_fen,
+            posted_change: l.posted_change_fen,
+            category: l.category,
+            bill_kind: l.bill_kind.map(|k| k.as_str().to_string()),
+            memo: l.memo,
+            counterparty: l.counterparty_name,
+            at: l.at_ms,
+        }
+    }
+}
+
 impl From<yizhan_pay::HistoryPage> for HistoryResp {
     fn from(h: yizhan_pay::HistoryPage) -> Self {
-        HistoryResp {
-            items: h
-                .items
-                .into_iter()
-                .map(|l| HistoryItemDoc {
-                    transfer_id: l.transfer_id,
-                    kind: l.kind,
-                    direction: l.direction,
-                    amount: l.amount_fen,
-                    posted_change: l.posted_change_fen,
-                    category: l.category,
-                    bill_kind: l.bill_kind.map(|k| k.as_str().to_string()),
-                    memo: l.memo,
-                    counterparty: l.counterparty_name,
-                    at: l.at_ms,
-                })
-                .collect(),
-            next_cursor: h.next_cursor,
-        }
+        HistoryResp { items: h.items.into_iter().map(HistoryItemDoc::from).collect(), next_cursor: h.next_cursor }
     }
 }
 

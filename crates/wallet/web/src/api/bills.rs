@@ -53,18 +53,27 @@ pub struct BillReceiptResp {
     pub late: bool,
 }
 
-/// Pay one of my bills from the wallet.
-#[utoipa::path(post, path = "/api/v1/bills/{id}/pay", tag = "bills",
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PayBillReq {
+    /// The payment PIN, required when I set one (wrong tries are counted:
+    /// 422 `wrong_pin`, then 429 for a while).
+    pub pin: Option<String>,
+}
+
+/// Pay one of my bills from the wallet. The body may be left out when no payment PIN is set.
+#[utoipa::path(post, path = "/api/v1/bills/{id}/pay", tag = "bills", request_body(content = PayBillReq, description = "optional"),
     params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "unique per payment")),
     responses((status = 201, body = BillReceiptResp), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 422, body = Problem)))]
+        (status = 422, body = Problem), (status = 429, body = Problem)))]
 pub(crate) async fn pay_bill(
     State(s): State<WalletRoom>,
     ApiUser(p): ApiUser,
     Path(id): Path<String>,
-    r: IdemCall,
+    r: IdemMaybeJson<PayBillReq>,
 ) -> Response {
-    money(&s, &p, r, |st, p, key, ()| async move {
+    money(&s, &p, r, |st, p, key, b: PayBillReq| async move {
+        st.pay.check_payment_pin(&p.user_id, b.pin.as_deref()).await?;
         Ok(BillReceiptResp::from(st.pay.pay_bill(&p.user_id, &id, &key).await?))
     })
     .await

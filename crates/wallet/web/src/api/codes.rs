@@ -324,21 +324,34 @@ pub struct PreviewReq {
 #[derive(Serialize, ToSchema)]
 pub struct PreviewResp {
     pub payee: PayeeDoc,
-    /// From the platform's records, not from the code.
+    /// From the platform's records, not from the code: a person's name with
+    /// all but its last character hidden, a shop's name in full.
     pub payee_name: String,
     /// A fixed-amount code must be paid with exactly this (fen).
     pub amount: Option<i64>,
+    /// Fee on top, fen.
+    pub fee: i64,
+    /// Paying asks for the payment PIN (`pin` in `POST /api/v1/qr/pay`).
+    pub pin_required: bool,
 }
 
-/// Whom a scanned code pays, before paying.
+/// Whom a scanned code pays, before paying. One's own code is refused here (422 `self_payment`).
 #[utoipa::path(post, path = "/api/v1/qr/preview", tag = "qr", request_body = PreviewReq,
-    responses((status = 200, body = PreviewResp), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = PreviewResp), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
 pub(crate) async fn qr_preview(
     State(s): State<WalletRoom>,
-    _u: ApiUser,
+    ApiUser(p): ApiUser,
     ApiJson(req): ApiJson<PreviewReq>,
 ) -> ApiResult<Json<PreviewResp>> {
-    Ok(Json(s.pay.qr_preview(&req.payload).await.map_err(pay_err)?.into()))
+    let v = s.pay.preview_qr_payment(&p.user_id, &req.payload).await.map_err(pay_err)?;
+    Ok(Json(PreviewResp {
+        payee: PayeeDoc::from(&v.payee),
+        payee_name: v.payee_name,
+        amount: v.amount_fen,
+        fee: v.fee_fen,
+        pin_required: v.pin_required,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -349,23 +362,21 @@ pub struct QrPayReq {
     #[schema(value_type = i64)]
     pub amount: Value,
     pub currency: Option<String>,
+    /// The payment PIN, required when the payer set one (wrong tries are
+    /// counted: 422 `wrong_pin`, then 429 for a while).
+    pub pin: Option<String>,
 }
 
 /// Pay a scanned QR code.
 #[utoipa::path(post, path = "/api/v1/qr/pay", tag = "qr", request_body = QrPayReq,
     params(("Idempotency-Key" = String, Header, description = "unique per payment")),
     responses((status = 201, body = ReceiptResp), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 422, body = Problem)))]
+        (status = 422, body = Problem), (status = 429, body = Problem)))]
 pub(crate) async fn qr_pay(State(s): State<WalletRoom>, ApiUser(p): ApiUser, r: IdemJson<QrPayReq>) -> Response {
     money(&s, &p, r, |st, p, key, b: QrPayReq| async move {
         let amount = money_in(&b.amount, b.currency.as_deref())?;
+        st.pay.check_payment_pin(&p.user_id, b.pin.as_deref()).await?;
         Ok(ReceiptResp::from(st.pay.qr_pay(&p.user_id, &b.payload, amount, &key).await?))
     })
     .await
-}
-
-impl From<yizhan_pay::QrPreview> for PreviewResp {
-    fn from(p: yizhan_pay::QrPreview) -> Self {
-        PreviewResp { payee: PayeeDoc::from(&p.payee), payee_name: p.payee_name, amount: p.amount_fen }
-    }
 }

@@ -159,6 +159,40 @@ impl<T: Send + 'static> MoneyRequest for IdemJson<T> {
     }
 }
 
+/// A money request whose JSON body may be left out (then `T::default()`).
+pub(crate) struct IdemMaybeJson<T> {
+    body: T,
+    key: String,
+    hash: String,
+}
+
+impl<T: serde::de::DeserializeOwned + Default, S: Send + Sync> axum::extract::FromRequest<S> for IdemMaybeJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::FromRequestParts;
+        let (mut parts, body) = req.into_parts();
+        let yizhan_kit::extract::IdemKey(key) =
+            yizhan_kit::extract::IdemKey::from_request_parts(&mut parts, state).await?;
+        let (method, path) = (parts.method.to_string(), parts.uri.path().to_string());
+        let bytes = any_bytes(Request::from_parts(parts, body), state).await?;
+        let hash = yizhan_idempotency::request_hash(&method, &path, &bytes);
+        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+            T::default()
+        } else {
+            yizhan_kit::extract::parse_json(&bytes)?
+        };
+        Ok(IdemMaybeJson { body, key, hash })
+    }
+}
+
+impl<T: Send + 'static> MoneyRequest for IdemMaybeJson<T> {
+    type Body = T;
+    fn parts(self) -> (T, String, String) {
+        (self.body, self.key, self.hash)
+    }
+}
+
 impl MoneyRequest for IdemCall {
     type Body = ();
     fn parts(self) -> ((), String, String) {

@@ -1,5 +1,6 @@
 //! The wallet's main page (balance, the person's QR code), top-up and withdrawal, history and the monthly statement with its chart.
 
+use super::confirm::{confirm_page, confirming, done, pin_checked, Confirmation};
 use super::*;
 
 pub fn router() -> Router<WalletRoom> {
@@ -9,7 +10,8 @@ pub fn router() -> Router<WalletRoom> {
         .route("/wallet/withdraw", post(withdraw))
         .route("/wallet/limits", post(set_limit))
         .route("/wallet/history", get(history))
-        .route("/wallet/transfers/{id}", get(|| async { Redirect::to("/wallet/history") }))
+        .route("/wallet/history/{id}", get(history_entry))
+        .route("/wallet/transfers/{id}", get(|Path(id): Path<String>| async move { Redirect::to(&transfer_href(&id)) }))
         .route("/wallet/statement", get(statement))
 }
 
@@ -23,7 +25,6 @@ pub(crate) struct WalletPage {
     qr_svg: String,
     topup_key: String,
     withdraw_key: String,
-    receipt: Option<yizhan_pay::GatewayReceipt>,
     limits: LimitsView,
     /// Every level's limits, for a platform admin to change.
     admin_limits: Vec<AdminLimitRow>,
@@ -120,7 +121,6 @@ pub(crate) async fn wallet_render(
     l: Layout,
     p: &Principal,
     status: StatusCode,
-    receipt: Option<yizhan_pay::GatewayReceipt>,
     kept: Option<(Funding, String)>,
 ) -> Response {
     let w = match s.pay.wallet(&p.user_id).await {
@@ -148,7 +148,12 @@ pub(crate) async fn wallet_render(
         Some((Funding::Withdraw, k)) => (form_key(), k),
         None => (form_key(), form_key()),
     };
-    render_status(status, &WalletPage { l, w, qr_svg, topup_key, withdraw_key, receipt, limits, admin_limits })
+    render_status(status, &WalletPage { l, w, qr_svg, topup_key, withdraw_key, limits, admin_limits })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SavedQuery {
+    saved: Option<String>,
 }
 
 pub(crate) async fn wallet_page(
@@ -156,9 +161,15 @@ pub(crate) async fn wallet_page(
     lang: Lang,
     csrf: Csrf,
     PageUser(p): PageUser,
+    Query(q): Query<SavedQuery>,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/wallet", &p).await;
-    wallet_render(&s, l, &p, StatusCode::OK, None, None).await
+    // After an admin changed a limit (post/redirect/get).
+    let l = match q.saved.as_deref() {
+        Some("limits") => l.ok(lang.t("wallet.limits.saved")),
+        _ => l,
+    };
+    wallet_render(&s, l, &p, StatusCode::OK, None).await
 }
 
 pub(crate) async fn topup(
@@ -188,6 +199,9 @@ pub(crate) enum Funding {
     Withdraw,
 }
 
+/// A top-up moves money at once; a withdrawal first shows the confirmation
+/// screen (the card masked, the amount, the fee, the PIN when set). Either,
+/// done, answers 303 to the transfer's page.
 pub(crate) async fn funding(
     s: &WalletRoom,
     lang: Lang,
@@ -197,9 +211,35 @@ pub(crate) async fn funding(
     way: Funding,
 ) -> Response {
     let l = person_layout(&s.notify, lang, csrf, "/wallet", p).await;
+    let card = non_empty(form.get("card")).map(str::to_string);
+    if matches!(way, Funding::Withdraw) && !confirming(form) {
+        let checked = async {
+            let amount = yuan_field(form.get("amount"), "amount")?;
+            s.pay.preview_withdrawal(&p.user_id, amount, card.as_deref()).await
+        }
+        .await;
+        return match checked {
+            Ok(w) => {
+                let fields = vec![
+                    ("idem", form.get("idem").to_string()),
+                    ("amount", form.get("amount").to_string()),
+                    ("card", form.get("card").to_string()),
+                ];
+                let c = Confirmation::withdrawal(lang, w);
+                confirm_page(l, "wallet.withdraw", "/wallet/withdraw", fields, c, "/wallet#withdraw")
+            }
+            Err(e) => {
+                let (l, status) = failed(l, e);
+                wallet_render(s, l, p, status, Some((way, form.get("idem").to_string()))).await
+            }
+        };
+    }
     let r = async {
         let amount = yuan_field(form.get("amount"), "amount")?;
-        let (card, idem) = (non_empty(form.get("card")).map(str::to_string), form.get("idem").to_string());
+        if matches!(way, Funding::Withdraw) {
+            pin_checked(s, &p.user_id, form).await?;
+        }
+        let idem = form.get("idem").to_string();
         let (pay, user) = (s.pay.clone(), p.user_id.clone());
         to_completion(async move {
             match way {
@@ -211,18 +251,11 @@ pub(crate) async fn funding(
     }
     .await;
     match r {
-        Ok(rc) => {
-            let done = match way {
-                Funding::TopUp => "wallet.topup_done_msg",
-                Funding::Withdraw => "wallet.withdraw_done_msg",
-            };
-            let msg = say(lang, Msg::new(done).fen("amount", rc.amount_fen));
-            wallet_render(s, l.ok(&msg), p, StatusCode::OK, Some(rc), None).await
-        }
+        Ok(rc) => done(&rc.transfer_id),
         Err(e) => {
             let key = key_after(&e, form);
             let (l, status) = failed(l, e);
-            wallet_render(s, l, p, status, None, Some((way, key))).await
+            wallet_render(s, l, p, status, Some((way, key))).await
         }
     }
 }
@@ -246,10 +279,10 @@ pub(crate) async fn set_limit(
     }
     .await;
     match r {
-        Ok(_) => wallet_render(&s, l.ok(lang.t("wallet.limits.saved")), &p, StatusCode::OK, None, None).await,
+        Ok(_) => Redirect::to("/wallet?saved=limits").into_response(),
         Err(e) => {
             let (l, status) = l.failed(&e);
-            wallet_render(&s, l, &p, status, None, None).await
+            wallet_render(&s, l, &p, status, None).await
         }
     }
 }
@@ -284,11 +317,56 @@ pub(crate) struct HistoryPage {
     rows: Vec<HistoryRow>,
     next_cursor: Option<i64>,
     first_page: bool,
+    /// The month as the form shows it ("2026-03").
+    month: String,
+    /// (type, its words, chosen) for the type menu.
+    kinds: Vec<(&'static str, String, bool)>,
+    /// The filter as a query string ("type=qr&month=2026-03"), for the paging links.
+    filter_query: String,
 }
 
 #[derive(Deserialize)]
-pub(crate) struct CursorQuery {
+pub(crate) struct HistoryParams {
     cursor: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    month: Option<String>,
+}
+
+/// "2026-03" as (2026, 3); a month the form left empty is no filter.
+pub(crate) fn month_param(month: Option<&str>) -> Result<Option<(i64, u32)>, Error> {
+    let Some(m) = month.map(str::trim).filter(|m| !m.is_empty()) else { return Ok(None) };
+    let bad = || Error::field("month", "pay.history.month_format");
+    let (y, mo) = m.split_once('-').ok_or_else(bad)?;
+    if y.len() != 4 || mo.is_empty() || mo.len() > 2 {
+        return Err(bad());
+    }
+    Ok(Some((y.parse().map_err(|_| bad())?, mo.parse().map_err(|_| bad())?)))
+}
+
+/// A history row's sign and amount (thousands grouped): a hold shows what it
+/// holds, its release that nothing moved.
+fn signed_change(line: &yizhan_pay::HistoryLine) -> String {
+    let released = matches!(line.kind.as_str(), "void_pending" | "expire_pending");
+    let change = if line.posted_change_fen != 0 || released {
+        line.posted_change_fen
+    } else if line.direction == "in" {
+        line.amount_fen
+    } else {
+        -line.amount_fen
+    };
+    if change > 0 {
+        format!("+{}", yizhan_core::money::yuan_grouped(change))
+    } else {
+        yizhan_core::money::yuan_grouped(change)
+    }
+}
+
+fn line_label(lang: Lang, line: &yizhan_pay::HistoryLine) -> String {
+    match line.bill_kind {
+        Some(k) => category_label(lang, k.as_str()),
+        None => category_label(lang, &line.category),
+    }
 }
 
 pub(crate) async fn history(
@@ -296,11 +374,19 @@ pub(crate) async fn history(
     lang: Lang,
     csrf: Csrf,
     PageUser(p): PageUser,
-    Query(q): Query<CursorQuery>,
+    Query(q): Query<HistoryParams>,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/wallet/history", &p).await;
     let cursor = q.cursor.as_deref().and_then(|c| c.trim().parse::<i64>().ok());
-    match s.pay.history(&p.user_id, cursor).await {
+    let kind = q.kind.as_deref().map(str::trim).filter(|k| !k.is_empty()).map(str::to_string);
+    let month_text = q.month.as_deref().map(str::trim).unwrap_or_default().to_string();
+    let r = async {
+        let query =
+            yizhan_pay::HistoryQuery { kind: kind.clone(), month: month_param(q.month.as_deref())?, limit: None };
+        s.pay.history_where(&p.user_id, cursor, &query).await
+    }
+    .await;
+    match r {
         Ok(page) => {
             // A hold that was settled on this page shows once, as its settlement
             // (a withdrawal is one line, not "on hold −10" and then "−10").
@@ -310,26 +396,113 @@ pub(crate) async fn history(
                 .items
                 .into_iter()
                 .filter(|line| !(line.kind == "pending" && settled.contains(&line.transfer_id)))
-                .map(|line| {
-                    let released = matches!(line.kind.as_str(), "void_pending" | "expire_pending");
-                    let change = if line.posted_change_fen != 0 || released {
-                        line.posted_change_fen
-                    } else if line.direction == "in" {
-                        line.amount_fen
-                    } else {
-                        -line.amount_fen
-                    };
-                    let signed = if change > 0 { format!("+{}", yuan(change)) } else { yuan(change) };
-                    let label = match line.bill_kind {
-                        Some(k) => category_label(lang, k.as_str()),
-                        None => category_label(lang, &line.category),
-                    };
-                    HistoryRow { who: counterpart_words(lang, &line.counterpart), label, signed, line }
+                .map(|line| HistoryRow {
+                    who: counterpart_words(lang, &line.counterpart),
+                    label: line_label(lang, &line),
+                    signed: signed_change(&line),
+                    line,
                 })
                 .collect();
-            render(&HistoryPage { l, rows, next_cursor: page.next_cursor, first_page: cursor.is_none() })
+            let mut filter_query = String::new();
+            if let Some(k) = &kind {
+                filter_query.push_str(&format!("type={}&", path_segment(k)));
+            }
+            if !month_text.is_empty() {
+                filter_query.push_str(&format!("month={}&", path_segment(&month_text)));
+            }
+            let kinds = yizhan_pay::HISTORY_TYPES
+                .iter()
+                .map(|k| (*k, category_label(lang, k), kind.as_deref() == Some(*k)))
+                .collect::<Vec<_>>();
+            render(&HistoryPage {
+                l,
+                rows,
+                next_cursor: page.next_cursor,
+                first_page: cursor.is_none(),
+                month: month_text,
+                kinds,
+                filter_query,
+            })
         }
-        Err(e) => failure_page(lang, &e),
+        Err(e) => {
+            let e = pay_err(e).0;
+            failure_page(lang, &e)
+        }
+    }
+}
+
+// ---- /wallet/history/{id}: one transfer ----
+
+/// The page of one of the person's transfers.
+pub(crate) fn transfer_href(id: &str) -> String {
+    format!("/wallet/history/{}", path_segment(id))
+}
+
+/// A value as one path segment or query value: letters, digits and `-_.` as
+/// they are, every other byte percent-encoded.
+fn path_segment(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "wallet_transfer.html")]
+pub(crate) struct EntryPage {
+    l: Layout,
+    e: yizhan_pay::HistoryEntry,
+    label: String,
+    /// The other side, a person's name masked.
+    who: String,
+    signed: String,
+    status: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DoneQuery {
+    done: Option<String>,
+}
+
+/// What the flash says on arriving here after the money moved.
+fn done_message(lang: Lang, e: &yizhan_pay::HistoryEntry, who: &str) -> String {
+    let amount = e.line.amount_fen;
+    let key = match e.line.category.as_str() {
+        "topup" => "wallet.topup_done_msg",
+        "withdrawal" => "wallet.withdraw_done_msg",
+        "p2p" => "send.done_msg",
+        "bill" => "bills.paid_msg",
+        _ => "pay.done_msg",
+    };
+    say(lang, Msg::new(key).fen("amount", amount).text("payee", who.to_string()))
+}
+
+pub(crate) async fn history_entry(
+    State(s): State<WalletRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/wallet/history", &p).await;
+    match s.pay.history_entry(&p.user_id, &id).await {
+        Ok(e) => {
+            let who = counterpart_words(lang, &e.counterpart_masked);
+            let l = if q.done.as_deref() == Some("1") { l.ok(&done_message(lang, &e, &who)) } else { l };
+            let page = EntryPage {
+                label: line_label(lang, &e.line),
+                signed: signed_change(&e.line),
+                status: lang.t(&format!("history.status.{}", e.status.as_str())).to_string(),
+                who,
+                l,
+                e,
+            };
+            render(&page)
+        }
+        Err(e) => failure_page(lang, &pay_err(e).0),
     }
 }
 

@@ -4,10 +4,12 @@
 //!
 //! Every form that moves money carries a hidden idempotency key drawn when the
 //! page was rendered; it goes to Pay as the payment's key, so a double submit
-//! (or a reload of the answer) moves money once and shows the same receipt.
+//! moves money once. Money moved, the answer is 303 to the transfer's page
+//! (post/redirect/get): a reload shows the page again and posts nothing.
 
 pub mod balance;
 pub mod bills;
+pub mod confirm;
 pub mod packets;
 pub mod pay;
 pub mod paycode;

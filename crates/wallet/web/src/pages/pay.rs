@@ -1,5 +1,6 @@
 //! Paying a scanned code (preview, then pay), the one-time pay code, sending money to a person.
 
+use super::confirm::{confirm_page, confirming, done, pin_checked, Confirmation};
 use super::*;
 
 pub fn router() -> Router<WalletRoom> {
@@ -10,35 +11,40 @@ pub fn router() -> Router<WalletRoom> {
         .route("/wallet/send", get(send_form).post(send_submit))
 }
 
-// ---- /wallet/pay: paste or scan a code, see whom it pays, pay ----
+// ---- /wallet/pay: paste or scan a code, see whom it pays, enter the amount, confirm, pay ----
 
 #[derive(Template)]
 #[template(path = "wallet_pay.html")]
 pub(crate) struct PayPage {
     l: Layout,
     payload: String,
-    preview: Option<yizhan_pay::QrPreview>,
+    /// Whom the code pays (a person's name masked), once read.
+    preview: Option<yizhan_pay::PaymentPreview>,
     amount: String,
     key: String,
-    receipt: Option<yizhan_pay::Receipt>,
 }
 
 pub(crate) fn pay_page(
     l: Layout,
     status: StatusCode,
     payload: String,
-    preview: Option<yizhan_pay::QrPreview>,
+    preview: Option<yizhan_pay::PaymentPreview>,
+    amount: String,
     key: String,
 ) -> Response {
-    let amount = preview.as_ref().and_then(|p| p.amount_fen).map(yuan).unwrap_or_default();
-    render_status(status, &PayPage { l, payload, preview, amount, key, receipt: None })
+    let amount = match preview.as_ref().and_then(|p| p.amount_fen) {
+        Some(fixed) => yuan(fixed),
+        None => amount,
+    };
+    render_status(status, &PayPage { l, payload, preview, amount, key })
 }
 
 pub(crate) async fn pay_form(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/wallet/pay", &p).await;
-    pay_page(l, StatusCode::OK, String::new(), None, form_key())
+    pay_page(l, StatusCode::OK, String::new(), None, String::new(), form_key())
 }
 
+/// Read the code: whom it pays, masked; one's own code is refused here.
 pub(crate) async fn pay_preview(
     State(s): State<WalletRoom>,
     lang: Lang,
@@ -48,15 +54,16 @@ pub(crate) async fn pay_preview(
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/wallet/pay", &p).await;
     let payload = form.get("payload").trim().to_string();
-    match s.pay.qr_preview(&payload).await {
-        Ok(preview) => pay_page(l, StatusCode::OK, payload, Some(preview), form_key()),
+    match s.pay.preview_qr_payment(&p.user_id, &payload).await {
+        Ok(preview) => pay_page(l, StatusCode::OK, payload, Some(preview), String::new(), form_key()),
         Err(e) => {
             let (l, status) = failed(l, e);
-            pay_page(l, status, payload, None, form_key())
+            pay_page(l, status, payload, None, String::new(), form_key())
         }
     }
 }
 
+/// The amount entered: the confirmation screen; confirmed (with the PIN): pay.
 pub(crate) async fn pay_submit(
     State(s): State<WalletRoom>,
     lang: Lang,
@@ -66,32 +73,43 @@ pub(crate) async fn pay_submit(
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/wallet/pay", &p).await;
     let payload = form.get("payload").trim().to_string();
+    if !confirming(&form) {
+        let checked = async {
+            let amount = yuan_field(form.get("amount"), "amount")?;
+            Ok::<_, Error>(Confirmation::payment(s.pay.preview_qr_payment(&p.user_id, &payload).await?, amount))
+        }
+        .await;
+        return match checked {
+            Ok(c) => {
+                let fields = vec![
+                    ("idem", form.get("idem").to_string()),
+                    ("payload", payload.clone()),
+                    ("amount", form.get("amount").to_string()),
+                ];
+                confirm_page(l, "pay.title", "/wallet/pay", fields, c, "/wallet/pay")
+            }
+            Err(e) => {
+                let preview = s.pay.preview_qr_payment(&p.user_id, &payload).await.ok();
+                let (l, status) = failed(l, e);
+                pay_page(l, status, payload, preview, form.get("amount").to_string(), form.get("idem").to_string())
+            }
+        };
+    }
     let r = async {
         let amount = yuan_field(form.get("amount"), "amount")?;
+        pin_checked(&s, &p.user_id, &form).await?;
         let (pay, user, payload, idem) =
             (s.pay.clone(), p.user_id.clone(), payload.clone(), form.get("idem").to_string());
         to_completion(async move { pay.qr_pay(&user, &payload, amount, &idem).await }).await
     }
     .await;
     match r {
-        Ok(rc) => {
-            let msg =
-                say(lang, Msg::new("pay.done_msg").fen("amount", rc.amount_fen).text("payee", rc.payee_name.clone()));
-            let page = PayPage {
-                l: l.ok(&msg),
-                payload: String::new(),
-                preview: None,
-                amount: String::new(),
-                key: form_key(),
-                receipt: Some(rc),
-            };
-            render(&page)
-        }
+        Ok(rc) => done(&rc.transfer_id),
         Err(e) => {
-            let preview = s.pay.qr_preview(&payload).await.ok();
+            let preview = s.pay.preview_qr_payment(&p.user_id, &payload).await.ok();
             let key = key_after(&e, &form);
             let (l, status) = failed(l, e);
-            pay_page(l, status, payload, preview, key)
+            pay_page(l, status, payload, preview, form.get("amount").to_string(), key)
         }
     }
 }
@@ -173,26 +191,15 @@ pub(crate) struct SendPage {
     amount: String,
     memo: String,
     key: String,
-    receipt: Option<yizhan_pay::Receipt>,
-    /// The confirmation step: who is paid, before money moves.
-    check: Option<yizhan_pay::PaymentPreview>,
-    amount_fen: i64,
 }
 
 pub(crate) async fn send_form(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/wallet/send", &p).await;
-    render(&SendPage {
-        l,
-        to: String::new(),
-        amount: String::new(),
-        memo: String::new(),
-        key: form_key(),
-        receipt: None,
-        check: None,
-        amount_fen: 0,
-    })
+    render(&SendPage { l, to: String::new(), amount: String::new(), memo: String::new(), key: form_key() })
 }
 
+/// First the confirmation screen (payee masked, amount, fee; nothing moves),
+/// then, confirmed with the PIN when one is set, the transfer.
 pub(crate) async fn send_submit(
     State(s): State<WalletRoom>,
     lang: Lang,
@@ -201,71 +208,53 @@ pub(crate) async fn send_submit(
     form: CsrfForm,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/wallet/send", &p).await;
-    if form.get("confirm") != "1" {
-        // First the confirmation screen: payee (masked), amount, fee; nothing moves yet.
-        let checked = async {
-            let amount = yuan_field(form.get("amount"), "amount")?;
-            let v = s.pay.preview_payment(&p.user_id, form.get("to")).await?;
-            Ok::<_, yizhan_core::Error>((amount, v))
-        }
-        .await;
-        let (l, status, check, amount_fen) = match checked {
-            Ok((amount, v)) => (l, axum::http::StatusCode::OK, Some(v), amount),
-            Err(e) => {
-                let (l, status) = failed(l, e);
-                (l, status, None, 0)
-            }
-        };
+    let again = |l: Layout, status: StatusCode, key: String| {
         let page = SendPage {
             l,
             to: form.get("to").to_string(),
             amount: form.get("amount").to_string(),
             memo: form.get("memo").to_string(),
-            key: form.get("idem").to_string(),
-            receipt: None,
-            check,
-            amount_fen,
+            key,
         };
-        return render_status(status, &page);
+        render_status(status, &page)
+    };
+    if !confirming(&form) {
+        let checked = async {
+            let amount = yuan_field(form.get("amount"), "amount")?;
+            Ok::<_, Error>(Confirmation::payment(s.pay.preview_payment(&p.user_id, form.get("to")).await?, amount))
+        }
+        .await;
+        return match checked {
+            Ok(c) => {
+                let fields = vec![
+                    ("idem", form.get("idem").to_string()),
+                    ("to", form.get("to").to_string()),
+                    ("amount", form.get("amount").to_string()),
+                    ("memo", form.get("memo").to_string()),
+                ];
+                confirm_page(l, "send.title", "/wallet/send", fields, c, "/wallet/send")
+            }
+            Err(e) => {
+                let (l, status) = failed(l, e);
+                again(l, status, form.get("idem").to_string())
+            }
+        };
     }
     let r = async {
         let amount = yuan_field(form.get("amount"), "amount")?;
-        s.pay.check_payment_pin(&p.user_id, Some(form.get("pin")).filter(|p| !p.is_empty())).await?;
+        pin_checked(&s, &p.user_id, &form).await?;
         let (pay, user) = (s.pay.clone(), p.user_id.clone());
         let (to, memo, idem) = (form.get("to").to_string(), form.get("memo").to_string(), form.get("idem").to_string());
         to_completion(async move { pay.transfer_to_user(&user, &to, amount, &memo, &idem).await }).await
     }
     .await;
     match r {
-        Ok(rc) => {
-            let msg =
-                say(lang, Msg::new("send.done_msg").fen("amount", rc.amount_fen).text("payee", rc.payee_name.clone()));
-            render(&SendPage {
-                l: l.ok(&msg),
-                to: String::new(),
-                amount: String::new(),
-                memo: String::new(),
-                key: form_key(),
-                receipt: Some(rc),
-                check: None,
-                amount_fen: 0,
-            })
-        }
+        Ok(rc) => done(&rc.transfer_id),
         Err(e) => {
             // The same key again when the outcome is unknown: a resubmit cannot pay twice.
             let key = key_after(&e, &form);
             let (l, status) = failed(l, e);
-            let page = SendPage {
-                l,
-                to: form.get("to").to_string(),
-                amount: form.get("amount").to_string(),
-                memo: form.get("memo").to_string(),
-                key,
-                receipt: None,
-                check: None,
-                amount_fen: 0,
-            };
-            render_status(status, &page)
+            again(l, status, key)
         }
     }
 }

@@ -144,8 +144,25 @@ async fn settings_page(s: &WalletRoom, l: Layout, status: StatusCode, user_id: &
     }
 }
 
-pub(crate) async fn settings(State(s): State<WalletRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
+#[derive(Deserialize)]
+pub(crate) struct SettingsQuery {
+    /// What the form just did: "saved" or "removed" (post/redirect/get).
+    done: Option<String>,
+}
+
+pub(crate) async fn settings(
+    State(s): State<WalletRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Query(q): Query<SettingsQuery>,
+) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/wallet/settings", &p).await;
+    let l = match q.done.as_deref() {
+        Some("saved") => l.ok(lang.t("pay.pin.saved")),
+        Some("removed") => l.ok(lang.t("pay.pin.removed")),
+        _ => l,
+    };
     settings_page(&s, l, StatusCode::OK, &p.user_id).await
 }
 
@@ -158,14 +175,14 @@ pub(crate) async fn settings_submit(
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/wallet/settings", &p).await;
     let r = if form.get("remove") == "1" {
-        s.pay.remove_payment_pin(&p.user_id, form.get("password")).await.map(|()| "pay.pin.removed")
+        s.pay.remove_payment_pin(&p.user_id, form.get("password")).await.map(|()| "removed")
     } else if form.get("pin") != form.get("pin_again") {
         Err(Error::field("pin_again", "pay.pin.mismatch"))
     } else {
-        s.pay.set_payment_pin(&p.user_id, form.get("password"), form.get("pin")).await.map(|()| "pay.pin.saved")
+        s.pay.set_payment_pin(&p.user_id, form.get("password"), form.get("pin")).await.map(|()| "saved")
     };
     match r {
-        Ok(key) => settings_page(&s, l.ok(&say(lang, Msg::new(key))), StatusCode::OK, &p.user_id).await,
+        Ok(what) => Redirect::to(&format!("/wallet/settings?done={what}")).into_response(),
         Err(e) => {
             let (l, status) = failed(l, e);
             settings_page(&s, l, status, &p.user_id).await

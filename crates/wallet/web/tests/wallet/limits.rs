@@ -244,7 +244,9 @@ async fn the_wallet_page_shows_the_limits_and_an_admin_changes_them_there() {
         &format!("csrf={admin_csrf}&level=0&operation=topup&per_tx=300&per_day=600"),
     )
     .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(r.headers.get("location").unwrap(), "/wallet?saved=limits");
+    let r = page(&app, "/wallet?saved=limits", &admin_cookies, "en").await;
     assert!(r.text.contains("Limit saved"), "{}", r.text);
     let r = form(
         &app,
@@ -258,7 +260,7 @@ async fn the_wallet_page_shows_the_limits_and_an_admin_changes_them_there() {
     let r = form(&app, "/wallet/limits", &admin_cookies, "level=0&operation=topup&per_tx=1&per_day=1").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = form(&app, "/wallet/topup", &cookies, &format!("csrf={csrf}&amount=300&card=&idem={}", key())).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     assert_eq!(balance(&app, &t).await, 350 * YUAN);
 }
 

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod confirm;
 mod forms;
 mod limits;
 mod packets;
@@ -500,7 +501,7 @@ async fn the_same_key_at_once_runs_once() {
 }
 
 /// Verify the person's real name and bill them through the API; returns the bill id.
-async fn issue_bill_to(app: &TestApp, admin: &str, org: &str, person: &str, fen: i64) -> String {
+pub(crate) async fn issue_bill_to(app: &TestApp, admin: &str, org: &str, person: &str, fen: i64) -> String {
     let me = app.get("/api/v1/me", Some(person)).await.body;
     let number = number_for(me["login"].as_str().unwrap());
     verify(app, person).await;
@@ -764,12 +765,12 @@ async fn the_gateway_webhook_is_signed_and_credits_a_lost_top_up_once() {
 
 // ---- the pages ----
 
-mod pages {
+pub(crate) mod pages {
     use super::*;
     use crate::common::{cookie_of, form, page};
 
     /// A browser logged in as `login`: its cookie header and CSRF token.
-    async fn browser(app: &TestApp, login: &str) -> (String, String) {
+    pub(crate) async fn browser(app: &TestApp, login: &str) -> (String, String) {
         let first = page(app, "/login", "", "en").await;
         let csrf = cookie_of(&first, "yz_csrf").unwrap();
         let body = format!("csrf={csrf}&login={}&password=correct+horse", urlencode(login));
@@ -782,7 +783,7 @@ mod pages {
         (cookies, csrf)
     }
 
-    fn urlencode(s: &str) -> String {
+    pub(crate) fn urlencode(s: &str) -> String {
         s.bytes()
             .map(|b| match b {
                 b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
@@ -792,13 +793,13 @@ mod pages {
     }
 
     /// The value of the first hidden `name` field in a page.
-    fn hidden(html: &str, name: &str) -> String {
+    pub(crate) fn hidden(html: &str, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
         let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
         html[start..start + html[start..].find('"').unwrap()].to_string()
     }
 
-    fn assert_no_inline_code(html: &str) {
+    pub(crate) fn assert_no_inline_code(html: &str) {
         assert!(!html.contains("style="), "inline style");
         assert!(!html.contains("<style"), "inline style");
         assert_eq!(html.matches("<script").count(), html.matches("<script src=").count(), "inline script");
@@ -823,13 +824,20 @@ mod pages {
 
         let body = format!("csrf={csrf}&idem={key}&amount=12.50&card=");
         let r = form(&app, "/wallet/topup", &cookies, &body).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        assert!(r.text.contains("Topped up ¥12.50"), "{}", r.text);
-        assert!(r.text.contains("id=\"balance\">¥12.50"));
-        assert_ne!(hidden(&r.text, "idem"), key, "the next form has a new key");
-        // The same form sent twice (a double tap, a reload): once.
+        // Post/redirect/get: the answer is the transfer's page, which says what happened.
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+        let done = r.headers.get("location").unwrap().to_str().unwrap().to_string();
+        assert!(done.starts_with("/wallet/history/") && done.ends_with("?done=1"), "{done}");
+        let d = page(&app, &done, &cookies, "en").await;
+        assert_eq!(d.status, StatusCode::OK, "{}", d.text);
+        assert!(d.text.contains("Topped up ¥12.50") && d.text.contains("id=\"transfer-amount\">+12.50"), "{}", d.text);
+        let w2 = page(&app, "/wallet", &cookies, "en").await;
+        assert!(w2.text.contains("id=\"balance\">¥12.50"));
+        assert_ne!(hidden(&w2.text, "idem"), key, "the next form has a new key");
+        // The same form sent twice (a double tap): once, and the same page.
         let r = form(&app, "/wallet/topup", &cookies, &body).await;
-        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.headers.get("location").unwrap().to_str().unwrap(), done);
         assert_eq!(balance(&app, &t).await, 1_250);
 
         // Bad amounts name the problem and move nothing.
@@ -845,12 +853,20 @@ mod pages {
         let w = page(&app, "/wallet", &cookies, "en").await;
         let wkey = hidden(&w.text[w.text.find("/wallet/withdraw").unwrap()..], "idem");
         let body = format!("csrf={csrf}&idem={wkey}&amount=2&card=4000000000000069");
-        let r = form(&app, "/wallet/withdraw", &cookies, &body).await;
-        assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.text);
-        assert!(r.text.contains("The payment was declined"));
-        let body = format!("csrf={csrf}&idem={wkey}-2&amount=2.50");
+        // First the confirmation: the card masked, the amount, the fee; nothing moved.
         let r = form(&app, "/wallet/withdraw", &cookies, &body).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(r.text.contains("id=\"check-payee\">Bank card •••• 0069<") && r.text.contains("¥2.00"), "{}", r.text);
+        assert_eq!(balance(&app, &t).await, 1_250);
+        let r = form(&app, "/wallet/withdraw", &cookies, &format!("{body}&confirm=1")).await;
+        assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.text);
+        assert!(r.text.contains("The payment was declined"));
+        let body = format!("csrf={csrf}&idem={wkey}-2&amount=2.50&confirm=1");
+        let r = form(&app, "/wallet/withdraw", &cookies, &body).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+        let done = r.headers.get("location").unwrap().to_str().unwrap().to_string();
+        let d = page(&app, &done, &cookies, "en").await;
+        assert!(d.text.contains("Withdrawn ¥2.50") && d.text.contains("data-status=\"done\""), "{}", d.text);
         assert_eq!(balance(&app, &t).await, 1_000);
 
         // In Chinese.
@@ -902,9 +918,13 @@ mod pages {
         assert_eq!(balance(&app, &b).await, 0);
         let body = format!("{body}&confirm=1");
         let r = form(&app, "/wallet/send", &cookies, &body).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        assert!(r.text.contains("id=\"receipt\"") && r.text.contains("Page B"));
-        form(&app, "/wallet/send", &cookies, &body).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+        let done = r.headers.get("location").unwrap().to_str().unwrap().to_string();
+        let d = page(&app, &done, &cookies, "en").await;
+        assert!(d.text.contains("id=\"receipt\"") && d.text.contains("id=\"receipt-payee\">***B<"), "{}", d.text);
+        assert!(d.text.contains("Sent ¥3.21") && d.text.contains("id=\"transfer-memo\">tea<"), "{}", d.text);
+        let again = form(&app, "/wallet/send", &cookies, &body).await;
+        assert_eq!(again.headers.get("location").unwrap().to_str().unwrap(), done, "a resubmit pays once");
         assert_eq!(balance(&app, &b).await, 321);
         let r = form(
             &app,
@@ -921,12 +941,24 @@ mod pages {
         let r =
             form(&app, "/wallet/pay/preview", &cookies, &format!("csrf={csrf}&payload={}", urlencode(&payload))).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        assert!(r.text.contains("id=\"payee-name\">Page B"), "{}", r.text);
+        // The person's name is masked on the preview, as for a payment by login.
+        assert!(r.text.contains("id=\"payee-name\">***B<") && !r.text.contains("Page B"), "{}", r.text);
         let key = hidden(&r.text, "idem");
         let body = format!("csrf={csrf}&idem={key}&payload={}&amount=1", urlencode(&payload));
         let r = form(&app, "/wallet/pay", &cookies, &body).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        assert!(r.text.contains("id=\"receipt-payee\">Page B"));
+        assert!(
+            r.text.contains("id=\"check-payee\">***B<") && r.text.contains("id=\"check-amount\">¥1.00"),
+            "{}",
+            r.text
+        );
+        assert_eq!(balance(&app, &b).await, 321, "nothing moved before confirming");
+        let body = format!("{body}&confirm=1");
+        let r = form(&app, "/wallet/pay", &cookies, &body).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+        let done = r.headers.get("location").unwrap().to_str().unwrap().to_string();
+        let d = page(&app, &done, &cookies, "en").await;
+        assert!(d.text.contains("id=\"receipt-payee\">***B<") && d.text.contains("Paid ¥1.00"), "{}", d.text);
         form(&app, "/wallet/pay", &cookies, &body).await;
         assert_eq!(balance(&app, &b).await, 421);
         let r = form(&app, "/wallet/pay/preview", &cookies, &format!("csrf={csrf}&payload=000201garbage")).await;
@@ -1031,9 +1063,16 @@ mod pages {
         let body = format!("csrf={csrf_b}&idem={key}");
         let r = form(&app, &format!("/bills/{bill}/pay"), &cb, &body).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        assert!(r.text.contains("id=\"receipt\"") && r.text.contains("Page Water"), "{}", r.text);
+        assert!(r.text.contains("id=\"check-payee\">Page Water<") && r.text.contains("¥0.50"), "{}", r.text);
+        assert_eq!(balance(&app, &b).await, 100, "nothing moved before confirming");
+        let body = format!("{body}&confirm=1");
         let r = form(&app, &format!("/bills/{bill}/pay"), &cb, &body).await;
-        assert_eq!(r.status, StatusCode::OK, "the same form again shows the same receipt");
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+        let done = r.headers.get("location").unwrap().to_str().unwrap().to_string();
+        let d = page(&app, &done, &cb, "en").await;
+        assert!(d.text.contains("id=\"receipt\"") && d.text.contains("Page Water"), "{}", d.text);
+        let r = form(&app, &format!("/bills/{bill}/pay"), &cb, &body).await;
+        assert_eq!(r.headers.get("location").unwrap().to_str().unwrap(), done, "the same form again: the same page");
         assert_eq!(balance(&app, &b).await, 50);
         let zh = page(&app, "/bills", &cb, "zh-CN").await;
         assert!(zh.text.contains("账单与罚款") && zh.text.contains("已缴纳"), "{}", zh.text);
@@ -1296,9 +1335,10 @@ async fn page_money_work_finishes_when_the_browser_hangs_up() {
     let idem = "web-hangup-key";
     let body = format!("csrf={csrf}&amount=12.00&card=&idem={idem}");
     let r = form(&app, "/wallet/topup", &cookies, &body).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     let again = form(&app, "/wallet/topup", &cookies, &body).await;
-    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert_eq!(again.headers.get("location"), r.headers.get("location"), "the same transfer's page");
     assert_eq!(balance(&app, &token).await, 1_200, "one top-up for one form key");
 }
 

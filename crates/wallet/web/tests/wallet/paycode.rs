@@ -254,7 +254,9 @@ mod pages {
             &format!("csrf={csrf}&password=correct+horse&pin=274951&pin_again=274951"),
         )
         .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+        assert_eq!(r.headers.get("location").unwrap(), "/wallet/settings?done=saved");
+        let r = page(&app, "/wallet/settings?done=saved", &cookies, "en").await;
         assert!(r.text.contains("Payment PIN saved") && r.text.contains("id=\"pin-remove\""), "{}", r.text);
         assert!(app.state.pay.has_payment_pin(&user).await.unwrap());
         // Without the CSRF token nothing changes.
