@@ -228,9 +228,12 @@ async fn run_in(args: &BookingBenchArgs, exe: &Path, dir: &Path, database_url: O
         }
 
         // What the database says: every booked appointment of the service.
-        let booked = s.booking.service_appointments(&bs, from, from + yizhan_booking::DAY_MS).await.map_err(explain)?;
-        let booked: Vec<_> =
-            booked.into_iter().filter(|a| a.status == yizhan_booking::AppointmentStatus::Booked).collect();
+        // Slot by slot: one listing is capped at MAX_APPOINTMENTS_LISTED.
+        let mut booked = Vec::new();
+        for v in &slots {
+            let list = s.booking.service_appointments(&bs, v.slot.start_ms, v.slot.end_ms).await.map_err(explain)?;
+            booked.extend(list.into_iter().filter(|a| a.status == yizhan_booking::AppointmentStatus::Booked));
+        }
         let persons: HashSet<&str> = booked.iter().map(|a| a.person_id.as_str()).collect();
         let ids: HashSet<&str> = booked.iter().map(|a| a.id.as_str()).collect();
         let acked: HashSet<&str> = total.acks.iter().map(|(_, id)| id.as_str()).collect();
