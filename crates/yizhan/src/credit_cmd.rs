@@ -1,4 +1,4 @@
-//! `yizhan credit recompute` and `yizhan bench credit`.
+//! `yizhan credit recompute`, `yizhan credit model stage|compare|activate` and `yizhan bench credit`.
 
 use crate::app;
 use crate::DataOpts;
@@ -52,5 +52,62 @@ pub async fn bench(data: &DataOpts, residents: u64, records: u64) -> anyhow::Res
     let secs = started.elapsed().as_secs_f64();
     println!("recomputed {n} residents in {secs:.2} s: {:.0} residents/s", n as f64 / secs.max(1e-9));
     yizhan_credit::bench::clear(credit).await.map_err(app::explain)?;
+    Ok(())
+}
+
+/// `yizhan credit model stage <file>`.
+pub async fn stage(data: &DataOpts, file: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)?;
+    let built = app::build(data, false).await?;
+    let m = built.state.credit.stage_model(&text).await.map_err(app::explain)?;
+    let active = built.state.credit.model();
+    println!(
+        "staged credit model {} ({}); model {} ({}) keeps scoring until `yizhan credit model activate {}`",
+        m.version, m.hash, active.version, active.hash, m.hash
+    );
+    Ok(())
+}
+
+/// `yizhan credit model compare`: both scores for a sample, the shift per band.
+pub async fn compare(data: &DataOpts, sample: u64) -> anyhow::Result<()> {
+    let built = app::build(data, false).await?;
+    let credit = &built.state.credit;
+    let total = u64::try_from(credit.count_people().await.map_err(app::explain)?).unwrap_or(0);
+    let b = bar(total.min(sample), "comparing");
+    let c = credit.compare_models(sample, |k| b.inc(k)).await.map_err(app::explain)?;
+    b.finish_and_clear();
+    println!(
+        "{} people: active {} ({}) against staged {} ({})",
+        c.people,
+        c.from_version,
+        &c.from_hash[..12],
+        c.to_version,
+        &c.to_hash[..12]
+    );
+    println!("{:<10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8}", "band", "people", "mean", "min", "max", "up", "down");
+    for s in &c.bands {
+        println!(
+            "{:<10} {:>8} {:>+10.1} {:>+8} {:>+8} {:>8} {:>8}",
+            s.band,
+            s.people,
+            s.mean_shift(),
+            s.min_shift,
+            s.max_shift,
+            s.up_a_band,
+            s.down_a_band
+        );
+    }
+    Ok(())
+}
+
+/// `yizhan credit model activate <hash>`.
+pub async fn activate(data: &DataOpts, hash: &str) -> anyhow::Result<()> {
+    let built = app::build(data, false).await?;
+    let m = built.state.credit.activate_model(hash).await.map_err(app::explain)?;
+    println!(
+        "credit model {} ({}) now scores; run `yizhan credit recompute` to store everyone's new score \
+         (each is also brought up to date when read); stored scores keep their model",
+        m.version, m.hash
+    );
     Ok(())
 }

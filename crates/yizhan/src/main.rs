@@ -128,6 +128,34 @@ enum CreditCommand {
         #[command(flatten)]
         data: DataOpts,
     },
+    /// A new model version: stage it, compare it with the active one, activate it.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Check a model file and store it by its content hash; the active model keeps scoring.
+    Stage {
+        #[command(flatten)]
+        data: DataOpts,
+        file: PathBuf,
+    },
+    /// Both scores side by side for a sample of opted-in people, the shift per band.
+    Compare {
+        #[command(flatten)]
+        data: DataOpts,
+        #[arg(long, default_value_t = 10_000)]
+        sample: u64,
+    },
+    /// Make a stored model (by its hash) the one that scores; stored scores keep theirs.
+    Activate {
+        #[command(flatten)]
+        data: DataOpts,
+        hash: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -281,6 +309,15 @@ async fn main() -> anyhow::Result<()> {
             ledger_cmd::load(&data, accounts, concurrency).await
         }
         Command::Credit { command: CreditCommand::Recompute { data } } => credit_cmd::recompute(&data).await,
+        Command::Credit { command: CreditCommand::Model { command: ModelCommand::Stage { data, file } } } => {
+            credit_cmd::stage(&data, &file).await
+        }
+        Command::Credit { command: CreditCommand::Model { command: ModelCommand::Compare { data, sample } } } => {
+            credit_cmd::compare(&data, sample).await
+        }
+        Command::Credit { command: CreditCommand::Model { command: ModelCommand::Activate { data, hash } } } => {
+            credit_cmd::activate(&data, &hash).await
+        }
         Command::Bench { command: BenchCommand::Credit { data, residents, records } } => {
             credit_cmd::bench(&data, residents, records).await
         }

@@ -8,12 +8,16 @@
 //! Opting out deletes the score, its history and the records.
 
 pub mod model;
+pub mod paylater;
+pub mod rollout;
 
 pub use model::{Inputs, Model, Plan, Reason, Scored, Step, DEFAULTER_INPUT, INPUTS, MODEL_V1};
+pub use paylater::{PayLaterState, PayLaterStatement, PayLaterView, PayLaterWallet};
+pub use rollout::{BandShift, Comparison, StagedScore, StoredModel};
 
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 use yizhan_audit::{Audit, NewAccess};
 use yizhan_core::{Ctx, Error, FieldError, MigrationSet, Msg, Result};
 use yizhan_identity::{Identity, OrgKind, Principal, Role};
@@ -21,8 +25,14 @@ use yizhan_notify::{Message, Notify, Target};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "credit",
-    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_credit.sql"))],
-    postgres: &[("0001", include_str!("../migrations/postgres/0001_credit.sql"))],
+    sqlite: &[
+        ("0001", include_str!("../migrations/sqlite/0001_credit.sql")),
+        ("0002", include_str!("../migrations/sqlite/0002_paylater_models.sql")),
+    ],
+    postgres: &[
+        ("0001", include_str!("../migrations/postgres/0001_credit.sql")),
+        ("0002", include_str!("../migrations/postgres/0002_paylater_models.sql")),
+    ],
 };
 
 pub mod codes {
@@ -37,7 +47,12 @@ pub mod codes {
     pub const NOT_A_COURT: Code = Code::new("credit_not_a_court", Class::Invalid);
     /// A defaulter file with a malformed line (nothing of it was applied).
     pub const DEFAULTER_FILE: Code = Code::new("credit_defaulter_file", Class::Invalid);
-    pub const ALL: &[Code] = &[NOT_OPTED_IN, NOT_CONTESTABLE, CONTEST_DECIDED, NOT_A_COURT, DEFAULTER_FILE];
+    /// The score does not reach the pay-later perk, or no wallet is wired.
+    pub const NO_PAY_LATER: Code = Code::new("credit_no_pay_later", Class::Conflict);
+    /// A model file that does not load (it names the first problem).
+    pub const MODEL_INVALID: Code = Code::new("credit_model_invalid", Class::Invalid);
+    pub const ALL: &[Code] =
+        &[NOT_OPTED_IN, NOT_CONTESTABLE, CONTEST_DECIDED, NOT_A_COURT, DEFAULTER_FILE, NO_PAY_LATER, MODEL_INVALID];
 }
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
@@ -208,6 +223,8 @@ pub struct ScoreView {
     pub explained: Scored,
     /// The court listings the person is on (court name and case number).
     pub listings: Vec<Listing>,
+    /// During a staged rollout: what the staged model would give (it does not count yet).
+    pub staged: Option<StagedScore>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -312,6 +329,14 @@ struct ScoreRow {
 struct PersonRow {
     address_consent: i64,
     education_consent: i64,
+    pay_later_on: i64,
+}
+
+/// The optional sources a person consents to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Consents {
+    pub address: bool,
+    pub education: bool,
 }
 
 /// What the inputs are computed from, per record (counted ones only).
@@ -400,9 +425,16 @@ struct Inner {
     identity: Identity,
     audit: Audit,
     notify: Notify,
-    model: Arc<Model>,
+    /// The model that scores now (the build's, until an operator activates another).
+    model: RwLock<Arc<Model>>,
+    /// The model staged for a rollout: shown beside the score, counting for nothing.
+    staged: RwLock<Option<Arc<Model>>>,
     /// Every model a stored score may name, by hash.
-    models: HashMap<String, Arc<Model>>,
+    models: RwLock<HashMap<String, Arc<Model>>>,
+    /// The build's own model.
+    builtin: Arc<Model>,
+    /// The wallet side of the pay-later line (wired by the app).
+    pay_later: OnceLock<Arc<dyn PayLaterWallet>>,
 }
 
 fn not_opted_in() -> Error {
@@ -415,16 +447,29 @@ impl Credit {
         let model = Arc::new(Model::v1()?);
         let mut models = HashMap::new();
         models.insert(model.hash.clone(), model.clone());
-        Ok(Credit { inner: Arc::new(Inner { ctx, identity, audit, notify, model, models }) })
+        Ok(Credit {
+            inner: Arc::new(Inner {
+                ctx,
+                identity,
+                audit,
+                notify,
+                model: RwLock::new(model.clone()),
+                staged: RwLock::new(None),
+                models: RwLock::new(models),
+                builtin: model,
+                pay_later: OnceLock::new(),
+            }),
+        })
     }
 
-    pub fn model(&self) -> &Model {
-        &self.inner.model
+    /// The model that scores now.
+    pub fn model(&self) -> Arc<Model> {
+        self.inner.model.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The model a stored score names by its hash.
-    pub fn model_by_hash(&self, hash: &str) -> Option<&Model> {
-        self.inner.models.get(hash).map(|m| m.as_ref())
+    pub fn model_by_hash(&self, hash: &str) -> Option<Arc<Model>> {
+        self.inner.models.read().unwrap_or_else(|e| e.into_inner()).get(hash).cloned()
     }
 
     fn ctx(&self) -> &Ctx {
@@ -432,7 +477,9 @@ impl Credit {
     }
 
     async fn person(&self, user_id: &str) -> Result<Option<PersonRow>> {
-        Ok(sqlx::query_as("SELECT address_consent, education_consent FROM credit_people WHERE user_id = $1")
+        Ok(sqlx::query_as(
+            "SELECT address_consent, education_consent, pay_later_on FROM credit_people WHERE user_id = $1",
+        )
             .bind(user_id)
             .fetch_optional(&self.ctx().db.pool)
             .await?)
@@ -465,6 +512,7 @@ impl Credit {
             Some(s) => self.model().perks.iter().filter(|p| s.score >= p.from).map(|p| p.key.clone()).collect(),
             None => Vec::new(),
         };
+        let had_line = self.person(user_id).await?.is_some_and(|p| p.pay_later_on != 0);
         let mut tx = self.ctx().db.begin().await?;
         let scores = sqlx::query("DELETE FROM credit_scores WHERE user_id = $1")
             .bind(user_id)
@@ -483,6 +531,12 @@ impl Credit {
             .await?
             .rows_affected();
         tx.commit().await?;
+        if had_line {
+            // No new spending on credit; what is owed stays owed (and billed).
+            if let Some(w) = self.inner.pay_later.get() {
+                w.set_line(user_id, None).await?;
+            }
+        }
         if was > 0 {
             self.tell(
                 user_id,
@@ -520,6 +574,12 @@ impl Credit {
             "records": records,
             "court_listings": listings,
         }))
+    }
+
+    /// The optional sources the person consents to.
+    pub async fn consents(&self, user_id: &str) -> Result<Consents> {
+        let p = self.person(user_id).await?.ok_or_else(not_opted_in)?;
+        Ok(Consents { address: p.address_consent != 0, education: p.education_consent != 0 })
     }
 
     /// Use an optional source (address, education) or stop using it.
@@ -696,6 +756,7 @@ impl Credit {
             Err(e) if yizhan_core::error::is_unique_violation(&e) => drop(tx),
             Err(e) => return Err(e.into()),
         }
+        self.sync_pay_later(user_id, scored.score).await?;
         Ok(Some(scored.score))
     }
 
@@ -718,6 +779,7 @@ impl Credit {
             model_version: row.model_version,
             model_hash: row.model_hash,
             computed_at_ms: row.computed_at_ms,
+            staged: self.staged_score(&inputs),
             inputs,
             explained,
             listings: self.listings(user_id).await?,
@@ -1342,8 +1404,8 @@ impl Credit {
     /// read in a few queries, and the changed scores written in one transaction.
     async fn recompute_page(&self, after: &mut String, limit: i64) -> Result<u64> {
         let pool = &self.ctx().db.pool;
-        let people: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT user_id, address_consent, education_consent FROM credit_people WHERE user_id > $1
+        let people: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT user_id, address_consent, education_consent, pay_later_on FROM credit_people WHERE user_id > $1
              ORDER BY user_id LIMIT $2",
         )
         .bind(after.as_str())
@@ -1392,7 +1454,8 @@ impl Credit {
         let model = self.model();
         let now = self.ctx().now_ms();
         let mut rows: Vec<(String, i64, i64, String, String)> = Vec::new();
-        for (u, address, education) in &people {
+        let mut lines: Vec<(String, i64)> = Vec::new();
+        for (u, address, education, pay_later_on) in &people {
             let counted = by_user.get(u.as_str()).map(Vec::as_slice).unwrap_or(&[]);
             let level = levels.get(u).copied().unwrap_or(0);
             let inputs = inputs_of(counted, level, *address != 0, *education != 0, listed.contains(u.as_str()), now);
@@ -1402,6 +1465,9 @@ impl Credit {
                 continue;
             }
             let scored = model.score(&inputs);
+            if *pay_later_on != 0 {
+                lines.push((u.clone(), scored.score));
+            }
             rows.push((u.clone(), prev.map_or(1, |p| p.0 + 1), scored.score, scored.band, json));
         }
         if !rows.is_empty() {
@@ -1449,6 +1515,9 @@ impl Credit {
                 q.execute(tx.conn()).await?;
             }
             tx.commit().await?;
+        }
+        for (u, score) in lines {
+            self.sync_pay_later(&u, score).await?;
         }
         *after = last;
         Ok(people.len() as u64)
