@@ -348,6 +348,138 @@ pub struct Counted {
     pub occurred_at_ms: i64,
 }
 
+/// What the inputs count from a person's records, as of a moment: the same
+/// whether counted here ([`Tally::of`]) or by the database ([`TALLY_SQL`],
+/// the batch's path; a test holds them equal on both engines).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub late_30: i64,
+    pub late_any: i64,
+    pub on_time: i64,
+    pub missed: i64,
+    pub kept: i64,
+    pub pay_later_overdue: i64,
+    /// Distinct 30-day months with a record in the last 12.
+    pub active_months: i64,
+    /// The oldest record's time (records in the future are not counted).
+    pub first_ms: Option<i64>,
+    pub address: bool,
+    pub education: bool,
+}
+
+impl Tally {
+    pub fn of(records: &[Counted], now_ms: i64) -> Tally {
+        let mut t = Tally::default();
+        let mut months = BTreeSet::new();
+        for r in records {
+            let age = now_ms - r.occurred_at_ms;
+            if age < 0 {
+                continue;
+            }
+            let in_12m = age < YEAR_MS;
+            let in_24m = age < 2 * YEAR_MS;
+            t.first_ms = Some(t.first_ms.map_or(r.occurred_at_ms, |f: i64| f.min(r.occurred_at_ms)));
+            if in_12m {
+                months.insert(age / MONTH_MS);
+            }
+            match (r.kind, r.outcome) {
+                (Kind::Bill | Kind::Fine | Kind::PayLater, Outcome::OnTime) if in_24m => t.on_time += 1,
+                (Kind::Bill | Kind::Fine | Kind::PayLater, Outcome::Late | Outcome::Overdue) if in_12m => {
+                    t.late_any += 1;
+                    if r.days_late > 30 {
+                        t.late_30 += 1;
+                    }
+                    if r.kind == Kind::PayLater && r.outcome == Outcome::Overdue {
+                        t.pay_later_overdue += 1;
+                    }
+                }
+                (Kind::Deposit | Kind::Booking, Outcome::Kept) if in_24m => t.kept += 1,
+                (Kind::Deposit | Kind::Booking, Outcome::Missed) if in_12m => t.missed += 1,
+                (Kind::Address, Outcome::Verified) => t.address = true,
+                (Kind::Education, Outcome::Verified) => t.education = true,
+                _ => {}
+            }
+        }
+        t.active_months = months.len() as i64;
+        t
+    }
+
+    /// The model's inputs: an optional source counts only with its consent.
+    pub fn inputs(
+        &self,
+        verification_level: i64,
+        address_consent: bool,
+        education_consent: bool,
+        listed: bool,
+        now_ms: i64,
+    ) -> Inputs {
+        let tenure = self.first_ms.map_or(0, |f| (now_ms - f) / MONTH_MS);
+        let mut i = Inputs::new();
+        for (k, v) in [
+            ("late_30_12m", self.late_30),
+            ("late_any_12m", self.late_any),
+            ("on_time_24m", self.on_time),
+            ("missed_12m", self.missed),
+            ("kept_24m", self.kept),
+            ("paylater_overdue_12m", self.pay_later_overdue),
+            ("active_months_12m", self.active_months),
+            ("tenure_months", tenure),
+            ("verification_level", verification_level),
+            ("address_verified", i64::from(self.address && address_consent)),
+            ("education_verified", i64::from(self.education && education_consent)),
+            // Connections: no room reports contacts, and no one else's data is
+            // ever used: everyone gets the model's first (neutral) bin.
+            ("contacts_good", 0),
+            (DEFAULTER_INPUT, i64::from(listed)),
+        ] {
+            i.insert(k.to_string(), v);
+        }
+        i
+    }
+}
+
+/// [`Tally::of`] in SQL, per person of a range of ids: `$1` now, `$2` and
+/// `$3` the range (after, up to and including). Integer division truncates
+/// on both engines, and ages are never negative here.
+pub const TALLY_SQL: &str = "SELECT user_id,
+     CAST(SUM(CASE WHEN kind IN ('bill', 'fine', 'pay_later') AND outcome IN ('late', 'overdue')
+         AND $1 - occurred_at_ms < 31536000000 AND days_late > 30 THEN 1 ELSE 0 END) AS BIGINT),
+     CAST(SUM(CASE WHEN kind IN ('bill', 'fine', 'pay_later') AND outcome IN ('late', 'overdue')
+         AND $1 - occurred_at_ms < 31536000000 THEN 1 ELSE 0 END) AS BIGINT),
+     CAST(SUM(CASE WHEN kind IN ('bill', 'fine', 'pay_later') AND outcome = 'on_time'
+         AND $1 - occurred_at_ms < 63072000000 THEN 1 ELSE 0 END) AS BIGINT),
+     CAST(SUM(CASE WHEN kind IN ('deposit', 'booking') AND outcome = 'missed'
+         AND $1 - occurred_at_ms < 31536000000 THEN 1 ELSE 0 END) AS BIGINT),
+     CAST(SUM(CASE WHEN kind IN ('deposit', 'booking') AND outcome = 'kept'
+         AND $1 - occurred_at_ms < 63072000000 THEN 1 ELSE 0 END) AS BIGINT),
+     CAST(SUM(CASE WHEN kind = 'pay_later' AND outcome = 'overdue'
+         AND $1 - occurred_at_ms < 31536000000 THEN 1 ELSE 0 END) AS BIGINT),
+     CAST(COUNT(DISTINCT CASE WHEN $1 - occurred_at_ms < 31536000000
+         THEN ($1 - occurred_at_ms) / 2592000000 END) AS BIGINT),
+     CAST(MIN(occurred_at_ms) AS BIGINT),
+     CAST(MAX(CASE WHEN kind = 'address' AND outcome = 'verified' THEN 1 ELSE 0 END) AS BIGINT),
+     CAST(MAX(CASE WHEN kind = 'education' AND outcome = 'verified' THEN 1 ELSE 0 END) AS BIGINT)
+ FROM credit_records
+ WHERE user_id > $2 AND user_id <= $3 AND status = 'active' AND occurred_at_ms <= $1
+ GROUP BY user_id";
+
+type TallyRow = (String, i64, i64, i64, i64, i64, i64, i64, Option<i64>, i64, i64);
+
+fn tally_of_row(r: &TallyRow) -> Tally {
+    Tally {
+        late_30: r.1,
+        late_any: r.2,
+        on_time: r.3,
+        missed: r.4,
+        kept: r.5,
+        pay_later_overdue: r.6,
+        active_months: r.7,
+        first_ms: r.8,
+        address: r.9 != 0,
+        education: r.10 != 0,
+    }
+}
+
 /// The model's inputs from a person's counted records, their verification
 /// level, consents and listing, as of `now_ms`. Pure, so the benchmark and
 /// the tests use it as the service does.
@@ -359,60 +491,7 @@ pub fn inputs_of(
     listed: bool,
     now_ms: i64,
 ) -> Inputs {
-    let (mut late_30, mut late_any, mut on_time, mut missed, mut kept, mut overdue) = (0, 0, 0, 0, 0, 0);
-    let (mut address, mut education) = (0, 0);
-    let mut months = BTreeSet::new();
-    let mut first: Option<i64> = None;
-    for r in records {
-        let age = now_ms - r.occurred_at_ms;
-        if age < 0 {
-            continue;
-        }
-        let in_12m = age < YEAR_MS;
-        let in_24m = age < 2 * YEAR_MS;
-        first = Some(first.map_or(r.occurred_at_ms, |f: i64| f.min(r.occurred_at_ms)));
-        if in_12m {
-            months.insert(age / MONTH_MS);
-        }
-        match (r.kind, r.outcome) {
-            (Kind::Bill | Kind::Fine | Kind::PayLater, Outcome::OnTime) if in_24m => on_time += 1,
-            (Kind::Bill | Kind::Fine | Kind::PayLater, Outcome::Late | Outcome::Overdue) if in_12m => {
-                late_any += 1;
-                if r.days_late > 30 {
-                    late_30 += 1;
-                }
-                if r.kind == Kind::PayLater && r.outcome == Outcome::Overdue {
-                    overdue += 1;
-                }
-            }
-            (Kind::Deposit | Kind::Booking, Outcome::Kept) if in_24m => kept += 1,
-            (Kind::Deposit | Kind::Booking, Outcome::Missed) if in_12m => missed += 1,
-            (Kind::Address, Outcome::Verified) if address_consent => address = 1,
-            (Kind::Education, Outcome::Verified) if education_consent => education = 1,
-            _ => {}
-        }
-    }
-    let tenure = first.map_or(0, |f| (now_ms - f) / MONTH_MS);
-    let mut i = Inputs::new();
-    for (k, v) in [
-        ("late_30_12m", late_30),
-        ("late_any_12m", late_any),
-        ("on_time_24m", on_time),
-        ("missed_12m", missed),
-        ("kept_24m", kept),
-        ("paylater_overdue_12m", overdue),
-        ("active_months_12m", months.len() as i64),
-        ("tenure_months", tenure),
-        ("verification_level", verification_level),
-        ("address_verified", address),
-        ("education_verified", education),
-        // No room reports contacts yet: everyone gets the first bin.
-        ("contacts_good", 0),
-        (DEFAULTER_INPUT, i64::from(listed)),
-    ] {
-        i.insert(k.to_string(), v);
-    }
-    i
+    Tally::of(records, now_ms).inputs(verification_level, address_consent, education_consent, listed, now_ms)
 }
 
 #[derive(Clone)]
@@ -1382,27 +1461,45 @@ pub mod bench {
     }
 }
 
+/// One page of the batch, read: the people, their tallies (counted by the
+/// database), listings, latest scores and verification levels.
+struct PageData {
+    people: Vec<(String, i64, i64, i64)>,
+    tallies: HashMap<String, Tally>,
+    listed: BTreeSet<String>,
+    latest: HashMap<String, (i64, String, String)>,
+    levels: HashMap<String, i64>,
+}
+
 impl Credit {
     /// Recompute every opted-in person's score (the model or time moved on);
     /// `progress` hears how many were done. Returns how many were recomputed.
+    ///
+    /// Pages of people in id order: each page's inputs are counted by the
+    /// database in one grouped query, the scores computed in memory and
+    /// written with multi-row statements in one transaction; the next page
+    /// is read while this one is written (on its own connection).
     pub async fn recompute_all(&self, mut progress: impl FnMut(u64)) -> Result<u64> {
-        let mut after = String::new();
+        let now = self.ctx().now_ms();
         let mut done = 0;
+        let Some(mut page) = self.read_page(String::new(), RECOMPUTE_PAGE, now).await? else { return Ok(0) };
         loop {
-            let n = self.recompute_page(&mut after, RECOMPUTE_PAGE).await?;
-            if n == 0 {
-                break;
-            }
+            let last = page.people.last().map(|p| p.0.clone()).unwrap_or_default();
+            let n = page.people.len() as u64;
+            let (_, next) =
+                futures::future::try_join(self.write_page(page, now), self.read_page(last, RECOMPUTE_PAGE, now))
+                    .await?;
             done += n;
             progress(n);
+            match next {
+                Some(p) => page = p,
+                None => break,
+            }
         }
         Ok(done)
     }
 
-    /// One page of the batch: the next `limit` people after `after` (moved
-    /// on), their records, listings, latest scores and verification levels
-    /// read in a few queries, and the changed scores written in one transaction.
-    async fn recompute_page(&self, after: &mut String, limit: i64) -> Result<u64> {
+    async fn read_page(&self, after: String, limit: i64, now: i64) -> Result<Option<PageData>> {
         let pool = &self.ctx().db.pool;
         let people: Vec<(String, i64, i64, i64)> = sqlx::query_as(
             "SELECT user_id, address_consent, education_consent, pay_later_on FROM credit_people WHERE user_id > $1
@@ -1412,15 +1509,9 @@ impl Credit {
         .bind(limit)
         .fetch_all(pool)
         .await?;
-        let Some(last) = people.last().map(|p| p.0.clone()) else { return Ok(0) };
-        let records: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT user_id, kind, outcome, days_late, occurred_at_ms FROM credit_records
-             WHERE user_id > $1 AND user_id <= $2 AND status = 'active'",
-        )
-        .bind(after.as_str())
-        .bind(&last)
-        .fetch_all(pool)
-        .await?;
+        let Some(last) = people.last().map(|p| p.0.clone()) else { return Ok(None) };
+        let tallies: Vec<TallyRow> =
+            sqlx::query_as(TALLY_SQL).bind(now).bind(after.as_str()).bind(&last).fetch_all(pool).await?;
         let listed: Vec<(String,)> =
             sqlx::query_as("SELECT DISTINCT user_id FROM credit_defaulters WHERE user_id > $1 AND user_id <= $2")
                 .bind(after.as_str())
@@ -1438,29 +1529,27 @@ impl Credit {
         .await?;
         let ids: Vec<String> = people.iter().map(|p| p.0.clone()).collect();
         let levels = self.inner.identity.verification_levels(&ids).await?;
-        let mut by_user: HashMap<&str, Vec<Counted>> = HashMap::new();
-        for (u, kind, outcome, days_late, at) in &records {
-            let (Ok(kind), Ok(outcome)) = (Kind::parse(kind), Outcome::parse(outcome)) else { continue };
-            by_user.entry(u.as_str()).or_default().push(Counted {
-                kind,
-                outcome,
-                days_late: *days_late,
-                occurred_at_ms: *at,
-            });
-        }
-        let listed: BTreeSet<&str> = listed.iter().map(|l| l.0.as_str()).collect();
-        let latest: HashMap<&str, (i64, &str, &str)> =
-            latest.iter().map(|(u, seq, i, h)| (u.as_str(), (*seq, i.as_str(), h.as_str()))).collect();
+        Ok(Some(PageData {
+            people,
+            tallies: tallies.iter().map(|r| (r.0.clone(), tally_of_row(r))).collect(),
+            listed: listed.into_iter().map(|l| l.0).collect(),
+            latest: latest.into_iter().map(|(u, seq, i, h)| (u, (seq, i, h))).collect(),
+            levels,
+        }))
+    }
+
+    /// Score a page in memory and store the changed scores in one transaction.
+    async fn write_page(&self, page: PageData, now: i64) -> Result<u64> {
         let model = self.model();
-        let now = self.ctx().now_ms();
         let mut rows: Vec<(String, i64, i64, String, String)> = Vec::new();
         let mut lines: Vec<(String, i64)> = Vec::new();
-        for (u, address, education, pay_later_on) in &people {
-            let counted = by_user.get(u.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-            let level = levels.get(u).copied().unwrap_or(0);
-            let inputs = inputs_of(counted, level, *address != 0, *education != 0, listed.contains(u.as_str()), now);
+        let none = Tally::default();
+        for (u, address, education, pay_later_on) in &page.people {
+            let tally = page.tallies.get(u).unwrap_or(&none);
+            let level = page.levels.get(u).copied().unwrap_or(0);
+            let inputs = tally.inputs(level, *address != 0, *education != 0, page.listed.contains(u), now);
             let json = serde_json::to_string(&inputs).map_err(Error::internal)?;
-            let prev = latest.get(u.as_str());
+            let prev = page.latest.get(u);
             if prev.is_some_and(|(_, i, h)| *i == json && *h == model.hash) {
                 continue;
             }
@@ -1472,8 +1561,9 @@ impl Credit {
         }
         if !rows.is_empty() {
             let mut tx = self.ctx().db.begin().await?;
-            for chunk in rows.chunks(500) {
-                let mut sql = String::from(
+            for chunk in rows.chunks(1000) {
+                let mut sql = String::with_capacity(chunk.len() * 64 + 200);
+                sql.push_str(
                     "INSERT INTO credit_scores (id, user_id, seq, score, band, model_version, model_hash, inputs, cause,
                      computed_at_ms) VALUES ",
                 );
@@ -1519,7 +1609,6 @@ impl Credit {
         for (u, score) in lines {
             self.sync_pay_later(&u, score).await?;
         }
-        *after = last;
-        Ok(people.len() as u64)
+        Ok(page.people.len() as u64)
     }
 }
