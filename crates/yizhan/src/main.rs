@@ -160,8 +160,10 @@ enum ModelCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// Seed synthetic opted-in residents with records, recompute every score,
-    /// print residents per second (the synthetic rows are removed afterwards).
+    /// Seed synthetic opted-in residents with records (once), recompute every
+    /// score `--runs` times (the synthetic scores deleted before each run),
+    /// print residents per second for each run, the median and the spread
+    /// (the synthetic rows are removed afterwards unless `--keep`).
     Credit {
         #[command(flatten)]
         data: DataOpts,
@@ -170,6 +172,11 @@ enum BenchCommand {
         /// Records per resident.
         #[arg(long, default_value_t = 20)]
         records: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Leave the synthetic residents in place (a next run with the same counts reuses them).
+        #[arg(long)]
+        keep: bool,
     },
     /// Mixed payment load on the ledger: transfers between random wallets, a
     /// share of them into one hot merchant account. Prints durable transfers
@@ -318,8 +325,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Credit { command: CreditCommand::Model { command: ModelCommand::Activate { data, hash } } } => {
             credit_cmd::activate(&data, &hash).await
         }
-        Command::Bench { command: BenchCommand::Credit { data, residents, records } } => {
-            credit_cmd::bench(&data, residents, records).await
+        Command::Bench { command: BenchCommand::Credit { data, residents, records, runs, keep } } => {
+            credit_cmd::bench(&data, residents, records, runs.max(1), keep).await
         }
         Command::Bench { command: BenchCommand::ApiPay(o) } => {
             api_bench::run(api_bench::ApiPayArgs {

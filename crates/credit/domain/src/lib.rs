@@ -1450,6 +1450,26 @@ pub mod bench {
         Ok(written)
     }
 
+    /// How many synthetic residents and records are there now.
+    pub async fn seeded(credit: &Credit) -> Result<(u64, u64)> {
+        let pool = &credit.ctx().db.pool;
+        let (p,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM credit_people WHERE user_id LIKE 'bench-%'")
+            .fetch_one(pool)
+            .await?;
+        let (r,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM credit_records WHERE user_id LIKE 'bench-%'")
+            .fetch_one(pool)
+            .await?;
+        Ok((u64::try_from(p).unwrap_or(0), u64::try_from(r).unwrap_or(0)))
+    }
+
+    /// Remove the synthetic residents' scores only (before a timed run).
+    pub async fn clear_scores(credit: &Credit) -> Result<()> {
+        let mut tx = credit.ctx().db.begin().await?;
+        sqlx::query("DELETE FROM credit_scores WHERE user_id LIKE 'bench-%'").execute(tx.conn()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Remove what `seed` wrote.
     pub async fn clear(credit: &Credit) -> Result<()> {
         let mut tx = credit.ctx().db.begin().await?;
