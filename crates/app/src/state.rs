@@ -270,7 +270,11 @@ fn line_state(l: yizhan_pay::paylater::PayLaterLine, now_ms: i64) -> yizhan_cred
 
 #[async_trait::async_trait]
 impl yizhan_credit::PayLaterWallet for PayLaterOnPay {
-    async fn set_line(&self, user_id: &str, limit_fen: Option<i64>) -> yizhan_core::Result<yizhan_credit::PayLaterState> {
+    async fn set_line(
+        &self,
+        user_id: &str,
+        limit_fen: Option<i64>,
+    ) -> yizhan_core::Result<yizhan_credit::PayLaterState> {
         let l = self.pay.pay_later_set(user_id, limit_fen).await?;
         Ok(line_state(l, self.pay.now_ms()))
     }

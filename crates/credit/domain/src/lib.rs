@@ -559,9 +559,9 @@ impl Credit {
         Ok(sqlx::query_as(
             "SELECT address_consent, education_consent, pay_later_on FROM credit_people WHERE user_id = $1",
         )
-            .bind(user_id)
-            .fetch_optional(&self.ctx().db.pool)
-            .await?)
+        .bind(user_id)
+        .fetch_optional(&self.ctx().db.pool)
+        .await?)
     }
 
     pub async fn is_opted_in(&self, user_id: &str) -> Result<bool> {
@@ -1453,12 +1453,10 @@ pub mod bench {
     /// How many synthetic residents and records are there now.
     pub async fn seeded(credit: &Credit) -> Result<(u64, u64)> {
         let pool = &credit.ctx().db.pool;
-        let (p,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM credit_people WHERE user_id LIKE 'bench-%'")
-            .fetch_one(pool)
-            .await?;
-        let (r,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM credit_records WHERE user_id LIKE 'bench-%'")
-            .fetch_one(pool)
-            .await?;
+        let (p,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM credit_people WHERE user_id LIKE 'bench-%'").fetch_one(pool).await?;
+        let (r,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM credit_records WHERE user_id LIKE 'bench-%'").fetch_one(pool).await?;
         Ok((u64::try_from(p).unwrap_or(0), u64::try_from(r).unwrap_or(0)))
     }
 

@@ -147,13 +147,11 @@ impl Credit {
     }
 
     async fn stored_model(&self, hash: &str) -> Result<StoredModel> {
-        sqlx::query_as(
-            "SELECT hash, version, state, staged_at_ms, activated_at_ms FROM credit_models WHERE hash = $1",
-        )
-        .bind(hash)
-        .fetch_optional(&self.ctx().db.pool)
-        .await?
-        .ok_or_else(|| Error::not_found("credit_model"))
+        sqlx::query_as("SELECT hash, version, state, staged_at_ms, activated_at_ms FROM credit_models WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.ctx().db.pool)
+            .await?
+            .ok_or_else(|| Error::not_found("credit_model"))
     }
 
     /// Every stored model, oldest first.
@@ -206,7 +204,8 @@ impl Credit {
     /// Both scores for up to `sample` opted-in people (in id order): the
     /// active model's and the staged one's, from the same current inputs.
     pub async fn compare_models(&self, sample: u64, mut progress: impl FnMut(u64)) -> Result<Comparison> {
-        let to = self.staged_model().ok_or_else(|| Error::new(crate::codes::MODEL_INVALID, "credit.model.none_staged"))?;
+        let to =
+            self.staged_model().ok_or_else(|| Error::new(crate::codes::MODEL_INVALID, "credit.model.none_staged"))?;
         let from = self.model();
         let mut bands: BTreeMap<i64, BandShift> = BTreeMap::new();
         let mut after = String::new();

@@ -287,19 +287,20 @@ async fn consents(State(s): State<CreditRoom>, lang: Lang, PageUser(p): PageUser
     }
 }
 
-async fn switch_pay_later(
-    State(s): State<CreditRoom>,
-    lang: Lang,
-    PageUser(p): PageUser,
-    f: CsrfForm,
-) -> Response {
+async fn switch_pay_later(State(s): State<CreditRoom>, lang: Lang, PageUser(p): PageUser, f: CsrfForm) -> Response {
     match s.credit.switch_pay_later(&p.user_id, f.get("on") == "1").await {
         Ok(_) => Redirect::to("/credit#credit-pay-later").into_response(),
         Err(e) => failure_page(lang, &e),
     }
 }
 
-async fn repay(State(s): State<CreditRoom>, lang: Lang, PageUser(p): PageUser, Path(id): Path<String>, _f: CsrfForm) -> Response {
+async fn repay(
+    State(s): State<CreditRoom>,
+    lang: Lang,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    _f: CsrfForm,
+) -> Response {
     match s.credit.repay_pay_later(&p.user_id, &id).await {
         Ok(_) => Redirect::to("/credit#credit-pay-later").into_response(),
         Err(e) => failure_page(lang, &e),

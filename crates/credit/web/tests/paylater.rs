@@ -227,7 +227,8 @@ async fn a_monthly_statement_arrives_and_repaying_it_on_time_or_late_feeds_the_s
     assert!(inbox.text.contains("Pay-later statement") || inbox.text.contains("paylater"), "{}", inbox.text);
 
     // Repaid on time: a pay-later record on time, the wallet owes nothing.
-    let r = w.app.post(&format!("/api/v1/credit/pay-later/statements/{statement}/repay"), Some(&w.ana), json!({})).await;
+    let r =
+        w.app.post(&format!("/api/v1/credit/pay-later/statements/{statement}/repay"), Some(&w.ana), json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["owed_fen"], 0);
     assert_eq!(r.body["statements"][0]["status"], "paid");
@@ -252,8 +253,13 @@ async fn a_monthly_statement_arrives_and_repaying_it_on_time_or_late_feeds_the_s
     let rep = w.app.state.pay.pay_later_sweep(100).await.unwrap();
     assert_eq!(rep.statements_overdue, 1, "{rep:?}");
     let recs = w.app.get("/api/v1/credit/records", Some(&w.ana)).await;
-    let overdue: Vec<_> =
-        recs.body.as_array().unwrap().iter().filter(|r| r["kind"] == "pay_later" && r["outcome"] == "overdue").collect();
+    let overdue: Vec<_> = recs
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "pay_later" && r["outcome"] == "overdue")
+        .collect();
     assert_eq!(overdue.len(), 1, "{}", recs.text);
     let after = w.score().await;
     assert!(after < before, "{before} -> {after}");
@@ -263,7 +269,8 @@ async fn a_monthly_statement_arrives_and_repaying_it_on_time_or_late_feeds_the_s
     let r = w.app.post(&format!("/api/v1/credit/pay-later/statements/{open}/repay"), Some(&w.ana), json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let recs = w.app.get("/api/v1/credit/records", Some(&w.ana)).await;
-    let late: Vec<_> = recs.body.as_array().unwrap().iter().filter(|r| r["source_ref"] == format!("paylater:{open}")).collect();
+    let late: Vec<_> =
+        recs.body.as_array().unwrap().iter().filter(|r| r["source_ref"] == format!("paylater:{open}")).collect();
     assert_eq!(late.len(), 1, "{}", recs.text);
     assert_eq!(late[0]["outcome"], "late");
     assert!(late[0]["days_late"].as_i64().unwrap() >= 4, "{}", recs.text);

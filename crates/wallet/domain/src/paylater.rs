@@ -114,7 +114,8 @@ fn previous_month(now_ms: i64) -> (String, i64) {
     (period_of(py, pm), start)
 }
 
-const STATEMENT_COLS: &str = "id, user_id, period, amount_fen, closed_at_ms, due_at_ms, status, paid_at_ms, overdue_told";
+const STATEMENT_COLS: &str =
+    "id, user_id, period, amount_fen, closed_at_ms, due_at_ms, status, paid_at_ms, overdue_told";
 
 impl Pay {
     /// The injected clock's now.
@@ -267,13 +268,12 @@ impl Pay {
         let (period, month_start) = previous_month(now);
 
         // Close last month for lines not closed through it.
-        let lines: Vec<(String,)> = sqlx::query_as(
-            "SELECT user_id FROM paylater_lines WHERE closed_through < $1 ORDER BY user_id LIMIT $2",
-        )
-        .bind(&period)
-        .bind(max)
-        .fetch_all(&self.ctx().db.pool)
-        .await?;
+        let lines: Vec<(String,)> =
+            sqlx::query_as("SELECT user_id FROM paylater_lines WHERE closed_through < $1 ORDER BY user_id LIMIT $2")
+                .bind(&period)
+                .bind(max)
+                .fetch_all(&self.ctx().db.pool)
+                .await?;
         for (user_id,) in lines {
             let (_, owed, _) = self.owed_and_used(&user_id).await?;
             let (open,): (i64,) = sqlx::query_as(
@@ -285,14 +285,13 @@ impl Pay {
             .await?;
             let amount = owed - open;
             let mut tx = self.ctx().db.begin().await?;
-            let claimed = sqlx::query(
-                "UPDATE paylater_lines SET closed_through = $1 WHERE user_id = $2 AND closed_through < $1",
-            )
-            .bind(&period)
-            .bind(&user_id)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
+            let claimed =
+                sqlx::query("UPDATE paylater_lines SET closed_through = $1 WHERE user_id = $2 AND closed_through < $1")
+                    .bind(&period)
+                    .bind(&user_id)
+                    .execute(tx.conn())
+                    .await?
+                    .rows_affected();
             let mut issued = None;
             if claimed > 0 && amount > 0 {
                 let id = self.ctx().new_id();
@@ -347,11 +346,12 @@ impl Pay {
                     report.statements_settled += 1;
                 }
             } else if s.due_at_ms < now && s.overdue_told == 0 {
-                let n = sqlx::query("UPDATE paylater_statements SET overdue_told = 1 WHERE id = $1 AND overdue_told = 0")
-                    .bind(&s.id)
-                    .execute(&self.ctx().db.pool)
-                    .await?
-                    .rows_affected();
+                let n =
+                    sqlx::query("UPDATE paylater_statements SET overdue_told = 1 WHERE id = $1 AND overdue_told = 0")
+                        .bind(&s.id)
+                        .execute(&self.ctx().db.pool)
+                        .await?
+                        .rows_affected();
                 if n > 0 {
                     report.statements_overdue += 1;
                     if let Some(events) = self.bill_events() {
