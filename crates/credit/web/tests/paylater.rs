@@ -163,6 +163,15 @@ async fn the_line_pays_beyond_the_balance_up_to_the_limit_and_a_lower_score_neve
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds");
     let check = w.app.state.ledger.check().await.unwrap();
     assert!(check.is_clean(), "{check:?}");
+
+    // Switched on again, then opting out ends the line the same way.
+    w.app.post("/api/v1/credit/pay-later", Some(&w.ana), json!({"on": true})).await;
+    assert_eq!(w.app.state.pay.pay_later(&w.ana_id).await.unwrap().ledger_limit_fen, 100_000);
+    let r = w.app.post("/api/v1/credit/opt-out", Some(&w.ana), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let line = w.app.state.pay.pay_later(&w.ana_id).await.unwrap();
+    assert!(!line.on);
+    assert_eq!((line.ledger_limit_fen, line.owed_fen), (40_000, 40_000));
 }
 
 #[tokio::test]
@@ -347,8 +356,6 @@ async fn a_staged_model_shows_beside_the_score_and_only_scores_once_activated() 
     assert_eq!(r.body["model_hash"], v1);
     assert_eq!(r.body["staged"]["score"], 625);
     assert_eq!(r.body["staged"]["model_hash"], staged.hash);
-    let page = w.app.get("/credit", Some(&w.ana)).await;
-    let _ = page;
     let c = credit.compare_models(100, |_| {}).await.unwrap();
     assert_eq!(c.people, 1);
     assert_eq!(c.bands.len(), 1);
