@@ -103,7 +103,9 @@ impl Services {
         identity.set_relations(Arc::new(Relations { pay: pay.clone() }));
         let idempotency = Idempotency::new(ctx.clone());
         let credit = Credit::new(ctx.clone(), identity.clone(), audit.clone(), notify.clone())?;
+        credit.load_models().await?;
         pay.set_bill_events(Arc::new(BillsToCredit { credit: credit.clone() }));
+        credit.set_pay_later_wallet(Arc::new(PayLaterOnPay { pay: pay.clone() }));
         let booking = Booking::new(ctx.clone())
             .with_events(Arc::new(crate::booking_notices::Notices { notify: notify.clone(), identity: identity.clone() }))
             .with_fees(Arc::new(FeesToWallet { pay: pay.clone() }));
@@ -232,5 +234,111 @@ impl yizhan_pay::bills::BillEvents for BillsToCredit {
         if let Err(e) = self.credit.record_event(record).await {
             tracing::warn!(user_id = %bill.user_id, code = %e.code, error = %e.msg, "bill not recorded for the credit score");
         }
+    }
+
+    /// An unpaid bill past its due time is an overdue record (paying it
+    /// later replaces it with "paid late": same source reference).
+    async fn bill_overdue(&self, bill: &yizhan_pay::Bill, days_late: i64) {
+        let kind =
+            if bill.kind == yizhan_pay::BillKind::Fine { yizhan_credit::Kind::Fine } else { yizhan_credit::Kind::Bill };
+        self.record(yizhan_credit::NewRecord {
+            user_id: bill.user_id.clone(),
+            kind,
+            outcome: yizhan_credit::Outcome::Overdue,
+            days_late,
+            occurred_at_ms: bill.due_at_ms,
+            source: "wallet".into(),
+            source_org_id: Some(bill.org_id.clone()),
+            source_ref: format!("bill:{}", bill.id),
+        })
+        .await;
+    }
+
+    async fn pay_later_repaid(&self, s: &yizhan_pay::paylater::Statement) {
+        let days_late = s.days_late(s.paid_at_ms.unwrap_or(s.due_at_ms));
+        let outcome = if days_late > 0 { yizhan_credit::Outcome::Late } else { yizhan_credit::Outcome::OnTime };
+        self.record(yizhan_credit::NewRecord {
+            user_id: s.user_id.clone(),
+            kind: yizhan_credit::Kind::PayLater,
+            outcome,
+            days_late,
+            occurred_at_ms: s.paid_at_ms.unwrap_or(s.due_at_ms),
+            source: "wallet".into(),
+            source_org_id: None,
+            source_ref: format!("paylater:{}", s.id),
+        })
+        .await;
+    }
+
+    async fn pay_later_overdue(&self, s: &yizhan_pay::paylater::Statement, days_late: i64) {
+        self.record(yizhan_credit::NewRecord {
+            user_id: s.user_id.clone(),
+            kind: yizhan_credit::Kind::PayLater,
+            outcome: yizhan_credit::Outcome::Overdue,
+            days_late,
+            occurred_at_ms: s.due_at_ms,
+            source: "wallet".into(),
+            source_org_id: None,
+            source_ref: format!("paylater:{}", s.id),
+        })
+        .await;
+    }
+}
+
+impl BillsToCredit {
+    async fn record(&self, r: yizhan_credit::NewRecord) {
+        let user_id = r.user_id.clone();
+        if let Err(e) = self.credit.record_event(r).await {
+            tracing::warn!(%user_id, code = %e.code, error = %e.msg, "event not recorded for the credit score");
+        }
+    }
+}
+
+/// The wallet side of the credit room's pay-later line.
+struct PayLaterOnPay {
+    pay: Pay,
+}
+
+fn line_state(l: yizhan_pay::paylater::PayLaterLine, now_ms: i64) -> yizhan_credit::PayLaterState {
+    yizhan_credit::PayLaterState {
+        on: l.on,
+        ledger_limit_fen: l.ledger_limit_fen,
+        owed_fen: l.owed_fen,
+        available_credit_fen: l.available_credit_fen,
+        statements: l
+            .statements
+            .into_iter()
+            .map(|s| yizhan_credit::PayLaterStatement {
+                days_late: s.days_late(now_ms),
+                id: s.id,
+                period: s.period,
+                amount_fen: s.amount_fen,
+                due_at_ms: s.due_at_ms,
+                status: s.status,
+                paid_at_ms: s.paid_at_ms,
+            })
+            .collect(),
+    }
+}
+
+#[async_trait::async_trait]
+impl yizhan_credit::PayLaterWallet for PayLaterOnPay {
+    async fn set_line(
+        &self,
+        user_id: &str,
+        limit_fen: Option<i64>,
+    ) -> yizhan_core::Result<yizhan_credit::PayLaterState> {
+        let l = self.pay.pay_later_set(user_id, limit_fen).await?;
+        Ok(line_state(l, self.pay.now_ms()))
+    }
+
+    async fn line(&self, user_id: &str) -> yizhan_core::Result<yizhan_credit::PayLaterState> {
+        let l = self.pay.pay_later(user_id).await?;
+        Ok(line_state(l, self.pay.now_ms()))
+    }
+
+    async fn repay(&self, user_id: &str, statement_id: &str) -> yizhan_core::Result<yizhan_credit::PayLaterState> {
+        self.pay.pay_later_repay(user_id, statement_id, None).await?;
+        self.line(user_id).await
     }
 }

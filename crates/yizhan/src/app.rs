@@ -12,6 +12,8 @@ pub struct Built {
     pub state: AppState,
 }
 
+/// Pay-later lines, statements and overdue bills handled per sweep tick (each kind).
+const PAY_LATER_BATCH: i64 = 500;
 /// How often the background sweep runs.
 const SWEEP_EVERY_MS: u64 = 5_000;
 /// How long answers to requests with an Idempotency-Key are kept (at least a day; see yizhan-idempotency).
@@ -476,6 +478,24 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(keys = n, "idempotency keys purged"),
             Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "purging idempotency keys failed"),
+        }
+        // Pay-later months closed, statements settled or overdue, overdue
+        // bills told to the credit room: a bounded batch per tick.
+        match state.pay.pay_later_sweep(PAY_LATER_BATCH).await {
+            Ok(r) if !r.is_empty() => tracing::info!(
+                lines_closed = r.lines_closed,
+                statements = r.statements_issued,
+                settled = r.statements_settled,
+                overdue = r.statements_overdue,
+                bills_overdue = r.bills_overdue,
+                "pay-later sweep"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "pay-later sweep failed"),
+        }
+        // A model activated by `yizhan credit model activate` takes effect here.
+        if let Err(e) = state.credit.load_models().await {
+            tracing::warn!(code = %e.code, error = %e.msg, "reloading the credit models failed");
         }
         // Holds that ran out give their places back (or to the waiting list).
         match state.booking.sweep().await {

@@ -129,12 +129,42 @@ enum CreditCommand {
         #[command(flatten)]
         data: DataOpts,
     },
+    /// A new model version: stage it, compare it with the active one, activate it.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Check a model file and store it by its content hash; the active model keeps scoring.
+    Stage {
+        #[command(flatten)]
+        data: DataOpts,
+        file: PathBuf,
+    },
+    /// Both scores side by side for a sample of opted-in people, the shift per band.
+    Compare {
+        #[command(flatten)]
+        data: DataOpts,
+        #[arg(long, default_value_t = 10_000)]
+        sample: u64,
+    },
+    /// Make a stored model (by its hash) the one that scores; stored scores keep theirs.
+    Activate {
+        #[command(flatten)]
+        data: DataOpts,
+        hash: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// Seed synthetic opted-in residents with records, recompute every score,
-    /// print residents per second (the synthetic rows are removed afterwards).
+    /// Seed synthetic opted-in residents with records (once), recompute every
+    /// score `--runs` times (the synthetic scores deleted before each run),
+    /// print residents per second for each run, the median and the spread
+    /// (the synthetic rows are removed afterwards unless `--keep`).
     Credit {
         #[command(flatten)]
         data: DataOpts,
@@ -143,6 +173,11 @@ enum BenchCommand {
         /// Records per resident.
         #[arg(long, default_value_t = 20)]
         records: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Leave the synthetic residents in place (a next run with the same counts reuses them).
+        #[arg(long)]
+        keep: bool,
     },
     /// Mixed payment load on the ledger: transfers between random wallets, a
     /// share of them into one hot merchant account. Prints durable transfers
@@ -323,8 +358,17 @@ async fn main() -> anyhow::Result<()> {
             ledger_cmd::load(&data, accounts, concurrency).await
         }
         Command::Credit { command: CreditCommand::Recompute { data } } => credit_cmd::recompute(&data).await,
-        Command::Bench { command: BenchCommand::Credit { data, residents, records } } => {
-            credit_cmd::bench(&data, residents, records).await
+        Command::Credit { command: CreditCommand::Model { command: ModelCommand::Stage { data, file } } } => {
+            credit_cmd::stage(&data, &file).await
+        }
+        Command::Credit { command: CreditCommand::Model { command: ModelCommand::Compare { data, sample } } } => {
+            credit_cmd::compare(&data, sample).await
+        }
+        Command::Credit { command: CreditCommand::Model { command: ModelCommand::Activate { data, hash } } } => {
+            credit_cmd::activate(&data, &hash).await
+        }
+        Command::Bench { command: BenchCommand::Credit { data, residents, records, runs, keep } } => {
+            credit_cmd::bench(&data, residents, records, runs.max(1), keep).await
         }
         Command::Bench { command: BenchCommand::ApiPay(o) } => {
             api_bench::run(api_bench::ApiPayArgs {

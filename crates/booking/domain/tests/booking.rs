@@ -576,6 +576,8 @@ async fn a_fee_is_given_back_when_booking_fails_after_it_and_a_refund_that_faile
     booking.sweep().await.unwrap();
     assert_eq!(fees.charged.lock().unwrap().len(), 3);
     assert_eq!(fees.refunded.lock().unwrap().len(), 3, "one refund per fee taken");
+}
+
 /// The same database as another server process would see it: its own engine
 /// (its own ids and events), the same clock and key.
 fn second_process(w: &World, seed: u64) -> (Booking, Arc<Caught>) {

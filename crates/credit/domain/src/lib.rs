@@ -8,12 +8,16 @@
 //! Opting out deletes the score, its history and the records.
 
 pub mod model;
+pub mod paylater;
+pub mod rollout;
 
 pub use model::{Inputs, Model, Plan, Reason, Scored, Step, DEFAULTER_INPUT, INPUTS, MODEL_V1};
+pub use paylater::{PayLaterState, PayLaterStatement, PayLaterView, PayLaterWallet};
+pub use rollout::{BandShift, Comparison, StagedScore, StoredModel};
 
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 use yizhan_audit::{Audit, NewAccess};
 use yizhan_core::{Ctx, Error, FieldError, MigrationSet, Msg, Result};
 use yizhan_identity::{Identity, OrgKind, Principal, Role};
@@ -21,8 +25,14 @@ use yizhan_notify::{Message, Notify, Target};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "credit",
-    sqlite: &[("0001", include_str!("../migrations/sqlite/0001_credit.sql"))],
-    postgres: &[("0001", include_str!("../migrations/postgres/0001_credit.sql"))],
+    sqlite: &[
+        ("0001", include_str!("../migrations/sqlite/0001_credit.sql")),
+        ("0002", include_str!("../migrations/sqlite/0002_paylater_models.sql")),
+    ],
+    postgres: &[
+        ("0001", include_str!("../migrations/postgres/0001_credit.sql")),
+        ("0002", include_str!("../migrations/postgres/0002_paylater_models.sql")),
+    ],
 };
 
 pub mod codes {
@@ -37,7 +47,12 @@ pub mod codes {
     pub const NOT_A_COURT: Code = Code::new("credit_not_a_court", Class::Invalid);
     /// A defaulter file with a malformed line (nothing of it was applied).
     pub const DEFAULTER_FILE: Code = Code::new("credit_defaulter_file", Class::Invalid);
-    pub const ALL: &[Code] = &[NOT_OPTED_IN, NOT_CONTESTABLE, CONTEST_DECIDED, NOT_A_COURT, DEFAULTER_FILE];
+    /// The score does not reach the pay-later perk, or no wallet is wired.
+    pub const NO_PAY_LATER: Code = Code::new("credit_no_pay_later", Class::Conflict);
+    /// A model file that does not load (it names the first problem).
+    pub const MODEL_INVALID: Code = Code::new("credit_model_invalid", Class::Invalid);
+    pub const ALL: &[Code] =
+        &[NOT_OPTED_IN, NOT_CONTESTABLE, CONTEST_DECIDED, NOT_A_COURT, DEFAULTER_FILE, NO_PAY_LATER, MODEL_INVALID];
 }
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
@@ -208,6 +223,8 @@ pub struct ScoreView {
     pub explained: Scored,
     /// The court listings the person is on (court name and case number).
     pub listings: Vec<Listing>,
+    /// During a staged rollout: what the staged model would give (it does not count yet).
+    pub staged: Option<StagedScore>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -312,6 +329,14 @@ struct ScoreRow {
 struct PersonRow {
     address_consent: i64,
     education_consent: i64,
+    pay_later_on: i64,
+}
+
+/// The optional sources a person consents to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Consents {
+    pub address: bool,
+    pub education: bool,
 }
 
 /// What the inputs are computed from, per record (counted ones only).
@@ -321,6 +346,138 @@ pub struct Counted {
     pub outcome: Outcome,
     pub days_late: i64,
     pub occurred_at_ms: i64,
+}
+
+/// What the inputs count from a person's records, as of a moment: the same
+/// whether counted here ([`Tally::of`]) or by the database ([`TALLY_SQL`],
+/// the batch's path; a test holds them equal on both engines).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub late_30: i64,
+    pub late_any: i64,
+    pub on_time: i64,
+    pub missed: i64,
+    pub kept: i64,
+    pub pay_later_overdue: i64,
+    /// Distinct 30-day months with a record in the last 12.
+    pub active_months: i64,
+    /// The oldest record's time (records in the future are not counted).
+    pub first_ms: Option<i64>,
+    pub address: bool,
+    pub education: bool,
+}
+
+impl Tally {
+    pub fn of(records: &[Counted], now_ms: i64) -> Tally {
+        let mut t = Tally::default();
+        let mut months = BTreeSet::new();
+        for r in records {
+            let age = now_ms - r.occurred_at_ms;
+            if age < 0 {
+                continue;
+            }
+            let in_12m = age < YEAR_MS;
+            let in_24m = age < 2 * YEAR_MS;
+            t.first_ms = Some(t.first_ms.map_or(r.occurred_at_ms, |f: i64| f.min(r.occurred_at_ms)));
+            if in_12m {
+                months.insert(age / MONTH_MS);
+            }
+            match (r.kind, r.outcome) {
+                (Kind::Bill | Kind::Fine | Kind::PayLater, Outcome::OnTime) if in_24m => t.on_time += 1,
+                (Kind::Bill | Kind::Fine | Kind::PayLater, Outcome::Late | Outcome::Overdue) if in_12m => {
+                    t.late_any += 1;
+                    if r.days_late > 30 {
+                        t.late_30 += 1;
+                    }
+                    if r.kind == Kind::PayLater && r.outcome == Outcome::Overdue {
+                        t.pay_later_overdue += 1;
+                    }
+                }
+                (Kind::Deposit | Kind::Booking, Outcome::Kept) if in_24m => t.kept += 1,
+                (Kind::Deposit | Kind::Booking, Outcome::Missed) if in_12m => t.missed += 1,
+                (Kind::Address, Outcome::Verified) => t.address = true,
+                (Kind::Education, Outcome::Verified) => t.education = true,
+                _ => {}
+            }
+        }
+        t.active_months = months.len() as i64;
+        t
+    }
+
+    /// The model's inputs: an optional source counts only with its consent.
+    pub fn inputs(
+        &self,
+        verification_level: i64,
+        address_consent: bool,
+        education_consent: bool,
+        listed: bool,
+        now_ms: i64,
+    ) -> Inputs {
+        let tenure = self.first_ms.map_or(0, |f| (now_ms - f) / MONTH_MS);
+        let mut i = Inputs::new();
+        for (k, v) in [
+            ("late_30_12m", self.late_30),
+            ("late_any_12m", self.late_any),
+            ("on_time_24m", self.on_time),
+            ("missed_12m", self.missed),
+            ("kept_24m", self.kept),
+            ("paylater_overdue_12m", self.pay_later_overdue),
+            ("active_months_12m", self.active_months),
+            ("tenure_months", tenure),
+            ("verification_level", verification_level),
+            ("address_verified", i64::from(self.address && address_consent)),
+            ("education_verified", i64::from(self.education && education_consent)),
+            // Connections: no room reports contacts, and no one else's data is
+            // ever used: everyone gets the model's first (neutral) bin.
+            ("contacts_good", 0),
+            (DEFAULTER_INPUT, i64::from(listed)),
+        ] {
+            i.insert(k.to_string(), v);
+        }
+        i
+    }
+}
+
+/// [`Tally::of`] in SQL, per person of a range of ids: `$1` now, `$2` and
+/// `$3` the range (after, up to and including). Integer division truncates
+/// on both engines, and ages are never negative here.
+pub const TALLY_SQL: &str = "SELECT user_id,
+     CAST(SUM(CASE WHEN kind IN ('bill', 'fine', 'pay_later') AND outcome IN ('late', 'overdue')
+         AND $1 - occurred_at_ms < 31536000000 AND days_late > 30 THEN 1 ELSE 0 END) AS BIGINT),
+     CAST(SUM(CASE WHEN kind IN ('bill', 'fine', 'pay_later') AND outcome IN ('late', 'overdue')
+         AND $1 - occurred_at_ms < 31536000000 THEN 1 ELSE 0 END) AS BIGINT),
+     CAST(SUM(CASE WHEN kind IN ('bill', 'fine', 'pay_later') AND outcome = 'on_time'
+         AND $1 - occurred_at_ms < 63072000000 THEN 1 ELSE 0 END) AS BIGINT),
+     CAST(SUM(CASE WHEN kind IN ('deposit', 'booking') AND outcome = 'missed'
+         AND $1 - occurred_at_ms < 31536000000 THEN 1 ELSE 0 END) AS BIGINT),
+     CAST(SUM(CASE WHEN kind IN ('deposit', 'booking') AND outcome = 'kept'
+         AND $1 - occurred_at_ms < 63072000000 THEN 1 ELSE 0 END) AS BIGINT),
+     CAST(SUM(CASE WHEN kind = 'pay_later' AND outcome = 'overdue'
+         AND $1 - occurred_at_ms < 31536000000 THEN 1 ELSE 0 END) AS BIGINT),
+     CAST(COUNT(DISTINCT CASE WHEN $1 - occurred_at_ms < 31536000000
+         THEN ($1 - occurred_at_ms) / 2592000000 END) AS BIGINT),
+     CAST(MIN(occurred_at_ms) AS BIGINT),
+     CAST(MAX(CASE WHEN kind = 'address' AND outcome = 'verified' THEN 1 ELSE 0 END) AS BIGINT),
+     CAST(MAX(CASE WHEN kind = 'education' AND outcome = 'verified' THEN 1 ELSE 0 END) AS BIGINT)
+ FROM credit_records
+ WHERE user_id > $2 AND user_id <= $3 AND status = 'active' AND occurred_at_ms <= $1
+ GROUP BY user_id";
+
+type TallyRow = (String, i64, i64, i64, i64, i64, i64, i64, Option<i64>, i64, i64);
+
+fn tally_of_row(r: &TallyRow) -> Tally {
+    Tally {
+        late_30: r.1,
+        late_any: r.2,
+        on_time: r.3,
+        missed: r.4,
+        kept: r.5,
+        pay_later_overdue: r.6,
+        active_months: r.7,
+        first_ms: r.8,
+        address: r.9 != 0,
+        education: r.10 != 0,
+    }
 }
 
 /// The model's inputs from a person's counted records, their verification
@@ -334,60 +491,7 @@ pub fn inputs_of(
     listed: bool,
     now_ms: i64,
 ) -> Inputs {
-    let (mut late_30, mut late_any, mut on_time, mut missed, mut kept, mut overdue) = (0, 0, 0, 0, 0, 0);
-    let (mut address, mut education) = (0, 0);
-    let mut months = BTreeSet::new();
-    let mut first: Option<i64> = None;
-    for r in records {
-        let age = now_ms - r.occurred_at_ms;
-        if age < 0 {
-            continue;
-        }
-        let in_12m = age < YEAR_MS;
-        let in_24m = age < 2 * YEAR_MS;
-        first = Some(first.map_or(r.occurred_at_ms, |f: i64| f.min(r.occurred_at_ms)));
-        if in_12m {
-            months.insert(age / MONTH_MS);
-        }
-        match (r.kind, r.outcome) {
-            (Kind::Bill | Kind::Fine | Kind::PayLater, Outcome::OnTime) if in_24m => on_time += 1,
-            (Kind::Bill | Kind::Fine | Kind::PayLater, Outcome::Late | Outcome::Overdue) if in_12m => {
-                late_any += 1;
-                if r.days_late > 30 {
-                    late_30 += 1;
-                }
-                if r.kind == Kind::PayLater && r.outcome == Outcome::Overdue {
-                    overdue += 1;
-                }
-            }
-            (Kind::Deposit | Kind::Booking, Outcome::Kept) if in_24m => kept += 1,
-            (Kind::Deposit | Kind::Booking, Outcome::Missed) if in_12m => missed += 1,
-            (Kind::Address, Outcome::Verified) if address_consent => address = 1,
-            (Kind::Education, Outcome::Verified) if education_consent => education = 1,
-            _ => {}
-        }
-    }
-    let tenure = first.map_or(0, |f| (now_ms - f) / MONTH_MS);
-    let mut i = Inputs::new();
-    for (k, v) in [
-        ("late_30_12m", late_30),
-        ("late_any_12m", late_any),
-        ("on_time_24m", on_time),
-        ("missed_12m", missed),
-        ("kept_24m", kept),
-        ("paylater_overdue_12m", overdue),
-        ("active_months_12m", months.len() as i64),
-        ("tenure_months", tenure),
-        ("verification_level", verification_level),
-        ("address_verified", address),
-        ("education_verified", education),
-        // No room reports contacts yet: everyone gets the first bin.
-        ("contacts_good", 0),
-        (DEFAULTER_INPUT, i64::from(listed)),
-    ] {
-        i.insert(k.to_string(), v);
-    }
-    i
+    Tally::of(records, now_ms).inputs(verification_level, address_consent, education_consent, listed, now_ms)
 }
 
 #[derive(Clone)]
@@ -400,9 +504,16 @@ struct Inner {
     identity: Identity,
     audit: Audit,
     notify: Notify,
-    model: Arc<Model>,
+    /// The model that scores now (the build's, until an operator activates another).
+    model: RwLock<Arc<Model>>,
+    /// The model staged for a rollout: shown beside the score, counting for nothing.
+    staged: RwLock<Option<Arc<Model>>>,
     /// Every model a stored score may name, by hash.
-    models: HashMap<String, Arc<Model>>,
+    models: RwLock<HashMap<String, Arc<Model>>>,
+    /// The build's own model.
+    builtin: Arc<Model>,
+    /// The wallet side of the pay-later line (wired by the app).
+    pay_later: OnceLock<Arc<dyn PayLaterWallet>>,
 }
 
 fn not_opted_in() -> Error {
@@ -415,16 +526,29 @@ impl Credit {
         let model = Arc::new(Model::v1()?);
         let mut models = HashMap::new();
         models.insert(model.hash.clone(), model.clone());
-        Ok(Credit { inner: Arc::new(Inner { ctx, identity, audit, notify, model, models }) })
+        Ok(Credit {
+            inner: Arc::new(Inner {
+                ctx,
+                identity,
+                audit,
+                notify,
+                model: RwLock::new(model.clone()),
+                staged: RwLock::new(None),
+                models: RwLock::new(models),
+                builtin: model,
+                pay_later: OnceLock::new(),
+            }),
+        })
     }
 
-    pub fn model(&self) -> &Model {
-        &self.inner.model
+    /// The model that scores now.
+    pub fn model(&self) -> Arc<Model> {
+        self.inner.model.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The model a stored score names by its hash.
-    pub fn model_by_hash(&self, hash: &str) -> Option<&Model> {
-        self.inner.models.get(hash).map(|m| m.as_ref())
+    pub fn model_by_hash(&self, hash: &str) -> Option<Arc<Model>> {
+        self.inner.models.read().unwrap_or_else(|e| e.into_inner()).get(hash).cloned()
     }
 
     fn ctx(&self) -> &Ctx {
@@ -432,10 +556,12 @@ impl Credit {
     }
 
     async fn person(&self, user_id: &str) -> Result<Option<PersonRow>> {
-        Ok(sqlx::query_as("SELECT address_consent, education_consent FROM credit_people WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.ctx().db.pool)
-            .await?)
+        Ok(sqlx::query_as(
+            "SELECT address_consent, education_consent, pay_later_on FROM credit_people WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.ctx().db.pool)
+        .await?)
     }
 
     pub async fn is_opted_in(&self, user_id: &str) -> Result<bool> {
@@ -465,6 +591,7 @@ impl Credit {
             Some(s) => self.model().perks.iter().filter(|p| s.score >= p.from).map(|p| p.key.clone()).collect(),
             None => Vec::new(),
         };
+        let had_line = self.person(user_id).await?.is_some_and(|p| p.pay_later_on != 0);
         let mut tx = self.ctx().db.begin().await?;
         let scores = sqlx::query("DELETE FROM credit_scores WHERE user_id = $1")
             .bind(user_id)
@@ -483,6 +610,12 @@ impl Credit {
             .await?
             .rows_affected();
         tx.commit().await?;
+        if had_line {
+            // No new spending on credit; what is owed stays owed (and billed).
+            if let Some(w) = self.inner.pay_later.get() {
+                w.set_line(user_id, None).await?;
+            }
+        }
         if was > 0 {
             self.tell(
                 user_id,
@@ -520,6 +653,12 @@ impl Credit {
             "records": records,
             "court_listings": listings,
         }))
+    }
+
+    /// The optional sources the person consents to.
+    pub async fn consents(&self, user_id: &str) -> Result<Consents> {
+        let p = self.person(user_id).await?.ok_or_else(not_opted_in)?;
+        Ok(Consents { address: p.address_consent != 0, education: p.education_consent != 0 })
     }
 
     /// Use an optional source (address, education) or stop using it.
@@ -696,6 +835,7 @@ impl Credit {
             Err(e) if yizhan_core::error::is_unique_violation(&e) => drop(tx),
             Err(e) => return Err(e.into()),
         }
+        self.sync_pay_later(user_id, scored.score).await?;
         Ok(Some(scored.score))
     }
 
@@ -718,6 +858,7 @@ impl Credit {
             model_version: row.model_version,
             model_hash: row.model_hash,
             computed_at_ms: row.computed_at_ms,
+            staged: self.staged_score(&inputs),
             inputs,
             explained,
             listings: self.listings(user_id).await?,
@@ -1309,6 +1450,24 @@ pub mod bench {
         Ok(written)
     }
 
+    /// How many synthetic residents and records are there now.
+    pub async fn seeded(credit: &Credit) -> Result<(u64, u64)> {
+        let pool = &credit.ctx().db.pool;
+        let (p,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM credit_people WHERE user_id LIKE 'bench-%'").fetch_one(pool).await?;
+        let (r,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM credit_records WHERE user_id LIKE 'bench-%'").fetch_one(pool).await?;
+        Ok((u64::try_from(p).unwrap_or(0), u64::try_from(r).unwrap_or(0)))
+    }
+
+    /// Remove the synthetic residents' scores only (before a timed run).
+    pub async fn clear_scores(credit: &Credit) -> Result<()> {
+        let mut tx = credit.ctx().db.begin().await?;
+        sqlx::query("DELETE FROM credit_scores WHERE user_id LIKE 'bench-%'").execute(tx.conn()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Remove what `seed` wrote.
     pub async fn clear(credit: &Credit) -> Result<()> {
         let mut tx = credit.ctx().db.begin().await?;
@@ -1320,45 +1479,57 @@ pub mod bench {
     }
 }
 
+/// One page of the batch, read: the people, their tallies (counted by the
+/// database), listings, latest scores and verification levels.
+struct PageData {
+    people: Vec<(String, i64, i64, i64)>,
+    tallies: HashMap<String, Tally>,
+    listed: BTreeSet<String>,
+    latest: HashMap<String, (i64, String, String)>,
+    levels: HashMap<String, i64>,
+}
+
 impl Credit {
     /// Recompute every opted-in person's score (the model or time moved on);
     /// `progress` hears how many were done. Returns how many were recomputed.
+    ///
+    /// Pages of people in id order: each page's inputs are counted by the
+    /// database in one grouped query, the scores computed in memory and
+    /// written with multi-row statements in one transaction; the next page
+    /// is read while this one is written (on its own connection).
     pub async fn recompute_all(&self, mut progress: impl FnMut(u64)) -> Result<u64> {
-        let mut after = String::new();
+        let now = self.ctx().now_ms();
         let mut done = 0;
+        let Some(mut page) = self.read_page(String::new(), RECOMPUTE_PAGE, now).await? else { return Ok(0) };
         loop {
-            let n = self.recompute_page(&mut after, RECOMPUTE_PAGE).await?;
-            if n == 0 {
-                break;
-            }
+            let last = page.people.last().map(|p| p.0.clone()).unwrap_or_default();
+            let n = page.people.len() as u64;
+            let (_, next) =
+                futures::future::try_join(self.write_page(page, now), self.read_page(last, RECOMPUTE_PAGE, now))
+                    .await?;
             done += n;
             progress(n);
+            match next {
+                Some(p) => page = p,
+                None => break,
+            }
         }
         Ok(done)
     }
 
-    /// One page of the batch: the next `limit` people after `after` (moved
-    /// on), their records, listings, latest scores and verification levels
-    /// read in a few queries, and the changed scores written in one transaction.
-    async fn recompute_page(&self, after: &mut String, limit: i64) -> Result<u64> {
+    async fn read_page(&self, after: String, limit: i64, now: i64) -> Result<Option<PageData>> {
         let pool = &self.ctx().db.pool;
-        let people: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT user_id, address_consent, education_consent FROM credit_people WHERE user_id > $1
+        let people: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT user_id, address_consent, education_consent, pay_later_on FROM credit_people WHERE user_id > $1
              ORDER BY user_id LIMIT $2",
         )
         .bind(after.as_str())
         .bind(limit)
         .fetch_all(pool)
         .await?;
-        let Some(last) = people.last().map(|p| p.0.clone()) else { return Ok(0) };
-        let records: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT user_id, kind, outcome, days_late, occurred_at_ms FROM credit_records
-             WHERE user_id > $1 AND user_id <= $2 AND status = 'active'",
-        )
-        .bind(after.as_str())
-        .bind(&last)
-        .fetch_all(pool)
-        .await?;
+        let Some(last) = people.last().map(|p| p.0.clone()) else { return Ok(None) };
+        let tallies: Vec<TallyRow> =
+            sqlx::query_as(TALLY_SQL).bind(now).bind(after.as_str()).bind(&last).fetch_all(pool).await?;
         let listed: Vec<(String,)> =
             sqlx::query_as("SELECT DISTINCT user_id FROM credit_defaulters WHERE user_id > $1 AND user_id <= $2")
                 .bind(after.as_str())
@@ -1376,38 +1547,41 @@ impl Credit {
         .await?;
         let ids: Vec<String> = people.iter().map(|p| p.0.clone()).collect();
         let levels = self.inner.identity.verification_levels(&ids).await?;
-        let mut by_user: HashMap<&str, Vec<Counted>> = HashMap::new();
-        for (u, kind, outcome, days_late, at) in &records {
-            let (Ok(kind), Ok(outcome)) = (Kind::parse(kind), Outcome::parse(outcome)) else { continue };
-            by_user.entry(u.as_str()).or_default().push(Counted {
-                kind,
-                outcome,
-                days_late: *days_late,
-                occurred_at_ms: *at,
-            });
-        }
-        let listed: BTreeSet<&str> = listed.iter().map(|l| l.0.as_str()).collect();
-        let latest: HashMap<&str, (i64, &str, &str)> =
-            latest.iter().map(|(u, seq, i, h)| (u.as_str(), (*seq, i.as_str(), h.as_str()))).collect();
+        Ok(Some(PageData {
+            people,
+            tallies: tallies.iter().map(|r| (r.0.clone(), tally_of_row(r))).collect(),
+            listed: listed.into_iter().map(|l| l.0).collect(),
+            latest: latest.into_iter().map(|(u, seq, i, h)| (u, (seq, i, h))).collect(),
+            levels,
+        }))
+    }
+
+    /// Score a page in memory and store the changed scores in one transaction.
+    async fn write_page(&self, page: PageData, now: i64) -> Result<u64> {
         let model = self.model();
-        let now = self.ctx().now_ms();
         let mut rows: Vec<(String, i64, i64, String, String)> = Vec::new();
-        for (u, address, education) in &people {
-            let counted = by_user.get(u.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-            let level = levels.get(u).copied().unwrap_or(0);
-            let inputs = inputs_of(counted, level, *address != 0, *education != 0, listed.contains(u.as_str()), now);
+        let mut lines: Vec<(String, i64)> = Vec::new();
+        let none = Tally::default();
+        for (u, address, education, pay_later_on) in &page.people {
+            let tally = page.tallies.get(u).unwrap_or(&none);
+            let level = page.levels.get(u).copied().unwrap_or(0);
+            let inputs = tally.inputs(level, *address != 0, *education != 0, page.listed.contains(u), now);
             let json = serde_json::to_string(&inputs).map_err(Error::internal)?;
-            let prev = latest.get(u.as_str());
+            let prev = page.latest.get(u);
             if prev.is_some_and(|(_, i, h)| *i == json && *h == model.hash) {
                 continue;
             }
             let scored = model.score(&inputs);
+            if *pay_later_on != 0 {
+                lines.push((u.clone(), scored.score));
+            }
             rows.push((u.clone(), prev.map_or(1, |p| p.0 + 1), scored.score, scored.band, json));
         }
         if !rows.is_empty() {
             let mut tx = self.ctx().db.begin().await?;
-            for chunk in rows.chunks(500) {
-                let mut sql = String::from(
+            for chunk in rows.chunks(1000) {
+                let mut sql = String::with_capacity(chunk.len() * 64 + 200);
+                sql.push_str(
                     "INSERT INTO credit_scores (id, user_id, seq, score, band, model_version, model_hash, inputs, cause,
                      computed_at_ms) VALUES ",
                 );
@@ -1450,7 +1624,9 @@ impl Credit {
             }
             tx.commit().await?;
         }
-        *after = last;
-        Ok(people.len() as u64)
+        for (u, score) in lines {
+            self.sync_pay_later(&u, score).await?;
+        }
+        Ok(page.people.len() as u64)
     }
 }

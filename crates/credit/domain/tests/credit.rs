@@ -290,3 +290,96 @@ async fn the_batch_recomputes_every_opted_in_person_as_the_single_path_does() {
     yizhan_credit::bench::clear(&e.credit).await.unwrap();
     assert_eq!(e.credit.count_people().await.unwrap(), 5);
 }
+
+#[tokio::test]
+async fn the_database_counts_the_inputs_exactly_as_the_service_does_at_every_edge() {
+    let e = env().await;
+    let org = e.org(OrgKind::CityDepartment, "Water").await;
+    const YEAR: i64 = 365 * DAY;
+    const MONTH: i64 = 30 * DAY;
+    let later = 10 * DAY;
+    // Ages as of the recomputation (after the clock moves on by `later`).
+    let ages = [
+        1,
+        DAY,
+        MONTH - 1,
+        MONTH,
+        MONTH + 1,
+        YEAR - 1,
+        YEAR,
+        YEAR + 1,
+        2 * YEAR - 1,
+        2 * YEAR,
+        2 * YEAR + 1,
+        3 * YEAR,
+        later,
+    ];
+    let cases: Vec<(Kind, Outcome, i64)> = vec![
+        (Kind::Bill, Outcome::OnTime, 0),
+        (Kind::Bill, Outcome::Late, 30),
+        (Kind::Fine, Outcome::Late, 31),
+        (Kind::PayLater, Outcome::Overdue, 45),
+        (Kind::PayLater, Outcome::OnTime, 0),
+        (Kind::Bill, Outcome::Overdue, 2),
+        (Kind::Booking, Outcome::Missed, 0),
+        (Kind::Deposit, Outcome::Kept, 0),
+        (Kind::Booking, Outcome::Kept, 0),
+        (Kind::Deposit, Outcome::Missed, 0),
+        (Kind::Address, Outcome::Verified, 0),
+        (Kind::Education, Outcome::Verified, 0),
+    ];
+    let now = e.ctx.now_ms();
+    let mut people = Vec::new();
+    for p in 0..6usize {
+        let u = e.person(&format!("edge{p}@example.org")).await;
+        e.credit.opt_in(&u).await.unwrap();
+        if p % 2 == 0 {
+            e.credit.set_consent(&u, Kind::Address, true).await.unwrap();
+        }
+        if p % 3 == 0 {
+            e.credit.set_consent(&u, Kind::Education, true).await.unwrap();
+        }
+        for (i, (kind, outcome, days_late)) in cases.iter().enumerate() {
+            if (i + p) % 3 == 0 {
+                continue;
+            }
+            let age = ages[(i * 7 + p * 5) % ages.len()];
+            let r = NewRecord {
+                user_id: u.clone(),
+                kind: *kind,
+                outcome: *outcome,
+                days_late: *days_late,
+                occurred_at_ms: now + later - age,
+                source: "wallet".into(),
+                source_org_id: Some(org.clone()),
+                source_ref: format!("edge-{i}"),
+            };
+            if r.occurred_at_ms <= now {
+                e.credit.record_event(r).await.unwrap();
+            }
+        }
+        people.push(u);
+    }
+    // One contested record is not counted on either path.
+    let recs = e.credit.records(&people[1]).await.unwrap();
+    e.credit.contest(&people[1], &recs[0].id, "not mine").await.unwrap();
+    e.clock.advance_ms(later);
+    let before: Vec<usize> = {
+        let mut v = Vec::new();
+        for u in &people {
+            v.push(e.credit.history(u).await.unwrap().len());
+        }
+        v
+    };
+    e.credit.recompute_all(|_| {}).await.unwrap();
+    let mut moved = 0;
+    for (u, n) in people.iter().zip(before) {
+        let h = e.credit.history(u).await.unwrap();
+        moved += h.len() - n;
+        // The single path (counting in Rust) finds the batch's inputs (counted in SQL) unchanged.
+        let stored = h.last().unwrap().score;
+        assert_eq!(e.credit.recompute(u).await.unwrap(), Some(stored));
+        assert_eq!(e.credit.history(u).await.unwrap().len(), h.len(), "{u}");
+    }
+    assert!(moved >= 3, "records left their windows for most people: {moved}");
+}

@@ -31,6 +31,10 @@ pub fn router() -> OpenApiRouter<CreditRoom> {
         .routes(routes!(org_contests))
         .routes(routes!(decide))
         .routes(routes!(perk_check))
+        .routes(routes!(consents, set_consents))
+        .routes(routes!(pay_later))
+        .routes(routes!(switch_pay_later))
+        .routes(routes!(repay_pay_later))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -86,6 +90,17 @@ pub struct ScoreDoc {
     /// At most four, the most points lost first.
     pub reasons: Vec<ReasonDoc>,
     pub listings: Vec<ListingDoc>,
+    /// During a staged rollout of a new model: what it would give (it does not count yet).
+    pub staged: Option<StagedDoc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StagedDoc {
+    pub model_version: String,
+    pub model_hash: String,
+    pub score: i64,
+    pub band: String,
+    pub band_name: String,
 }
 
 impl ScoreDoc {
@@ -135,6 +150,13 @@ impl ScoreDoc {
                     listed_at: l.listed_at_ms,
                 })
                 .collect(),
+            staged: s.staged.as_ref().map(|t| StagedDoc {
+                model_version: t.model_version.clone(),
+                model_hash: t.model_hash.clone(),
+                score: t.score,
+                band_name: lang.tk("credit.band", &t.band).to_string(),
+                band: t.band.clone(),
+            }),
         }
     }
 }
@@ -507,4 +529,145 @@ async fn perk_check(
 ) -> ApiResult<Json<PerkCheckDoc>> {
     let granted = s.credit.org_can(&p, &id, req.user_id.trim(), req.perk.trim()).await?;
     Ok(Json(PerkCheckDoc { granted }))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentsDoc {
+    /// Use my verified address (when a source reports one).
+    pub address: bool,
+    /// Use my verified education (when a source reports one).
+    pub education: bool,
+}
+
+/// The optional sources I consent to; each is used only with its own consent.
+#[utoipa::path(get, path = "/api/v1/credit/consents", tag = "credit",
+    responses((status = 200, body = ConsentsDoc), (status = 401, body = Problem), (status = 409, body = Problem)))]
+async fn consents(State(s): State<CreditRoom>, ApiUser(p): ApiUser) -> ApiResult<Json<ConsentsDoc>> {
+    let c = s.credit.consents(&p.user_id).await?;
+    Ok(Json(ConsentsDoc { address: c.address, education: c.education }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentsReq {
+    pub address: Option<bool>,
+    pub education: Option<bool>,
+}
+
+/// Grant or withdraw consent for an optional source; the score is recomputed with or without it.
+#[utoipa::path(post, path = "/api/v1/credit/consents", tag = "credit", request_body = ConsentsReq,
+    responses((status = 200, body = ConsentsDoc), (status = 401, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+async fn set_consents(
+    State(s): State<CreditRoom>,
+    ApiUser(p): ApiUser,
+    ApiJson(req): ApiJson<ConsentsReq>,
+) -> ApiResult<Json<ConsentsDoc>> {
+    if let Some(v) = req.address {
+        s.credit.set_consent(&p.user_id, yizhan_credit::Kind::Address, v).await?;
+    }
+    if let Some(v) = req.education {
+        s.credit.set_consent(&p.user_id, yizhan_credit::Kind::Education, v).await?;
+    }
+    let c = s.credit.consents(&p.user_id).await?;
+    Ok(Json(ConsentsDoc { address: c.address, education: c.education }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StatementDoc {
+    pub id: String,
+    /// The China month it closes ("2026-11").
+    pub period: String,
+    /// Yuan, two decimals.
+    pub amount: String,
+    pub amount_fen: i64,
+    pub due_at: i64,
+    /// open or paid
+    pub status: String,
+    pub paid_at: Option<i64>,
+    pub days_late: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PayLaterDoc {
+    /// My score reaches the pay-later perk now.
+    pub has_perk: bool,
+    pub min_score: i64,
+    /// The limit my band allows now (fen).
+    pub band_limit_fen: i64,
+    /// I switched the line on.
+    pub on: bool,
+    /// The wallet's limit now: my band's, never below what I use (fen).
+    pub limit_fen: i64,
+    pub owed_fen: i64,
+    pub available_credit_fen: i64,
+    /// Newest first.
+    pub statements: Vec<StatementDoc>,
+}
+
+fn pay_later_doc(v: yizhan_credit::PayLaterView) -> PayLaterDoc {
+    PayLaterDoc {
+        has_perk: v.has_perk,
+        min_score: v.min_score,
+        band_limit_fen: v.band_limit_fen,
+        on: v.on,
+        limit_fen: v.line.ledger_limit_fen,
+        owed_fen: v.line.owed_fen,
+        available_credit_fen: v.line.available_credit_fen,
+        statements: v
+            .line
+            .statements
+            .into_iter()
+            .map(|s| StatementDoc {
+                amount: yizhan_core::money::yuan(s.amount_fen),
+                id: s.id,
+                period: s.period,
+                amount_fen: s.amount_fen,
+                due_at: s.due_at_ms,
+                status: s.status,
+                paid_at: s.paid_at_ms,
+                days_late: s.days_late,
+            })
+            .collect(),
+    }
+}
+
+/// My pay-later line: the limit my band allows, what I owe, my monthly statements.
+#[utoipa::path(get, path = "/api/v1/credit/pay-later", tag = "credit",
+    responses((status = 200, body = PayLaterDoc), (status = 401, body = Problem), (status = 409, body = Problem)))]
+async fn pay_later(State(s): State<CreditRoom>, ApiUser(p): ApiUser) -> ApiResult<Json<PayLaterDoc>> {
+    Ok(Json(pay_later_doc(s.credit.pay_later(&p.user_id).await?)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchReq {
+    pub on: bool,
+}
+
+/// Switch my pay-later line on (with the perk) or off (no new spending on credit; what I owe stays owed).
+#[utoipa::path(post, path = "/api/v1/credit/pay-later", tag = "credit", request_body = SwitchReq,
+    responses((status = 200, body = PayLaterDoc), (status = 401, body = Problem),
+        (status = 409, body = Problem, description = "Not opted in, or the score does not reach the perk"),
+        (status = 422, body = Problem)))]
+async fn switch_pay_later(
+    State(s): State<CreditRoom>,
+    ApiUser(p): ApiUser,
+    ApiJson(req): ApiJson<SwitchReq>,
+) -> ApiResult<Json<PayLaterDoc>> {
+    Ok(Json(pay_later_doc(s.credit.switch_pay_later(&p.user_id, req.on).await?)))
+}
+
+/// Repay a statement from my card (once: a retry pays nothing more).
+#[utoipa::path(post, path = "/api/v1/credit/pay-later/statements/{statement_id}/repay", tag = "credit",
+    params(("statement_id" = String, Path)),
+    responses((status = 200, body = PayLaterDoc), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn repay_pay_later(
+    State(s): State<CreditRoom>,
+    ApiUser(p): ApiUser,
+    Path(statement_id): Path<String>,
+) -> ApiResult<Json<PayLaterDoc>> {
+    Ok(Json(pay_later_doc(s.credit.repay_pay_later(&p.user_id, &statement_id).await?)))
 }

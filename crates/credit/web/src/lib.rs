@@ -40,7 +40,7 @@ pub static ROOM: Room = Room {
     nav: &[],
     city_services: &["credit"],
     codes: &[yizhan_credit::codes::ALL],
-    links: &[("credit_record", "/credit/records/{id}")],
+    links: &[("credit_record", "/credit/records/{id}"), ("paylater_statement", "/credit")],
     migrations: &[&yizhan_credit::MIGRATIONS],
     mount,
 };
@@ -58,6 +58,11 @@ static ACCESS: &[RouteRule] = &[
     r("GET", "/api/v1/orgs/{id}/credit/contests", Access::OrgStaff),
     r("POST", "/api/v1/orgs/{id}/credit/contests/{record_id}", Access::OrgStaff),
     r("POST", "/api/v1/orgs/{id}/credit/perk-checks", Access::OrgStaff),
+    r("GET", "/api/v1/credit/consents", Access::Resident),
+    r("POST", "/api/v1/credit/consents", Access::Resident),
+    r("GET", "/api/v1/credit/pay-later", Access::Resident),
+    r("POST", "/api/v1/credit/pay-later", Access::Resident),
+    r("POST", "/api/v1/credit/pay-later/statements/{statement_id}/repay", Access::Resident),
 ];
 
 fn mount(d: &Deps) -> Result<Mounted, String> {

@@ -24,6 +24,9 @@ pub fn router() -> Router<CreditRoom> {
         .route("/credit", get(score_page))
         .route("/credit/opt-in", post(opt_in))
         .route("/credit/opt-out", post(opt_out))
+        .route("/credit/consents", post(consents))
+        .route("/credit/pay-later", post(switch_pay_later))
+        .route("/credit/pay-later/{id}/repay", post(repay))
         .route("/credit/records", get(records_page))
         .route("/credit/records/{id}", get(|| async { Redirect::to("/credit/records") }))
         .route("/credit/records/{id}/contest", post(contest))
@@ -67,6 +70,24 @@ struct ScorePage {
     perks: Vec<PerkRow>,
     listings: Vec<String>,
     model: String,
+    /// During a staged rollout: the staged model's score, in words.
+    staged: Option<String>,
+    address_consent: bool,
+    education_consent: bool,
+    pay_later: Option<PayLaterBox>,
+}
+
+pub struct StatementRow {
+    pub id: String,
+    pub text: String,
+    pub open: bool,
+}
+
+pub struct PayLaterBox {
+    pub has_perk: bool,
+    pub on: bool,
+    pub summary: String,
+    pub statements: Vec<StatementRow>,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +145,10 @@ async fn score_page(
         perks: Vec::new(),
         listings: Vec::new(),
         model: String::new(),
+        staged: None,
+        address_consent: false,
+        education_consent: false,
+        pay_later: None,
     };
     match s.credit.is_opted_in(&p.user_id).await {
         Ok(false) => return render(&page),
@@ -135,10 +160,11 @@ async fn score_page(
         let h = s.credit.history(&p.user_id).await?;
         let imp = s.credit.improve(&p.user_id).await?;
         let perks = s.credit.perks(&p.user_id).await?;
-        Ok::<_, Error>((v, h, imp, perks))
+        let consents = s.credit.consents(&p.user_id).await?;
+        Ok::<_, Error>((v, h, imp, perks, consents))
     }
     .await;
-    let (v, h, imp, perks) = match result {
+    let (v, h, imp, perks, consents) = match result {
         Ok(x) => x,
         Err(e) => return failure_page(lang, &e),
     };
@@ -192,6 +218,49 @@ async fn score_page(
             )
         })
         .collect();
+    page.address_consent = consents.address;
+    page.education_consent = consents.education;
+    page.staged = v.staged.as_ref().map(|t| {
+        say(
+            lang,
+            &Msg::new("credit.model.staged_score")
+                .text("version", t.model_version.clone())
+                .int("score", t.score)
+                .key_arg("band", format!("credit.band.{}", t.band)),
+        )
+    });
+    // The line lives in the wallet; without it wired the section is left out.
+    if let Ok(pl) = s.credit.pay_later(&p.user_id).await {
+        page.pay_later = Some(PayLaterBox {
+            has_perk: pl.has_perk,
+            on: pl.on,
+            summary: say(
+                lang,
+                &Msg::new("credit.pay_later.summary")
+                    .fen("limit", pl.line.ledger_limit_fen)
+                    .fen("owed", pl.line.owed_fen)
+                    .fen("available", pl.line.available_credit_fen)
+                    .fen("band_limit", pl.band_limit_fen),
+            ),
+            statements: pl
+                .line
+                .statements
+                .iter()
+                .map(|st| StatementRow {
+                    id: st.id.clone(),
+                    text: say(
+                        lang,
+                        &Msg::new(format!("credit.pay_later.statement.{}", st.status))
+                            .text("period", st.period.clone())
+                            .fen("amount", st.amount_fen)
+                            .time("due", st.due_at_ms)
+                            .int("days", st.days_late),
+                    ),
+                    open: st.status == "open",
+                })
+                .collect(),
+        });
+    }
     page.model = say(
         lang,
         &Msg::new("credit.model").text("version", v.model_version.clone()).text("hash", v.model_hash[..12].to_string()),
@@ -202,6 +271,38 @@ async fn score_page(
 async fn opt_in(State(s): State<CreditRoom>, lang: Lang, PageUser(p): PageUser, _f: CsrfForm) -> Response {
     match s.credit.opt_in(&p.user_id).await {
         Ok(_) => Redirect::to("/credit").into_response(),
+        Err(e) => failure_page(lang, &e),
+    }
+}
+
+async fn consents(State(s): State<CreditRoom>, lang: Lang, PageUser(p): PageUser, f: CsrfForm) -> Response {
+    let kind = match f.get("source") {
+        "address" => yizhan_credit::Kind::Address,
+        "education" => yizhan_credit::Kind::Education,
+        _ => return failure_page(lang, &Error::field("source", "credit.consent.source_invalid")),
+    };
+    match s.credit.set_consent(&p.user_id, kind, f.get("grant") == "1").await {
+        Ok(_) => Redirect::to("/credit#credit-consents").into_response(),
+        Err(e) => failure_page(lang, &e),
+    }
+}
+
+async fn switch_pay_later(State(s): State<CreditRoom>, lang: Lang, PageUser(p): PageUser, f: CsrfForm) -> Response {
+    match s.credit.switch_pay_later(&p.user_id, f.get("on") == "1").await {
+        Ok(_) => Redirect::to("/credit#credit-pay-later").into_response(),
+        Err(e) => failure_page(lang, &e),
+    }
+}
+
+async fn repay(
+    State(s): State<CreditRoom>,
+    lang: Lang,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    _f: CsrfForm,
+) -> Response {
+    match s.credit.repay_pay_later(&p.user_id, &id).await {
+        Ok(_) => Redirect::to("/credit#credit-pay-later").into_response(),
         Err(e) => failure_page(lang, &e),
     }
 }

@@ -25,6 +25,14 @@ pub const MAX_DESCRIPTION_CHARS: usize = 500;
 #[async_trait::async_trait]
 pub trait BillEvents: Send + Sync {
     async fn bill_paid(&self, _bill: &Bill) {}
+    /// A bill still unpaid this many whole days after its due time (told
+    /// once when it becomes overdue and once more past 30 days, by
+    /// [`Pay::pay_later_sweep`]).
+    async fn bill_overdue(&self, _bill: &Bill, _days_late: i64) {}
+    /// A pay-later statement repaid (on time or late).
+    async fn pay_later_repaid(&self, _statement: &crate::paylater::Statement) {}
+    /// A pay-later statement past its due time and not repaid.
+    async fn pay_later_overdue(&self, _statement: &crate::paylater::Statement, _days_late: i64) {}
 }
 pub const MAX_REASON_CHARS: usize = 1000;
 /// The most bills [`Pay::org_bills`] lists.

@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod history;
 pub mod limits;
 pub mod packets;
+pub mod paylater;
 pub mod preview;
 pub mod qrimage;
 pub mod qrpay;
@@ -485,6 +486,7 @@ impl Pay {
         if payee.user_id == from_user_id {
             return Err(Error::new(yizhan_ledger::codes::SELF_PAYMENT, "pay.self_transfer"));
         }
+        self.own_funds_only(from_user_id, amount_fen).await?;
         let preview = QrPreview { payee: Payee::User(payee.user_id), payee_name: payee.name, amount_fen: None };
         self.move_to_payee(from_user_id, &preview, amount_fen, &memo, idem, category::P2P).await
     }

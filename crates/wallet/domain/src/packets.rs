@@ -98,6 +98,7 @@ impl Pay {
             ));
         }
         let sender_name = self.live_user_name(sender_user_id).await?;
+        self.own_funds_only(sender_user_id, spec.total_fen).await?;
         let to_user = match spec.to_user.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(to) => {

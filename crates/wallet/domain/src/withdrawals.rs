@@ -95,6 +95,7 @@ impl Pay {
         let key = scoped_key("user", user_id, "withdraw", check_idempotency_key(idempotency_key)?);
         let wallet = self.ensure_wallet(user_id).await?;
         let gw = self.ensure_gateway().await?;
+        self.own_funds_only(user_id, amount_fen).await?;
         self.reserve_limit(user_id, crate::Operation::Withdrawal, amount_fen, &key).await?;
         let now = self.ctx().now_ms();
         // The row comes before the hold, so no hold exists that the sweep cannot find.

@@ -69,7 +69,7 @@ pub static ROOM: Room = Room {
         ("bill", "/bills/{id}"),
         ("wallet_settings", "/wallet/settings"),
     ],
-    migrations: &[&yizhan_ledger::MIGRATIONS, &yizhan_pay::MIGRATIONS],
+    migrations: &[&yizhan_ledger::MIGRATIONS, &yizhan_pay::MIGRATIONS, &yizhan_pay::paylater::MIGRATIONS],
     mount,
 };
 
