@@ -107,7 +107,10 @@ impl Services {
         pay.set_bill_events(Arc::new(BillsToCredit { credit: credit.clone() }));
         credit.set_pay_later_wallet(Arc::new(PayLaterOnPay { pay: pay.clone() }));
         let booking = Booking::new(ctx.clone())
-            .with_events(Arc::new(crate::booking_notices::Notices { notify: notify.clone(), identity: identity.clone() }))
+            .with_events(Arc::new(crate::booking_notices::Notices {
+                notify: notify.clone(),
+                identity: identity.clone(),
+            }))
             .with_fees(Arc::new(FeesToWallet { pay: pay.clone() }));
         let city =
             CityHall::new(ctx.clone(), identity.clone(), booking.clone(), notify.clone(), audit.clone()).with_deposits(

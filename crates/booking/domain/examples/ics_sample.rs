@@ -17,6 +17,7 @@ fn appointment(id: &str, start_ms: i64, status: AppointmentStatus) -> Appointmen
         end_ms: start_ms + 30 * 60_000,
         queue_no: 0,
         fee_fen: 900,
+        fee_state: "paid".to_string(),
         created_at_ms: start_ms - 7 * 86_400_000,
         updated_at_ms: start_ms - 7 * 86_400_000,
     }

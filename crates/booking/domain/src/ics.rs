@@ -131,6 +131,7 @@ mod tests {
             end_ms: start_ms + 1_800_000,
             queue_no: 0,
             fee_fen: 0,
+            fee_state: "none".into(),
             created_at_ms: 0,
             updated_at_ms: 0,
         }

@@ -844,7 +844,9 @@ impl CityHall {
         let invitations = self.invitations(person_id, MAX_LISTED).await?;
         let drafts = self.drafts_of(person_id).await?;
         let uploads = self.uploads_of(person_id).await?;
-        Ok(serde_json::json!({ "applications": apps, "invitations": invitations, "drafts": drafts, "uploads": uploads }))
+        Ok(
+            serde_json::json!({ "applications": apps, "invitations": invitations, "drafts": drafts, "uploads": uploads }),
+        )
     }
 
     /// Deletes a person's applications and their history, drafts and uploaded files.

@@ -216,7 +216,10 @@ pub(crate) async fn form_page(
     let answers = draft.as_ref().map(|d| Value::Object(d.answers.clone())).unwrap_or(Value::Null);
     let questions = name_files(&s, &p, questions(lang, &form, &answers, None)).await;
     let draft_at = draft.map(|d| d.updated_at_ms);
-    render_status(StatusCode::OK, &FormPage { l, svc, hold, start_ms, questions, partner: String::new(), partner_error: None, draft_at })
+    render_status(
+        StatusCode::OK,
+        &FormPage { l, svc, hold, start_ms, questions, partner: String::new(), partner_error: None, draft_at },
+    )
 }
 
 /// "Save as draft": the answers so far kept for later, back to the form.
@@ -243,7 +246,19 @@ pub(crate) async fn save_draft(
         Err(e) if !e.fields.is_empty() => {
             let questions = name_files(&s, &p, questions(lang, &form, &answers, Some(&e))).await;
             let (l, status) = l.failed(&e);
-            render_status(status, &FormPage { l, svc, hold, start_ms, questions, partner: String::new(), partner_error: None, draft_at: None })
+            render_status(
+                status,
+                &FormPage {
+                    l,
+                    svc,
+                    hold,
+                    start_ms,
+                    questions,
+                    partner: String::new(),
+                    partner_error: None,
+                    draft_at: None,
+                },
+            )
         }
         Err(e) => l.failure(&e),
     }
@@ -299,7 +314,19 @@ pub(crate) async fn upload_file(
         Err(e) if !e.fields.is_empty() => {
             let questions = name_files(&s, &p, questions(lang, &form, &answers, Some(&e))).await;
             let (l, status) = l.failed(&e);
-            render_status(status, &FormPage { l, svc, hold, start_ms, questions, partner: String::new(), partner_error: None, draft_at: None })
+            render_status(
+                status,
+                &FormPage {
+                    l,
+                    svc,
+                    hold,
+                    start_ms,
+                    questions,
+                    partner: String::new(),
+                    partner_error: None,
+                    draft_at: None,
+                },
+            )
         }
         Err(e) => l.failure(&e),
     }
