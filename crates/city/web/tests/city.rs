@@ -820,8 +820,10 @@ async fn a_calendar_feed_url_lists_my_appointments_without_a_login_until_revoked
     let w = town(&app).await;
     let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), marriage()).await;
     let service_id = r.body["id"].as_str().unwrap().to_string();
-    let (_, resident) = app.user("13812345678", "Resident").await;
-    let (_, other) = app.user("13900000000", "Other").await;
+    let (resident_id, resident) = app.user("13812345678", "Resident").await;
+    let (other_id, other) = app.user("13900000000", "Other").await;
+    top_up(&app, &resident_id, 10_000).await;
+    top_up(&app, &other_id, 10_000).await;
     let now = app.clock.now_ms();
     let (mine, _) = book_first_after(&app, &resident, &service_id, now, json!({"partner": "王小明"})).await;
     let (theirs, _) = book_first_after(&app, &other, &service_id, now + 2 * 86_400_000, json!({"partner": "李"})).await;
@@ -887,7 +889,8 @@ async fn reminders_reach_the_inbox_and_the_mail_the_day_and_the_hour_before_once
     let w = town(&app).await;
     let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), marriage()).await;
     let service_id = r.body["id"].as_str().unwrap().to_string();
-    let (_, resident) = app.user("resident@example.com", "Resident").await;
+    let (resident_id, resident) = app.user("resident@example.com", "Resident").await;
+    top_up(&app, &resident_id, 10_000).await;
     let now = app.clock.now_ms();
     let (_, start) =
         book_first_after(&app, &resident, &service_id, now + 2 * 86_400_000, json!({"partner": "王"})).await;
@@ -1174,7 +1177,8 @@ async fn on_the_pages_a_form_is_saved_as_a_draft_a_photo_attached_and_both_resum
     let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), permit_appointment()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let service_id = r.body["id"].as_str().unwrap().to_string();
-    let (_, resident) = app.user("13812345678", "Resident").await;
+    let (resident_id, resident) = app.user("13812345678", "Resident").await;
+    top_up(&app, &resident_id, 10_000).await;
     let cookies = format!("yz_session={resident}");
     let raw_csrf = session_csrf(&app, &cookies).await;
     let csrf = enc(&raw_csrf);
