@@ -241,24 +241,39 @@ pub(crate) async fn save_draft(
         Err(e) => return l.failure(&e),
     };
     let answers = answers_of(&form, &posted);
-    match s.hall.save_draft(&p.user_id, &svc.id, &answers).await {
-        Ok(_) => Redirect::to(&format!("/city/holds/{}", hold.id)).into_response(),
+    let r = s.hall.save_draft(&p.user_id, &svc.id, &answers).await.map(|_| ());
+    after_draft(&s, &p, l, lang, (hold, svc, start_ms), &form, &answers, r).await
+}
+
+/// After saving a draft (with or without files): back to the form, or the
+/// form again with what was wrong with an answer or a file.
+#[allow(clippy::too_many_arguments)]
+async fn after_draft(
+    s: &CityRoom,
+    p: &Principal,
+    l: Layout,
+    lang: Lang,
+    (hold, svc, start_ms): (Hold, CityService, i64),
+    form: &Form,
+    answers: &Value,
+    r: yizhan_core::Result<()>,
+) -> Response {
+    match r {
+        Ok(()) => Redirect::to(&format!("/city/holds/{}", hold.id)).into_response(),
         Err(e) if !e.fields.is_empty() => {
-            let questions = name_files(&s, &p, questions(lang, &form, &answers, Some(&e))).await;
+            let questions = name_files(s, p, questions(lang, form, answers, Some(&e))).await;
             let (l, status) = l.failed(&e);
-            render_status(
-                status,
-                &FormPage {
-                    l,
-                    svc,
-                    hold,
-                    start_ms,
-                    questions,
-                    partner: String::new(),
-                    partner_error: None,
-                    draft_at: None,
-                },
-            )
+            let page = FormPage {
+                l,
+                svc,
+                hold,
+                start_ms,
+                questions,
+                partner: String::new(),
+                partner_error: None,
+                draft_at: None,
+            };
+            render_status(status, &page)
         }
         Err(e) => l.failure(&e),
     }
@@ -309,27 +324,7 @@ pub(crate) async fn upload_file(
         s.hall.save_draft(&p.user_id, &svc.id, &answers).await
     }
     .await;
-    match r {
-        Ok(_) => Redirect::to(&format!("/city/holds/{}", hold.id)).into_response(),
-        Err(e) if !e.fields.is_empty() => {
-            let questions = name_files(&s, &p, questions(lang, &form, &answers, Some(&e))).await;
-            let (l, status) = l.failed(&e);
-            render_status(
-                status,
-                &FormPage {
-                    l,
-                    svc,
-                    hold,
-                    start_ms,
-                    questions,
-                    partner: String::new(),
-                    partner_error: None,
-                    draft_at: None,
-                },
-            )
-        }
-        Err(e) => l.failure(&e),
-    }
+    after_draft(&s, &p, l, lang, (hold, svc, start_ms), &form, &answers, r.map(|_| ())).await
 }
 
 /// A file I uploaded, for the browser.
