@@ -37,6 +37,9 @@ pub struct Db {
     engine: Engine,
     write_permit: Option<Arc<Semaphore>>,
     url: Arc<str>,
+    /// SQLite: connections whose commits are not flushed on their own
+    /// (`synchronous=NORMAL`), for [`Db::begin_relaxed`]; made at first use.
+    relaxed: Option<Arc<tokio::sync::OnceCell<AnyPool>>>,
 }
 
 /// A write transaction. Use [`Tx::conn`] as the executor; dropping it without
@@ -54,6 +57,24 @@ impl Tx {
     pub async fn commit(self) -> Result<()> {
         self.inner.commit().await?;
         Ok(())
+    }
+}
+
+/// Every SQLite connection's settings but `synchronous` (FULL for the pool:
+/// a commit returns only after fsync, so nothing acknowledged is lost when
+/// the process is killed; NORMAL for [`Db::begin_relaxed`]). A 32 MiB page
+/// cache per connection keeps the hot parts of the indexes (idempotency keys
+/// land at random places) in memory.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
+     PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY;";
+
+/// The URL connected to: a SQLite file is created if missing.
+fn full_url(engine: Engine, url: &str) -> String {
+    match engine {
+        Engine::Sqlite if !url.contains("mode=") => {
+            format!("{url}{}mode=rwc", if url.contains('?') { "&" } else { "?" })
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -83,12 +104,7 @@ impl Db {
         } else {
             return Err(Error::field("database_url", "error.database.url_scheme"));
         };
-        let url_full = match engine {
-            Engine::Sqlite if !url.contains("mode=") => {
-                format!("{url}{}mode=rwc", if url.contains('?') { "&" } else { "?" })
-            }
-            _ => url.to_string(),
-        };
+        let url_full = full_url(engine, url);
         let opts = AnyConnectOptions::from_str(&url_full).map_err(Error::internal)?;
         let pool = match engine {
             Engine::Sqlite => {
@@ -97,16 +113,8 @@ impl Db {
                     .acquire_timeout(Duration::from_secs(30))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            // synchronous=FULL: a commit returns only after fsync, so
-                            // nothing acknowledged is lost when the process is killed.
-                            // A 32 MiB page cache per connection keeps the hot parts of
-                            // the indexes (idempotency keys land at random places) in memory.
-                            conn.execute(
-                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                                 PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
-                                 PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY;",
-                            )
-                            .await?;
+                            conn.execute(SQLITE_PRAGMAS).await?;
+                            conn.execute("PRAGMA synchronous=FULL;").await?;
                             Ok(())
                         })
                     })
@@ -122,7 +130,11 @@ impl Db {
             }
         };
         let write_permit = (engine == Engine::Sqlite).then(|| Arc::new(Semaphore::new(1)));
-        Ok(Db { pool, engine, write_permit, url: url.into() })
+        // An in-memory database is another database on every connection:
+        // there, relaxed transactions use the pool itself.
+        let relaxed = (engine == Engine::Sqlite && !url.contains(":memory:") && !url.contains("mode=memory"))
+            .then(|| Arc::new(tokio::sync::OnceCell::new()));
+        Ok(Db { pool, engine, write_permit, url: url.into(), relaxed })
     }
 
     /// SQLite file in a data directory.
@@ -155,6 +167,52 @@ impl Db {
             Engine::Postgres => self.pool.begin().await?,
         };
         Ok(Tx { inner, _permit: permit })
+    }
+
+    /// Begin a write transaction whose commit returns without waiting for
+    /// the disk: on SQLite a connection with `synchronous=NORMAL` (behind the
+    /// same write permit), on PostgreSQL `synchronous_commit` off for this
+    /// transaction. Both engines write their log in commit order, so the next
+    /// durable commit on the database flushes this one with it: use it only
+    /// for a write that is harmless to lose in a power failure when nothing
+    /// durable followed it (a limit counted before the money that it counts
+    /// moves durably). A killed process loses nothing either way: the commit
+    /// is in the operating system's hands.
+    pub async fn begin_relaxed(&self) -> Result<Tx> {
+        match self.engine {
+            Engine::Sqlite => {
+                let Some(cell) = &self.relaxed else { return self.begin().await };
+                let pool = cell.get_or_try_init(|| self.relaxed_pool()).await?;
+                let permit = match &self.write_permit {
+                    Some(s) => Some(s.clone().acquire_owned().await.map_err(Error::internal)?),
+                    None => None,
+                };
+                let inner = pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(Tx { inner, _permit: permit })
+            }
+            Engine::Postgres => {
+                let mut tx = self.begin().await?;
+                sqlx::query("SET LOCAL synchronous_commit TO OFF").execute(tx.conn()).await?;
+                Ok(tx)
+            }
+        }
+    }
+
+    async fn relaxed_pool(&self) -> Result<AnyPool> {
+        let opts = AnyConnectOptions::from_str(&full_url(self.engine, &self.url)).map_err(Error::internal)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(SQLITE_PRAGMAS).await?;
+                    conn.execute("PRAGMA synchronous=NORMAL;").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await?;
+        Ok(pool)
     }
 
     /// Apply every migration of core's own set and then of every given set

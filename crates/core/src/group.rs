@@ -9,6 +9,9 @@
 //! constraint aborting the transaction), each operation is tried again in a
 //! transaction of its own, so one bad operation fails only its own caller.
 //! The queue is bounded: callers wait when it is full.
+//!
+//! A batch that only prepares a later durable write may ask not to wait for
+//! the disk at all ([`Batch::relaxed`]).
 
 use crate::db::{Db, Tx};
 use crate::error::{Error, Result};
@@ -24,6 +27,13 @@ pub trait Batch: Send + Sync + 'static {
     /// `Err` for the whole call rolls the batch back (then each operation is
     /// tried alone).
     fn apply<'a>(&'a self, tx: &'a mut Tx, ops: &'a [Self::Op]) -> BoxFuture<'a, Result<Vec<Result<Self::Out>>>>;
+
+    /// Whether the batch may commit without waiting for the disk
+    /// ([`Db::begin_relaxed`]: only for writes a later durable commit
+    /// carries). Answers then come after the commit, not after the flush.
+    fn relaxed(&self) -> bool {
+        false
+    }
 }
 
 type Job<B> = (<B as Batch>::Op, oneshot::Sender<Result<<B as Batch>::Out>>);
@@ -112,7 +122,7 @@ async fn worker<B: Batch>(db: Db, batch: Arc<B>, mut rx: mpsc::Receiver<Job<B>>,
 }
 
 async fn run<B: Batch>(db: &Db, batch: &B, ops: &[B::Op]) -> Result<Vec<Result<B::Out>>> {
-    let mut tx = db.begin().await?;
+    let mut tx = if batch.relaxed() { db.begin_relaxed().await? } else { db.begin().await? };
     let results = batch.apply(&mut tx, ops).await?;
     tx.commit().await?;
     Ok(results)

@@ -139,3 +139,66 @@ fn a_key_written_out_reads_back_as_the_same_key() {
     let sealed = v.seal(b"secret", "ctx").unwrap();
     assert_eq!(back.open(&sealed, "ctx").unwrap(), b"secret");
 }
+
+/// A relaxed transaction commits without waiting for the disk on its own
+/// (SQLite `synchronous=NORMAL`, PostgreSQL `synchronous_commit` off for that
+/// transaction only); every other transaction still waits for it, and what a
+/// relaxed one wrote is there for everyone at once and after a reopen.
+#[tokio::test]
+async fn a_relaxed_transaction_skips_only_its_own_flush() {
+    let t = TestDb::new(&[&SET]).await;
+    let setting = |engine| match engine {
+        yizhan_core::Engine::Sqlite => "PRAGMA synchronous",
+        yizhan_core::Engine::Postgres => "SHOW synchronous_commit",
+    };
+    let engine = t.db.engine();
+    let read = |v: sqlx::any::AnyRow| -> String {
+        use sqlx::Row;
+        v.try_get::<i64, _>(0).map(|n| n.to_string()).or_else(|_| v.try_get::<String, _>(0)).unwrap()
+    };
+    let mut tx = t.db.begin_relaxed().await.unwrap();
+    let relaxed = read(sqlx::query(setting(engine)).fetch_one(tx.conn()).await.unwrap());
+    sqlx::query("INSERT INTO t (id, n) VALUES ($1, $2)").bind("relaxed").bind(1_i64).execute(tx.conn()).await.unwrap();
+    // The write permit is shared: a durable writer waits for the relaxed one.
+    let db = t.db.clone();
+    let mut durable = tokio::spawn(async move {
+        let mut tx = db.begin().await?;
+        let (c,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t").fetch_one(tx.conn()).await?;
+        sqlx::query("INSERT INTO t (id, n) VALUES ($1, $2)").bind("durable").bind(c).execute(tx.conn()).await?;
+        let mode = sqlx::query(if db.engine() == yizhan_core::Engine::Sqlite {
+            "PRAGMA synchronous"
+        } else {
+            "SHOW synchronous_commit"
+        })
+        .fetch_one(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok::<_, yizhan_core::Error>(mode)
+    });
+    let early = tokio::time::timeout(std::time::Duration::from_millis(200), &mut durable).await;
+    let waited = early.is_err();
+    tx.commit().await.unwrap();
+    let durable_mode = match early {
+        Ok(done) => done.unwrap().unwrap(),
+        Err(_) => durable.await.unwrap().unwrap(),
+    };
+    let durable_mode = read(durable_mode);
+    match engine {
+        yizhan_core::Engine::Sqlite => {
+            assert!(waited, "the durable writer waits for the relaxed one's write permit");
+            assert_eq!((relaxed.as_str(), durable_mode.as_str()), ("1", "2"), "NORMAL for relaxed, FULL otherwise");
+        }
+        yizhan_core::Engine::Postgres => {
+            assert_eq!((relaxed.as_str(), durable_mode.as_str()), ("off", "on"));
+        }
+    }
+    // The durable writer saw the relaxed row (it waited on SQLite; on
+    // PostgreSQL it may have counted before it, never half of it).
+    let (n,): (i64,) = sqlx::query_as("SELECT n FROM t WHERE id = 'durable'").fetch_one(&t.db.pool).await.unwrap();
+    if engine == yizhan_core::Engine::Sqlite {
+        assert_eq!(n, 1, "on SQLite the durable writer waited for the relaxed one");
+    }
+    let again = yizhan_core::Db::connect(t.db.url()).await.unwrap();
+    let (c,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t").fetch_one(&again.pool).await.unwrap();
+    assert_eq!(c, 2);
+}

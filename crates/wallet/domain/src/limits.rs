@@ -19,6 +19,15 @@
 //! movement leaves the day over-counted by that amount: the safe side (a retry
 //! with the same key is not counted again).
 //!
+//! # Durability
+//!
+//! Reservations commit without waiting for the disk ([`yizhan_core::Db::begin_relaxed`]):
+//! a payment is acknowledged only after its ledger batch commits durably,
+//! and both engines write their log in commit order, so that flush carries
+//! the reservation made before it. A power failure before the movement may
+//! lose the reservation, but then nothing moved either. So a paid request
+//! waits for one flush (the ledger's), not two.
+//!
 //! A movement the ledger already made under the key (a replay) is never
 //! refused by a limit: it answers its receipt.
 //!
@@ -65,6 +74,10 @@ pub(crate) struct Reservations;
 impl Batch for Reservations {
     type Op = Reserve;
     type Out = Reserved;
+    /// See the module's note on durability.
+    fn relaxed(&self) -> bool {
+        true
+    }
     fn apply<'a>(
         &'a self,
         tx: &'a mut yizhan_core::Tx,
@@ -499,7 +512,8 @@ impl Pay {
     /// Give back what a movement reserved: it was refused for good. Safe to
     /// repeat (the reservation is gone after the first).
     pub(crate) async fn give_back_limit(&self, reference: &str) -> Result<()> {
-        let mut tx = self.ctx().db.begin().await?;
+        // Lost in a power failure, the day stays over-counted: the safe side.
+        let mut tx = self.ctx().db.begin_relaxed().await?;
         let row: Option<ReservationRow> = sqlx::query_as(
             "DELETE FROM wallet_limit_reservations WHERE reference = $1 RETURNING user_id, operation, day, amount_fen",
         )
