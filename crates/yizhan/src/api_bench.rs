@@ -149,7 +149,9 @@ pub(crate) async fn spawn_server(exe: &Path, dir: &Path, database_url: Option<&s
     let mut cmd = tokio::process::Command::new(exe);
     cmd.args(["serve", "--addr", "127.0.0.1:0"])
         .env("YIZHAN_DATA_DIR", dir)
-        .env("YIZHAN_LOG", "warn")
+        // YIZHAN_BENCH_SERVER_LOG: the server's log filter (e.g.
+        // `warn,sqlx::query=debug` to see every statement a request makes).
+        .env("YIZHAN_LOG", std::env::var("YIZHAN_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
         .env_remove("YIZHAN_ENV")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -269,7 +271,9 @@ async fn run_in(args: &ApiPayArgs, exe: &Path, dir: &Path, database_url: Option<
                 .arg(&out)
                 .arg("--acks")
                 .arg(&acks)
-                .env("YIZHAN_LOG", "warn")
+                // YIZHAN_BENCH_SERVER_LOG: the server's log filter (e.g.
+                // `warn,sqlx::query=debug` to see every statement a request makes).
+                .env("YIZHAN_LOG", std::env::var("YIZHAN_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
                 .kill_on_drop(true)
                 .spawn()
                 .context("starting a load client")?;
