@@ -158,6 +158,11 @@ pub static TEXTS: &[Text] = &[
         "Your ticket (the log names requests by ticket, not by person)",
         "你的签号（公示记录只列签号，不列姓名）",
     ),
+    (
+        "city.page.lottery_unpaid",
+        "You were drawn, but the fee could not be paid from your wallet: the place went to the next person drawn.",
+        "你已中签，但钱包余额不足以支付费用，该名额已顺延给下一位中签者。",
+    ),
     ("city.page.lottery_window", "Requests", "申请时间"),
     ("city.page.lottery_won", "You were drawn: your appointment is booked.", "你已中签，预约成功。"),
     ("city.page.my_appointments", "My appointments", "我的预约"),

@@ -1259,3 +1259,84 @@ async fn on_the_pages_a_form_is_saved_as_a_draft_a_photo_attached_and_both_resum
         StatusCode::NOT_FOUND
     );
 }
+
+/// The notices in a person's inbox, once the one containing `text` arrived
+/// (notices follow the engine's commit on their own task).
+async fn inbox_with(app: &TestApp, token: &str, text: &str) -> Value {
+    let mut got = Value::Null;
+    for _ in 0..200 {
+        got = app.call(Method::GET, "/api/v1/me/notifications", Some(token), None).await.body;
+        if got.to_string().contains(text) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    got
+}
+
+#[tokio::test]
+async fn a_drawn_place_is_paid_from_the_wallet_and_passed_on_when_it_cannot_be() {
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let mut lottery = marriage();
+    lottery["title"] = t("Scarce registration", "稀缺号源");
+    lottery["booking"]["rules"]["allocation"] = json!("lottery");
+    lottery["booking"]["rules"]["release_days_ahead"] = json!(1);
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), lottery).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let lottery_id = r.body["id"].as_str().unwrap().to_string();
+    let now = app.clock.now_ms();
+    let slots = app.get(&format!("/api/v1/services/{lottery_id}/slots?from={now}"), None).await.body;
+    let slot = slots.as_array().unwrap().iter().find(|s| s["release_at_ms"].as_i64().unwrap() > now).unwrap().clone();
+    let slot_id = slot["id"].as_str().unwrap().to_string();
+    let view = format!("/api/v1/slots/{slot_id}/lottery");
+    let enter = format!("/api/v1/slots/{slot_id}/lottery/entries");
+    app.clock.set_ms(slot["release_at_ms"].as_i64().unwrap());
+    let mut people = Vec::new();
+    for (i, login) in ["13812345678", "13912345678", "13712345678"].iter().enumerate() {
+        let (id, token) = app.user(login, &format!("Person {i}")).await;
+        let r = app.post(&enter, Some(&token), json!({})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let ticket = app.get(&view, Some(&token)).await.body["my_ticket"].as_str().unwrap().to_string();
+        people.push((id, token, ticket));
+    }
+    let seed = app.get(&view, Some(&people[0].1)).await.body["seed"].as_str().unwrap().to_string();
+    let tickets: Vec<String> = people.iter().map(|p| p.2.clone()).collect();
+    let order = yizhan_booking::lottery::order(&seed, &tickets);
+    let of = |t: &str| people.iter().find(|p| p.2 == t).unwrap().clone();
+    // The first drawn has an empty wallet; the second can pay.
+    let (first, second, third) = (of(&order[0]), of(&order[1]), of(&order[2]));
+    top_up(&app, &second.0, 10_000).await;
+    top_up(&app, &third.0, 10_000).await;
+    app.clock.advance_ms(600_000);
+    let r = app.get(&view, Some(&first.1)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!((r.body["won"].as_bool(), r.body["unpaid"].as_bool()), (Some(false), Some(true)), "{}", r.text);
+    let log: yizhan_booking::lottery::DrawLog = serde_json::from_value(r.body["log"].clone()).unwrap();
+    assert_eq!(log.unpaid, vec![first.2.clone()]);
+    assert_eq!(log.winners, vec![second.2.clone()]);
+    assert_eq!(yizhan_booking::lottery::replay(&log), log.winners);
+    let r = app.get(&view, Some(&second.1)).await;
+    assert_eq!(r.body["won"], true, "{}", r.text);
+    let appt = r.body["appointment_id"].as_str().unwrap().to_string();
+    let mine = app.get("/api/v1/me/appointments", Some(&second.1)).await.body;
+    let a = mine.as_array().unwrap().iter().find(|x| x["id"] == appt.as_str()).unwrap().clone();
+    assert_eq!((a["fee_fen"].as_i64(), a["fee_state"].as_str()), (Some(900), Some("paid")), "{a}");
+    assert_eq!(balance(&app, &second.0).await.0, 9_100);
+    assert_eq!(balance(&app, &third.0).await.0, 10_000, "not drawn: nothing taken");
+    assert_eq!(balance(&app, &first.0).await.0, 0);
+    // The one passed over is told why, in their language.
+    let inbox = inbox_with(&app, &first.1, "could not be paid").await;
+    assert!(inbox.to_string().contains("could not be paid from your wallet"), "{inbox}");
+    let page =
+        yizhan_app::testing::page(&app, &format!("/city/slots/{slot_id}"), &format!("yz_session={}", first.1), "zh-CN")
+            .await;
+    assert!(page.text.contains("钱包余额不足以支付费用"), "{}", page.text);
+    // Cancelled before the deadline: the fee comes back, once.
+    let r = app.post(&format!("/api/v1/appointments/{appt}/cancel"), Some(&second.1), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["fee_state"], "refunded");
+    app.post(&format!("/api/v1/appointments/{appt}/cancel"), Some(&second.1), json!({})).await;
+    assert_eq!(balance(&app, &second.0).await.0, 10_000);
+    ledger_balances(&app).await;
+}
