@@ -225,7 +225,9 @@ pub struct ApplyReq {
 #[utoipa::path(post, path = "/api/v1/services/{id}/applications", tag = "city", request_body = ApplyReq,
     params(("id" = String, Path, description = "service id")),
     responses((status = 201, body = Object), (status = 401, body = Problem), (status = 404, body = Problem),
-        (status = 422, body = Problem, description = "an answer is missing or wrong (one message per field)")))]
+        (status = 422, body = Problem, description = "an answer is missing or wrong (one message per field); \
+            `insufficient_funds` or `limit_exceeded`: the wallet cannot pay the fee or hold the deposit (nothing is kept)"),
+        (status = 500, body = Problem, description = "the wallet did not answer: the application stays `pending` and is finished shortly")))]
 async fn apply(
     State(s): State<CityRoom>,
     ApiUser(p): ApiUser,
@@ -654,6 +656,8 @@ struct ServicePage {
     slots: Vec<SlotView>,
     /// Places are drawn by lottery: each slot links to its page.
     lottery: bool,
+    /// Online applications' fees are paid from the wallet when submitted.
+    fees_from_wallet: bool,
 }
 
 /// One service: what it is, what to bring, its fee, and the week's open slots.
@@ -683,5 +687,5 @@ async fn service_page(
         }
         None => Vec::new(),
     };
-    render(&ServicePage { l, svc, slots, lottery })
+    render(&ServicePage { l, svc, slots, lottery, fees_from_wallet: s.hall.takes_fees() })
 }

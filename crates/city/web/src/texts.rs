@@ -31,6 +31,11 @@ pub static TEXTS: &[Text] = &[
     ("city.delivery.application", "Apply online", "在线申请"),
     ("city.delivery.appointment", "Book a visit", "预约办理"),
     ("city.delivery.payment", "Pay online", "在线缴费"),
+    (
+        "city.delete.deposit_held",
+        "A deposit is still held for you by a city service ({count}): return what was lent (the deposit comes back with it) before deleting your account.",
+        "城市服务仍为你冻结着押金（{count}项）：请先归还所借物品（押金随之退回），再注销账户。",
+    ),
     ("city.deposit.applications_only", "Only an online application asks a deposit.", "只有在线申请类服务可收取押金。"),
     ("city.deposit.none_held", "No deposit is held for this application.", "此申请没有冻结的押金。"),
     (
@@ -76,6 +81,11 @@ pub static TEXTS: &[Text] = &[
     ),
     ("city.notice.declined", "Your partner declined; the time you held was freed.", "对方已拒绝，保留的时间已释放。"),
     ("city.notice.deposit_returned", "Your deposit was returned to your wallet.", "你的押金已退回钱包。"),
+    (
+        "city.notice.deposit_still_held",
+        "Your deposit stays held in your wallet until you return what was lent; it is given back then.",
+        "你的押金将继续冻结在钱包中，归还所借物品后即退回。",
+    ),
     ("city.notice.invitation_title", "Booking together", "共同预约"),
     (
         "city.notice.invited",
@@ -109,6 +119,12 @@ pub static TEXTS: &[Text] = &[
         "city.page.fee_from_wallet",
         "paid from your wallet when you book, refunded if you cancel in time",
         "预约时从钱包支付，按时取消可退款",
+    ),
+    ("city.page.fee_on_confirm", "paid from your wallet when you confirm", "确认时从钱包支付"),
+    (
+        "city.page.fee_on_submit",
+        "paid from your wallet when you submit, refunded if the application is rejected",
+        "提交时从钱包支付，申请未通过则退款",
     ),
     ("city.page.feed", "Calendar feed", "日历订阅"),
     ("city.page.feed_active", "Your secret feed address is live, made", "你的私密订阅地址已启用，创建于"),
@@ -256,6 +272,7 @@ pub static TEXTS: &[Text] = &[
     ("city.status.more_info_needed", "More information needed", "需补充材料"),
     ("city.status.not_allowed", "It cannot go from {from} to {to}.", "不能从{from}变为{to}。"),
     ("city.status.not_waiting_for_you", "Nothing is asked of you on this application.", "此申请目前无需你补充。"),
+    ("city.status.pending", "Being paid", "付款处理中"),
     ("city.status.rejected", "Rejected", "未通过"),
     ("city.status.submitted", "Submitted", "已提交"),
     ("city.status.unknown", "Choose one of the statuses.", "请选择一个状态。"),
@@ -276,6 +293,7 @@ pub static TEXTS: &[Text] = &[
     ("city.wait.waiting", "On the waiting list", "候补中"),
     ("error.application_status", "Not in this status", "状态不允许"),
     ("error.city_services_full", "Too many services", "服务数量已达上限"),
+    ("error.deposit_held", "A deposit is still held", "仍有冻结的押金"),
     ("error.invitation_expired", "The invitation ran out", "邀请已过期"),
     ("error.no_deposit_held", "No deposit held", "没有冻结的押金"),
     ("error.not_found.application", "Application not found", "未找到该申请"),

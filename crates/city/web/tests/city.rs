@@ -306,6 +306,11 @@ async fn a_resident_books_through_the_pages_and_staff_check_them_in_on_the_conso
     let r = form(&app, &format!("{hold_path}/check"), &cookies, &body).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert!(r.text.contains("Check your answers") && r.text.contains("王小明"), "{}", r.text);
+    assert!(
+        r.text.contains("id=\"check-fee\"") && r.text.contains("paid from your wallet when you confirm"),
+        "{}",
+        r.text
+    );
     assert_eq!(app.get("/api/v1/me/appointments", Some(&resident)).await.body, json!([]), "nothing booked yet");
     assert_eq!(location(&form(&app, &format!("{hold_path}/book"), &cookies, &body).await), "/city/appointments");
     let appts = app.get("/api/v1/me/appointments", Some(&resident)).await.body;
@@ -1338,5 +1343,80 @@ async fn a_drawn_place_is_paid_from_the_wallet_and_passed_on_when_it_cannot_be()
     assert_eq!(r.body["fee_state"], "refunded");
     app.post(&format!("/api/v1/appointments/{appt}/cancel"), Some(&second.1), json!({})).await;
     assert_eq!(balance(&app, &second.0).await.0, 10_000);
+    ledger_balances(&app).await;
+}
+
+#[tokio::test]
+async fn an_application_fee_is_paid_from_the_wallet_refunded_on_rejection_and_a_crash_after_the_hold_is_recovered() {
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let mut card = library_card();
+    card["fee_fen"] = json!(1_500);
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), card).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let apply = format!("/api/v1/services/{service_id}/applications");
+    let status = |id: &str| format!("/api/v1/orgs/{}/applications/{id}/status", w.org_id);
+
+    // The service page says where the fee goes, in both languages.
+    let (rid, resident) = app.user("13812345678", "Resident").await;
+    let cookies = format!("yz_session={resident}");
+    let page = yizhan_app::testing::page(&app, &format!("/city/services/{service_id}"), &cookies, "en").await;
+    assert!(page.text.contains("paid from your wallet when you submit"), "{}", page.text);
+    let page = yizhan_app::testing::page(&app, &format!("/city/services/{service_id}"), &cookies, "zh-CN").await;
+    assert!(page.text.contains("提交时从钱包支付"), "{}", page.text);
+
+    // An empty wallet: a clear problem, nothing kept, nothing moved.
+    let r = app.post(&apply, Some(&resident), json!({"form": {}})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds");
+    assert_eq!(app.get("/api/v1/me/applications", Some(&resident)).await.body, json!([]));
+    // Enough for the deposit but not the fee: the deposit held for it is released.
+    top_up(&app, &rid, 10_500).await;
+    let r = app.post(&apply, Some(&resident), json!({"form": {}})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds");
+    assert_eq!(app.get("/api/v1/me/applications", Some(&resident)).await.body, json!([]));
+    assert_eq!(balance(&app, &rid).await, (10_500, 10_500));
+
+    // Paid (to the department) and held when submitted; both back on a rejection.
+    top_up(&app, &rid, 20_000).await;
+    let r = app.post(&apply, Some(&resident), json!({"form": {}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!((r.body["fee_fen"].as_i64(), r.body["fee_state"].as_str()), (Some(1_500), Some("paid")));
+    assert_eq!(r.body["deposit_state"], "held");
+    let first = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(balance(&app, &rid).await, (29_000, 19_000));
+    assert_eq!(org_balance(&app, &w.org_id).await, 1_500);
+    // The account cannot be deleted while the deposit is held: told why, in their language.
+    let r = app.call(Method::DELETE, "/api/v1/me", Some(&resident), None).await;
+    assert_problem(&r, StatusCode::CONFLICT, "deposit_held");
+    assert!(r.text.contains("return what was lent"), "{}", r.text);
+    let r = app.post(&status(&first), Some(&w.clerk), json!({"status": "rejected"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!((r.body["fee_state"].as_str(), r.body["deposit_state"].as_str()), (Some("refunded"), Some("returned")));
+    assert_eq!(balance(&app, &rid).await, (30_500, 30_500));
+    assert_eq!(org_balance(&app, &w.org_id).await, 0);
+
+    // A crash after the wallet held and charged, before the application's write:
+    // the resident sees it pending, the money is not lost, and the sweep finishes it (each movement once).
+    app.state.city.fail_writes_after_payment(1);
+    let r = app.post(&apply, Some(&resident), json!({"form": {}})).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text);
+    let mine = app.get("/api/v1/me/applications", Some(&resident)).await.body;
+    let pending = mine.as_array().unwrap().iter().find(|a| a["status"] == "pending").expect("kept").clone();
+    let pending_id = pending["id"].as_str().unwrap().to_string();
+    assert_eq!(balance(&app, &rid).await, (29_000, 19_000), "held and paid once, visible");
+    let q = app.get(&format!("/api/v1/orgs/{}/applications", w.org_id), Some(&w.clerk)).await;
+    assert!(!q.text.contains(&pending_id), "not before the department yet: {}", q.text);
+    app.clock.advance_ms(yizhan_city::PENDING_GRACE_MS);
+    assert_eq!(app.state.city.sweep().await.unwrap(), 1);
+    let mine = app.get("/api/v1/me/applications", Some(&resident)).await.body;
+    let a = mine.as_array().unwrap().iter().find(|a| a["id"] == pending_id.as_str()).unwrap().clone();
+    assert_eq!(
+        (a["status"].as_str(), a["deposit_state"].as_str(), a["fee_state"].as_str()),
+        (Some("submitted"), Some("held"), Some("paid"))
+    );
+    assert_eq!(balance(&app, &rid).await, (29_000, 19_000), "nothing taken twice");
+    let q = app.get(&format!("/api/v1/orgs/{}/applications", w.org_id), Some(&w.clerk)).await;
+    assert!(q.text.contains(&pending_id), "{}", q.text);
     ledger_balances(&app).await;
 }
