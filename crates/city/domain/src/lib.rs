@@ -833,13 +833,22 @@ impl CityHall {
         }
     }
 
-    async fn application_of(&self, id: &str) -> Result<Application> {
+    pub(crate) async fn application_of(&self, id: &str) -> Result<Application> {
         let row: Option<ApplicationRow> =
             sqlx::query_as(&format!("SELECT {APPLICATION_COLS} FROM city_applications WHERE id = $1"))
                 .bind(id)
                 .fetch_optional(&self.ctx.db.pool)
                 .await?;
         row.ok_or_else(|| Error::not_found("application"))?.try_into()
+    }
+
+    /// The organisation an application is to (for the caller to check staff).
+    pub async fn application_org(&self, id: &str) -> Result<String> {
+        let org: Option<String> = sqlx::query_scalar("SELECT org_id FROM city_applications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.ctx.db.pool)
+            .await?;
+        org.ok_or_else(|| Error::not_found("application"))
     }
 
     /// Not found unless the application is to this organisation (nothing of it is returned).

@@ -1420,3 +1420,94 @@ async fn an_application_fee_is_paid_from_the_wallet_refunded_on_rejection_and_a_
     assert!(q.text.contains(&pending_id), "{}", q.text);
     ledger_balances(&app).await;
 }
+
+#[tokio::test]
+async fn staff_open_an_applications_files_on_the_console_logged_and_nobody_else_does() {
+    use yizhan_app::testing::page;
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), permit()).await;
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let (_, resident) = app.user("13812345678", "Resident").await;
+    let (_, other) = app.user("13900000000", "Other").await;
+    let photo = upload(&app, &resident, &service_id, "photo", ("me.png", "image/png"), PNG).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .post(
+            &format!("/api/v1/services/{service_id}/applications"),
+            Some(&resident),
+            json!({"form": {"name": "王", "photo": photo}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let app_id = r.body["id"].as_str().unwrap().to_string();
+    let clerk = format!("yz_session={}", w.clerk);
+
+    // The resident sees their own files, with type and size.
+    let r = page(&app, "/city/uploads", &format!("yz_session={resident}"), "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains(&format!("/city/uploads/{photo}")) && r.text.contains("image/png"), "{}", r.text);
+    assert!(r.text.contains(&format!("{} bytes", PNG.len())), "{}", r.text);
+    let r = page(&app, "/city/uploads", &format!("yz_session={other}"), "zh-CN").await;
+    assert!(r.text.contains("没有文件") && !r.text.contains(&photo), "{}", r.text);
+    assert_eq!(
+        page(&app, &format!("/city/uploads/{photo}"), &format!("yz_session={other}"), "en").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The console links the application; opening it asks why first (nothing logged yet).
+    let r = page(&app, "/city/staff", &clerk, "en").await;
+    assert!(r.text.contains(&format!("/city/staff/applications/{app_id}")), "{}", r.text);
+    let r = page(&app, &format!("/city/staff/applications/{app_id}"), &clerk, "zh-CN").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("查看理由") && r.text.contains("staff-open"), "{}", r.text);
+    let log = app.get("/api/v1/me/access-log", Some(&resident)).await;
+    assert_eq!(log.body["entries"].as_array().unwrap().len(), 0, "{}", log.text);
+    // With a reason: the answers and the file with its type and size; logged.
+    let opened = format!("/city/staff/applications/{app_id}?why=permit%20check");
+    let r = page(&app, &opened, &clerk, "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let file_link = format!("/city/staff/applications/{app_id}/uploads/{photo}?why=permit%20check");
+    assert!(r.text.contains(&file_link) && r.text.contains("me.png") && r.text.contains("image/png"), "{}", r.text);
+    assert!(r.text.contains(&format!("{} bytes", PNG.len())), "{}", r.text);
+    let r = page(&app, &file_link, &clerk, "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.headers["content-type"], "image/png");
+    assert!(r.text.as_bytes().ends_with(&PNG[1..]), "the file's bytes");
+    let log = app.get("/api/v1/me/access-log", Some(&resident)).await;
+    let entries = log.body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "the application and the file: {}", log.text);
+    assert!(log.text.contains("upload") && log.text.contains("permit check"), "{}", log.text);
+
+    // Another department's staff and another resident: refused, and nothing is logged.
+    let (_, admin) = app.admin().await;
+    let r = app
+        .post("/api/v1/orgs", Some(&admin), json!({"city_id": w.city_id, "kind": "city_department", "name": "Library"}))
+        .await;
+    let library = r.body["id"].as_str().unwrap().to_string();
+    let (librarian_id, librarian) = app.user("librarian@library.example", "Librarian").await;
+    app.add_staff(&admin, &library, &librarian_id, "operator").await;
+    for cookies in [format!("yz_session={librarian}"), format!("yz_session={other}")] {
+        for path in [format!("/city/staff/applications/{app_id}"), opened.clone(), file_link.clone()] {
+            let r = page(&app, &path, &cookies, "en").await;
+            assert!(
+                r.status == StatusCode::FORBIDDEN || r.status == StatusCode::NOT_FOUND,
+                "{path}: {} {}",
+                r.status,
+                r.text
+            );
+            assert!(!r.text.contains("me.png"), "{}", r.text);
+        }
+    }
+    // A file the application does not name is not opened through it.
+    let others = upload(&app, &other, &service_id, "photo", ("o.png", "image/png"), PNG).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = page(&app, &format!("/city/staff/applications/{app_id}/uploads/{others}?why=x"), &clerk, "en").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let log = app.get("/api/v1/me/access-log", Some(&resident)).await;
+    assert_eq!(log.body["entries"].as_array().unwrap().len(), 2, "{}", log.text);
+}
