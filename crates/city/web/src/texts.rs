@@ -28,14 +28,14 @@ pub static TEXTS: &[Text] = &[
     ("city.category.transport", "Transport and vehicles", "交通与车辆"),
     ("city.category.travel", "Travel and entry-exit", "出行与出入境"),
     ("city.category.unknown", "Choose one of the categories.", "请选择一个分类。"),
-    ("city.delivery.application", "Apply online", "在线申请"),
-    ("city.delivery.appointment", "Book a visit", "预约办理"),
-    ("city.delivery.payment", "Pay online", "在线缴费"),
     (
         "city.delete.deposit_held",
         "A deposit is still held for you by a city service ({count}): return what was lent (the deposit comes back with it) before deleting your account.",
         "城市服务仍为你冻结着押金（{count}项）：请先归还所借物品（押金随之退回），再注销账户。",
     ),
+    ("city.delivery.application", "Apply online", "在线申请"),
+    ("city.delivery.appointment", "Book a visit", "预约办理"),
+    ("city.delivery.payment", "Pay online", "在线缴费"),
     ("city.deposit.applications_only", "Only an online application asks a deposit.", "只有在线申请类服务可收取押金。"),
     ("city.deposit.none_held", "No deposit is held for this application.", "此申请没有冻结的押金。"),
     (
