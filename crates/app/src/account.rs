@@ -46,6 +46,9 @@ pub async fn export(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
 }
 
 pub async fn delete(s: &AppState, user_id: &str) -> Result<serde_json::Value> {
+    // A deposit still held for a city service (what was lent not yet
+    // returned) refuses the deletion first: it is neither kept nor lost.
+    s.city.check_deletable(user_id).await?;
     // The wallet is closed to incoming money first, then checked: refused
     // before anything is erased while money is still in it.
     s.pay.close_for_deletion(user_id).await?;

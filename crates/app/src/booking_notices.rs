@@ -27,6 +27,9 @@ impl Events for Notices {
             Event::NotDrawn { person_id, .. } => {
                 (person_id, Msg::new("booking.notice.drawn.title"), Msg::new("booking.notice.not_drawn"))
             }
+            Event::DrawnUnpaid { person_id, .. } => {
+                (person_id, Msg::new("booking.notice.drawn.title"), Msg::new("booking.notice.drawn_unpaid"))
+            }
             Event::Blocked { person_id, until_ms, .. } => (
                 person_id,
                 Msg::new("booking.notice.blocked.title"),

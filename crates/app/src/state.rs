@@ -112,10 +112,13 @@ impl Services {
                 identity: identity.clone(),
             }))
             .with_fees(Arc::new(FeesToWallet { pay: pay.clone() }));
-        let city =
-            CityHall::new(ctx.clone(), identity.clone(), booking.clone(), notify.clone(), audit.clone()).with_deposits(
-                Arc::new(DepositsInWallet { pay: pay.clone(), credit: credit.clone(), identity: identity.clone() }),
-            );
+        let city = CityHall::new(ctx.clone(), identity.clone(), booking.clone(), notify.clone(), audit.clone())
+            .with_deposits(Arc::new(DepositsInWallet {
+                pay: pay.clone(),
+                credit: credit.clone(),
+                identity: identity.clone(),
+            }))
+            .with_fees(Arc::new(FeesToWallet { pay: pay.clone() }));
         Ok(Services {
             ctx,
             identity,
@@ -157,8 +160,9 @@ impl yizhan_identity::Relations for Relations {
     }
 }
 
-/// The booking engine's fees paid from the person's wallet to the
-/// organisation that owns the service (its `owner_id`), and given back.
+/// The booking engine's fees (and the city room's online applications'
+/// fees) paid from the person's wallet to the organisation that owns the
+/// service (its `owner_id`), and given back.
 struct FeesToWallet {
     pay: Pay,
 }

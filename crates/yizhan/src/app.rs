@@ -503,6 +503,12 @@ async fn sweep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
             Ok(n) => tracing::debug!(holds = n, "expired booking holds freed"),
             Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "booking hold sweep failed"),
         }
+        // City applications a crash left between the wallet and their row: finished (or undone).
+        match state.city.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(applications = n, "pending city applications finished"),
+            Err(e) => tracing::warn!(code = %e.code, error = %e.msg, "city application sweep failed"),
+        }
         // Appointment reminders that are due (each sent once, whatever the processes).
         match state.booking.send_due_reminders().await {
             Ok(0) => {}

@@ -3,7 +3,8 @@
 // checks the answers and invites their partner by login; the partner
 // confirms on their own device, and both see the same appointment in "my
 // appointments" (the fee left the booker's wallet); the Civil Affairs clerk
-// checks them in on the department console (when the slot is today).
+// checks them in on the department console (when the slot is today), then
+// opens the application (asked why first) and sees its answers and files.
 export default async function (t) {
   const { base, browser, step, loginAs, assert, DEMO_PASSWORD } = t;
   const opts = { viewport: { width: 390, height: 844 }, locale: "en-US", isMobile: true, hasTouch: true };
@@ -79,5 +80,27 @@ export default async function (t) {
     assert.match(await clerk.textContent("main"), /Queue number \d+/);
     await resident.goto(base + "/city/appointments");
     assert.match(await resident.textContent("#appointments"), /Checked in[\s\S]*Queue number \d+/);
+  });
+
+  await step("city: the clerk opens the marriage application on the console, says why, and sees its answers and files", async () => {
+    const clerk = await (await browser.newContext(opts)).newPage();
+    await loginAs(clerk, "civil@demo.yizhan.local", DEMO_PASSWORD);
+    await clerk.goto(base + "/city/staff");
+    const open = clerk.locator("a.staff-open").first();
+    const href = await open.getAttribute("href");
+    assert.match(href, /^\/city\/staff\/applications\/[0-9a-f]+$/);
+    await open.click();
+    await clerk.waitForSelector("#staff-open");
+    // Nothing of it is shown before a reason is given (it goes to the resident's access log).
+    assert.ok(!(await clerk.textContent("main")).includes("Zhang Wei"));
+    await clerk.fill("#why", "marriage registration check");
+    await clerk.click("#staff-open");
+    await clerk.waitForSelector("#staff-files, #staff-no-files");
+    assert.match(await clerk.textContent("main"), /Zhang Wei 张伟/);
+    assert.ok(await clerk.isVisible("#staff-no-files"), "the marriage form asks no file");
+    // The resident sees the read in their access log, and their own (no) files.
+    await resident.goto(base + "/city/uploads");
+    await resident.waitForSelector("#my-files");
+    assert.ok(await resident.isVisible("#my-files-empty"));
   });
 }

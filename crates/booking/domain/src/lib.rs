@@ -326,7 +326,9 @@ pub struct Appointment {
     pub queue_no: i64,
     pub fee_fen: i64,
     /// Where the fee stands: none (no fee taken through the engine), paid,
-    /// refund_due (cancelled in time, the refund not yet confirmed), refunded.
+    /// charge_due (a drawn place, its fee being charged), unpaid (a drawn
+    /// place its wallet could not pay: cancelled and passed on), refund_due
+    /// (cancelled in time, the refund not yet confirmed), refunded.
     pub fee_state: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
@@ -448,6 +450,9 @@ pub enum Event {
     Drawn { person_id: String, appointment_id: String },
     /// A lottery did not draw this person.
     NotDrawn { person_id: String, slot_id: String },
+    /// A lottery drew this person but the fee could not be paid from their
+    /// wallet: the place went to the next drawn.
+    DrawnUnpaid { person_id: String, slot_id: String },
     /// Too many no-shows: booking this service is blocked until `until_ms`.
     Blocked { person_id: String, service_id: String, until_ms: i64 },
     /// A booked appointment starts soon: the day before, or an hour before.
@@ -1158,6 +1163,7 @@ impl Booking {
         }
         self.settle(refunds).await;
         self.draw_due().await?;
+        self.collect_drawn_fees(None).await?;
         Ok(n)
     }
 
@@ -1432,7 +1438,7 @@ impl Booking {
         let mut tx = self.ctx.db.begin().await?;
         let period_key: Option<String> = sqlx::query_scalar(
             "UPDATE booking_appointments SET status = 'cancelled', updated_at_ms = $2, \
-             fee_state = CASE WHEN fee_state = 'paid' THEN 'refund_due' ELSE fee_state END \
+             fee_state = CASE WHEN fee_state IN ('paid', 'charge_due') THEN 'refund_due' ELSE fee_state END \
              WHERE id = $1 AND status = 'booked' RETURNING period_key",
         )
         .bind(appointment_id)
@@ -1447,7 +1453,7 @@ impl Booking {
         self.free_place(&mut tx, &appt.slot_id, now, &mut events).await?;
         tx.commit().await?;
         self.emit_all(events);
-        if appt.fee_state == "paid" {
+        if appt.fee_state == "paid" || appt.fee_state == "charge_due" {
             self.settle(vec![self.refund_of(&appt).await?]).await;
         }
         self.appointment(appointment_id).await

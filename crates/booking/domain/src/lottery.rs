@@ -13,7 +13,7 @@
 use crate::{codes, insert_appointment, Appointment, AppointmentStatus, Booking, Event, Slot, SLOT_COLS};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use yizhan_core::{Arg, Error, Result};
+use yizhan_core::{Arg, Class, Error, Result, Tx};
 
 /// The most requests one slot's lottery takes.
 pub const MAX_ENTRANTS: i64 = 100_000;
@@ -32,6 +32,10 @@ pub struct DrawLog {
     pub skipped: Vec<String>,
     /// The tickets that got a place, in draw order.
     pub winners: Vec<String>,
+    /// Tickets drawn whose fee their wallet could not pay: their place went
+    /// to the next ticket in the draw order.
+    #[serde(default)]
+    pub unpaid: Vec<String>,
 }
 
 /// A lottery slot: what is published before, during and after the draw.
@@ -51,6 +55,8 @@ pub struct LotteryView {
     pub my_ticket: Option<String>,
     /// After the draw, for a person who entered: whether they got a place.
     pub won: Option<bool>,
+    /// Drawn, but the fee could not be paid from the wallet: the place went on.
+    pub unpaid: bool,
     pub appointment_id: Option<String>,
     /// After the draw: the log anyone can re-run with [`replay`].
     pub log: Option<DrawLog>,
@@ -83,10 +89,25 @@ pub fn order(seed: &str, entrants: &[String]) -> Vec<String> {
     ranked.into_iter().map(|(_, e)| e).collect()
 }
 
-/// The winners a log's seed, entrants, passed-over entrants and places give.
+/// The winners a log's seed, entrants, passed-over and unpaid entrants and places give.
 pub fn replay(log: &DrawLog) -> Vec<String> {
     let places = usize::try_from(log.places.max(0)).unwrap_or(0);
-    order(&log.seed, &log.entrants).into_iter().filter(|e| !log.skipped.contains(e)).take(places).collect()
+    order(&log.seed, &log.entrants)
+        .into_iter()
+        .filter(|e| !log.skipped.contains(e) && !log.unpaid.contains(e))
+        .take(places)
+        .collect()
+}
+
+/// The reference a drawn place's fee is charged under: its appointment.
+pub(crate) fn drawn_fee_ref(appointment_id: &str) -> String {
+    format!("booking-appointment:{appointment_id}")
+}
+
+/// Whether a failed charge is the wallet's answer (not enough money, a limit,
+/// a closed account) rather than a failure to ask that a retry may cure.
+fn refused(e: &Error) -> bool {
+    !matches!(e.code.class(), Class::Internal | Class::Unavailable | Class::UpstreamTimeout | Class::RateLimited)
 }
 
 impl Booking {
@@ -177,7 +198,11 @@ impl Booking {
             entrants: entrants.clone(),
             skipped: Vec::new(),
             winners: Vec::new(),
+            unpaid: Vec::new(),
         };
+        // A fee is charged after the draw commits, per appointment; the place
+        // is the winner's once paid (the notice follows the payment).
+        let charged = self.fees.is_some() && service.rules.fee_fen > 0;
         let mut events = Vec::new();
         for ticket in order(&slot.lottery_seed, &entrants) {
             let Some(person) = person_of.get(&ticket).cloned() else { continue };
@@ -202,26 +227,12 @@ impl Booking {
                 events.push(Event::NotDrawn { person_id: person, slot_id: slot_id.to_string() });
                 continue;
             }
-            let appt = Appointment {
-                id: appt_id.clone(),
-                slot_id: slot.id.clone(),
-                service_id: slot.service_id.clone(),
-                resource_id: slot.resource_id.clone(),
-                person_id: person.clone(),
-                status: AppointmentStatus::Booked,
-                start_ms: slot.start_ms,
-                end_ms: slot.end_ms,
-                queue_no: 0,
-                fee_fen: service.rules.fee_fen,
-                // Drawn places are not charged through the engine (paid at the counter).
-                fee_state: "none".to_string(),
-                created_at_ms: now,
-                updated_at_ms: now,
-            };
-            insert_appointment(&mut tx, &appt, &period_key, "").await?;
+            insert_drawn(&mut tx, &slot, &service.rules, &appt_id, &person, &period_key, charged, now).await?;
             places -= 1;
             log.winners.push(ticket);
-            events.push(Event::Drawn { person_id: person, appointment_id: appt_id });
+            if !charged {
+                events.push(Event::Drawn { person_id: person, appointment_id: appt_id });
+            }
         }
         sqlx::query("UPDATE booking_slots SET remaining = $2 WHERE id = $1")
             .bind(slot_id)
@@ -236,7 +247,150 @@ impl Booking {
             .await?;
         tx.commit().await?;
         self.emit_all(events);
+        if charged {
+            self.collect_drawn_fees(Some(slot_id)).await?;
+            return self.draw_log(slot_id).await?.ok_or_else(|| Error::not_found("draw"));
+        }
         Ok(log)
+    }
+
+    /// Charges the fees of drawn places not paid yet (of one slot, or all; at
+    /// most [`crate::SWEEP_BATCH`] charges per call), each once under its
+    /// appointment's reference. A winner whose wallet refuses loses the
+    /// place to the next ticket in the draw order (the log records it); a
+    /// charge that could not be asked stays due for the sweep.
+    pub async fn collect_drawn_fees(&self, slot_id: Option<&str>) -> Result<u64> {
+        let Some(fees) = self.fees.clone() else { return Ok(0) };
+        let mut done = 0u64;
+        let mut tried: std::collections::HashSet<String> = Default::default();
+        while (done as i64) < crate::SWEEP_BATCH {
+            let due: Vec<(String, String, String, String, i64, String)> = sqlx::query_as(&format!(
+                "SELECT id, slot_id, service_id, person_id, fee_fen, fee_ref FROM booking_appointments \
+                 WHERE fee_state = 'charge_due' AND ($1 = '' OR slot_id = $1) ORDER BY created_at_ms, id LIMIT {}",
+                crate::SWEEP_BATCH
+            ))
+            .bind(slot_id.unwrap_or(""))
+            .fetch_all(&self.ctx.db.pool)
+            .await?;
+            let due: Vec<_> = due.into_iter().filter(|d| !tried.contains(&d.0)).collect();
+            if due.is_empty() {
+                break;
+            }
+            for (appt_id, slot, service_id, person, fee_fen, reference) in due {
+                tried.insert(appt_id.clone());
+                done += 1;
+                let owner = self.service(&service_id).await?.owner_id;
+                match fees.charge(&person, &owner, fee_fen, &reference).await {
+                    Ok(()) => {
+                        let mut tx = self.ctx.db.begin().await?;
+                        let paid = sqlx::query(
+                            "UPDATE booking_appointments SET fee_state = 'paid' WHERE id = $1 \
+                             AND fee_state = 'charge_due' AND status = 'booked'",
+                        )
+                        .bind(&appt_id)
+                        .execute(tx.conn())
+                        .await?
+                        .rows_affected();
+                        tx.commit().await?;
+                        if paid > 0 {
+                            self.emit_all(vec![Event::Drawn { person_id: person, appointment_id: appt_id }]);
+                        } else {
+                            // Cancelled while the charge was on its way: given back.
+                            let r = crate::Refund { person_id: person, service_id, reference, appointment_id: None };
+                            self.settle(vec![r]).await;
+                        }
+                    }
+                    Err(e) if refused(&e) => {
+                        tracing::info!(code = %e.code, appointment = %appt_id, "drawn place not paid: passed on");
+                        self.pass_on(&appt_id, &slot, &person).await?;
+                    }
+                    Err(e) => {
+                        tracing::warn!(code = %e.code, error = %e.msg, appointment = %appt_id, "drawn fee not charged yet");
+                    }
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// A drawn place its winner could not pay: cancelled, and given to the
+    /// next ticket in the draw order that may still book (its fee charged
+    /// next), or freed when none is left.
+    async fn pass_on(&self, appt_id: &str, slot_id: &str, person: &str) -> Result<()> {
+        let now = self.ctx.now_ms();
+        let mut events = Vec::new();
+        let mut tx = self.ctx.db.begin().await?;
+        let gone: Option<(String, String)> = sqlx::query_as(
+            "UPDATE booking_appointments SET status = 'cancelled', fee_state = 'unpaid', updated_at_ms = $2 \
+             WHERE id = $1 AND fee_state = 'charge_due' AND status = 'booked' RETURNING service_id, period_key",
+        )
+        .bind(appt_id)
+        .bind(now)
+        .fetch_optional(tx.conn())
+        .await?;
+        let Some((service_id, period_key)) = gone else { return Ok(()) };
+        crate::drop_claim(&mut tx, &service_id, person, &period_key, appt_id).await?;
+        events.push(Event::DrawnUnpaid { person_id: person.to_string(), slot_id: slot_id.to_string() });
+        let json: String = sqlx::query_scalar("SELECT log FROM booking_lottery_draws WHERE slot_id = $1")
+            .bind(slot_id)
+            .fetch_one(tx.conn())
+            .await?;
+        let mut log: DrawLog = serde_json::from_str(&json).map_err(Error::internal)?;
+        let entries: Vec<(String, String)> = sqlx::query_as(&format!(
+            "SELECT ticket, person_id FROM booking_lottery_entries WHERE slot_id = $1 ORDER BY ticket LIMIT {MAX_ENTRANTS}"
+        ))
+        .bind(slot_id)
+        .fetch_all(tx.conn())
+        .await?;
+        if let Some((ticket, _)) = entries.iter().find(|(_, p)| p == person) {
+            log.winners.retain(|w| w != ticket);
+            log.unpaid.push(ticket.clone());
+        }
+        let person_of: std::collections::HashMap<String, String> = entries.into_iter().collect();
+        let service = self.service(&service_id).await?;
+        let slot: Slot = sqlx::query_as(&format!("SELECT {SLOT_COLS} FROM booking_slots WHERE id = $1"))
+            .bind(slot_id)
+            .fetch_one(tx.conn())
+            .await?;
+        let period_key = service.rules.per_person.period_key(&slot);
+        let mut given = false;
+        for ticket in order(&log.seed, &log.entrants) {
+            if log.winners.contains(&ticket) || log.skipped.contains(&ticket) || log.unpaid.contains(&ticket) {
+                continue;
+            }
+            let Some(next) = person_of.get(&ticket).cloned() else { continue };
+            let next_id = self.ctx.new_id();
+            let claimed = sqlx::query(
+                "INSERT INTO booking_claims (service_id, person_id, period_key, holder_id) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (service_id, person_id, period_key) DO NOTHING",
+            )
+            .bind(&service.id)
+            .bind(&next)
+            .bind(&period_key)
+            .bind(&next_id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                log.skipped.push(ticket);
+                continue;
+            }
+            insert_drawn(&mut tx, &slot, &service.rules, &next_id, &next, &period_key, true, now).await?;
+            log.winners.push(ticket);
+            given = true;
+            break;
+        }
+        if !given {
+            self.free_place(&mut tx, slot_id, now, &mut events).await?;
+        }
+        sqlx::query("UPDATE booking_lottery_draws SET log = $2 WHERE slot_id = $1")
+            .bind(slot_id)
+            .bind(serde_json::to_string(&log).map_err(Error::internal)?)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        self.emit_all(events);
+        Ok(())
     }
 
     /// Draws the lottery slots whose request window has closed (at most 50 per call).
@@ -272,7 +426,7 @@ impl Booking {
             .bind(slot_id)
             .fetch_one(&self.ctx.db.pool)
             .await?;
-        let (my_ticket, won, appointment_id) = match person_id {
+        let (my_ticket, won, appointment_id, unpaid) = match person_id {
             Some(p) => {
                 let ticket: Option<String> = sqlx::query_scalar(
                     "SELECT ticket FROM booking_lottery_entries WHERE slot_id = $1 AND person_id = $2",
@@ -285,10 +439,11 @@ impl Booking {
                     (Some(l), Some(t)) => Some(l.winners.contains(t)),
                     _ => None,
                 };
+                let unpaid = matches!((&log, &ticket), (Some(l), Some(t)) if l.unpaid.contains(t));
                 let appointment_id: Option<String> = if won == Some(true) {
                     sqlx::query_scalar(
                         "SELECT id FROM booking_appointments WHERE slot_id = $1 AND person_id = $2 \
-                         ORDER BY created_at_ms LIMIT 1",
+                         AND status <> 'cancelled' ORDER BY created_at_ms LIMIT 1",
                     )
                     .bind(slot_id)
                     .bind(p)
@@ -297,9 +452,9 @@ impl Booking {
                 } else {
                     None
                 };
-                (ticket, won, appointment_id)
+                (ticket, won, appointment_id, unpaid)
             }
-            None => (None, None, None),
+            None => (None, None, None, false),
         };
         Ok(LotteryView {
             slot_id: slot.id,
@@ -312,6 +467,7 @@ impl Booking {
             entered: my_ticket.is_some(),
             my_ticket,
             won,
+            unpaid,
             appointment_id,
             log,
         })
@@ -326,4 +482,36 @@ impl Booking {
                 .await?;
         json.map(|j| serde_json::from_str(&j).map_err(Error::internal)).transpose()
     }
+}
+
+/// A drawn place's appointment: booked, its fee (when the engine takes
+/// fees) due under the appointment's own reference.
+#[allow(clippy::too_many_arguments)]
+async fn insert_drawn(
+    tx: &mut Tx,
+    slot: &Slot,
+    rules: &crate::Rules,
+    appt_id: &str,
+    person: &str,
+    period_key: &str,
+    charged: bool,
+    now: i64,
+) -> Result<()> {
+    let appt = Appointment {
+        id: appt_id.to_string(),
+        slot_id: slot.id.clone(),
+        service_id: slot.service_id.clone(),
+        resource_id: slot.resource_id.clone(),
+        person_id: person.to_string(),
+        status: AppointmentStatus::Booked,
+        start_ms: slot.start_ms,
+        end_ms: slot.end_ms,
+        queue_no: 0,
+        fee_fen: rules.fee_fen,
+        fee_state: if charged { "charge_due" } else { "none" }.to_string(),
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
+    let reference = if charged { drawn_fee_ref(appt_id) } else { String::new() };
+    insert_appointment(tx, &appt, period_key, &reference).await
 }

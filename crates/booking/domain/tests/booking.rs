@@ -731,3 +731,136 @@ async fn a_calendar_feed_token_is_secret_renewable_and_revocable() {
     w.booking.delete_person("p").await.unwrap();
     assert_eq!(code(w.booking.feed_person(&t).await.unwrap_err()), Code::NotFound);
 }
+
+/// Fees of drawn places: charged per appointment after the draw; a winner
+/// whose wallet refuses (or cannot be asked now, then can) is handled.
+#[derive(Default)]
+struct DrawFees {
+    /// People whose wallet says no (not enough money).
+    broke: Mutex<HashSet<String>>,
+    /// Charges that fail as a wallet that does not answer, before working.
+    unavailable: Mutex<u32>,
+    charged: Mutex<Vec<(String, String, i64)>>,
+    refunded: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl Fees for DrawFees {
+    async fn charge(&self, person: &str, _owner: &str, fee_fen: i64, reference: &str) -> yizhan_core::Result<()> {
+        if self.broke.lock().unwrap().contains(person) {
+            let code = Code::new("insufficient_funds", yizhan_core::Class::Invalid);
+            return Err(yizhan_core::Error::new(code, "wallet.insufficient"));
+        }
+        {
+            let mut u = self.unavailable.lock().unwrap();
+            if *u > 0 {
+                *u -= 1;
+                return Err(yizhan_core::Error::new(Code::Busy, "error.busy"));
+            }
+        }
+        let mut charged = self.charged.lock().unwrap();
+        if !charged.iter().any(|(_, r, _)| r == reference) {
+            charged.push((person.to_string(), reference.to_string(), fee_fen));
+        }
+        Ok(())
+    }
+
+    async fn refund(&self, _person: &str, _owner: &str, reference: &str) -> yizhan_core::Result<()> {
+        let taken = self.charged.lock().unwrap().iter().any(|(_, r, _)| r == reference);
+        let mut refunded = self.refunded.lock().unwrap();
+        if taken && !refunded.iter().any(|r| r == reference) {
+            refunded.push(reference.to_string());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn drawn_places_are_paid_from_the_wallet_and_an_unpaid_one_goes_to_the_next_drawn() {
+    let w = world().await;
+    let fees = Arc::new(DrawFees::default());
+    let booking = w.booking.clone().with_fees(fees.clone());
+    let rules =
+        Rules { allocation: Allocation::Lottery, lottery_window_ms: 10 * MINUTE_MS, fee_fen: 800, ..Rules::default() };
+    let s = booking.create_service("org-1", &rules).await.unwrap();
+    booking.add_resource(&s.id, "Counter 1", &daily(30, 3)).await.unwrap();
+    booking.publish(&s.id, today(), today() + 9).await.unwrap();
+    let slot = slots_of_day(&w, &s.id, today() + 8).await[0].slot.clone();
+    w.clock.set_ms(slot.release_at_ms);
+    let people: Vec<String> = (0..8).map(|i| format!("person-{i}")).collect();
+    let mut person_of = std::collections::HashMap::new();
+    for p in &people {
+        booking.request_lottery(p, &slot.id).await.unwrap();
+        let t = booking.lottery_view(&slot.id, Some(p)).await.unwrap().my_ticket.unwrap();
+        person_of.insert(t, p.clone());
+    }
+    // The draw order is known once everyone asked: the 1st and 3rd drawn
+    // cannot pay.
+    let tickets: Vec<String> = person_of.keys().cloned().collect();
+    let drawn: Vec<String> = order(&slot.lottery_seed, &tickets).iter().map(|t| person_of[t].clone()).collect();
+    fees.broke.lock().unwrap().extend([drawn[0].clone(), drawn[2].clone()]);
+    w.clock.advance_ms(10 * MINUTE_MS);
+    w.events.take();
+    let log = booking.draw(&slot.id).await.unwrap();
+    // Places went to the 2nd, 4th and 5th drawn; the log says why and replays.
+    let winners: Vec<String> = log.winners.iter().map(|t| person_of[t].clone()).collect();
+    assert_eq!(winners, vec![drawn[1].clone(), drawn[3].clone(), drawn[4].clone()]);
+    let unpaid: Vec<String> = log.unpaid.iter().map(|t| person_of[t].clone()).collect();
+    assert_eq!(unpaid, vec![drawn[0].clone(), drawn[2].clone()]);
+    assert_eq!(replay(&log), log.winners, "the published log replays with its unpaid tickets");
+    assert_eq!(booking.draw(&slot.id).await.unwrap(), log);
+    assert_eq!(booking.slot(&slot.id).await.unwrap().remaining, 0);
+    {
+        let charged = fees.charged.lock().unwrap();
+        assert_eq!(charged.len(), 3, "one fee per place: {charged:?}");
+        assert!(charged.iter().all(|(_, r, f)| r.starts_with("booking-appointment:") && *f == 800));
+    }
+    for p in &winners {
+        let a = booking.person_appointments(p, 5).await.unwrap();
+        assert_eq!((a.len(), a[0].status, a[0].fee_state.as_str()), (1, AppointmentStatus::Booked, "paid"));
+        assert_eq!(booking.lottery_view(&slot.id, Some(p)).await.unwrap().won, Some(true));
+    }
+    for p in &unpaid {
+        let a = booking.person_appointments(p, 5).await.unwrap();
+        assert_eq!((a[0].status, a[0].fee_state.as_str()), (AppointmentStatus::Cancelled, "unpaid"));
+        let v = booking.lottery_view(&slot.id, Some(p)).await.unwrap();
+        assert_eq!((v.won, v.unpaid, v.appointment_id), (Some(false), true, None));
+    }
+    let ev = w.events.take();
+    let told = |p: &str| ev.iter().any(|e| matches!(e, Event::DrawnUnpaid { person_id, .. } if person_id == p));
+    assert!(told(&drawn[0]) && told(&drawn[2]), "{ev:?}");
+    let drawn_told = ev.iter().filter(|e| matches!(e, Event::Drawn { .. })).count();
+    assert_eq!(drawn_told, 3, "a winner is told once paid: {ev:?}");
+
+    // A winner cancelling before the deadline has the fee back, once.
+    let mine = booking.person_appointments(&winners[0], 5).await.unwrap()[0].clone();
+    let c = booking.cancel(&winners[0], &mine.id).await.unwrap();
+    assert_eq!(c.fee_state, "refunded");
+    assert_eq!(fees.refunded.lock().unwrap().clone(), vec![format!("booking-appointment:{}", mine.id)]);
+}
+
+#[tokio::test]
+async fn a_drawn_fee_the_wallet_could_not_be_asked_for_is_charged_by_the_sweep() {
+    let w = world().await;
+    let fees = Arc::new(DrawFees::default());
+    let booking = w.booking.clone().with_fees(fees.clone());
+    let rules =
+        Rules { allocation: Allocation::Lottery, lottery_window_ms: 10 * MINUTE_MS, fee_fen: 800, ..Rules::default() };
+    let s = booking.create_service("org-1", &rules).await.unwrap();
+    booking.add_resource(&s.id, "Counter 1", &daily(30, 1)).await.unwrap();
+    booking.publish(&s.id, today(), today() + 9).await.unwrap();
+    let slot = slots_of_day(&w, &s.id, today() + 8).await[0].slot.clone();
+    w.clock.set_ms(slot.release_at_ms);
+    booking.request_lottery("only", &slot.id).await.unwrap();
+    w.clock.advance_ms(10 * MINUTE_MS);
+    *fees.unavailable.lock().unwrap() = 1;
+    let log = booking.draw(&slot.id).await.unwrap();
+    assert_eq!(log.winners.len(), 1);
+    let a = booking.person_appointments("only", 5).await.unwrap()[0].clone();
+    assert_eq!((a.status, a.fee_state.as_str()), (AppointmentStatus::Booked, "charge_due"));
+    assert!(fees.charged.lock().unwrap().is_empty());
+    booking.sweep().await.unwrap();
+    assert_eq!(booking.appointment(&a.id).await.unwrap().fee_state, "paid");
+    booking.sweep().await.unwrap();
+    assert_eq!(fees.charged.lock().unwrap().len(), 1, "charged once");
+}

@@ -61,6 +61,11 @@ pub static TEXTS: &[Text] = &[
     ("booking.notice.blocked.title", "Booking paused", "预约已暂停"),
     ("booking.notice.drawn", "You were drawn: your appointment is booked.", "你已中签，预约成功。"),
     ("booking.notice.drawn.title", "Lottery result", "摇号结果"),
+    (
+        "booking.notice.drawn_unpaid",
+        "You were drawn, but the fee could not be paid from your wallet: the place went to the next person drawn.",
+        "你已中签，但钱包余额不足以支付费用，该名额已顺延给下一位中签者。",
+    ),
     ("booking.notice.not_drawn", "You were not drawn this time.", "很遗憾，本次未中签。"),
     (
         "booking.notice.offered",

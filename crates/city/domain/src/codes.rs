@@ -11,10 +11,13 @@ pub const PAY_IN_BILLS: Code = Code::new("pay_in_bills", Class::Invalid);
 
 /// No deposit is held for the application (none was asked, it was waived, or it was returned).
 pub const NO_DEPOSIT: Code = Code::new("no_deposit_held", Class::Conflict);
+/// A deposit is still held for the person (or an application is being paid): the account cannot be deleted yet.
+pub const DEPOSIT_HELD: Code = Code::new("deposit_held", Class::Conflict);
 
 /// Confirming a two-person booking needs a verified real name.
 pub const NOT_VERIFIED: Code = Code::new("real_name_required", Class::Forbidden);
 /// The partner did not confirm before the hold ran out: the place was freed.
 pub const INVITATION_EXPIRED: Code = Code::new("invitation_expired", Class::Gone);
 
-pub const ALL: &[Code] = &[WRONG_STATUS, TOO_MANY, PAY_IN_BILLS, NO_DEPOSIT, NOT_VERIFIED, INVITATION_EXPIRED];
+pub const ALL: &[Code] =
+    &[WRONG_STATUS, TOO_MANY, PAY_IN_BILLS, NO_DEPOSIT, DEPOSIT_HELD, NOT_VERIFIED, INVITATION_EXPIRED];

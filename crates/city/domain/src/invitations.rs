@@ -248,7 +248,7 @@ impl CityHall {
         let mut tx = self.ctx.db.begin().await?;
         sqlx::query(&format!(
             "INSERT INTO city_applications ({}) \
-             VALUES ($1, $2, $3, $4, 'submitted', $5, $6, '', $7, $7, 0, 'none')",
+             VALUES ($1, $2, $3, $4, 'submitted', $5, $6, '', $7, $7, 0, 'none', 0, 'none')",
             crate::APPLICATION_COLS
         ))
         .bind(&application_id)

@@ -28,11 +28,13 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0001", include_str!("../migrations/sqlite/0001_city.sql")),
         ("0002", include_str!("../migrations/sqlite/0002_deposits_invitations.sql")),
         ("0003", include_str!("../migrations/sqlite/0003_drafts_uploads.sql")),
+        ("0004", include_str!("../migrations/sqlite/0004_application_fees.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_city.sql")),
         ("0002", include_str!("../migrations/postgres/0002_deposits_invitations.sql")),
         ("0003", include_str!("../migrations/postgres/0003_drafts_uploads.sql")),
+        ("0004", include_str!("../migrations/postgres/0004_application_fees.sql")),
     ],
 };
 
@@ -165,7 +167,8 @@ pub struct CityService {
     pub title: LocalText,
     pub description: LocalText,
     pub documents: Vec<LocalText>,
-    /// Paid at the counter (not through the platform yet).
+    /// Paid from the wallet: for an appointment when it is booked (the
+    /// booking engine), for an online application when it is submitted.
     pub fee_fen: i64,
     pub delivery: Delivery,
     pub form: serde_json::Value,
@@ -234,6 +237,9 @@ impl TryFrom<ServiceRow> for CityService {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Written, its deposit or fee being taken from the wallet (not yet
+    /// before the department; the sweep finishes one a crash left).
+    Pending,
     Submitted,
     InReview,
     MoreInfoNeeded,
@@ -254,6 +260,7 @@ impl Status {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Pending => "pending",
             Status::Submitted => "submitted",
             Status::InReview => "in_review",
             Status::MoreInfoNeeded => "more_info_needed",
@@ -264,6 +271,9 @@ impl Status {
     }
 
     pub fn parse(s: &str) -> Option<Status> {
+        if s == "pending" {
+            return Some(Status::Pending);
+        }
         Status::ALL.iter().copied().find(|st| st.as_str() == s)
     }
 
@@ -274,7 +284,7 @@ impl Status {
             Status::InReview => &[Status::MoreInfoNeeded, Status::Approved, Status::Rejected],
             Status::MoreInfoNeeded => &[Status::InReview, Status::Rejected],
             Status::Approved => &[Status::Completed],
-            Status::Rejected | Status::Completed => &[],
+            Status::Pending | Status::Rejected | Status::Completed => &[],
         }
     }
 }
@@ -290,9 +300,13 @@ pub struct Application {
     pub appointment_id: Option<String>,
     /// The department's last note to the resident (e.g. what is missing).
     pub note: String,
-    /// The deposit asked and where it stands: none, waived (the credit perk), held, returned.
+    /// The deposit asked and where it stands: none, waived (the credit perk),
+    /// holding (being held), held, returned.
     pub deposit_fen: i64,
     pub deposit_state: String,
+    /// The fee paid from the wallet and where it stands: none, charging, paid, refunded.
+    pub fee_fen: i64,
+    pub fee_state: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -323,10 +337,12 @@ struct ApplicationRow {
     updated_at_ms: i64,
     deposit_fen: i64,
     deposit_state: String,
+    fee_fen: i64,
+    fee_state: String,
 }
 
 pub(crate) const APPLICATION_COLS: &str = "id, service_id, org_id, person_id, status, answers, appointment_id, note, \
-                                created_at_ms, updated_at_ms, deposit_fen, deposit_state";
+                                created_at_ms, updated_at_ms, deposit_fen, deposit_state, fee_fen, fee_state";
 
 impl TryFrom<ApplicationRow> for Application {
     type Error = Error;
@@ -343,6 +359,8 @@ impl TryFrom<ApplicationRow> for Application {
             note: r.note,
             deposit_fen: r.deposit_fen,
             deposit_state: r.deposit_state,
+            fee_fen: r.fee_fen,
+            fee_state: r.fee_state,
             created_at_ms: r.created_at_ms,
             updated_at_ms: r.updated_at_ms,
         })
@@ -368,6 +386,27 @@ fn deposit_ref(application_id: &str) -> String {
     format!("city-application:{application_id}")
 }
 
+/// The reference an application's fee is paid under.
+fn fee_ref(application_id: &str) -> String {
+    format!("city-application-fee:{application_id}")
+}
+
+/// Whether a failed wallet call is the wallet's answer (not enough money, a
+/// limit, a closed account) rather than a failure to ask that a retry may cure.
+fn refused(e: &Error) -> bool {
+    !matches!(
+        e.code.class(),
+        yizhan_core::Class::Internal
+            | yizhan_core::Class::Unavailable
+            | yizhan_core::Class::UpstreamTimeout
+            | yizhan_core::Class::RateLimited
+    )
+}
+
+/// How long a pending application waits before the sweep finishes it (its
+/// own request is still at it before then).
+pub const PENDING_GRACE_MS: i64 = 60_000;
+
 /// The city services room's domain.
 #[derive(Clone)]
 pub struct CityHall {
@@ -378,11 +417,34 @@ pub struct CityHall {
     audit: Audit,
     /// Holds deposits (the wallet and the credit room, wired by the app); none: paid at the counter.
     deposits: Option<std::sync::Arc<dyn Deposits>>,
+    /// Takes online applications' fees (the wallet, wired by the app); none: paid at the counter.
+    fees: Option<std::sync::Arc<dyn yizhan_booking::Fees>>,
+    /// Writes after the wallet moved money that are made to fail (a crash
+    /// between the wallet and the row, for tests of the recovery).
+    faults: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl CityHall {
     pub fn new(ctx: Ctx, identity: Identity, booking: Booking, notify: Notify, audit: Audit) -> CityHall {
-        CityHall { ctx, identity, booking, notify, audit, deposits: None }
+        CityHall { ctx, identity, booking, notify, audit, deposits: None, fees: None, faults: Default::default() }
+    }
+
+    /// Online applications' fees are paid from the wallet when submitted and given back on a rejection.
+    pub fn with_fees(mut self, fees: std::sync::Arc<dyn yizhan_booking::Fees>) -> CityHall {
+        self.fees = Some(fees);
+        self
+    }
+
+    /// Whether online applications' fees are paid from the wallet (else at the counter).
+    pub fn takes_fees(&self) -> bool {
+        self.fees.is_some()
+    }
+
+    /// Makes the next `n` writes after a payment fail, as a crash there would
+    /// (tests of the recovery by [`CityHall::sweep`]).
+    #[doc(hidden)]
+    pub fn fail_writes_after_payment(&self, n: u32) {
+        self.faults.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn with_deposits(mut self, deposits: std::sync::Arc<dyn Deposits>) -> CityHall {
@@ -452,7 +514,7 @@ impl CityHall {
                 if !(0..=yizhan_booking::MAX_RANGE_DAYS).contains(&b.publish_days) {
                     return Err(Error::field("booking.publish_days", "city.booking.publish_days"));
                 }
-                // The appointment carries the service's fee (paid at the counter for now).
+                // The appointment carries the service's fee (paid from the wallet by the booking engine).
                 let rules = Rules { fee_fen: s.fee_fen, ..b.rules.clone() };
                 let bs = self.booking.create_service(org_id, &rules).await?;
                 for c in &b.counters {
@@ -592,32 +654,37 @@ impl CityHall {
                 if !perk.is_empty() && d.waived(person_id, &service.org_id, perk).await? {
                     "waived"
                 } else {
-                    // Held before the application is written: a refusal (not enough
-                    // money) leaves nothing behind.
-                    d.hold(person_id, &service.org_id, service.deposit_fen, &deposit_ref(&id)).await?;
-                    "held"
+                    "holding"
                 }
             }
             _ => "none",
         };
+        let fee_due = self.fees.is_some() && service.delivery == Delivery::Application && service.fee_fen > 0;
+        // Money is taken after the row is written (as pending), so a crash
+        // in between leaves an application its person sees and the sweep
+        // finishes, never money held for nothing anyone can see.
+        let pending = deposit_state == "holding" || fee_due;
         let answers_json = serde_json::to_string(&kept).map_err(Error::internal)?;
-        let written = async {
-            let mut tx = self.ctx.db.begin().await?;
-            sqlx::query(&format!(
-                "INSERT INTO city_applications ({APPLICATION_COLS}) \
-                 VALUES ($1, $2, $3, $4, 'submitted', $5, $6, '', $7, $7, $8, $9)"
-            ))
-            .bind(&id)
-            .bind(service_id)
-            .bind(&service.org_id)
-            .bind(person_id)
-            .bind(&answers_json)
-            .bind(&appointment_id)
-            .bind(now)
-            .bind(if deposit_state == "none" { 0 } else { service.deposit_fen })
-            .bind(deposit_state)
-            .execute(tx.conn())
-            .await?;
+        let mut tx = self.ctx.db.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO city_applications ({APPLICATION_COLS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, '', $8, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&id)
+        .bind(service_id)
+        .bind(&service.org_id)
+        .bind(person_id)
+        .bind(if pending { "pending" } else { "submitted" })
+        .bind(&answers_json)
+        .bind(&appointment_id)
+        .bind(now)
+        .bind(if deposit_state == "none" { 0 } else { service.deposit_fen })
+        .bind(deposit_state)
+        .bind(if fee_due { service.fee_fen } else { 0 })
+        .bind(if fee_due { "charging" } else { "none" })
+        .execute(tx.conn())
+        .await?;
+        if !pending {
             insert_event(&mut tx, &self.ctx, &id, Status::Submitted, person_id, "").await?;
             // The draft it came from, if any, is done with.
             sqlx::query("DELETE FROM city_drafts WHERE person_id = $1 AND service_id = $2")
@@ -625,19 +692,132 @@ impl CityHall {
                 .bind(service_id)
                 .execute(tx.conn())
                 .await?;
-            tx.commit().await
+        }
+        tx.commit().await?;
+        if pending {
+            self.finish(&id).await?;
+        } else {
+            self.tell(person_id, &id, Status::Submitted).await;
+        }
+        self.application_of(&id).await
+    }
+
+    /// Takes a pending application's deposit and fee (each once, under the
+    /// application's references) and submits it. A wallet that refuses undoes
+    /// what was taken and removes the application (the refusal is returned);
+    /// a failure to ask leaves it pending for [`CityHall::sweep`].
+    async fn finish(&self, id: &str) -> Result<()> {
+        let a = self.application_of(id).await?;
+        if a.status != Status::Pending {
+            return Ok(());
+        }
+        let paid = async {
+            if let (Some(d), "holding") = (&self.deposits, a.deposit_state.as_str()) {
+                d.hold(&a.person_id, &a.org_id, a.deposit_fen, &deposit_ref(id)).await?;
+            }
+            if let (Some(f), "charging") = (&self.fees, a.fee_state.as_str()) {
+                f.charge(&a.person_id, &a.org_id, a.fee_fen, &fee_ref(id)).await?;
+            }
+            Ok::<(), Error>(())
         }
         .await;
-        if let Err(e) = written {
-            if let (Some(d), "held") = (&self.deposits, deposit_state) {
-                if let Err(r) = d.release(&deposit_ref(&id)).await {
-                    tracing::error!(code = %r.code, error = %r.msg, "deposit of an unwritten application still held");
+        match paid {
+            Ok(()) => {}
+            Err(e) if refused(&e) => {
+                self.undo_pending(&a).await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+        let failing =
+            self.faults.fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| {
+                n.checked_sub(1)
+            });
+        if failing.is_ok() {
+            return Err(Error::internal(anyhow::anyhow!("injected failure after the payment")));
+        }
+        let mut tx = self.ctx.db.begin().await?;
+        let n = sqlx::query(
+            "UPDATE city_applications SET status = 'submitted', updated_at_ms = $2, \
+             deposit_state = CASE WHEN deposit_state = 'holding' THEN 'held' ELSE deposit_state END, \
+             fee_state = CASE WHEN fee_state = 'charging' THEN 'paid' ELSE fee_state END \
+             WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(id)
+        .bind(self.ctx.now_ms())
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(());
+        }
+        insert_event(&mut tx, &self.ctx, id, Status::Submitted, &a.person_id, "").await?;
+        sqlx::query("DELETE FROM city_drafts WHERE person_id = $1 AND service_id = $2")
+            .bind(&a.person_id)
+            .bind(&a.service_id)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        self.tell(&a.person_id, id, Status::Submitted).await;
+        Ok(())
+    }
+
+    /// A pending application the wallet refused: what was taken goes back
+    /// (each call once, nothing when nothing was taken), then the row goes.
+    async fn undo_pending(&self, a: &Application) -> Result<()> {
+        if let (Some(d), "holding") = (&self.deposits, a.deposit_state.as_str()) {
+            d.release(&deposit_ref(&a.id)).await?;
+        }
+        if let (Some(f), "charging") = (&self.fees, a.fee_state.as_str()) {
+            f.refund(&a.person_id, &a.org_id, &fee_ref(&a.id)).await?;
+        }
+        let mut tx = self.ctx.db.begin().await?;
+        sqlx::query("DELETE FROM city_applications WHERE id = $1 AND status = 'pending'")
+            .bind(&a.id)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await
+    }
+
+    /// Finishes applications left pending (a crash or a wallet that did not
+    /// answer between the payment and the write), at most 100 per call, each
+    /// once it is older than [`PENDING_GRACE_MS`]: paid (each movement once)
+    /// and submitted, or undone when the wallet now refuses.
+    pub async fn sweep(&self) -> Result<u64> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM city_applications WHERE status = 'pending' AND updated_at_ms <= $1 \
+             ORDER BY updated_at_ms LIMIT 100",
+        )
+        .bind(self.ctx.now_ms() - PENDING_GRACE_MS)
+        .fetch_all(&self.ctx.db.pool)
+        .await?;
+        let mut n = 0;
+        for id in &ids {
+            match self.finish(id).await {
+                Ok(()) => n += 1,
+                Err(e) => {
+                    tracing::warn!(code = %e.code, error = %e.msg, application = %id, "pending application not finished")
                 }
             }
-            return Err(e);
         }
-        self.tell(person_id, &id, Status::Submitted).await;
-        self.application_of(&id).await
+        Ok(n)
+    }
+
+    /// Whether the person's account may be deleted as far as city services
+    /// go: not while a deposit is held for them (what was lent must come
+    /// back first, and the deposit with it) or an application is being paid.
+    pub async fn check_deletable(&self, person_id: &str) -> Result<()> {
+        let held: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM city_applications WHERE person_id = $1 \
+             AND (deposit_state IN ('held', 'holding') OR status = 'pending')",
+        )
+        .bind(person_id)
+        .fetch_one(&self.ctx.db.pool)
+        .await?;
+        if held > 0 {
+            return Err(Error::new(codes::DEPOSIT_HELD, "city.delete.deposit_held").with("count", Arg::Int(held)));
+        }
+        Ok(())
     }
 
     async fn tell(&self, person_id: &str, application_id: &str, status: Status) {
@@ -653,13 +833,22 @@ impl CityHall {
         }
     }
 
-    async fn application_of(&self, id: &str) -> Result<Application> {
+    pub(crate) async fn application_of(&self, id: &str) -> Result<Application> {
         let row: Option<ApplicationRow> =
             sqlx::query_as(&format!("SELECT {APPLICATION_COLS} FROM city_applications WHERE id = $1"))
                 .bind(id)
                 .fetch_optional(&self.ctx.db.pool)
                 .await?;
         row.ok_or_else(|| Error::not_found("application"))?.try_into()
+    }
+
+    /// The organisation an application is to (for the caller to check staff).
+    pub async fn application_org(&self, id: &str) -> Result<String> {
+        let org: Option<String> = sqlx::query_scalar("SELECT org_id FROM city_applications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.ctx.db.pool)
+            .await?;
+        org.ok_or_else(|| Error::not_found("application"))
     }
 
     /// Not found unless the application is to this organisation (nothing of it is returned).
@@ -700,7 +889,7 @@ impl CityHall {
         self.identity.require_staff(actor, org_id, Role::Operator).await?;
         let items: Vec<QueueItem> = sqlx::query_as(
             "SELECT id, service_id, status, created_at_ms, updated_at_ms, deposit_state FROM city_applications \
-             WHERE org_id = $1 \
+             WHERE org_id = $1 AND status <> 'pending' \
              ORDER BY CASE WHEN status IN ('rejected', 'completed') THEN 1 ELSE 0 END, created_at_ms, id LIMIT $2",
         )
         .bind(org_id)
@@ -771,8 +960,21 @@ impl CityHall {
         tx.commit().await?;
         if to == Status::Rejected {
             self.give_deposit_back(&a.id).await?;
+            self.give_fee_back(&a.id).await?;
         }
         self.tell(&a.person_id, &a.id, to).await;
+        if to == Status::Completed && a.deposit_state == "held" {
+            // What stays pending, said plainly: the deposit comes back with what was lent.
+            let msg = Message {
+                kind: "city.application".to_string(),
+                title: Msg::new("city.notice.title"),
+                body: Msg::new("city.notice.deposit_still_held"),
+                target: Some(Target::new("application", &a.id)),
+            };
+            if let Err(e) = self.notify.send(&a.person_id, None, msg).await {
+                tracing::warn!(code = %e.code, error = %e.msg, "deposit notice not stored");
+            }
+        }
         self.application_of(&a.id).await
     }
 
@@ -789,6 +991,23 @@ impl CityHall {
         d.release(&deposit_ref(id)).await?;
         let mut tx = self.ctx.db.begin().await?;
         sqlx::query("UPDATE city_applications SET deposit_state = 'returned' WHERE id = $1 AND deposit_state = 'held'")
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Gives back an application's fee if one was paid, and records it.
+    async fn give_fee_back(&self, id: &str) -> Result<bool> {
+        let Some(f) = &self.fees else { return Ok(false) };
+        let a = self.application_of(id).await?;
+        if a.fee_state != "paid" {
+            return Ok(false);
+        }
+        f.refund(&a.person_id, &a.org_id, &fee_ref(id)).await?;
+        let mut tx = self.ctx.db.begin().await?;
+        sqlx::query("UPDATE city_applications SET fee_state = 'refunded' WHERE id = $1 AND fee_state = 'paid'")
             .bind(id)
             .execute(tx.conn())
             .await?;

@@ -241,6 +241,40 @@ impl CityHall {
         }
     }
 
+    /// The files an application's answers name (without their bytes): its
+    /// person's uploads for that service. For its person or for staff who
+    /// opened it through [`crate::CityHall::staff_read`].
+    pub async fn application_uploads(&self, a: &crate::Application) -> Result<Vec<Upload>> {
+        let form = self.service(&a.service_id).await?.parsed_form()?;
+        let mut out = Vec::new();
+        for f in form.fields.iter().filter(|f| f.kind == Kind::Upload) {
+            let Some(id) = a.answers.get(&f.name).and_then(|v| v.as_str()) else { continue };
+            if let Ok(u) = self.my_upload(&a.person_id, id).await {
+                if u.service_id == a.service_id {
+                    out.push(u);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Staff read a file of an application they may work (the read logged
+    /// first); not found unless the application names it.
+    pub async fn staff_read_application_upload(
+        &self,
+        actor: &Principal,
+        application_id: &str,
+        upload_id: &str,
+        why: &str,
+    ) -> Result<(Upload, Vec<u8>)> {
+        let a = self.application_of(application_id).await?;
+        self.identity.require_staff(actor, &a.org_id, Role::Operator).await?;
+        if !self.application_uploads(&a).await?.iter().any(|u| u.id == upload_id) {
+            return Err(Error::not_found("upload"));
+        }
+        self.staff_read_upload(actor, &a.org_id, upload_id, why).await
+    }
+
     /// The person's uploads (without their bytes), for their export.
     pub async fn uploads_of(&self, person_id: &str) -> Result<Vec<Upload>> {
         Ok(sqlx::query_as(&format!(

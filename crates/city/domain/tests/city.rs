@@ -293,3 +293,141 @@ async fn an_appointment_service_books_the_held_slot_with_the_application() {
     assert_eq!(appt.fee_fen, 900);
     assert_eq!(w.hall.booking().slot(&slots[0].slot.id).await.unwrap().remaining, 1);
 }
+
+/// A wallet in memory for deposits and fees, each movement once per
+/// reference like the real one; people it refuses, and an answer it loses.
+#[derive(Default)]
+struct FakeWallet {
+    /// Cannot pay a fee (a deposit still holds).
+    no_fee: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Cannot hold a deposit.
+    no_deposit: std::sync::Mutex<std::collections::HashSet<String>>,
+    held: std::sync::Mutex<Vec<(String, i64)>>,
+    released: std::sync::Mutex<Vec<String>>,
+    charged: std::sync::Mutex<Vec<(String, i64)>>,
+    refunded: std::sync::Mutex<Vec<String>>,
+}
+
+fn insufficient() -> yizhan_core::Error {
+    yizhan_core::Error::new(Code::new("insufficient_funds", yizhan_core::Class::Invalid), "wallet.insufficient")
+}
+
+#[async_trait::async_trait]
+impl Deposits for FakeWallet {
+    async fn waived(&self, _person: &str, _org: &str, _perk: &str) -> yizhan_core::Result<bool> {
+        Ok(false)
+    }
+    async fn hold(&self, person: &str, _org: &str, amount_fen: i64, reference: &str) -> yizhan_core::Result<()> {
+        if self.no_deposit.lock().unwrap().contains(person) {
+            return Err(insufficient());
+        }
+        let mut held = self.held.lock().unwrap();
+        if !held.iter().any(|(r, _)| r == reference) {
+            held.push((reference.to_string(), amount_fen));
+        }
+        Ok(())
+    }
+    async fn release(&self, reference: &str) -> yizhan_core::Result<()> {
+        let was = self.held.lock().unwrap().iter().any(|(r, _)| r == reference);
+        let mut released = self.released.lock().unwrap();
+        if was && !released.iter().any(|r| r == reference) {
+            released.push(reference.to_string());
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl yizhan_booking::Fees for FakeWallet {
+    async fn charge(&self, person: &str, _owner: &str, fee_fen: i64, reference: &str) -> yizhan_core::Result<()> {
+        if self.no_fee.lock().unwrap().contains(person) {
+            return Err(insufficient());
+        }
+        let mut charged = self.charged.lock().unwrap();
+        if !charged.iter().any(|(r, _)| r == reference) {
+            charged.push((reference.to_string(), fee_fen));
+        }
+        Ok(())
+    }
+    async fn refund(&self, _person: &str, _owner: &str, reference: &str) -> yizhan_core::Result<()> {
+        let was = self.charged.lock().unwrap().iter().any(|(r, _)| r == reference);
+        let mut refunded = self.refunded.lock().unwrap();
+        if was && !refunded.iter().any(|r| r == reference) {
+            refunded.push(reference.to_string());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_application_fee_and_deposit_are_taken_once_undone_on_a_refusal_and_a_crash_is_recovered() {
+    let w = world().await;
+    let wallet = Arc::new(FakeWallet::default());
+    let hall = w.hall.clone().with_deposits(wallet.clone()).with_fees(wallet.clone());
+    let mut svc = library_card();
+    svc.fee_fen = 1_200;
+    svc.deposit_fen = 5_000;
+    let card = hall.publish(&w.chief, &w.bureau, &svc).await.unwrap();
+    let answers = json!({"kind": "adult", "agree": true});
+    let me = w.resident.user_id.clone();
+
+    // Paid and held when submitted; refunded and returned on a rejection.
+    let a = hall.apply(&me, &card.id, &answers, None).await.unwrap();
+    assert_eq!(a.status, Status::Submitted);
+    assert_eq!((a.fee_fen, a.fee_state.as_str()), (1_200, "paid"));
+    assert_eq!((a.deposit_fen, a.deposit_state.as_str()), (5_000, "held"));
+    assert_eq!(wallet.charged.lock().unwrap().clone(), vec![(format!("city-application-fee:{}", a.id), 1_200)]);
+    assert_eq!(wallet.held.lock().unwrap().clone(), vec![(format!("city-application:{}", a.id), 5_000)]);
+    assert_eq!(hall.check_deletable(&me).await.unwrap_err().code, codes::DEPOSIT_HELD, "a deposit is held");
+    let r = hall.set_status(&w.clerk, &a.id, Status::Rejected, "").await.unwrap();
+    assert_eq!((r.fee_state.as_str(), r.deposit_state.as_str()), ("refunded", "returned"));
+    assert_eq!(wallet.refunded.lock().unwrap().len(), 1);
+    assert_eq!(wallet.released.lock().unwrap().len(), 1);
+    hall.check_deletable(&me).await.unwrap();
+
+    // A wallet that cannot pay the fee: the deposit it held goes back, no application is kept.
+    let poor = person(&w.id, "13900000000", "Resident Poor").await;
+    wallet.no_fee.lock().unwrap().insert(poor.user_id.clone());
+    let e = hall.apply(&poor.user_id, &card.id, &answers, None).await.unwrap_err();
+    assert_eq!(e.code.as_str(), "insufficient_funds");
+    assert!(hall.my_applications(&poor.user_id, 10).await.unwrap().is_empty(), "nothing half-done");
+    assert_eq!(wallet.held.lock().unwrap().len(), 2);
+    assert_eq!(wallet.released.lock().unwrap().len(), 2, "the deposit held for it is released");
+    assert_eq!(wallet.charged.lock().unwrap().len(), 1);
+    wallet.no_deposit.lock().unwrap().insert(poor.user_id.clone());
+    let e = hall.apply(&poor.user_id, &card.id, &answers, None).await.unwrap_err();
+    assert_eq!(e.code.as_str(), "insufficient_funds");
+    assert!(hall.my_applications(&poor.user_id, 10).await.unwrap().is_empty());
+    hall.check_deletable(&poor.user_id).await.unwrap();
+
+    // A crash after the wallet held and charged, before the row was written:
+    // the application is there (pending, its person sees it), and the sweep finishes it, each movement once.
+    hall.fail_writes_after_payment(1);
+    let e = hall.apply(&me, &card.id, &answers, None).await.unwrap_err();
+    assert_eq!(e.code, Code::Internal);
+    let mine = hall.my_applications(&me, 10).await.unwrap();
+    let pending = mine.iter().find(|a| a.status == Status::Pending).expect("the pending application is kept");
+    assert_eq!((pending.deposit_state.as_str(), pending.fee_state.as_str()), ("holding", "charging"));
+    assert!(hall.queue(&w.clerk, &w.bureau, 50).await.unwrap().iter().all(|q| q.id != pending.id));
+    assert_eq!(hall.check_deletable(&me).await.unwrap_err().code, codes::DEPOSIT_HELD);
+    assert_eq!(hall.sweep().await.unwrap(), 0, "its own request may still be at it");
+    w.clock.advance_ms(PENDING_GRACE_MS);
+    assert_eq!(hall.sweep().await.unwrap(), 1);
+    let done = hall.my_application(&me, &pending.id).await.unwrap();
+    assert_eq!(done.status, Status::Submitted);
+    assert_eq!((done.deposit_state.as_str(), done.fee_state.as_str()), ("held", "paid"));
+    assert!(hall.queue(&w.clerk, &w.bureau, 50).await.unwrap().iter().any(|q| q.id == pending.id));
+    assert_eq!(wallet.held.lock().unwrap().iter().filter(|(r, _)| r.ends_with(&pending.id)).count(), 1);
+    assert_eq!(wallet.charged.lock().unwrap().iter().filter(|(r, _)| r.ends_with(&pending.id)).count(), 1);
+    assert_eq!(hall.sweep().await.unwrap(), 0);
+
+    // Completed with the card lent: the deposit stays held and the resident is told so.
+    for to in [Status::InReview, Status::Approved, Status::Completed] {
+        hall.set_status(&w.clerk, &done.id, to, "").await.unwrap();
+    }
+    let inbox = w.notify.inbox(&me, 50).await.unwrap();
+    assert!(format!("{inbox:?}").contains("city.notice.deposit_still_held"), "{inbox:?}");
+    assert_eq!(hall.check_deletable(&me).await.unwrap_err().code, codes::DEPOSIT_HELD);
+    hall.return_deposit(&w.clerk, &done.id).await.unwrap();
+    hall.check_deletable(&me).await.unwrap();
+}

@@ -114,12 +114,15 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
         .route("/city/invitations/{id}/decline", post(pages::decline_invitation))
         .route("/city/holds/{id}/draft", post(pages::save_draft))
         .route("/city/holds/{id}/upload", post(pages::upload_file).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)))
+        .route("/city/uploads", get(pages::my_uploads))
         .route("/city/uploads/{id}", get(pages::my_upload))
         .route("/city/appointments/feed", post(pages::renew_feed))
         .route("/city/appointments/feed/revoke", post(pages::revoke_feed))
         .route("/city/staff", get(pages::staff_page))
         .route("/city/staff/appointments/{id}/check-in", post(pages::staff_check_in))
         .route("/city/staff/applications/{id}/deposit-return", post(pages::staff_return_deposit))
+        .route("/city/staff/applications/{id}", get(pages::staff_application))
+        .route("/city/staff/applications/{id}/uploads/{upload_id}", get(pages::staff_application_upload))
         .with_state(room.clone());
     let api = OpenApiRouter::new()
         .routes(routes!(catalogue))
@@ -225,7 +228,9 @@ pub struct ApplyReq {
 #[utoipa::path(post, path = "/api/v1/services/{id}/applications", tag = "city", request_body = ApplyReq,
     params(("id" = String, Path, description = "service id")),
     responses((status = 201, body = Object), (status = 401, body = Problem), (status = 404, body = Problem),
-        (status = 422, body = Problem, description = "an answer is missing or wrong (one message per field)")))]
+        (status = 422, body = Problem, description = "an answer is missing or wrong (one message per field); \
+            `insufficient_funds` or `limit_exceeded`: the wallet cannot pay the fee or hold the deposit (nothing is kept)"),
+        (status = 500, body = Problem, description = "the wallet did not answer: the application stays `pending` and is finished shortly")))]
 async fn apply(
     State(s): State<CityRoom>,
     ApiUser(p): ApiUser,
@@ -654,6 +659,8 @@ struct ServicePage {
     slots: Vec<SlotView>,
     /// Places are drawn by lottery: each slot links to its page.
     lottery: bool,
+    /// Online applications' fees are paid from the wallet when submitted.
+    fees_from_wallet: bool,
 }
 
 /// One service: what it is, what to bring, its fee, and the week's open slots.
@@ -683,5 +690,5 @@ async fn service_page(
         }
         None => Vec::new(),
     };
-    render(&ServicePage { l, svc, slots, lottery })
+    render(&ServicePage { l, svc, slots, lottery, fees_from_wallet: s.hall.takes_fees() })
 }

@@ -831,3 +831,95 @@ pub(crate) async fn staff_return_deposit(
         Err(e) => person_layout(&s.notify, lang, &csrf, "/city/staff", &p).await.failure(&e),
     }
 }
+
+#[derive(Template)]
+#[template(path = "city_staff_application.html")]
+struct StaffApplicationPage {
+    l: Layout,
+    id: String,
+    /// Opened (after a reason was given): the application, else the form asking why.
+    a: Option<yizhan_city::Application>,
+    title: String,
+    why: String,
+    questions: Vec<Question>,
+    files: Vec<yizhan_city::uploads::Upload>,
+}
+
+/// Staff open an application of their department: first why (written to
+/// the resident's access log), then its answers and its files (type and size).
+pub(crate) async fn staff_application(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<crate::ReadQuery>,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city/staff", &p).await;
+    let why = q.why.unwrap_or_default().trim().to_string();
+    if why.is_empty() {
+        // Only staff of the owning department get as far as the question.
+        let allowed = async {
+            let a = s.hall.application_org(&id).await?;
+            s.identity.require_staff(&p, &a, Role::Operator).await.map(|_| ())
+        }
+        .await;
+        if let Err(e) = allowed {
+            return l.failure(&e);
+        }
+        let page = StaffApplicationPage { l, id, a: None, title: String::new(), why, questions: vec![], files: vec![] };
+        return render_status(StatusCode::OK, &page);
+    }
+    let opened = async {
+        let a = s.hall.staff_read(&p, &id, &why).await?;
+        let svc = s.hall.service(&a.service_id).await?;
+        let form = svc.parsed_form()?;
+        let answers = Value::Object(a.answers.clone());
+        let questions: Vec<Question> = questions(lang, &form, &answers, None)
+            .into_iter()
+            .filter(|q| !q.is_upload() && answers.get(&q.f.name).is_some())
+            .collect();
+        let files = s.hall.application_uploads(&a).await?;
+        Ok::<_, Error>((a, svc.title.get(lang.code()).to_string(), questions, files))
+    }
+    .await;
+    match opened {
+        Ok((a, title, questions, files)) => {
+            let page = StaffApplicationPage { l, id, a: Some(a), title, why, questions, files };
+            render_status(StatusCode::OK, &page)
+        }
+        Err(e) => l.failure(&e),
+    }
+}
+
+/// Staff open one file of an application (written to the resident's access log first).
+pub(crate) async fn staff_application_upload(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path((id, upload_id)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<crate::ReadQuery>,
+) -> Response {
+    let why = q.why.unwrap_or_default();
+    match s.hall.staff_read_application_upload(&p, &id, &upload_id, &why).await {
+        Ok((u, data)) => crate::file_response(&u, data),
+        Err(e) => person_layout(&s.notify, lang, &csrf, "/city/staff", &p).await.failure(&e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "city_uploads.html")]
+struct UploadsPage {
+    l: Layout,
+    files: Vec<yizhan_city::uploads::Upload>,
+}
+
+/// The files I attached to forms (type and size), each opened by its link.
+pub(crate) async fn my_uploads(State(s): State<CityRoom>, lang: Lang, csrf: Csrf, PageUser(p): PageUser) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    match s.hall.uploads_of(&p.user_id).await {
+        Ok(files) => render_status(StatusCode::OK, &UploadsPage { l, files }),
+        Err(e) => l.failure(&e),
+    }
+}

@@ -306,6 +306,11 @@ async fn a_resident_books_through_the_pages_and_staff_check_them_in_on_the_conso
     let r = form(&app, &format!("{hold_path}/check"), &cookies, &body).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert!(r.text.contains("Check your answers") && r.text.contains("王小明"), "{}", r.text);
+    assert!(
+        r.text.contains("id=\"check-fee\"") && r.text.contains("paid from your wallet when you confirm"),
+        "{}",
+        r.text
+    );
     assert_eq!(app.get("/api/v1/me/appointments", Some(&resident)).await.body, json!([]), "nothing booked yet");
     assert_eq!(location(&form(&app, &format!("{hold_path}/book"), &cookies, &body).await), "/city/appointments");
     let appts = app.get("/api/v1/me/appointments", Some(&resident)).await.body;
@@ -1258,4 +1263,251 @@ async fn on_the_pages_a_form_is_saved_as_a_draft_a_photo_attached_and_both_resum
         app.get(&format!("/api/v1/services/{service_id}/draft"), Some(&resident)).await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+/// The notices in a person's inbox, once the one containing `text` arrived
+/// (notices follow the engine's commit on their own task).
+async fn inbox_with(app: &TestApp, token: &str, text: &str) -> Value {
+    let mut got = Value::Null;
+    for _ in 0..200 {
+        got = app.call(Method::GET, "/api/v1/me/notifications", Some(token), None).await.body;
+        if got.to_string().contains(text) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    got
+}
+
+#[tokio::test]
+async fn a_drawn_place_is_paid_from_the_wallet_and_passed_on_when_it_cannot_be() {
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let mut lottery = marriage();
+    lottery["title"] = t("Scarce registration", "稀缺号源");
+    lottery["booking"]["rules"]["allocation"] = json!("lottery");
+    lottery["booking"]["rules"]["release_days_ahead"] = json!(1);
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), lottery).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let lottery_id = r.body["id"].as_str().unwrap().to_string();
+    let now = app.clock.now_ms();
+    let slots = app.get(&format!("/api/v1/services/{lottery_id}/slots?from={now}"), None).await.body;
+    let slot = slots.as_array().unwrap().iter().find(|s| s["release_at_ms"].as_i64().unwrap() > now).unwrap().clone();
+    let slot_id = slot["id"].as_str().unwrap().to_string();
+    let view = format!("/api/v1/slots/{slot_id}/lottery");
+    let enter = format!("/api/v1/slots/{slot_id}/lottery/entries");
+    app.clock.set_ms(slot["release_at_ms"].as_i64().unwrap());
+    let mut people = Vec::new();
+    for (i, login) in ["13812345678", "13912345678", "13712345678"].iter().enumerate() {
+        let (id, token) = app.user(login, &format!("Person {i}")).await;
+        let r = app.post(&enter, Some(&token), json!({})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let ticket = app.get(&view, Some(&token)).await.body["my_ticket"].as_str().unwrap().to_string();
+        people.push((id, token, ticket));
+    }
+    let seed = app.get(&view, Some(&people[0].1)).await.body["seed"].as_str().unwrap().to_string();
+    let tickets: Vec<String> = people.iter().map(|p| p.2.clone()).collect();
+    let order = yizhan_booking::lottery::order(&seed, &tickets);
+    let of = |t: &str| people.iter().find(|p| p.2 == t).unwrap().clone();
+    // The first drawn has an empty wallet; the second can pay.
+    let (first, second, third) = (of(&order[0]), of(&order[1]), of(&order[2]));
+    top_up(&app, &second.0, 10_000).await;
+    top_up(&app, &third.0, 10_000).await;
+    app.clock.advance_ms(600_000);
+    let r = app.get(&view, Some(&first.1)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!((r.body["won"].as_bool(), r.body["unpaid"].as_bool()), (Some(false), Some(true)), "{}", r.text);
+    let log: yizhan_booking::lottery::DrawLog = serde_json::from_value(r.body["log"].clone()).unwrap();
+    assert_eq!(log.unpaid, vec![first.2.clone()]);
+    assert_eq!(log.winners, vec![second.2.clone()]);
+    assert_eq!(yizhan_booking::lottery::replay(&log), log.winners);
+    let r = app.get(&view, Some(&second.1)).await;
+    assert_eq!(r.body["won"], true, "{}", r.text);
+    let appt = r.body["appointment_id"].as_str().unwrap().to_string();
+    let mine = app.get("/api/v1/me/appointments", Some(&second.1)).await.body;
+    let a = mine.as_array().unwrap().iter().find(|x| x["id"] == appt.as_str()).unwrap().clone();
+    assert_eq!((a["fee_fen"].as_i64(), a["fee_state"].as_str()), (Some(900), Some("paid")), "{a}");
+    assert_eq!(balance(&app, &second.0).await.0, 9_100);
+    assert_eq!(balance(&app, &third.0).await.0, 10_000, "not drawn: nothing taken");
+    assert_eq!(balance(&app, &first.0).await.0, 0);
+    // The one passed over is told why, in their language.
+    let inbox = inbox_with(&app, &first.1, "could not be paid").await;
+    assert!(inbox.to_string().contains("could not be paid from your wallet"), "{inbox}");
+    let page =
+        yizhan_app::testing::page(&app, &format!("/city/slots/{slot_id}"), &format!("yz_session={}", first.1), "zh-CN")
+            .await;
+    assert!(page.text.contains("钱包余额不足以支付费用"), "{}", page.text);
+    // Cancelled before the deadline: the fee comes back, once.
+    let r = app.post(&format!("/api/v1/appointments/{appt}/cancel"), Some(&second.1), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["fee_state"], "refunded");
+    app.post(&format!("/api/v1/appointments/{appt}/cancel"), Some(&second.1), json!({})).await;
+    assert_eq!(balance(&app, &second.0).await.0, 10_000);
+    ledger_balances(&app).await;
+}
+
+#[tokio::test]
+async fn an_application_fee_is_paid_from_the_wallet_refunded_on_rejection_and_a_crash_after_the_hold_is_recovered() {
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let mut card = library_card();
+    card["fee_fen"] = json!(1_500);
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), card).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let apply = format!("/api/v1/services/{service_id}/applications");
+    let status = |id: &str| format!("/api/v1/orgs/{}/applications/{id}/status", w.org_id);
+
+    // The service page says where the fee goes, in both languages.
+    let (rid, resident) = app.user("13812345678", "Resident").await;
+    let cookies = format!("yz_session={resident}");
+    let page = yizhan_app::testing::page(&app, &format!("/city/services/{service_id}"), &cookies, "en").await;
+    assert!(page.text.contains("paid from your wallet when you submit"), "{}", page.text);
+    let page = yizhan_app::testing::page(&app, &format!("/city/services/{service_id}"), &cookies, "zh-CN").await;
+    assert!(page.text.contains("提交时从钱包支付"), "{}", page.text);
+
+    // An empty wallet: a clear problem, nothing kept, nothing moved.
+    let r = app.post(&apply, Some(&resident), json!({"form": {}})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds");
+    assert_eq!(app.get("/api/v1/me/applications", Some(&resident)).await.body, json!([]));
+    // Enough for the deposit but not the fee: the deposit held for it is released.
+    top_up(&app, &rid, 10_500).await;
+    let r = app.post(&apply, Some(&resident), json!({"form": {}})).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds");
+    assert_eq!(app.get("/api/v1/me/applications", Some(&resident)).await.body, json!([]));
+    assert_eq!(balance(&app, &rid).await, (10_500, 10_500));
+
+    // Paid (to the department) and held when submitted; both back on a rejection.
+    top_up(&app, &rid, 20_000).await;
+    let r = app.post(&apply, Some(&resident), json!({"form": {}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!((r.body["fee_fen"].as_i64(), r.body["fee_state"].as_str()), (Some(1_500), Some("paid")));
+    assert_eq!(r.body["deposit_state"], "held");
+    let first = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(balance(&app, &rid).await, (29_000, 19_000));
+    assert_eq!(org_balance(&app, &w.org_id).await, 1_500);
+    // The account cannot be deleted while the deposit is held: told why, in their language.
+    let r = app.call(Method::DELETE, "/api/v1/me", Some(&resident), None).await;
+    assert_problem(&r, StatusCode::CONFLICT, "deposit_held");
+    assert!(r.text.contains("return what was lent"), "{}", r.text);
+    let r = app.post(&status(&first), Some(&w.clerk), json!({"status": "rejected"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!((r.body["fee_state"].as_str(), r.body["deposit_state"].as_str()), (Some("refunded"), Some("returned")));
+    assert_eq!(balance(&app, &rid).await, (30_500, 30_500));
+    assert_eq!(org_balance(&app, &w.org_id).await, 0);
+
+    // A crash after the wallet held and charged, before the application's write:
+    // the resident sees it pending, the money is not lost, and the sweep finishes it (each movement once).
+    app.state.city.fail_writes_after_payment(1);
+    let r = app.post(&apply, Some(&resident), json!({"form": {}})).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text);
+    let mine = app.get("/api/v1/me/applications", Some(&resident)).await.body;
+    let pending = mine.as_array().unwrap().iter().find(|a| a["status"] == "pending").expect("kept").clone();
+    let pending_id = pending["id"].as_str().unwrap().to_string();
+    assert_eq!(balance(&app, &rid).await, (29_000, 19_000), "held and paid once, visible");
+    let q = app.get(&format!("/api/v1/orgs/{}/applications", w.org_id), Some(&w.clerk)).await;
+    assert!(!q.text.contains(&pending_id), "not before the department yet: {}", q.text);
+    app.clock.advance_ms(yizhan_city::PENDING_GRACE_MS);
+    assert_eq!(app.state.city.sweep().await.unwrap(), 1);
+    let mine = app.get("/api/v1/me/applications", Some(&resident)).await.body;
+    let a = mine.as_array().unwrap().iter().find(|a| a["id"] == pending_id.as_str()).unwrap().clone();
+    assert_eq!(
+        (a["status"].as_str(), a["deposit_state"].as_str(), a["fee_state"].as_str()),
+        (Some("submitted"), Some("held"), Some("paid"))
+    );
+    assert_eq!(balance(&app, &rid).await, (29_000, 19_000), "nothing taken twice");
+    let q = app.get(&format!("/api/v1/orgs/{}/applications", w.org_id), Some(&w.clerk)).await;
+    assert!(q.text.contains(&pending_id), "{}", q.text);
+    ledger_balances(&app).await;
+}
+
+#[tokio::test]
+async fn staff_open_an_applications_files_on_the_console_logged_and_nobody_else_does() {
+    use yizhan_app::testing::page;
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), permit()).await;
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let (_, resident) = app.user("13812345678", "Resident").await;
+    let (_, other) = app.user("13900000000", "Other").await;
+    let photo = upload(&app, &resident, &service_id, "photo", ("me.png", "image/png"), PNG).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .post(
+            &format!("/api/v1/services/{service_id}/applications"),
+            Some(&resident),
+            json!({"form": {"name": "王", "photo": photo}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let app_id = r.body["id"].as_str().unwrap().to_string();
+    let clerk = format!("yz_session={}", w.clerk);
+
+    // The resident sees their own files, with type and size.
+    let r = page(&app, "/city/uploads", &format!("yz_session={resident}"), "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains(&format!("/city/uploads/{photo}")) && r.text.contains("image/png"), "{}", r.text);
+    assert!(r.text.contains(&format!("{} bytes", PNG.len())), "{}", r.text);
+    let r = page(&app, "/city/uploads", &format!("yz_session={other}"), "zh-CN").await;
+    assert!(r.text.contains("没有文件") && !r.text.contains(&photo), "{}", r.text);
+    assert_eq!(
+        page(&app, &format!("/city/uploads/{photo}"), &format!("yz_session={other}"), "en").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The console links the application; opening it asks why first (nothing logged yet).
+    let r = page(&app, "/city/staff", &clerk, "en").await;
+    assert!(r.text.contains(&format!("/city/staff/applications/{app_id}")), "{}", r.text);
+    let r = page(&app, &format!("/city/staff/applications/{app_id}"), &clerk, "zh-CN").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("查看理由") && r.text.contains("staff-open"), "{}", r.text);
+    let log = app.get("/api/v1/me/access-log", Some(&resident)).await;
+    assert_eq!(log.body["entries"].as_array().unwrap().len(), 0, "{}", log.text);
+    // With a reason: the answers and the file with its type and size; logged.
+    let opened = format!("/city/staff/applications/{app_id}?why=permit%20check");
+    let r = page(&app, &opened, &clerk, "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let file_link = format!("/city/staff/applications/{app_id}/uploads/{photo}?why=permit%20check");
+    assert!(r.text.contains(&file_link) && r.text.contains("me.png") && r.text.contains("image/png"), "{}", r.text);
+    assert!(r.text.contains(&format!("{} bytes", PNG.len())), "{}", r.text);
+    let r = page(&app, &file_link, &clerk, "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.headers["content-type"], "image/png");
+    assert!(r.text.as_bytes().ends_with(&PNG[1..]), "the file's bytes");
+    let log = app.get("/api/v1/me/access-log", Some(&resident)).await;
+    let entries = log.body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "the application and the file: {}", log.text);
+    assert!(log.text.contains("upload") && log.text.contains("permit check"), "{}", log.text);
+
+    // Another department's staff and another resident: refused, and nothing is logged.
+    let (_, admin) = app.admin().await;
+    let r = app
+        .post("/api/v1/orgs", Some(&admin), json!({"city_id": w.city_id, "kind": "city_department", "name": "Library"}))
+        .await;
+    let library = r.body["id"].as_str().unwrap().to_string();
+    let (librarian_id, librarian) = app.user("librarian@library.example", "Librarian").await;
+    app.add_staff(&admin, &library, &librarian_id, "operator").await;
+    for cookies in [format!("yz_session={librarian}"), format!("yz_session={other}")] {
+        for path in [format!("/city/staff/applications/{app_id}"), opened.clone(), file_link.clone()] {
+            let r = page(&app, &path, &cookies, "en").await;
+            assert!(
+                r.status == StatusCode::FORBIDDEN || r.status == StatusCode::NOT_FOUND,
+                "{path}: {} {}",
+                r.status,
+                r.text
+            );
+            assert!(!r.text.contains("me.png"), "{}", r.text);
+        }
+    }
+    // A file the application does not name is not opened through it.
+    let others = upload(&app, &other, &service_id, "photo", ("o.png", "image/png"), PNG).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = page(&app, &format!("/city/staff/applications/{app_id}/uploads/{others}?why=x"), &clerk, "en").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let log = app.get("/api/v1/me/access-log", Some(&resident)).await;
+    assert_eq!(log.body["entries"].as_array().unwrap().len(), 2, "{}", log.text);
 }

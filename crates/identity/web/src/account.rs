@@ -49,7 +49,8 @@ async fn export_me(State(s): State<IdentityRoom>, ApiUser(p): ApiUser) -> ApiRes
 
 /// Delete my account: erase what may be erased, keep what law or money requires.
 #[utoipa::path(delete, path = "/api/v1/me", tag = "me",
-    responses((status = 200, body = Object, description = "what was erased and what was kept"), (status = 401, body = Problem)))]
+    responses((status = 200, body = Object, description = "what was erased and what was kept"), (status = 401, body = Problem),
+        (status = 409, body = Problem, description = "`deposit_held`: a city service still holds a deposit (return what was lent first); money still in the wallet")))]
 async fn delete_me(State(s): State<IdentityRoom>, ApiUser(p): ApiUser) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(s.accounts.delete(&p.user_id).await?))
 }
