@@ -529,15 +529,20 @@ impl Pay {
         let from = self.ensure_wallet(payer_user_id).await?;
         let to = self.ensure_payee(&preview.payee).await?;
         let key = scoped_key("user", payer_user_id, category, idem);
-        // A retry of a payment already made is answered without telling the payee again.
-        let replay = self.ledger().transfer_by_idempotency_key(&key).await?.is_some();
-        if !replay {
-            self.reserve_fresh(&payer, payer_user_id, Operation::Payment, amount_fen, &key).await?;
+        // A retry counts once (the reservation is keyed by the ledger key). A
+        // retry of a payment already made is never refused by a limit: the
+        // ledger is asked only then, so a fresh payment reads nothing for it.
+        if let Err(e) = self.reserve_fresh(&payer, payer_user_id, Operation::Payment, amount_fen, &key).await {
+            if e.code != codes::LIMIT_EXCEEDED || self.ledger().transfer_by_idempotency_key(&key).await?.is_none() {
+                return Err(e);
+            }
         }
-        // The payee's notice and the request's answer commit with the money.
+        // The payee's notice and the request's answer commit with the money;
+        // a replay writes neither again (the ledger writes attachments only
+        // for transfers it makes), so the payee is not told twice.
         let mut attachments: Vec<Arc<dyn yizhan_ledger::Attachment>> = Vec::new();
-        let notice = match (&preview.payee, replay) {
-            (Payee::User(to_user), false) => {
+        let notice = match &preview.payee {
+            Payee::User(to_user) => {
                 let n = Arc::new(attach::ReceivedNotice {
                     notify: self.inner.notify.clone(),
                     payee_user_id: to_user.clone(),
@@ -549,7 +554,7 @@ impl Pay {
                 attachments.push(n.clone());
                 Some(n)
             }
-            _ => None,
+            Payee::Org(_) => None,
         };
         attachments.extend(attach::request_answer());
         let spec = TransferSpec::new(from, to, amount_fen, category).with_memo(memo).with_idempotency_key(key.clone());

@@ -439,10 +439,11 @@ impl Pay {
         self.reserve_fresh(&standing, user_id, op, amount_fen, reference).await
     }
 
-    /// [`Pay::reserve_limit`] for a movement whose caller has just seen that
-    /// the ledger holds nothing under `reference`, and has read the payer's
-    /// standing: no read is repeated. A reservation counted already (a retry
-    /// after an unknown outcome) is recognised by the group commit itself.
+    /// [`Pay::reserve_limit`] for a caller that has read the payer's
+    /// standing and has not asked the ledger: a reservation counted already
+    /// (a retry) is recognised by the group commit itself, and a caller whose
+    /// movement may have been made already asks the ledger only when this
+    /// refuses it (a replay is never refused by a limit).
     pub(crate) async fn reserve_fresh(
         &self,
         standing: &yizhan_identity::Standing,

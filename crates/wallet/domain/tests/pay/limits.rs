@@ -250,6 +250,10 @@ async fn a_replay_after_the_cap_is_reached_answers_its_receipt_and_a_refused_pay
     assert_eq!(again.transfer_id, first.transfer_id);
     assert_eq!(used(&e, &a, Operation::Payment).await, 450 * YUAN);
     assert_eq!(e.balance(&b).await, 400 * YUAN);
+    // The payee was told of each of the two payments once, not of the replays.
+    let inbox = e.notify.inbox(&b, 50).await.unwrap();
+    let kinds: Vec<&str> = inbox.iter().map(|n| n.kind.as_str()).collect();
+    assert_eq!(inbox.len(), 2, "{kinds:?}");
     e.assert_clean().await;
 }
 
