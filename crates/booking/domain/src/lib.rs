@@ -526,7 +526,25 @@ pub struct Booking {
     /// Services by id: their rows never change once made, so every read
     /// after the first is answered here (a rush asks for the same one).
     services: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, Service>>>,
+    /// Slots this process last saw full, and when (see [`FULL_HINT_MS`]).
+    full_hints: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, FullHint>>>,
 }
+
+/// A slot seen with no place left and no hold that ran out, at `seen_at_ms`.
+/// It may only answer "full" to a hold while it is younger than
+/// [`FULL_HINT_MS`]; it never lets a hold through (the transaction decides).
+#[derive(Clone)]
+struct FullHint {
+    slot: Slot,
+    seen_at_ms: i64,
+}
+
+/// How long a slot seen full is answered "full" from memory, without a read:
+/// a place freed by another process (or a hold that ran out) is offered again
+/// at most this long after. Places freed in this process drop the hint at once.
+pub const FULL_HINT_MS: i64 = 300;
+/// Full slots remembered at most (the hints start again when full).
+const FULL_HINTS_KEPT: usize = 10_000;
 
 /// Services remembered at most (the cache starts again when full).
 const SERVICES_CACHED: usize = 10_000;
@@ -538,7 +556,13 @@ pub struct Published {
 
 impl Booking {
     pub fn new(ctx: Ctx) -> Booking {
-        Booking { ctx, events: std::sync::Arc::new(NoEvents), fees: None, services: Default::default() }
+        Booking {
+            ctx,
+            events: std::sync::Arc::new(NoEvents),
+            fees: None,
+            services: Default::default(),
+            full_hints: Default::default(),
+        }
     }
 
     /// Fees are taken when a place is booked and given back on a cancellation in time.
@@ -896,16 +920,55 @@ impl Booking {
         Ok(())
     }
 
+    // ---- the full-slot hint ---------------------------------------------------------------
+
+    /// The slot, if this process saw it full less than [`FULL_HINT_MS`] ago.
+    fn hinted_full(&self, slot_id: &str, now: i64) -> Option<Slot> {
+        let hints = self.full_hints.read().ok()?;
+        let h = hints.get(slot_id)?;
+        (now >= h.seen_at_ms && now - h.seen_at_ms < FULL_HINT_MS).then(|| h.slot.clone())
+    }
+
+    /// What a read or a write just learnt of the slot's places (at `now`).
+    fn note_places(&self, slot: &Slot, remaining: i64, now: i64) {
+        let Ok(mut hints) = self.full_hints.write() else { return };
+        if remaining > 0 {
+            hints.remove(&slot.id);
+            return;
+        }
+        if hints.len() >= FULL_HINTS_KEPT {
+            hints.clear();
+        }
+        hints.insert(slot.id.clone(), FullHint { slot: Slot { remaining, ..slot.clone() }, seen_at_ms: now });
+    }
+
+    /// A place of the slot may be free again: the next hold reads it.
+    fn forget_full(&self, slot_id: &str) {
+        if let Ok(mut hints) = self.full_hints.write() {
+            hints.remove(slot_id);
+        }
+    }
+
     // ---- hold and book ------------------------------------------------------------------
 
     /// Takes a place in a slot for the person, for the service's hold length.
     pub async fn hold(&self, person_id: &str, slot_id: &str) -> Result<Hold> {
+        let now = self.ctx.now_ms();
+        // A slot seen full a moment ago is answered from memory: no read, no
+        // write (a rush asks for the same few full slots thousands of times).
+        if let Some(slot) = self.hinted_full(slot_id, now) {
+            let service = self.service(&slot.service_id).await?;
+            if service.rules.allocation == Allocation::Lottery {
+                return Err(Error::new(codes::LOTTERY_ONLY, "booking.lottery_only"));
+            }
+            check_times(&service, &slot, now)?;
+            return Err(Error::new(codes::FULL, "booking.full"));
+        }
         let slot = self.slot(slot_id).await?;
         let service = self.service(&slot.service_id).await?;
         if service.rules.allocation == Allocation::Lottery {
             return Err(Error::new(codes::LOTTERY_ONLY, "booking.lottery_only"));
         }
-        let now = self.ctx.now_ms();
         check_times(&service, &slot, now)?;
         let period_key = service.rules.per_person.period_key(&slot);
         // Answers that need no write, read in one query before taking the
@@ -933,6 +996,7 @@ impl Booking {
             return Err(Error::new(codes::ALREADY_BOOKED, "booking.already_booked"));
         }
         if slot.remaining <= 0 && expired == 0 {
+            self.note_places(&slot, 0, now);
             return Err(Error::new(codes::FULL, "booking.full"));
         }
         let hold_id = self.ctx.new_id();
@@ -955,18 +1019,23 @@ impl Booking {
         if claimed == 0 {
             return Err(Error::new(codes::ALREADY_BOOKED, "booking.already_booked"));
         }
-        let taken = sqlx::query("UPDATE booking_slots SET remaining = remaining - 1 WHERE id = $1 AND remaining > 0")
-            .bind(slot_id)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-        if taken == 0 {
-            // Dropping the transaction rolls the claim back.
+        let left: Option<i64> = sqlx::query_scalar(
+            "UPDATE booking_slots SET remaining = remaining - 1 WHERE id = $1 AND remaining > 0 RETURNING remaining",
+        )
+        .bind(slot_id)
+        .fetch_optional(tx.conn())
+        .await?;
+        let Some(left) = left else {
+            // Dropping the transaction rolls the claim back (and any expiry:
+            // none ran out, or a place would have been free).
+            drop(tx);
+            self.note_places(&slot, 0, now);
             return Err(Error::new(codes::FULL, "booking.full"));
-        }
+        };
         let expires_at_ms = now + service.rules.hold_ms;
         insert_hold(&mut tx, &hold_id, &slot, person_id, &period_key, expires_at_ms, now).await?;
         tx.commit().await?;
+        self.note_places(&slot, left, now);
         self.emit_all(events);
         self.settle(refunds).await;
         Ok(Hold {
@@ -1132,6 +1201,7 @@ impl Booking {
             .await?;
         self.free_place(&mut tx, &slot_id, self.ctx.now_ms(), &mut events).await?;
         tx.commit().await?;
+        self.forget_full(&slot_id);
         self.emit_all(events);
         self.settle(refunds).await;
         Ok(())
@@ -1282,6 +1352,10 @@ impl Booking {
             .bind(slot_id)
             .execute(tx.conn())
             .await?;
+        // A hold reading the slot before the commit may see it full again:
+        // release and cancel forget it once more after their commit; else
+        // the stale hint lasts at most FULL_HINT_MS.
+        self.forget_full(slot_id);
         Ok(())
     }
 
@@ -1452,6 +1526,7 @@ impl Booking {
         drop_claim(&mut tx, &appt.service_id, person_id, &period_key, appointment_id).await?;
         self.free_place(&mut tx, &appt.slot_id, now, &mut events).await?;
         tx.commit().await?;
+        self.forget_full(&appt.slot_id);
         self.emit_all(events);
         if appt.fee_state == "paid" || appt.fee_state == "charge_due" {
             self.settle(vec![self.refund_of(&appt).await?]).await;

@@ -864,3 +864,88 @@ async fn a_drawn_fee_the_wallet_could_not_be_asked_for_is_charged_by_the_sweep()
     booking.sweep().await.unwrap();
     assert_eq!(fees.charged.lock().unwrap().len(), 1, "charged once");
 }
+
+/// A slot seen full is answered "full" from memory for FULL_HINT_MS: a place
+/// freed by another process is offered again once the hint is that old; one
+/// freed in this process at once.
+#[tokio::test]
+async fn a_place_freed_elsewhere_is_offered_again_once_the_full_hint_expires() {
+    let w = world().await;
+    let (other, _) = second_process(&w, 7);
+    let (s, _) = setup(&w, Rules::default(), 30, 1, 2).await;
+    let slot = slots_of_day(&w, &s.id, today() + 1).await[0].slot.clone();
+    let a = other.hold("a", &slot.id).await.unwrap();
+    assert_eq!(w.booking.hold("b", &slot.id).await.unwrap_err().code, codes::FULL);
+    // Another process gives the place back: this one still says full (from
+    // memory, no read) until its hint has aged FULL_HINT_MS.
+    other.release_hold("a", &a.id).await.unwrap();
+    assert_eq!(w.booking.slot(&slot.id).await.unwrap().remaining, 1);
+    assert_eq!(w.booking.hold("b", &slot.id).await.unwrap_err().code, codes::FULL);
+    w.clock.advance_ms(FULL_HINT_MS - 1);
+    assert_eq!(w.booking.hold("b", &slot.id).await.unwrap_err().code, codes::FULL);
+    w.clock.advance_ms(1);
+    let b = w.booking.hold("b", &slot.id).await.unwrap();
+    // The hint only ever says "full": the slot is full again, and read as such.
+    assert_eq!(other.hold("c", &slot.id).await.unwrap_err().code, codes::FULL);
+    // Freed in this process: offered again at once.
+    assert_eq!(w.booking.hold("c", &slot.id).await.unwrap_err().code, codes::FULL);
+    w.booking.release_hold("b", &b.id).await.unwrap();
+    let c = w.booking.hold("c", &slot.id).await.unwrap();
+    // A cancellation here too.
+    let appt = w.booking.book("c", &c.id).await.unwrap();
+    assert_eq!(w.booking.hold("d", &slot.id).await.unwrap_err().code, codes::FULL);
+    w.booking.cancel("c", &appt.id).await.unwrap();
+    w.booking.hold("d", &slot.id).await.unwrap();
+}
+
+/// 2,000 people at one instant on 50 places through two server processes
+/// (each with its own full hints) on one database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_thousand_people_through_two_processes_book_exactly_fifty() {
+    let w = world().await;
+    let (other, _) = second_process(&w, 11);
+    let s = w.booking.create_service("org-1", &Rules::default()).await.unwrap();
+    let hours = vec![Hours {
+        weekday: weekday(today() + 7),
+        start_minute: 540,
+        end_minute: 570,
+        slot_minutes: 30,
+        capacity: 50,
+    }];
+    w.booking.add_resource(&s.id, "Counter", &hours).await.unwrap();
+    w.booking.publish(&s.id, today() + 7, today() + 7).await.unwrap();
+    let slot = slots_of_day(&w, &s.id, today() + 7).await[0].slot.clone();
+    w.clock.set_ms(slot.release_at_ms);
+    let mut tasks = Vec::new();
+    for i in 0..2000 {
+        let b = if i % 2 == 0 { w.booking.clone() } else { other.clone() };
+        let slot_id = slot.id.clone();
+        tasks.push(tokio::spawn(async move {
+            let person = format!("person-{i}");
+            let r = match b.hold(&person, &slot_id).await {
+                Ok(h) => b.book(&person, &h.id).await.map(|a| a.person_id),
+                Err(e) => Err(e),
+            };
+            // Everyone tries once more: nobody gets a second place.
+            let again = b.hold(&person, &slot_id).await.map(|h| h.id);
+            (person, r, again)
+        }));
+    }
+    let mut booked = Vec::new();
+    for t in tasks {
+        let (person, r, again) = t.await.unwrap();
+        match r {
+            Ok(p) => booked.push(p),
+            Err(e) if e.code == codes::FULL => {}
+            Err(e) => panic!("{person}: unexpected {e}"),
+        }
+        let e = again.expect_err("a second place");
+        assert!(e.code == codes::FULL || e.code == codes::ALREADY_BOOKED, "{person}: unexpected {e}");
+    }
+    assert_eq!(booked.len(), 50);
+    let distinct: HashSet<_> = booked.iter().collect();
+    assert_eq!(distinct.len(), 50, "nobody twice");
+    let listed = w.booking.service_appointments(&s.id, slot.start_ms, slot.end_ms).await.unwrap();
+    assert_eq!(listed.len(), 50);
+    assert_eq!(w.booking.slot(&slot.id).await.unwrap().remaining, 0);
+}
