@@ -1542,6 +1542,14 @@ async fn a_resident_applies_through_the_pages_pays_once_and_sees_the_application
     let r = page(&app, &format!("/city/services/{}/apply", m.body["id"].as_str().unwrap()), &cookies, "en").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
 
+    // A draft is kept and resumed on the same form.
+    assert_eq!(
+        location(&form(&app, &format!("{base}/draft"), &cookies, &format!("csrf={csrf}&f_reader=Li")).await),
+        base
+    );
+    let r = page(&app, &base, &cookies, "en").await;
+    assert!(r.text.contains("id=\"draft-note\"") && r.text.contains("value=\"Li\""), "{}", r.text);
+
     // A missing answer is shown on its field; then "check your answers" with the fee and the deposit.
     let r = form(&app, &format!("{base}/check"), &cookies, &format!("csrf={csrf}&f_reader=")).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
