@@ -103,4 +103,32 @@ export default async function (t) {
     await resident.waitForSelector("#my-files");
     assert.ok(await resident.isVisible("#my-files-empty"));
   });
+
+  await step("city: the resident applies online for a library card and finds it in my applications with its history", async () => {
+    await resident.goto(base + "/city");
+    await resident.click("#my-applications");
+    await resident.waitForURL(base + "/city/applications");
+    await resident.goto(base + "/city");
+    await resident.click("text=Library card");
+    await resident.waitForSelector("#service-title");
+    await resident.click("#apply-start");
+    await resident.waitForSelector("#city-form");
+    // Nothing answered: a message on each required field.
+    await resident.click("#city-form-next");
+    await resident.waitForSelector("#error-kind");
+    await resident.selectOption("#f_kind", "adult");
+    await resident.check("input[name=f_agree]");
+    await resident.click("#city-form-next");
+    await resident.waitForSelector("#city-check");
+    assert.match(await resident.textContent("main"), /Adult/);
+    await resident.click("#city-confirm");
+    await resident.waitForURL(/\/city\/applications\/[0-9a-f]+$/);
+    assert.match(await resident.textContent("#application-status"), /Submitted/);
+    assert.match(await resident.textContent("#application-history"), /Submitted/);
+    const detail = new URL(resident.url()).pathname;
+    await resident.goto(base + "/city/applications");
+    const list = await resident.textContent("#applications");
+    assert.match(list, /Library card[\s\S]*Submitted/);
+    assert.ok(await resident.isVisible(`a[href="${detail}"]`));
+  });
 }

@@ -311,6 +311,15 @@ pub struct Application {
     pub updated_at_ms: i64,
 }
 
+/// One change of an application's status, as its person sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub status: String,
+    /// The department's note with it (e.g. what is missing).
+    pub note: String,
+    pub at_ms: i64,
+}
+
 /// A line of a department's queue: no answers (opening one is a logged read).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct QueueItem {
@@ -627,6 +636,55 @@ impl CityHall {
         answers: &serde_json::Value,
         hold_id: Option<&str>,
     ) -> Result<Application> {
+        self.apply_as(person_id, service_id, answers, hold_id, None).await
+    }
+
+    /// [`CityHall::apply`] under an id the caller chose beforehand (a page's
+    /// "submit" button carries it): sent again, the application already made
+    /// under it is returned and nothing is taken from the wallet twice.
+    pub async fn apply_once(
+        &self,
+        person_id: &str,
+        service_id: &str,
+        answers: &serde_json::Value,
+        id: &str,
+    ) -> Result<Application> {
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(Error::not_found("application"));
+        }
+        if let Some(a) = self.existing_of(person_id, id).await? {
+            return Ok(a);
+        }
+        match self.apply_as(person_id, service_id, answers, None, Some(id)).await {
+            // Another request under the same id got there first.
+            Err(e) if matches!(e.code.class(), yizhan_core::Class::Internal | yizhan_core::Class::Conflict) => {
+                match self.existing_of(person_id, id).await? {
+                    Some(a) => Ok(a),
+                    None => Err(e),
+                }
+            }
+            r => r,
+        }
+    }
+
+    /// The application under this id, if it is this person's (another's: not found).
+    async fn existing_of(&self, person_id: &str, id: &str) -> Result<Option<Application>> {
+        match self.application_of(id).await {
+            Ok(a) if a.person_id == person_id => Ok(Some(a)),
+            Ok(_) => Err(Error::not_found("application")),
+            Err(e) if matches!(e.code.class(), yizhan_core::Class::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn apply_as(
+        &self,
+        person_id: &str,
+        service_id: &str,
+        answers: &serde_json::Value,
+        hold_id: Option<&str>,
+        chosen_id: Option<&str>,
+    ) -> Result<Application> {
         let service = self.visible_service(service_id).await?;
         let form = service.parsed_form()?;
         let kept = form.validate(answers)?;
@@ -646,7 +704,7 @@ impl CityHall {
             (Delivery::Appointment, _, _) => return Err(Error::field("hold_id", "city.apply.hold_required")),
             (Delivery::Application, _, _) => String::new(),
         };
-        let id = self.ctx.new_id();
+        let id = chosen_id.map(str::to_string).unwrap_or_else(|| self.ctx.new_id());
         let now = self.ctx.now_ms();
         let deposit_state = match &self.deposits {
             Some(d) if service.deposit_fen > 0 => {
@@ -870,6 +928,19 @@ impl CityHall {
             return Err(Error::not_found("application"));
         }
         Ok(a)
+    }
+
+    /// The status history of my application, oldest first (at most 100 changes).
+    pub async fn my_application_history(&self, person_id: &str, id: &str) -> Result<Vec<Event>> {
+        self.my_application(person_id, id).await?;
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT status, note, at_ms FROM city_application_events WHERE application_id = $1 \
+             ORDER BY at_ms, id LIMIT 100",
+        )
+        .bind(id)
+        .fetch_all(&self.ctx.db.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(status, note, at_ms)| Event { status, note, at_ms }).collect())
     }
 
     pub async fn my_applications(&self, person_id: &str, limit: i64) -> Result<Vec<Application>> {

@@ -99,9 +99,9 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
         .route("/city", get(catalogue_page))
         .route("/city/services/{id}", get(service_page))
         .route("/city/services/{id}/hold", post(pages::hold_slot))
-        .route("/city/holds/{id}", get(pages::form_page))
-        .route("/city/holds/{id}/check", post(pages::check_answers))
-        .route("/city/holds/{id}/book", post(pages::confirm))
+        .route("/city/holds/{id}", get(pages::form_page::<false>))
+        .route("/city/holds/{id}/check", post(pages::check_answers::<false>))
+        .route("/city/holds/{id}/book", post(pages::confirm::<false>))
         .route("/city/appointments", get(pages::appointments_page))
         .route("/city/appointments/{id}/cancel", post(pages::cancel))
         .route("/city/appointments/{id}/ics", get(pages::ics))
@@ -112,8 +112,21 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
         .route("/city/invitations/{id}", get(pages::invitation_page))
         .route("/city/invitations/{id}/confirm", post(pages::confirm_invitation))
         .route("/city/invitations/{id}/decline", post(pages::decline_invitation))
-        .route("/city/holds/{id}/draft", post(pages::save_draft))
-        .route("/city/holds/{id}/upload", post(pages::upload_file).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)))
+        .route("/city/holds/{id}/draft", post(pages::save_draft::<false>))
+        .route(
+            "/city/holds/{id}/upload",
+            post(pages::upload_file::<false>).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
+        .route("/city/services/{id}/apply", get(pages::form_page::<true>))
+        .route("/city/services/{id}/apply/check", post(pages::check_answers::<true>))
+        .route("/city/services/{id}/apply/submit", post(pages::confirm::<true>))
+        .route("/city/services/{id}/apply/draft", post(pages::save_draft::<true>))
+        .route(
+            "/city/services/{id}/apply/upload",
+            post(pages::upload_file::<true>).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
+        .route("/city/applications", get(pages::applications_page))
+        .route("/city/applications/{id}", get(pages::application_page))
         .route("/city/uploads", get(pages::my_uploads))
         .route("/city/uploads/{id}", get(pages::my_upload))
         .route("/city/appointments/feed", post(pages::renew_feed))

@@ -125,15 +125,39 @@ async fn name_files(s: &CityRoom, p: &Principal, mut qs: Vec<Question>) -> Vec<Q
     qs
 }
 
+/// What a form is filled in for: a place this person holds (an
+/// appointment), or an online application to a service.
+pub(crate) struct Place {
+    pub svc: CityService,
+    /// The held place and when it starts (appointments only).
+    pub hold: Option<Hold>,
+    pub start_ms: i64,
+    /// Where the form's buttons post ("…/check", "…/draft", "…/upload").
+    pub base: String,
+}
+
 /// A hold of this person, with its city service.
-async fn my_hold(s: &CityRoom, p: &Principal, id: &str) -> Result<(Hold, CityService, i64)> {
+async fn my_hold(s: &CityRoom, p: &Principal, id: &str) -> Result<Place> {
     let hold = s.hall.booking().get_hold(id).await?;
     if hold.person_id != p.user_id {
         return Err(Error::not_found("booking_hold"));
     }
     let svc = s.hall.service_by_booking(&hold.service_id).await?;
     let start_ms = s.hall.booking().slot(&hold.slot_id).await?.start_ms;
-    Ok((hold, svc, start_ms))
+    Ok(Place { svc, base: format!("/city/holds/{}", hold.id), hold: Some(hold), start_ms })
+}
+
+/// The place a form is for: a hold (`APPLY` false, `id` the hold's) or an
+/// online application service (`APPLY` true, `id` the service's).
+async fn place<const APPLY: bool>(s: &CityRoom, p: &Principal, id: &str) -> Result<Place> {
+    if !APPLY {
+        return my_hold(s, p, id).await;
+    }
+    let svc = s.hall.service(id).await?;
+    if svc.delivery != yizhan_city::Delivery::Application {
+        return Err(Error::not_found("service"));
+    }
+    Ok(Place { base: format!("/city/services/{}/apply", svc.id), svc, hold: None, start_ms: 0 })
 }
 
 /// A slot's button: hold the place, then fill in the form.
@@ -165,8 +189,9 @@ pub(crate) async fn hold_slot(
 struct FormPage {
     l: Layout,
     svc: CityService,
-    hold: Hold,
+    hold: Option<Hold>,
     start_ms: i64,
+    base: String,
     questions: Vec<Question>,
     /// For a two-person service: the partner's login, and what is wrong with it.
     partner: String,
@@ -180,10 +205,13 @@ struct FormPage {
 struct CheckPage {
     l: Layout,
     svc: CityService,
-    hold: Hold,
+    hold: Option<Hold>,
     start_ms: i64,
+    base: String,
     questions: Vec<Question>,
     partner: String,
+    /// An online application's id, chosen here so that submitting twice makes one.
+    application_id: String,
 }
 
 /// The message of a field's error, in the page's language.
@@ -192,7 +220,7 @@ fn field_error(lang: Lang, e: Option<&Error>, field: &str) -> Option<String> {
 }
 
 /// The service's form for a held place.
-pub(crate) async fn form_page(
+pub(crate) async fn form_page<const APPLY: bool>(
     State(s): State<CityRoom>,
     lang: Lang,
     csrf: Csrf,
@@ -200,14 +228,15 @@ pub(crate) async fn form_page(
     Path(id): Path<String>,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
-    let (hold, svc, start_ms) = match my_hold(&s, &p, &id).await {
+    let place = match place::<APPLY>(&s, &p, &id).await {
         Ok(v) => v,
         Err(e) => return l.failure(&e),
     };
-    let form = match svc.parsed_form() {
+    let form = match place.svc.parsed_form() {
         Ok(f) => f,
         Err(e) => return l.failure(&e),
     };
+    let Place { svc, hold, start_ms, base } = place;
     // A draft saved before (on this hold or an earlier one) is resumed.
     let draft = match s.hall.draft(&p.user_id, &svc.id).await {
         Ok(d) => d,
@@ -218,12 +247,12 @@ pub(crate) async fn form_page(
     let draft_at = draft.map(|d| d.updated_at_ms);
     render_status(
         StatusCode::OK,
-        &FormPage { l, svc, hold, start_ms, questions, partner: String::new(), partner_error: None, draft_at },
+        &FormPage { l, svc, hold, start_ms, base, questions, partner: String::new(), partner_error: None, draft_at },
     )
 }
 
 /// "Save as draft": the answers so far kept for later, back to the form.
-pub(crate) async fn save_draft(
+pub(crate) async fn save_draft<const APPLY: bool>(
     State(s): State<CityRoom>,
     lang: Lang,
     csrf: Csrf,
@@ -232,17 +261,18 @@ pub(crate) async fn save_draft(
     posted: CsrfForm,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
-    let (hold, svc, start_ms) = match my_hold(&s, &p, &id).await {
+    let place = match place::<APPLY>(&s, &p, &id).await {
         Ok(v) => v,
         Err(e) => return l.failure(&e),
     };
-    let form = match svc.parsed_form() {
+    let form = match place.svc.parsed_form() {
         Ok(f) => f,
         Err(e) => return l.failure(&e),
     };
+    let Place { svc, hold, start_ms, base } = place;
     let answers = answers_of(&form, &posted);
     let r = s.hall.save_draft(&p.user_id, &svc.id, &answers).await.map(|_| ());
-    after_draft(&s, &p, l, lang, (hold, svc, start_ms), &form, &answers, r).await
+    after_draft(&s, &p, l, lang, Place { svc, hold, start_ms, base }, &form, &answers, r).await
 }
 
 /// After saving a draft (with or without files): back to the form, or the
@@ -253,13 +283,13 @@ async fn after_draft(
     p: &Principal,
     l: Layout,
     lang: Lang,
-    (hold, svc, start_ms): (Hold, CityService, i64),
+    Place { svc, hold, start_ms, base }: Place,
     form: &Form,
     answers: &Value,
     r: yizhan_core::Result<()>,
 ) -> Response {
     match r {
-        Ok(()) => Redirect::to(&format!("/city/holds/{}", hold.id)).into_response(),
+        Ok(()) => Redirect::to(&base).into_response(),
         Err(e) if !e.fields.is_empty() => {
             let questions = name_files(s, p, questions(lang, form, answers, Some(&e))).await;
             let (l, status) = l.failed(&e);
@@ -268,6 +298,7 @@ async fn after_draft(
                 svc,
                 hold,
                 start_ms,
+                base,
                 questions,
                 partner: String::new(),
                 partner_error: None,
@@ -282,7 +313,7 @@ async fn after_draft(
 /// "Attach": the form posted as multipart with its files; each file chosen
 /// is kept and answers its question, the answers are saved as the draft,
 /// back to the form (or the form again with what was wrong with a file).
-pub(crate) async fn upload_file(
+pub(crate) async fn upload_file<const APPLY: bool>(
     State(s): State<CityRoom>,
     lang: Lang,
     csrf: Csrf,
@@ -291,14 +322,15 @@ pub(crate) async fn upload_file(
     CsrfMultipart(m): CsrfMultipart,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
-    let (hold, svc, start_ms) = match my_hold(&s, &p, &id).await {
+    let place = match place::<APPLY>(&s, &p, &id).await {
         Ok(v) => v,
         Err(e) => return l.failure(&e),
     };
-    let form = match svc.parsed_form() {
+    let form = match place.svc.parsed_form() {
         Ok(f) => f,
         Err(e) => return l.failure(&e),
     };
+    let Place { svc, hold, start_ms, base } = place;
     let mut answers = answers_from(&form, &m.texts());
     let r = async {
         for f in form.fields.iter().filter(|f| f.kind == Kind::Upload) {
@@ -324,7 +356,7 @@ pub(crate) async fn upload_file(
         s.hall.save_draft(&p.user_id, &svc.id, &answers).await
     }
     .await;
-    after_draft(&s, &p, l, lang, (hold, svc, start_ms), &form, &answers, r.map(|_| ())).await
+    after_draft(&s, &p, l, lang, Place { svc, hold, start_ms, base }, &form, &answers, r.map(|_| ())).await
 }
 
 /// A file I uploaded, for the browser.
@@ -342,7 +374,7 @@ pub(crate) async fn my_upload(
 }
 
 /// The answers checked: back to the form with a message per field, or "check your answers".
-pub(crate) async fn check_answers(
+pub(crate) async fn check_answers<const APPLY: bool>(
     State(s): State<CityRoom>,
     lang: Lang,
     csrf: Csrf,
@@ -351,14 +383,15 @@ pub(crate) async fn check_answers(
     posted: CsrfForm,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
-    let (hold, svc, start_ms) = match my_hold(&s, &p, &id).await {
+    let place = match place::<APPLY>(&s, &p, &id).await {
         Ok(v) => v,
         Err(e) => return l.failure(&e),
     };
-    let form = match svc.parsed_form() {
+    let form = match place.svc.parsed_form() {
         Ok(f) => f,
         Err(e) => return l.failure(&e),
     };
+    let Place { svc, hold, start_ms, base } = place;
     let answers = answers_of(&form, &posted);
     let partner = posted.get("partner_login").trim().to_string();
     let checked = form.validate(&answers).and_then(|kept| {
@@ -373,20 +406,22 @@ pub(crate) async fn check_answers(
             let questions =
                 questions(lang, &form, &kept, None).into_iter().filter(|q| kept.get(&q.f.name).is_some()).collect();
             let questions = name_files(&s, &p, questions).await;
-            render_status(StatusCode::OK, &CheckPage { l, svc, hold, start_ms, questions, partner })
+            let application_id = if hold.is_none() { s.ctx.new_id() } else { String::new() };
+            let page = CheckPage { l, svc, hold, start_ms, base, questions, partner, application_id };
+            render_status(StatusCode::OK, &page)
         }
         Err(e) => {
             let questions = name_files(&s, &p, questions(lang, &form, &answers, Some(&e))).await;
             let partner_error = field_error(lang, Some(&e), "partner_login");
             let (l, status) = l.failed(&e);
-            let page = FormPage { l, svc, hold, start_ms, questions, partner, partner_error, draft_at: None };
+            let page = FormPage { l, svc, hold, start_ms, base, questions, partner, partner_error, draft_at: None };
             render_status(status, &page)
         }
     }
 }
 
 /// Confirmed: the place is booked with the answers, then my appointments.
-pub(crate) async fn confirm(
+pub(crate) async fn confirm<const APPLY: bool>(
     State(s): State<CityRoom>,
     lang: Lang,
     csrf: Csrf,
@@ -395,20 +430,29 @@ pub(crate) async fn confirm(
     posted: CsrfForm,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
-    let (hold, svc, start_ms) = match my_hold(&s, &p, &id).await {
+    let place = match place::<APPLY>(&s, &p, &id).await {
         Ok(v) => v,
         Err(e) => return l.failure(&e),
     };
-    let form = match svc.parsed_form() {
+    let form = match place.svc.parsed_form() {
         Ok(f) => f,
         Err(e) => return l.failure(&e),
     };
+    let Place { svc, hold, start_ms, base } = place;
     let answers = answers_of(&form, &posted);
     let partner = posted.get("partner_login").trim().to_string();
-    let done = if svc.two_people {
-        s.hall.invite(&p.user_id, &hold.id, &answers, &partner).await.map(|i| format!("/city/invitations/{}", i.id))
-    } else {
-        s.hall.apply(&p.user_id, &svc.id, &answers, Some(&hold.id)).await.map(|_| "/city/appointments".to_string())
+    let done = match &hold {
+        Some(hold) if svc.two_people => {
+            s.hall.invite(&p.user_id, &hold.id, &answers, &partner).await.map(|i| format!("/city/invitations/{}", i.id))
+        }
+        Some(hold) => {
+            s.hall.apply(&p.user_id, &svc.id, &answers, Some(&hold.id)).await.map(|_| "/city/appointments".to_string())
+        }
+        None => s
+            .hall
+            .apply_once(&p.user_id, &svc.id, &answers, posted.get("application_id"))
+            .await
+            .map(|a| format!("/city/applications/{}", a.id)),
     };
     match done {
         Ok(to) => Redirect::to(&to).into_response(),
@@ -416,7 +460,19 @@ pub(crate) async fn confirm(
             let questions = name_files(&s, &p, questions(lang, &form, &answers, Some(&e))).await;
             let partner_error = field_error(lang, Some(&e), "partner_login");
             let (l, status) = l.failed(&e);
-            let page = FormPage { l, svc, hold, start_ms, questions, partner, partner_error, draft_at: None };
+            let page = FormPage { l, svc, hold, start_ms, base, questions, partner, partner_error, draft_at: None };
+            render_status(status, &page)
+        }
+        // The wallet could not pay (or hold the deposit): the answers are
+        // checked again with the message; nothing was kept, so a new id.
+        Err(e) if hold.is_none() && matches!(e.code.class(), yizhan_core::Class::Invalid) => {
+            let kept = Value::Object(form.validate(&answers).unwrap_or_default());
+            let questions =
+                questions(lang, &form, &kept, None).into_iter().filter(|q| kept.get(&q.f.name).is_some()).collect();
+            let questions = name_files(&s, &p, questions).await;
+            let (l, status) = l.failed(&e);
+            let application_id = s.ctx.new_id();
+            let page = CheckPage { l, svc, hold, start_ms, base, questions, partner, application_id };
             render_status(status, &page)
         }
         Err(e) => l.failure(&e),
@@ -920,6 +976,83 @@ pub(crate) async fn my_uploads(State(s): State<CityRoom>, lang: Lang, csrf: Csrf
     let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
     match s.hall.uploads_of(&p.user_id).await {
         Ok(files) => render_status(StatusCode::OK, &UploadsPage { l, files }),
+        Err(e) => l.failure(&e),
+    }
+}
+
+pub(crate) struct ApplicationRow {
+    pub a: yizhan_city::Application,
+    pub title: String,
+}
+
+#[derive(Template)]
+#[template(path = "city_applications.html")]
+struct ApplicationsPage {
+    l: Layout,
+    rows: Vec<ApplicationRow>,
+}
+
+async fn service_title(s: &CityRoom, lang: Lang, service_id: &str) -> String {
+    match s.hall.service(service_id).await {
+        Ok(svc) => svc.title.get(lang.code()).to_string(),
+        Err(_) => lang.t("city.page.application").to_string(),
+    }
+}
+
+/// My applications, newest first, with their status.
+pub(crate) async fn applications_page(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let list = match s.hall.my_applications(&p.user_id, 50).await {
+        Ok(v) => v,
+        Err(e) => return l.failure(&e),
+    };
+    let mut rows = Vec::with_capacity(list.len());
+    for a in list {
+        rows.push(ApplicationRow { title: service_title(&s, lang, &a.service_id).await, a });
+    }
+    render_status(StatusCode::OK, &ApplicationsPage { l, rows })
+}
+
+#[derive(Template)]
+#[template(path = "city_application.html")]
+struct ApplicationPage {
+    l: Layout,
+    a: yizhan_city::Application,
+    title: String,
+    questions: Vec<Question>,
+    history: Vec<yizhan_city::Event>,
+}
+
+/// One of my applications: its answers, fee and deposit, and its status history.
+pub(crate) async fn application_page(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let r = async {
+        let a = s.hall.my_application(&p.user_id, &id).await?;
+        let history = s.hall.my_application_history(&p.user_id, &id).await?;
+        let form = s.hall.service(&a.service_id).await?.parsed_form()?;
+        let answers = Value::Object(a.answers.clone());
+        let questions: Vec<Question> =
+            questions(lang, &form, &answers, None).into_iter().filter(|q| answers.get(&q.f.name).is_some()).collect();
+        Ok::<_, Error>((a, history, questions))
+    }
+    .await;
+    match r {
+        Ok((a, history, questions)) => {
+            let questions = name_files(&s, &p, questions).await;
+            let title = service_title(&s, lang, &a.service_id).await;
+            render_status(StatusCode::OK, &ApplicationPage { l, a, title, questions, history })
+        }
         Err(e) => l.failure(&e),
     }
 }

@@ -1511,3 +1511,130 @@ async fn staff_open_an_applications_files_on_the_console_logged_and_nobody_else_
     let log = app.get("/api/v1/me/access-log", Some(&resident)).await;
     assert_eq!(log.body["entries"].as_array().unwrap().len(), 2, "{}", log.text);
 }
+
+#[tokio::test]
+async fn a_resident_applies_through_the_pages_pays_once_and_sees_the_application_and_its_history() {
+    use yizhan_app::testing::{form, page, session_csrf};
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let mut card = library_card();
+    card["fee_fen"] = json!(1_500);
+    card["form"] = json!({"type": "object", "required": ["reader"], "properties": {
+        "reader": {"type": "string", "maxLength": 30, "title": t("Reader's name", "读者姓名")}}});
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), card).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let (rid, resident) = app.user("13812345678", "Resident").await;
+    let cookies = format!("yz_session={resident}");
+    let csrf = enc(&session_csrf(&app, &cookies).await);
+    let base = format!("/city/services/{service_id}/apply");
+
+    // The home page and the service page lead to the form and my applications.
+    let r = page(&app, "/city", &cookies, "zh-CN").await;
+    assert!(r.text.contains("href=\"/city/applications\"") && r.text.contains("我的申请"), "{}", r.text);
+    let r = page(&app, &format!("/city/services/{service_id}"), &cookies, "en").await;
+    assert!(r.text.contains(&format!("href=\"{base}\"")) && r.text.contains("Fill in the application"), "{}", r.text);
+    let r = page(&app, &base, &cookies, "zh-CN").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("读者姓名") && r.text.contains(&format!("action=\"{base}/check\"")), "{}", r.text);
+    // An appointment service has no application form.
+    let m = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), marriage()).await;
+    let r = page(&app, &format!("/city/services/{}/apply", m.body["id"].as_str().unwrap()), &cookies, "en").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+
+    // A draft is kept and resumed on the same form.
+    assert_eq!(
+        location(&form(&app, &format!("{base}/draft"), &cookies, &format!("csrf={csrf}&f_reader=Li")).await),
+        base
+    );
+    let r = page(&app, &base, &cookies, "en").await;
+    assert!(r.text.contains("id=\"draft-note\"") && r.text.contains("value=\"Li\""), "{}", r.text);
+
+    // A missing answer is shown on its field; then "check your answers" with the fee and the deposit.
+    let r = form(&app, &format!("{base}/check"), &cookies, &format!("csrf={csrf}&f_reader=")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("id=\"error-reader\""), "{}", r.text);
+    let body = format!("csrf={csrf}&f_reader={}", enc("李华"));
+    let r = form(&app, &format!("{base}/check"), &cookies, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Check your answers") && r.text.contains("李华"), "{}", r.text);
+    assert!(
+        r.text.contains("id=\"check-fee\"") && r.text.contains("paid from your wallet when you submit"),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("id=\"check-deposit\""), "{}", r.text);
+    let key = r.text.split("name=\"application_id\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let submit = format!("{body}&application_id={}", enc(&key));
+
+    // Without the CSRF token nothing happens; an empty wallet is told in the person's language, answers kept.
+    let r = form(&app, &format!("{base}/submit"), &cookies, &format!("f_reader=x&application_id={key}")).await;
+    assert!(r.status.is_client_error(), "{}", r.text);
+    let r = form_in(&app, &format!("{base}/submit"), &cookies, &submit, "en").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("Insufficient funds") && r.text.contains("李华"), "{}", r.text);
+    let r = form_in(&app, &format!("{base}/submit"), &cookies, &submit, "zh-CN").await;
+    assert!(r.text.contains("余额不足") && r.text.contains("李华"), "{}", r.text);
+    assert_eq!(app.get("/api/v1/me/applications", Some(&resident)).await.body, json!([]));
+    assert_eq!(balance(&app, &rid).await, (0, 0));
+
+    // Paid once: the same submission again (a reload of the POST) makes nothing new and moves nothing.
+    top_up(&app, &rid, 20_000).await;
+    let r = form(&app, &format!("{base}/check"), &cookies, &body).await;
+    let key = r.text.split("name=\"application_id\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let submit = format!("{body}&application_id={}", enc(&key));
+    let detail = location(&form(&app, &format!("{base}/submit"), &cookies, &submit).await);
+    assert_eq!(detail, format!("/city/applications/{key}"));
+    assert_eq!(balance(&app, &rid).await, (18_500, 8_500), "fee paid, deposit held");
+    assert_eq!(location(&form(&app, &format!("{base}/submit"), &cookies, &submit).await), detail);
+    let r = page(&app, &detail, &cookies, "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(balance(&app, &rid).await, (18_500, 8_500), "nothing moved twice");
+    assert_eq!(org_balance(&app, &w.org_id).await, 1_500);
+    assert_eq!(app.get("/api/v1/me/applications", Some(&resident)).await.body.as_array().unwrap().len(), 1);
+
+    // Listed with its status; the detail page shows answers, fee and the history.
+    app.clock.advance_ms(60_000);
+    let r = app
+        .post(
+            &format!("/api/v1/orgs/{}/applications/{key}/status", w.org_id),
+            Some(&w.clerk),
+            json!({"status": "in_review"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = page(&app, "/city/applications", &cookies, "zh-CN").await;
+    assert!(r.text.contains(&format!("href=\"{detail}\"")) && r.text.contains("审核中"), "{}", r.text);
+    let r = page(&app, &detail, &cookies, "en").await;
+    assert!(r.text.contains("李华") && r.text.contains("id=\"application-fee\""), "{}", r.text);
+    assert!(r.text.contains("paid from your wallet"), "{}", r.text);
+    let history = r.text.split("id=\"application-history\"").nth(1).unwrap();
+    assert!(history.find("Submitted").unwrap() < history.find("In review").unwrap(), "{history}");
+
+    // Another resident: not found, on the page and under the same submission id.
+    let (_, other) = app.user("13900000000", "Other").await;
+    let other_cookies = format!("yz_session={other}");
+    let r = page(&app, &detail, &other_cookies, "en").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let other_csrf = enc(&session_csrf(&app, &other_cookies).await);
+    let r = form(
+        &app,
+        &format!("{base}/submit"),
+        &other_cookies,
+        &format!("csrf={other_csrf}&f_reader=x&application_id={}", enc(&key)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    ledger_balances(&app).await;
+}
+
+/// A form posted by a browser asking for this language.
+async fn form_in(app: &TestApp, path: &str, cookies: &str, body: &str, lang: &str) -> yizhan_app::testing::Resp {
+    let req = axum::http::Request::post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", cookies)
+        .header("accept-language", lang)
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    app.request(req).await
+}
