@@ -126,7 +126,8 @@ impl Pay {
     /// Money that leaves the person's hands (a withdrawal, a transfer to a
     /// person, a red packet) comes from their own balance only, never from
     /// the pay-later line (which is for paying merchants and bills).
-    /// A check before the ledger call: see the README for its limit.
+    /// A check before the ledger call for a clear answer; the ledger itself
+    /// holds it for concurrent payments (the transfer is `own_funds_only`).
     pub(crate) async fn own_funds_only(&self, user_id: &str, amount_fen: i64) -> Result<()> {
         let account = self.ensure_wallet(user_id).await?;
         let a = self.ledger().account(&account).await?;

@@ -6,6 +6,7 @@ mod bills;
 mod common;
 mod limits;
 mod packets;
+mod paylater;
 mod paycode_confirm;
 mod qr;
 mod recovery;
