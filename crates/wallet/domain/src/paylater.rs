@@ -366,6 +366,63 @@ impl Pay {
         Ok(report)
     }
 
+    /// Close what the line owes now, and is on no open statement, into a
+    /// statement at once (due [`STATEMENT_DUE_MS`] from now, the period is
+    /// this month), without waiting for the month's end: for an operator
+    /// closing a line early and for the demo. Nothing owed, nothing made.
+    pub async fn pay_later_statement_now(&self, user_id: &str) -> Result<Option<Statement>> {
+        let now = self.ctx().now_ms();
+        let (y, m) = year_month_cst(now);
+        let period = period_of(y, m);
+        let (_, owed, _) = self.owed_and_used(user_id).await?;
+        let mut tx = self.ctx().db.begin().await?;
+        let (open,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM paylater_statements
+             WHERE user_id = $1 AND status = 'open'",
+        )
+        .bind(user_id)
+        .fetch_one(tx.conn())
+        .await?;
+        let amount = owed - open;
+        if amount <= 0 {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        let id = self.ctx().new_id();
+        let due = now + STATEMENT_DUE_MS;
+        sqlx::query(
+            "INSERT INTO paylater_statements (id, user_id, period, amount_fen, closed_at_ms, due_at_ms, status,
+                 overdue_told) VALUES ($1, $2, $3, $4, $5, $6, 'open', 0)",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(&period)
+        .bind(amount)
+        .bind(now)
+        .bind(due)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        self.tell(
+            user_id,
+            Message {
+                kind: "paylater".into(),
+                title: Msg::new("paylater.notice.statement.title").fen("amount", amount),
+                body: Msg::new("paylater.notice.statement.body")
+                    .text("period", &period)
+                    .fen("amount", amount)
+                    .time("due", due),
+                target: Some(Target::new("paylater_statement", &id)),
+            },
+        )
+        .await;
+        let st: Statement = sqlx::query_as(&format!("SELECT {STATEMENT_COLS} FROM paylater_statements WHERE id = $1"))
+            .bind(&id)
+            .fetch_one(&self.ctx().db.pool)
+            .await?;
+        Ok(Some(st))
+    }
+
     /// Bills unpaid past their due time, told to the hook once when they
     /// become overdue and once more when [`BILL_OVERDUE_AGAIN_DAYS`] late.
     async fn tell_overdue_bills(&self, max: i64) -> Result<u64> {
