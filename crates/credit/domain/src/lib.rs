@@ -68,6 +68,8 @@ pub const MAX_DEFAULTER_LINES: usize = 100_000;
 const RECOMPUTE_PAGE: i64 = 5000;
 /// Pages of `recompute_all` counted at once (each on its own connection).
 const RECOMPUTE_READERS: usize = 3;
+/// Pages of `recompute_all` between WAL checkpoints (SQLite).
+const RECOMPUTE_CHECKPOINT_PAGES: usize = 12;
 
 /// What a record is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -1541,8 +1543,18 @@ impl Credit {
         let mut after = String::new();
         let mut reading = std::collections::VecDeque::new();
         let mut more = true;
+        let sqlite = self.ctx().db.engine() == yizhan_core::Engine::Sqlite;
+        let mut pages = 0usize;
+        let mut checkpoint_due = false;
         loop {
-            while more && reading.len() < RECOMPUTE_READERS {
+            // SQLite: every few pages the readers drain and the WAL is
+            // checkpointed, or it grows for the whole batch (readers always
+            // hold a snapshot) and every page read slows down with it.
+            if checkpoint_due && reading.is_empty() {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.ctx().db.pool).await?;
+                checkpoint_due = false;
+            }
+            while more && !checkpoint_due && reading.len() < RECOMPUTE_READERS {
                 let people = self.read_people(&after, RECOMPUTE_PAGE).await?;
                 let Some(last) = people.last().map(|p| p.0.clone()) else {
                     more = false;
@@ -1555,6 +1567,8 @@ impl Credit {
             let Some(next) = reading.pop_front() else { break };
             let page = next.await.map_err(Error::internal)??;
             let n = self.write_page(page, now).await?;
+            pages += 1;
+            checkpoint_due |= sqlite && pages % RECOMPUTE_CHECKPOINT_PAGES == 0;
             done += n;
             progress(n);
         }
