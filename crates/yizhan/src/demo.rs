@@ -319,6 +319,49 @@ pub async fn run(data: &DataOpts) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The credit demo resident with a pay-later line in use and a statement.
+const PAY_LATER_LOGIN: &str = "credit-paylater@demo.yizhan.local";
+/// The water bill that resident paid on the line (an empty wallet).
+const PAY_LATER_BILL_FEN: i64 = 12_800;
+
+/// The pay-later resident switches the line on, pays a water bill with it
+/// (the wallet is empty) and gets the statement at once. Running it again
+/// pays nothing twice and makes no second statement.
+async fn pay_later_demo(
+    s: &yizhan_app::AppState,
+    admin: &Principal,
+    water: &str,
+    user_id: &str,
+    report: &mut Report,
+) -> yizhan_core::Result<()> {
+    let f = "33010619850101003";
+    let view = s.credit.pay_later(user_id).await?;
+    if !view.has_perk {
+        report.skipped.push(format!("{PAY_LATER_LOGIN}: the score does not reach the pay-later perk"));
+        return Ok(());
+    }
+    if !view.on {
+        s.credit.switch_pay_later(user_id, true).await?;
+    }
+    let description = "Water on pay-later 先用后付水费";
+    let bill = match s.pay.bills(user_id).await?.into_iter().find(|b| b.description == description) {
+        Some(b) => b,
+        None => {
+            let spec = BillSpec {
+                to: BillTo::IdNumber(format!("{f}{}", yizhan_identity::types::id_check_char(f).unwrap_or('0'))),
+                kind: BillKind::Water,
+                amount_fen: PAY_LATER_BILL_FEN,
+                due_at_ms: s.ctx.now_ms() + 14 * DAY_MS,
+                description: description.to_string(),
+            };
+            s.pay.issue_bill(admin, water, spec, "demo-paylater-bill").await?
+        }
+    };
+    s.pay.pay_bill(user_id, &bill.id, "demo-paylater-pay").await?;
+    s.pay.pay_later_statement_now(user_id).await?;
+    Ok(())
+}
+
 /// Credit demo residents: (login, real-name number or none, records as (kind, outcome, days late, ref)).
 #[allow(clippy::type_complexity)]
 const CREDIT_PEOPLE: &[(&str, &str, Option<&str>, &[(yizhan_credit::Kind, yizhan_credit::Outcome, i64)])] = {
@@ -355,6 +398,22 @@ const CREDIT_PEOPLE: &[(&str, &str, Option<&str>, &[(yizhan_credit::Kind, yizhan
             ],
         ),
         ("credit-defaulter@demo.yizhan.local", "Qian Gang 钱刚", Some("33010619850101002"), &[(Bill, OnTime, 0)]),
+        (
+            PAY_LATER_LOGIN,
+            "Lin Hui 林慧",
+            Some("33010619850101003"),
+            &[
+                (Bill, OnTime, 0),
+                (Bill, OnTime, 0),
+                (Bill, OnTime, 0),
+                (Bill, OnTime, 0),
+                (Bill, OnTime, 0),
+                (Bill, OnTime, 0),
+                (Booking, Kept, 0),
+                (Booking, Kept, 0),
+                (Booking, Kept, 0),
+            ],
+        ),
     ]
 };
 
@@ -414,6 +473,9 @@ async fn credit_demo(
     }
     if !listed.is_empty() {
         s.credit.upload_defaulters(admin, &court, &listed.join("\n")).await?;
+    }
+    if let Some((_, user_id)) = out.iter().find(|(l, _)| l == PAY_LATER_LOGIN) {
+        pay_later_demo(s, admin, &water, user_id, report).await?;
     }
     let mut shown = Vec::new();
     for (login, user_id) in out {

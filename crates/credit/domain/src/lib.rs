@@ -65,7 +65,11 @@ pub const MAX_REASON_CHARS: usize = 500;
 pub const MAX_REF_CHARS: usize = 200;
 pub const MAX_DEFAULTER_LINES: usize = 100_000;
 /// People per page of `recompute_all` (one write transaction each).
-const RECOMPUTE_PAGE: i64 = 2000;
+const RECOMPUTE_PAGE: i64 = 5000;
+/// Pages of `recompute_all` counted at once (each on its own connection).
+const RECOMPUTE_READERS: usize = 3;
+/// Pages of `recompute_all` between WAL checkpoints (SQLite).
+const RECOMPUTE_CHECKPOINT_PAGES: usize = 12;
 
 /// What a record is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -1479,6 +1483,40 @@ pub mod bench {
     }
 }
 
+/// Time spent per phase of the batch, summed over its pages and logged at
+/// its end (`YIZHAN_LOG=yizhan_credit=debug`), to see what dominates.
+struct Phase {
+    at: std::time::Instant,
+}
+
+static PHASES: std::sync::Mutex<Vec<(&'static str, std::time::Duration)>> = std::sync::Mutex::new(Vec::new());
+
+impl Phase {
+    fn start() -> Phase {
+        Phase { at: std::time::Instant::now() }
+    }
+
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        let d = now - self.at;
+        self.at = now;
+        if let Ok(mut p) = PHASES.lock() {
+            match p.iter_mut().find(|e| e.0 == name) {
+                Some(e) => e.1 += d,
+                None => p.push((name, d)),
+            }
+        }
+    }
+
+    fn report() {
+        if let Ok(mut p) = PHASES.lock() {
+            let line: Vec<String> = p.iter().map(|(n, d)| format!("{n} {:.2}s", d.as_secs_f64())).collect();
+            tracing::debug!(phases = %line.join(", "), "credit recompute: time per phase, summed over pages");
+            p.clear();
+        }
+    }
+}
+
 /// One page of the batch, read: the people, their tallies (counted by the
 /// database), listings, latest scores and verification levels.
 struct PageData {
@@ -1495,47 +1533,78 @@ impl Credit {
     ///
     /// Pages of people in id order: each page's inputs are counted by the
     /// database in one grouped query, the scores computed in memory and
-    /// written with multi-row statements in one transaction; the next page
-    /// is read while this one is written (on its own connection).
+    /// written with one statement (the rows as one JSON parameter) in one
+    /// transaction. The page boundaries are read first (cheap), then up to
+    /// [`RECOMPUTE_READERS`] pages are counted at once on their own
+    /// connections while the pages before them are written, in order.
     pub async fn recompute_all(&self, mut progress: impl FnMut(u64)) -> Result<u64> {
         let now = self.ctx().now_ms();
         let mut done = 0;
-        let Some(mut page) = self.read_page(String::new(), RECOMPUTE_PAGE, now).await? else { return Ok(0) };
+        let mut after = String::new();
+        let mut reading = std::collections::VecDeque::new();
+        let mut more = true;
+        let sqlite = self.ctx().db.engine() == yizhan_core::Engine::Sqlite;
+        let mut pages = 0usize;
+        let mut checkpoint_due = false;
         loop {
-            let last = page.people.last().map(|p| p.0.clone()).unwrap_or_default();
-            let n = page.people.len() as u64;
-            let (_, next) =
-                futures::future::try_join(self.write_page(page, now), self.read_page(last, RECOMPUTE_PAGE, now))
-                    .await?;
+            // SQLite: every few pages the readers drain and the WAL is
+            // checkpointed, or it grows for the whole batch (readers always
+            // hold a snapshot) and every page read slows down with it.
+            if checkpoint_due && reading.is_empty() {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.ctx().db.pool).await?;
+                checkpoint_due = false;
+            }
+            while more && !checkpoint_due && reading.len() < RECOMPUTE_READERS {
+                let people = self.read_people(&after, RECOMPUTE_PAGE).await?;
+                let Some(last) = people.last().map(|p| p.0.clone()) else {
+                    more = false;
+                    break;
+                };
+                let c = self.clone();
+                let from = std::mem::replace(&mut after, last);
+                reading.push_back(tokio::spawn(async move { c.read_page(from, people, now).await }));
+            }
+            let Some(next) = reading.pop_front() else { break };
+            let page = next.await.map_err(Error::internal)??;
+            let n = self.write_page(page, now).await?;
+            pages += 1;
+            checkpoint_due |= sqlite && pages % RECOMPUTE_CHECKPOINT_PAGES == 0;
             done += n;
             progress(n);
-            match next {
-                Some(p) => page = p,
-                None => break,
-            }
         }
+        Phase::report();
         Ok(done)
     }
 
-    async fn read_page(&self, after: String, limit: i64, now: i64) -> Result<Option<PageData>> {
-        let pool = &self.ctx().db.pool;
-        let people: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+    async fn read_people(&self, after: &str, limit: i64) -> Result<Vec<(String, i64, i64, i64)>> {
+        let mut clock = Phase::start();
+        let people = sqlx::query_as(
             "SELECT user_id, address_consent, education_consent, pay_later_on FROM credit_people WHERE user_id > $1
              ORDER BY user_id LIMIT $2",
         )
-        .bind(after.as_str())
+        .bind(after)
         .bind(limit)
-        .fetch_all(pool)
+        .fetch_all(&self.ctx().db.pool)
         .await?;
-        let Some(last) = people.last().map(|p| p.0.clone()) else { return Ok(None) };
+        clock.lap("people");
+        Ok(people)
+    }
+
+    /// Count a page of people (ids after `after`, up to the last of `people`).
+    async fn read_page(&self, after: String, people: Vec<(String, i64, i64, i64)>, now: i64) -> Result<PageData> {
+        let pool = &self.ctx().db.pool;
+        let mut clock = Phase::start();
+        let last = people.last().map(|p| p.0.clone()).unwrap_or_default();
         let tallies: Vec<TallyRow> =
             sqlx::query_as(TALLY_SQL).bind(now).bind(after.as_str()).bind(&last).fetch_all(pool).await?;
+        clock.lap("tally");
         let listed: Vec<(String,)> =
             sqlx::query_as("SELECT DISTINCT user_id FROM credit_defaulters WHERE user_id > $1 AND user_id <= $2")
                 .bind(after.as_str())
                 .bind(&last)
                 .fetch_all(pool)
                 .await?;
+        clock.lap("listed");
         let latest: Vec<(String, i64, String, String)> = sqlx::query_as(
             "SELECT s.user_id, s.seq, s.inputs, s.model_hash FROM credit_scores s
              JOIN (SELECT user_id, MAX(seq) AS m FROM credit_scores WHERE user_id > $1 AND user_id <= $2
@@ -1545,19 +1614,22 @@ impl Credit {
         .bind(&last)
         .fetch_all(pool)
         .await?;
+        clock.lap("latest");
         let ids: Vec<String> = people.iter().map(|p| p.0.clone()).collect();
         let levels = self.inner.identity.verification_levels(&ids).await?;
-        Ok(Some(PageData {
+        clock.lap("levels");
+        Ok(PageData {
             people,
             tallies: tallies.iter().map(|r| (r.0.clone(), tally_of_row(r))).collect(),
             listed: listed.into_iter().map(|l| l.0).collect(),
             latest: latest.into_iter().map(|(u, seq, i, h)| (u, (seq, i, h))).collect(),
             levels,
-        }))
+        })
     }
 
     /// Score a page in memory and store the changed scores in one transaction.
     async fn write_page(&self, page: PageData, now: i64) -> Result<u64> {
+        let mut clock = Phase::start();
         let model = self.model();
         let mut rows: Vec<(String, i64, i64, String, String)> = Vec::new();
         let mut lines: Vec<(String, i64)> = Vec::new();
@@ -1577,56 +1649,46 @@ impl Credit {
             }
             rows.push((u.clone(), prev.map_or(1, |p| p.0 + 1), scored.score, scored.band, json));
         }
+        clock.lap("score");
         if !rows.is_empty() {
+            // One statement per page: the rows travel as one JSON text, so
+            // no statement has thousands of parameters to bind.
+            let sql = match self.ctx().db.engine() {
+                yizhan_core::db::Engine::Sqlite => {
+                    "INSERT INTO credit_scores (id, user_id, seq, score, band, model_version, model_hash, inputs,
+                         cause, computed_at_ms)
+                     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+                         json_extract(value, '$[3]'), json_extract(value, '$[4]'), $2, $3,
+                         json_extract(value, '$[5]'), 'recompute', $4
+                     FROM json_each($1) WHERE true
+                     ON CONFLICT (user_id, seq) DO NOTHING"
+                }
+                yizhan_core::db::Engine::Postgres => {
+                    "INSERT INTO credit_scores (id, user_id, seq, score, band, model_version, model_hash, inputs,
+                         cause, computed_at_ms)
+                     SELECT r->>0, r->>1, CAST(r->>2 AS BIGINT), CAST(r->>3 AS BIGINT), r->>4, $2, $3, r->>5,
+                         'recompute', $4
+                     FROM json_array_elements(CAST($1 AS JSON)) AS r
+                     ON CONFLICT (user_id, seq) DO NOTHING"
+                }
+            };
+            let body: Vec<(String, &String, i64, i64, &str, &String)> = rows
+                .iter()
+                .map(|(u, seq, score, band, json)| (self.ctx().new_id(), u, *seq, *score, band.as_str(), json))
+                .collect();
+            let body = serde_json::to_string(&body).map_err(Error::internal)?;
+            clock.lap("encode");
             let mut tx = self.ctx().db.begin().await?;
-            for chunk in rows.chunks(1000) {
-                let mut sql = String::with_capacity(chunk.len() * 64 + 200);
-                sql.push_str(
-                    "INSERT INTO credit_scores (id, user_id, seq, score, band, model_version, model_hash, inputs, cause,
-                     computed_at_ms) VALUES ",
-                );
-                for i in 0..chunk.len() {
-                    let b = i * 10;
-                    if i > 0 {
-                        sql.push(',');
-                    }
-                    sql.push_str(&format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        b + 6,
-                        b + 7,
-                        b + 8,
-                        b + 9,
-                        b + 10
-                    ));
-                }
-                // A score stored meanwhile by a single recomputation keeps its place.
-                sql.push_str(" ON CONFLICT (user_id, seq) DO NOTHING");
-                let mut q = sqlx::query(&sql);
-                for (u, seq, score, band, json) in chunk {
-                    q = q
-                        .bind(self.ctx().new_id())
-                        .bind(u)
-                        .bind(*seq)
-                        .bind(*score)
-                        .bind(band)
-                        .bind(&model.version)
-                        .bind(&model.hash)
-                        .bind(json)
-                        .bind("recompute")
-                        .bind(now);
-                }
-                q.execute(tx.conn()).await?;
-            }
+            clock.lap("begin");
+            sqlx::query(sql).bind(body).bind(&model.version).bind(&model.hash).bind(now).execute(tx.conn()).await?;
+            clock.lap("insert");
             tx.commit().await?;
+            clock.lap("commit");
         }
         for (u, score) in lines {
             self.sync_pay_later(&u, score).await?;
         }
+        clock.lap("lines");
         Ok(page.people.len() as u64)
     }
 }

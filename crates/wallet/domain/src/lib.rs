@@ -557,7 +557,12 @@ impl Pay {
             Payee::Org(_) => None,
         };
         attachments.extend(attach::request_answer());
-        let spec = TransferSpec::new(from, to, amount_fen, category).with_memo(memo).with_idempotency_key(key.clone());
+        // Money to a person comes from the payer's own balance, never from a pay-later line.
+        let to_person = matches!(preview.payee, Payee::User(_));
+        let spec = TransferSpec::new(from, to, amount_fen, category)
+            .with_memo(memo)
+            .with_idempotency_key(key.clone())
+            .own_funds_only(to_person);
         let t = match self.ledger().transfer_with(spec, attachments).await {
             Ok(t) => t,
             Err(e) => {

@@ -222,7 +222,8 @@ impl Pay {
             .transfer(
                 TransferSpec::new(from, ESCROW_ACCOUNT, packet.total_fen, category::RED_PACKET)
                     .with_memo(format!("red_packet {}", packet.id))
-                    .with_idempotency_key(key.clone()),
+                    .with_idempotency_key(key.clone())
+                    .own_funds_only(true),
             )
             .await;
         let mut tx = self.ctx().db.begin().await?;

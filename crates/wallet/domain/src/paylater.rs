@@ -126,7 +126,8 @@ impl Pay {
     /// Money that leaves the person's hands (a withdrawal, a transfer to a
     /// person, a red packet) comes from their own balance only, never from
     /// the pay-later line (which is for paying merchants and bills).
-    /// A check before the ledger call: see the README for its limit.
+    /// A check before the ledger call for a clear answer; the ledger itself
+    /// holds it for concurrent payments (the transfer is `own_funds_only`).
     pub(crate) async fn own_funds_only(&self, user_id: &str, amount_fen: i64) -> Result<()> {
         let account = self.ensure_wallet(user_id).await?;
         let a = self.ledger().account(&account).await?;
@@ -363,6 +364,63 @@ impl Pay {
 
         report.bills_overdue = self.tell_overdue_bills(max).await?;
         Ok(report)
+    }
+
+    /// Close what the line owes now, and is on no open statement, into a
+    /// statement at once (due [`STATEMENT_DUE_MS`] from now, the period is
+    /// this month), without waiting for the month's end: for an operator
+    /// closing a line early and for the demo. Nothing owed, nothing made.
+    pub async fn pay_later_statement_now(&self, user_id: &str) -> Result<Option<Statement>> {
+        let now = self.ctx().now_ms();
+        let (y, m) = year_month_cst(now);
+        let period = period_of(y, m);
+        let (_, owed, _) = self.owed_and_used(user_id).await?;
+        let mut tx = self.ctx().db.begin().await?;
+        let (open,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM paylater_statements
+             WHERE user_id = $1 AND status = 'open'",
+        )
+        .bind(user_id)
+        .fetch_one(tx.conn())
+        .await?;
+        let amount = owed - open;
+        if amount <= 0 {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        let id = self.ctx().new_id();
+        let due = now + STATEMENT_DUE_MS;
+        sqlx::query(
+            "INSERT INTO paylater_statements (id, user_id, period, amount_fen, closed_at_ms, due_at_ms, status,
+                 overdue_told) VALUES ($1, $2, $3, $4, $5, $6, 'open', 0)",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(&period)
+        .bind(amount)
+        .bind(now)
+        .bind(due)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        self.tell(
+            user_id,
+            Message {
+                kind: "paylater".into(),
+                title: Msg::new("paylater.notice.statement.title").fen("amount", amount),
+                body: Msg::new("paylater.notice.statement.body")
+                    .text("period", &period)
+                    .fen("amount", amount)
+                    .time("due", due),
+                target: Some(Target::new("paylater_statement", &id)),
+            },
+        )
+        .await;
+        let st: Statement = sqlx::query_as(&format!("SELECT {STATEMENT_COLS} FROM paylater_statements WHERE id = $1"))
+            .bind(&id)
+            .fetch_one(&self.ctx().db.pool)
+            .await?;
+        Ok(Some(st))
     }
 
     /// Bills unpaid past their due time, told to the hook once when they

@@ -117,6 +117,7 @@ impl Pay {
                 TransferSpec::new(wallet, gw, amount_fen, category::WITHDRAWAL)
                     .with_memo(format!("withdrawal {}", self.gateway_name()))
                     .with_idempotency_key(key.clone())
+                    .own_funds_only(true)
                     .pending(None),
             )
             .await

@@ -422,7 +422,8 @@ impl State {
         }
         if !debit.allow_negative {
             let available = debit.bal.posted - debit.bal.pending_debit;
-            if available - amount < -debit.credit_limit_fen {
+            let floor = if spec.own_funds_only { 0 } else { -debit.credit_limit_fen };
+            if available - amount < floor {
                 return Err(Error::msg(
                     crate::codes::INSUFFICIENT_FUNDS,
                     Msg::new("ledger.insufficient_funds").fen("available", available.max(0)).fen("needed", amount),

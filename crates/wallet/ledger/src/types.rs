@@ -42,6 +42,11 @@ pub struct TransferSpec {
     /// returns the first transfer if debit, credit, amount and category are the
     /// same, and `Code::IdempotencyKeyReused` if not.
     pub idempotency_key: Option<String>,
+    /// The debit account's own balance only: its available balance may not
+    /// go below zero for this transfer, whatever its credit limit (money
+    /// leaving a person's hands never comes from a pay-later line). Checked
+    /// with the other limits, so concurrent transfers cannot pass it together.
+    pub own_funds_only: bool,
 }
 
 impl Default for TransferSpec {
@@ -58,6 +63,7 @@ impl Default for TransferSpec {
             pending_timeout_ms: None,
             refers_to: None,
             idempotency_key: None,
+            own_funds_only: false,
         }
     }
 }
@@ -91,6 +97,12 @@ impl TransferSpec {
 
     pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// See [`TransferSpec::own_funds_only`].
+    pub fn own_funds_only(mut self, only: bool) -> Self {
+        self.own_funds_only = only;
         self
     }
 

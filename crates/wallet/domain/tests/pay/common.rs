@@ -33,6 +33,7 @@ pub async fn env() -> Env {
         &yizhan_identity::MIGRATIONS,
         &yizhan_ledger::MIGRATIONS,
         &yizhan_pay::MIGRATIONS,
+        &yizhan_pay::paylater::MIGRATIONS,
     ])
     .await;
     let (ctx, clock) = t.ctx();

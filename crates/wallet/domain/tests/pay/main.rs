@@ -7,6 +7,7 @@ mod common;
 mod limits;
 mod packets;
 mod paycode_confirm;
+mod paylater;
 mod qr;
 mod recovery;
 mod wallet;
