@@ -486,7 +486,6 @@ impl Pay {
         if payee.user_id == from_user_id {
             return Err(Error::new(yizhan_ledger::codes::SELF_PAYMENT, "pay.self_transfer"));
         }
-        self.own_funds_only(from_user_id, amount_fen).await?;
         let preview = QrPreview { payee: Payee::User(payee.user_id), payee_name: payee.name, amount_fen: None };
         self.move_to_payee(from_user_id, &preview, amount_fen, &memo, idem, category::P2P).await
     }
@@ -567,6 +566,11 @@ impl Pay {
             Ok(t) => t,
             Err(e) => {
                 self.give_back_if_refused(&key, &e).await;
+                // Refused for want of own money: say why when a pay-later line is
+                // there (asked only now, so a payment that passes reads nothing for it).
+                if to_person && e.code == yizhan_ledger::codes::INSUFFICIENT_FUNDS {
+                    return Err(self.explain_own_funds(payer_user_id, e).await);
+                }
                 return Err(e);
             }
         };

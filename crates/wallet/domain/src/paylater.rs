@@ -137,6 +137,18 @@ impl Pay {
         Ok(())
     }
 
+    /// A transfer the ledger refused as `own_funds_only` for want of money:
+    /// with a pay-later line, the answer says the line does not pay people.
+    pub(crate) async fn explain_own_funds(&self, user_id: &str, refused: Error) -> Error {
+        let Ok(account) = self.ensure_wallet(user_id).await else { return refused };
+        match self.ledger().account(&account).await {
+            Ok(a) if a.credit_limit_fen > 0 => {
+                Error::new(yizhan_ledger::codes::INSUFFICIENT_FUNDS, "paylater.own_funds_only")
+            }
+            _ => refused,
+        }
+    }
+
     async fn owed_and_used(&self, user_id: &str) -> Result<(String, i64, i64)> {
         let account = self.ensure_wallet(user_id).await?;
         let b = self.ledger().balance(&account).await?;
