@@ -1568,7 +1568,7 @@ impl Credit {
             let page = next.await.map_err(Error::internal)??;
             let n = self.write_page(page, now).await?;
             pages += 1;
-            checkpoint_due |= sqlite && pages % RECOMPUTE_CHECKPOINT_PAGES == 0;
+            checkpoint_due |= sqlite && pages.is_multiple_of(RECOMPUTE_CHECKPOINT_PAGES);
             done += n;
             progress(n);
         }
