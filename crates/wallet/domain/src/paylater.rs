@@ -329,19 +329,7 @@ impl Pay {
             }
             if let Some((id, due)) = issued {
                 report.statements_issued += 1;
-                self.tell(
-                    &user_id,
-                    Message {
-                        kind: "paylater".into(),
-                        title: Msg::new("paylater.notice.statement.title").fen("amount", amount),
-                        body: Msg::new("paylater.notice.statement.body")
-                            .text("period", &period)
-                            .fen("amount", amount)
-                            .time("due", due),
-                        target: Some(Target::new("paylater_statement", &id)),
-                    },
-                )
-                .await;
+                self.tell_statement(&user_id, &id, &period, amount, due).await;
             }
         }
 
@@ -415,24 +403,29 @@ impl Pay {
         .execute(tx.conn())
         .await?;
         tx.commit().await?;
+        self.tell_statement(user_id, &id, &period, amount, due).await;
+        let st: Statement = sqlx::query_as(&format!("SELECT {STATEMENT_COLS} FROM paylater_statements WHERE id = $1"))
+            .bind(&id)
+            .fetch_one(&self.ctx().db.pool)
+            .await?;
+        Ok(Some(st))
+    }
+
+    /// The inbox notice of a statement just closed: what is owed and by when.
+    async fn tell_statement(&self, user_id: &str, id: &str, period: &str, amount: i64, due: i64) {
         self.tell(
             user_id,
             Message {
                 kind: "paylater".into(),
                 title: Msg::new("paylater.notice.statement.title").fen("amount", amount),
                 body: Msg::new("paylater.notice.statement.body")
-                    .text("period", &period)
+                    .text("period", period)
                     .fen("amount", amount)
                     .time("due", due),
-                target: Some(Target::new("paylater_statement", &id)),
+                target: Some(Target::new("paylater_statement", id)),
             },
         )
         .await;
-        let st: Statement = sqlx::query_as(&format!("SELECT {STATEMENT_COLS} FROM paylater_statements WHERE id = $1"))
-            .bind(&id)
-            .fetch_one(&self.ctx().db.pool)
-            .await?;
-        Ok(Some(st))
     }
 
     /// Bills unpaid past their due time, told to the hook once when they
