@@ -1011,18 +1011,8 @@ impl Booking {
         let mut tx = self.ctx.db.begin_relaxed().await?;
         // A place held by someone whose hold ran out is free again first.
         self.expire_in(&mut tx, Some(slot_id), now, &mut events, &mut refunds).await?;
-        let claimed = sqlx::query(
-            "INSERT INTO booking_claims (service_id, person_id, period_key, holder_id) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (service_id, person_id, period_key) DO NOTHING",
-        )
-        .bind(&service.id)
-        .bind(person_id)
-        .bind(&period_key)
-        .bind(&hold_id)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        if claimed == 0 {
+        let claimed = claim(&mut tx, &service.id, person_id, &period_key, &hold_id).await?;
+        if !claimed {
             return Err(Error::new(codes::ALREADY_BOOKED, "booking.already_booked"));
         }
         let left: Option<i64> = sqlx::query_scalar(
@@ -1326,18 +1316,8 @@ impl Booking {
             .await?;
             let Some((entry_id, person_id)) = next else { break };
             let hold_id = self.ctx.new_id();
-            let claimed = sqlx::query(
-                "INSERT INTO booking_claims (service_id, person_id, period_key, holder_id) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (service_id, person_id, period_key) DO NOTHING",
-            )
-            .bind(&service.id)
-            .bind(&person_id)
-            .bind(&period_key)
-            .bind(&hold_id)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-            if claimed == 0 {
+            let claimed = claim(tx, &service.id, &person_id, &period_key, &hold_id).await?;
+            if !claimed {
                 sqlx::query("UPDATE booking_waitlist SET state = 'passed' WHERE id = $1")
                     .bind(&entry_id)
                     .execute(tx.conn())
@@ -1894,6 +1874,30 @@ fn check_times(service: &Service, slot: &Slot, now: i64) -> Result<()> {
         return Err(Error::new(codes::CLOSED, "booking.closed"));
     }
     Ok(())
+}
+
+/// Claims the person's one place in a period for `holder_id` (a hold or an
+/// appointment); false when they hold one already (the unique key decides,
+/// under races too).
+pub(crate) async fn claim(
+    tx: &mut Tx,
+    service_id: &str,
+    person_id: &str,
+    period_key: &str,
+    holder_id: &str,
+) -> Result<bool> {
+    let n = sqlx::query(
+        "INSERT INTO booking_claims (service_id, person_id, period_key, holder_id) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (service_id, person_id, period_key) DO NOTHING",
+    )
+    .bind(service_id)
+    .bind(person_id)
+    .bind(period_key)
+    .bind(holder_id)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    Ok(n > 0)
 }
 
 async fn insert_hold(

@@ -211,18 +211,8 @@ impl Booking {
                 continue;
             }
             let appt_id = self.ctx.new_id();
-            let claimed = sqlx::query(
-                "INSERT INTO booking_claims (service_id, person_id, period_key, holder_id) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (service_id, person_id, period_key) DO NOTHING",
-            )
-            .bind(&service.id)
-            .bind(&person)
-            .bind(&period_key)
-            .bind(&appt_id)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-            if claimed == 0 {
+            let claimed = crate::claim(&mut tx, &service.id, &person, &period_key, &appt_id).await?;
+            if !claimed {
                 log.skipped.push(ticket);
                 events.push(Event::NotDrawn { person_id: person, slot_id: slot_id.to_string() });
                 continue;
@@ -360,18 +350,8 @@ impl Booking {
             }
             let Some(next) = person_of.get(&ticket).cloned() else { continue };
             let next_id = self.ctx.new_id();
-            let claimed = sqlx::query(
-                "INSERT INTO booking_claims (service_id, person_id, period_key, holder_id) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (service_id, person_id, period_key) DO NOTHING",
-            )
-            .bind(&service.id)
-            .bind(&next)
-            .bind(&period_key)
-            .bind(&next_id)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-            if claimed == 0 {
+            let claimed = crate::claim(&mut tx, &service.id, &next, &period_key, &next_id).await?;
+            if !claimed {
                 log.skipped.push(ticket);
                 continue;
             }
