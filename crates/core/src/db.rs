@@ -38,15 +38,70 @@ pub struct Db {
     write_permit: Option<Arc<Semaphore>>,
     url: Arc<str>,
     /// SQLite: connections whose commits are not flushed on their own
-    /// (`synchronous=NORMAL`), for [`Db::begin_relaxed`]; made at first use.
-    relaxed: Option<Arc<tokio::sync::OnceCell<AnyPool>>>,
+    /// (`synchronous=NORMAL`), for [`Db::begin_relaxed`] and the durable
+    /// [`Db::begin`] (which flushes through [`GroupFlush`]); made at first use.
+    relaxed: Option<Arc<tokio::sync::OnceCell<(AnyPool, Arc<GroupFlush>)>>>,
+}
+
+/// SQLite's group commit: a durable transaction commits without waiting for
+/// the disk, gives the write permit back, and then waits for a flush of the
+/// write-ahead log that covers its commit. One flush covers every commit
+/// made before it started, so while one is under way the next writers
+/// commit and share the next one: a rush of durable writes costs a flush per
+/// group, not per write, and each still returns only once it is on disk.
+///
+/// The log is one file written in commit order, so flushing it makes every
+/// commit in it durable (a checkpoint flushes the log before the database
+/// file, and the database file after). It is opened by path for each flush:
+/// when the last connection closes SQLite checkpoints and deletes it, and a
+/// log that is gone has nothing left to flush.
+pub struct GroupFlush {
+    wal: std::path::PathBuf,
+    /// Commits counted so far (each after its commit returned).
+    committed: std::sync::atomic::AtomicU64,
+    /// Commits known to be on disk.
+    flushed: std::sync::atomic::AtomicU64,
+    /// Flushes made.
+    flushes: std::sync::atomic::AtomicU64,
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl GroupFlush {
+    /// Wait until the commit that just returned is on disk.
+    async fn after_commit(&self) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let mine = self.committed.fetch_add(1, Ordering::AcqRel) + 1;
+        if self.flushed.load(Ordering::Acquire) >= mine {
+            return Ok(());
+        }
+        let _one = self.flushing.lock().await;
+        if self.flushed.load(Ordering::Acquire) >= mine {
+            return Ok(());
+        }
+        // Every commit counted by now is in the log: this flush covers them.
+        let upto = self.committed.load(Ordering::Acquire);
+        let wal = self.wal.clone();
+        tokio::task::spawn_blocking(move || match std::fs::File::open(&wal) {
+            Ok(f) => f.sync_data(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(Error::internal)?
+        .map_err(Error::internal)?;
+        self.flushed.fetch_max(upto, Ordering::AcqRel);
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 /// A write transaction. Use [`Tx::conn`] as the executor; dropping it without
 /// [`Tx::commit`] rolls back.
 pub struct Tx {
     inner: sqlx::Transaction<'static, Any>,
-    _permit: Option<OwnedSemaphorePermit>,
+    permit: Option<OwnedSemaphorePermit>,
+    /// SQLite's durable transactions: the flush that makes the commit durable.
+    flush: Option<Arc<GroupFlush>>,
 }
 
 impl Tx {
@@ -54,15 +109,23 @@ impl Tx {
         &mut self.inner
     }
 
+    /// Commit; a durable transaction returns once the commit is on disk.
     pub async fn commit(self) -> Result<()> {
-        self.inner.commit().await?;
+        let Tx { inner, permit, flush } = self;
+        inner.commit().await?;
+        // The next writer may begin while this one waits for the disk.
+        drop(permit);
+        if let Some(f) = flush {
+            f.after_commit().await?;
+        }
         Ok(())
     }
 }
 
-/// Every SQLite connection's settings but `synchronous` (FULL for the pool:
-/// a commit returns only after fsync, so nothing acknowledged is lost when
-/// the process is killed; NORMAL for [`Db::begin_relaxed`]). A 32 MiB page
+/// Every SQLite connection's settings but `synchronous` (FULL for the pool,
+/// whose statements outside [`Db::begin`] return only after fsync; NORMAL
+/// for the write transactions, which [`Db::begin`] flushes as a group and
+/// [`Db::begin_relaxed`] leaves to the next flush). A 32 MiB page
 /// cache per connection keeps the hot parts of the indexes (idempotency keys
 /// land at random places) in memory.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
@@ -152,12 +215,18 @@ impl Db {
         &self.url
     }
 
-    /// Begin a write transaction (see the type's note on SQLite).
+    /// Begin a write transaction (see the type's note on SQLite) whose
+    /// commit returns once it is on disk: on SQLite through the group
+    /// commit ([`GroupFlush`]), on PostgreSQL by its own (which groups
+    /// concurrent commits' flushes itself).
     pub async fn begin(&self) -> Result<Tx> {
-        let permit = match &self.write_permit {
-            Some(s) => Some(s.clone().acquire_owned().await.map_err(Error::internal)?),
-            None => None,
-        };
+        if let (Engine::Sqlite, Some(cell)) = (self.engine, &self.relaxed) {
+            let (pool, flush) = cell.get_or_try_init(|| self.relaxed_pool()).await?;
+            let permit = self.write_permit().await?;
+            let inner = pool.begin_with("BEGIN IMMEDIATE").await?;
+            return Ok(Tx { inner, permit, flush: Some(flush.clone()) });
+        }
+        let permit = self.write_permit().await?;
         // SQLite: take the file's write lock at BEGIN. A deferred transaction
         // that reads first and writes later is refused at once ("database is
         // locked", no busy wait) when another process wrote in between; an
@@ -166,7 +235,26 @@ impl Db {
             Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx { inner, _permit: permit })
+        Ok(Tx { inner, permit, flush: None })
+    }
+
+    /// SQLite's group commit so far: (durable commits, of them known on
+    /// disk, flushes made); `None` before the first or on PostgreSQL.
+    pub fn group_commits(&self) -> Option<(u64, u64, u64)> {
+        use std::sync::atomic::Ordering;
+        let (_, f) = self.relaxed.as_ref()?.get()?;
+        Some((
+            f.committed.load(Ordering::Acquire),
+            f.flushed.load(Ordering::Acquire),
+            f.flushes.load(Ordering::Acquire),
+        ))
+    }
+
+    async fn write_permit(&self) -> Result<Option<OwnedSemaphorePermit>> {
+        Ok(match &self.write_permit {
+            Some(s) => Some(s.clone().acquire_owned().await.map_err(Error::internal)?),
+            None => None,
+        })
     }
 
     /// Begin a write transaction whose commit returns without waiting for
@@ -182,13 +270,10 @@ impl Db {
         match self.engine {
             Engine::Sqlite => {
                 let Some(cell) = &self.relaxed else { return self.begin().await };
-                let pool = cell.get_or_try_init(|| self.relaxed_pool()).await?;
-                let permit = match &self.write_permit {
-                    Some(s) => Some(s.clone().acquire_owned().await.map_err(Error::internal)?),
-                    None => None,
-                };
+                let (pool, _) = cell.get_or_try_init(|| self.relaxed_pool()).await?;
+                let permit = self.write_permit().await?;
                 let inner = pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(Tx { inner, _permit: permit })
+                Ok(Tx { inner, permit, flush: None })
             }
             Engine::Postgres => {
                 let mut tx = self.begin().await?;
@@ -198,7 +283,7 @@ impl Db {
         }
     }
 
-    async fn relaxed_pool(&self) -> Result<AnyPool> {
+    async fn relaxed_pool(&self) -> Result<(AnyPool, Arc<GroupFlush>)> {
         let opts = AnyConnectOptions::from_str(&full_url(self.engine, &self.url)).map_err(Error::internal)?;
         let pool = AnyPoolOptions::new()
             .max_connections(2)
@@ -212,7 +297,17 @@ impl Db {
             })
             .connect_with(opts)
             .await?;
-        Ok(pool)
+        // The database file as SQLite resolved it; its log beside it.
+        let (file,): (String,) =
+            sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'").fetch_one(&pool).await?;
+        let flush = GroupFlush {
+            wal: std::path::PathBuf::from(format!("{file}-wal")),
+            committed: Default::default(),
+            flushed: Default::default(),
+            flushes: Default::default(),
+            flushing: Default::default(),
+        };
+        Ok((pool, Arc::new(flush)))
     }
 
     /// Apply every migration of core's own set and then of every given set

@@ -34,13 +34,14 @@ pub trait Random: Send + Sync + 'static {
 
 pub type SharedRandom = Arc<dyn Random>;
 
-/// The operating system's CSPRNG.
+/// A CSPRNG seeded by the operating system: the thread's ChaCha generator,
+/// reseeded from the OS, so an id costs no system call.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OsRandom;
 
 impl Random for OsRandom {
     fn fill(&self, buf: &mut [u8]) {
-        rand::rngs::OsRng.fill_bytes(buf);
+        rand::thread_rng().fill_bytes(buf);
     }
 }
 

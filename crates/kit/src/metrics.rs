@@ -11,19 +11,36 @@ const BUCKETS_MS: [u64; 10] = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000];
 
 #[derive(Default)]
 struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
+    /// Per route template: answers by (method, status), time by method.
+    routes: BTreeMap<String, RouteStats>,
     buckets: [u64; BUCKETS_MS.len()],
     count: u64,
     sum_ms: f64,
+}
+
+#[derive(Default)]
+struct RouteStats {
+    answers: BTreeMap<(&'static str, u16), u64>,
+    /// (requests, milliseconds in all) by method.
+    time: BTreeMap<&'static str, (u64, f64)>,
 }
 
 #[derive(Clone, Default)]
 pub struct Metrics(Arc<Mutex<Inner>>);
 
 impl Metrics {
-    pub fn observe(&self, method: &str, route: &str, status: u16, elapsed_ms: f64) {
+    /// Count one answer. The route's name is copied only the first time it
+    /// is seen (this runs on every request, under one lock).
+    pub fn observe(&self, method: &'static str, route: &str, status: u16, elapsed_ms: f64) {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *m.requests.entry((method.to_string(), route.to_string(), status)).or_default() += 1;
+        let r = match m.routes.get_mut(route) {
+            Some(r) => r,
+            None => m.routes.entry(route.to_string()).or_default(),
+        };
+        *r.answers.entry((method, status)).or_default() += 1;
+        let t = r.time.entry(method).or_default();
+        t.0 += 1;
+        t.1 += elapsed_ms;
         for (i, b) in BUCKETS_MS.iter().enumerate() {
             if elapsed_ms <= *b as f64 {
                 m.buckets[i] += 1;
@@ -40,11 +57,22 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP yizhan_http_requests_total HTTP requests by method, route and status.\n");
         out.push_str("# TYPE yizhan_http_requests_total counter\n");
-        for ((method, route, status), n) in &m.requests {
-            let _ = writeln!(
-                out,
-                "yizhan_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
-            );
+        for (route, r) in &m.routes {
+            for ((method, status), n) in &r.answers {
+                let _ = writeln!(
+                    out,
+                    "yizhan_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
+        out.push_str("# HELP yizhan_http_route_seconds Time spent answering, by method and route.\n");
+        out.push_str("# TYPE yizhan_http_route_seconds summary\n");
+        for (route, r) in &m.routes {
+            for (method, (n, ms)) in &r.time {
+                let labels = format!("method=\"{method}\",route=\"{route}\"");
+                let _ = writeln!(out, "yizhan_http_route_seconds_sum{{{labels}}} {}", ms / 1000.0);
+                let _ = writeln!(out, "yizhan_http_route_seconds_count{{{labels}}} {n}");
+            }
         }
         out.push_str("# HELP yizhan_http_request_duration_seconds Time to answer a request.\n");
         out.push_str("# TYPE yizhan_http_request_duration_seconds histogram\n");
@@ -72,17 +100,17 @@ const KNOWN_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE
 
 /// The labels of a request: a known method, and the route template it
 /// matched (never the raw path), or `other`.
-pub fn labels(method: &axum::http::Method, matched: Option<&MatchedPath>) -> (&'static str, String) {
+pub fn labels<'a>(method: &axum::http::Method, matched: Option<&'a MatchedPath>) -> (&'static str, &'a str) {
     let method = KNOWN_METHODS.iter().find(|m| **m == method.as_str()).copied().unwrap_or("other");
-    let route = matched.map(|p| p.as_str().to_string()).unwrap_or_else(|| "other".to_string());
-    (method, route)
+    (method, matched.map_or("other", |p| p.as_str()))
 }
 
 pub async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
-    let (method, route) = labels(req.method(), req.extensions().get::<MatchedPath>());
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let (method, route) = labels(req.method(), matched.as_ref());
     let start = Instant::now();
     let resp = next.run(req).await;
-    metrics.observe(method, &route, resp.status().as_u16(), start.elapsed().as_secs_f64() * 1000.0);
+    metrics.observe(method, route, resp.status().as_u16(), start.elapsed().as_secs_f64() * 1000.0);
     resp
 }
 

@@ -295,6 +295,12 @@ async fn run_in(args: &BookingBenchArgs, exe: &Path, dir: &Path, database_url: O
         );
         figures.push(f);
     }
+    // Where the server's time went, by route (its own /metrics).
+    if let Ok((200, text)) = Conn::open(&addr).await?.send("GET", "/metrics", None, None, String::new()).await {
+        for line in route_times(&String::from_utf8_lossy(&text)) {
+            println!("{line}");
+        }
+    }
     server.stop().await;
     built.state.ctx.db.close().await;
 
@@ -327,6 +333,25 @@ async fn run_in(args: &BookingBenchArgs, exe: &Path, dir: &Path, database_url: O
     );
     anyhow::ensure!(all_clean, "a run booked other than exactly one place per person for every place");
     Ok(())
+}
+
+/// "server time per request" lines for the booking routes, from /metrics.
+fn route_times(metrics: &str) -> Vec<String> {
+    let value = |name: &str, labels: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}{{{labels}}} ")))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    ["/api/v1/holds", "/api/v1/appointments"]
+        .iter()
+        .filter_map(|route| {
+            let labels = format!("method=\"POST\",route=\"{route}\"");
+            let (sum, n) =
+                (value("yizhan_http_route_seconds_sum", &labels)?, value("yizhan_http_route_seconds_count", &labels)?);
+            Some(format!("server: POST {route}: {n} requests, {:.2} ms each on average", sum * 1000.0 / n.max(1.0)))
+        })
+        .collect()
 }
 
 /// A load client's process: opens its connections, waits for the release,

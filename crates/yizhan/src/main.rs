@@ -1,6 +1,9 @@
 //! The `yizhan` binary: parses the command line and hands over to the
 //! library crates. Nothing here holds a business rule.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod api_bench;
 mod app;
 mod booking_bench;

@@ -516,9 +516,14 @@ struct Refund {
     appointment_id: Option<String>,
 }
 
-/// The booking engine.
+/// The booking engine: cheap to clone (one shared count), as a request's
+/// state is cloned on every request.
 #[derive(Clone)]
-pub struct Booking {
+pub struct Booking(std::sync::Arc<Parts>);
+
+/// What a [`Booking`] is made of, shared by its clones.
+#[derive(Clone)]
+pub struct Parts {
     ctx: Ctx,
     events: std::sync::Arc<dyn Events>,
     /// Takes fees (the wallet, wired by the app); none: fees are paid at the counter.
@@ -528,6 +533,11 @@ pub struct Booking {
     services: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, Service>>>,
     /// Slots this process last saw full, and when (see [`FULL_HINT_MS`]).
     full_hints: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, FullHint>>>,
+    /// (service, person, period) claims this process took or read, and when:
+    /// a person in it asking for a slot hinted full is told "already booked"
+    /// from memory while the claim is younger than [`FULL_HINT_MS`] (as the
+    /// hint itself), and asks the database again after that.
+    claimed_here: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<(String, String, String), i64>>>,
 }
 
 /// A slot seen with no place left and no hold that ran out, at `seen_at_ms`.
@@ -545,6 +555,8 @@ struct FullHint {
 pub const FULL_HINT_MS: i64 = 300;
 /// Full slots remembered at most (the hints start again when full).
 const FULL_HINTS_KEPT: usize = 10_000;
+/// Claims remembered at most for the full-slot answer (starts again when full).
+const CLAIMS_REMEMBERED: usize = 100_000;
 
 /// Services remembered at most (the cache starts again when full).
 const SERVICES_CACHED: usize = 10_000;
@@ -554,20 +566,28 @@ pub struct Published {
     pub slots: u64,
 }
 
+impl std::ops::Deref for Booking {
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
 impl Booking {
     pub fn new(ctx: Ctx) -> Booking {
-        Booking {
+        Booking(std::sync::Arc::new(Parts {
             ctx,
             events: std::sync::Arc::new(NoEvents),
             fees: None,
             services: Default::default(),
             full_hints: Default::default(),
-        }
+            claimed_here: Default::default(),
+        }))
     }
 
     /// Fees are taken when a place is booked and given back on a cancellation in time.
     pub fn with_fees(mut self, fees: std::sync::Arc<dyn Fees>) -> Booking {
-        self.fees = Some(fees);
+        std::sync::Arc::make_mut(&mut self.0).fees = Some(fees);
         self
     }
 
@@ -605,7 +625,7 @@ impl Booking {
     }
 
     pub fn with_events(mut self, events: std::sync::Arc<dyn Events>) -> Booking {
-        self.events = events;
+        std::sync::Arc::make_mut(&mut self.0).events = events;
         self
     }
 
@@ -942,6 +962,24 @@ impl Booking {
         hints.insert(slot.id.clone(), FullHint { slot: Slot { remaining, ..slot.clone() }, seen_at_ms: now });
     }
 
+    /// What this process just learnt of a person's claim on a period: taken
+    /// at `at`, or (`None`) given up.
+    fn remember_claim(&self, service_id: &str, person_id: &str, period_key: &str, at: Option<i64>) {
+        let Ok(mut c) = self.claimed_here.write() else { return };
+        let key = (service_id.to_string(), person_id.to_string(), period_key.to_string());
+        match at {
+            Some(at) => {
+                if c.len() >= CLAIMS_REMEMBERED {
+                    c.clear();
+                }
+                c.insert(key, at);
+            }
+            None => {
+                c.remove(&key);
+            }
+        }
+    }
+
     /// A place of the slot may be free again: the next hold reads it.
     fn forget_full(&self, slot_id: &str) {
         if let Ok(mut hints) = self.full_hints.write() {
@@ -962,6 +1000,34 @@ impl Booking {
                 return Err(Error::new(codes::LOTTERY_ONLY, "booking.lottery_only"));
             }
             check_times(&service, &slot, now)?;
+            // Someone who holds or booked a place for the period here is told
+            // so rather than "full" (a claim taken by another process, or a
+            // block, reads as full: the slot is full for them too).
+            let key = (service.id.clone(), person_id.to_string(), service.rules.per_person.period_key(&slot));
+            let seen = self.claimed_here.read().ok().and_then(|c| c.get(&key).copied());
+            if let Some(at) = seen {
+                if now >= at && now - at < FULL_HINT_MS {
+                    return Err(Error::new(codes::ALREADY_BOOKED, "booking.already_booked"));
+                }
+                let (claimed,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM booking_claims WHERE service_id = $1 AND person_id = $2 AND period_key = $3",
+                )
+                .bind(&key.0)
+                .bind(&key.1)
+                .bind(&key.2)
+                .fetch_one(&self.ctx.db.pool)
+                .await?;
+                if let Ok(mut c) = self.claimed_here.write() {
+                    if claimed > 0 {
+                        c.insert(key, now);
+                    } else {
+                        c.remove(&key);
+                    }
+                }
+                if claimed > 0 {
+                    return Err(Error::new(codes::ALREADY_BOOKED, "booking.already_booked"));
+                }
+            }
             return Err(Error::new(codes::FULL, "booking.full"));
         }
         let slot = self.slot(slot_id).await?;
@@ -1009,8 +1075,12 @@ impl Booking {
         // followed: its place was never booked and its person holds again.
         // So the rush's holds do not queue behind an fsync each.
         let mut tx = self.ctx.db.begin_relaxed().await?;
-        // A place held by someone whose hold ran out is free again first.
-        self.expire_in(&mut tx, Some(slot_id), now, &mut events, &mut refunds).await?;
+        // A place held by someone whose hold ran out is free again first
+        // (none did when the read above found none: holds made since run
+        // out after `now`).
+        if expired > 0 {
+            self.expire_in(&mut tx, Some(slot_id), now, &mut events, &mut refunds).await?;
+        }
         let claimed = claim(&mut tx, &service.id, person_id, &period_key, &hold_id).await?;
         if !claimed {
             return Err(Error::new(codes::ALREADY_BOOKED, "booking.already_booked"));
@@ -1032,6 +1102,7 @@ impl Booking {
         insert_hold(&mut tx, &hold_id, &slot, person_id, &period_key, expires_at_ms, now).await?;
         tx.commit().await?;
         self.note_places(&slot, left, now);
+        self.remember_claim(&service.id, person_id, &period_key, Some(now));
         self.emit_all(events);
         self.settle(refunds).await;
         Ok(Hold {
@@ -1198,6 +1269,7 @@ impl Booking {
         self.free_place(&mut tx, &slot_id, self.ctx.now_ms(), &mut events).await?;
         tx.commit().await?;
         self.forget_full(&slot_id);
+        self.remember_claim(&service_id, person_id, &period_key, None);
         self.emit_all(events);
         self.settle(refunds).await;
         Ok(())
@@ -1513,6 +1585,7 @@ impl Booking {
         self.free_place(&mut tx, &appt.slot_id, now, &mut events).await?;
         tx.commit().await?;
         self.forget_full(&appt.slot_id);
+        self.remember_claim(&appt.service_id, person_id, &period_key, None);
         self.emit_all(events);
         if appt.fee_state == "paid" || appt.fee_state == "charge_due" {
             self.settle(vec![self.refund_of(&appt).await?]).await;

@@ -898,6 +898,33 @@ async fn a_place_freed_elsewhere_is_offered_again_once_the_full_hint_expires() {
     w.booking.hold("d", &slot.id).await.unwrap();
 }
 
+/// A person who booked the slot and asks again while it is hinted full is
+/// told they already booked, not that it is full: from memory while the
+/// claim is as young as the hint may be, then asked of the database, so a
+/// cancellation in another process is heard.
+#[tokio::test]
+async fn a_booked_person_asking_a_full_slot_again_hears_already_booked() {
+    let w = world().await;
+    let (other, _) = second_process(&w, 9);
+    let (s, _) = setup(&w, Rules::default(), 30, 1, 2).await;
+    let slot = slots_of_day(&w, &s.id, today() + 1).await[0].slot.clone();
+    let h = w.booking.hold("a", &slot.id).await.unwrap();
+    let appt = w.booking.book("a", &h.id).await.unwrap();
+    // The slot is now hinted full here.
+    assert_eq!(w.booking.hold("b", &slot.id).await.unwrap_err().code, codes::FULL);
+    assert_eq!(w.booking.hold("a", &slot.id).await.unwrap_err().code, codes::ALREADY_BOOKED);
+    // Later, still full: the claim is read again, and still there.
+    w.clock.advance_ms(FULL_HINT_MS);
+    assert_eq!(w.booking.hold("b", &slot.id).await.unwrap_err().code, codes::FULL);
+    assert_eq!(w.booking.hold("a", &slot.id).await.unwrap_err().code, codes::ALREADY_BOOKED);
+    // "a" cancels in another process, whose next hold takes the place.
+    other.cancel("a", &appt.id).await.unwrap();
+    other.hold("c", &slot.id).await.unwrap();
+    w.clock.advance_ms(FULL_HINT_MS);
+    assert_eq!(w.booking.hold("b", &slot.id).await.unwrap_err().code, codes::FULL);
+    assert_eq!(w.booking.hold("a", &slot.id).await.unwrap_err().code, codes::FULL);
+}
+
 /// 2,000 people at one instant on 50 places through two server processes
 /// (each with its own full hints) on one database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
