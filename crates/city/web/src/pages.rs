@@ -212,6 +212,18 @@ struct CheckPage {
     partner: String,
     /// An online application's id, chosen here so that submitting twice makes one.
     application_id: String,
+    /// The fee (if the service has one) is taken from the wallet, else paid at the counter.
+    fees_from_wallet: bool,
+}
+
+/// Whether a fee would be taken from the wallet: by the booking engine for a
+/// held place, by the city room for an online application.
+fn fees_from_wallet(s: &CityRoom, hold: &Option<Hold>) -> bool {
+    if hold.is_some() {
+        s.hall.booking().takes_fees()
+    } else {
+        s.hall.takes_fees()
+    }
 }
 
 /// The message of a field's error, in the page's language.
@@ -407,7 +419,8 @@ pub(crate) async fn check_answers<const APPLY: bool>(
                 questions(lang, &form, &kept, None).into_iter().filter(|q| kept.get(&q.f.name).is_some()).collect();
             let questions = name_files(&s, &p, questions).await;
             let application_id = if hold.is_none() { s.ctx.new_id() } else { String::new() };
-            let page = CheckPage { l, svc, hold, start_ms, base, questions, partner, application_id };
+            let fees_from_wallet = fees_from_wallet(&s, &hold);
+            let page = CheckPage { l, svc, hold, start_ms, base, questions, partner, application_id, fees_from_wallet };
             render_status(StatusCode::OK, &page)
         }
         Err(e) => {
@@ -472,7 +485,8 @@ pub(crate) async fn confirm<const APPLY: bool>(
             let questions = name_files(&s, &p, questions).await;
             let (l, status) = l.failed(&e);
             let application_id = s.ctx.new_id();
-            let page = CheckPage { l, svc, hold, start_ms, base, questions, partner, application_id };
+            let fees_from_wallet = fees_from_wallet(&s, &hold);
+            let page = CheckPage { l, svc, hold, start_ms, base, questions, partner, application_id, fees_from_wallet };
             render_status(status, &page)
         }
         Err(e) => l.failure(&e),

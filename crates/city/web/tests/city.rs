@@ -1638,3 +1638,75 @@ async fn form_in(app: &TestApp, path: &str, cookies: &str, body: &str, lang: &st
         .unwrap();
     app.request(req).await
 }
+
+#[tokio::test]
+async fn check_your_answers_shows_no_fee_line_for_a_free_service() {
+    use yizhan_app::testing::{form, page, session_csrf};
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let mut free_card = permit();
+    free_card["form"] = json!({"type": "object", "required": ["reader"], "properties": {
+        "reader": {"type": "string", "maxLength": 30, "title": t("Reader's name", "读者姓名")}}});
+    let mut free_visit = marriage();
+    free_visit["fee_fen"] = json!(0);
+    let mut paid_card = free_card.clone();
+    paid_card["fee_fen"] = json!(300);
+    let mut ids = Vec::new();
+    for svc in [free_card, free_visit, paid_card] {
+        let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), svc).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let (_, resident) = app.user("13812345678", "Resident").await;
+    let cookies = format!("yz_session={resident}");
+    let csrf = enc(&session_csrf(&app, &cookies).await);
+    let check = |path: String, body: String| {
+        let (app, cookies) = (&app, &cookies);
+        async move {
+            let mut pages = Vec::new();
+            for lang in ["en", "zh-CN"] {
+                let req = axum::http::Request::post(&path)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("cookie", cookies.as_str())
+                    .header("accept-language", lang)
+                    .body(axum::body::Body::from(body.clone()))
+                    .unwrap();
+                let r = app.request(req).await;
+                assert!(r.status == StatusCode::OK && r.text.contains("id=\"city-check\""), "{}", r.text);
+                pages.push(r.text);
+            }
+            pages
+        }
+    };
+    let no_fee = |pages: &[String]| {
+        for p in pages {
+            assert!(!p.contains("id=\"check-fee\""), "{p}");
+            for said in ["paid from your wallet", "从钱包支付", "¥0.00"] {
+                assert!(!p.contains(said), "{said}: {p}");
+            }
+        }
+    };
+    // A free online application.
+    let body = format!("csrf={csrf}&f_reader=Li");
+    no_fee(&check(format!("/city/services/{}/apply/check", ids[0]), body.clone()).await);
+    // A free appointment, for a held place.
+    let now = app.clock.now_ms();
+    let slots = app.get(&format!("/api/v1/services/{}/slots?from={now}", ids[1]), None).await.body;
+    let slot = slots.as_array().unwrap().iter().find(|s| s["start_ms"].as_i64().unwrap() > now).unwrap().clone();
+    let hold_path = location(
+        &form(
+            &app,
+            &format!("/city/services/{}/hold", ids[1]),
+            &cookies,
+            &format!("csrf={csrf}&slot_id={}", slot["id"].as_str().unwrap()),
+        )
+        .await,
+    );
+    let r = page(&app, &hold_path, &cookies, "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    no_fee(&check(format!("{hold_path}/check"), format!("csrf={csrf}&f_partner=Wang")).await);
+    // A service with a fee says it, in both languages.
+    let pages = check(format!("/city/services/{}/apply/check", ids[2]), body).await;
+    assert!(pages[0].contains("id=\"check-fee\">¥3.00 · paid from your wallet when you submit"), "{}", pages[0]);
+    assert!(pages[1].contains("id=\"check-fee\">¥3.00 · 提交时从钱包支付"), "{}", pages[1]);
+}
