@@ -817,6 +817,10 @@ struct SlotPage {
     log_json: String,
     /// My place on the waiting list, if I joined it.
     wait: Option<yizhan_booking::WaitEntry>,
+    /// Places go first come (with a waiting list when full): always, or for
+    /// a lottery once drawn, to those without a place (what the draw left
+    /// or freed later).
+    first_come: bool,
 }
 
 /// One slot: for a full one, the waiting list (join, my position, an offer
@@ -835,10 +839,20 @@ pub(crate) async fn slot_page(
         let svc = s.hall.service_by_booking(&slot.service_id).await?;
         let rules = s.hall.booking().service(&slot.service_id).await?.rules;
         let now = s.ctx.now_ms();
-        let (lottery, wait) = if rules.allocation == yizhan_booking::Allocation::Lottery {
-            (Some(s.hall.booking().lottery_view(&id, Some(&p.user_id)).await?), None)
+        let lottery = if rules.allocation == yizhan_booking::Allocation::Lottery {
+            Some(s.hall.booking().lottery_view(&id, Some(&p.user_id)).await?)
         } else {
-            (None, s.hall.booking().waitlist_entry(&p.user_id, &id).await?)
+            None
+        };
+        let first_come = match &lottery {
+            None => true,
+            Some(v) => v.log.is_some() && v.won != Some(true),
+        };
+        let (slot, wait) = if first_come {
+            // Read again: a look after the window draws the lottery.
+            (s.hall.booking().slot(&id).await?, s.hall.booking().waitlist_entry(&p.user_id, &id).await?)
+        } else {
+            (slot, None)
         };
         let open = lottery.as_ref().is_some_and(|v| now >= v.opens_at_ms && now < v.closes_at_ms);
         let log_json = lottery
@@ -846,12 +860,12 @@ pub(crate) async fn slot_page(
             .and_then(|v| v.log.as_ref())
             .map(|log| serde_json::to_string_pretty(log).unwrap_or_default())
             .unwrap_or_default();
-        Ok::<_, Error>((svc, slot, lottery, open, log_json, wait))
+        Ok::<_, Error>((svc, slot, lottery, open, log_json, wait, first_come))
     }
     .await;
     match r {
-        Ok((svc, slot, lottery, open, log_json, wait)) => {
-            render_status(StatusCode::OK, &SlotPage { l, svc, slot, lottery, open, log_json, wait })
+        Ok((svc, slot, lottery, open, log_json, wait, first_come)) => {
+            render_status(StatusCode::OK, &SlotPage { l, svc, slot, lottery, open, log_json, wait, first_come })
         }
         Err(e) => l.failure(&e),
     }

@@ -106,6 +106,7 @@ pub static TEXTS: &[Text] = &[
     ("city.page.appointment", "Appointment", "预约"),
     ("city.page.attach", "Upload the file", "上传文件"),
     ("city.page.attached", "Attached:", "已上传："),
+    ("city.page.book_now", "Book this time", "预约此时段"),
     ("city.page.bytes", "bytes", "字节"),
     ("city.page.cancel", "Cancel this appointment", "取消预约"),
     ("city.page.change", "Change my answers", "修改填写内容"),
@@ -171,6 +172,11 @@ pub static TEXTS: &[Text] = &[
         "你已参加摇号，申请期结束后开奖。",
     ),
     ("city.page.lottery_entrants", "Requests", "申请人数"),
+    (
+        "city.page.lottery_left",
+        "A place the draw left or freed goes first come: book it now.",
+        "摇号后剩余或空出的名额先到先得，可立即预约。",
+    ),
     ("city.page.lottery_log", "Allocation log", "分配记录"),
     (
         "city.page.lottery_log_help",

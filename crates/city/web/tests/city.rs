@@ -1343,6 +1343,24 @@ async fn a_drawn_place_is_paid_from_the_wallet_and_passed_on_when_it_cannot_be()
     assert_eq!(r.body["fee_state"], "refunded");
     app.post(&format!("/api/v1/appointments/{appt}/cancel"), Some(&second.1), json!({})).await;
     assert_eq!(balance(&app, &second.0).await.0, 10_000);
+    // The place freed after the draw is not lost: booked first come from the slot's page.
+    let first_cookies = format!("yz_session={}", first.1);
+    let r = yizhan_app::testing::page(&app, &format!("/city/slots/{slot_id}"), &first_cookies, "en").await;
+    assert!(r.text.contains("id=\"slot-hold\"") && r.text.contains("goes first come"), "{}", r.text);
+    let csrf = enc(&yizhan_app::testing::session_csrf(&app, &first_cookies).await);
+    let r = yizhan_app::testing::form(
+        &app,
+        &format!("/city/services/{lottery_id}/hold"),
+        &first_cookies,
+        &format!("csrf={csrf}&slot_id={slot_id}"),
+    )
+    .await;
+    assert!(location(&r).starts_with("/city/holds/"), "{}", r.text);
+    // Taken: the next person finds it full and may wait for it.
+    let r =
+        yizhan_app::testing::page(&app, &format!("/city/slots/{slot_id}"), &format!("yz_session={}", third.1), "zh-CN")
+            .await;
+    assert!(r.text.contains("id=\"waitlist-join\"") && !r.text.contains("id=\"slot-hold\""), "{}", r.text);
     ledger_balances(&app).await;
 }
 
