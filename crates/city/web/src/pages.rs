@@ -200,6 +200,13 @@ struct FormPage {
     draft_at: Option<i64>,
 }
 
+impl FormPage {
+    /// Each upload question has its own "attach" button (posting the form as multipart to `{base}/upload`).
+    fn attach_each(&self) -> bool {
+        true
+    }
+}
+
 #[derive(Template)]
 #[template(path = "city_check.html")]
 struct CheckPage {
@@ -345,30 +352,44 @@ pub(crate) async fn upload_file<const APPLY: bool>(
     let Place { svc, hold, start_ms, base } = place;
     let mut answers = answers_from(&form, &m.texts());
     let r = async {
-        for f in form.fields.iter().filter(|f| f.kind == Kind::Upload) {
-            let Some(part) = m.part(&format!("file_{}", f.name)) else { continue };
-            if part.data.is_empty() {
-                continue;
-            }
-            let u = s
-                .hall
-                .upload(
-                    &p.user_id,
-                    &svc.id,
-                    &f.name,
-                    part.file_name.as_deref().unwrap_or(""),
-                    part.content_type.as_deref(),
-                    &part.data,
-                )
-                .await?;
-            if let Value::Object(a) = &mut answers {
-                a.insert(f.name.clone(), Value::String(u.id));
-            }
-        }
+        attach_files(&s, &p, &svc.id, &form, &m, &mut answers).await?;
         s.hall.save_draft(&p.user_id, &svc.id, &answers).await
     }
     .await;
     after_draft(&s, &p, l, lang, Place { svc, hold, start_ms, base }, &form, &answers, r.map(|_| ())).await
+}
+
+/// The files chosen in a form posted as multipart (`file_<question>` parts):
+/// each kept as the person's upload for the service, and answering its question.
+async fn attach_files(
+    s: &CityRoom,
+    p: &Principal,
+    service_id: &str,
+    form: &Form,
+    m: &yizhan_kit::multipart::Multipart,
+    answers: &mut Value,
+) -> Result<()> {
+    for f in form.fields.iter().filter(|f| f.kind == Kind::Upload) {
+        let Some(part) = m.part(&format!("file_{}", f.name)) else { continue };
+        if part.data.is_empty() {
+            continue;
+        }
+        let u = s
+            .hall
+            .upload(
+                &p.user_id,
+                service_id,
+                &f.name,
+                part.file_name.as_deref().unwrap_or(""),
+                part.content_type.as_deref(),
+                &part.data,
+            )
+            .await?;
+        if let Value::Object(a) = answers {
+            a.insert(f.name.clone(), Value::String(u.id));
+        }
+    }
+    Ok(())
 }
 
 /// A file I uploaded, for the browser.
@@ -1052,11 +1073,68 @@ struct ApplicationPage {
     l: Layout,
     a: yizhan_city::Application,
     title: String,
-    questions: Vec<Question>,
+    /// The answers given, as sent.
+    shown: Vec<Question>,
     history: Vec<yizhan_city::Event>,
+    /// More information is asked for: the form's questions to answer again
+    /// (empty otherwise), posted as multipart with any files to `{base}/answers`.
+    questions: Vec<Question>,
+    base: String,
 }
 
-/// One of my applications: its answers, fee and deposit, and its status history.
+impl ApplicationPage {
+    /// Files chosen are sent with the answers (no separate "attach" step).
+    fn attach_each(&self) -> bool {
+        false
+    }
+}
+
+/// One of my applications: its answers, fee and deposit, its status history
+/// and, when the department asked for more information, the form to answer
+/// it (`edited`: the answers sent again and what was wrong with them).
+async fn application_view(
+    s: &CityRoom,
+    lang: Lang,
+    p: &Principal,
+    l: Layout,
+    id: &str,
+    edited: Option<(&Value, &Error)>,
+) -> Response {
+    let r = async {
+        let a = s.hall.my_application(&p.user_id, id).await?;
+        let history = s.hall.my_application_history(&p.user_id, id).await?;
+        let form = s.hall.service(&a.service_id).await?.parsed_form()?;
+        let answers = Value::Object(a.answers.clone());
+        let shown: Vec<Question> =
+            questions(lang, &form, &answers, None).into_iter().filter(|q| answers.get(&q.f.name).is_some()).collect();
+        let editable = if a.status == yizhan_city::Status::MoreInfoNeeded {
+            match edited {
+                Some((sent, e)) => questions(lang, &form, sent, Some(e)),
+                None => questions(lang, &form, &answers, None),
+            }
+        } else {
+            Vec::new()
+        };
+        Ok::<_, Error>((a, history, shown, editable))
+    }
+    .await;
+    match r {
+        Ok((a, history, shown, questions)) => {
+            let shown = name_files(s, p, shown).await;
+            let questions = name_files(s, p, questions).await;
+            let title = service_title(s, lang, &a.service_id).await;
+            let (l, status) = match edited {
+                Some((_, e)) => l.failed(e),
+                None => (l, StatusCode::OK),
+            };
+            let base = format!("/city/applications/{}", a.id);
+            render_status(status, &ApplicationPage { l, a, title, shown, history, questions, base })
+        }
+        Err(e) => l.failure(&e),
+    }
+}
+
+/// One of my applications (where its notices link).
 pub(crate) async fn application_page(
     State(s): State<CityRoom>,
     lang: Lang,
@@ -1065,22 +1143,45 @@ pub(crate) async fn application_page(
     Path(id): Path<String>,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
-    let r = async {
+    application_view(&s, lang, &p, l, &id, None).await
+}
+
+/// My answer to the department's request for more information: the form
+/// again, as multipart with any files chosen (each kept and answering its
+/// question), sent back for review; then the application (or the form
+/// again with what is wrong with an answer or a file).
+pub(crate) async fn answer_application(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    CsrfMultipart(m): CsrfMultipart,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let opened = async {
         let a = s.hall.my_application(&p.user_id, &id).await?;
-        let history = s.hall.my_application_history(&p.user_id, &id).await?;
+        if a.status != yizhan_city::Status::MoreInfoNeeded {
+            // Nothing is kept of files sent when nothing is asked.
+            return Err(Error::new(yizhan_city::codes::WRONG_STATUS, "city.status.not_waiting_for_you"));
+        }
         let form = s.hall.service(&a.service_id).await?.parsed_form()?;
-        let answers = Value::Object(a.answers.clone());
-        let questions: Vec<Question> =
-            questions(lang, &form, &answers, None).into_iter().filter(|q| answers.get(&q.f.name).is_some()).collect();
-        Ok::<_, Error>((a, history, questions))
+        Ok((a, form))
+    }
+    .await;
+    let (a, form) = match opened {
+        Ok(v) => v,
+        Err(e) => return l.failure(&e),
+    };
+    let mut answers = answers_from(&form, &m.texts());
+    let r = async {
+        attach_files(&s, &p, &a.service_id, &form, &m, &mut answers).await?;
+        s.hall.resubmit(&p.user_id, &id, &answers).await
     }
     .await;
     match r {
-        Ok((a, history, questions)) => {
-            let questions = name_files(&s, &p, questions).await;
-            let title = service_title(&s, lang, &a.service_id).await;
-            render_status(StatusCode::OK, &ApplicationPage { l, a, title, questions, history })
-        }
+        Ok(a) => Redirect::to(&format!("/city/applications/{}", a.id)).into_response(),
+        Err(e) if !e.fields.is_empty() => application_view(&s, lang, &p, l, &id, Some((&answers, &e))).await,
         Err(e) => l.failure(&e),
     }
 }

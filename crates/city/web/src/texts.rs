@@ -81,6 +81,11 @@ pub static TEXTS: &[Text] = &[
     ("city.note.required", "Say what is missing.", "请说明缺少什么。"),
     ("city.note.too_long", "At most {max} characters.", "最多{max}个字符。"),
     (
+        "city.notice.answered",
+        "The resident sent the information you asked for: the application is back in review.",
+        "申请人已按你的要求补充材料，申请已回到审核中。",
+    ),
+    (
         "city.notice.booked_for_both",
         "Your appointment on {at} is booked for both of you.",
         "你们{at}的预约已成功，双方均可查看。",
@@ -100,6 +105,18 @@ pub static TEXTS: &[Text] = &[
     ),
     ("city.notice.status", "Your application is now: {status}.", "你的申请状态：{status}。"),
     ("city.notice.title", "City service application", "城市服务申请"),
+    (
+        "city.page.answer_asked",
+        "The department needs more information before it can decide:",
+        "部门需要你补充以下信息后才能办理：",
+    ),
+    (
+        "city.page.answer_help",
+        "Change your answers or attach files as asked, then send them: the department reviews your application again.",
+        "请按要求修改答案或上传文件后提交，部门将重新审核你的申请。",
+    ),
+    ("city.page.answer_send", "Send my answers", "提交补充材料"),
+    ("city.page.answer_title", "Answer the department", "补充材料"),
     ("city.page.application", "Application", "申请"),
     ("city.page.applications", "Applications to work", "待处理申请"),
     ("city.page.apply_start", "Fill in the application", "填写申请"),
