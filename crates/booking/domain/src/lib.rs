@@ -996,7 +996,7 @@ impl Booking {
         // write (a rush asks for the same few full slots thousands of times).
         if let Some(slot) = self.hinted_full(slot_id, now) {
             let service = self.service(&slot.service_id).await?;
-            if service.rules.allocation == Allocation::Lottery {
+            if lottery::asking(&service, &slot, now) {
                 return Err(Error::new(codes::LOTTERY_ONLY, "booking.lottery_only"));
             }
             check_times(&service, &slot, now)?;
@@ -1032,10 +1032,12 @@ impl Booking {
         }
         let slot = self.slot(slot_id).await?;
         let service = self.service(&slot.service_id).await?;
-        if service.rules.allocation == Allocation::Lottery {
+        if lottery::asking(&service, &slot, now) {
             return Err(Error::new(codes::LOTTERY_ONLY, "booking.lottery_only"));
         }
         check_times(&service, &slot, now)?;
+        // A lottery slot is drawn first: what the draw leaves, or frees later, goes first come.
+        let slot = if service.rules.allocation == Allocation::Lottery { self.drawn_slot(slot_id).await? } else { slot };
         let period_key = service.rules.per_person.period_key(&slot);
         // Answers that need no write, read in one query before taking the
         // write lock, so a rush on a full slot queues no transactions: a
@@ -1424,7 +1426,11 @@ impl Booking {
     pub async fn join_waitlist(&self, person_id: &str, slot_id: &str) -> Result<i64> {
         let slot = self.slot(slot_id).await?;
         let service = self.service(&slot.service_id).await?;
+        if lottery::asking(&service, &slot, self.ctx.now_ms()) {
+            return Err(Error::new(codes::LOTTERY_ONLY, "booking.lottery_only"));
+        }
         self.check_open(&service, &slot, person_id).await?;
+        let slot = if service.rules.allocation == Allocation::Lottery { self.drawn_slot(slot_id).await? } else { slot };
         if slot.remaining > 0 {
             return Err(Error::new(codes::NOT_FULL, "booking.not_full"));
         }

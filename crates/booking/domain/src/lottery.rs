@@ -110,7 +110,23 @@ fn refused(e: &Error) -> bool {
     !matches!(e.code.class(), Class::Internal | Class::Unavailable | Class::UpstreamTimeout | Class::RateLimited)
 }
 
+/// Whether a slot's places are given by its lottery still (from before its
+/// release until its request window closes): not held or waited for then.
+/// Once the window has closed the slot is drawn, and the places the draw
+/// leaves or frees later (a cancellation, a winner who could not pay with
+/// no ticket left) are booked first come or offered to its waiting list.
+pub(crate) fn asking(service: &crate::Service, slot: &Slot, now: i64) -> bool {
+    service.rules.allocation == crate::Allocation::Lottery && now < slot.release_at_ms + service.rules.lottery_window_ms
+}
+
 impl Booking {
+    /// A lottery slot whose window has closed, drawn (now, if nobody looked
+    /// yet), as it stands after the draw.
+    pub(crate) async fn drawn_slot(&self, slot_id: &str) -> Result<Slot> {
+        self.draw(slot_id).await?;
+        self.slot(slot_id).await
+    }
+
     /// Asks for a place in a lottery slot, during its request window.
     pub async fn request_lottery(&self, person_id: &str, slot_id: &str) -> Result<()> {
         let slot = self.slot(slot_id).await?;
@@ -305,7 +321,9 @@ impl Booking {
 
     /// A drawn place its winner could not pay: cancelled, and given to the
     /// next ticket in the draw order that may still book (its fee charged
-    /// next), or freed when none is left.
+    /// next), or, when none is left, freed as a cancelled booking's place is
+    /// (`free_place`: offered to the slot's waiting list, else back to the
+    /// slot for anyone to book first come).
     async fn pass_on(&self, appt_id: &str, slot_id: &str, person: &str) -> Result<()> {
         let now = self.ctx.now_ms();
         let mut events = Vec::new();

@@ -865,6 +865,133 @@ async fn a_drawn_fee_the_wallet_could_not_be_asked_for_is_charged_by_the_sweep()
     assert_eq!(fees.charged.lock().unwrap().len(), 1, "charged once");
 }
 
+/// A lottery service with a fee whose slots have `capacity` places.
+async fn fee_lottery(w: &World, booking: &Booking, capacity: i64) -> Slot {
+    let rules =
+        Rules { allocation: Allocation::Lottery, lottery_window_ms: 10 * MINUTE_MS, fee_fen: 800, ..Rules::default() };
+    let s = booking.create_service("org-1", &rules).await.unwrap();
+    booking.add_resource(&s.id, "Counter 1", &daily(30, capacity)).await.unwrap();
+    booking.publish(&s.id, today(), today() + 9).await.unwrap();
+    slots_of_day(w, &s.id, today() + 8).await[0].slot.clone()
+}
+
+#[tokio::test]
+async fn a_drawn_place_passed_on_with_no_ticket_left_is_booked_first_come() {
+    let w = world().await;
+    let fees = Arc::new(DrawFees::default());
+    let booking = w.booking.clone().with_fees(fees.clone());
+    let slot = fee_lottery(&w, &booking, 2).await;
+    w.clock.set_ms(slot.release_at_ms);
+    for p in ["rich", "broke"] {
+        booking.request_lottery(p, &slot.id).await.unwrap();
+    }
+    fees.broke.lock().unwrap().insert("broke".to_string());
+    // While requests are gathered nobody holds a place, before the draw or at its last instant.
+    assert_eq!(booking.hold("walk-in", &slot.id).await.unwrap_err().code, codes::LOTTERY_ONLY);
+    assert_eq!(booking.join_waitlist("walk-in", &slot.id).await.unwrap_err().code, codes::LOTTERY_ONLY);
+    w.clock.advance_ms(10 * MINUTE_MS - 1);
+    assert_eq!(booking.hold("walk-in", &slot.id).await.unwrap_err().code, codes::LOTTERY_ONLY);
+    w.clock.advance_ms(1);
+    w.events.take();
+    // Both drawn; "broke" cannot pay and no ticket is left to pass the place on to.
+    let log = booking.draw(&slot.id).await.unwrap();
+    let rich = booking.lottery_view(&slot.id, Some("rich")).await.unwrap().my_ticket.unwrap();
+    let broke = booking.lottery_view(&slot.id, Some("broke")).await.unwrap().my_ticket.unwrap();
+    assert_eq!((log.winners, log.unpaid.clone()), (vec![rich], vec![broke]));
+    let log = booking.draw_log(&slot.id).await.unwrap().unwrap();
+    assert_eq!(replay(&log), log.winners, "the published log still replays");
+    assert!(w.events.take().iter().any(|e| matches!(e, Event::DrawnUnpaid { person_id, .. } if person_id == "broke")));
+    // The place is not lost: back in the slot, booked first come (and paid).
+    assert_eq!(booking.slot(&slot.id).await.unwrap().remaining, 1);
+    let h = booking.hold("walk-in", &slot.id).await.unwrap();
+    let a = booking.book("walk-in", &h.id).await.unwrap();
+    assert_eq!((a.status, a.fee_state.as_str()), (AppointmentStatus::Booked, "paid"));
+    assert_eq!(booking.slot(&slot.id).await.unwrap().remaining, 0);
+    assert_eq!(booking.hold("late", &slot.id).await.unwrap_err().code, codes::FULL);
+    // Never more than the slot's places: the draw's winner, the first come.
+    let booked: Vec<_> = booking
+        .service_appointments(&slot.service_id, slot.start_ms, slot.end_ms)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.status == AppointmentStatus::Booked)
+        .map(|a| a.person_id)
+        .collect();
+    assert_eq!(booked.len(), 2, "{booked:?}");
+    assert!(booked.contains(&"rich".to_string()) && booked.contains(&"walk-in".to_string()));
+    // A drawn place cancelled in time is freed the same way.
+    let mine = booking.person_appointments("rich", 5).await.unwrap()[0].clone();
+    booking.cancel("rich", &mine.id).await.unwrap();
+    booking.hold("late", &slot.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_drawn_place_passed_on_with_no_ticket_left_is_offered_to_the_waiting_list() {
+    let w = world().await;
+    let fees = Arc::new(DrawFees::default());
+    let booking = w.booking.clone().with_fees(fees.clone());
+    let slot = fee_lottery(&w, &booking, 1).await;
+    w.clock.set_ms(slot.release_at_ms);
+    booking.request_lottery("only", &slot.id).await.unwrap();
+    w.clock.advance_ms(10 * MINUTE_MS);
+    // Drawn, its fee not asked yet (the wallet did not answer): the slot is full.
+    *fees.unavailable.lock().unwrap() = 1;
+    booking.draw(&slot.id).await.unwrap();
+    assert_eq!(booking.slot(&slot.id).await.unwrap().remaining, 0);
+    assert_eq!(booking.hold("waiter", &slot.id).await.unwrap_err().code, codes::FULL);
+    assert_eq!(booking.join_waitlist("waiter", &slot.id).await.unwrap(), 1);
+    // Then the wallet refuses: no ticket is left, the place goes to the waiting list.
+    fees.broke.lock().unwrap().insert("only".to_string());
+    w.clock.advance_ms(MINUTE_MS);
+    w.events.take();
+    booking.sweep().await.unwrap();
+    let log = booking.draw_log(&slot.id).await.unwrap().unwrap();
+    assert!(log.winners.is_empty() && log.unpaid.len() == 1, "{log:?}");
+    assert_eq!(replay(&log), log.winners);
+    let ev = w.events.take();
+    let offer = ev.iter().find_map(|e| match e {
+        Event::Offered { person_id, hold_id, expires_at_ms, .. } if person_id == "waiter" => {
+            Some((hold_id.clone(), *expires_at_ms))
+        }
+        _ => None,
+    });
+    let (hold_id, expires_at_ms) = offer.unwrap_or_else(|| panic!("no offer: {ev:?}"));
+    assert_eq!(expires_at_ms, w.clock.now_ms() + Rules::default().offer_ms);
+    assert!(ev.iter().any(|e| matches!(e, Event::DrawnUnpaid { person_id, .. } if person_id == "only")));
+    let e = booking.waitlist_entry("waiter", &slot.id).await.unwrap().unwrap();
+    assert_eq!((e.state.as_str(), e.hold_id.as_deref()), ("offered", Some(hold_id.as_str())));
+    // Held for the waiter, not for anyone first come; accepted, it is booked and paid.
+    assert_eq!(booking.slot(&slot.id).await.unwrap().remaining, 0);
+    assert_eq!(booking.hold("walk-in", &slot.id).await.unwrap_err().code, codes::FULL);
+    let a = booking.book("waiter", &hold_id).await.unwrap();
+    assert_eq!((a.status, a.fee_state.as_str()), (AppointmentStatus::Booked, "paid"));
+}
+
+#[tokio::test]
+async fn places_a_lottery_leaves_are_booked_first_come_once_drawn() {
+    let w = world().await;
+    let rules = Rules { allocation: Allocation::Lottery, lottery_window_ms: 10 * MINUTE_MS, ..Rules::default() };
+    let (s, _) = setup(&w, rules, 30, 3, 10).await;
+    let slot = slots_of_day(&w, &s.id, today() + 8).await[0].slot.clone();
+    w.clock.set_ms(slot.release_at_ms);
+    booking_requests(&w, &slot.id, &["a"]).await;
+    w.clock.advance_ms(10 * MINUTE_MS);
+    // Nobody looked since the window closed: the first hold draws the slot first.
+    assert_eq!(w.booking.draw_log(&slot.id).await.unwrap(), None);
+    w.booking.hold("first-come", &slot.id).await.unwrap();
+    let log = w.booking.draw_log(&slot.id).await.unwrap().expect("drawn before the hold");
+    assert_eq!(log.winners.len(), 1);
+    assert_eq!(w.booking.person_appointments("a", 5).await.unwrap().len(), 1, "the entrant got a place");
+    w.booking.hold("second", &slot.id).await.unwrap();
+    assert_eq!(w.booking.hold("third", &slot.id).await.unwrap_err().code, codes::FULL);
+}
+
+async fn booking_requests(w: &World, slot_id: &str, people: &[&str]) {
+    for p in people {
+        w.booking.request_lottery(p, slot_id).await.unwrap();
+    }
+}
+
 /// A slot seen full is answered "full" from memory for FULL_HINT_MS: a place
 /// freed by another process is offered again once the hint is that old; one
 /// freed in this process at once.

@@ -390,6 +390,10 @@ pub trait Deposits: Send + Sync + 'static {
     async fn release(&self, reference: &str) -> Result<()>;
 }
 
+/// The kind of a notice's target that leads staff to an application on
+/// their console (the resident's notices lead to `application`).
+pub const STAFF_APPLICATION: &str = "staff_application";
+
 /// The reference an application's deposit is held under.
 fn deposit_ref(application_id: &str) -> String {
     format!("city-application:{application_id}")
@@ -1002,10 +1006,19 @@ impl CityHall {
         if to == Status::MoreInfoNeeded && note.trim().is_empty() {
             return Err(Error::field("note", "city.note.required"));
         }
-        self.move_status(&a, to, &actor.user_id, note).await
+        self.move_status(&a, to, &actor.user_id, note, None).await
     }
 
-    async fn move_status(&self, a: &Application, to: Status, actor_id: &str, note: &str) -> Result<Application> {
+    /// Moves an application on (with new answers, when its person sends
+    /// them) in one transaction, and tells its person.
+    async fn move_status(
+        &self,
+        a: &Application,
+        to: Status,
+        actor_id: &str,
+        note: &str,
+        answers: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<Application> {
         if !a.status.next().contains(&to) {
             return Err(Error::new(codes::WRONG_STATUS, "city.status.not_allowed")
                 .with("from", Arg::Key(format!("city.status.{}", a.status.as_str())))
@@ -1026,6 +1039,13 @@ impl CityHall {
         .rows_affected();
         if n == 0 {
             return Err(Error::new(codes::WRONG_STATUS, "city.status.changed"));
+        }
+        if let Some(answers) = answers {
+            sqlx::query("UPDATE city_applications SET answers = $2 WHERE id = $1")
+                .bind(&a.id)
+                .bind(serde_json::to_string(answers).map_err(Error::internal)?)
+                .execute(tx.conn())
+                .await?;
         }
         insert_event(&mut tx, &self.ctx, &a.id, to, actor_id, note.trim()).await?;
         tx.commit().await?;
@@ -1109,7 +1129,10 @@ impl CityHall {
     }
 
     /// The resident answers a request for more information: the new answers
-    /// replace the old and the application goes back to review.
+    /// replace the old and the application goes back to review, in one
+    /// transaction (an application staff moved on meanwhile keeps its
+    /// answers). The resident is told the new status, and the staff member
+    /// who asked, while still on the department's staff, that it was answered.
     pub async fn resubmit(&self, person_id: &str, id: &str, answers: &serde_json::Value) -> Result<Application> {
         let a = self.my_application(person_id, id).await?;
         if a.status != Status::MoreInfoNeeded {
@@ -1118,14 +1141,50 @@ impl CityHall {
         let form = self.service(&a.service_id).await?.parsed_form()?;
         let kept = form.validate(answers)?;
         self.check_uploads(person_id, &a.service_id, &form, &kept).await?;
-        let mut tx = self.ctx.db.begin().await?;
-        sqlx::query("UPDATE city_applications SET answers = $2 WHERE id = $1")
-            .bind(id)
-            .bind(serde_json::to_string(&kept).map_err(Error::internal)?)
-            .execute(tx.conn())
-            .await?;
-        tx.commit().await?;
-        self.move_status(&a, Status::InReview, person_id, "").await
+        let asker = self.asker_of(id).await?;
+        let moved = self.move_status(&a, Status::InReview, person_id, "", Some(&kept)).await?;
+        if let Some(staff_id) = asker {
+            self.tell_answered(&staff_id, &a.org_id, id).await;
+        }
+        Ok(moved)
+    }
+
+    /// Who asked for more information on the application last.
+    async fn asker_of(&self, id: &str) -> Result<Option<String>> {
+        let asker: Option<String> = sqlx::query_scalar(
+            "SELECT actor_id FROM city_application_events WHERE application_id = $1 AND status = $2 \
+             ORDER BY at_ms DESC, id DESC LIMIT 1",
+        )
+        .bind(id)
+        .bind(Status::MoreInfoNeeded.as_str())
+        .fetch_optional(&self.ctx.db.pool)
+        .await?;
+        Ok(asker.filter(|s| !s.is_empty()))
+    }
+
+    /// Tells a staff member that the information they asked for came (only
+    /// while they still work the department's queue: nothing of the
+    /// application is in the notice, its link leads to the logged read).
+    async fn tell_answered(&self, staff_id: &str, org_id: &str, id: &str) {
+        let on_staff = match self.identity.memberships(staff_id).await {
+            Ok(ms) => ms.iter().any(|m| m.org_id == org_id && m.role.at_least(Role::Operator)),
+            Err(e) => {
+                tracing::warn!(code = %e.code, error = %e.msg, "staff of an answered application not found");
+                false
+            }
+        };
+        if !on_staff {
+            return;
+        }
+        let msg = Message {
+            kind: "city.application".to_string(),
+            title: Msg::new("city.notice.title"),
+            body: Msg::new("city.notice.answered"),
+            target: Some(Target::new(STAFF_APPLICATION, id)),
+        };
+        if let Err(e) = self.notify.send(staff_id, None, msg).await {
+            tracing::warn!(code = %e.code, error = %e.msg, "answered notice not stored");
+        }
     }
 
     /// Everything kept about a person, for their export.

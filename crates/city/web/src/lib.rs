@@ -88,7 +88,12 @@ pub static ROOM: Room = Room {
     nav: &[],
     city_services: &[yizhan_city::CAPABILITY],
     codes: &[yizhan_city::codes::ALL],
-    links: &[("invitation", "/city/invitations/{id}"), ("appointment", "/city/appointments")],
+    links: &[
+        ("invitation", "/city/invitations/{id}"),
+        ("appointment", "/city/appointments"),
+        ("application", "/city/applications/{id}"),
+        (yizhan_city::STAFF_APPLICATION, "/city/staff/applications/{id}"),
+    ],
     migrations: &[&yizhan_city::MIGRATIONS],
     mount,
 };
@@ -127,6 +132,10 @@ fn mount(d: &Deps) -> Result<Mounted, String> {
         )
         .route("/city/applications", get(pages::applications_page))
         .route("/city/applications/{id}", get(pages::application_page))
+        .route(
+            "/city/applications/{id}/answers",
+            post(pages::answer_application).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
         .route("/city/uploads", get(pages::my_uploads))
         .route("/city/uploads/{id}", get(pages::my_upload))
         .route("/city/appointments/feed", post(pages::renew_feed))

@@ -200,6 +200,13 @@ struct FormPage {
     draft_at: Option<i64>,
 }
 
+impl FormPage {
+    /// Each upload question has its own "attach" button (posting the form as multipart to `{base}/upload`).
+    fn attach_each(&self) -> bool {
+        true
+    }
+}
+
 #[derive(Template)]
 #[template(path = "city_check.html")]
 struct CheckPage {
@@ -212,6 +219,18 @@ struct CheckPage {
     partner: String,
     /// An online application's id, chosen here so that submitting twice makes one.
     application_id: String,
+    /// The fee (if the service has one) is taken from the wallet, else paid at the counter.
+    fees_from_wallet: bool,
+}
+
+/// Whether a fee would be taken from the wallet: by the booking engine for a
+/// held place, by the city room for an online application.
+fn fees_from_wallet(s: &CityRoom, hold: &Option<Hold>) -> bool {
+    if hold.is_some() {
+        s.hall.booking().takes_fees()
+    } else {
+        s.hall.takes_fees()
+    }
 }
 
 /// The message of a field's error, in the page's language.
@@ -333,30 +352,44 @@ pub(crate) async fn upload_file<const APPLY: bool>(
     let Place { svc, hold, start_ms, base } = place;
     let mut answers = answers_from(&form, &m.texts());
     let r = async {
-        for f in form.fields.iter().filter(|f| f.kind == Kind::Upload) {
-            let Some(part) = m.part(&format!("file_{}", f.name)) else { continue };
-            if part.data.is_empty() {
-                continue;
-            }
-            let u = s
-                .hall
-                .upload(
-                    &p.user_id,
-                    &svc.id,
-                    &f.name,
-                    part.file_name.as_deref().unwrap_or(""),
-                    part.content_type.as_deref(),
-                    &part.data,
-                )
-                .await?;
-            if let Value::Object(a) = &mut answers {
-                a.insert(f.name.clone(), Value::String(u.id));
-            }
-        }
+        attach_files(&s, &p, &svc.id, &form, &m, &mut answers).await?;
         s.hall.save_draft(&p.user_id, &svc.id, &answers).await
     }
     .await;
     after_draft(&s, &p, l, lang, Place { svc, hold, start_ms, base }, &form, &answers, r.map(|_| ())).await
+}
+
+/// The files chosen in a form posted as multipart (`file_<question>` parts):
+/// each kept as the person's upload for the service, and answering its question.
+async fn attach_files(
+    s: &CityRoom,
+    p: &Principal,
+    service_id: &str,
+    form: &Form,
+    m: &yizhan_kit::multipart::Multipart,
+    answers: &mut Value,
+) -> Result<()> {
+    for f in form.fields.iter().filter(|f| f.kind == Kind::Upload) {
+        let Some(part) = m.part(&format!("file_{}", f.name)) else { continue };
+        if part.data.is_empty() {
+            continue;
+        }
+        let u = s
+            .hall
+            .upload(
+                &p.user_id,
+                service_id,
+                &f.name,
+                part.file_name.as_deref().unwrap_or(""),
+                part.content_type.as_deref(),
+                &part.data,
+            )
+            .await?;
+        if let Value::Object(a) = answers {
+            a.insert(f.name.clone(), Value::String(u.id));
+        }
+    }
+    Ok(())
 }
 
 /// A file I uploaded, for the browser.
@@ -407,7 +440,8 @@ pub(crate) async fn check_answers<const APPLY: bool>(
                 questions(lang, &form, &kept, None).into_iter().filter(|q| kept.get(&q.f.name).is_some()).collect();
             let questions = name_files(&s, &p, questions).await;
             let application_id = if hold.is_none() { s.ctx.new_id() } else { String::new() };
-            let page = CheckPage { l, svc, hold, start_ms, base, questions, partner, application_id };
+            let fees_from_wallet = fees_from_wallet(&s, &hold);
+            let page = CheckPage { l, svc, hold, start_ms, base, questions, partner, application_id, fees_from_wallet };
             render_status(StatusCode::OK, &page)
         }
         Err(e) => {
@@ -472,7 +506,8 @@ pub(crate) async fn confirm<const APPLY: bool>(
             let questions = name_files(&s, &p, questions).await;
             let (l, status) = l.failed(&e);
             let application_id = s.ctx.new_id();
-            let page = CheckPage { l, svc, hold, start_ms, base, questions, partner, application_id };
+            let fees_from_wallet = fees_from_wallet(&s, &hold);
+            let page = CheckPage { l, svc, hold, start_ms, base, questions, partner, application_id, fees_from_wallet };
             render_status(status, &page)
         }
         Err(e) => l.failure(&e),
@@ -803,6 +838,10 @@ struct SlotPage {
     log_json: String,
     /// My place on the waiting list, if I joined it.
     wait: Option<yizhan_booking::WaitEntry>,
+    /// Places go first come (with a waiting list when full): always, or for
+    /// a lottery once drawn, to those without a place (what the draw left
+    /// or freed later).
+    first_come: bool,
 }
 
 /// One slot: for a full one, the waiting list (join, my position, an offer
@@ -821,10 +860,20 @@ pub(crate) async fn slot_page(
         let svc = s.hall.service_by_booking(&slot.service_id).await?;
         let rules = s.hall.booking().service(&slot.service_id).await?.rules;
         let now = s.ctx.now_ms();
-        let (lottery, wait) = if rules.allocation == yizhan_booking::Allocation::Lottery {
-            (Some(s.hall.booking().lottery_view(&id, Some(&p.user_id)).await?), None)
+        let lottery = if rules.allocation == yizhan_booking::Allocation::Lottery {
+            Some(s.hall.booking().lottery_view(&id, Some(&p.user_id)).await?)
         } else {
-            (None, s.hall.booking().waitlist_entry(&p.user_id, &id).await?)
+            None
+        };
+        let first_come = match &lottery {
+            None => true,
+            Some(v) => v.log.is_some() && v.won != Some(true),
+        };
+        let (slot, wait) = if first_come {
+            // Read again: a look after the window draws the lottery.
+            (s.hall.booking().slot(&id).await?, s.hall.booking().waitlist_entry(&p.user_id, &id).await?)
+        } else {
+            (slot, None)
         };
         let open = lottery.as_ref().is_some_and(|v| now >= v.opens_at_ms && now < v.closes_at_ms);
         let log_json = lottery
@@ -832,12 +881,12 @@ pub(crate) async fn slot_page(
             .and_then(|v| v.log.as_ref())
             .map(|log| serde_json::to_string_pretty(log).unwrap_or_default())
             .unwrap_or_default();
-        Ok::<_, Error>((svc, slot, lottery, open, log_json, wait))
+        Ok::<_, Error>((svc, slot, lottery, open, log_json, wait, first_come))
     }
     .await;
     match r {
-        Ok((svc, slot, lottery, open, log_json, wait)) => {
-            render_status(StatusCode::OK, &SlotPage { l, svc, slot, lottery, open, log_json, wait })
+        Ok((svc, slot, lottery, open, log_json, wait, first_come)) => {
+            render_status(StatusCode::OK, &SlotPage { l, svc, slot, lottery, open, log_json, wait, first_come })
         }
         Err(e) => l.failure(&e),
     }
@@ -1024,11 +1073,68 @@ struct ApplicationPage {
     l: Layout,
     a: yizhan_city::Application,
     title: String,
-    questions: Vec<Question>,
+    /// The answers given, as sent.
+    shown: Vec<Question>,
     history: Vec<yizhan_city::Event>,
+    /// More information is asked for: the form's questions to answer again
+    /// (empty otherwise), posted as multipart with any files to `{base}/answers`.
+    questions: Vec<Question>,
+    base: String,
 }
 
-/// One of my applications: its answers, fee and deposit, and its status history.
+impl ApplicationPage {
+    /// Files chosen are sent with the answers (no separate "attach" step).
+    fn attach_each(&self) -> bool {
+        false
+    }
+}
+
+/// One of my applications: its answers, fee and deposit, its status history
+/// and, when the department asked for more information, the form to answer
+/// it (`edited`: the answers sent again and what was wrong with them).
+async fn application_view(
+    s: &CityRoom,
+    lang: Lang,
+    p: &Principal,
+    l: Layout,
+    id: &str,
+    edited: Option<(&Value, &Error)>,
+) -> Response {
+    let r = async {
+        let a = s.hall.my_application(&p.user_id, id).await?;
+        let history = s.hall.my_application_history(&p.user_id, id).await?;
+        let form = s.hall.service(&a.service_id).await?.parsed_form()?;
+        let answers = Value::Object(a.answers.clone());
+        let shown: Vec<Question> =
+            questions(lang, &form, &answers, None).into_iter().filter(|q| answers.get(&q.f.name).is_some()).collect();
+        let editable = if a.status == yizhan_city::Status::MoreInfoNeeded {
+            match edited {
+                Some((sent, e)) => questions(lang, &form, sent, Some(e)),
+                None => questions(lang, &form, &answers, None),
+            }
+        } else {
+            Vec::new()
+        };
+        Ok::<_, Error>((a, history, shown, editable))
+    }
+    .await;
+    match r {
+        Ok((a, history, shown, questions)) => {
+            let shown = name_files(s, p, shown).await;
+            let questions = name_files(s, p, questions).await;
+            let title = service_title(s, lang, &a.service_id).await;
+            let (l, status) = match edited {
+                Some((_, e)) => l.failed(e),
+                None => (l, StatusCode::OK),
+            };
+            let base = format!("/city/applications/{}", a.id);
+            render_status(status, &ApplicationPage { l, a, title, shown, history, questions, base })
+        }
+        Err(e) => l.failure(&e),
+    }
+}
+
+/// One of my applications (where its notices link).
 pub(crate) async fn application_page(
     State(s): State<CityRoom>,
     lang: Lang,
@@ -1037,22 +1143,45 @@ pub(crate) async fn application_page(
     Path(id): Path<String>,
 ) -> Response {
     let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
-    let r = async {
+    application_view(&s, lang, &p, l, &id, None).await
+}
+
+/// My answer to the department's request for more information: the form
+/// again, as multipart with any files chosen (each kept and answering its
+/// question), sent back for review; then the application (or the form
+/// again with what is wrong with an answer or a file).
+pub(crate) async fn answer_application(
+    State(s): State<CityRoom>,
+    lang: Lang,
+    csrf: Csrf,
+    PageUser(p): PageUser,
+    Path(id): Path<String>,
+    CsrfMultipart(m): CsrfMultipart,
+) -> Response {
+    let l = person_layout(&s.notify, lang, &csrf, "/city", &p).await;
+    let opened = async {
         let a = s.hall.my_application(&p.user_id, &id).await?;
-        let history = s.hall.my_application_history(&p.user_id, &id).await?;
+        if a.status != yizhan_city::Status::MoreInfoNeeded {
+            // Nothing is kept of files sent when nothing is asked.
+            return Err(Error::new(yizhan_city::codes::WRONG_STATUS, "city.status.not_waiting_for_you"));
+        }
         let form = s.hall.service(&a.service_id).await?.parsed_form()?;
-        let answers = Value::Object(a.answers.clone());
-        let questions: Vec<Question> =
-            questions(lang, &form, &answers, None).into_iter().filter(|q| answers.get(&q.f.name).is_some()).collect();
-        Ok::<_, Error>((a, history, questions))
+        Ok((a, form))
+    }
+    .await;
+    let (a, form) = match opened {
+        Ok(v) => v,
+        Err(e) => return l.failure(&e),
+    };
+    let mut answers = answers_from(&form, &m.texts());
+    let r = async {
+        attach_files(&s, &p, &a.service_id, &form, &m, &mut answers).await?;
+        s.hall.resubmit(&p.user_id, &id, &answers).await
     }
     .await;
     match r {
-        Ok((a, history, questions)) => {
-            let questions = name_files(&s, &p, questions).await;
-            let title = service_title(&s, lang, &a.service_id).await;
-            render_status(StatusCode::OK, &ApplicationPage { l, a, title, questions, history })
-        }
+        Ok(a) => Redirect::to(&format!("/city/applications/{}", a.id)).into_response(),
+        Err(e) if !e.fields.is_empty() => application_view(&s, lang, &p, l, &id, Some((&answers, &e))).await,
         Err(e) => l.failure(&e),
     }
 }

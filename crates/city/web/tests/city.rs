@@ -1343,6 +1343,24 @@ async fn a_drawn_place_is_paid_from_the_wallet_and_passed_on_when_it_cannot_be()
     assert_eq!(r.body["fee_state"], "refunded");
     app.post(&format!("/api/v1/appointments/{appt}/cancel"), Some(&second.1), json!({})).await;
     assert_eq!(balance(&app, &second.0).await.0, 10_000);
+    // The place freed after the draw is not lost: booked first come from the slot's page.
+    let first_cookies = format!("yz_session={}", first.1);
+    let r = yizhan_app::testing::page(&app, &format!("/city/slots/{slot_id}"), &first_cookies, "en").await;
+    assert!(r.text.contains("id=\"slot-hold\"") && r.text.contains("goes first come"), "{}", r.text);
+    let csrf = enc(&yizhan_app::testing::session_csrf(&app, &first_cookies).await);
+    let r = yizhan_app::testing::form(
+        &app,
+        &format!("/city/services/{lottery_id}/hold"),
+        &first_cookies,
+        &format!("csrf={csrf}&slot_id={slot_id}"),
+    )
+    .await;
+    assert!(location(&r).starts_with("/city/holds/"), "{}", r.text);
+    // Taken: the next person finds it full and may wait for it.
+    let r =
+        yizhan_app::testing::page(&app, &format!("/city/slots/{slot_id}"), &format!("yz_session={}", third.1), "zh-CN")
+            .await;
+    assert!(r.text.contains("id=\"waitlist-join\"") && !r.text.contains("id=\"slot-hold\""), "{}", r.text);
     ledger_balances(&app).await;
 }
 
@@ -1637,4 +1655,231 @@ async fn form_in(app: &TestApp, path: &str, cookies: &str, body: &str, lang: &st
         .body(axum::body::Body::from(body.to_string()))
         .unwrap();
     app.request(req).await
+}
+
+#[tokio::test]
+async fn a_resident_answers_a_request_for_more_information_on_the_page_and_staff_are_told() {
+    use yizhan_app::testing::page;
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), permit()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let service_id = r.body["id"].as_str().unwrap().to_string();
+    let (_, resident) = app.user("13812345678", "Resident").await;
+    let cookies = format!("yz_session={resident}");
+    let raw_csrf = yizhan_app::testing::session_csrf(&app, &cookies).await;
+    let photo = upload(&app, &resident, &service_id, "photo", ("me.png", "image/png"), PNG).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .post(
+            &format!("/api/v1/services/{service_id}/applications"),
+            Some(&resident),
+            json!({"form": {"name": "Li Hua", "photo": photo}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let detail = format!("/city/applications/{id}");
+    let answers = format!("{detail}/answers");
+    let cookie = ("cookie", cookies.as_str());
+
+    // Nothing is asked yet: no form to answer, and sending answers is refused.
+    let r = page(&app, &detail, &cookies, "en").await;
+    assert!(r.status == StatusCode::OK && !r.text.contains("id=\"answer-form\""), "{}", r.text);
+    let r =
+        send_multipart(&app, &answers, cookie, &[("csrf", None, raw_csrf.as_bytes()), ("f_name", None, b"x")]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+
+    // The department asks for more; the resident's notice leads to the page.
+    let status = format!("/api/v1/orgs/{}/applications/{id}/status", w.org_id);
+    let r = app.post(&status, Some(&w.clerk), json!({"status": "in_review"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    app.clock.advance_ms(60_000);
+    let ask = "Please attach a scan of your household register.";
+    let r = app.post(&status, Some(&w.clerk), json!({"status": "more_info_needed", "note": ask})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = page(&app, "/inbox", &cookies, "en").await;
+    assert!(r.text.contains(&format!("href=\"{detail}\"")), "{}", r.text);
+
+    // The page shows the question and the form with the answers so far, in both languages.
+    let r = page(&app, &detail, &cookies, "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Answer the department") && r.text.contains("id=\"application-question\""), "{}", r.text);
+    assert!(r.text.contains(ask), "{}", r.text);
+    assert!(
+        r.text.contains(&format!("action=\"{answers}\" enctype=\"multipart/form-data\""))
+            && r.text.contains("name=\"f_name\" value=\"Li Hua\"")
+            && r.text.contains(&format!("name=\"f_photo\" value=\"{photo}\""))
+            && r.text.contains("name=\"file_scan\""),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("id=\"upload-scan\""), "files go with the answers: {}", r.text);
+    let r = page(&app, &detail, &cookies, "zh-CN").await;
+    assert!(r.text.contains("补充材料") && r.text.contains("提交补充材料") && r.text.contains(ask), "{}", r.text);
+
+    // Without the CSRF token nothing happens; another resident finds nothing.
+    let r = send_multipart(&app, &answers, cookie, &[("f_name", None, b"x")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let (_, other) = app.user("13900000000", "Other").await;
+    let other_cookies = format!("yz_session={other}");
+    let other_csrf = yizhan_app::testing::session_csrf(&app, &other_cookies).await;
+    let r = send_multipart(
+        &app,
+        &answers,
+        ("cookie", other_cookies.as_str()),
+        &[("csrf", None, other_csrf.as_bytes()), ("f_name", None, b"x")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert_eq!(page(&app, &detail, &other_cookies, "en").await.status, StatusCode::NOT_FOUND);
+
+    // A missing answer and a wrong file are shown on their questions; nothing moves.
+    let r = send_multipart(
+        &app,
+        &answers,
+        cookie,
+        &[("csrf", None, raw_csrf.as_bytes()), ("f_name", None, b""), ("f_photo", None, photo.as_bytes())],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("id=\"error-name\"") && r.text.contains("id=\"answer-form\""), "{}", r.text);
+    let r = send_multipart(
+        &app,
+        &answers,
+        cookie,
+        &[
+            ("csrf", None, raw_csrf.as_bytes()),
+            ("f_name", None, b"Li Hua"),
+            ("f_photo", None, photo.as_bytes()),
+            ("file_photo", Some(("x.pdf", "application/pdf")), PDF),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("id=\"error-photo\""), "{}", r.text);
+    let mine = app.get("/api/v1/me/applications", Some(&resident)).await.body;
+    assert_eq!(mine[0]["status"], "more_info_needed", "{mine}");
+
+    // Answered with a new name and the scan asked for: back in review.
+    app.clock.advance_ms(60_000);
+    let r = send_multipart(
+        &app,
+        &answers,
+        cookie,
+        &[
+            ("csrf", None, raw_csrf.as_bytes()),
+            ("f_name", None, "李华".as_bytes()),
+            ("f_photo", None, photo.as_bytes()),
+            ("f_scan", None, b""),
+            ("file_scan", Some(("register.pdf", "application/pdf")), PDF),
+        ],
+    )
+    .await;
+    assert_eq!(location(&r), detail);
+    let mine = app.get("/api/v1/me/applications", Some(&resident)).await.body;
+    assert_eq!((mine[0]["status"].as_str(), mine[0]["answers"]["name"].as_str()), (Some("in_review"), Some("李华")));
+    let scan = mine[0]["answers"]["scan"].as_str().unwrap().to_string();
+    let r = page(&app, &detail, &cookies, "en").await;
+    assert!(r.text.contains("李华") && r.text.contains("register.pdf") && r.text.contains("In review"), "{}", r.text);
+    assert!(!r.text.contains("id=\"answer-form\""), "nothing asked any more: {}", r.text);
+    let history = r.text.split("id=\"application-history\"").nth(1).unwrap();
+    let asked = history.find("More information needed").unwrap();
+    assert!(history[asked..].contains(ask) && history[asked..].contains("In review"), "{history}");
+    // Sent again (a reload): nothing is asked, nothing changes.
+    let again = &[("csrf", None, raw_csrf.as_bytes()), ("f_name", None, b"x".as_slice())];
+    assert_eq!(send_multipart(&app, &answers, cookie, again).await.status, StatusCode::CONFLICT);
+
+    // Both are told: the resident of the new status, the clerk who asked (linked to the console).
+    let r = page(&app, "/inbox", &cookies, "en").await;
+    assert!(r.text.contains("Your application is now: In review."), "{}", r.text);
+    let clerk_cookies = format!("yz_session={}", w.clerk);
+    let r = page(&app, "/inbox", &clerk_cookies, "zh-CN").await;
+    assert!(r.text.contains("申请人已按你的要求补充材料"), "{}", r.text);
+    assert!(r.text.contains(&format!("href=\"/city/staff/applications/{id}\"")), "{}", r.text);
+    let r = page(&app, "/inbox", &format!("yz_session={}", w.chief), "en").await;
+    assert!(!r.text.contains("sent the information you asked for"), "only who asked: {}", r.text);
+    // The department sees it again in its queue, and opens the new answers and the scan (logged).
+    let q = app.get(&format!("/api/v1/orgs/{}/applications", w.org_id), Some(&w.clerk)).await;
+    assert_eq!((q.body[0]["id"].as_str(), q.body[0]["status"].as_str()), (Some(id.as_str()), Some("in_review")));
+    let r = page(&app, "/city/staff", &clerk_cookies, "en").await;
+    assert!(r.text.contains(&format!("/city/staff/applications/{id}")), "{}", r.text);
+    let r = page(&app, &format!("/city/staff/applications/{id}?why=answered"), &clerk_cookies, "en").await;
+    assert!(r.status == StatusCode::OK && r.text.contains("李华") && r.text.contains(&scan), "{}", r.text);
+    let r = app.post(&status, Some(&w.clerk), json!({"status": "approved"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+#[tokio::test]
+async fn check_your_answers_shows_no_fee_line_for_a_free_service() {
+    use yizhan_app::testing::{form, page, session_csrf};
+    let app = spawn_app().await;
+    let w = town(&app).await;
+    let mut free_card = permit();
+    free_card["form"] = json!({"type": "object", "required": ["reader"], "properties": {
+        "reader": {"type": "string", "maxLength": 30, "title": t("Reader's name", "读者姓名")}}});
+    let mut free_visit = marriage();
+    free_visit["fee_fen"] = json!(0);
+    let mut paid_card = free_card.clone();
+    paid_card["fee_fen"] = json!(300);
+    let mut ids = Vec::new();
+    for svc in [free_card, free_visit, paid_card] {
+        let r = app.post(&format!("/api/v1/orgs/{}/services", w.org_id), Some(&w.chief), svc).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let (_, resident) = app.user("13812345678", "Resident").await;
+    let cookies = format!("yz_session={resident}");
+    let csrf = enc(&session_csrf(&app, &cookies).await);
+    let check = |path: String, body: String| {
+        let (app, cookies) = (&app, &cookies);
+        async move {
+            let mut pages = Vec::new();
+            for lang in ["en", "zh-CN"] {
+                let req = axum::http::Request::post(&path)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("cookie", cookies.as_str())
+                    .header("accept-language", lang)
+                    .body(axum::body::Body::from(body.clone()))
+                    .unwrap();
+                let r = app.request(req).await;
+                assert!(r.status == StatusCode::OK && r.text.contains("id=\"city-check\""), "{}", r.text);
+                pages.push(r.text);
+            }
+            pages
+        }
+    };
+    let no_fee = |pages: &[String]| {
+        for p in pages {
+            assert!(!p.contains("id=\"check-fee\""), "{p}");
+            for said in ["paid from your wallet", "从钱包支付", "¥0.00"] {
+                assert!(!p.contains(said), "{said}: {p}");
+            }
+        }
+    };
+    // A free online application.
+    let body = format!("csrf={csrf}&f_reader=Li");
+    no_fee(&check(format!("/city/services/{}/apply/check", ids[0]), body.clone()).await);
+    // A free appointment, for a held place.
+    let now = app.clock.now_ms();
+    let slots = app.get(&format!("/api/v1/services/{}/slots?from={now}", ids[1]), None).await.body;
+    let slot = slots.as_array().unwrap().iter().find(|s| s["start_ms"].as_i64().unwrap() > now).unwrap().clone();
+    let hold_path = location(
+        &form(
+            &app,
+            &format!("/city/services/{}/hold", ids[1]),
+            &cookies,
+            &format!("csrf={csrf}&slot_id={}", slot["id"].as_str().unwrap()),
+        )
+        .await,
+    );
+    let r = page(&app, &hold_path, &cookies, "en").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    no_fee(&check(format!("{hold_path}/check"), format!("csrf={csrf}&f_partner=Wang")).await);
+    // A service with a fee says it, in both languages.
+    let pages = check(format!("/city/services/{}/apply/check", ids[2]), body).await;
+    assert!(pages[0].contains("id=\"check-fee\">¥3.00 · paid from your wallet when you submit"), "{}", pages[0]);
+    assert!(pages[1].contains("id=\"check-fee\">¥3.00 · 提交时从钱包支付"), "{}", pages[1]);
 }
