@@ -367,7 +367,10 @@ import { dirname, join } from "node:path";
 const flowsDir = join(dirname(fileURLToPath(import.meta.url)), "flows");
 const t = { base, shots, page, context, browser, step, api, loginAs, assert, DEMO_PASSWORD, login,
             data: process.env.YIZHAN_DATA_DIR, outbox, codeFor, setupUrl: process.env.YIZHAN_SETUP_URL };
+// FLOWS=40 (or FLOWS=30,40): only the flows whose file name starts with one of these.
+const only = (process.env.FLOWS || "").split(",").map((x) => x.trim()).filter(Boolean);
 for (const f of readdirSync(flowsDir).filter((f) => f.endsWith(".mjs")).sort()) {
+  if (only.length && !only.some((x) => f.startsWith(x))) continue;
   const flow = await import(pathToFileURL(join(flowsDir, f)).href);
   await flow.default(t);
 }

@@ -68,6 +68,13 @@ const PEOPLE: &[Person] = &[
         id_number: None,
         staff_of: Some(("Hangzhou First People's Hospital 杭州市第一人民医院", Role::Operator)),
     },
+    // The water company's clerk: it reports the credit demo residents' bills, so it reviews their contests.
+    Person {
+        login: "water@demo.yizhan.local",
+        name: "Clerk Gao 高办事员",
+        id_number: None,
+        staff_of: Some(("Hangzhou Water 杭州水务", Role::Operator)),
+    },
     Person {
         login: "teahouse@demo.yizhan.local",
         name: "Tea House Cashier 茶馆收银",

@@ -104,6 +104,29 @@ impl Kind {
         Kind::ALL.iter().copied().find(|k| k.as_str() == s).ok_or_else(|| Error::field("kind", "credit.kind.invalid"))
     }
 
+    /// The model inputs a counted record of this kind can move (as
+    /// [`Tally::of`] counts them): its own counts, and the activity and
+    /// tenure every record moves. What the pages list as "the records behind"
+    /// a factor group.
+    pub fn feeds(self) -> &'static [&'static str] {
+        match self {
+            Kind::Bill | Kind::Fine => {
+                &["late_30_12m", "late_any_12m", "on_time_24m", "active_months_12m", "tenure_months"]
+            }
+            Kind::PayLater => &[
+                "late_30_12m",
+                "late_any_12m",
+                "on_time_24m",
+                "paylater_overdue_12m",
+                "active_months_12m",
+                "tenure_months",
+            ],
+            Kind::Deposit | Kind::Booking => &["missed_12m", "kept_24m", "active_months_12m", "tenure_months"],
+            Kind::Address => &["address_verified", "active_months_12m", "tenure_months"],
+            Kind::Education => &["education_verified", "active_months_12m", "tenure_months"],
+        }
+    }
+
     /// The outcomes a record of this kind may have, worst first.
     pub fn outcomes(self) -> &'static [Outcome] {
         match self {

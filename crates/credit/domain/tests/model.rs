@@ -304,6 +304,47 @@ proptest! {
     }
 }
 
+proptest! {
+    /// What the pages list behind a factor group is right: adding one record
+    /// to any others moves only the inputs its kind says it feeds.
+    #[test]
+    fn a_record_moves_only_the_inputs_its_kind_feeds(
+        records in proptest::collection::vec(record(), 0..25),
+        extra in record(),
+    ) {
+        let before = inputs_of(&records, 1, true, true, false, NOW);
+        let mut more = records.clone();
+        more.push(extra.clone());
+        let after = inputs_of(&more, 1, true, true, false, NOW);
+        for (k, v) in &after {
+            if before.get(k) != Some(v) {
+                prop_assert!(extra.kind.feeds().contains(&k.as_str()), "{:?} moved {k}", extra);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_input_counted_from_records_is_fed_by_some_kind() {
+    let m = Model::v1().unwrap();
+    for c in &m.characteristics {
+        let fed = Kind::ALL.iter().any(|k| k.feeds().contains(&c.key.as_str()));
+        // The verification level comes from the identity room, connections from no one.
+        let elsewhere = ["verification_level", "contacts_good"].contains(&c.key.as_str());
+        assert!(fed != elsewhere, "{}", c.key);
+    }
+    for k in Kind::ALL {
+        for f in k.feeds() {
+            assert!(INPUTS.contains(f), "{f}");
+        }
+        // Each kind moves its own count when it is the only record.
+        let worst = Counted { kind: *k, outcome: k.outcomes()[0], days_late: 40, occurred_at_ms: NOW - 86_400_000 };
+        let with = inputs_of(&[worst], 1, true, true, false, NOW);
+        let without = inputs_of(&[], 1, true, true, false, NOW);
+        assert!(k.feeds().iter().any(|f| with[*f] != without[*f]), "{k:?}");
+    }
+}
+
 #[test]
 fn the_model_bins_are_monotone_in_the_direction_they_say() {
     let m = Model::v1().unwrap();

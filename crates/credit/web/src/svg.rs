@@ -1,5 +1,5 @@
 //! Pictures drawn on the server: the score's gauge and its history. Only
-//! numbers go into them, never text from a person.
+//! numbers (and days) go into them, never text from a person.
 
 /// Where a score sits on the gauge's half circle (350 on the left, 950 on the right).
 fn point(score: i64, min: i64, max: i64, cx: f64, cy: f64, r: f64) -> (f64, f64) {
@@ -49,8 +49,28 @@ pub fn history(points: &[(i64, i64)], min: i64, max: i64) -> String {
             y + 3.0
         ));
     }
+    // The first and the last score's day under the line (China time), so the chart says when.
+    let mut days = String::new();
+    let day = |ms: i64| yizhan_core::time::fmt_cst(ms).chars().take(10).collect::<String>();
+    if let (Some(first), Some(last)) = (points.first(), points.last()) {
+        let (a, b) = (day(first.0), day(last.0));
+        if a == b {
+            days.push_str(&format!(
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="9">{a}</text>"#,
+                w / 2.0,
+                h - 2.0
+            ));
+        } else {
+            days.push_str(&format!(r#"<text x="{pad}" y="{:.1}" font-size="9">{a}</text>"#, h - 2.0));
+            days.push_str(&format!(
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="9">{b}</text>"#,
+                w - pad,
+                h - 2.0
+            ));
+        }
+    }
     format!(
-        r##"<svg id="credit-history" class="chart" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img">{grid}<polyline points="{}" fill="none" stroke="#1a7f37" stroke-width="2"/>{dots}</svg>"##,
+        r##"<svg id="credit-history" class="chart" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img">{grid}<polyline points="{}" fill="none" stroke="#1a7f37" stroke-width="2"/>{dots}{days}</svg>"##,
         line.join(" ")
     )
 }

@@ -229,10 +229,135 @@ async fn the_pages_draw_the_gauge_and_the_history_in_both_languages() {
     assert!(r.text.contains("暂无记录"));
     let staff = page(&app, "/credit/staff", &cookies, "en").await;
     assert_eq!(staff.status, StatusCode::FORBIDDEN);
+    // Asked first: what goes and which perks end.
+    let ask = page(&app, "/credit/opt-out", &cookies, "zh").await;
+    assert!(ask.text.contains("以下权益将随之终止") && ask.text.contains("免押金借书证"), "{}", ask.text);
     let r = form(&app, "/credit/opt-out", &cookies, &format!("csrf={}", enc(&csrf))).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let loc = r.headers.get("location").unwrap().to_str().unwrap().to_string();
     let p = page(&app, &loc, &cookies, "en").await;
     assert!(p.text.contains("Library card without deposit"), "{}", p.text);
     assert!(p.text.contains("credit-opt-in"));
+    // Nothing to turn off any more.
+    assert_eq!(location(&page(&app, "/credit/opt-out", &cookies, "en").await), "/credit");
+}
+
+fn location(r: &yizhan_app::testing::Resp) -> String {
+    r.headers.get("location").unwrap().to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_pages_show_the_records_behind_each_factor_and_staff_decide_a_contest_on_theirs() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let (_, water) = app.city_and_org(&admin, "Page City", "Water Works", "city_department").await;
+    let (clerk_id, _) = app.user("clerk@example.org", "Clerk Gao").await;
+    app.add_staff(&admin, &water, &clerk_id, "operator").await;
+    let (fay_id, _) = app.user("fay@example.org", "Fay").await;
+    let (cookies, csrf) = browser(&app, "fay@example.org").await;
+    // Not a member of any organisation: no link to the staff page.
+    assert!(!page(&app, "/credit", &cookies, "en").await.text.contains("credit-staff-link"));
+    let r = form(&app, "/credit/opt-in", &cookies, &format!("csrf={}", enc(&csrf))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let record = app
+        .state
+        .credit
+        .record_event(yizhan_credit::NewRecord {
+            user_id: fay_id.clone(),
+            kind: yizhan_credit::Kind::Bill,
+            outcome: yizhan_credit::Outcome::Late,
+            days_late: 45,
+            occurred_at_ms: app.clock.now_ms() - DAY,
+            source: "test".into(),
+            source_org_id: Some(water.clone()),
+            source_ref: "bill-7".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Each group lists its characteristics and links to the records behind it; connections has none.
+    let p = page(&app, "/credit", &cookies, "en").await;
+    assert!(
+        p.text.contains("Payments more than 30 days late in the last 12 months: 1 now, 30 of 70 points"),
+        "{}",
+        p.text
+    );
+    assert!(p.text.contains(r#"href="/credit/records?group=history""#));
+    assert!(p.text.contains(r#"href="/credit/records?group=behaviour""#));
+    assert!(!p.text.contains(r#"href="/credit/records?group=connections""#));
+    assert!(p.text.contains("Records behind it: 1"));
+    assert!(p.text.contains("You have 1 of 8 perks"), "{}", p.text);
+    assert!(p.text.contains(" (+"), "a step and its gain");
+    let z = page(&app, "/credit", &cookies, "zh").await;
+    assert!(z.text.contains("近12个月逾期超过30天的付款：当前1，得30分（满分70分）"), "{}", z.text);
+    assert!(z.text.contains("（加") && !z.text.contains(" (加"), "Chinese brackets around a step's gain");
+    assert!(z.text.contains("已核验住址（可选，需你同意）：未使用"));
+    let history = page(&app, "/credit/records?group=history", &cookies, "en").await;
+    assert!(
+        history.text.contains(&format!("record-{record}"))
+            && history.text.contains("The records behind Credit history")
+    );
+    let capacity = page(&app, "/credit/records?group=capacity", &cookies, "zh").await;
+    assert!(!capacity.text.contains(&format!("record-{record}")));
+    assert!(capacity.text.contains("你的记录中没有计入此因素的"), "{}", capacity.text);
+    let all = page(&app, "/credit/records?group=nonsense", &cookies, "en").await;
+    assert!(all.text.contains(&format!("record-{record}")) && !all.text.contains("credit-records-group"));
+
+    // The perks page, in both languages, leads to the access log.
+    for (lang, has, not) in [("en", "You have it", "Not yet"), ("zh", "已享有", "尚未享有")] {
+        let p = page(&app, "/credit/perks", &cookies, lang).await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.text);
+        assert_eq!(p.text.matches("id=\"perk-").count(), 8);
+        assert!(p.text.contains(has) && p.text.contains(not) && p.text.contains(r#"href="/access-log""#), "{}", p.text);
+    }
+
+    // A failed contest is shown in the person's own frame; a good one lands at the record.
+    let path = format!("/credit/records/{record}/contest");
+    let bad = form(&app, &path, &cookies, &format!("csrf={}&reason=", enc(&csrf))).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert!(bad.text.contains("id=\"logout\"") && bad.text.contains("Say why in 1 to 500 characters"), "{}", bad.text);
+    let r = form(&app, &path, &cookies, &format!("csrf={}&reason={}", enc(&csrf), enc("Paid in time"))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(location(&r), format!("/credit/records#record-{record}"));
+
+    // The clerk finds the staff page from the credit page and corrects the record.
+    let (staff_cookies, staff_csrf) = browser(&app, "clerk@example.org").await;
+    assert!(page(&app, "/credit", &staff_cookies, "en").await.text.contains(r#"href="/credit/staff""#));
+    let s = page(&app, "/credit/staff", &staff_cookies, "zh").await;
+    assert!(s.text.contains(&format!("contest-{record}")) && s.text.contains("贵机构的编号：bill-7"), "{}", s.text);
+    assert!(s.text.contains("Paid in time"));
+    let bad = form(
+        &app,
+        &format!("/credit/staff/{water}/{record}"),
+        &staff_cookies,
+        &format!("csrf={}&decision=maybe", enc(&staff_csrf)),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text.contains("id=\"logout\""));
+    let d = form(
+        &app,
+        &format!("/credit/staff/{water}/{record}"),
+        &staff_cookies,
+        &format!("csrf={}&decision=on_time", enc(&staff_csrf)),
+    )
+    .await;
+    assert_eq!(d.status, StatusCode::SEE_OTHER, "{}", d.text);
+    assert_eq!(location(&d), "/credit/staff?decided=corrected");
+    let after = page(&app, &location(&d), &staff_cookies, "en").await;
+    assert!(after.text.contains("Decided: Corrected. The person was told."), "{}", after.text);
+    assert!(!after.text.contains(&format!("contest-{record}")));
+    // Words from the catalogue only: a made-up decision shows nothing.
+    let odd = page(&app, "/credit/staff?decided=%3Cb%3E", &staff_cookies, "en").await;
+    assert!(!odd.text.contains("Decided:"));
+
+    // The notice's link opens the records page at the record, corrected.
+    let link = page(&app, &format!("/credit/records/{record}"), &cookies, "en").await;
+    assert_eq!(link.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&link), format!("/credit/records#record-{record}"));
+    let odd = page(&app, "/credit/records/%22%3E%3Cscript%3E", &cookies, "en").await;
+    assert_eq!(location(&odd), "/credit/records#record-script");
+    let r = page(&app, "/credit/records", &cookies, "en").await;
+    assert!(r.text.contains("Paid on time") && r.text.contains("Decided on"), "{}", r.text);
 }
