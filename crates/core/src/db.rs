@@ -40,8 +40,11 @@ pub struct Db {
     /// SQLite: connections whose commits are not flushed on their own
     /// (`synchronous=NORMAL`), for [`Db::begin_relaxed`] and the durable
     /// [`Db::begin`] (which flushes through [`GroupFlush`]); made at first use.
-    relaxed: Option<Arc<tokio::sync::OnceCell<(AnyPool, Arc<GroupFlush>)>>>,
+    relaxed: Option<Arc<tokio::sync::OnceCell<Relaxed>>>,
 }
+
+/// SQLite's write connections and the group flush of their commits.
+type Relaxed = (AnyPool, Arc<GroupFlush>);
 
 /// SQLite's group commit: a durable transaction commits without waiting for
 /// the disk, gives the write permit back, and then waits for a flush of the
@@ -283,7 +286,7 @@ impl Db {
         }
     }
 
-    async fn relaxed_pool(&self) -> Result<(AnyPool, Arc<GroupFlush>)> {
+    async fn relaxed_pool(&self) -> Result<Relaxed> {
         let opts = AnyConnectOptions::from_str(&full_url(self.engine, &self.url)).map_err(Error::internal)?;
         let pool = AnyPoolOptions::new()
             .max_connections(2)

@@ -28,10 +28,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
     sqlite: &[
         ("0001", include_str!("../migrations/sqlite/0001_credit.sql")),
         ("0002", include_str!("../migrations/sqlite/0002_paylater_models.sql")),
+        ("0003", include_str!("../migrations/sqlite/0003_counted.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_credit.sql")),
         ("0002", include_str!("../migrations/postgres/0002_paylater_models.sql")),
+        ("0003", include_str!("../migrations/postgres/0003_counted.sql")),
     ],
 };
 
@@ -375,9 +377,78 @@ pub struct Counted {
     pub occurred_at_ms: i64,
 }
 
-/// What the inputs count from a person's records, as of a moment: the same
-/// whether counted here ([`Tally::of`]) or by the database ([`TALLY_SQL`],
-/// the batch's path; a test holds them equal on both engines).
+/// A person's counted records as one text (`credit_people.counted`): each
+/// record `{kind}{outcome}{days_late}:{occurred_at_ms}` with kind and
+/// outcome as their place in [`Kind::ALL`] and [`Outcome::ALL`], separated
+/// by spaces, newest first. Only digits, `:` and spaces.
+pub fn encode_counted(records: &[Counted]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(records.len() * 20);
+    for (i, r) in records.iter().enumerate() {
+        let k = Kind::ALL.iter().position(|k| *k == r.kind).unwrap_or(0);
+        let o = Outcome::ALL.iter().position(|o| *o == r.outcome).unwrap_or(0);
+        if i > 0 {
+            out.push(' ');
+        }
+        let _ = write!(out, "{k}{o}{}:{}", r.days_late, r.occurred_at_ms);
+    }
+    out
+}
+
+/// [`encode_counted`] read back; `None` for a text it did not write.
+pub fn decode_counted(text: &str) -> Option<Vec<Counted>> {
+    text.split_ascii_whitespace()
+        .map(|r| {
+            let b = r.as_bytes();
+            let kind = *Kind::ALL.get(usize::from(b.first()?.checked_sub(b'0')?))?;
+            let outcome = *Outcome::ALL.get(usize::from(b.get(1)?.checked_sub(b'0')?))?;
+            let (days, at) = r.get(2..)?.split_once(':')?;
+            Some(Counted { kind, outcome, days_late: days.parse().ok()?, occurred_at_ms: at.parse().ok()? })
+        })
+        .collect()
+}
+
+/// The counted records of a person, as the score counts them (active,
+/// newest first, at most [`MAX_RECORDS`]), read in `tx`.
+async fn counted_in(conn: &mut sqlx::AnyConnection, user_id: &str) -> Result<Vec<Counted>> {
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT kind, outcome, days_late, occurred_at_ms FROM credit_records
+         WHERE user_id = $1 AND status = 'active' ORDER BY occurred_at_ms DESC LIMIT $2",
+    )
+    .bind(user_id)
+    .bind(MAX_RECORDS)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|(k, o, days_late, occurred_at_ms)| {
+            Ok(Counted { kind: Kind::parse(&k)?, outcome: Outcome::parse(&o)?, days_late, occurred_at_ms })
+        })
+        .collect()
+}
+
+/// Rebuild the person's [`encode_counted`] text after a change to their
+/// records, in the change's transaction. The person's row is locked first
+/// (on PostgreSQL), so two changes at once each count the other's record.
+async fn refresh_counted(tx: &mut yizhan_core::Tx, user_id: &str) -> Result<()> {
+    let locked = sqlx::query("UPDATE credit_people SET counted = counted WHERE user_id = $1")
+        .bind(user_id)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    if locked == 0 {
+        return Ok(());
+    }
+    let text = encode_counted(&counted_in(tx.conn(), user_id).await?);
+    sqlx::query("UPDATE credit_people SET counted = $2 WHERE user_id = $1")
+        .bind(user_id)
+        .bind(text)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// What the inputs count from a person's records, as of a moment (the
+/// single recompute reads the records, the batch their counted text).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
     pub late_30: i64,
@@ -462,48 +533,6 @@ impl Tally {
             i.insert(k.to_string(), v);
         }
         i
-    }
-}
-
-/// [`Tally::of`] in SQL, per person of a range of ids: `$1` now, `$2` and
-/// `$3` the range (after, up to and including). Integer division truncates
-/// on both engines, and ages are never negative here.
-pub const TALLY_SQL: &str = "SELECT user_id,
-     CAST(SUM(CASE WHEN kind IN ('bill', 'fine', 'pay_later') AND outcome IN ('late', 'overdue')
-         AND $1 - occurred_at_ms < 31536000000 AND days_late > 30 THEN 1 ELSE 0 END) AS BIGINT),
-     CAST(SUM(CASE WHEN kind IN ('bill', 'fine', 'pay_later') AND outcome IN ('late', 'overdue')
-         AND $1 - occurred_at_ms < 31536000000 THEN 1 ELSE 0 END) AS BIGINT),
-     CAST(SUM(CASE WHEN kind IN ('bill', 'fine', 'pay_later') AND outcome = 'on_time'
-         AND $1 - occurred_at_ms < 63072000000 THEN 1 ELSE 0 END) AS BIGINT),
-     CAST(SUM(CASE WHEN kind IN ('deposit', 'booking') AND outcome = 'missed'
-         AND $1 - occurred_at_ms < 31536000000 THEN 1 ELSE 0 END) AS BIGINT),
-     CAST(SUM(CASE WHEN kind IN ('deposit', 'booking') AND outcome = 'kept'
-         AND $1 - occurred_at_ms < 63072000000 THEN 1 ELSE 0 END) AS BIGINT),
-     CAST(SUM(CASE WHEN kind = 'pay_later' AND outcome = 'overdue'
-         AND $1 - occurred_at_ms < 31536000000 THEN 1 ELSE 0 END) AS BIGINT),
-     CAST(COUNT(DISTINCT CASE WHEN $1 - occurred_at_ms < 31536000000
-         THEN ($1 - occurred_at_ms) / 2592000000 END) AS BIGINT),
-     CAST(MIN(occurred_at_ms) AS BIGINT),
-     CAST(MAX(CASE WHEN kind = 'address' AND outcome = 'verified' THEN 1 ELSE 0 END) AS BIGINT),
-     CAST(MAX(CASE WHEN kind = 'education' AND outcome = 'verified' THEN 1 ELSE 0 END) AS BIGINT)
- FROM credit_records
- WHERE user_id > $2 AND user_id <= $3 AND status = 'active' AND occurred_at_ms <= $1
- GROUP BY user_id";
-
-type TallyRow = (String, i64, i64, i64, i64, i64, i64, i64, Option<i64>, i64, i64);
-
-fn tally_of_row(r: &TallyRow) -> Tally {
-    Tally {
-        late_30: r.1,
-        late_any: r.2,
-        on_time: r.3,
-        missed: r.4,
-        kept: r.5,
-        pay_later_overdue: r.6,
-        active_months: r.7,
-        first_ms: r.8,
-        address: r.9 != 0,
-        education: r.10 != 0,
     }
 }
 
@@ -600,7 +629,8 @@ impl Credit {
         self.inner.identity.profile(user_id).await?;
         let mut tx = self.ctx().db.begin().await?;
         sqlx::query(
-            "INSERT INTO credit_people (user_id, opted_in_at_ms) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING",
+            "INSERT INTO credit_people (user_id, opted_in_at_ms, counted) VALUES ($1, $2, '')
+             ON CONFLICT (user_id) DO NOTHING",
         )
         .bind(user_id)
         .bind(self.ctx().now_ms())
@@ -757,6 +787,7 @@ impl Credit {
         .bind(now)
         .fetch_one(tx.conn())
         .await?;
+        refresh_counted(&mut tx, &r.user_id).await?;
         tx.commit().await?;
         self.recompute_with_cause(&r.user_id, "record").await?;
         Ok(Some(stored.0))
@@ -1034,6 +1065,7 @@ impl Credit {
         .bind(now)
         .execute(tx.conn())
         .await?;
+        refresh_counted(&mut tx, user_id).await?;
         tx.commit().await?;
         self.recompute_with_cause(user_id, "contest").await?;
         self.contest_by_id(&id).await
@@ -1152,6 +1184,7 @@ impl Credit {
         .bind(record_id)
         .execute(tx.conn())
         .await?;
+        refresh_counted(&mut tx, &c.user_id).await?;
         tx.commit().await?;
         let score = self.recompute_with_cause(&c.user_id, "contest_decided").await?;
         self.tell(
@@ -1434,7 +1467,7 @@ pub mod bench {
         while start < residents {
             let end = (start + chunk).min(residents);
             let mut tx = ctx.db.begin().await?;
-            let mut people = String::from("INSERT INTO credit_people (user_id, opted_in_at_ms) VALUES ");
+            let mut people = String::from("INSERT INTO credit_people (user_id, opted_in_at_ms, counted) VALUES ");
             let mut records = String::from(
                 "INSERT INTO credit_records (id, user_id, kind, outcome, days_late, occurred_at_ms, source, \
                  source_org_id, source_ref, status, created_at_ms, updated_at_ms) VALUES ",
@@ -1443,27 +1476,33 @@ pub mod bench {
                 if i > start {
                     people.push(',');
                 }
-                people.push_str(&format!("('bench-{i:08}', {now})"));
+                let mut counted = Vec::new();
                 for j in 0..records_each {
                     if i > start || j > 0 {
                         records.push(',');
                     }
                     // A fixed mix: mostly bills on time, some late, bookings kept and missed.
                     let (kind, outcome, days) = match (i * 7 + j * 13) % 20 {
-                        0 => ("bill", "late", 45),
-                        1 | 2 => ("bill", "late", 5),
-                        3 => ("booking", "missed", 0),
-                        4..=6 => ("booking", "kept", 0),
-                        7 => ("deposit", "kept", 0),
-                        8 => ("pay_later", "on_time", 0),
-                        _ => ("bill", "on_time", 0),
+                        0 => (Kind::Bill, Outcome::Late, 45),
+                        1 | 2 => (Kind::Bill, Outcome::Late, 5),
+                        3 => (Kind::Booking, Outcome::Missed, 0),
+                        4..=6 => (Kind::Booking, Outcome::Kept, 0),
+                        7 => (Kind::Deposit, Outcome::Kept, 0),
+                        8 => (Kind::PayLater, Outcome::OnTime, 0),
+                        _ => (Kind::Bill, Outcome::OnTime, 0),
                     };
                     let at = now - ((i * 31 + j * 37) % 700) as i64 * DAY_MS - DAY_MS;
                     records.push_str(&format!(
-                        "('bench-{i:08}-{j}', 'bench-{i:08}', '{kind}', '{outcome}', {days}, {at}, 'bench', NULL, \
-                         'r{j}', 'active', {now}, {now})"
+                        "('bench-{i:08}-{j}', 'bench-{i:08}', '{}', '{}', {days}, {at}, 'bench', NULL, \
+                         'r{j}', 'active', {now}, {now})",
+                        kind.as_str(),
+                        outcome.as_str()
                     ));
+                    counted.push(Counted { kind, outcome, days_late: days, occurred_at_ms: at });
                 }
+                // As a change to the records would have built it.
+                counted.sort_by_key(|c| std::cmp::Reverse(c.occurred_at_ms));
+                people.push_str(&format!("('bench-{i:08}', {now}, '{}')", encode_counted(&counted)));
             }
             sqlx::query(&people).execute(tx.conn()).await?;
             if records_each > 0 {
@@ -1540,26 +1579,31 @@ impl Phase {
     }
 }
 
-/// One page of the batch, read: the people, their tallies (counted by the
-/// database), listings, latest scores and verification levels.
+/// A person of a page of the batch: id, consents, pay-later switch, and
+/// their counted records' text (`None` before it was built).
+type PagePerson = (String, i64, i64, i64, Option<String>);
+
+/// One page of the batch, read and scored: the scores to store, the
+/// pay-later lines to bring in line, and counted texts built on the way.
 struct PageData {
-    people: Vec<(String, i64, i64, i64)>,
-    tallies: HashMap<String, Tally>,
-    listed: BTreeSet<String>,
-    latest: HashMap<String, (i64, String, String)>,
-    levels: HashMap<String, i64>,
+    people: u64,
+    /// (person, seq, score, band, inputs as JSON) of every changed score.
+    rows: Vec<(String, i64, i64, String, String)>,
+    lines: Vec<(String, i64)>,
+    /// (person, counted text) for people whose text was not built yet.
+    built: Vec<(String, String)>,
 }
 
 impl Credit {
     /// Recompute every opted-in person's score (the model or time moved on);
     /// `progress` hears how many were done. Returns how many were recomputed.
     ///
-    /// Pages of people in id order: each page's inputs are counted by the
-    /// database in one grouped query, the scores computed in memory and
-    /// written with one statement (the rows as one JSON parameter) in one
-    /// transaction. The page boundaries are read first (cheap), then up to
-    /// [`RECOMPUTE_READERS`] pages are counted at once on their own
-    /// connections while the pages before them are written, in order.
+    /// Pages of people in id order: each person's records come from their
+    /// counted text (one row a person, see [`encode_counted`]), the scores
+    /// are computed in memory and written with one statement (the rows as
+    /// one JSON parameter) in one transaction. The page boundaries are read
+    /// first (cheap), then up to [`RECOMPUTE_READERS`] pages are read and
+    /// scored at once while the pages before them are written, in order.
     pub async fn recompute_all(&self, mut progress: impl FnMut(u64)) -> Result<u64> {
         let now = self.ctx().now_ms();
         let mut done = 0;
@@ -1599,11 +1643,11 @@ impl Credit {
         Ok(done)
     }
 
-    async fn read_people(&self, after: &str, limit: i64) -> Result<Vec<(String, i64, i64, i64)>> {
+    async fn read_people(&self, after: &str, limit: i64) -> Result<Vec<PagePerson>> {
         let mut clock = Phase::start();
         let people = sqlx::query_as(
-            "SELECT user_id, address_consent, education_consent, pay_later_on FROM credit_people WHERE user_id > $1
-             ORDER BY user_id LIMIT $2",
+            "SELECT user_id, address_consent, education_consent, pay_later_on, counted FROM credit_people
+             WHERE user_id > $1 ORDER BY user_id LIMIT $2",
         )
         .bind(after)
         .bind(limit)
@@ -1613,22 +1657,25 @@ impl Credit {
         Ok(people)
     }
 
-    /// Count a page of people (ids after `after`, up to the last of `people`).
-    async fn read_page(&self, after: String, people: Vec<(String, i64, i64, i64)>, now: i64) -> Result<PageData> {
+    /// Count and score a page of people (ids after `after`, up to the last
+    /// of `people`): their records from each one's counted text, their
+    /// listings, latest scores and verification levels in one query each.
+    async fn read_page(&self, after: String, people: Vec<PagePerson>, now: i64) -> Result<PageData> {
         let pool = &self.ctx().db.pool;
         let mut clock = Phase::start();
         let last = people.last().map(|p| p.0.clone()).unwrap_or_default();
-        let tallies: Vec<TallyRow> =
-            sqlx::query_as(TALLY_SQL).bind(now).bind(after.as_str()).bind(&last).fetch_all(pool).await?;
-        clock.lap("tally");
-        let listed: Vec<(String,)> =
-            sqlx::query_as("SELECT DISTINCT user_id FROM credit_defaulters WHERE user_id > $1 AND user_id <= $2")
-                .bind(after.as_str())
-                .bind(&last)
-                .fetch_all(pool)
-                .await?;
+        let listed: BTreeSet<String> = sqlx::query_as::<_, (String,)>(
+            "SELECT DISTINCT user_id FROM credit_defaulters WHERE user_id > $1 AND user_id <= $2",
+        )
+        .bind(after.as_str())
+        .bind(&last)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|l| l.0)
+        .collect();
         clock.lap("listed");
-        let latest: Vec<(String, i64, String, String)> = sqlx::query_as(
+        let latest: HashMap<String, (i64, String, String)> = sqlx::query_as::<_, (String, i64, String, String)>(
             "SELECT s.user_id, s.seq, s.inputs, s.model_hash FROM credit_scores s
              JOIN (SELECT user_id, MAX(seq) AS m FROM credit_scores WHERE user_id > $1 AND user_id <= $2
                    GROUP BY user_id) l ON s.user_id = l.user_id AND s.seq = l.m",
@@ -1636,44 +1683,50 @@ impl Credit {
         .bind(after.as_str())
         .bind(&last)
         .fetch_all(pool)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|(u, seq, i, h)| (u, (seq, i, h)))
+        .collect();
         clock.lap("latest");
         let ids: Vec<String> = people.iter().map(|p| p.0.clone()).collect();
         let levels = self.inner.identity.verification_levels(&ids).await?;
         clock.lap("levels");
-        Ok(PageData {
-            people,
-            tallies: tallies.iter().map(|r| (r.0.clone(), tally_of_row(r))).collect(),
-            listed: listed.into_iter().map(|l| l.0).collect(),
-            latest: latest.into_iter().map(|(u, seq, i, h)| (u, (seq, i, h))).collect(),
-            levels,
-        })
-    }
-
-    /// Score a page in memory and store the changed scores in one transaction.
-    async fn write_page(&self, page: PageData, now: i64) -> Result<u64> {
-        let mut clock = Phase::start();
         let model = self.model();
-        let mut rows: Vec<(String, i64, i64, String, String)> = Vec::new();
-        let mut lines: Vec<(String, i64)> = Vec::new();
-        let none = Tally::default();
-        for (u, address, education, pay_later_on) in &page.people {
-            let tally = page.tallies.get(u).unwrap_or(&none);
-            let level = page.levels.get(u).copied().unwrap_or(0);
-            let inputs = tally.inputs(level, *address != 0, *education != 0, page.listed.contains(u), now);
+        let mut page = PageData { people: people.len() as u64, rows: Vec::new(), lines: Vec::new(), built: Vec::new() };
+        for (u, address, education, pay_later_on, counted) in people {
+            let records = match counted.as_deref().and_then(decode_counted) {
+                Some(r) => r,
+                None => {
+                    // Not built yet: from the records, and kept for next time.
+                    let mut conn = pool.acquire().await?;
+                    let r = counted_in(&mut conn, &u).await?;
+                    page.built.push((u.clone(), encode_counted(&r)));
+                    r
+                }
+            };
+            let level = levels.get(&u).copied().unwrap_or(0);
+            let inputs = Tally::of(&records, now).inputs(level, address != 0, education != 0, listed.contains(&u), now);
             let json = serde_json::to_string(&inputs).map_err(Error::internal)?;
-            let prev = page.latest.get(u);
+            let prev = latest.get(&u);
             if prev.is_some_and(|(_, i, h)| *i == json && *h == model.hash) {
                 continue;
             }
             let scored = model.score(&inputs);
-            if *pay_later_on != 0 {
-                lines.push((u.clone(), scored.score));
+            if pay_later_on != 0 {
+                page.lines.push((u.clone(), scored.score));
             }
-            rows.push((u.clone(), prev.map_or(1, |p| p.0 + 1), scored.score, scored.band, json));
+            page.rows.push((u, prev.map_or(1, |p| p.0 + 1), scored.score, scored.band, json));
         }
         clock.lap("score");
-        if !rows.is_empty() {
+        Ok(page)
+    }
+
+    /// Store a page's changed scores (and the counted texts it built) in one
+    /// transaction, then bring the pay-later lines in line.
+    async fn write_page(&self, page: PageData, now: i64) -> Result<u64> {
+        let mut clock = Phase::start();
+        let model = self.model();
+        if !page.rows.is_empty() || !page.built.is_empty() {
             // One statement per page: the rows travel as one JSON text, so
             // no statement has thousands of parameters to bind.
             let sql = match self.ctx().db.engine() {
@@ -1686,16 +1739,18 @@ impl Credit {
                      FROM json_each($1) WHERE true
                      ON CONFLICT (user_id, seq) DO NOTHING"
                 }
+                // JSONB: the text is parsed once, not again for each field.
                 yizhan_core::db::Engine::Postgres => {
                     "INSERT INTO credit_scores (id, user_id, seq, score, band, model_version, model_hash, inputs,
                          cause, computed_at_ms)
                      SELECT r->>0, r->>1, CAST(r->>2 AS BIGINT), CAST(r->>3 AS BIGINT), r->>4, $2, $3, r->>5,
                          'recompute', $4
-                     FROM json_array_elements(CAST($1 AS JSON)) AS r
+                     FROM jsonb_array_elements(CAST($1 AS JSONB)) AS r
                      ON CONFLICT (user_id, seq) DO NOTHING"
                 }
             };
-            let body: Vec<(String, &String, i64, i64, &str, &String)> = rows
+            let body: Vec<(String, &String, i64, i64, &str, &String)> = page
+                .rows
                 .iter()
                 .map(|(u, seq, score, band, json)| (self.ctx().new_id(), u, *seq, *score, band.as_str(), json))
                 .collect();
@@ -1703,15 +1758,26 @@ impl Credit {
             clock.lap("encode");
             let mut tx = self.ctx().db.begin().await?;
             clock.lap("begin");
-            sqlx::query(sql).bind(body).bind(&model.version).bind(&model.hash).bind(now).execute(tx.conn()).await?;
+            if !page.rows.is_empty() {
+                sqlx::query(sql).bind(body).bind(&model.version).bind(&model.hash).bind(now).execute(tx.conn()).await?;
+            }
+            // A text built from the records is kept unless a change to them
+            // built one meanwhile (that one is newer).
+            for (u, text) in &page.built {
+                sqlx::query("UPDATE credit_people SET counted = $2 WHERE user_id = $1 AND counted IS NULL")
+                    .bind(u)
+                    .bind(text)
+                    .execute(tx.conn())
+                    .await?;
+            }
             clock.lap("insert");
             tx.commit().await?;
             clock.lap("commit");
         }
-        for (u, score) in lines {
+        for (u, score) in page.lines {
             self.sync_pay_later(&u, score).await?;
         }
         clock.lap("lines");
-        Ok(page.people.len() as u64)
+        Ok(page.people)
     }
 }

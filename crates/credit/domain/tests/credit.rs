@@ -376,10 +376,134 @@ async fn the_database_counts_the_inputs_exactly_as_the_service_does_at_every_edg
     for (u, n) in people.iter().zip(before) {
         let h = e.credit.history(u).await.unwrap();
         moved += h.len() - n;
-        // The single path (counting in Rust) finds the batch's inputs (counted in SQL) unchanged.
+        // The single path (from the records) finds the batch's inputs (from the counted text) unchanged.
         let stored = h.last().unwrap().score;
         assert_eq!(e.credit.recompute(u).await.unwrap(), Some(stored));
         assert_eq!(e.credit.history(u).await.unwrap().len(), h.len(), "{u}");
     }
     assert!(moved >= 3, "records left their windows for most people: {moved}");
+}
+
+/// The counted text beside each person is what their records say after
+/// every kind of change (a record, a replaced one, a contest, each decision,
+/// changes at once on their own connections), and a person from before it
+/// existed (no text) is counted from the records by the batch and given one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_counted_text_follows_every_change_to_the_records() {
+    let e = env().await;
+    let org = e.org(OrgKind::CityDepartment, "Water").await;
+    let clerk = e.staff(&org, "clerk@example.org").await;
+    let u = e.person("counted@example.org").await;
+    e.credit.opt_in(&u).await.unwrap();
+    let text = |e: &Env, u: String| {
+        let pool = e.ctx.db.pool.clone();
+        async move {
+            let (t,): (Option<String>,) = sqlx::query_as("SELECT counted FROM credit_people WHERE user_id = $1")
+                .bind(&u)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            t
+        }
+    };
+    let from_records = |e: &Env, u: String| {
+        let pool = e.ctx.db.pool.clone();
+        async move {
+            let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                "SELECT kind, outcome, days_late, occurred_at_ms FROM credit_records
+                 WHERE user_id = $1 AND status = 'active' ORDER BY occurred_at_ms DESC",
+            )
+            .bind(&u)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            rows.into_iter()
+                .map(|(k, o, d, at)| (Kind::parse(&k).unwrap(), Outcome::parse(&o).unwrap(), d, at))
+                .collect::<Vec<_>>()
+        }
+    };
+    let check = |e: &Env, u: String, step: &'static str| {
+        let (t, r) = (text(e, u.clone()), from_records(e, u));
+        async move {
+            let decoded: Vec<_> = yizhan_credit::decode_counted(&t.await.expect(step))
+                .expect(step)
+                .into_iter()
+                .map(|c| (c.kind, c.outcome, c.days_late, c.occurred_at_ms))
+                .collect();
+            let mut want = r.await;
+            // Records at the same instant may come in either order.
+            let mut got = decoded;
+            got.sort_by_key(|c| (c.3, c.0 as u8, c.1 as u8, c.2));
+            want.sort_by_key(|c| (c.3, c.0 as u8, c.1 as u8, c.2));
+            assert_eq!(got, want, "{step}");
+        }
+    };
+    assert_eq!(text(&e, u.clone()).await.as_deref(), Some(""), "opted in: nothing counted");
+    e.credit.record_event(e.bill(&u, &org, "b1", Outcome::Late, 40)).await.unwrap();
+    e.clock.advance_ms(DAY);
+    e.credit.record_event(e.bill(&u, &org, "b2", Outcome::OnTime, 0)).await.unwrap();
+    check(&e, u.clone(), "two records").await;
+    // The same reference again replaces the record.
+    e.credit.record_event(e.bill(&u, &org, "b2", Outcome::Late, 3)).await.unwrap();
+    check(&e, u.clone(), "a record replaced").await;
+    let recs = e.credit.records(&u).await.unwrap();
+    let late = recs.iter().find(|r| r.days_late == 40).unwrap().id.clone();
+    e.credit.contest(&u, &late, "paid on time").await.unwrap();
+    check(&e, u.clone(), "contested: not counted").await;
+    e.credit.decide(&clerk, &org, &late, Decision::Correct(Outcome::OnTime, 0)).await.unwrap();
+    check(&e, u.clone(), "corrected").await;
+    let other = recs.iter().find(|r| r.id != late).unwrap().id.clone();
+    e.credit.contest(&u, &other, "not mine").await.unwrap();
+    e.credit.decide(&clerk, &org, &other, Decision::Remove).await.unwrap();
+    check(&e, u.clone(), "removed").await;
+    // Twenty records at once: none lost from the text.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (credit, r) = (e.credit.clone(), e.bill(&u, &org, &format!("c{i}"), Outcome::OnTime, 0));
+        tasks.push(tokio::spawn(async move { credit.record_event(r).await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    check(&e, u.clone(), "twenty at once").await;
+    // A person from before the text: the batch counts the records, stores
+    // the same score as the single path, and keeps the text it built.
+    sqlx::query("UPDATE credit_people SET counted = NULL WHERE user_id = $1")
+        .bind(&u)
+        .execute(&e.ctx.db.pool)
+        .await
+        .unwrap();
+    e.clock.advance_ms(40 * DAY);
+    e.credit.recompute_all(|_| {}).await.unwrap();
+    check(&e, u.clone(), "built by the batch").await;
+    let stored = e.credit.history(&u).await.unwrap().last().unwrap().score;
+    assert_eq!(e.credit.recompute(&u).await.unwrap(), Some(stored));
+}
+
+#[test]
+fn the_counted_text_reads_back_what_it_wrote_and_refuses_anything_else() {
+    use yizhan_credit::{decode_counted, encode_counted, Counted};
+    let records: Vec<Counted> = Kind::ALL
+        .iter()
+        .flat_map(|k| k.outcomes().iter().map(move |o| (*k, *o)))
+        .enumerate()
+        .map(|(i, (kind, outcome))| Counted {
+            kind,
+            outcome,
+            days_late: i as i64 * 7,
+            occurred_at_ms: 1_700_000_000_000 - i as i64,
+        })
+        .collect();
+    let back = decode_counted(&encode_counted(&records)).unwrap();
+    assert_eq!(back.len(), records.len());
+    for (a, b) in back.iter().zip(&records) {
+        assert_eq!(
+            (a.kind, a.outcome, a.days_late, a.occurred_at_ms),
+            (b.kind, b.outcome, b.days_late, b.occurred_at_ms)
+        );
+    }
+    assert_eq!(decode_counted("").unwrap().len(), 0);
+    for bad in ["9", "00", "0012", "00x:1", "70:1", "06:1 x", "00:1:2"] {
+        assert!(decode_counted(bad).is_none(), "{bad}");
+    }
 }
