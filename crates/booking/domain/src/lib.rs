@@ -537,8 +537,11 @@ pub struct Parts {
     /// a person in it asking for a slot hinted full is told "already booked"
     /// from memory while the claim is younger than [`FULL_HINT_MS`] (as the
     /// hint itself), and asks the database again after that.
-    claimed_here: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<(String, String, String), i64>>>,
+    claimed_here: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<ClaimKey, i64>>>,
 }
+
+/// (service, person, period key) of a claim.
+type ClaimKey = (String, String, String);
 
 /// A slot seen with no place left and no hold that ran out, at `seen_at_ms`.
 /// It may only answer "full" to a hold while it is younger than
