@@ -19,9 +19,12 @@ use yizhan_kit::{Deps, Mounted, Room};
 use yizhan_notify::Notify;
 use yizhan_pay::Pay;
 
-/// What the wallet room's handlers use.
-#[derive(Clone, FromRef)]
-pub struct WalletRoom {
+/// What the wallet room's handlers use: one shared count to clone (the
+/// state is cloned on every request; its parts hold a dozen counts).
+#[derive(Clone)]
+pub struct WalletRoom(std::sync::Arc<WalletParts>);
+
+pub struct WalletParts {
     pub ctx: Ctx,
     pub identity: Identity,
     pub notify: Notify,
@@ -29,6 +32,25 @@ pub struct WalletRoom {
     pub idempotency: Idempotency,
     pub config: WebConfig,
 }
+
+impl std::ops::Deref for WalletRoom {
+    type Target = WalletParts;
+    fn deref(&self) -> &WalletParts {
+        &self.0
+    }
+}
+
+/// The parts extractors ask for (the bearer check asks for `Identity`).
+macro_rules! part_of_room {
+    ($($t:ty => $f:ident),*) => {$(
+        impl FromRef<WalletRoom> for $t {
+            fn from_ref(room: &WalletRoom) -> $t {
+                room.$f.clone()
+            }
+        }
+    )*};
+}
+part_of_room!(Ctx => ctx, Identity => identity, Notify => notify, Pay => pay, Idempotency => idempotency, WebConfig => config);
 
 pub static ROOM: Room = Room {
     name: "wallet",
@@ -74,14 +96,14 @@ pub static ROOM: Room = Room {
 };
 
 fn mount(d: &Deps) -> Result<Mounted, String> {
-    let room = WalletRoom {
+    let room = WalletRoom(std::sync::Arc::new(WalletParts {
         ctx: d.get()?,
         identity: d.get()?,
         notify: d.get()?,
         pay: d.get()?,
         idempotency: d.get()?,
         config: d.get()?,
-    };
+    }));
     Ok(Mounted::new(api::router().with_state(room.clone()), pages::router().with_state(room)))
 }
 
