@@ -224,10 +224,7 @@ impl Db {
     /// concurrent commits' flushes itself).
     pub async fn begin(&self) -> Result<Tx> {
         if let (Engine::Sqlite, Some(cell)) = (self.engine, &self.relaxed) {
-            let (pool, flush) = cell.get_or_try_init(|| self.relaxed_pool()).await?;
-            let permit = self.write_permit().await?;
-            let inner = pool.begin_with("BEGIN IMMEDIATE").await?;
-            return Ok(Tx { inner, permit, flush: Some(flush.clone()) });
+            return self.begin_sqlite_write(cell, true).await;
         }
         let permit = self.write_permit().await?;
         // SQLite: take the file's write lock at BEGIN. A deferred transaction
@@ -253,6 +250,15 @@ impl Db {
         ))
     }
 
+    /// SQLite: a write transaction on the `synchronous=NORMAL` connections,
+    /// behind the write permit; `durable`: its commit waits for the group flush.
+    async fn begin_sqlite_write(&self, cell: &tokio::sync::OnceCell<Relaxed>, durable: bool) -> Result<Tx> {
+        let (pool, flush) = cell.get_or_try_init(|| self.relaxed_pool()).await?;
+        let permit = self.write_permit().await?;
+        let inner = pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Tx { inner, permit, flush: durable.then(|| flush.clone()) })
+    }
+
     async fn write_permit(&self) -> Result<Option<OwnedSemaphorePermit>> {
         Ok(match &self.write_permit {
             Some(s) => Some(s.clone().acquire_owned().await.map_err(Error::internal)?),
@@ -273,10 +279,7 @@ impl Db {
         match self.engine {
             Engine::Sqlite => {
                 let Some(cell) = &self.relaxed else { return self.begin().await };
-                let (pool, _) = cell.get_or_try_init(|| self.relaxed_pool()).await?;
-                let permit = self.write_permit().await?;
-                let inner = pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(Tx { inner, permit, flush: None })
+                self.begin_sqlite_write(cell, false).await
             }
             Engine::Postgres => {
                 let mut tx = self.begin().await?;

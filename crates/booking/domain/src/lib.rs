@@ -1020,13 +1020,7 @@ impl Booking {
                 .bind(&key.2)
                 .fetch_one(&self.ctx.db.pool)
                 .await?;
-                if let Ok(mut c) = self.claimed_here.write() {
-                    if claimed > 0 {
-                        c.insert(key, now);
-                    } else {
-                        c.remove(&key);
-                    }
-                }
+                self.remember_claim(&key.0, &key.1, &key.2, (claimed > 0).then_some(now));
                 if claimed > 0 {
                     return Err(Error::new(codes::ALREADY_BOOKED, "booking.already_booked"));
                 }

@@ -76,7 +76,8 @@
 //! that would overdraw fails alone), writes all rows with multi-row
 //! statements and each touched account once with its net change, in ONE
 //! transaction, and answers only after the commit is durable (SQLite WAL
-//! with `synchronous=FULL`, PostgreSQL `synchronous_commit=on`). A crash
+//! with its commit covered by a flush of the log (`GroupFlush`), PostgreSQL
+//! `synchronous_commit=on`). A crash
 //! loses nothing that was acknowledged. If a batch's transaction fails,
 //! every command in it gets the error and nothing of it is applied.
 //!
