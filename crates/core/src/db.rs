@@ -70,10 +70,14 @@ pub struct GroupFlush {
 }
 
 impl GroupFlush {
-    /// Wait until the commit that just returned is on disk.
-    async fn after_commit(&self) -> Result<()> {
+    /// Count the commit that just returned: the ticket to wait for with [`GroupFlush::flushed`].
+    fn ticket(&self) -> u64 {
+        self.committed.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1
+    }
+
+    /// Wait until the commit that took ticket `mine` is on disk.
+    async fn flushed(&self, mine: u64) -> Result<()> {
         use std::sync::atomic::Ordering;
-        let mine = self.committed.fetch_add(1, Ordering::AcqRel) + 1;
         if self.flushed.load(Ordering::Acquire) >= mine {
             return Ok(());
         }
@@ -114,14 +118,36 @@ impl Tx {
 
     /// Commit; a durable transaction returns once the commit is on disk.
     pub async fn commit(self) -> Result<()> {
+        self.commit_then_flush().await?.durable().await
+    }
+
+    /// Commit, and return as soon as the commit is made (on SQLite, before it
+    /// is flushed to disk): what it wrote is visible and the next writer may
+    /// begin. [`Flushing::durable`] then waits until it is on disk; nobody may
+    /// be told it is done before that. (On PostgreSQL the commit is durable
+    /// when it returns.)
+    pub async fn commit_then_flush(self) -> Result<Flushing> {
         let Tx { inner, permit, flush } = self;
         inner.commit().await?;
         // The next writer may begin while this one waits for the disk.
         drop(permit);
-        if let Some(f) = flush {
-            f.after_commit().await?;
+        Ok(Flushing { wait: flush.map(|f| { let mine = f.ticket(); (f, mine) }) })
+    }
+}
+
+/// A commit made, on its way to disk: see [`Tx::commit_then_flush`].
+#[must_use = "a commit is durable only once `durable` returns"]
+pub struct Flushing {
+    wait: Option<(Arc<GroupFlush>, u64)>,
+}
+
+impl Flushing {
+    /// Wait until the commit is on disk (shared with every commit made meanwhile).
+    pub async fn durable(self) -> Result<()> {
+        match self.wait {
+            Some((f, mine)) => f.flushed(mine).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -364,5 +390,60 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Placeholders for a statement built at run time with many values (a
+/// multi-row `INSERT`, a long `IN` list), numbered in the order they are
+/// bound: `$1, $2, …` on PostgreSQL, anonymous `?` on SQLite. On SQLite a
+/// `$n` is a *named* parameter, found by a linear search of the names before
+/// it, so binding a statement with n of them costs n² string comparisons
+/// (measured: a sixth of the server's time under the payment load). Each
+/// placeholder is bound exactly once, in order: a value used twice is bound
+/// twice.
+pub struct Params {
+    engine: Engine,
+    n: usize,
+}
+
+impl Params {
+    pub fn new(engine: Engine) -> Params {
+        Params { engine, n: 0 }
+    }
+
+    /// For the engine `conn` talks to.
+    pub fn of(conn: &AnyConnection) -> Params {
+        let engine = if conn.backend_name() == "PostgreSQL" { Engine::Postgres } else { Engine::Sqlite };
+        Params::new(engine)
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The next placeholder.
+    pub fn next(&mut self) -> String {
+        self.n += 1;
+        match self.engine {
+            Engine::Sqlite => "?".to_string(),
+            Engine::Postgres => format!("${}", self.n),
+        }
+    }
+
+    /// `k` placeholders separated by commas.
+    pub fn list(&mut self, k: usize) -> String {
+        let mut out = String::with_capacity(k * 4);
+        for i in 0..k {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&self.next());
+        }
+        out
+    }
+
+    /// A row of `k` placeholders in parentheses.
+    pub fn row(&mut self, k: usize) -> String {
+        format!("({})", self.list(k))
     }
 }

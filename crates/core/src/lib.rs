@@ -3,6 +3,7 @@
 //! key vault for data encrypted at rest, money as integer fen, and the test
 //! database helper. Nothing here knows HTTP or any domain's tables.
 
+pub mod cache;
 pub mod clock;
 pub mod db;
 pub mod error;
@@ -15,7 +16,7 @@ pub mod time;
 pub mod vault;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use db::{Db, Engine, MigrationSet, Tx};
+pub use db::{Db, Engine, Flushing, MigrationSet, Params, Tx};
 pub use error::{Class, Code, Error, FieldError, Result};
 pub use ids::{OsRandom, Random, SeededRandom, SharedRandom};
 pub use money::Fen;

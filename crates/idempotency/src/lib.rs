@@ -24,8 +24,8 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use yizhan_core::group::{Batch, GroupCommit, GroupLimits};
-use yizhan_core::{Ctx, Error, MigrationSet, Msg, Result, Tx};
+use yizhan_core::group::{Batch, GroupCommit, GroupLimits, GroupRead, ReadBatch, ReadLimits};
+use yizhan_core::{Ctx, Error, MigrationSet, Msg, Params, Result, Tx};
 
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     domain: "idempotency",
@@ -149,11 +149,9 @@ impl DomainAnswer {
     /// (by a request in another process) keeps its first answer.
     pub async fn insert_all(conn: &mut sqlx::AnyConnection, all: &[&DomainAnswer]) -> Result<()> {
         for chunk in all.chunks(ROWS_PER_STATEMENT) {
+            let mut p = Params::of(conn);
             let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let b = i * 4;
-                    format!("(${}, ${}, ${}, 'domain', NULL, NULL, ${}, ${}, NULL)", b + 1, b + 2, b + 3, b + 4, b + 4)
-                })
+                .map(|_| format!("({}, 'domain', NULL, NULL, {}, NULL)", p.list(3), p.list(2)))
                 .collect();
             let sql = format!(
                 "INSERT INTO idempotency_keys
@@ -163,7 +161,7 @@ impl DomainAnswer {
             );
             let mut q = sqlx::query(&sql);
             for a in chunk {
-                q = q.bind(&a.scope).bind(&a.key).bind(&a.request_hash).bind(a.at_ms);
+                q = q.bind(&a.scope).bind(&a.key).bind(&a.request_hash).bind(a.at_ms).bind(a.at_ms);
             }
             q.execute(&mut *conn).await?;
         }
@@ -210,6 +208,45 @@ pub struct Idempotency {
     ctx: Ctx,
     running: Arc<Running>,
     answers: GroupCommit<Answers>,
+    lookups: GroupRead<Lookups>,
+}
+
+/// The rows of many (scope, key) pairs in one query: a request's `begin`
+/// shares its read with every other one waiting.
+struct Lookups;
+
+/// Pairs in one lookup query (each binds two values).
+const PAIRS_PER_QUERY: usize = 128;
+
+impl ReadBatch for Lookups {
+    type Op = (String, String);
+    type Out = Option<KeyRow>;
+    fn read<'a>(
+        &'a self,
+        conn: &'a mut sqlx::AnyConnection,
+        ops: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Vec<Result<Option<KeyRow>>>>> {
+        Box::pin(async move {
+            let mut found: HashMap<(String, String), KeyRow> = HashMap::new();
+            for chunk in ops.chunks(PAIRS_PER_QUERY) {
+                let mut p = Params::of(conn);
+                let terms: Vec<String> =
+                    (0..chunk.len()).map(|_| format!("(scope = {} AND idem_key = {})", p.next(), p.next())).collect();
+                let sql = format!(
+                    "SELECT scope, idem_key, request_hash, state, status_code, body FROM idempotency_keys WHERE {}",
+                    terms.join(" OR ")
+                );
+                let mut q = sqlx::query_as::<_, KeyRow>(&sql);
+                for (scope, key) in chunk {
+                    q = q.bind(scope).bind(key);
+                }
+                for row in q.fetch_all(&mut *conn).await? {
+                    found.insert((row.scope.clone(), row.idem_key.clone()), row);
+                }
+            }
+            Ok(ops.iter().map(|k| Ok(found.get(k).cloned())).collect())
+        })
+    }
 }
 
 /// Rows in one multi-row statement (each binds at most 9 values).
@@ -238,22 +275,9 @@ impl Batch for Answers {
         Box::pin(async move {
             let mut stored = std::collections::HashSet::new();
             for chunk in ops.chunks(ROWS_PER_STATEMENT) {
-                let values: Vec<String> = (0..chunk.len())
-                    .map(|i| {
-                        let b = i * 7;
-                        format!(
-                            "(${}, ${}, ${}, 'done', ${}, ${}, ${}, ${}, ${})",
-                            b + 1,
-                            b + 2,
-                            b + 3,
-                            b + 4,
-                            b + 5,
-                            b + 6,
-                            b + 6,
-                            b + 7
-                        )
-                    })
-                    .collect();
+                let mut p = Params::of(tx.conn());
+                let values: Vec<String> =
+                    (0..chunk.len()).map(|_| format!("({}, 'done', {})", p.list(3), p.list(5))).collect();
                 let sql = format!(
                     "INSERT INTO idempotency_keys
                          (scope, idem_key, request_hash, state, status_code, body, created_at_ms, locked_at_ms, holder)
@@ -269,6 +293,7 @@ impl Batch for Answers {
                         .bind(a.status)
                         .bind(&a.body)
                         .bind(a.at_ms)
+                        .bind(a.at_ms)
                         .bind(&a.holder);
                 }
                 for (holder,) in q.fetch_all(tx.conn()).await? {
@@ -281,8 +306,10 @@ impl Batch for Answers {
 }
 
 /// What is stored for one (scope, key).
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, Clone)]
 struct KeyRow {
+    scope: String,
+    idem_key: String,
     request_hash: String,
     state: String,
     status_code: Option<i64>,
@@ -306,11 +333,13 @@ impl Idempotency {
     /// The store, with its group commit running on the current tokio runtime.
     pub fn new(ctx: Ctx) -> Idempotency {
         let answers = GroupCommit::start(ctx.db.clone(), Answers, GroupLimits::default());
-        Idempotency { ctx, running: Arc::new(Running::default()), answers }
+        let lookups = GroupRead::start(ctx.db.clone(), Lookups, ReadLimits::default());
+        Idempotency { ctx, running: Arc::new(Running::default()), answers, lookups }
     }
 
     /// Claim `key` for a request, or learn what became of it. A claim is
-    /// made in this process and costs one read; see [`Lease`].
+    /// made in this process and costs one read, shared with every other
+    /// claim waiting at the moment; see [`Lease`].
     pub async fn begin(&self, scope: &str, key: &str, request_hash: &str) -> Result<Begin> {
         check(scope, key)?;
         let lease = {
@@ -333,13 +362,7 @@ impl Idempotency {
         };
         // Claimed here first, so the row read below cannot be stored by
         // another request of this process between the read and the run.
-        let row: Option<KeyRow> = sqlx::query_as(
-            "SELECT request_hash, state, status_code, body FROM idempotency_keys WHERE scope = $1 AND idem_key = $2",
-        )
-        .bind(scope)
-        .bind(key)
-        .fetch_optional(&self.ctx.db.pool)
-        .await?;
+        let row = self.lookups.get((scope.to_string(), key.to_string())).await?;
         let Some(row) = row else {
             return Ok(Begin::Fresh(lease));
         };

@@ -379,7 +379,29 @@ struct Inner {
     dummy_hash: tokio::sync::OnceCell<String>,
     /// Who holds which token, so a request need not read the database.
     sessions: Arc<session_cache::SessionCache>,
+    /// What a payment asks of a live person (see [`Identity::standing`]),
+    /// by user id; forgotten in every process when the row changes.
+    people: Arc<yizhan_core::cache::Remembered<PersonCard>>,
+    /// Login → user id, as last read. Only a hint: it is used only when the
+    /// person's card (forgotten at every change of login) still carries the
+    /// same login, so it never needs forgetting of its own.
+    logins: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
+
+/// What a payment needs of a live person, remembered (see `Inner::people`).
+#[derive(Clone)]
+struct PersonCard {
+    name: String,
+    login: String,
+    login_verified: bool,
+    verification_level: i64,
+}
+
+/// The PostgreSQL channel on which a change to a person's row travels.
+pub const PEOPLE_CHANNEL: &str = "yizhan_people";
+/// People remembered at most, and for how long an entry is trusted.
+const PEOPLE_MAX: usize = 200_000;
+const PEOPLE_MAX_AGE_MS: i64 = 300_000;
 
 #[derive(Clone)]
 pub struct Identity {
@@ -537,6 +559,17 @@ struct UserRefRow {
     login: String,
 }
 
+const CARD_COLS: &str = "id, name, login, login_verified_at_ms, verification_level";
+
+#[derive(sqlx::FromRow)]
+struct CardRow {
+    id: String,
+    name: String,
+    login: String,
+    login_verified_at_ms: Option<i64>,
+    verification_level: i64,
+}
+
 impl From<UserRefRow> for UserRef {
     fn from(r: UserRefRow) -> UserRef {
         UserRef { user_id: r.id, login_masked: mask_login(&r.login), name: r.name }
@@ -555,6 +588,7 @@ impl Identity {
             password::Hasher::new(config.fast_hashing_for_tests, config.max_concurrent_hashes, config.hash_wait_ms);
         let sessions = Arc::new(session_cache::SessionCache::new(ctx.db.engine()));
         session_cache::listen(&ctx.db, sessions.clone());
+        let people = yizhan_core::cache::Remembered::start(&ctx.db, PEOPLE_CHANNEL, PEOPLE_MAX, PEOPLE_MAX_AGE_MS);
         Identity {
             inner: Arc::new(Inner {
                 ctx,
@@ -566,6 +600,8 @@ impl Identity {
                 relations: std::sync::OnceLock::new(),
                 dummy_hash: tokio::sync::OnceCell::new(),
                 sessions,
+                people,
+                logins: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
         }
     }
@@ -1077,26 +1113,73 @@ impl Identity {
 
     pub async fn find_by_login(&self, login: &str) -> Result<Option<UserRef>> {
         let login = Login::parse(login)?;
-        let row: Option<UserRefRow> =
-            sqlx::query_as("SELECT id, name, login FROM users WHERE login = $1 AND deleted_at_ms IS NULL")
-                .bind(login.as_str())
-                .fetch_optional(&self.ctx().db.pool)
-                .await?;
-        Ok(row.map(UserRef::from))
+        let hinted = self.inner.logins.lock().unwrap_or_else(|e| e.into_inner()).get(login.as_str()).cloned();
+        if let Some(user_id) = hinted {
+            let now = self.ctx().now_ms();
+            if let Some(card) = self.inner.people.get(&user_id, now).filter(|c| c.login == login.as_str()) {
+                return Ok(Some(UserRef { login_masked: mask_login(&card.login), user_id, name: card.name }));
+            }
+        }
+        let generation = self.inner.people.generation();
+        let row: Option<CardRow> = sqlx::query_as(&format!("SELECT {CARD_COLS} FROM users WHERE login = $1 AND deleted_at_ms IS NULL"))
+            .bind(login.as_str())
+            .fetch_optional(&self.ctx().db.pool)
+            .await?;
+        Ok(row.map(|r| {
+            let (user_id, card) = self.remember_card(r, generation);
+            UserRef { login_masked: mask_login(&card.login), user_id, name: card.name }
+        }))
     }
 
-    /// What a payment needs to know of its payer, in one read: the name the
+    /// What a payment needs to know of its payer: the name the
     /// payee is told, whether the login is proved, and the verification
     /// level the limits go by. A deleted or unknown account is not found.
+    /// Remembered, and forgotten in every process when the person's row
+    /// changes ([`Identity::person_changed`]).
     pub async fn standing(&self, user_id: &str) -> Result<Standing> {
-        let row: Option<(String, Option<i64>, i64)> = sqlx::query_as(
-            "SELECT name, login_verified_at_ms, verification_level FROM users WHERE id = $1 AND deleted_at_ms IS NULL",
-        )
-        .bind(user_id)
-        .fetch_optional(&self.ctx().db.pool)
-        .await?;
-        let (name, verified_at, verification_level) = row.ok_or_else(|| Error::not_found("user"))?;
-        Ok(Standing { name, login_verified: verified_at.is_some(), verification_level })
+        let now = self.ctx().now_ms();
+        let card = match self.inner.people.get(user_id, now) {
+            Some(c) => c,
+            None => {
+                let generation = self.inner.people.generation();
+                let row: Option<CardRow> =
+                    sqlx::query_as(&format!("SELECT {CARD_COLS} FROM users WHERE id = $1 AND deleted_at_ms IS NULL"))
+                        .bind(user_id)
+                        .fetch_optional(&self.ctx().db.pool)
+                        .await?;
+                self.remember_card(row.ok_or_else(|| Error::not_found("user"))?, generation).1
+            }
+        };
+        Ok(Standing { name: card.name, login_verified: card.login_verified, verification_level: card.verification_level })
+    }
+
+    fn remember_card(&self, r: CardRow, generation: u64) -> (String, PersonCard) {
+        let card = PersonCard {
+            name: r.name,
+            login: r.login,
+            login_verified: r.login_verified_at_ms.is_some(),
+            verification_level: r.verification_level,
+        };
+        self.inner.people.put(&r.id, card.clone(), self.ctx().now_ms(), generation);
+        let mut logins = self.inner.logins.lock().unwrap_or_else(|e| e.into_inner());
+        if logins.len() >= PEOPLE_MAX && !logins.contains_key(&card.login) {
+            logins.clear();
+        }
+        logins.insert(card.login.clone(), r.id.clone());
+        (r.id, card)
+    }
+
+    /// In a transaction that changes a person's row (name, login, proof of
+    /// the login, verification level, deletion): forget what is remembered
+    /// of them, here and, when it commits, in every other process. Call
+    /// [`Identity::person_changed_after`] after the commit.
+    pub(crate) async fn person_changed(&self, tx: &mut yizhan_core::Tx, user_id: &str) -> Result<()> {
+        self.inner.people.forget(tx, user_id).await
+    }
+
+    /// After the commit of a transaction that called [`Identity::person_changed`].
+    pub(crate) fn person_changed_after(&self, user_id: &str) {
+        self.inner.people.forgotten(user_id);
     }
 
     /// The verified holder of an identity number (bound through the verifier
@@ -1529,8 +1612,10 @@ impl Identity {
         sqlx::query("DELETE FROM identity_login_codes WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
         let eviction = session_cache::Eviction::User(user_id.to_string());
         self.evict_sessions(&mut tx, &eviction).await?;
+        self.person_changed(&mut tx, user_id).await?;
         tx.commit().await?;
         self.evicted(&eviction);
+        self.person_changed_after(user_id);
         tracing::info!(%user_id, "account deleted");
         Ok(())
     }

@@ -350,7 +350,9 @@ impl Identity {
             .bind(user_id)
             .execute(tx.conn())
             .await?;
+        self.person_changed(&mut tx, user_id).await?;
         tx.commit().await?;
+        self.person_changed_after(user_id);
         self.drop_claims(login, None).await?;
         tracing::info!(%user_id, email = login.is_email(), "login proved");
         Ok(())

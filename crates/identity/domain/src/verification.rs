@@ -401,7 +401,9 @@ impl Identity {
         if updated.rows_affected() != 1 {
             return Err(Error::not_found("user"));
         }
+        self.person_changed(&mut tx, user_id).await?;
         tx.commit().await?;
+        self.person_changed_after(user_id);
         tracing::info!(%user_id, verifier = self.verifier_name(), "real name verified");
         self.profile(user_id).await
     }
@@ -655,7 +657,15 @@ impl Identity {
         if updated.rows_affected() != 1 {
             return Err(Error::not_found("user"));
         }
+        self.person_changed(&mut tx, subject_user_id).await?;
+        if let Some(h) = &holder {
+            self.person_changed(&mut tx, &h.id).await?;
+        }
         tx.commit().await?;
+        self.person_changed_after(subject_user_id);
+        if let Some(h) = &holder {
+            self.person_changed_after(&h.id);
+        }
         tracing::info!(user_id = %subject_user_id, org_id = %org.id, moved = holder.is_some(), "verified at a counter");
         let masked = number.masked();
         self.tell_key(
@@ -1006,7 +1016,13 @@ impl Identity {
                 }
             }
         }
+        for id in [&d.claimant_user_id, &d.holder_user_id] {
+            self.person_changed(&mut tx, id).await?;
+        }
         tx.commit().await?;
+        for id in [&d.claimant_user_id, &d.holder_user_id] {
+            self.person_changed_after(id);
+        }
         tracing::info!(%dispute_id, upheld = uphold, org_id = %org.id, "dispute resolved");
         let subject = d.subject();
         // Both sides hear the outcome, each in their own words.

@@ -204,22 +204,9 @@ impl Batch for Inserts {
 
 async fn insert_rows(conn: &mut sqlx::AnyConnection, rows: &[&NewRow]) -> Result<()> {
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let b = i * 8;
-                format!(
-                    "(${}, ${}, ${}, '', '', '', '', ${}, ${}, ${}, ${}, ${}, NULL)",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                )
-            })
-            .collect();
+        let mut p = yizhan_core::Params::of(conn);
+        let values: Vec<String> =
+            (0..chunk.len()).map(|_| format!("({}, '', '', '', '', {}, NULL)", p.list(3), p.list(5))).collect();
         let sql = format!("INSERT INTO notifications ({COLUMNS}) VALUES {}", values.join(", "));
         let mut q = sqlx::query(&sql);
         for r in chunk {

@@ -111,6 +111,9 @@ impl Pay {
     pub async fn erase_personal(&self, user_id: &str) -> Result<()> {
         let mut tx = self.ctx().db.begin().await?;
         crate::confirm::erase_pin(&mut tx, user_id).await?;
-        tx.commit().await
+        self.inner.pins.forget(&mut tx, user_id).await?;
+        tx.commit().await?;
+        self.inner.pins.forgotten(user_id);
+        Ok(())
     }
 }

@@ -360,12 +360,20 @@ impl Pay {
         hex::encode(self.ctx().vault.mac("payment-pin", format!("{user_id}:{pin}").as_bytes()))
     }
 
+    /// The person's PIN hash, if they set a PIN: remembered (see `Inner::pins`).
     async fn pin_hash(&self, user_id: &str) -> Result<Option<String>> {
+        let pins = &self.inner.pins;
+        if let Some(known) = pins.get(user_id, self.ctx().now_ms()) {
+            return Ok(known);
+        }
+        let generation = pins.generation();
         let row: Option<(String,)> = sqlx::query_as("SELECT pin_hash FROM payment_pins WHERE user_id = $1")
             .bind(user_id)
             .fetch_optional(&self.ctx().db.pool)
             .await?;
-        Ok(row.map(|r| r.0))
+        let hash = row.map(|r| r.0);
+        pins.put(user_id, hash.clone(), self.ctx().now_ms(), generation);
+        Ok(hash)
     }
 
     pub async fn has_payment_pin(&self, user_id: &str) -> Result<bool> {
@@ -396,7 +404,9 @@ impl Pay {
             .bind(format!("pin:{user_id}"))
             .execute(tx.conn())
             .await?;
+        self.inner.pins.forget(&mut tx, user_id).await?;
         tx.commit().await?;
+        self.inner.pins.forgotten(user_id);
         tracing::info!(%user_id, "payment PIN set");
         Ok(())
     }
@@ -406,7 +416,9 @@ impl Pay {
         self.check_password(user_id, password).await?;
         let mut tx = self.ctx().db.begin().await?;
         sqlx::query("DELETE FROM payment_pins WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+        self.inner.pins.forget(&mut tx, user_id).await?;
         tx.commit().await?;
+        self.inner.pins.forgotten(user_id);
         tracing::info!(%user_id, "payment PIN removed");
         Ok(())
     }
@@ -474,6 +486,12 @@ impl Pay {
         tx.commit().await
     }
 }
+
+/// The PostgreSQL channel a change of a payment PIN travels on.
+pub(crate) const PINS_CHANNEL: &str = "yizhan_pins";
+/// People whose PIN (or its absence) is remembered at most, and for how long.
+pub(crate) const PINS_MAX: usize = 200_000;
+pub(crate) const PINS_MAX_AGE_MS: i64 = 300_000;
 
 /// A deleted account's payment PIN and its counts go with it.
 pub(crate) async fn erase_pin(tx: &mut yizhan_core::Tx, user_id: &str) -> Result<()> {

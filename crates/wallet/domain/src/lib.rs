@@ -190,6 +190,9 @@ struct Inner {
     reservations: yizhan_core::group::GroupCommit<limits::Reservations>,
     /// The limit table as last read.
     rules: limits::RuleCache,
+    /// Each person's payment PIN hash (or none) as last read, forgotten in
+    /// every process when it is set, changed or removed.
+    pins: Arc<yizhan_core::cache::Remembered<Option<String>>>,
     /// Who hears of a paid bill (the credit room, wired by the app); none: nobody.
     bill_events: std::sync::OnceLock<Arc<dyn bills::BillEvents>>,
 }
@@ -254,6 +257,8 @@ impl Pay {
     ) -> Pay {
         let reservations =
             yizhan_core::group::GroupCommit::start(ctx.db.clone(), limits::Reservations, Default::default());
+        let pins =
+            yizhan_core::cache::Remembered::start(&ctx.db, confirm::PINS_CHANNEL, confirm::PINS_MAX, confirm::PINS_MAX_AGE_MS);
         Pay {
             inner: Arc::new(Inner {
                 ctx,
@@ -264,6 +269,7 @@ impl Pay {
                 gateway,
                 config,
                 opened: Mutex::new(HashSet::new()),
+                pins,
                 reservations,
                 rules: limits::RuleCache::default(),
                 bill_events: std::sync::OnceLock::new(),

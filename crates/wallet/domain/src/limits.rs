@@ -11,9 +11,9 @@
 //! cannot join its transaction cleanly. Usage is reserved first instead, in its
 //! own transaction: a row in `wallet_limit_reservations` keyed by the
 //! movement's ledger key (`INSERT … ON CONFLICT DO NOTHING`, so a retry is
-//! counted once), and one conditional upsert of the day's counter (`used_fen +
-//! amount <= cap`), so of two payments that together exceed the cap only one
-//! passes, on both engines. Then the money moves. When the movement is refused
+//! counted once), and the day's counter moved only while `used_fen + amount
+//! <= cap`, read and written under the transaction's lock on it, so of two
+//! payments that together exceed the cap only one passes, on both engines. Then the money moves. When the movement is refused
 //! for good (not enough money, a declined card, a withdrawal the bank refused)
 //! the reservation is given back. A crash between the reservation and the
 //! movement leaves the day over-counted by that amount: the safe side (a retry
@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use yizhan_core::group::Batch;
 use yizhan_core::time::{CST_OFFSET_MS, DAY_MS};
-use yizhan_core::{Error, Fen, Msg, Result};
+use yizhan_core::{Error, Fen, Msg, Params, Result};
 use yizhan_identity::Principal;
 
 /// One reservation to count (see the module's note).
@@ -66,10 +66,21 @@ pub(crate) enum Reserved {
     OverDaily,
 }
 
-/// Reservations counted many per transaction (a group commit), each decided
-/// by its own conditional statements in order, so two payments in one batch
-/// that together pass the cap are decided one after the other.
+/// Reservations counted many per transaction (a group commit), with a few
+/// statements for the whole batch: the reservations inserted at once (a
+/// reference already there was counted before), the day's counters they
+/// touch created if missing and read (on PostgreSQL locked, in key order),
+/// then decided in order in memory, so two payments in one batch that
+/// together pass the cap are decided one after the other, and written back
+/// at once. Under the transaction's write lock (SQLite) or the counters' row
+/// locks (PostgreSQL) no other writer moves a counter meanwhile.
 pub(crate) struct Reservations;
+
+/// Rows in one multi-row statement (each binds at most 6 values).
+const RESERVE_ROWS: usize = 200;
+
+/// A day's counter: (user, operation, day).
+type CounterKey = (String, &'static str, i64);
 
 impl Batch for Reservations {
     type Op = Reserve;
@@ -84,49 +95,108 @@ impl Batch for Reservations {
         ops: &'a [Reserve],
     ) -> BoxFuture<'a, Result<Vec<Result<Reserved>>>> {
         Box::pin(async move {
-            let mut out = Vec::with_capacity(ops.len());
-            for r in ops {
-                let fresh = sqlx::query(
+            let postgres = Params::of(tx.conn()).engine() == yizhan_core::Engine::Postgres;
+            // 1. The reservations: the first of each new reference is fresh.
+            let mut fresh_refs: std::collections::HashSet<String> = std::collections::HashSet::new();
+            for chunk in ops.chunks(RESERVE_ROWS) {
+                let mut p = Params::of(tx.conn());
+                let values: Vec<String> = (0..chunk.len()).map(|_| p.row(6)).collect();
+                let sql = format!(
                     "INSERT INTO wallet_limit_reservations (reference, user_id, operation, day, amount_fen, created_at_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reference) DO NOTHING",
-                )
-                .bind(&r.reference)
-                .bind(&r.user_id)
-                .bind(r.operation)
-                .bind(r.day)
-                .bind(r.amount_fen)
-                .bind(r.now_ms)
-                .execute(tx.conn())
-                .await?
-                .rows_affected();
-                if fresh == 0 {
+                     VALUES {} ON CONFLICT (reference) DO NOTHING RETURNING reference",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query_as::<_, (String,)>(&sql);
+                for r in chunk {
+                    q = q.bind(&r.reference).bind(&r.user_id).bind(r.operation).bind(r.day).bind(r.amount_fen).bind(r.now_ms);
+                }
+                fresh_refs.extend(q.fetch_all(tx.conn()).await?.into_iter().map(|(r,)| r));
+            }
+            let mut fresh = vec![false; ops.len()];
+            for (i, r) in ops.iter().enumerate() {
+                fresh[i] = fresh_refs.remove(&r.reference);
+            }
+            // 2. The counters they touch, created at 0 if missing, then read (locked on PostgreSQL).
+            let mut keys: Vec<CounterKey> =
+                ops.iter().zip(&fresh).filter(|(_, f)| **f).map(|(r, _)| (r.user_id.clone(), r.operation, r.day)).collect();
+            keys.sort();
+            keys.dedup();
+            let mut used: HashMap<CounterKey, i64> = HashMap::with_capacity(keys.len());
+            for chunk in keys.chunks(RESERVE_ROWS) {
+                let mut p = Params::of(tx.conn());
+                let values: Vec<String> = (0..chunk.len()).map(|_| format!("({}, 0)", p.list(3))).collect();
+                let sql = format!(
+                    "INSERT INTO wallet_limit_usage (user_id, operation, day, used_fen) VALUES {}
+                     ON CONFLICT (user_id, operation, day) DO NOTHING",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query(&sql);
+                for (u, op, day) in chunk {
+                    q = q.bind(u).bind(*op).bind(*day);
+                }
+                q.execute(tx.conn()).await?;
+                let mut p = Params::of(tx.conn());
+                let terms: Vec<String> = (0..chunk.len())
+                    .map(|_| format!("(user_id = {} AND operation = {} AND day = {})", p.next(), p.next(), p.next()))
+                    .collect();
+                let lock = if postgres { " ORDER BY user_id, operation, day FOR UPDATE" } else { "" };
+                let sql = format!(
+                    "SELECT user_id, operation, day, used_fen FROM wallet_limit_usage WHERE {}{lock}",
+                    terms.join(" OR ")
+                );
+                let mut q = sqlx::query_as::<_, (String, String, i64, i64)>(&sql);
+                for (u, op, day) in chunk {
+                    q = q.bind(u).bind(*op).bind(*day);
+                }
+                for (u, op, day, n) in q.fetch_all(tx.conn()).await? {
+                    if let Some(k) = chunk.iter().find(|k| k.0 == u && k.1 == op && k.2 == day) {
+                        used.insert(k.clone(), n);
+                    }
+                }
+            }
+            // 3. Decided in order.
+            let before = used.clone();
+            let mut refused: Vec<&str> = Vec::new();
+            let mut out = Vec::with_capacity(ops.len());
+            for (r, is_fresh) in ops.iter().zip(&fresh) {
+                if !is_fresh {
                     out.push(Ok(Reserved::AlreadyCounted));
                     continue;
                 }
-                // One statement decides: two payments at once that together pass the
-                // cap cannot both add to the counter (the row is locked by the first).
-                let counted = sqlx::query(
-                    "INSERT INTO wallet_limit_usage (user_id, operation, day, used_fen) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (user_id, operation, day) DO UPDATE SET used_fen = wallet_limit_usage.used_fen + excluded.used_fen
-                     WHERE wallet_limit_usage.used_fen + excluded.used_fen <= $5",
-                )
-                .bind(&r.user_id)
-                .bind(r.operation)
-                .bind(r.day)
-                .bind(r.amount_fen)
-                .bind(r.per_day_fen)
-                .execute(tx.conn())
-                .await?
-                .rows_affected();
-                if counted == 0 {
-                    sqlx::query("DELETE FROM wallet_limit_reservations WHERE reference = $1")
-                        .bind(&r.reference)
-                        .execute(tx.conn())
-                        .await?;
-                    out.push(Ok(Reserved::OverDaily));
-                } else {
+                let n = used.entry((r.user_id.clone(), r.operation, r.day)).or_insert(0);
+                if *n + r.amount_fen <= r.per_day_fen {
+                    *n += r.amount_fen;
                     out.push(Ok(Reserved::Counted));
+                } else {
+                    refused.push(&r.reference);
+                    out.push(Ok(Reserved::OverDaily));
                 }
+            }
+            // 4. The counters that moved, and the refused reservations gone.
+            let moved: Vec<(&CounterKey, i64)> =
+                used.iter().filter(|(k, n)| before.get(*k) != Some(*n)).map(|(k, n)| (k, *n)).collect();
+            for chunk in moved.chunks(RESERVE_ROWS) {
+                let mut p = Params::of(tx.conn());
+                let values: Vec<String> = (0..chunk.len()).map(|_| p.row(4)).collect();
+                let sql = format!(
+                    "INSERT INTO wallet_limit_usage (user_id, operation, day, used_fen) VALUES {}
+                     ON CONFLICT (user_id, operation, day) DO UPDATE SET used_fen = excluded.used_fen",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query(&sql);
+                for ((u, op, day), n) in chunk {
+                    q = q.bind(u).bind(*op).bind(*day).bind(*n);
+                }
+                q.execute(tx.conn()).await?;
+            }
+            for chunk in refused.chunks(RESERVE_ROWS) {
+                let list = Params::of(tx.conn()).list(chunk.len());
+                let sql = format!("DELETE FROM wallet_limit_reservations WHERE reference IN ({list})");
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q.bind(*r);
+                }
+                q.execute(tx.conn()).await?;
             }
             Ok(out)
         })

@@ -1246,14 +1246,18 @@ enum WriteError {
     AtCommit(Error),
 }
 
-async fn write_prepared(ctx: &Ctx, cfg: &LedgerConfig, p: &Prepared) -> Result<(), WriteError> {
+/// Writes and commits a prepared batch; its commit is then on its way to
+/// disk (the next batch may write meanwhile), and nobody is answered before
+/// [`yizhan_core::Flushing::durable`].
+async fn write_prepared(ctx: &Ctx, cfg: &LedgerConfig, p: &Prepared) -> Result<Option<yizhan_core::Flushing>, WriteError> {
     let t0 = std::time::Instant::now();
     let engine = ctx.db.engine();
     let before = |e: Error| WriteError::BeforeCommit(e);
     if p.st.rows.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let mut tx = ctx.db.begin().await.map_err(before)?;
+    let t_begin = t0.elapsed();
     let conn = tx.conn();
     let n = i64::try_from(p.st.rows.len()).map_err(|e| before(Error::internal(e)))?;
     let moved = sqlx::query("UPDATE ledger_meta SET value_int = $1 WHERE key = 'transfer_seq' AND value_int = $2")
@@ -1273,48 +1277,67 @@ async fn write_prepared(ctx: &Ctx, cfg: &LedgerConfig, p: &Prepared) -> Result<(
         return Err(before(Error::internal(anyhow::anyhow!("ledger: an account changed since the batch was read"))));
     }
     write_rows(conn, engine, cfg.max_rows_per_statement, &p.st).await.map_err(before)?;
+    let t_rows = t0.elapsed();
     write_attachments(conn, &p.cmds_attachments, &p.outcomes, &p.st.rows).await.map_err(before)?;
     let t_write = t0.elapsed();
-    tx.commit().await.map_err(WriteError::AtCommit)?;
+    let flushing = tx.commit_then_flush().await.map_err(WriteError::AtCommit)?;
     tracing::debug!(
         rows = p.st.rows.len(),
         accounts = p.st.accounts.len(),
         read_ms = p.read.as_secs_f64() * 1e3,
-        write_ms = t_write.as_secs_f64() * 1e3,
+        begin_ms = t_begin.as_secs_f64() * 1e3,
+        rows_ms = (t_rows - t_begin).as_secs_f64() * 1e3,
+        attachments_ms = (t_write - t_rows).as_secs_f64() * 1e3,
         commit_ms = (t0.elapsed() - t_write).as_secs_f64() * 1e3,
         "ledger batch committed (pipelined)"
     );
-    Ok(())
+    Ok(Some(flushing))
 }
 
 /// Writes a batch (prepared, or else the plain way) and answers its callers.
-/// True when it committed exactly as prepared, so a batch built on its carry stands.
+/// Says on `committed`, as soon as its commit is made, whether it committed
+/// exactly as prepared (so a batch built on its carry stands and may write),
+/// then waits for the disk before answering.
 async fn write_task(
     ctx: Ctx,
     cfg: LedgerConfig,
     stats: Arc<Stats>,
     mut cmds: Vec<Cmd>,
     prepared: Option<Prepared>,
-) -> bool {
+    committed: oneshot::Sender<bool>,
+) {
     if let Some(p) = prepared {
         match write_prepared(&ctx, &cfg, &p).await {
-            Ok(()) => {
+            Ok(flushing) => {
+                let _ = committed.send(true);
                 stats.batches.fetch_add(1, Ordering::Relaxed);
+                if let Some(f) = flushing {
+                    if let Err(e) = f.durable().await {
+                        // Committed, but not known to be on disk: an unknown outcome.
+                        stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %e, "ledger batch not flushed to disk");
+                        for cmd in cmds.drain(..) {
+                            fail(cmd, &e);
+                        }
+                        return;
+                    }
+                }
                 stats.commands.fetch_add(cmds.len() as u64, Ordering::Relaxed);
                 stats.rows.fetch_add(p.st.rows.len() as u64, Ordering::Relaxed);
                 for (cmd, outcome) in cmds.drain(..).zip(p.outcomes) {
                     answer(cmd, outcome, &p.st.rows);
                 }
-                return true;
+                return;
             }
             Err(WriteError::AtCommit(e)) => {
+                let _ = committed.send(false);
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 stats.failed_batches.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, "ledger batch commit failed");
                 for cmd in cmds.drain(..) {
                     fail(cmd, &e);
                 }
-                return false;
+                return;
             }
             Err(WriteError::BeforeCommit(e)) => {
                 stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -1323,11 +1346,12 @@ async fn write_task(
         }
     }
     execute(&ctx, &cfg, &stats, &mut cmds).await;
-    false
+    let _ = committed.send(false);
 }
 
 struct InFlight {
-    handle: tokio::task::JoinHandle<bool>,
+    /// Whether the batch committed as prepared, said once its commit is made.
+    committed: oneshot::Receiver<bool>,
     /// Set when the batch was prepared: the next one may build on it.
     carry: Option<Arc<Carry>>,
 }
@@ -1341,7 +1365,7 @@ async fn run_pipelined(ctx: Ctx, cfg: LedgerConfig, stats: Arc<Stats>, mut rx: m
         let got = match inflight.as_mut() {
             Some(f) => tokio::select! {
                 n = rx.recv_many(&mut cmds, max) => Ok(n),
-                done = &mut f.handle => Err(done.unwrap_or(false)),
+                done = &mut f.committed => Err(done.unwrap_or(false)),
             },
             None => Ok(rx.recv_many(&mut cmds, max).await),
         };
@@ -1358,7 +1382,7 @@ async fn run_pipelined(ctx: Ctx, cfg: LedgerConfig, stats: Arc<Stats>, mut rx: m
         };
         if n == 0 {
             if let Some(f) = inflight.take() {
-                let _ = f.handle.await;
+                let _ = f.committed.await;
             }
             break;
         }
@@ -1370,7 +1394,7 @@ async fn run_pipelined(ctx: Ctx, cfg: LedgerConfig, stats: Arc<Stats>, mut rx: m
         };
         if let Some(f) = inflight.take() {
             let built_on_it = f.carry.is_some();
-            let as_prepared = f.handle.await.unwrap_or(false);
+            let as_prepared = f.committed.await.unwrap_or(false);
             if !as_prepared {
                 // What the cache holds was not committed (or not as prepared).
                 cache = None;
@@ -1386,8 +1410,9 @@ async fn run_pipelined(ctx: Ctx, cfg: LedgerConfig, stats: Arc<Stats>, mut rx: m
             cache = None;
         }
         let carry = prepared.as_ref().map(|p| p.carry.clone());
-        let handle = tokio::spawn(write_task(ctx.clone(), cfg.clone(), stats.clone(), cmds, prepared));
-        inflight = Some(InFlight { handle, carry });
+        let (said, committed) = oneshot::channel();
+        tokio::spawn(write_task(ctx.clone(), cfg.clone(), stats.clone(), cmds, prepared, said));
+        inflight = Some(InFlight { committed, carry });
     }
 }
 

@@ -158,6 +158,7 @@ pub struct Ledger {
     max_batch: usize,
     cmds: mpsc::Sender<Cmd>,
     stats: Arc<Stats>,
+    accounts: yizhan_core::group::GroupRead<read::AccountReads>,
 }
 
 fn stopped() -> Error {
@@ -177,7 +178,8 @@ impl Ledger {
         let max_batch = cfg.max_batch.max(1);
         let stats = Arc::new(Stats::default());
         tokio::spawn(batcher::run(ctx.clone(), cfg, stats.clone(), rx));
-        Ledger { ctx, max_batch, cmds: tx, stats }
+        let accounts = yizhan_core::group::GroupRead::start(ctx.db.clone(), read::AccountReads, Default::default());
+        Ledger { ctx, max_batch, cmds: tx, stats, accounts }
     }
 
     pub fn ctx(&self) -> &Ctx {
@@ -367,12 +369,13 @@ impl Ledger {
         }
     }
 
+    /// An account's balances, read with every other lookup waiting (one query).
     pub async fn balance(&self, account_id: &str) -> Result<Balance> {
-        Ok(read::account(&self.ctx, account_id).await?.balance)
+        Ok(self.account(account_id).await?.balance)
     }
 
     pub async fn account(&self, account_id: &str) -> Result<Account> {
-        read::account(&self.ctx, account_id).await
+        self.accounts.get(account_id.to_string()).await
     }
 
     /// One transfer by id (`NotFound` if none).

@@ -9,6 +9,37 @@ use yizhan_core::{Ctx, Engine, Error, Fen, Result};
 /// Most history items one page returns.
 pub const MAX_PAGE: i64 = 200;
 
+/// Accounts looked up for many callers at once (a wallet's balance on every
+/// home screen): one query for every lookup waiting.
+pub(crate) struct AccountReads;
+
+impl yizhan_core::group::ReadBatch for AccountReads {
+    type Op = String;
+    type Out = Account;
+    fn read<'a>(
+        &'a self,
+        conn: &'a mut sqlx::AnyConnection,
+        ops: &'a [String],
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Result<Account>>>> {
+        Box::pin(async move {
+            let mut found: std::collections::HashMap<String, Account> = std::collections::HashMap::new();
+            for chunk in ops.chunks(256) {
+                let list = yizhan_core::Params::of(conn).list(chunk.len());
+                let sql = format!("SELECT {ACCOUNT_COLS} FROM ledger_accounts WHERE id IN ({list})");
+                let mut q = sqlx::query(&sql);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                for row in q.fetch_all(&mut *conn).await? {
+                    let a = sql::account_from_row(&row)?;
+                    found.insert(a.id.clone(), a);
+                }
+            }
+            Ok(ops.iter().map(|id| found.get(id).cloned().ok_or_else(|| Error::not_found("ledger_account"))).collect())
+        })
+    }
+}
+
 pub(crate) async fn account(ctx: &Ctx, id: &str) -> Result<Account> {
     let row = sqlx::query(&format!("SELECT {ACCOUNT_COLS} FROM ledger_accounts WHERE id = $1"))
         .bind(id)
