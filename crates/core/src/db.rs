@@ -131,7 +131,12 @@ impl Tx {
         inner.commit().await?;
         // The next writer may begin while this one waits for the disk.
         drop(permit);
-        Ok(Flushing { wait: flush.map(|f| { let mine = f.ticket(); (f, mine) }) })
+        Ok(Flushing {
+            wait: flush.map(|f| {
+                let mine = f.ticket();
+                (f, mine)
+            }),
+        })
     }
 }
 

@@ -239,7 +239,9 @@ async fn read_worker<B: ReadBatch>(db: Db, batch: Arc<B>, mut rx: mpsc::Receiver
                     let text = e.to_string();
                     let mut first = Some(e);
                     for answer in answers {
-                        let e = first.take().unwrap_or_else(|| Error::internal(anyhow::anyhow!("a read batch failed: {text}")));
+                        let e = first
+                            .take()
+                            .unwrap_or_else(|| Error::internal(anyhow::anyhow!("a read batch failed: {text}")));
                         let _ = answer.send(Err(e));
                     }
                 }

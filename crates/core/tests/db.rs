@@ -245,3 +245,55 @@ async fn durable_writers_at_once_share_the_flushes_of_the_log() {
         sqlx::query_as("SELECT COUNT(*) FROM t WHERE id LIKE 'w%'").fetch_one(&again.pool).await.unwrap();
     assert_eq!(c, 64);
 }
+
+/// Lookups by id, many per query.
+struct ById(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl yizhan_core::group::ReadBatch for ById {
+    type Op = String;
+    type Out = Option<i64>;
+    fn read<'a>(
+        &'a self,
+        conn: &'a mut sqlx::AnyConnection,
+        ops: &'a [String],
+    ) -> futures::future::BoxFuture<'a, yizhan_core::Result<Vec<yizhan_core::Result<Option<i64>>>>> {
+        Box::pin(async move {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let list = yizhan_core::Params::of(conn).list(ops.len());
+            let sql = format!("SELECT id, n FROM t WHERE id IN ({list})");
+            let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
+            for id in ops {
+                q = q.bind(id);
+            }
+            let found: std::collections::HashMap<String, i64> = q.fetch_all(&mut *conn).await?.into_iter().collect();
+            Ok(ops.iter().map(|id| Ok(found.get(id).copied())).collect())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_at_once_share_their_queries_and_each_hears_its_own_answer() {
+    let t = TestDb::new(&[&SET]).await;
+    let mut tx = t.db.begin().await.unwrap();
+    for i in 0..100_i64 {
+        sqlx::query("INSERT INTO t (id, n) VALUES ($1, $2)").bind(format!("k{i}")).bind(i).execute(tx.conn()).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let queries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reads = yizhan_core::group::GroupRead::start(t.db.clone(), ById(queries.clone()), Default::default());
+    let mut tasks = Vec::new();
+    for i in 0..400_i64 {
+        let reads = reads.clone();
+        // Every fourth asks for an id that is not there.
+        tasks.push(tokio::spawn(async move {
+            let id = if i % 4 == 3 { format!("missing{i}") } else { format!("k{}", i % 100) };
+            (i, reads.get(id).await.unwrap())
+        }));
+    }
+    for task in tasks {
+        let (i, got) = task.await.unwrap();
+        assert_eq!(got, if i % 4 == 3 { None } else { Some(i % 100) }, "lookup {i}");
+    }
+    let n = queries.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(n < 400, "400 lookups at once took {n} queries");
+}

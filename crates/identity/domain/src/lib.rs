@@ -1121,10 +1121,11 @@ impl Identity {
             }
         }
         let generation = self.inner.people.generation();
-        let row: Option<CardRow> = sqlx::query_as(&format!("SELECT {CARD_COLS} FROM users WHERE login = $1 AND deleted_at_ms IS NULL"))
-            .bind(login.as_str())
-            .fetch_optional(&self.ctx().db.pool)
-            .await?;
+        let row: Option<CardRow> =
+            sqlx::query_as(&format!("SELECT {CARD_COLS} FROM users WHERE login = $1 AND deleted_at_ms IS NULL"))
+                .bind(login.as_str())
+                .fetch_optional(&self.ctx().db.pool)
+                .await?;
         Ok(row.map(|r| {
             let (user_id, card) = self.remember_card(r, generation);
             UserRef { login_masked: mask_login(&card.login), user_id, name: card.name }
@@ -1150,7 +1151,11 @@ impl Identity {
                 self.remember_card(row.ok_or_else(|| Error::not_found("user"))?, generation).1
             }
         };
-        Ok(Standing { name: card.name, login_verified: card.login_verified, verification_level: card.verification_level })
+        Ok(Standing {
+            name: card.name,
+            login_verified: card.login_verified,
+            verification_level: card.verification_level,
+        })
     }
 
     fn remember_card(&self, r: CardRow, generation: u64) -> (String, PersonCard) {

@@ -257,8 +257,12 @@ impl Pay {
     ) -> Pay {
         let reservations =
             yizhan_core::group::GroupCommit::start(ctx.db.clone(), limits::Reservations, Default::default());
-        let pins =
-            yizhan_core::cache::Remembered::start(&ctx.db, confirm::PINS_CHANNEL, confirm::PINS_MAX, confirm::PINS_MAX_AGE_MS);
+        let pins = yizhan_core::cache::Remembered::start(
+            &ctx.db,
+            confirm::PINS_CHANNEL,
+            confirm::PINS_MAX,
+            confirm::PINS_MAX_AGE_MS,
+        );
         Pay {
             inner: Arc::new(Inner {
                 ctx,

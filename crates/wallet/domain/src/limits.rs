@@ -108,7 +108,13 @@ impl Batch for Reservations {
                 );
                 let mut q = sqlx::query_as::<_, (String,)>(&sql);
                 for r in chunk {
-                    q = q.bind(&r.reference).bind(&r.user_id).bind(r.operation).bind(r.day).bind(r.amount_fen).bind(r.now_ms);
+                    q = q
+                        .bind(&r.reference)
+                        .bind(&r.user_id)
+                        .bind(r.operation)
+                        .bind(r.day)
+                        .bind(r.amount_fen)
+                        .bind(r.now_ms);
                 }
                 fresh_refs.extend(q.fetch_all(tx.conn()).await?.into_iter().map(|(r,)| r));
             }
@@ -117,8 +123,12 @@ impl Batch for Reservations {
                 fresh[i] = fresh_refs.remove(&r.reference);
             }
             // 2. The counters they touch, created at 0 if missing, then read (locked on PostgreSQL).
-            let mut keys: Vec<CounterKey> =
-                ops.iter().zip(&fresh).filter(|(_, f)| **f).map(|(r, _)| (r.user_id.clone(), r.operation, r.day)).collect();
+            let mut keys: Vec<CounterKey> = ops
+                .iter()
+                .zip(&fresh)
+                .filter(|(_, f)| **f)
+                .map(|(r, _)| (r.user_id.clone(), r.operation, r.day))
+                .collect();
             keys.sort();
             keys.dedup();
             let mut used: HashMap<CounterKey, i64> = HashMap::with_capacity(keys.len());

@@ -1249,7 +1249,11 @@ enum WriteError {
 /// Writes and commits a prepared batch; its commit is then on its way to
 /// disk (the next batch may write meanwhile), and nobody is answered before
 /// [`yizhan_core::Flushing::durable`].
-async fn write_prepared(ctx: &Ctx, cfg: &LedgerConfig, p: &Prepared) -> Result<Option<yizhan_core::Flushing>, WriteError> {
+async fn write_prepared(
+    ctx: &Ctx,
+    cfg: &LedgerConfig,
+    p: &Prepared,
+) -> Result<Option<yizhan_core::Flushing>, WriteError> {
     let t0 = std::time::Instant::now();
     let engine = ctx.db.engine();
     let before = |e: Error| WriteError::BeforeCommit(e);
