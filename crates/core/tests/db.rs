@@ -276,7 +276,12 @@ async fn lookups_at_once_share_their_queries_and_each_hears_its_own_answer() {
     let t = TestDb::new(&[&SET]).await;
     let mut tx = t.db.begin().await.unwrap();
     for i in 0..100_i64 {
-        sqlx::query("INSERT INTO t (id, n) VALUES ($1, $2)").bind(format!("k{i}")).bind(i).execute(tx.conn()).await.unwrap();
+        sqlx::query("INSERT INTO t (id, n) VALUES ($1, $2)")
+            .bind(format!("k{i}"))
+            .bind(i)
+            .execute(tx.conn())
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
     let queries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -299,6 +299,10 @@ struct ApiPayOpts {
     /// without it, a fresh SQLite file.
     #[arg(long)]
     postgres: Option<String>,
+    /// The crash test: SIGKILL the server this many seconds into the load
+    /// (one run), then check every acknowledged payment is in the ledger once.
+    #[arg(long)]
+    kill_after: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -379,10 +383,11 @@ async fn main() -> anyhow::Result<()> {
                 seconds: o.seconds.max(1),
                 clients: o.clients.max(1),
                 connections: o.connections.max(1),
-                runs: o.runs.max(1),
+                runs: if o.kill_after.is_some() { 1 } else { o.runs.max(1) },
                 hot_share_pct: o.hot_share.min(100),
                 retry_share_pct: o.retry_share.min(100),
                 postgres: o.postgres,
+                kill_after: o.kill_after,
             })
             .await
         }

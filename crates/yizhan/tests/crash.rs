@@ -62,3 +62,26 @@ async fn sigkill_mid_load_loses_no_acknowledged_transfer() {
         eprintln!("round {round}: {} acknowledged transfers all present after SIGKILL; check clean", acked.len());
     }
 }
+
+/// The same under HTTP: the server (`serve`) is killed with SIGKILL while
+/// load clients in their own processes pay through `POST /api/v1/transfers`;
+/// every payment it answered 201 must be in the ledger once, the ledger
+/// check clean (what `yizhan bench api-pay --kill-after` checks).
+#[test]
+fn sigkill_under_http_load_loses_no_acknowledged_payment() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_yizhan"));
+    cmd.args(["bench", "api-pay", "--users", "20", "--connections", "32", "--seconds", "5", "--kill-after", "3"])
+        .env("YIZHAN_LOG", "warn")
+        .env_remove("YIZHAN_DATABASE_URL")
+        .env_remove("YIZHAN_DATA_DIR");
+    if let Some(url) = yizhan_core::testing::postgres_url() {
+        cmd.args(["--postgres", &url]);
+    }
+    let out = cmd.output().expect("run yizhan bench api-pay");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("killed with SIGKILL"), "{text}");
+    assert!(text.contains(" 0 missing, 0 keys answered with two transfers"), "{text}");
+    assert!(text.contains("ledger check clean"), "{text}");
+    assert!(text.contains("every acknowledged payment is there"), "{text}");
+}
