@@ -143,14 +143,14 @@ impl<V: Clone + Send + 'static> Remembered<V> {
         self.evict(key);
     }
 
-    fn distrust(&self) {
+    pub(crate) fn distrust(&self) {
         self.trusted.store(false, Ordering::Release);
         let mut map = self.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
         map.clear();
     }
 
-    fn trust(&self) {
+    pub(crate) fn trust(&self) {
         let mut map = self.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
         map.clear();
@@ -172,41 +172,68 @@ impl<V: Clone + Send + 'static> Remembered<V> {
     }
 }
 
-/// On PostgreSQL: hear other processes' changes for as long as the cache
-/// lives, reconnecting after a failure (untrusted meanwhile). Nothing to do
+/// What hears a PostgreSQL channel's notices (see [`listen`]).
+pub trait Listener: Send + Sync + 'static {
+    /// The channel's name.
+    fn channel(&self) -> &'static str;
+    /// One notice's payload.
+    fn heard(&self, payload: &str);
+    /// The listener is connected: from now on no notice is missed.
+    fn trust(&self);
+    /// The listener lost its connection: notices may be missed from now on.
+    fn distrust(&self);
+}
+
+impl<V: Clone + Send + 'static> Listener for Remembered<V> {
+    fn channel(&self) -> &'static str {
+        self.channel
+    }
+    fn heard(&self, payload: &str) {
+        match payload {
+            ALL => self.evict_all(),
+            key => self.evict(key),
+        }
+    }
+    fn trust(&self) {
+        Remembered::trust(self)
+    }
+    fn distrust(&self) {
+        Remembered::distrust(self)
+    }
+}
+
+/// On PostgreSQL: hear the notices of `l`'s channel for as long as `l`
+/// lives, reconnecting after a failure (distrusted meanwhile). Nothing to do
 /// on SQLite.
-pub fn listen<V: Clone + Send + 'static>(db: &Db, cache: Arc<Remembered<V>>) {
+pub fn listen<L: Listener>(db: &Db, l: Arc<L>) {
     if db.engine() != Engine::Postgres {
         return;
     }
     let url = db.url().to_string();
-    let channel = cache.channel;
-    let weak = Arc::downgrade(&cache);
-    drop(cache);
+    let channel = l.channel();
+    let weak = Arc::downgrade(&l);
+    drop(l);
     tokio::spawn(async move {
         let mut backoff_ms = 100u64;
         loop {
-            let Some(cache) = weak.upgrade() else { return };
+            let Some(l) = weak.upgrade() else { return };
             match sqlx::postgres::PgListener::connect(&url).await {
                 Ok(mut listener) => {
                     if listener.listen(channel).await.is_ok() {
-                        cache.trust();
+                        l.trust();
                         backoff_ms = 100;
-                        drop(cache);
-                        // Ok(None) or an error: the connection was lost, changes may have been missed.
+                        drop(l);
+                        // Ok(None) or an error: the connection was lost, notices may have been missed.
                         while let Ok(Some(n)) = listener.try_recv().await {
-                            let Some(cache) = weak.upgrade() else { return };
-                            match n.payload() {
-                                ALL => cache.evict_all(),
-                                key => cache.evict(key),
-                            }
+                            let Some(l) = weak.upgrade() else { return };
+                            l.heard(n.payload());
                         }
-                        let Some(cache) = weak.upgrade() else { return };
-                        cache.distrust();
-                        tracing::warn!(channel, "a cache's listener lost its connection; reading the database");
+                        let Some(l) = weak.upgrade() else { return };
+                        l.distrust();
+                        tracing::warn!(channel, "a listener lost its connection; reading the database meanwhile");
                     }
                 }
-                Err(e) => tracing::warn!(channel, error = %e, "a cache's listener cannot connect"),
+                Err(e) => tracing::warn!(channel, error = %e, "a listener cannot connect"),
             }
             tokio::time::sleep(std::time::Duration::from_millis(backoff_ms)).await;
             backoff_ms = (backoff_ms * 2).min(5_000);

@@ -426,8 +426,8 @@ impl Params {
         self.engine
     }
 
-    /// The next placeholder.
-    pub fn next(&mut self) -> String {
+    /// The next placeholder, one value.
+    pub fn one(&mut self) -> String {
         self.n += 1;
         match self.engine {
             Engine::Sqlite => "?".to_string(),
@@ -442,7 +442,7 @@ impl Params {
             if i > 0 {
                 out.push_str(", ");
             }
-            out.push_str(&self.next());
+            out.push_str(&self.one());
         }
         out
     }

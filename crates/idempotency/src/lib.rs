@@ -231,7 +231,7 @@ impl ReadBatch for Lookups {
             for chunk in ops.chunks(PAIRS_PER_QUERY) {
                 let mut p = Params::of(conn);
                 let terms: Vec<String> =
-                    (0..chunk.len()).map(|_| format!("(scope = {} AND idem_key = {})", p.next(), p.next())).collect();
+                    (0..chunk.len()).map(|_| format!("(scope = {} AND idem_key = {})", p.one(), p.one())).collect();
                 let sql = format!(
                     "SELECT scope, idem_key, request_hash, state, status_code, body FROM idempotency_keys WHERE {}",
                     terms.join(" OR ")

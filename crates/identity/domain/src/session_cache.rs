@@ -163,40 +163,24 @@ pub async fn announce(tx: &mut yizhan_core::Tx, engine: Engine, e: &Eviction) ->
 /// On PostgreSQL: listen for other processes' evictions for as long as the
 /// cache lives, reconnecting after a failure (untrusted meanwhile).
 pub fn listen(db: &Db, cache: std::sync::Arc<SessionCache>) {
-    if db.engine() != Engine::Postgres {
-        return;
+    yizhan_core::cache::listen(db, cache);
+}
+
+impl yizhan_core::cache::Listener for SessionCache {
+    fn channel(&self) -> &'static str {
+        CHANNEL
     }
-    let url = db.url().to_string();
-    let weak = std::sync::Arc::downgrade(&cache);
-    drop(cache);
-    tokio::spawn(async move {
-        let mut backoff_ms = 100u64;
-        loop {
-            let Some(cache) = weak.upgrade() else { return };
-            match sqlx::postgres::PgListener::connect(&url).await {
-                Ok(mut listener) => {
-                    if listener.listen(CHANNEL).await.is_ok() {
-                        cache.trust();
-                        backoff_ms = 100;
-                        drop(cache);
-                        // Ok(None) or an error: the connection was lost, evictions may have been missed.
-                        while let Ok(Some(n)) = listener.try_recv().await {
-                            let Some(cache) = weak.upgrade() else { return };
-                            if let Some(e) = Eviction::parse(n.payload()) {
-                                cache.evict(&e);
-                            }
-                        }
-                        let Some(cache) = weak.upgrade() else { return };
-                        cache.distrust();
-                        tracing::warn!("the session eviction listener lost its connection; reading every session");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "the session eviction listener cannot connect"),
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(backoff_ms)).await;
-            backoff_ms = (backoff_ms * 2).min(5_000);
+    fn heard(&self, payload: &str) {
+        if let Some(e) = Eviction::parse(payload) {
+            self.evict(&e);
         }
-    });
+    }
+    fn trust(&self) {
+        SessionCache::trust(self)
+    }
+    fn distrust(&self) {
+        SessionCache::distrust(self)
+    }
 }
 
 #[cfg(test)]

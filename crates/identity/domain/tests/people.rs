@@ -8,7 +8,7 @@ mod common;
 
 use common::{id_number, world, PASSWORD};
 use yizhan_core::Code;
-use yizhan_identity::{Identity, IdentityConfig};
+use yizhan_identity::Identity;
 
 /// Whether every one of `ids` answers `user_id`'s standing and `login` with
 /// the users table out of reach (it remembers them). On PostgreSQL a process
@@ -67,13 +67,7 @@ async fn a_change_in_one_process_is_seen_in_another() {
         eprintln!("PostgreSQL only: one process per SQLite file");
         return;
     }
-    let other = Identity::new(
-        w.ctx.clone(),
-        w.audit.clone(),
-        w.notify.clone(),
-        std::sync::Arc::new(yizhan_identity::SandboxIdentityVerifier),
-        IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
-    );
+    let other = w.other_process();
     let user = w.id.register("13800000202", PASSWORD, "Wang Er").await.unwrap();
     assert!(remembered(&[&w.id, &other], &user, "13800000202", &w.t.db).await, "the listeners never connected");
     assert_eq!(other.standing(&user).await.unwrap().verification_level, 0);

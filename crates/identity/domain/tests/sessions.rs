@@ -7,7 +7,7 @@ mod common;
 
 use common::{world, PASSWORD};
 use yizhan_core::Code;
-use yizhan_identity::{Identity, IdentityConfig};
+use yizhan_identity::Identity;
 
 /// Whether every one of `ids` answers `token` with the session table out of
 /// reach (it remembers it). On PostgreSQL a process remembers nothing until
@@ -75,13 +75,7 @@ async fn a_logout_in_one_process_ends_the_session_in_another() {
         eprintln!("PostgreSQL only: one process per SQLite file");
         return;
     }
-    let other = Identity::new(
-        w.ctx.clone(),
-        w.audit.clone(),
-        w.notify.clone(),
-        std::sync::Arc::new(yizhan_identity::SandboxIdentityVerifier),
-        IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
-    );
+    let other = w.other_process();
     let user = w.id.register("13800000102", PASSWORD, "王二").await.unwrap();
     let s = w.id.login("13800000102", PASSWORD, "10.0.0.1").await.unwrap();
     // Both listeners are up once a session is remembered in each.

@@ -147,7 +147,7 @@ impl Batch for Reservations {
                 q.execute(tx.conn()).await?;
                 let mut p = Params::of(tx.conn());
                 let terms: Vec<String> = (0..chunk.len())
-                    .map(|_| format!("(user_id = {} AND operation = {} AND day = {})", p.next(), p.next(), p.next()))
+                    .map(|_| format!("(user_id = {} AND operation = {} AND day = {})", p.one(), p.one(), p.one()))
                     .collect();
                 let lock = if postgres { " ORDER BY user_id, operation, day FOR UPDATE" } else { "" };
                 let sql = format!(

@@ -40,6 +40,17 @@ impl World {
         self.id.authenticate(&s.token).await.unwrap()
     }
 
+    /// The identity room of a second server process on the same database.
+    pub fn other_process(&self) -> Identity {
+        Identity::new(
+            self.ctx.clone(),
+            self.audit.clone(),
+            self.notify.clone(),
+            Arc::new(SandboxIdentityVerifier),
+            IdentityConfig { fast_hashing_for_tests: true, ..Default::default() },
+        )
+    }
+
     pub async fn admin(&self) -> Principal {
         let user_id = self.id.ensure_admin("admin@yizhan.example", PASSWORD, "Platform Admin").await.unwrap();
         let s = self.id.login("admin@yizhan.example", PASSWORD, "10.0.0.2").await.unwrap();
