@@ -27,9 +27,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// The payload that forgets every key (keys are never empty).
-const ALL: &str = "";
-
 struct Entry<V> {
     value: V,
     at_ms: i64,
@@ -113,28 +110,16 @@ impl<V: Clone + Send + 'static> Remembered<V> {
     }
 
     /// Forget `key` here and, when `tx` commits, in every other process.
-    /// (An empty key forgets every key.)
     pub async fn forget(&self, tx: &mut Tx, key: &str) -> Result<()> {
         self.evict(key);
-        if self.engine == Engine::Postgres {
-            sqlx::query("SELECT pg_notify($1, $2)").bind(self.channel).bind(key).execute(tx.conn()).await?;
-        }
-        Ok(())
+        announce(tx, self.engine, self.channel, key).await
     }
 
-    /// Forget every key here and, when `tx` commits, in every other process.
-    pub async fn forget_all(&self, tx: &mut Tx) -> Result<()> {
-        self.evict_all();
-        if self.engine == Engine::Postgres {
-            sqlx::query("SELECT pg_notify($1, $2)").bind(self.channel).bind(ALL).execute(tx.conn()).await?;
-        }
-        Ok(())
-    }
-
-    fn evict_all(&self) {
+    /// Forget, in this process only, every entry whose value `f` picks.
+    pub fn evict_where(&self, f: impl Fn(&V) -> bool) {
         let mut map = self.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
-        map.clear();
+        map.retain(|_, e| !f(&e.value));
     }
 
     /// After the transaction that forgot `key` committed: forget it once more
@@ -143,14 +128,16 @@ impl<V: Clone + Send + 'static> Remembered<V> {
         self.evict(key);
     }
 
-    pub(crate) fn distrust(&self) {
+    /// The listener lost its connection: answer nothing until [`Remembered::trust`].
+    pub fn distrust(&self) {
         self.trusted.store(false, Ordering::Release);
         let mut map = self.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
         map.clear();
     }
 
-    pub(crate) fn trust(&self) {
+    /// The listener is connected: start again from an empty map.
+    pub fn trust(&self) {
         let mut map = self.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
         map.clear();
@@ -172,6 +159,15 @@ impl<V: Clone + Send + 'static> Remembered<V> {
     }
 }
 
+/// Tell every process listening on `channel` (PostgreSQL delivers the
+/// `NOTIFY` when, and only if, `tx` commits; nothing to do on SQLite).
+pub async fn announce(tx: &mut Tx, engine: Engine, channel: &str, payload: &str) -> Result<()> {
+    if engine == Engine::Postgres {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(tx.conn()).await?;
+    }
+    Ok(())
+}
+
 /// What hears a PostgreSQL channel's notices (see [`listen`]).
 pub trait Listener: Send + Sync + 'static {
     /// The channel's name.
@@ -179,26 +175,23 @@ pub trait Listener: Send + Sync + 'static {
     /// One notice's payload.
     fn heard(&self, payload: &str);
     /// The listener is connected: from now on no notice is missed.
-    fn trust(&self);
+    fn connected(&self);
     /// The listener lost its connection: notices may be missed from now on.
-    fn distrust(&self);
+    fn disconnected(&self);
 }
 
 impl<V: Clone + Send + 'static> Listener for Remembered<V> {
     fn channel(&self) -> &'static str {
         self.channel
     }
-    fn heard(&self, payload: &str) {
-        match payload {
-            ALL => self.evict_all(),
-            key => self.evict(key),
-        }
+    fn heard(&self, key: &str) {
+        self.evict(key);
     }
-    fn trust(&self) {
-        Remembered::trust(self)
+    fn connected(&self) {
+        self.trust();
     }
-    fn distrust(&self) {
-        Remembered::distrust(self)
+    fn disconnected(&self) {
+        self.distrust();
     }
 }
 
@@ -220,7 +213,7 @@ pub fn listen<L: Listener>(db: &Db, l: Arc<L>) {
             match sqlx::postgres::PgListener::connect(&url).await {
                 Ok(mut listener) => {
                     if listener.listen(channel).await.is_ok() {
-                        l.trust();
+                        l.connected();
                         backoff_ms = 100;
                         drop(l);
                         // Ok(None) or an error: the connection was lost, notices may have been missed.
@@ -229,7 +222,7 @@ pub fn listen<L: Listener>(db: &Db, l: Arc<L>) {
                             l.heard(n.payload());
                         }
                         let Some(l) = weak.upgrade() else { return };
-                        l.distrust();
+                        l.disconnected();
                         tracing::warn!(channel, "a listener lost its connection; reading the database meanwhile");
                     }
                 }

@@ -15,9 +15,7 @@
 //! if no eviction happened since the read began.
 
 use crate::Principal;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use yizhan_core::cache::{Listener, Remembered};
 use yizhan_core::{Db, Engine};
 
 /// Entries kept at most; past this the map is emptied and fills again.
@@ -31,15 +29,12 @@ pub const CHANNEL: &str = "yizhan_sessions";
 struct Entry {
     principal: Principal,
     session_expires_at_ms: i64,
-    cached_at_ms: i64,
 }
 
-pub struct SessionCache {
-    map: Mutex<HashMap<String, Entry>>,
-    generation: AtomicU64,
-    /// False while evictions from other processes might be missed.
-    trusted: AtomicBool,
-}
+/// Token hash → principal, on the shared mechanism of remembered values
+/// ([`Remembered`]), with evictions of its own (a token, or every token of a
+/// person).
+pub struct SessionCache(Remembered<Entry>);
 
 /// What to evict: one session (by token hash) or every session of a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,30 +63,17 @@ impl SessionCache {
     /// Trusted from the start on SQLite (one process per database file);
     /// on PostgreSQL only once the listener is connected.
     pub fn new(engine: Engine) -> SessionCache {
-        SessionCache {
-            map: Mutex::new(HashMap::new()),
-            generation: AtomicU64::new(0),
-            trusted: AtomicBool::new(engine == Engine::Sqlite),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+        SessionCache(Remembered::new(engine, CHANNEL, MAX_ENTRIES, MAX_AGE_MS))
     }
 
     /// The principal of a token hash, if remembered and still good at `now_ms`.
     pub fn get(&self, token_hash: &str, now_ms: i64) -> Option<Principal> {
-        if !self.trusted.load(Ordering::Acquire) {
-            return None;
-        }
-        let map = self.lock();
-        let e = map.get(token_hash)?;
-        (e.session_expires_at_ms > now_ms && now_ms - e.cached_at_ms < MAX_AGE_MS).then(|| e.principal.clone())
+        self.0.get(token_hash, now_ms).filter(|e| e.session_expires_at_ms > now_ms).map(|e| e.principal)
     }
 
     /// The generation to pass to [`SessionCache::put`] after reading the database.
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.0.generation()
     }
 
     /// Remember a principal read from the database, unless an eviction came
@@ -104,60 +86,29 @@ impl SessionCache {
         now_ms: i64,
         generation: u64,
     ) {
-        if !self.trusted.load(Ordering::Acquire) {
-            return;
-        }
-        let mut map = self.lock();
-        if self.generation.load(Ordering::Acquire) != generation {
-            return;
-        }
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
-        }
-        map.insert(token_hash.to_string(), Entry { principal, session_expires_at_ms, cached_at_ms: now_ms });
+        self.0.put(token_hash, Entry { principal, session_expires_at_ms }, now_ms, generation);
     }
 
     pub fn evict(&self, e: &Eviction) {
-        let mut map = self.lock();
-        self.generation.fetch_add(1, Ordering::AcqRel);
         match e {
-            Eviction::Token(h) => {
-                map.remove(h);
-            }
-            Eviction::User(u) => map.retain(|_, v| v.principal.user_id != *u),
+            Eviction::Token(h) => self.0.evict(h),
+            Eviction::User(u) => self.0.evict_where(|v| v.principal.user_id == *u),
         }
     }
 
-    fn distrust(&self) {
-        self.trusted.store(false, Ordering::Release);
-        let mut map = self.lock();
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        map.clear();
-    }
-
-    fn trust(&self) {
-        let mut map = self.lock();
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        map.clear();
-        self.trusted.store(true, Ordering::Release);
-    }
-
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.0.is_empty()
     }
 }
 
 /// Tell every process of an eviction, in the revoking transaction (PostgreSQL
 /// delivers a NOTIFY when, and only if, its transaction commits).
 pub async fn announce(tx: &mut yizhan_core::Tx, engine: Engine, e: &Eviction) -> yizhan_core::Result<()> {
-    if engine == Engine::Postgres {
-        sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(e.payload()).execute(tx.conn()).await?;
-    }
-    Ok(())
+    yizhan_core::cache::announce(tx, engine, CHANNEL, &e.payload()).await
 }
 
 /// On PostgreSQL: listen for other processes' evictions for as long as the
@@ -166,7 +117,7 @@ pub fn listen(db: &Db, cache: std::sync::Arc<SessionCache>) {
     yizhan_core::cache::listen(db, cache);
 }
 
-impl yizhan_core::cache::Listener for SessionCache {
+impl Listener for SessionCache {
     fn channel(&self) -> &'static str {
         CHANNEL
     }
@@ -175,11 +126,11 @@ impl yizhan_core::cache::Listener for SessionCache {
             self.evict(&e);
         }
     }
-    fn trust(&self) {
-        SessionCache::trust(self)
+    fn connected(&self) {
+        self.0.trust();
     }
-    fn distrust(&self) {
-        SessionCache::distrust(self)
+    fn disconnected(&self) {
+        self.0.distrust();
     }
 }
 
@@ -214,10 +165,10 @@ mod tests {
         let c = SessionCache::new(Engine::Postgres);
         c.put("h", p("u"), 10_000, 0, c.generation());
         assert!(c.get("h", 1).is_none());
-        c.trust();
+        c.connected();
         c.put("h", p("u"), 10_000, 0, c.generation());
         assert!(c.get("h", 1).is_some());
-        c.distrust();
+        c.disconnected();
         assert!(c.get("h", 1).is_none());
     }
 }

@@ -4,7 +4,7 @@ use crate::types::{Account, Balance, Hold, HoldState, Transfer, TransferKind};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::fmt::Write;
-use yizhan_core::{Engine, Error, Result};
+use yizhan_core::{Engine, Error, Params, Result};
 
 pub(crate) const TRANSFER_COLS: &str = "seq, id, kind, debit_account_id, credit_account_id, amount_fen, currency, \
      category, memo, pending_id, expires_at_ms, refers_to, linked_group, idempotency_key, created_at_ms";
@@ -36,41 +36,22 @@ pub(crate) fn rows_per_statement(engine: Engine, ncols: usize, cap: usize) -> us
     (max_binds(engine) / ncols).clamp(1, cap.max(1))
 }
 
-/// One placeholder. On SQLite `$n` is a *named* parameter, and SQLite finds
-/// each name by a linear search of the names before it: a statement with
-/// 30,000 of them takes seconds to prepare. Anonymous `?` costs nothing.
-fn placeholder(out: &mut String, engine: Engine, n: usize) {
-    match engine {
-        Engine::Sqlite => out.push('?'),
-        Engine::Postgres => {
-            let _ = write!(out, "${n}");
-        }
-    }
-}
-
-/// `($1,$2,$3),($4,$5,$6)` for `rows` rows of `ncols` parameters (`?` on SQLite).
+/// `($1,$2,$3), ($4,$5,$6)` for `rows` rows of `ncols` parameters (`?` on
+/// SQLite: see [`Params`]).
 pub(crate) fn values_list(out: &mut String, engine: Engine, rows: usize, ncols: usize) {
-    let mut n = 1;
+    let mut p = Params::new(engine);
     for r in 0..rows {
         if r > 0 {
             out.push(',');
         }
-        out.push('(');
-        for c in 0..ncols {
-            if c > 0 {
-                out.push(',');
-            }
-            placeholder(out, engine, n);
-            n += 1;
-        }
-        out.push(')');
+        out.push_str(&p.row(ncols));
     }
 }
 
 /// Like [`values_list`] but each parameter wrapped in `CAST($n AS type)`, for
 /// `UPDATE … FROM (VALUES …)` where PostgreSQL has no column to infer types from.
 pub(crate) fn typed_values_list(out: &mut String, engine: Engine, rows: usize, types: &[&str]) {
-    let mut n = 1;
+    let mut p = Params::new(engine);
     for r in 0..rows {
         if r > 0 {
             out.push(',');
@@ -80,23 +61,15 @@ pub(crate) fn typed_values_list(out: &mut String, engine: Engine, rows: usize, t
             if c > 0 {
                 out.push(',');
             }
-            out.push_str("CAST(");
-            placeholder(out, engine, n);
-            let _ = write!(out, " AS {ty})");
-            n += 1;
+            let _ = write!(out, "CAST({} AS {ty})", p.one());
         }
         out.push(')');
     }
 }
 
-/// `$1,$2,…,$n` (`?` on SQLite)
+/// `$1, $2, …, $n` (`?` on SQLite)
 pub(crate) fn param_list(out: &mut String, engine: Engine, n: usize) {
-    for i in 1..=n {
-        if i > 1 {
-            out.push(',');
-        }
-        placeholder(out, engine, i);
-    }
+    out.push_str(&Params::new(engine).list(n));
 }
 
 fn bad_row(what: &str, v: &str) -> Error {
