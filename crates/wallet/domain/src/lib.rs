@@ -60,6 +60,7 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0004", include_str!("../migrations/sqlite/0004_paycode_confirm.sql")),
         ("0005", include_str!("../migrations/sqlite/0005_limits.sql")),
         ("0006", include_str!("../migrations/sqlite/0006_drop_vehicles.sql")),
+        ("0007", include_str!("../migrations/sqlite/0007_limits_in_ledger.sql")),
     ],
     postgres: &[
         ("0001", include_str!("../migrations/postgres/0001_pay.sql")),
@@ -68,6 +69,7 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0004", include_str!("../migrations/postgres/0004_paycode_confirm.sql")),
         ("0005", include_str!("../migrations/postgres/0005_limits.sql")),
         ("0006", include_str!("../migrations/postgres/0006_drop_vehicles.sql")),
+        ("0007", include_str!("../migrations/postgres/0007_limits_in_ledger.sql")),
     ],
 };
 
@@ -538,14 +540,20 @@ impl Pay {
         let from = self.ensure_wallet(payer_user_id).await?;
         let to = self.ensure_payee(&preview.payee).await?;
         let key = scoped_key("user", payer_user_id, category, idem);
-        // A retry counts once (the reservation is keyed by the ledger key). A
-        // retry of a payment already made is never refused by a limit: the
-        // ledger is asked only then, so a fresh payment reads nothing for it.
-        if let Err(e) = self.reserve_fresh(&payer, payer_user_id, Operation::Payment, amount_fen, &key).await {
-            if e.code != codes::LIMIT_EXCEEDED || self.ledger().transfer_by_idempotency_key(&key).await?.is_none() {
-                return Err(e);
+        // The day's limit is counted by the ledger with the money, in its
+        // batch: a retry of a payment made counts nothing and is never
+        // refused by a limit, a refused payment counts nothing. (The ledger
+        // is asked about the key only when a cap refuses it beforehand.)
+        let limit = match self.limit_check(&payer, payer_user_id, Operation::Payment, amount_fen).await {
+            Ok(c) => Some(c),
+            Err(e)
+                if e.code == codes::LIMIT_EXCEEDED
+                    && self.ledger().transfer_by_idempotency_key(&key).await?.is_some() =>
+            {
+                None
             }
-        }
+            Err(e) => return Err(e),
+        };
         // The payee's notice and the request's answer commit with the money;
         // a replay writes neither again (the ledger writes attachments only
         // for transfers it makes), so the payee is not told twice.
@@ -568,14 +576,19 @@ impl Pay {
         attachments.extend(attach::request_answer());
         // Money to a person comes from the payer's own balance, never from a pay-later line.
         let to_person = matches!(preview.payee, Payee::User(_));
-        let spec = TransferSpec::new(from, to, amount_fen, category)
+        let mut spec = TransferSpec::new(from, to, amount_fen, category)
             .with_memo(memo)
-            .with_idempotency_key(key.clone())
+            .with_idempotency_key(key)
             .own_funds_only(to_person);
+        if let Some(c) = &limit {
+            spec = spec.with_quota(c.quota_key.clone(), c.per_day_fen);
+        }
         let t = match self.ledger().transfer_with(spec, attachments).await {
             Ok(t) => t,
             Err(e) => {
-                self.give_back_if_refused(&key, &e).await;
+                if let (Some(c), true) = (&limit, e.code == yizhan_ledger::codes::QUOTA_EXCEEDED) {
+                    return Err(self.over_daily(c).await);
+                }
                 // Refused for want of own money: say why when a pay-later line is
                 // there (asked only now, so a payment that passes reads nothing for it).
                 if to_person && e.code == yizhan_ledger::codes::INSUFFICIENT_FUNDS {

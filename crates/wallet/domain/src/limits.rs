@@ -79,8 +79,10 @@ pub(crate) struct Reservations;
 /// Rows in one multi-row statement (each binds at most 6 values).
 const RESERVE_ROWS: usize = 200;
 
-/// A day's counter: (user, operation, day).
-type CounterKey = (String, &'static str, i64);
+/// The ledger quota that counts one person's use of one limit on one day.
+pub(crate) fn quota_key(user_id: &str, operation: &str, day: i64) -> String {
+    format!("{operation}:{day}:{user_id}")
+}
 
 impl Batch for Reservations {
     type Op = Reserve;
@@ -95,7 +97,6 @@ impl Batch for Reservations {
         ops: &'a [Reserve],
     ) -> BoxFuture<'a, Result<Vec<Result<Reserved>>>> {
         Box::pin(async move {
-            let postgres = Params::of(tx.conn()).engine() == yizhan_core::Engine::Postgres;
             // 1. The reservations: the first of each new reference is fresh.
             let mut fresh_refs: std::collections::HashSet<String> = std::collections::HashSet::new();
             for chunk in ops.chunks(RESERVE_ROWS) {
@@ -122,83 +123,32 @@ impl Batch for Reservations {
             for (i, r) in ops.iter().enumerate() {
                 fresh[i] = fresh_refs.remove(&r.reference);
             }
-            // 2. The counters they touch, created at 0 if missing, then read (locked on PostgreSQL).
-            let mut keys: Vec<CounterKey> = ops
+            // 2. The fresh ones counted by the ledger's quotas, in order, in
+            //    this transaction (the rows locked on PostgreSQL).
+            let takes: Vec<yizhan_ledger::quotas::Take> = ops
                 .iter()
                 .zip(&fresh)
                 .filter(|(_, f)| **f)
-                .map(|(r, _)| (r.user_id.clone(), r.operation, r.day))
+                .map(|(r, _)| yizhan_ledger::quotas::Take {
+                    key: quota_key(&r.user_id, r.operation, r.day),
+                    amount_fen: r.amount_fen,
+                    cap_fen: r.per_day_fen,
+                })
                 .collect();
-            keys.sort();
-            keys.dedup();
-            let mut used: HashMap<CounterKey, i64> = HashMap::with_capacity(keys.len());
-            for chunk in keys.chunks(RESERVE_ROWS) {
-                let mut p = Params::of(tx.conn());
-                let values: Vec<String> = (0..chunk.len()).map(|_| format!("({}, 0)", p.list(3))).collect();
-                let sql = format!(
-                    "INSERT INTO wallet_limit_usage (user_id, operation, day, used_fen) VALUES {}
-                     ON CONFLICT (user_id, operation, day) DO NOTHING",
-                    values.join(", ")
-                );
-                let mut q = sqlx::query(&sql);
-                for (u, op, day) in chunk {
-                    q = q.bind(u).bind(*op).bind(*day);
-                }
-                q.execute(tx.conn()).await?;
-                let mut p = Params::of(tx.conn());
-                let terms: Vec<String> = (0..chunk.len())
-                    .map(|_| format!("(user_id = {} AND operation = {} AND day = {})", p.one(), p.one(), p.one()))
-                    .collect();
-                let lock = if postgres { " ORDER BY user_id, operation, day FOR UPDATE" } else { "" };
-                let sql = format!(
-                    "SELECT user_id, operation, day, used_fen FROM wallet_limit_usage WHERE {}{lock}",
-                    terms.join(" OR ")
-                );
-                let mut q = sqlx::query_as::<_, (String, String, i64, i64)>(&sql);
-                for (u, op, day) in chunk {
-                    q = q.bind(u).bind(*op).bind(*day);
-                }
-                for (u, op, day, n) in q.fetch_all(tx.conn()).await? {
-                    if let Some(k) = chunk.iter().find(|k| k.0 == u && k.1 == op && k.2 == day) {
-                        used.insert(k.clone(), n);
-                    }
-                }
-            }
-            // 3. Decided in order.
-            let before = used.clone();
+            let mut passed = yizhan_ledger::quotas::take_within(tx.conn(), &takes).await?.into_iter();
             let mut refused: Vec<&str> = Vec::new();
             let mut out = Vec::with_capacity(ops.len());
             for (r, is_fresh) in ops.iter().zip(&fresh) {
                 if !is_fresh {
                     out.push(Ok(Reserved::AlreadyCounted));
-                    continue;
-                }
-                let n = used.entry((r.user_id.clone(), r.operation, r.day)).or_insert(0);
-                if *n + r.amount_fen <= r.per_day_fen {
-                    *n += r.amount_fen;
+                } else if passed.next().unwrap_or(false) {
                     out.push(Ok(Reserved::Counted));
                 } else {
                     refused.push(&r.reference);
                     out.push(Ok(Reserved::OverDaily));
                 }
             }
-            // 4. The counters that moved, and the refused reservations gone.
-            let moved: Vec<(&CounterKey, i64)> =
-                used.iter().filter(|(k, n)| before.get(*k) != Some(*n)).map(|(k, n)| (k, *n)).collect();
-            for chunk in moved.chunks(RESERVE_ROWS) {
-                let mut p = Params::of(tx.conn());
-                let values: Vec<String> = (0..chunk.len()).map(|_| p.row(4)).collect();
-                let sql = format!(
-                    "INSERT INTO wallet_limit_usage (user_id, operation, day, used_fen) VALUES {}
-                     ON CONFLICT (user_id, operation, day) DO UPDATE SET used_fen = excluded.used_fen",
-                    values.join(", ")
-                );
-                let mut q = sqlx::query(&sql);
-                for ((u, op, day), n) in chunk {
-                    q = q.bind(u).bind(*op).bind(*day).bind(*n);
-                }
-                q.execute(tx.conn()).await?;
-            }
+            // 3. The refused reservations gone.
             for chunk in refused.chunks(RESERVE_ROWS) {
                 let list = Params::of(tx.conn()).list(chunk.len());
                 let sql = format!("DELETE FROM wallet_limit_reservations WHERE reference IN ({list})");
@@ -374,15 +324,7 @@ impl Pay {
     }
 
     async fn used_on(&self, user_id: &str, op: Operation, day: i64) -> Result<i64> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT used_fen FROM wallet_limit_usage WHERE user_id = $1 AND operation = $2 AND day = $3",
-        )
-        .bind(user_id)
-        .bind(op.as_str())
-        .bind(day)
-        .fetch_optional(&self.ctx().db.pool)
-        .await?;
-        Ok(row.map(|r| r.0).unwrap_or(0))
+        yizhan_ledger::quotas::used(&self.ctx().db.pool, &quota_key(user_id, op.as_str(), day)).await
     }
 
     /// A person's limits, what they used of them today and what is left.
@@ -532,61 +474,67 @@ impl Pay {
         amount_fen: i64,
         reference: &str,
     ) -> Result<()> {
-        // Until its login is proved by a code, an account may look around but not pay.
-        if op == Operation::Payment && !standing.login_verified {
-            return Err(yizhan_identity::login_unproved());
-        }
-        let level = level_of(standing.verification_level);
-        let (per_tx_fen, per_day_fen) = self.limit_rule(level, op).await?;
-        let now = self.ctx().now_ms();
-        let day = china_day(now);
-        let refuse = |remaining: i64, daily: bool| {
-            let (key, limit) = if per_tx_fen == 0 || per_day_fen == 0 {
-                ("pay.limit.not_allowed", 0)
-            } else if daily {
-                ("pay.limit.exceeded", per_day_fen)
-            } else {
-                ("pay.limit.exceeded", per_tx_fen)
-            };
-            let period = if daily { "pay.limit.period.per_day" } else { "pay.limit.period.per_tx" };
-            let raise = match level {
-                0 => "pay.limit.raise.verify",
-                1 => "pay.limit.raise.counter",
-                _ => "pay.limit.raise.none",
-            };
-            Error::msg(
-                crate::codes::LIMIT_EXCEEDED,
-                Msg::new(key)
-                    .key_arg("operation", op.key())
-                    .key_arg("period", period)
-                    .fen("limit", limit)
-                    .fen("remaining", remaining.max(0))
-                    .time("resets", next_china_midnight(now))
-                    .key_arg("raise", raise),
-            )
-        };
-        if amount_fen > per_tx_fen || amount_fen > per_day_fen {
-            let used = self.used_on(user_id, op, day).await?;
-            return Err(refuse(per_day_fen - used, amount_fen <= per_tx_fen));
-        }
+        let check = self.limit_check(standing, user_id, op, amount_fen).await?;
         let reserved = self
             .inner_reservations()
             .submit(Reserve {
                 reference: reference.to_string(),
                 user_id: user_id.to_string(),
                 operation: op.as_str(),
-                day,
+                day: check.day,
                 amount_fen,
-                per_day_fen,
-                now_ms: now,
+                per_day_fen: check.per_day_fen,
+                now_ms: check.now_ms,
             })
             .await?;
         match reserved {
             Reserved::Counted | Reserved::AlreadyCounted => Ok(()),
-            Reserved::OverDaily => {
-                let used = self.used_on(user_id, op, day).await?;
-                Err(refuse(per_day_fen - used, true))
-            }
+            Reserved::OverDaily => Err(self.over_daily(&check).await),
+        }
+    }
+
+    /// The checks of a movement's limits that need no count: the login
+    /// proved (to pay), the per-transaction cap, the daily cap itself. What
+    /// it returns names the day's quota to count the movement under, with
+    /// its cap (a transfer counts it in the ledger's batch:
+    /// [`yizhan_ledger::TransferSpec::with_quota`]).
+    pub(crate) async fn limit_check(
+        &self,
+        standing: &yizhan_identity::Standing,
+        user_id: &str,
+        op: Operation,
+        amount_fen: i64,
+    ) -> Result<LimitCheck> {
+        // Until its login is proved by a code, an account may look around but not pay.
+        if op == Operation::Payment && !standing.login_verified {
+            return Err(yizhan_identity::login_unproved());
+        }
+        let level = level_of(standing.verification_level);
+        let (per_tx_fen, per_day_fen) = self.limit_rule(level, op).await?;
+        let now_ms = self.ctx().now_ms();
+        let day = china_day(now_ms);
+        let check = LimitCheck {
+            quota_key: quota_key(user_id, op.as_str(), day),
+            user_id: user_id.to_string(),
+            op,
+            level,
+            per_tx_fen,
+            per_day_fen,
+            day,
+            now_ms,
+        };
+        if amount_fen > per_tx_fen || amount_fen > per_day_fen {
+            let used = self.used_on(user_id, op, day).await?;
+            return Err(check.refusal(per_day_fen - used, amount_fen <= per_tx_fen));
+        }
+        Ok(check)
+    }
+
+    /// The refusal of a movement that would pass the daily cap, with what is left today.
+    pub(crate) async fn over_daily(&self, check: &LimitCheck) -> Error {
+        match self.used_on(&check.user_id, check.op, check.day).await {
+            Ok(used) => check.refusal(check.per_day_fen - used, true),
+            Err(e) => e,
         }
     }
 
@@ -602,16 +550,8 @@ impl Pay {
         .fetch_optional(tx.conn())
         .await?;
         if let Some(r) = row {
-            sqlx::query(
-                "UPDATE wallet_limit_usage SET used_fen = used_fen - $1
-                 WHERE user_id = $2 AND operation = $3 AND day = $4 AND used_fen >= $1",
-            )
-            .bind(r.amount_fen)
-            .bind(&r.user_id)
-            .bind(&r.operation)
-            .bind(r.day)
-            .execute(tx.conn())
-            .await?;
+            let key = quota_key(&r.user_id, &r.operation, r.day);
+            yizhan_ledger::quotas::give_back(tx.conn(), &key, r.amount_fen).await?;
         }
         tx.commit().await
     }
@@ -634,6 +574,48 @@ impl Pay {
         if let Err(e) = r {
             tracing::warn!(code = %e.code, error = %e.msg, "limit reservation not given back; the day stays over-counted");
         }
+    }
+}
+
+/// A movement's limits as [`Pay::limit_check`] found them.
+pub(crate) struct LimitCheck {
+    /// The ledger quota counting the person's use of the limit today.
+    pub(crate) quota_key: String,
+    user_id: String,
+    op: Operation,
+    level: i64,
+    per_tx_fen: i64,
+    pub(crate) per_day_fen: i64,
+    day: i64,
+    now_ms: i64,
+}
+
+impl LimitCheck {
+    /// `LIMIT_EXCEEDED`, saying which cap, what is left and how to raise it.
+    fn refusal(&self, remaining: i64, daily: bool) -> Error {
+        let (key, limit) = if self.per_tx_fen == 0 || self.per_day_fen == 0 {
+            ("pay.limit.not_allowed", 0)
+        } else if daily {
+            ("pay.limit.exceeded", self.per_day_fen)
+        } else {
+            ("pay.limit.exceeded", self.per_tx_fen)
+        };
+        let period = if daily { "pay.limit.period.per_day" } else { "pay.limit.period.per_tx" };
+        let raise = match self.level {
+            0 => "pay.limit.raise.verify",
+            1 => "pay.limit.raise.counter",
+            _ => "pay.limit.raise.none",
+        };
+        Error::msg(
+            crate::codes::LIMIT_EXCEEDED,
+            Msg::new(key)
+                .key_arg("operation", self.op.key())
+                .key_arg("period", period)
+                .fen("limit", limit)
+                .fen("remaining", remaining.max(0))
+                .time("resets", next_china_midnight(self.now_ms))
+                .key_arg("raise", raise),
+        )
     }
 }
 

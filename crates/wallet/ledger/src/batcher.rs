@@ -270,8 +270,16 @@ struct PendMem {
     dirty: bool,
 }
 
+/// A quota's count as the batch has it, and as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct QuotaMem {
+    used: i64,
+    base: i64,
+}
+
 enum Undo {
     Acc(String, Bal),
+    Quota(String, i64),
     Pend(String, Option<PendMem>),
     Idem(String),
     Id(String),
@@ -282,6 +290,8 @@ enum Undo {
 struct State {
     now: i64,
     accounts: HashMap<String, AccMem>,
+    /// Every quota the batch's transfers count under (missing rows as 0).
+    quotas: HashMap<String, QuotaMem>,
     pendings: HashMap<String, PendMem>,
     idem: HashMap<String, TRef>,
     /// Transfer ids known to exist: looked up (explicit ids, refers_to) or made in this batch.
@@ -365,6 +375,11 @@ impl State {
                         a.bal = bal;
                     }
                 }
+                Undo::Quota(key, used) => {
+                    if let Some(q) = self.quotas.get_mut(&key) {
+                        q.used = used;
+                    }
+                }
                 Undo::Pend(id, Some(p)) => {
                     self.pendings.insert(id, p);
                 }
@@ -420,6 +435,22 @@ impl State {
         if credit.closed {
             return Err(Error::new(crate::codes::ACCOUNT_CLOSED, "ledger.account_closed"));
         }
+        // The quota first: a limit refuses before the balance does.
+        let quota_after = match &spec.quota {
+            Some(q) => {
+                let used = self.quotas.get(&q.key).map_or(0, |m| m.used);
+                match used.checked_add(amount) {
+                    Some(after) if after <= q.cap_fen => Some((q.key.as_str(), used, after)),
+                    _ => {
+                        return Err(Error::msg(
+                            crate::codes::QUOTA_EXCEEDED,
+                            Msg::new("ledger.quota_exceeded").fen("remaining", (q.cap_fen - used).max(0)),
+                        ))
+                    }
+                }
+            }
+            None => None,
+        };
         if !debit.allow_negative {
             let available = debit.bal.posted - debit.bal.pending_debit;
             let floor = if spec.own_funds_only { 0 } else { -debit.credit_limit_fen };
@@ -442,6 +473,12 @@ impl State {
         let expires_at_ms = if pending { spec.pending_timeout_ms.map(|t| self.now.saturating_add(t)) } else { None };
         self.set_bal(&spec.debit, d_bal);
         self.set_bal(&spec.credit, c_bal);
+        if let Some((key, used, after)) = quota_after {
+            if let Some(j) = &mut self.journal {
+                j.push(Undo::Quota(key.to_string(), used));
+            }
+            self.quotas.entry(key.to_string()).or_insert(QuotaMem { used, base: used }).used = after;
+        }
         if pending {
             self.set_pending(
                 &id,
@@ -769,6 +806,7 @@ struct Wanted<'a> {
     ids: BTreeSet<&'a str>,
     pending_ids: BTreeSet<String>,
     account_ids: BTreeSet<String>,
+    quota_keys: BTreeSet<&'a str>,
     expire_limit: usize,
 }
 
@@ -778,14 +816,15 @@ fn wanted(cmds: &[Cmd]) -> Wanted<'_> {
         ids: BTreeSet::new(),
         pending_ids: BTreeSet::new(),
         account_ids: BTreeSet::new(),
+        quota_keys: BTreeSet::new(),
         expire_limit: 0,
     };
     for cmd in cmds {
         match cmd {
-            Cmd::Transfer { spec, .. } => collect_spec(spec, &mut w.keys, &mut w.ids, &mut w.account_ids),
+            Cmd::Transfer { spec, .. } => collect_spec(spec, &mut w),
             Cmd::Linked { specs, .. } => {
                 for spec in specs {
-                    collect_spec(spec, &mut w.keys, &mut w.ids, &mut w.account_ids);
+                    collect_spec(spec, &mut w);
                 }
             }
             Cmd::Resolve { pending_id, idempotency_key, .. } => {
@@ -805,6 +844,8 @@ fn wanted(cmds: &[Cmd]) -> Wanted<'_> {
 struct Carry {
     /// Changed accounts as they will be after the commit.
     accounts: HashMap<String, AccMem>,
+    /// Quotas counted, as they will be.
+    quotas: HashMap<String, i64>,
     /// Pending transfers made or resolved, as they will be.
     pendings: HashMap<String, PendMem>,
     /// New rows by idempotency key.
@@ -824,6 +865,7 @@ impl Carry {
                 .filter(|(_, a)| a.bal != a.base)
                 .map(|(id, a)| (id.clone(), AccMem { base: a.bal, ..a.clone() }))
                 .collect(),
+            quotas: st.quotas.iter().filter(|(_, q)| q.used != q.base).map(|(k, q)| (k.clone(), q.used)).collect(),
             pendings: st
                 .pendings
                 .iter()
@@ -975,9 +1017,24 @@ async fn load(
             }
         }
     }
+    // Quotas: created and locked on PostgreSQL (inside the write
+    // transaction, after the accounts); the batch in flight's counts win.
+    let mut quotas: HashMap<String, QuotaMem> = HashMap::with_capacity(w.quota_keys.len());
+    if !w.quota_keys.is_empty() {
+        let keys: Vec<&str> = w.quota_keys.iter().copied().collect();
+        let read = crate::quotas::read(conn, &keys, lock).await?;
+        for k in keys {
+            let mut used = read.get(k).copied().unwrap_or(0);
+            if let Some(n) = prior.and_then(|c| c.quotas.get(k)) {
+                used = *n;
+            }
+            quotas.insert(k.to_string(), QuotaMem { used, base: used });
+        }
+    }
     let st = State {
         now,
         accounts,
+        quotas,
         pendings,
         idem,
         known_ids,
@@ -1071,7 +1128,11 @@ impl Attached for Vec<Arc<dyn Attachment>> {
 async fn write_rows(conn: &mut AnyConnection, engine: Engine, cap: usize, st: &State) -> Result<()> {
     insert_transfers(conn, engine, cap, &st.rows).await?;
     write_pendings(conn, engine, cap, &st.pendings).await?;
-    write_accounts(conn, engine, cap, &st.accounts).await
+    write_accounts(conn, engine, cap, &st.accounts).await?;
+    let moved: Vec<(&str, i64, i64)> =
+        st.quotas.iter().filter(|(_, q)| q.used != q.base).map(|(k, q)| (k.as_str(), q.used, q.base)).collect();
+    // On PostgreSQL the rows were made (and locked) when the batch read them.
+    crate::quotas::write_guarded(conn, &moved, engine == Engine::Sqlite).await
 }
 
 /// One batch in one transaction that reads (and on PostgreSQL locks) what it
@@ -1420,26 +1481,24 @@ async fn run_pipelined(ctx: Ctx, cfg: LedgerConfig, stats: Arc<Stats>, mut rx: m
     }
 }
 
-fn collect_spec<'a>(
-    s: &'a TransferSpec,
-    keys: &mut BTreeSet<&'a str>,
-    ids: &mut BTreeSet<&'a str>,
-    account_ids: &mut BTreeSet<String>,
-) {
-    if !account_ids.contains(&s.debit) {
-        account_ids.insert(s.debit.clone());
+fn collect_spec<'a>(s: &'a TransferSpec, w: &mut Wanted<'a>) {
+    if !w.account_ids.contains(&s.debit) {
+        w.account_ids.insert(s.debit.clone());
     }
-    if !account_ids.contains(&s.credit) {
-        account_ids.insert(s.credit.clone());
+    if !w.account_ids.contains(&s.credit) {
+        w.account_ids.insert(s.credit.clone());
     }
     if let Some(k) = &s.idempotency_key {
-        keys.insert(k);
+        w.keys.insert(k);
     }
     if let Some(id) = &s.id {
-        ids.insert(id);
+        w.ids.insert(id);
     }
     if let Some(r) = &s.refers_to {
-        ids.insert(r);
+        w.ids.insert(r);
+    }
+    if let Some(q) = &s.quota {
+        w.quota_keys.insert(&q.key);
     }
 }
 

@@ -100,6 +100,7 @@
 
 mod batcher;
 pub mod bench;
+pub mod quotas;
 mod read;
 mod sql;
 mod types;
@@ -108,7 +109,7 @@ pub use batcher::{LedgerConfig, LedgerStats};
 pub use read::MAX_PAGE;
 pub use types::{
     amount_check, amount_msg, Account, Attachment, Balance, CategorySum, CheckReport, Direction, HistoryFilter,
-    HistoryItem, Hold, HoldState, Page, Transfer, TransferKind, TransferSpec, CNY, MAX_ID_LEN, MAX_MEMO_LEN,
+    HistoryItem, Hold, HoldState, Page, Quota, Transfer, TransferKind, TransferSpec, CNY, MAX_ID_LEN, MAX_MEMO_LEN,
 };
 
 use batcher::{Action, Cmd, Stats};
@@ -125,12 +126,14 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
         ("0002_history_blocks", include_str!("../migrations/sqlite/0002_history_blocks.sql")),
         ("0003_accounts_version", include_str!("../migrations/sqlite/0003_accounts_version.sql")),
         ("0004_closed", include_str!("../migrations/sqlite/0004_closed.sql")),
+        ("0005_quotas", include_str!("../migrations/sqlite/0005_quotas.sql")),
     ],
     postgres: &[
         ("0001_ledger", include_str!("../migrations/postgres/0001_ledger.sql")),
         ("0002_history_blocks", include_str!("../migrations/postgres/0002_history_blocks.sql")),
         ("0003_accounts_version", include_str!("../migrations/postgres/0003_accounts_version.sql")),
         ("0004_closed", include_str!("../migrations/postgres/0004_closed.sql")),
+        ("0005_quotas", include_str!("../migrations/postgres/0005_quotas.sql")),
     ],
 };
 
@@ -145,10 +148,12 @@ pub mod codes {
     pub const ACCOUNT_CLOSED: Code = Code::new("account_closed", Class::Conflict);
     /// From and to the same account, or a person paying themselves.
     pub const SELF_PAYMENT: Code = Code::new("self_payment", Class::Invalid);
+    /// A transfer would take its quota past the cap (see [`crate::Quota`]).
+    pub const QUOTA_EXCEEDED: Code = Code::new("quota_exceeded", Class::Invalid);
 
     /// Every code of the ledger, for the room's list.
     pub const ALL: &[Code] =
-        &[INSUFFICIENT_FUNDS, TRANSFER_ALREADY_RESOLVED, HOLD_EXPIRED, SELF_PAYMENT, ACCOUNT_CLOSED];
+        &[INSUFFICIENT_FUNDS, TRANSFER_ALREADY_RESOLVED, HOLD_EXPIRED, SELF_PAYMENT, ACCOUNT_CLOSED, QUOTA_EXCEEDED];
 }
 
 /// The handle to the ledger. Cheap to clone; all clones share one batcher.

@@ -47,6 +47,25 @@ pub struct TransferSpec {
     /// leaving a person's hands never comes from a pay-later line). Checked
     /// with the other limits, so concurrent transfers cannot pass it together.
     pub own_funds_only: bool,
+    /// A cap on what every transfer counted under one key may move in all
+    /// (a person's daily payment limit): see [`Quota`]. Set by the caller's
+    /// domain code, never from a request.
+    #[serde(skip)]
+    pub quota: Option<Quota>,
+}
+
+/// A running total the ledger keeps beside the balances (`ledger_quotas`),
+/// counted and checked in the same batch as the transfer: the transfer
+/// passes only if `used + amount_fen <= cap_fen`, and then `used` grows by
+/// its amount, atomically with the money. A replay of a transfer already
+/// made counts nothing and is never refused by its quota; a refused
+/// transfer counts nothing. Outside transfers, [`crate::quotas`] counts and
+/// gives back under the same rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quota {
+    /// The caller scopes it (e.g. `"payment:<day>:<user>"`), at most [`MAX_ID_LEN`] bytes.
+    pub key: String,
+    pub cap_fen: i64,
 }
 
 impl Default for TransferSpec {
@@ -64,6 +83,7 @@ impl Default for TransferSpec {
             refers_to: None,
             idempotency_key: None,
             own_funds_only: false,
+            quota: None,
         }
     }
 }
@@ -103,6 +123,12 @@ impl TransferSpec {
     /// See [`TransferSpec::own_funds_only`].
     pub fn own_funds_only(mut self, only: bool) -> Self {
         self.own_funds_only = only;
+        self
+    }
+
+    /// Count the transfer under `key` and refuse it past `cap_fen` (see [`Quota`]).
+    pub fn with_quota(mut self, key: impl Into<String>, cap_fen: i64) -> Self {
+        self.quota = Some(Quota { key: key.into(), cap_fen });
         self
     }
 
@@ -149,6 +175,12 @@ impl TransferSpec {
         if let Some(t) = self.pending_timeout_ms {
             if t <= 0 {
                 return Err(Error::field("pending_timeout_ms", "ledger.timeout_not_positive"));
+            }
+        }
+        if let Some(q) = &self.quota {
+            check_id("quota", &q.key)?;
+            if q.cap_fen < 0 {
+                return Err(Error::field("quota", "ledger.quota_negative"));
             }
         }
         Ok(())

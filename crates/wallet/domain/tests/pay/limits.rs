@@ -291,3 +291,40 @@ async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn payments_counted_by_the_ledger_and_red_packets_counted_apart_never_pass_the_cap_together() {
+    let e = env().await;
+    let a = e.user("13100000061", "Payer").await;
+    e.user("13100000062", "Payee").await;
+    credit(&e, &a, 2_000 * YUAN).await;
+    // Transfers count in the ledger's batch, red packets by a reservation of
+    // their own, against the same 500 a day: 12 of 50 at once, alternating.
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let (pay, a) = (e.pay.clone(), a.clone());
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    pay.transfer_to_user(&a, "13100000062", 50 * YUAN, "", &format!("mix-{i}")).await.map(|_| ())
+                } else {
+                    let spec = RedPacketSpec {
+                        mode: SplitMode::Lucky,
+                        total_fen: 50 * YUAN,
+                        count: 2,
+                        greeting: String::new(),
+                        to_user: None,
+                    };
+                    pay.create_red_packet(&a, spec, &format!("mix-{i}")).await.map(|_| ())
+                }
+            })
+        })
+        .collect();
+    let results: Vec<_> = futures_join(tasks).await;
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(r.code, yizhan_pay::codes::LIMIT_EXCEEDED, "{r}");
+    }
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 10);
+    assert_eq!(used(&e, &a, Operation::Payment).await, 500 * YUAN);
+    assert_eq!(e.balance(&a).await, 1_500 * YUAN);
+    e.assert_clean().await;
+}
