@@ -275,6 +275,8 @@ struct PendMem {
 struct QuotaMem {
     used: i64,
     base: i64,
+    /// No row yet: the write makes it.
+    missing: bool,
 }
 
 enum Undo {
@@ -477,7 +479,7 @@ impl State {
             if let Some(j) = &mut self.journal {
                 j.push(Undo::Quota(key.to_string(), used));
             }
-            self.quotas.entry(key.to_string()).or_insert(QuotaMem { used, base: used }).used = after;
+            self.quotas.entry(key.to_string()).or_insert(QuotaMem { used, base: used, missing: true }).used = after;
         }
         if pending {
             self.set_pending(
@@ -1024,11 +1026,15 @@ async fn load(
         let keys: Vec<&str> = w.quota_keys.iter().copied().collect();
         let read = crate::quotas::read(conn, &keys, lock).await?;
         for k in keys {
-            let mut used = read.get(k).copied().unwrap_or(0);
+            let found = read.get(k).copied();
+            let mut used = found.unwrap_or(0);
+            let mut missing = found.is_none();
             if let Some(n) = prior.and_then(|c| c.quotas.get(k)) {
+                // The batch in flight makes the row if it was missing.
                 used = *n;
+                missing = false;
             }
-            quotas.insert(k.to_string(), QuotaMem { used, base: used });
+            quotas.insert(k.to_string(), QuotaMem { used, base: used, missing });
         }
     }
     let st = State {
@@ -1131,8 +1137,11 @@ async fn write_rows(conn: &mut AnyConnection, engine: Engine, cap: usize, st: &S
     write_accounts(conn, engine, cap, &st.accounts).await?;
     let moved: Vec<(&str, i64, i64)> =
         st.quotas.iter().filter(|(_, q)| q.used != q.base).map(|(k, q)| (k.as_str(), q.used, q.base)).collect();
-    // On PostgreSQL the rows were made (and locked) when the batch read them.
-    crate::quotas::write_guarded(conn, &moved, engine == Engine::Sqlite).await
+    // Rows read as missing are made first (on PostgreSQL the batch made and
+    // locked them when it read them).
+    let missing: Vec<&str> =
+        st.quotas.iter().filter(|(_, q)| q.missing && q.used != q.base).map(|(k, _)| k.as_str()).collect();
+    crate::quotas::write_guarded(conn, &moved, &missing).await
 }
 
 /// One batch in one transaction that reads (and on PostgreSQL locks) what it

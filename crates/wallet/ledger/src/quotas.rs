@@ -48,7 +48,7 @@ pub async fn take_within(conn: &mut sqlx::AnyConnection, takes: &[Take]) -> Resu
             (was != *n).then_some((k.as_str(), *n, was))
         })
         .collect();
-    write_guarded(conn, &moved, false).await?;
+    write_guarded(conn, &moved, &[]).await?;
     Ok(out)
 }
 
@@ -104,23 +104,24 @@ async fn create_rows(conn: &mut sqlx::AnyConnection, keys: &[&str]) -> Result<()
     Ok(())
 }
 
-/// Writes each `(key, used, was)` (with `create`, first creating rows that
-/// are missing) only where the row still holds `was`: a count that moved
-/// since it was read fails the write (and so the caller's transaction)
-/// instead of being lost.
+/// Writes each `(key, used, was)` (first creating the rows of `missing`,
+/// read as absent) only where the row still holds `was`: a count that
+/// moved since it was read fails the write (and so the caller's
+/// transaction) instead of being lost.
 pub(crate) async fn write_guarded(
     conn: &mut sqlx::AnyConnection,
     moved: &[(&str, i64, i64)],
-    create: bool,
+    missing: &[&str],
 ) -> Result<()> {
+    let mut missing = missing.to_vec();
+    missing.sort_unstable();
+    for chunk in missing.chunks(ROWS) {
+        create_rows(conn, chunk).await?;
+    }
     let mut sorted = moved.to_vec();
     sorted.sort_unstable();
     let postgres = Params::of(conn).engine() == Engine::Postgres;
     for chunk in sorted.chunks(ROWS) {
-        if create {
-            let keys: Vec<&str> = chunk.iter().map(|(k, _, _)| *k).collect();
-            create_rows(conn, &keys).await?;
-        }
         let mut p = Params::of(conn);
         let rows: Vec<String> = (0..chunk.len())
             .map(|_| {
