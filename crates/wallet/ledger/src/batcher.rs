@@ -86,7 +86,7 @@ pub(crate) enum Action {
 
 pub(crate) enum Cmd {
     Transfer {
-        spec: TransferSpec,
+        spec: Box<TransferSpec>,
         /// Rows of other parts written in the transaction that makes the transfer.
         attachments: Vec<Arc<dyn Attachment>>,
         reply: oneshot::Sender<Result<Transfer>>,

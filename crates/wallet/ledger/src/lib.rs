@@ -315,7 +315,7 @@ impl Ledger {
     /// Make one transfer (posted, or pending if `spec.pending`). Returns it once durable.
     /// With an idempotency key already used for the same transfer, returns that first transfer.
     pub async fn transfer(&self, spec: TransferSpec) -> Result<Transfer> {
-        self.call(|reply| Cmd::Transfer { spec, attachments: Vec::new(), reply }).await
+        self.call(|reply| Cmd::Transfer { spec: Box::new(spec), attachments: Vec::new(), reply }).await
     }
 
     /// [`Ledger::transfer`], with rows of other parts of the system (a
@@ -324,7 +324,7 @@ impl Ledger {
     /// They are written only when the transfer is made, not for a replay of
     /// its idempotency key or a refusal.
     pub async fn transfer_with(&self, spec: TransferSpec, attachments: Vec<Arc<dyn Attachment>>) -> Result<Transfer> {
-        self.call(|reply| Cmd::Transfer { spec, attachments, reply }).await
+        self.call(|reply| Cmd::Transfer { spec: Box::new(spec), attachments, reply }).await
     }
 
     /// Make several transfers that succeed or fail together (in order, in one

@@ -8,9 +8,8 @@ mod common;
 
 use common::{code, env};
 use std::sync::Arc;
-use yizhan_core::Engine;
 use yizhan_ledger::quotas::{self, Take};
-use yizhan_ledger::{codes, Ledger, LedgerConfig, TransferSpec};
+use yizhan_ledger::{codes, TransferSpec};
 
 const Q: &str = "payment:20000:a";
 
@@ -59,14 +58,7 @@ async fn transfers_and_outside_counts_racing_never_pass_the_cap_together() {
     let e = env().await;
     e.wallet("wallet:a", 1_000_000).await;
     e.wallet("wallet:b", 0).await;
-    // A second "process" (its own connections on PostgreSQL), one batch at a time.
-    let (mut ctx2, _) = e.t.ctx();
-    if ctx2.db.engine() == Engine::Postgres {
-        ctx2.db = yizhan_core::Db::connect(e.t.db.url()).await.unwrap();
-    }
-    ctx2.clock = e.ledger.ctx().clock.clone();
-    ctx2.rng = yizhan_core::SeededRandom::new(9);
-    let other = Ledger::start_with(ctx2, LedgerConfig { pipeline: false, ..LedgerConfig::default() });
+    let other = e.other_process(9).await;
     let ledgers = [e.ledger.clone(), other.clone()];
     const CAP: i64 = 10_000;
     let paid = Arc::new(std::sync::atomic::AtomicI64::new(0));

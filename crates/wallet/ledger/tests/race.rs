@@ -9,8 +9,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use yizhan_core::Engine;
-use yizhan_ledger::{Ledger, LedgerConfig, TransferSpec};
+use yizhan_ledger::{Ledger, TransferSpec};
 
 type Moves = Vec<(String, String, i64)>;
 
@@ -147,17 +146,7 @@ async fn two_batchers_on_one_database_stay_correct() {
         e.wallet(w, 20_000).await;
     }
     e.ledger.open_account("org:hot", "merchant", false).await.unwrap();
-    // A second "process": its own connections on PostgreSQL; on SQLite one
-    // process shares the write permit, so a second Ledger on the same Db.
-    let (mut ctx2, _) = e.t.ctx();
-    if ctx2.db.engine() == Engine::Postgres {
-        ctx2.db = yizhan_core::Db::connect(e.t.db.url()).await.unwrap();
-    }
-    ctx2.clock = e.ledger.ctx().clock.clone();
-    // t.ctx() seeds every random source alike; two processes do not share one.
-    ctx2.rng = yizhan_core::SeededRandom::new(8);
-    // On SQLite the first one pipelines, this one runs one batch at a time.
-    let other = Ledger::start_with(ctx2, LedgerConfig { pipeline: false, ..LedgerConfig::default() });
+    let other = e.other_process(8).await;
     let ledgers = [e.ledger.clone(), other.clone()];
 
     let mut tasks = Vec::new();

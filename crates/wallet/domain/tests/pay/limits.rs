@@ -86,14 +86,7 @@ async fn the_daily_limit_counts_every_kind_of_payment_and_resets_at_china_midnig
     e.pay.qr_pay(&a, &qr, 150 * YUAN, &key()).await.unwrap();
     let code = e.pay.create_paycode(&a).await.unwrap().code;
     e.pay.merchant_charge(&clerk, &shop, &code, 100 * YUAN, &key()).await.unwrap();
-    let spec = RedPacketSpec {
-        mode: SplitMode::Lucky,
-        total_fen: 50 * YUAN,
-        count: 2,
-        greeting: String::new(),
-        to_user: None,
-    };
-    e.pay.create_red_packet(&a, spec, &key()).await.unwrap();
+    e.pay.create_red_packet(&a, two_shares(50 * YUAN), &key()).await.unwrap();
     assert_eq!(used(&e, &a, Operation::Payment).await, 450 * YUAN);
 
     // A bill of 60 would make 510.
@@ -284,6 +277,11 @@ async fn concurrent_payments_never_pass_the_daily_cap_together() {
     e.assert_clean().await;
 }
 
+/// A lucky red packet of two shares for the group.
+fn two_shares(total_fen: i64) -> RedPacketSpec {
+    RedPacketSpec { mode: SplitMode::Lucky, total_fen, count: 2, greeting: String::new(), to_user: None }
+}
+
 async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
     let mut out = Vec::with_capacity(tasks.len());
     for t in tasks {
@@ -307,14 +305,7 @@ async fn payments_counted_by_the_ledger_and_red_packets_counted_apart_never_pass
                 if i % 2 == 0 {
                     pay.transfer_to_user(&a, "13100000062", 50 * YUAN, "", &format!("mix-{i}")).await.map(|_| ())
                 } else {
-                    let spec = RedPacketSpec {
-                        mode: SplitMode::Lucky,
-                        total_fen: 50 * YUAN,
-                        count: 2,
-                        greeting: String::new(),
-                        to_user: None,
-                    };
-                    pay.create_red_packet(&a, spec, &format!("mix-{i}")).await.map(|_| ())
+                    pay.create_red_packet(&a, two_shares(50 * YUAN), &format!("mix-{i}")).await.map(|_| ())
                 }
             })
         })

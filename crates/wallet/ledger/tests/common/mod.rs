@@ -49,6 +49,20 @@ impl Env {
         assert_eq!(r.sum_posted_fen, 0);
     }
 
+    /// A second "process": its own connections on PostgreSQL (on SQLite one
+    /// process shares the write permit, so a second Ledger on the same Db),
+    /// the same clock, its own random source (`seed`), one batch at a time
+    /// (on SQLite the first one pipelines).
+    pub async fn other_process(&self, seed: u64) -> Ledger {
+        let (mut ctx2, _) = self.t.ctx();
+        if ctx2.db.engine() == yizhan_core::Engine::Postgres {
+            ctx2.db = yizhan_core::Db::connect(self.t.db.url()).await.unwrap();
+        }
+        ctx2.clock = self.ledger.ctx().clock.clone();
+        ctx2.rng = yizhan_core::SeededRandom::new(seed);
+        Ledger::start_with(ctx2, yizhan_ledger::LedgerConfig { pipeline: false, ..Default::default() })
+    }
+
     pub async fn transfer_count(&self) -> u64 {
         self.ledger.check().await.unwrap().transfers
     }
