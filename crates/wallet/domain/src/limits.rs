@@ -6,22 +6,35 @@
 //!
 //! # Counting, under races
 //!
-//! The ledger's batcher checks each command against balances it plans in
-//! memory (and on SQLite pipelines batches), so a counter of another table
-//! cannot join its transaction cleanly. Usage is reserved first instead, in its
-//! own transaction: a row in `wallet_limit_reservations` keyed by the
-//! movement's ledger key (`INSERT … ON CONFLICT DO NOTHING`, so a retry is
-//! counted once), and the day's counter moved only while `used_fen + amount
-//! <= cap`, read and written under the transaction's lock on it, so of two
-//! payments that together exceed the cap only one passes, on both engines. Then the money moves. When the movement is refused
-//! for good (not enough money, a declined card, a withdrawal the bank refused)
-//! the reservation is given back. A crash between the reservation and the
-//! movement leaves the day over-counted by that amount: the safe side (a retry
-//! with the same key is not counted again).
+//! What a person used of a limit today is a ledger quota (`ledger_quotas`,
+//! key `<operation>:<day>:<user id>`, see [`quota_key`]), counted with the
+//! money in one of two ways, both keeping `used <= cap` for every decision:
+//!
+//! - A transfer to a person or a QR payment carries the quota
+//!   ([`yizhan_ledger::TransferSpec::with_quota`]): the ledger's batcher
+//!   checks and counts it in order with the balances, in the payment's own
+//!   batch, so the count commits with the money; a replay counts nothing and
+//!   is never refused by a limit, a refused payment counts nothing.
+//! - A movement whose money moves later or elsewhere (a top-up charged at
+//!   the bank first, a withdrawal, a red packet's escrow, a bill, a pay
+//!   code) reserves first, in its own transaction: a row in
+//!   `wallet_limit_reservations` keyed by the movement's ledger key
+//!   (`INSERT … ON CONFLICT DO NOTHING`, so a retry is counted once), and
+//!   the quota counted by [`yizhan_ledger::quotas::take_within`] under the
+//!   row's lock. Then the money moves. When the movement is refused for good
+//!   (not enough money, a declined card, a withdrawal the bank refused) the
+//!   reservation is given back. A crash between the reservation and the
+//!   movement leaves the day over-counted by that amount: the safe side (a
+//!   retry with the same key is not counted again).
+//!
+//! The batcher writes a quota only where it still holds what the batch read,
+//! so a reservation made meanwhile sends the batch down its plain path:
+//! of two movements that together pass the cap only one passes, whichever
+//! way each is counted, on both engines.
 //!
 //! # Durability
 //!
-//! Reservations commit without waiting for the disk ([`yizhan_core::Db::begin_relaxed`]):
+//! Reservations (the second way) commit without waiting for the disk ([`yizhan_core::Db::begin_relaxed`]):
 //! a payment is acknowledged only after its ledger batch commits durably,
 //! and both engines write their log in commit order, so that flush carries
 //! the reservation made before it. A power failure before the movement may
@@ -68,12 +81,11 @@ pub(crate) enum Reserved {
 
 /// Reservations counted many per transaction (a group commit), with a few
 /// statements for the whole batch: the reservations inserted at once (a
-/// reference already there was counted before), the day's counters they
-/// touch created if missing and read (on PostgreSQL locked, in key order),
-/// then decided in order in memory, so two payments in one batch that
-/// together pass the cap are decided one after the other, and written back
-/// at once. Under the transaction's write lock (SQLite) or the counters' row
-/// locks (PostgreSQL) no other writer moves a counter meanwhile.
+/// reference already there was counted before), then the fresh ones
+/// counted by the ledger's quotas in order ([`yizhan_ledger::quotas::take_within`]:
+/// the rows made if missing and read, on PostgreSQL locked in key order),
+/// so two movements in one batch that together pass the cap are decided
+/// one after the other; the refused reservations are deleted.
 pub(crate) struct Reservations;
 
 /// Rows in one multi-row statement (each binds at most 6 values).
