@@ -48,7 +48,7 @@ pub enum PayoutStatus {
 
 #[async_trait]
 pub trait FundingGateway: Send + Sync {
-    /// Short stable name; the platform's account for this gateway is "gateway:<name>".
+    /// Short stable name; the platform's account for this gateway is `gateway:<name>`.
     fn name(&self) -> &'static str;
 
     /// Whether this gateway only pretends (no real money moves). Required of

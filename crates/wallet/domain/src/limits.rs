@@ -7,7 +7,7 @@
 //! # Counting, under races
 //!
 //! What a person used of a limit today is a ledger quota (`ledger_quotas`,
-//! key `<operation>:<day>:<user id>`, see [`quota_key`]), counted with the
+//! key `<operation>:<day>:<user id>`), counted with the
 //! money in one of two ways, both keeping `used <= cap` for every decision:
 //!
 //! - A transfer to a person or a QR payment carries the quota
