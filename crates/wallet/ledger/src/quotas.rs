@@ -63,7 +63,7 @@ pub async fn give_back(conn: &mut sqlx::AnyConnection, key: &str, amount_fen: i6
     Ok(())
 }
 
-/// What is counted under each key (missing keys count 0).
+/// What is counted under `key` (0 if nothing was).
 pub async fn used(pool: &sqlx::AnyPool, key: &str) -> Result<i64> {
     let row: Option<(i64,)> =
         sqlx::query_as("SELECT used_fen FROM ledger_quotas WHERE key = $1").bind(key).fetch_optional(pool).await?;
@@ -120,23 +120,11 @@ pub(crate) async fn write_guarded(
     }
     let mut sorted = moved.to_vec();
     sorted.sort_unstable();
-    let postgres = Params::of(conn).engine() == Engine::Postgres;
+    let engine = Params::of(conn).engine();
     for chunk in sorted.chunks(ROWS) {
-        let mut p = Params::of(conn);
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|_| {
-                if postgres {
-                    format!("(CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT))", p.one(), p.one(), p.one())
-                } else {
-                    p.row(3)
-                }
-            })
-            .collect();
-        let sql = format!(
-            "UPDATE ledger_quotas SET used_fen = v.column2 FROM (VALUES {}) AS v \
-             WHERE ledger_quotas.key = v.column1 AND ledger_quotas.used_fen = v.column3",
-            rows.join(", ")
-        );
+        let mut sql = String::from("UPDATE ledger_quotas SET used_fen = v.column2 FROM (VALUES ");
+        crate::sql::typed_values_list(&mut sql, engine, chunk.len(), &["TEXT", "BIGINT", "BIGINT"]);
+        sql.push_str(") AS v WHERE ledger_quotas.key = v.column1 AND ledger_quotas.used_fen = v.column3");
         let mut q = sqlx::query(&sql);
         for (k, n, was) in chunk {
             q = q.bind(*k).bind(*n).bind(*was);
