@@ -162,8 +162,11 @@ impl ScoreDoc {
 }
 
 /// Turn on my credit score (nothing is computed before). With no record it is 600.
+/// 409 `credit_not_opted_in` when an opt-out from another request lands
+/// between turning it on and reading the score.
 #[utoipa::path(post, path = "/api/v1/credit/opt-in", tag = "credit",
-    responses((status = 200, body = ScoreDoc), (status = 401, body = Problem)))]
+    responses((status = 200, body = ScoreDoc), (status = 401, body = Problem),
+        (status = 409, body = Problem, description = "Turned off again by another request meanwhile")))]
 async fn opt_in(State(s): State<CreditRoom>, lang: Lang, ApiUser(p): ApiUser) -> ApiResult<Json<ScoreDoc>> {
     Ok(Json(ScoreDoc::of(&s.credit.opt_in(&p.user_id).await?, lang)))
 }
